@@ -1,0 +1,57 @@
+# dpstack: user-space TCP/IP stack in Go on DPDK.
+#
+#   make demo   install what is missing, build, run dpstack on net_tap and ping it
+#   make test   install what is missing, build, run every test
+#
+# Both need root (DPDK, TAP devices and network namespaces).
+
+GO        ?= go
+BIN       := bin/dpstack
+PKGS      := ./...
+APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps
+DEMO_NS   := dpstack
+export GONOSUMDB := github.com/yerden/go-dpdk
+
+.PHONY: all setup build test bench lint demo run clean
+
+all: build
+
+# setup installs the system packages the build and the tests use; it does
+# nothing when they are all there already.
+setup:
+	@missing=""; for p in $(APT_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 is needed: https://go.dev/dl/"; exit 1; }
+
+build: setup
+	$(GO) build -o $(BIN) ./cmd/dpstack
+
+# Tests run as root: DPDK ports, TAP devices and namespaces need it.
+test: setup lint
+	$(GO) test -count=1 -timeout 12m -p 2 $(PKGS)
+
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+lint: setup
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# demo runs the stack on a TAP device whose kernel side lives in namespace
+# $(DEMO_NS), pings and arpings it from there, shows the metrics, then stops
+# it with SIGINT as Ctrl-C would.
+demo: build
+	@scripts/demo.sh $(BIN) $(DEMO_NS)
+
+# run starts the stack in the foreground; Ctrl-C stops it.
+run: build
+	$(BIN) run --vdev net_tap0 --addr 198.18.0.2/24 --netns $(DEMO_NS) --peer-addr 198.18.0.1/24
+
+clean:
+	rm -rf bin

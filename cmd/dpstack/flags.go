@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/lcore"
+)
+
+var errHelp = errors.New("help shown")
+
+// runConfig is what "dpstack run" was asked to do.
+type runConfig struct {
+	vdev, pci      string
+	addr           netip.Prefix
+	gateway        netip.Addr
+	cores          string
+	idle           lcore.IdlePolicy
+	huge           dpdk.HugeMode
+	memoryMB       int
+	mtu            int
+	netns          string
+	peerAddr       netip.Prefix
+	metrics        string
+	filePrefix     string
+	logLevel       slog.Level
+	ealLogLevel    string
+	statusInterval time.Duration
+}
+
+func parseRunFlags(args []string) (runConfig, error) {
+	var c runConfig
+	fs := flag.NewFlagSet("dpstack run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var addr, gw, idle, huge, peer, logLevel string
+	fs.StringVar(&c.vdev, "vdev", "", "virtual device, e.g. net_tap0 or net_tap0,iface=dtap0")
+	fs.StringVar(&c.pci, "pci", "", "PCI address of a NIC bound to a DPDK driver, e.g. 0000:01:00.0")
+	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix, e.g. 198.18.0.2/24 (required)")
+	fs.StringVar(&gw, "gateway", "", "default gateway (optional)")
+	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1")
+	fs.StringVar(&idle, "idle", "adaptive", "idle policy of the poll loops: adaptive or busy")
+	fs.StringVar(&huge, "hugepages", "auto", "hugepages: auto (use them when mounted), on or off")
+	fs.IntVar(&c.memoryMB, "memory", 0, "EAL memory in MB (0: 256 without hugepages)")
+	fs.IntVar(&c.mtu, "mtu", 1500, "port MTU")
+	fs.StringVar(&c.netns, "netns", "", "create this network namespace and move the TAP's kernel side into it")
+	fs.StringVar(&peer, "peer-addr", "", "with --netns: the kernel side's address and prefix, e.g. 198.18.0.1/24")
+	fs.StringVar(&c.metrics, "metrics", "127.0.0.1:9100", "Prometheus metrics listener on loopback, or off")
+	fs.StringVar(&c.filePrefix, "file-prefix", "", "EAL file prefix (default dpstack-PID)")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
+	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: dpstack run --vdev DEV|--pci ADDR --addr A.B.C.D/N [flags]")
+		fs.SetOutput(os.Stderr)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return c, errHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var err error
+	if (c.vdev == "") == (c.pci == "") {
+		return c, errors.New("give exactly one of --vdev and --pci")
+	}
+	if c.addr, err = netip.ParsePrefix(addr); err != nil || !c.addr.Addr().Is4() {
+		return c, fmt.Errorf("--addr %q: want an IPv4 address with prefix length, e.g. 198.18.0.2/24", addr)
+	}
+	if gw != "" {
+		if c.gateway, err = netip.ParseAddr(gw); err != nil || !c.gateway.Is4() {
+			return c, fmt.Errorf("--gateway %q: want an IPv4 address", gw)
+		}
+		if !c.addr.Masked().Contains(c.gateway) {
+			return c, fmt.Errorf("--gateway %v is not on %v", c.gateway, c.addr.Masked())
+		}
+	}
+	if c.idle, err = lcore.ParseIdlePolicy(idle); err != nil {
+		return c, err
+	}
+	if c.huge, err = dpdk.ParseHugeMode(huge); err != nil {
+		return c, err
+	}
+	if c.mtu < 68 || c.mtu > 9000 {
+		return c, fmt.Errorf("--mtu %d: want 68..9000", c.mtu)
+	}
+	if c.netns != "" {
+		if c.vdev == "" || !strings.HasPrefix(c.vdev, "net_tap") {
+			return c, errors.New("--netns needs a net_tap --vdev")
+		}
+		if c.peerAddr, err = netip.ParsePrefix(peer); err != nil || !c.peerAddr.Addr().Is4() {
+			return c, fmt.Errorf("--peer-addr %q: want an IPv4 address with prefix length", peer)
+		}
+		if c.peerAddr.Addr() == c.addr.Addr() {
+			return c, errors.New("--peer-addr must differ from --addr")
+		}
+	} else if peer != "" {
+		return c, errors.New("--peer-addr needs --netns")
+	}
+	if err := logLevelVar(&c.logLevel, logLevel); err != nil {
+		return c, err
+	}
+	if c.filePrefix == "" {
+		c.filePrefix = fmt.Sprintf("dpstack-%d", os.Getpid())
+	}
+	return c, nil
+}
+
+func logLevelVar(l *slog.Level, s string) error {
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return nil
+}
+
+// tapIface returns the vdev string with an explicit iface= (so that the
+// kernel interface has a known name) and that name.
+func tapIface(vdev string) (string, string) {
+	name, params, _ := strings.Cut(vdev, ",")
+	for _, kv := range strings.Split(params, ",") {
+		if v, ok := strings.CutPrefix(kv, "iface="); ok {
+			return vdev, v
+		}
+	}
+	iface := "dtap" + strings.TrimLeft(strings.TrimPrefix(name, "net_tap"), "_")
+	if params == "" {
+		return name + ",iface=" + iface, iface
+	}
+	return vdev + ",iface=" + iface, iface
+}

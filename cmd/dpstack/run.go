@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/internal/netns"
+	"github.com/dpstack/dpstack/metrics"
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// run starts EAL, the port and the stack, serves until SIGINT or SIGTERM,
+// and takes everything down again in reverse order.
+func run(c runConfig, log *slog.Logger) (err error) {
+	ealCfg := dpdk.EALConfig{
+		Lcores:     c.cores,
+		MemoryMB:   c.memoryMB,
+		Hugepages:  c.huge,
+		FilePrefix: c.filePrefix,
+		LogLevel:   c.ealLogLevel,
+	}
+	portName, iface := c.pci, ""
+	if c.vdev != "" {
+		vdev := c.vdev
+		if strings.HasPrefix(vdev, "net_tap") {
+			vdev, iface = tapIface(vdev)
+		}
+		ealCfg.Vdevs = []string{vdev}
+		portName, _, _ = strings.Cut(vdev, ",")
+	} else {
+		ealCfg.PCI = []string{c.pci}
+	}
+
+	// Trap signals from the start, so that Ctrl-C during setup still
+	// tears down what exists.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if err := dpdk.StartEAL(ealCfg); err != nil {
+		return err
+	}
+	defer func() {
+		if e := dpdk.StopEAL(); e != nil {
+			log.Warn("EAL cleanup", "err", e)
+		}
+	}()
+	port, err := dpdk.PortByName(portName)
+	if err != nil {
+		return fmt.Errorf("port %s did not come up: %w", portName, err)
+	}
+	lcores := dpdk.Lcores()
+	host, err := stack.Open(stack.Config{
+		Name:    "dps",
+		Port:    port,
+		Addr:    c.addr,
+		Gateway: c.gateway,
+		Cores:   len(lcores),
+		Lcores:  lcores,
+		Idle:    c.idle,
+		MTU:     c.mtu,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if e := host.Close(); e != nil {
+			err = errors.Join(err, e)
+		}
+		log.Info("port closed", "port", portName)
+	}()
+
+	if c.netns != "" {
+		ns, err := netns.Create(c.netns)
+		if err != nil {
+			return err
+		}
+		// Close the port (which removes the TAP) before the namespace.
+		defer func() {
+			if e := host.Close(); e != nil {
+				log.Warn("close", "err", e)
+			}
+			if e := ns.Delete(); e != nil {
+				log.Warn("remove namespace", "err", e)
+			} else {
+				log.Info("namespace removed", "netns", c.netns)
+			}
+		}()
+		if err := ns.Adopt(iface, c.peerAddr); err != nil {
+			return err
+		}
+		log.Info("TAP kernel side moved", "iface", iface, "netns", c.netns, "peer", c.peerAddr)
+	}
+
+	info, _ := port.Info()
+	link, _ := port.Link()
+	off := host.Offloads()
+	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
+		"link", link.String(), "addr", c.addr, "gateway", c.gateway, "lcores", lcores, "idle", c.idle.String(),
+		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads))
+
+	if err := host.Start(); err != nil {
+		return err
+	}
+	if c.metrics != "off" {
+		srv, err := serveMetrics(c.metrics, host, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	if c.netns != "" {
+		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addr.Addr()))
+	}
+
+	var tick <-chan time.Time
+	if c.statusInterval > 0 {
+		t := time.NewTicker(c.statusInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping")
+			return nil
+		case <-tick:
+			logStatus(log, host)
+		}
+	}
+}
+
+// serveMetrics binds the metrics listener; it must be a loopback address.
+func serveMetrics(addr string, host *stack.Host, log *slog.Logger) (*http.Server, error) {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--metrics %q: the management listener binds loopback only", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler(host))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return srv, nil
+}
+
+// logStatus logs one line: traffic, drops and mbufs in use.
+func logStatus(log *slog.Logger, host *stack.Host) {
+	var rx, tx, drops uint64
+	for _, s := range host.Stacks() {
+		d := s.Device()
+		rx += d.Stats.RxFrames.Load()
+		tx += d.Stats.TxFrames.Load()
+		for r := stat.DropReason(0); r < stat.NumDropReasons; r++ {
+			drops += d.Drops.Get(r)
+		}
+	}
+	link, _ := host.Port().Link()
+	log.Info("status", "link", link.String(), "rx_frames", rx, "tx_frames", tx, "drops", drops,
+		"mbufs_in_use", host.Pool().InUse(), "mbufs", host.Pool().Size())
+}

@@ -1,0 +1,44 @@
+package dpdk
+
+/*
+#include <rte_ethdev.h>
+
+// rte_eth_rx_burst and rte_eth_tx_burst are static inline: these wrappers
+// make each a single cgo call per burst.
+static uint16_t dps_rx_burst(uint16_t port, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port, q, pkts, n);
+}
+
+static uint16_t dps_tx_burst(uint16_t port, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_tx_burst(port, q, pkts, n);
+}
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/dpstack/dpstack/mbuf"
+)
+
+// RxBurst receives up to len(pkts) packets from queue q into pkts and
+// returns how many. The caller owns them.
+func (p *Port) RxBurst(q uint16, pkts []*mbuf.Buf) int {
+	if len(pkts) == 0 {
+		return 0
+	}
+	return int(C.dps_rx_burst(C.uint16_t(p.id), C.uint16_t(q),
+		(**C.struct_rte_mbuf)(unsafe.Pointer(&pkts[0])), C.uint16_t(len(pkts))))
+}
+
+// TxBurst hands pkts to queue q and returns how many the port took; those
+// are the port's now, the rest still the caller's.
+func (p *Port) TxBurst(q uint16, pkts []*mbuf.Buf) int {
+	if len(pkts) == 0 {
+		return 0
+	}
+	return int(C.dps_tx_burst(C.uint16_t(p.id), C.uint16_t(q),
+		(**C.struct_rte_mbuf)(unsafe.Pointer(&pkts[0])), C.uint16_t(len(pkts))))
+}

@@ -1,0 +1,428 @@
+package dpdk
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include <rte_ethdev.h>
+#include <rte_dev.h>
+#include <rte_errno.h>
+
+struct dps_port_conf {
+	uint16_t nb_rx, nb_tx;
+	uint64_t rss_hf;
+	uint64_t rx_offloads, tx_offloads;
+	uint32_t mtu;
+};
+
+static int dps_port_configure(uint16_t port, const struct dps_port_conf *pc)
+{
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	if (pc->rss_hf != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = pc->rss_hf;
+	}
+	conf.rxmode.offloads = pc->rx_offloads;
+	conf.rxmode.mtu = pc->mtu;
+	conf.txmode.offloads = pc->tx_offloads;
+	return rte_eth_dev_configure(port, pc->nb_rx, pc->nb_tx, &conf);
+}
+
+static int dps_rxq_setup(uint16_t port, uint16_t q, uint16_t nb_desc, struct rte_mempool *mp, uint64_t offloads)
+{
+	struct rte_eth_dev_info info;
+	int rc = rte_eth_dev_info_get(port, &info);
+	if (rc != 0)
+		return rc;
+	struct rte_eth_rxconf rxc = info.default_rxconf;
+	rxc.offloads = offloads;
+	return rte_eth_rx_queue_setup(port, q, nb_desc, rte_eth_dev_socket_id(port), &rxc, mp);
+}
+
+static int dps_txq_setup(uint16_t port, uint16_t q, uint16_t nb_desc, uint64_t offloads)
+{
+	struct rte_eth_dev_info info;
+	int rc = rte_eth_dev_info_get(port, &info);
+	if (rc != 0)
+		return rc;
+	struct rte_eth_txconf txc = info.default_txconf;
+	txc.offloads = offloads;
+	return rte_eth_tx_queue_setup(port, q, nb_desc, rte_eth_dev_socket_id(port), &txc);
+}
+
+struct dps_link { uint32_t speed; int up, full_duplex, autoneg; };
+
+static int dps_link_get(uint16_t port, struct dps_link *l)
+{
+	struct rte_eth_link link;
+	int rc = rte_eth_link_get_nowait(port, &link);
+	if (rc != 0)
+		return rc;
+	l->speed = link.link_speed;
+	l->up = link.link_status;
+	l->full_duplex = link.link_duplex;
+	l->autoneg = link.link_autoneg;
+	return 0;
+}
+
+static int dps_reta_query(uint16_t port, uint16_t *out, uint16_t size)
+{
+	struct rte_eth_rss_reta_entry64 conf[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE];
+	unsigned groups = (size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE;
+	if (groups > sizeof(conf) / sizeof(conf[0]))
+		return -EINVAL;
+	memset(conf, 0, sizeof(conf));
+	for (unsigned g = 0; g < groups; g++)
+		conf[g].mask = ~0ULL;
+	int rc = rte_eth_dev_rss_reta_query(port, conf, size);
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < size; i++)
+		out[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+	return 0;
+}
+
+static int dps_rss_conf(uint16_t port, uint8_t *key, uint8_t key_len, uint64_t *hf)
+{
+	struct rte_eth_rss_conf c;
+	memset(&c, 0, sizeof(c));
+	c.rss_key = key;
+	c.rss_key_len = key_len;
+	int rc = rte_eth_dev_rss_hash_conf_get(port, &c);
+	*hf = c.rss_hf;
+	return rc;
+}
+
+static int dps_probe(const char *devargs, int *err)
+{
+	int rc = rte_dev_probe(devargs);
+	if (rc < 0)
+		*err = rte_errno;
+	return rc;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/dpstack/dpstack/mbuf"
+)
+
+// Offload capability bits (RTE_ETH_{RX,TX}_OFFLOAD_*) that dpstack uses.
+const (
+	RxOffloadIPv4Cksum = uint64(C.RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
+	RxOffloadUDPCksum  = uint64(C.RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
+	RxOffloadTCPCksum  = uint64(C.RTE_ETH_RX_OFFLOAD_TCP_CKSUM)
+	RxOffloadRSSHash   = uint64(C.RTE_ETH_RX_OFFLOAD_RSS_HASH)
+	TxOffloadIPv4Cksum = uint64(C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+	TxOffloadUDPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+	TxOffloadTCPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
+	TxOffloadMultiSegs = uint64(C.RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+)
+
+// RSS hash function bits (RTE_ETH_RSS_*).
+const (
+	RSSIPv4 = uint64(C.RTE_ETH_RSS_IP)
+	RSSTCP  = uint64(C.RTE_ETH_RSS_TCP)
+	RSSUDP  = uint64(C.RTE_ETH_RSS_UDP)
+)
+
+// Port is one DPDK ethernet port (the device half of struct net_device).
+type Port struct {
+	id uint16
+}
+
+// PortByName finds an attached port by its device name (e.g. "net_tap0" or
+// a PCI address).
+func PortByName(name string) (*Port, error) {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	var id C.uint16_t
+	if rc := C.rte_eth_dev_get_port_by_name(cs, &id); rc != 0 {
+		return nil, fmt.Errorf("dpdk: no port named %q: %w", name, errnoErr(rc))
+	}
+	return &Port{id: uint16(id)}, nil
+}
+
+// Ports lists every attached port.
+func Ports() []*Port {
+	var ps []*Port
+	for id := C.rte_eth_find_next(0); id < C.RTE_MAX_ETHPORTS; id = C.rte_eth_find_next(id + 1) {
+		ps = append(ps, &Port{id: uint16(id)})
+	}
+	return ps
+}
+
+// Probe attaches a device after EAL started (hotplug), e.g.
+// "net_tap1,iface=dtap1", and returns its port. The device name is the part
+// before the first comma.
+func Probe(devargs string) (*Port, error) {
+	cs := C.CString(devargs)
+	defer C.free(unsafe.Pointer(cs))
+	var errno C.int
+	if rc := C.dps_probe(cs, &errno); rc < 0 {
+		return nil, fmt.Errorf("dpdk: probe %q: %w", devargs, errnoErr(errno))
+	}
+	name, _, _ := strings.Cut(devargs, ",")
+	return PortByName(name)
+}
+
+// ID is the DPDK port id.
+func (p *Port) ID() uint16 { return p.id }
+
+// Name is the device name.
+func (p *Port) Name() string {
+	var buf [C.RTE_ETH_NAME_MAX_LEN]C.char
+	if C.rte_eth_dev_get_name_by_port(C.uint16_t(p.id), &buf[0]) != 0 {
+		return fmt.Sprintf("port%d", p.id)
+	}
+	return C.GoString(&buf[0])
+}
+
+// DevInfo is what a port can do.
+type DevInfo struct {
+	Driver              string
+	MaxRxQueues         int
+	MaxTxQueues         int
+	RxOffloadCapa       uint64
+	TxOffloadCapa       uint64
+	FlowTypeRSSOffloads uint64
+	HashKeySize         int
+	RETASize            int
+	MinMTU, MaxMTU      int
+}
+
+// Info returns the port's capabilities.
+func (p *Port) Info() (DevInfo, error) {
+	var di C.struct_rte_eth_dev_info
+	if rc := C.rte_eth_dev_info_get(C.uint16_t(p.id), &di); rc != 0 {
+		return DevInfo{}, fmt.Errorf("dpdk: port %d info: %w", p.id, errnoErr(rc))
+	}
+	return DevInfo{
+		Driver:              C.GoString(di.driver_name),
+		MaxRxQueues:         int(di.max_rx_queues),
+		MaxTxQueues:         int(di.max_tx_queues),
+		RxOffloadCapa:       uint64(di.rx_offload_capa),
+		TxOffloadCapa:       uint64(di.tx_offload_capa),
+		FlowTypeRSSOffloads: uint64(di.flow_type_rss_offloads),
+		HashKeySize:         int(di.hash_key_size),
+		RETASize:            int(di.reta_size),
+		MinMTU:              int(di.min_mtu),
+		MaxMTU:              int(di.max_mtu),
+	}, nil
+}
+
+// PortConfig says how to set a port up.
+type PortConfig struct {
+	RxQueues, TxQueues int
+	RxDesc, TxDesc     int    // ring sizes; 0 means 1024
+	MTU                int    // 0 means 1500
+	RSSHashFunctions   uint64 // wanted RSS hash functions; only what the port offers is enabled
+	RxOffloads         uint64 // wanted rx offloads; only what the port offers is enabled
+	TxOffloads         uint64 // wanted tx offloads; only what the port offers is enabled
+	Pool               *mbuf.Pool
+}
+
+// Configured is what Configure actually enabled.
+type Configured struct {
+	RxOffloads, TxOffloads uint64
+	RSSHashFunctions       uint64
+}
+
+// Configure sets up the port's queues, RSS and offloads, taking from cfg
+// only what the port supports, and reports what it enabled. The port must
+// be stopped.
+func (p *Port) Configure(cfg PortConfig) (Configured, error) {
+	info, err := p.Info()
+	if err != nil {
+		return Configured{}, err
+	}
+	if cfg.RxQueues < 1 || cfg.TxQueues < 1 || cfg.RxQueues > info.MaxRxQueues || cfg.TxQueues > info.MaxTxQueues {
+		return Configured{}, fmt.Errorf("dpdk: port %d: %d rx / %d tx queues, port has %d / %d: %w",
+			p.id, cfg.RxQueues, cfg.TxQueues, info.MaxRxQueues, info.MaxTxQueues, syscall.EINVAL)
+	}
+	if cfg.Pool == nil {
+		return Configured{}, fmt.Errorf("dpdk: port %d: no mbuf pool: %w", p.id, syscall.EINVAL)
+	}
+	got := Configured{
+		RxOffloads: cfg.RxOffloads & info.RxOffloadCapa,
+		TxOffloads: cfg.TxOffloads & info.TxOffloadCapa,
+	}
+	if cfg.RxQueues > 1 {
+		got.RSSHashFunctions = cfg.RSSHashFunctions & info.FlowTypeRSSOffloads
+	}
+	mtu := cfg.MTU
+	if mtu == 0 {
+		mtu = 1500
+	}
+	pc := C.struct_dps_port_conf{
+		nb_rx:       C.uint16_t(cfg.RxQueues),
+		nb_tx:       C.uint16_t(cfg.TxQueues),
+		rss_hf:      C.uint64_t(got.RSSHashFunctions),
+		rx_offloads: C.uint64_t(got.RxOffloads),
+		tx_offloads: C.uint64_t(got.TxOffloads),
+		mtu:         C.uint32_t(mtu),
+	}
+	if rc := C.dps_port_configure(C.uint16_t(p.id), &pc); rc != 0 {
+		return got, fmt.Errorf("dpdk: port %d configure: %w", p.id, errnoErr(rc))
+	}
+	rxd, txd := descOr(cfg.RxDesc), descOr(cfg.TxDesc)
+	for q := range cfg.RxQueues {
+		if rc := C.dps_rxq_setup(C.uint16_t(p.id), C.uint16_t(q), rxd, (*C.struct_rte_mempool)(cfg.Pool.Ptr()), C.uint64_t(got.RxOffloads)); rc != 0 {
+			return got, fmt.Errorf("dpdk: port %d rx queue %d: %w", p.id, q, errnoErr(rc))
+		}
+	}
+	for q := range cfg.TxQueues {
+		if rc := C.dps_txq_setup(C.uint16_t(p.id), C.uint16_t(q), txd, C.uint64_t(got.TxOffloads)); rc != 0 {
+			return got, fmt.Errorf("dpdk: port %d tx queue %d: %w", p.id, q, errnoErr(rc))
+		}
+	}
+	return got, nil
+}
+
+func descOr(n int) C.uint16_t {
+	if n <= 0 {
+		return 1024
+	}
+	return C.uint16_t(n)
+}
+
+// Start starts the port.
+func (p *Port) Start() error {
+	if rc := C.rte_eth_dev_start(C.uint16_t(p.id)); rc != 0 {
+		return fmt.Errorf("dpdk: port %d start: %w", p.id, errnoErr(rc))
+	}
+	return nil
+}
+
+// Stop stops the port.
+func (p *Port) Stop() error {
+	if rc := C.rte_eth_dev_stop(C.uint16_t(p.id)); rc != 0 {
+		return fmt.Errorf("dpdk: port %d stop: %w", p.id, errnoErr(rc))
+	}
+	return nil
+}
+
+// Close releases the port and detaches its device. The port must be
+// stopped.
+func (p *Port) Close() error {
+	if C.rte_eth_dev_is_valid_port(C.uint16_t(p.id)) == 0 {
+		return nil // closed already
+	}
+	name := p.Name()
+	if rc := C.rte_eth_dev_close(C.uint16_t(p.id)); rc != 0 {
+		return fmt.Errorf("dpdk: port %d close: %w", p.id, errnoErr(rc))
+	}
+	if strings.HasPrefix(name, "net_") {
+		bus, dev := C.CString("vdev"), C.CString(name)
+		defer C.free(unsafe.Pointer(bus))
+		defer C.free(unsafe.Pointer(dev))
+		C.rte_eal_hotplug_remove(bus, dev)
+	}
+	return nil
+}
+
+// MAC is the port's ethernet address.
+func (p *Port) MAC() (net.HardwareAddr, error) {
+	var a C.struct_rte_ether_addr
+	if rc := C.rte_eth_macaddr_get(C.uint16_t(p.id), &a); rc != 0 {
+		return nil, fmt.Errorf("dpdk: port %d MAC: %w", p.id, errnoErr(rc))
+	}
+	return net.HardwareAddr(C.GoBytes(unsafe.Pointer(&a.addr_bytes[0]), 6)), nil
+}
+
+// MTU is the port's MTU.
+func (p *Port) MTU() (int, error) {
+	var m C.uint16_t
+	if rc := C.rte_eth_dev_get_mtu(C.uint16_t(p.id), &m); rc != 0 {
+		return 0, fmt.Errorf("dpdk: port %d MTU: %w", p.id, errnoErr(rc))
+	}
+	return int(m), nil
+}
+
+// SetMTU changes the port's MTU.
+func (p *Port) SetMTU(mtu int) error {
+	if rc := C.rte_eth_dev_set_mtu(C.uint16_t(p.id), C.uint16_t(mtu)); rc != 0 {
+		return fmt.Errorf("dpdk: port %d MTU %d: %w", p.id, mtu, errnoErr(rc))
+	}
+	return nil
+}
+
+// Promiscuous turns promiscuous mode on or off.
+func (p *Port) Promiscuous(on bool) error {
+	var rc C.int
+	if on {
+		rc = C.rte_eth_promiscuous_enable(C.uint16_t(p.id))
+	} else {
+		rc = C.rte_eth_promiscuous_disable(C.uint16_t(p.id))
+	}
+	if rc != 0 && -rc != C.ENOTSUP {
+		return fmt.Errorf("dpdk: port %d promiscuous: %w", p.id, errnoErr(rc))
+	}
+	return nil
+}
+
+// Link is a port's link state.
+type Link struct {
+	Up         bool
+	SpeedMbps  uint32
+	FullDuplex bool
+	Autoneg    bool
+}
+
+func (l Link) String() string {
+	if !l.Up {
+		return "down"
+	}
+	duplex := "half-duplex"
+	if l.FullDuplex {
+		duplex = "full-duplex"
+	}
+	return fmt.Sprintf("up %d Mbps %s", l.SpeedMbps, duplex)
+}
+
+// Link reads the link state without waiting.
+func (p *Port) Link() (Link, error) {
+	var l C.struct_dps_link
+	if rc := C.dps_link_get(C.uint16_t(p.id), &l); rc != 0 {
+		return Link{}, fmt.Errorf("dpdk: port %d link: %w", p.id, errnoErr(rc))
+	}
+	return Link{Up: l.up != 0, SpeedMbps: uint32(l.speed), FullDuplex: l.full_duplex != 0, Autoneg: l.autoneg != 0}, nil
+}
+
+// RSSConf is a port's RSS configuration.
+type RSSConf struct {
+	Key           []byte
+	HashFunctions uint64
+	RETA          []uint16 // redirection table: entry i is the queue for hash%len
+}
+
+// RSS reads the RSS key, hash functions and redirection table.
+func (p *Port) RSS() (RSSConf, error) {
+	info, err := p.Info()
+	if err != nil {
+		return RSSConf{}, err
+	}
+	if info.HashKeySize == 0 && info.RETASize == 0 {
+		return RSSConf{}, fmt.Errorf("dpdk: port %d (%s) has no RSS: %w", p.id, info.Driver, syscall.ENOTSUP)
+	}
+	var c RSSConf
+	key := make([]byte, max(info.HashKeySize, 1))
+	var hf C.uint64_t
+	if rc := C.dps_rss_conf(C.uint16_t(p.id), (*C.uint8_t)(&key[0]), C.uint8_t(info.HashKeySize), &hf); rc != 0 {
+		return c, fmt.Errorf("dpdk: port %d RSS conf: %w", p.id, errnoErr(rc))
+	}
+	c.Key, c.HashFunctions = key[:info.HashKeySize], uint64(hf)
+	if info.RETASize > 0 {
+		c.RETA = make([]uint16, info.RETASize)
+		if rc := C.dps_reta_query(C.uint16_t(p.id), (*C.uint16_t)(&c.RETA[0]), C.uint16_t(info.RETASize)); rc != 0 {
+			return c, fmt.Errorf("dpdk: port %d RETA: %w", p.id, errnoErr(rc))
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,94 @@
+package dpdk
+
+/*
+#include <stdlib.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_eth_ring.h>
+#include <rte_errno.h>
+#cgo LDFLAGS: -lrte_net_ring
+
+static int dps_ring_pair(const char *name_a, const char *name_b, const char *ra, const char *rb,
+	unsigned size, struct rte_ring **out_a, struct rte_ring **out_b, int *port_a, int *port_b, int *err)
+{
+	struct rte_ring *a2b = rte_ring_create(ra, size, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (a2b == NULL) {
+		*err = rte_errno;
+		return -1;
+	}
+	struct rte_ring *b2a = rte_ring_create(rb, size, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (b2a == NULL) {
+		*err = rte_errno;
+		rte_ring_free(a2b);
+		return -1;
+	}
+	// Port a receives from b2a and sends into a2b; port b the other way.
+	*port_a = rte_eth_from_rings(name_a, &b2a, 1, &a2b, 1, SOCKET_ID_ANY);
+	*port_b = *port_a < 0 ? -1 : rte_eth_from_rings(name_b, &a2b, 1, &b2a, 1, SOCKET_ID_ANY);
+	if (*port_b < 0) {
+		*err = rte_errno;
+		rte_ring_free(a2b);
+		rte_ring_free(b2a);
+		return -1;
+	}
+	*out_a = a2b;
+	*out_b = b2a;
+	return 0;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// RingPair is two ports joined back to back by a pair of rings: what one
+// transmits the other receives. It is an in-process link between two
+// stacks, with one queue pair per port.
+type RingPair struct {
+	A, B     *Port
+	aToB     *C.struct_rte_ring
+	bToA     *C.struct_rte_ring
+	released bool
+}
+
+// NewRingPair creates the rings ("<name>_ab", "<name>_ba", size a power of
+// two) and the ports "net_ring_<name>a" and "net_ring_<name>b" on them.
+// The ports are configured and started like any other.
+func NewRingPair(name string, size int) (*RingPair, error) {
+	cs := func(s string) *C.char { return C.CString(s) }
+	na, nb := cs("net_ring_"+name+"a"), cs("net_ring_"+name+"b")
+	ra, rb := cs(name+"_ab"), cs(name+"_ba")
+	for _, p := range []*C.char{na, nb, ra, rb} {
+		defer C.free(unsafe.Pointer(p))
+	}
+	var rp RingPair
+	var errno, pa, pb C.int
+	if C.dps_ring_pair(na, nb, ra, rb, C.unsigned(size), &rp.aToB, &rp.bToA, &pa, &pb, &errno) != 0 {
+		return nil, fmt.Errorf("dpdk: ring pair %q: %w", name, errnoErr(errno))
+	}
+	rp.A, rp.B = &Port{id: uint16(pa)}, &Port{id: uint16(pb)}
+	return &rp, nil
+}
+
+// Close closes both ports and frees the rings; packets still in flight are
+// freed. The ports must be stopped.
+func (rp *RingPair) Close() error {
+	if rp.released {
+		return nil
+	}
+	rp.released = true
+	errA, errB := rp.A.Close(), rp.B.Close()
+	for _, r := range []*C.struct_rte_ring{rp.aToB, rp.bToA} {
+		var m unsafe.Pointer
+		for C.rte_ring_sc_dequeue(r, &m) == 0 {
+			C.rte_pktmbuf_free((*C.struct_rte_mbuf)(m))
+		}
+		C.rte_ring_free(r)
+	}
+	if errA != nil {
+		return errA
+	}
+	return errB
+}

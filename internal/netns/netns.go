@@ -1,0 +1,86 @@
+// Package netns places the kernel side of a TAP interface in a network
+// namespace of its own, so that the kernel can be dpstack's peer without
+// touching the host's interfaces or routes. It drives iproute2's ip(8).
+package netns
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+)
+
+// NS is a network namespace this process created.
+type NS struct {
+	Name string
+}
+
+// Create makes namespace name, which must not exist yet, and brings its
+// loopback up.
+func Create(name string) (*NS, error) {
+	if err := ip("netns", "add", name); err != nil {
+		return nil, err
+	}
+	ns := &NS{Name: name}
+	if err := ns.IP("link", "set", "lo", "up"); err != nil {
+		ns.Delete()
+		return nil, err
+	}
+	return ns, nil
+}
+
+// Adopt moves interface ifname from the current namespace into ns, gives
+// it addr and brings it up.
+func (ns *NS) Adopt(ifname string, addr netip.Prefix) error {
+	if err := ip("link", "set", ifname, "netns", ns.Name); err != nil {
+		return err
+	}
+	// The peer is IPv4-only: keep IPv6 autoconfiguration traffic off the
+	// link so it does not show up as drops.
+	_ = ns.Exec(context.Background(), "sysctl", "-q", "-w", "net.ipv6.conf."+ifname+".disable_ipv6=1")
+	if err := ns.IP("addr", "add", addr.String(), "dev", ifname); err != nil {
+		return err
+	}
+	return ns.IP("link", "set", ifname, "up")
+}
+
+// IP runs ip(8) inside the namespace.
+func (ns *NS) IP(args ...string) error {
+	return ip(append([]string{"-n", ns.Name}, args...)...)
+}
+
+// Command returns a command that runs inside the namespace.
+func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Exec runs a command inside the namespace and returns its error with its
+// output.
+func (ns *NS) Exec(ctx context.Context, name string, args ...string) error {
+	out, err := ns.Command(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("netns %s: %s %s: %w: %s", ns.Name, name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Output runs a command inside the namespace and returns its output.
+func (ns *NS) Output(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := ns.Command(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("netns %s: %s %s: %w: %s", ns.Name, name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// Delete removes the namespace and everything still in it.
+func (ns *NS) Delete() error { return ip("netns", "del", ns.Name) }
+
+func ip(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package lcore
+
+import (
+	"flag"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// hangGuard bounds waits that should end at once; it catches hangs and is
+// not a timing assertion.
+const hangGuard = 30 * time.Second
+
+func TestParseIdlePolicy(t *testing.T) {
+	tests := []struct {
+		in   string
+		want IdlePolicy
+		ok   bool
+	}{
+		{"adaptive", IdleAdaptive, true},
+		{"busy", IdleBusyPoll, true},
+		{"Busy", IdleBusyPoll, true},
+		{"", 0, false},
+		{"poll", 0, false},
+	}
+	for _, tc := range tests {
+		p, err := ParseIdlePolicy(tc.in)
+		if !tc.ok {
+			assert.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, p)
+		back, err := ParseIdlePolicy(p.String())
+		require.NoError(t, err)
+		assert.Equal(t, p, back, "String round-trips")
+	}
+	assert.Equal(t, "IdlePolicy(7)", IdlePolicy(7).String())
+	var zero IdlePolicy
+	assert.Equal(t, IdleAdaptive, zero, "adaptive is the default")
+}
+
+func TestIdlePolicyFlag(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var p IdlePolicy
+	fs.Var(&p, "idle", "idle policy")
+	require.NoError(t, fs.Parse([]string{"-idle=busy"}))
+	assert.Equal(t, IdleBusyPoll, p)
+	fs.SetOutput(discard{})
+	assert.Error(t, fs.Parse([]string{"-idle=never"}))
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestIdleBusyNeverSleeps(t *testing.T) {
+	i := NewIdler(IdleBusyPoll)
+	for range 10 * IdleSpinTurns {
+		i.Idle(false)
+	}
+	i.Wake()
+	i.Idle(false)
+	assert.Zero(t, i.Sleeps())
+}
+
+func TestIdleAdaptiveBackoff(t *testing.T) {
+	i := NewIdler(IdleAdaptive)
+	for range IdleSpinTurns {
+		i.Idle(false)
+	}
+	assert.Zero(t, i.Sleeps(), "spins first")
+	var sleeps []time.Duration
+	for range 10 {
+		i.Idle(false)
+		sleeps = append(sleeps, i.backoff)
+	}
+	assert.Equal(t, uint64(10), i.Sleeps())
+	us := time.Microsecond
+	assert.Equal(t, []time.Duration{
+		10 * us, 20 * us, 40 * us, 80 * us, 160 * us, 320 * us, 640 * us,
+		time.Millisecond, time.Millisecond, time.Millisecond,
+	}, sleeps)
+
+	// Work resets the spin count and the backoff.
+	i.Idle(true)
+	assert.Zero(t, i.backoff)
+	for range IdleSpinTurns {
+		i.Idle(false)
+	}
+	assert.Equal(t, uint64(10), i.Sleeps(), "spins again after work")
+	i.Idle(false)
+	assert.Equal(t, uint64(11), i.Sleeps())
+	assert.Equal(t, IdleMinSleep, i.backoff, "backoff starts over")
+}
+
+// longSleeper returns an adaptive Idler that sleeps on its first empty turn,
+// for an hour.
+func longSleeper() *Idler {
+	i := NewIdler(IdleAdaptive)
+	i.spin = 0
+	i.minSleep = time.Hour
+	i.maxSleep = time.Hour
+	return i
+}
+
+func TestIdleWakeInterruptsSleep(t *testing.T) {
+	i := longSleeper()
+	for round := range 3 { // the timer and channel are reused
+		done := make(chan struct{})
+		go func() {
+			i.Idle(false)
+			close(done)
+		}()
+		for i.state.Load()&idleSleeping == 0 {
+			runtime.Gosched()
+		}
+		i.Wake()
+		select {
+		case <-done:
+		case <-time.After(hangGuard):
+			t.Fatalf("round %d: Wake did not end the sleep", round)
+		}
+		assert.Equal(t, uint64(round+1), i.Sleeps())
+	}
+}
+
+func TestIdleWakeBeforeSleepSkipsIt(t *testing.T) {
+	i := longSleeper()
+	i.Wake()
+	i.Wake() // a second one is absorbed
+	done := make(chan struct{})
+	go func() {
+		i.Idle(false) // must not sleep: work may have been posted
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("Idle slept despite a pending Wake")
+	}
+	assert.Zero(t, i.Sleeps())
+	assert.Zero(t, i.state.Load(), "the Wake was consumed")
+}
+
+func TestIdleNoAllocs(t *testing.T) {
+	i := NewIdler(IdleAdaptive)
+	i.minSleep, i.maxSleep = time.Microsecond, time.Microsecond
+	allocs := testing.AllocsPerRun(50, func() {
+		i.Idle(true)
+		for range IdleSpinTurns + 1 {
+			i.Idle(false)
+		}
+	})
+	assert.Zero(t, allocs)
+	assert.Equal(t, uint64(51), i.Sleeps())
+	assert.Zero(t, testing.AllocsPerRun(100, i.Wake))
+}

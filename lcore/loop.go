@@ -1,0 +1,229 @@
+package lcore
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// Burst is the most packets a loop receives from one queue per turn.
+const Burst = 32
+
+// Per-turn bounds (STYLE: bounded work per turn).
+const (
+	timerBudget = 256
+	workBudget  = 64
+)
+
+// Config sets a loop up.
+type Config struct {
+	// Idle is the idle policy; the zero value is adaptive.
+	Idle IdlePolicy
+	// Tick is the timer wheel's granularity; 0 means 1 ms.
+	Tick time.Duration
+	// WorkQueueSize bounds pending application work; 0 means 4096.
+	WorkQueueSize int
+}
+
+// Stats count a loop's work. The loop is their only writer.
+type Stats struct {
+	Turns       stat.Counter `stat:"loop_turns"`
+	RxPackets   stat.Counter `stat:"loop_rx_packets"`
+	TxPackets   stat.Counter `stat:"loop_tx_packets"`
+	TxBursts    stat.Counter `stat:"loop_tx_bursts"`
+	TimersFired stat.Counter `stat:"loop_timers_fired"`
+	WorkRun     stat.Counter `stat:"loop_work_run"`
+}
+
+type rxQueue struct {
+	port  *dpdk.Port
+	queue uint16
+	input func(pkts []*mbuf.Buf)
+}
+
+// Loop is one core's poll loop.
+type Loop struct {
+	wheel  *Wheel
+	work   *WorkQueue
+	idler  *Idler
+	rx     []rxQueue
+	tx     []*TxBatch
+	caches []*mbuf.Cache
+	now    Time
+	pkts   [Burst]*mbuf.Buf
+	stop   atomic.Bool
+	done   chan struct{}
+	stats  Stats
+}
+
+// NewLoop returns a loop with nothing attached yet.
+func NewLoop(cfg Config) *Loop {
+	tick := cfg.Tick
+	if tick <= 0 {
+		tick = time.Millisecond
+	}
+	wq := cfg.WorkQueueSize
+	if wq <= 0 {
+		wq = 4096
+	}
+	now := Now()
+	return &Loop{
+		wheel: NewWheel(tick, now),
+		work:  NewWorkQueue(wq),
+		idler: NewIdler(cfg.Idle),
+		now:   now,
+		done:  make(chan struct{}),
+	}
+}
+
+// AddRx makes the loop poll queue q of port and hand each burst to input,
+// which takes ownership of the packets. Call before the loop runs.
+func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
+	l.rx = append(l.rx, rxQueue{port: port, queue: q, input: input})
+}
+
+// AddTx returns the loop's batch for tx queue q of port, flushed at the end
+// of every turn. Call before the loop runs.
+func (l *Loop) AddTx(port *dpdk.Port, q uint16) *TxBatch {
+	t := &TxBatch{port: port, queue: q}
+	l.tx = append(l.tx, t)
+	return t
+}
+
+// AddCache makes the loop return c's pending frees to the pool every turn.
+func (l *Loop) AddCache(c *mbuf.Cache) { l.caches = append(l.caches, c) }
+
+// Wheel is the loop's timer wheel; only the loop's own core may use it.
+func (l *Loop) Wheel() *Wheel { return l.wheel }
+
+// Now is the time this turn started.
+func (l *Loop) Now() Time { return l.now }
+
+// Stats are the loop's counters.
+func (l *Loop) Stats() *Stats { return &l.stats }
+
+// IdleSleeps is how many times the loop slept for want of work.
+func (l *Loop) IdleSleeps() uint64 { return l.idler.Sleeps() }
+
+// Post queues fn to run on the loop's core within a turn, from any
+// goroutine, and wakes the loop. It reports false when the queue is full.
+func (l *Loop) Post(fn func()) bool {
+	if !l.work.Post(fn) {
+		return false
+	}
+	l.idler.Wake()
+	return true
+}
+
+// Poll runs one turn and reports whether it found work. Tests drive a loop
+// with it; Run calls it until Stop.
+func (l *Loop) Poll() bool {
+	l.now = Now()
+	l.stats.Turns.Inc()
+	busy := false
+	for i := range l.rx {
+		q := &l.rx[i]
+		n := q.port.RxBurst(q.queue, l.pkts[:])
+		if n > 0 {
+			busy = true
+			l.stats.RxPackets.Add(uint64(n))
+			q.input(l.pkts[:n])
+			clear(l.pkts[:n])
+		}
+	}
+	if n := l.wheel.Advance(l.now, timerBudget); n > 0 {
+		busy = true
+		l.stats.TimersFired.Add(uint64(n))
+	}
+	if n := l.work.Drain(workBudget); n > 0 {
+		busy = true
+		l.stats.WorkRun.Add(uint64(n))
+	}
+	l.Flush()
+	return busy
+}
+
+// Flush transmits what the turn queued and returns freed mbufs to their
+// pools.
+func (l *Loop) Flush() {
+	for _, t := range l.tx {
+		if t.n > 0 {
+			sent := t.Flush()
+			l.stats.TxBursts.Inc()
+			l.stats.TxPackets.Add(uint64(sent))
+		}
+	}
+	for _, c := range l.caches {
+		c.Flush()
+	}
+}
+
+// Run polls until Stop, idling by the loop's policy on empty turns. Run it
+// on the lcore's thread (RunOnLcore).
+func (l *Loop) Run() {
+	defer close(l.done)
+	for !l.stop.Load() {
+		l.idler.Idle(l.Poll())
+	}
+}
+
+// RunOnLcore starts Run on the EAL thread of lcore id.
+func (l *Loop) RunOnLcore(id uint) <-chan error {
+	return dpdk.RunOnLcore(id, l.Run)
+}
+
+// Stop ends Run after its current turn and waits for it to return.
+func (l *Loop) Stop() {
+	l.stop.Store(true)
+	l.idler.Wake()
+	<-l.done
+}
+
+// TxBatch gathers one turn's packets for one port tx queue so that they go
+// out in a single burst.
+type TxBatch struct {
+	port  *dpdk.Port
+	queue uint16
+	pkts  [2 * Burst]*mbuf.Buf
+	n     int
+}
+
+// Enqueue adds b to the batch, sending a burst first when the batch is
+// full. It reports false, keeping nothing, when the port takes nothing: the
+// caller still owns b.
+func (t *TxBatch) Enqueue(b *mbuf.Buf) bool {
+	if t.n == len(t.pkts) {
+		t.Flush()
+		if t.n == len(t.pkts) {
+			return false
+		}
+	}
+	t.pkts[t.n] = b
+	t.n++
+	return true
+}
+
+// Flush sends the batch in one burst and returns how many the port took.
+// What it did not take stays, in order, for the next flush.
+func (t *TxBatch) Flush() int {
+	sent := t.port.TxBurst(t.queue, t.pkts[:t.n])
+	rest := copy(t.pkts[:], t.pkts[sent:t.n])
+	clear(t.pkts[rest:t.n])
+	t.n = rest
+	return sent
+}
+
+// Pending is how many packets wait for the next flush.
+func (t *TxBatch) Pending() int { return t.n }
+
+// Drain frees whatever is still queued (at shutdown) and returns how many.
+func (t *TxBatch) Drain() int {
+	n := t.n
+	mbuf.FreeBulk(t.pkts[:n])
+	clear(t.pkts[:n])
+	t.n = 0
+	return n
+}

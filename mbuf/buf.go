@@ -1,0 +1,249 @@
+package mbuf
+
+/*
+#cgo pkg-config: libdpdk
+#include <stddef.h>
+#include <rte_mbuf.h>
+
+// Offsets of fields that sit in anonymous unions, which cgo cannot name.
+enum {
+	dps_off_packet_type = offsetof(struct rte_mbuf, packet_type),
+	dps_off_hash = offsetof(struct rte_mbuf, hash),
+	dps_off_tx_offload = offsetof(struct rte_mbuf, tx_offload),
+};
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// Buf is one rte_mbuf; *Buf is the C pointer.
+type Buf C.struct_rte_mbuf
+
+// CBSize is the size of the per-packet control block (skb->cb).
+const CBSize = 48
+
+// privSize is the per-mbuf private area: the control block, then the two
+// Queue links.
+const privSize = CBSize + 2*8
+
+const (
+	privNext = CBSize
+	privPrev = CBSize + 8
+)
+
+// Offload flags (rte_mbuf ol_flags) that the stack reads or sets.
+const (
+	RxRSSHash     = uint64(C.RTE_MBUF_F_RX_RSS_HASH)
+	RxIPCksumMask = uint64(C.RTE_MBUF_F_RX_IP_CKSUM_MASK)
+	RxIPCksumBad  = uint64(C.RTE_MBUF_F_RX_IP_CKSUM_BAD)
+	RxIPCksumGood = uint64(C.RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+	RxL4CksumMask = uint64(C.RTE_MBUF_F_RX_L4_CKSUM_MASK)
+	RxL4CksumBad  = uint64(C.RTE_MBUF_F_RX_L4_CKSUM_BAD)
+	RxL4CksumGood = uint64(C.RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+	TxIPv4        = uint64(C.RTE_MBUF_F_TX_IPV4)
+	TxIPCksum     = uint64(C.RTE_MBUF_F_TX_IP_CKSUM)
+	TxTCPCksum    = uint64(C.RTE_MBUF_F_TX_TCP_CKSUM)
+	TxUDPCksum    = uint64(C.RTE_MBUF_F_TX_UDP_CKSUM)
+)
+
+func (b *Buf) at(off uintptr) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(b), off)
+}
+
+func (b *Buf) data() unsafe.Pointer {
+	return unsafe.Add(b.buf_addr, uintptr(b.data_off))
+}
+
+// Bytes returns the data of the first segment. The slice aliases packet
+// memory: it is valid while the caller owns b, and writes go to the packet.
+func (b *Buf) Bytes() []byte {
+	return unsafe.Slice((*byte)(b.data()), int(b.data_len))
+}
+
+// Len is the length of the whole packet, all segments (skb->len).
+func (b *Buf) Len() int { return int(b.pkt_len) }
+
+// SegLen is the data length of this segment alone.
+func (b *Buf) SegLen() int { return int(b.data_len) }
+
+// Headroom is the free space before the data: the mbuf's data offset.
+func (b *Buf) Headroom() int { return int(b.data_off) }
+
+// Tailroom is the free space after the data of this segment.
+func (b *Buf) Tailroom() int {
+	return int(b.buf_len) - int(b.data_off) - int(b.data_len)
+}
+
+// Reserve moves the start of an empty buffer n bytes further in, making
+// room for headers to be pushed later (skb_reserve). It reports whether
+// there was room.
+func (b *Buf) Reserve(n int) bool {
+	if b.data_len != 0 || n < 0 || n > b.Tailroom() {
+		return false
+	}
+	b.data_off += C.uint16_t(n)
+	return true
+}
+
+// Push prepends n bytes to the data and returns the whole data, whose first
+// n bytes are the new header (skb_push). It returns nil, changing nothing,
+// when the headroom is short.
+func (b *Buf) Push(n int) []byte {
+	if n < 0 || n > int(b.data_off) {
+		return nil
+	}
+	b.data_off -= C.uint16_t(n)
+	b.data_len += C.uint16_t(n)
+	b.pkt_len += C.uint32_t(n)
+	return b.Bytes()
+}
+
+// Pull strips n bytes from the front of the data and returns what remains
+// (skb_pull). It returns nil, changing nothing, when the first segment holds
+// fewer than n bytes.
+func (b *Buf) Pull(n int) []byte {
+	if n < 0 || n > int(b.data_len) {
+		return nil
+	}
+	b.data_off += C.uint16_t(n)
+	b.data_len -= C.uint16_t(n)
+	b.pkt_len -= C.uint32_t(n)
+	return b.Bytes()
+}
+
+// Put appends n bytes at the tail of a single-segment packet and returns
+// them for the caller to fill (skb_put). It returns nil, changing nothing,
+// when the tailroom is short or the packet has more than one segment.
+func (b *Buf) Put(n int) []byte {
+	if n < 0 || n > b.Tailroom() || b.nb_segs != 1 {
+		return nil
+	}
+	tail := unsafe.Add(b.data(), int(b.data_len))
+	b.data_len += C.uint16_t(n)
+	b.pkt_len += C.uint32_t(n)
+	return unsafe.Slice((*byte)(tail), n)
+}
+
+// Trim cuts a single-segment packet down to n bytes (skb_trim); it does
+// nothing when the packet is already shorter or has more than one segment,
+// and reports whether the length is now n.
+func (b *Buf) Trim(n int) bool {
+	if n < 0 || n > int(b.data_len) || b.nb_segs != 1 {
+		return false
+	}
+	b.data_len = C.uint16_t(n)
+	b.pkt_len = C.uint32_t(n)
+	return true
+}
+
+// CB returns the control block, the owning layer's per-packet scratch space
+// (skb->cb). It lives in the mbuf's private area and survives queueing.
+// It is not cleared on allocation: the layer that uses it writes it first.
+func (b *Buf) CB() *[CBSize]byte {
+	return (*[CBSize]byte)(b.at(mbufSize))
+}
+
+// Port is the DPDK port the packet was received on.
+func (b *Buf) Port() uint16 { return uint16(b.port) }
+
+// OlFlags returns the offload flags.
+func (b *Buf) OlFlags() uint64 { return uint64(b.ol_flags) }
+
+// SetOlFlags replaces the offload flags.
+func (b *Buf) SetOlFlags(f uint64) { b.ol_flags = C.uint64_t(f) }
+
+// RSSHash returns the RSS hash the port computed, and whether there is one.
+func (b *Buf) RSSHash() (uint32, bool) {
+	if uint64(b.ol_flags)&RxRSSHash == 0 {
+		return 0, false
+	}
+	return *(*uint32)(b.at(uintptr(C.dps_off_hash))), true
+}
+
+// PacketType is the driver's classification of the packet (RTE_PTYPE_*).
+func (b *Buf) PacketType() uint32 {
+	return *(*uint32)(b.at(uintptr(C.dps_off_packet_type)))
+}
+
+// SetTxOffload sets the header lengths that checksum offload needs
+// (l2_len:7, l3_len:9, l4_len:8 bits of tx_offload) and adds flags to
+// ol_flags.
+func (b *Buf) SetTxOffload(l2, l3, l4 int, flags uint64) {
+	v := uint64(l2)&0x7f | (uint64(l3)&0x1ff)<<7 | (uint64(l4)&0xff)<<16
+	*(*uint64)(b.at(uintptr(C.dps_off_tx_offload))) = v
+	b.ol_flags |= C.uint64_t(flags)
+}
+
+// Next is the next segment of a multi-segment packet, or nil.
+func (b *Buf) Next() *Buf { return (*Buf)(b.next) }
+
+// Segments is the number of segments in the packet.
+func (b *Buf) Segments() int { return int(b.nb_segs) }
+
+// Chain appends the packet tail, all its segments, to the last segment of
+// b (rte_pktmbuf_chain): b's segment count and length grow by tail's, and
+// tail is owned by b from then on (freeing b frees it). It refuses, changing
+// nothing, when the result would exceed RTE_MBUF_MAX_NB_SEGS segments.
+func (b *Buf) Chain(tail *Buf) bool {
+	if int(b.nb_segs)+int(tail.nb_segs) > C.RTE_MBUF_MAX_NB_SEGS {
+		return false
+	}
+	last := b
+	for last.next != nil {
+		last = (*Buf)(last.next)
+	}
+	last.next = (*C.struct_rte_mbuf)(tail)
+	b.nb_segs += tail.nb_segs
+	b.pkt_len += tail.pkt_len
+	// pkt_len is only meaningful in the head.
+	tail.pkt_len = C.uint32_t(tail.data_len)
+	return true
+}
+
+// RefCount is the reference count of the buffer that holds b's data (for a
+// clone, the original's).
+func (b *Buf) RefCount() int {
+	return int(C.rte_mbuf_refcnt_read(C.rte_mbuf_from_indirect((*C.struct_rte_mbuf)(b))))
+}
+
+// ReadAt copies packet bytes from offset off, across segments, into p and
+// returns how many it copied (none for a negative off).
+func (b *Buf) ReadAt(p []byte, off int) int {
+	if off < 0 {
+		return 0
+	}
+	n := 0
+	for s := b; s != nil && n < len(p); s = s.Next() {
+		seg := s.Bytes()
+		if off >= len(seg) {
+			off -= len(seg)
+			continue
+		}
+		n += copy(p[n:], seg[off:])
+		off = 0
+	}
+	return n
+}
+
+// Clone returns a new mbuf that shares b's data (rte_pktmbuf_clone: the
+// clone is an indirect mbuf and the data's reference count goes up), with
+// its own data offset, lengths and control block, or nil when the pool is
+// empty. The control block is copied.
+func (b *Buf) Clone(p *Pool) *Buf {
+	c := (*Buf)(C.rte_pktmbuf_clone((*C.struct_rte_mbuf)(b), p.mp))
+	if c != nil {
+		*c.CB() = *b.CB()
+	}
+	return c
+}
+
+// Free returns the packet, all its segments, to its pool. It is one cgo call
+// per packet: the data path frees through Cache.Free, which batches.
+func (b *Buf) Free() {
+	C.rte_pktmbuf_free((*C.struct_rte_mbuf)(b))
+}
+
+// mbufSize is sizeof(struct rte_mbuf): the private area starts right after.
+const mbufSize = uintptr(C.sizeof_struct_rte_mbuf)

@@ -1,0 +1,64 @@
+package mbuf
+
+// cacheBurst is how many mbufs a Cache takes from or gives back to the
+// pool at a time.
+const cacheBurst = 32
+
+// Cache is one core's front end to a Pool: it allocates and frees in
+// bursts, so that the data path makes one cgo call per burst rather than
+// per packet. It is owned by one core and not safe for concurrent use.
+type Cache struct {
+	pool  *Pool
+	spare [cacheBurst]*Buf
+	nfree int
+	dead  [cacheBurst]*Buf
+	ndead int
+}
+
+// NewCache returns a cache in front of p.
+func NewCache(p *Pool) *Cache { return &Cache{pool: p} }
+
+// Pool is the pool behind the cache.
+func (c *Cache) Pool() *Pool { return c.pool }
+
+// Get returns a fresh mbuf (default headroom, no data), or nil when the
+// pool is exhausted.
+func (c *Cache) Get() *Buf {
+	if c.nfree == 0 {
+		if !c.pool.AllocBulk(c.spare[:]) {
+			// Not a whole burst left: take what there is one by one.
+			return c.pool.Alloc()
+		}
+		c.nfree = cacheBurst
+	}
+	c.nfree--
+	b := c.spare[c.nfree]
+	c.spare[c.nfree] = nil
+	return b
+}
+
+// Free releases b; it reaches the pool with the next burst of frees or at
+// Flush.
+func (c *Cache) Free(b *Buf) {
+	c.dead[c.ndead] = b
+	c.ndead++
+	if c.ndead == cacheBurst {
+		c.Flush()
+	}
+}
+
+// Flush returns the pending frees to the pool.
+func (c *Cache) Flush() {
+	FreeBulk(c.dead[:c.ndead])
+	clear(c.dead[:c.ndead])
+	c.ndead = 0
+}
+
+// Drain returns everything the cache holds to the pool, spare mbufs
+// included, so that the pool's in-use count is exact.
+func (c *Cache) Drain() {
+	c.Flush()
+	FreeBulk(c.spare[:c.nfree])
+	clear(c.spare[:c.nfree])
+	c.nfree = 0
+}

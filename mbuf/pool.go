@@ -1,0 +1,130 @@
+package mbuf
+
+/*
+#include <stdlib.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+static struct rte_mempool *dps_pool_create(const char *name, unsigned n,
+	unsigned cache, uint16_t priv, uint16_t room, int socket, int *err)
+{
+	struct rte_mempool *mp = rte_pktmbuf_pool_create(name, n, cache, priv, room, socket);
+	if (mp == NULL)
+		*err = rte_errno;
+	return mp;
+}
+
+// rte_pktmbuf_alloc_bulk is static inline: wrap it so that one cgo call
+// fills a whole burst.
+static int dps_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **bufs, unsigned n)
+{
+	return rte_pktmbuf_alloc_bulk(mp, bufs, n);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+)
+
+// DefaultDataRoom is the data room of a pool's mbufs: a 1518-byte frame
+// after the default 128-byte headroom, rounded as DPDK's own default.
+const DefaultDataRoom = C.RTE_MBUF_DEFAULT_BUF_SIZE
+
+// DefaultHeadroom is the headroom an allocated mbuf starts with.
+const DefaultHeadroom = C.RTE_PKTMBUF_HEADROOM
+
+// PoolConfig says how to build a Pool.
+type PoolConfig struct {
+	// Name must be unique in the process (it names a DPDK memzone).
+	Name string
+	// Size is the number of mbufs; a power of two minus one is best.
+	Size int
+	// CacheSize is DPDK's per-lcore cache (0 for none, at most 512).
+	CacheSize int
+	// DataRoom is the buffer size behind each mbuf, headroom included;
+	// 0 means DefaultDataRoom.
+	DataRoom int
+	// Socket is the NUMA socket, or -1 for any.
+	Socket int
+}
+
+// Pool is a DPDK mbuf pool whose mbufs carry dpstack's private area.
+type Pool struct {
+	mp   *C.struct_rte_mempool
+	name string
+}
+
+// NewPool creates a pool. EAL must be running.
+func NewPool(cfg PoolConfig) (*Pool, error) {
+	room := cfg.DataRoom
+	if room == 0 {
+		room = DefaultDataRoom
+	}
+	if cfg.Size <= 0 || room <= DefaultHeadroom || room > 65535 || cfg.CacheSize < 0 {
+		return nil, fmt.Errorf("mbuf: pool %q: bad size %d or data room %d: %w", cfg.Name, cfg.Size, room, syscall.EINVAL)
+	}
+	name := C.CString(cfg.Name)
+	defer C.free(unsafe.Pointer(name))
+	var errno C.int
+	mp := C.dps_pool_create(name, C.unsigned(cfg.Size), C.unsigned(cfg.CacheSize),
+		C.uint16_t(privSize), C.uint16_t(room), C.int(cfg.Socket), &errno)
+	if mp == nil {
+		return nil, fmt.Errorf("mbuf: create pool %q of %d: %w", cfg.Name, cfg.Size, syscall.Errno(errno))
+	}
+	return &Pool{mp: mp, name: cfg.Name}, nil
+}
+
+// Name is the pool's name.
+func (p *Pool) Name() string { return p.name }
+
+// Ptr is the struct rte_mempool pointer, for the driver binding.
+func (p *Pool) Ptr() unsafe.Pointer { return unsafe.Pointer(p.mp) }
+
+// Size is the number of mbufs in the pool.
+func (p *Pool) Size() int { return int(p.mp.size) }
+
+// InUse is how many mbufs are out of the pool: allocated and not yet freed.
+// Mbufs in DPDK's per-lcore caches count as free. Leak tests compare it
+// against a baseline.
+func (p *Pool) InUse() int { return int(C.rte_mempool_in_use_count(p.mp)) }
+
+// Available is how many mbufs can still be allocated.
+func (p *Pool) Available() int { return int(C.rte_mempool_avail_count(p.mp)) }
+
+// Close frees the pool. Every mbuf must be back first.
+func (p *Pool) Close() {
+	if p.mp != nil {
+		C.rte_mempool_free(p.mp)
+		p.mp = nil
+	}
+}
+
+// AllocBulk fills bufs with fresh mbufs (headroom reserved, empty data) in
+// one call, or allocates none and reports false when the pool cannot supply
+// them all.
+func (p *Pool) AllocBulk(bufs []*Buf) bool {
+	if len(bufs) == 0 {
+		return true
+	}
+	rc := C.dps_alloc_bulk(p.mp, (**C.struct_rte_mbuf)(unsafe.Pointer(&bufs[0])), C.unsigned(len(bufs)))
+	return rc == 0
+}
+
+// Alloc returns one fresh mbuf, or nil when the pool is empty. It is one
+// cgo call: the data path allocates through a Cache.
+func (p *Pool) Alloc() *Buf {
+	return (*Buf)(C.rte_pktmbuf_alloc(p.mp))
+}
+
+// FreeBulk frees every packet in bufs (all segments, clones detached) in
+// one call.
+func FreeBulk(bufs []*Buf) {
+	if len(bufs) == 0 {
+		return
+	}
+	C.rte_pktmbuf_free_bulk((**C.struct_rte_mbuf)(unsafe.Pointer(&bufs[0])), C.unsigned(len(bufs)))
+}

@@ -1,0 +1,120 @@
+package mbuf_test
+
+import (
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/dpdk/dpdktest"
+	"github.com/dpstack/dpstack/mbuf"
+)
+
+func TestNewPoolErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  mbuf.PoolConfig
+		want syscall.Errno
+	}{
+		{"zero size", mbuf.PoolConfig{Size: 0}, syscall.EINVAL},
+		{"negative size", mbuf.PoolConfig{Size: -1}, syscall.EINVAL},
+		{"data room below headroom", mbuf.PoolConfig{Size: 15, DataRoom: mbuf.DefaultHeadroom - 1}, syscall.EINVAL},
+		{"data room only headroom", mbuf.PoolConfig{Size: 15, DataRoom: mbuf.DefaultHeadroom}, syscall.EINVAL},
+		{"data room over 64 KiB", mbuf.PoolConfig{Size: 15, DataRoom: 65536}, syscall.EINVAL},
+		{"negative cache", mbuf.PoolConfig{Size: 15, CacheSize: -1}, syscall.EINVAL},
+		{"cache over DPDK's maximum", mbuf.PoolConfig{Size: 4095, CacheSize: 513}, syscall.EINVAL},
+		{"cache too big for the pool", mbuf.PoolConfig{Size: 15, CacheSize: 64}, syscall.EINVAL},
+		{"name too long", mbuf.PoolConfig{Size: 15, Name: strings.Repeat("n", 64)}, syscall.ENAMETOOLONG},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Socket = -1
+			if cfg.Name == "" {
+				cfg.Name = "bad"
+			}
+			p, err := mbuf.NewPool(cfg)
+			if p != nil {
+				p.Close()
+			}
+			require.Error(t, err)
+			assert.Nil(t, p)
+			assert.True(t, errors.Is(err, tt.want), "%v is not %v", err, tt.want)
+		})
+	}
+}
+
+func TestNewPoolDuplicateName(t *testing.T) {
+	p, err := mbuf.NewPool(mbuf.PoolConfig{Name: "dup", Size: 15, Socket: -1})
+	require.NoError(t, err)
+	defer p.Close()
+	q, err := mbuf.NewPool(mbuf.PoolConfig{Name: "dup", Size: 15, Socket: -1})
+	assert.Nil(t, q)
+	assert.True(t, errors.Is(err, syscall.EEXIST), "%v", err)
+}
+
+func TestPoolAccounting(t *testing.T) {
+	const size = 63
+	p := dpdktest.Pool(t, size)
+	assert.Equal(t, size, p.Size())
+	assert.NotEmpty(t, p.Name())
+	assert.NotNil(t, p.Ptr())
+	assert.Equal(t, 0, p.InUse())
+	assert.Equal(t, size, p.Available())
+
+	one := alloc(t, p)
+	assert.Equal(t, 1, p.InUse())
+	assert.Equal(t, size-1, p.Available())
+
+	bulk := make([]*mbuf.Buf, 10)
+	require.True(t, p.AllocBulk(bulk))
+	for _, b := range bulk {
+		require.NotNil(t, b)
+		assert.Equal(t, mbuf.DefaultHeadroom, b.Headroom())
+		assert.Equal(t, 0, b.Len())
+	}
+	assert.Equal(t, 11, p.InUse())
+	assert.Equal(t, size-11, p.Available())
+
+	// All or nothing: a bulk the pool cannot fill takes none.
+	tooMany := make([]*mbuf.Buf, size-10)
+	assert.False(t, p.AllocBulk(tooMany))
+	assert.Equal(t, 11, p.InUse())
+	assert.Equal(t, make([]*mbuf.Buf, size-10), tooMany)
+	assert.True(t, p.AllocBulk(nil))
+
+	mbuf.FreeBulk(bulk)
+	mbuf.FreeBulk(nil)
+	assert.Equal(t, 1, p.InUse())
+	one.Free()
+	assert.Equal(t, 0, p.InUse())
+	assert.Equal(t, size, p.Available())
+
+	// Exhaust it; Alloc returns nil, and recovers after a free.
+	all := make([]*mbuf.Buf, size)
+	require.True(t, p.AllocBulk(all))
+	assert.Equal(t, 0, p.Available())
+	assert.Nil(t, p.Alloc())
+	all[0].Free()
+	all[0] = p.Alloc()
+	require.NotNil(t, all[0])
+	mbuf.FreeBulk(all)
+	assert.Equal(t, 0, p.InUse())
+}
+
+func TestPoolDataRoom(t *testing.T) {
+	const room = mbuf.DefaultHeadroom + 256
+	p, err := mbuf.NewPool(mbuf.PoolConfig{Name: "room", Size: 7, DataRoom: room, Socket: -1})
+	require.NoError(t, err)
+	defer p.Close()
+	b := p.Alloc()
+	require.NotNil(t, b)
+	assert.Equal(t, 256, b.Tailroom())
+	assert.NotNil(t, b.Put(256))
+	assert.Nil(t, b.Put(1))
+	b.Free()
+	assert.Equal(t, 0, p.InUse())
+}

@@ -1,0 +1,101 @@
+// Package metrics exports a host's counters to Prometheus: port stats and
+// extended stats, drops by reason, per-layer counters and mempool use,
+// labelled by port, core and reason. Counters are kept per core on the data
+// path and summed here, at scrape time, for the port-wide totals.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// Collector collects one host's metrics.
+type Collector struct {
+	host *stack.Host
+	port string
+
+	portPackets *prometheus.Desc
+	portBytes   *prometheus.Desc
+	portErrors  *prometheus.Desc
+	xstat       *prometheus.Desc
+	drops       *prometheus.Desc
+	mempoolUse  *prometheus.Desc
+	mempoolSize *prometheus.Desc
+	idleSleeps  *prometheus.Desc
+}
+
+// NewCollector returns a collector for h.
+func NewCollector(h *stack.Host) *Collector {
+	port := []string{"port"}
+	return &Collector{
+		host:        h,
+		port:        h.Port().Name(),
+		portPackets: prometheus.NewDesc("dpstack_port_packets_total", "Packets through the port, by direction.", []string{"port", "dir"}, nil),
+		portBytes:   prometheus.NewDesc("dpstack_port_bytes_total", "Bytes through the port, by direction.", []string{"port", "dir"}, nil),
+		portErrors:  prometheus.NewDesc("dpstack_port_errors_total", "Port-level losses and errors, by kind.", []string{"port", "kind"}, nil),
+		xstat:       prometheus.NewDesc("dpstack_port_xstat", "The port's extended statistics (rte_eth_xstats).", []string{"port", "name"}, nil),
+		drops:       prometheus.NewDesc("dpstack_drops_total", "Packets dropped by the stack, by core and reason.", []string{"port", "core", "reason"}, nil),
+		mempoolUse:  prometheus.NewDesc("dpstack_mempool_in_use", "Mbufs out of the pool.", port, nil),
+		mempoolSize: prometheus.NewDesc("dpstack_mempool_size", "Mbufs in the pool.", port, nil),
+		idleSleeps:  prometheus.NewDesc("dpstack_loop_idle_sleeps_total", "Times the core's loop slept for want of work.", []string{"port", "core"}, nil),
+	}
+}
+
+// Describe sends nothing: the per-layer counters are discovered at scrape
+// time, so the collector is unchecked.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect reads every counter.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	if s, err := c.host.Port().Stats(); err == nil {
+		counter(c.portPackets, s.RxPackets, c.port, "rx")
+		counter(c.portPackets, s.TxPackets, c.port, "tx")
+		counter(c.portBytes, s.RxBytes, c.port, "rx")
+		counter(c.portBytes, s.TxBytes, c.port, "tx")
+		counter(c.portErrors, s.RxMissed, c.port, "rx_missed")
+		counter(c.portErrors, s.RxErrors, c.port, "rx_errors")
+		counter(c.portErrors, s.TxErrors, c.port, "tx_errors")
+		counter(c.portErrors, s.RxNoMbuf, c.port, "rx_nombuf")
+	}
+	if xs, err := c.host.Port().XStats(); err == nil {
+		for _, x := range xs {
+			ch <- prometheus.MustNewConstMetric(c.xstat, prometheus.UntypedValue, float64(x.Value), c.port, x.Name)
+		}
+	}
+	pool := c.host.Pool()
+	ch <- prometheus.MustNewConstMetric(c.mempoolUse, prometheus.GaugeValue, float64(pool.InUse()), c.port)
+	ch <- prometheus.MustNewConstMetric(c.mempoolSize, prometheus.GaugeValue, float64(pool.Size()), c.port)
+
+	for _, s := range c.host.Stacks() {
+		core := strconv.Itoa(s.Core())
+		dev := s.Device()
+		for r := stat.DropReason(0); r < stat.NumDropReasons; r++ {
+			counter(c.drops, dev.Drops.Get(r), c.port, core, r.String())
+		}
+		counter(c.idleSleeps, s.Loop().IdleSleeps(), c.port, core)
+		visit := func(name string, v uint64) {
+			d := prometheus.NewDesc("dpstack_"+name+"_total", "Per-core counter "+name+".", []string{"port", "core"}, nil)
+			counter(d, v, c.port, core)
+		}
+		stat.Visit(&dev.Stats, visit)
+		stat.Visit(s.Loop().Stats(), visit)
+		stat.Visit(s.IPv4().Stats(), visit)
+		stat.Visit(s.Routes().Neighbours().Stats(), visit)
+	}
+}
+
+// Handler serves the host's metrics, with Go runtime metrics beside them.
+func Handler(h *stack.Host) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(h), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}

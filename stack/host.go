@@ -1,0 +1,293 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/route"
+)
+
+// Route is a static route.
+type Route struct {
+	Prefix  netip.Prefix
+	Gateway netip.Addr
+}
+
+// Config sets up a Host.
+type Config struct {
+	// Name prefixes the host's DPDK object names; unique per process.
+	Name string
+	// Port is the DPDK port to run on; it must be attached and stopped.
+	Port *dpdk.Port
+	// Addr is the host's address and connected subnet on the port.
+	Addr netip.Prefix
+	// Gateway, when valid, is the default route's next hop.
+	Gateway netip.Addr
+	// Routes are further static routes.
+	Routes []Route
+	// Cores is how many cores (queue pairs, stacks) run the port; 0 is 1.
+	Cores int
+	// Lcores are the EAL lcores the loops run on, one per core; empty runs
+	// each loop on a goroutine locked to its own OS thread.
+	Lcores []uint
+	// Idle is the loops' idle policy.
+	Idle lcore.IdlePolicy
+	// PoolSize is the number of mbufs; 0 means 8191.
+	PoolSize int
+	// MTU is the port's MTU; 0 means 1500.
+	MTU int
+}
+
+// Host runs one port on a set of cores: the pool, the port's queues and
+// offloads, and one Stack with its Loop per core.
+type Host struct {
+	cfg      Config
+	port     *dpdk.Port
+	pool     *mbuf.Pool
+	offloads dpdk.Configured
+	mac      header.MAC
+	stacks   []*Stack
+	tx       []*lcore.TxBatch
+	running  []<-chan error
+	closed   bool
+	mu       sync.Mutex
+}
+
+// Open configures and starts the port and builds a stack per core. The
+// loops do not run until Start.
+func Open(cfg Config) (*Host, error) {
+	if cfg.Port == nil {
+		return nil, fmt.Errorf("stack: no port: %w", syscall.EINVAL)
+	}
+	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
+		return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", cfg.Addr, syscall.EAFNOSUPPORT)
+	}
+	if cfg.Cores == 0 {
+		cfg.Cores = 1
+	}
+	if len(cfg.Lcores) > 0 && len(cfg.Lcores) != cfg.Cores {
+		return nil, fmt.Errorf("stack: %d cores but %d lcores: %w", cfg.Cores, len(cfg.Lcores), syscall.EINVAL)
+	}
+	if cfg.PoolSize == 0 {
+		cfg.PoolSize = 8191
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = 1500
+	}
+	h := &Host{cfg: cfg, port: cfg.Port}
+	var err error
+	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: cfg.Name + "_pool", Size: cfg.PoolSize, CacheSize: 256, Socket: -1})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.setupPort(); err != nil {
+		h.pool.Close()
+		return nil, err
+	}
+	for core := range cfg.Cores {
+		if err := h.addCore(core); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+func (h *Host) setupPort() error {
+	p := h.port
+	var err error
+	h.offloads, err = p.Configure(dpdk.PortConfig{
+		RxQueues:         h.cfg.Cores,
+		TxQueues:         h.cfg.Cores,
+		RxDesc:           512,
+		TxDesc:           512,
+		MTU:              h.cfg.MTU,
+		RSSHashFunctions: dpdk.RSSIPv4 | dpdk.RSSTCP | dpdk.RSSUDP,
+		RxOffloads:       dpdk.RxOffloadIPv4Cksum | dpdk.RxOffloadTCPCksum | dpdk.RxOffloadUDPCksum,
+		TxOffloads:       dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum,
+		Pool:             h.pool,
+	})
+	if err != nil {
+		return err
+	}
+	mac, err := p.MAC()
+	if err != nil {
+		return err
+	}
+	copy(h.mac[:], mac)
+	if err := p.Start(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// features maps the offloads the port accepted to the stack's features.
+func (h *Host) features() netdev.Features {
+	var f netdev.Features
+	on := func(have uint64, bit uint64, feat netdev.Features) {
+		if have&bit != 0 {
+			f |= feat
+		}
+	}
+	on(h.offloads.RxOffloads, dpdk.RxOffloadIPv4Cksum, netdev.RxIPv4Cksum)
+	on(h.offloads.RxOffloads, dpdk.RxOffloadTCPCksum, netdev.RxL4Cksum)
+	on(h.offloads.TxOffloads, dpdk.TxOffloadIPv4Cksum, netdev.TxIPv4Cksum)
+	on(h.offloads.TxOffloads, dpdk.TxOffloadTCPCksum, netdev.TxTCPCksum)
+	on(h.offloads.TxOffloads, dpdk.TxOffloadUDPCksum, netdev.TxUDPCksum)
+	return f
+}
+
+func (h *Host) addCore(core int) error {
+	q := uint16(core)
+	loop := lcore.NewLoop(lcore.Config{Idle: h.cfg.Idle})
+	cache := mbuf.NewCache(h.pool)
+	loop.AddCache(cache)
+	tx := loop.AddTx(h.port, q)
+	h.tx = append(h.tx, tx)
+	dev := netdev.New(netdev.Config{
+		Name:     h.port.Name(),
+		PortID:   h.port.ID(),
+		Queue:    q,
+		MAC:      h.mac,
+		MTU:      h.cfg.MTU,
+		Features: h.features(),
+		Cache:    cache,
+		TxQueue:  tx,
+	})
+	rt := route.NewTable(loop.Wheel())
+	if err := rt.AddConnected(h.cfg.Addr, dev); err != nil {
+		return err
+	}
+	for _, r := range h.cfg.Routes {
+		if err := rt.AddRoute(r.Prefix, r.Gateway); err != nil {
+			return fmt.Errorf("stack: route %v via %v: %w", r.Prefix, r.Gateway, err)
+		}
+	}
+	if h.cfg.Gateway.IsValid() {
+		if err := rt.SetDefaultGateway(h.cfg.Gateway); err != nil {
+			return fmt.Errorf("stack: default gateway %v: %w", h.cfg.Gateway, err)
+		}
+	}
+	s := newStack(core, loop, dev, rt)
+	loop.AddRx(h.port, q, s.Input)
+	h.stacks = append(h.stacks, s)
+	return nil
+}
+
+// Start runs every core's loop and announces the address with a
+// gratuitous ARP.
+func (h *Host) Start() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running != nil {
+		return errors.New("stack: host already started")
+	}
+	for i, s := range h.stacks {
+		if len(h.cfg.Lcores) > 0 {
+			h.running = append(h.running, s.loop.RunOnLcore(h.cfg.Lcores[i]))
+			continue
+		}
+		done := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			s.loop.Run()
+			done <- nil
+		}()
+		h.running = append(h.running, done)
+	}
+	h.stacks[0].loop.Post(h.stacks[0].ip.SendGratuitousARP)
+	return nil
+}
+
+// Do runs fn on the core's loop and waits for it; before Start (or after
+// Stop) it runs fn on the calling goroutine.
+func (h *Host) Do(core int, fn func(s *Stack)) error {
+	s := h.stacks[core]
+	h.mu.Lock()
+	running := h.running != nil
+	h.mu.Unlock()
+	if !running {
+		fn(s)
+		s.loop.Flush()
+		return nil
+	}
+	done := make(chan struct{})
+	if !s.loop.Post(func() { fn(s); close(done) }) {
+		return fmt.Errorf("stack: core %d work queue full: %w", core, syscall.EAGAIN)
+	}
+	<-done
+	return nil
+}
+
+// Stop stops the loops; the port keeps its queues.
+func (h *Host) Stop() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running == nil {
+		return nil
+	}
+	var errs []error
+	for i, s := range h.stacks {
+		s.loop.Stop()
+		if err := <-h.running[i]; err != nil {
+			errs = append(errs, fmt.Errorf("stack: core %d: %w", i, err))
+		}
+	}
+	h.running = nil
+	return errors.Join(errs...)
+}
+
+// Close stops the loops and the port, frees every mbuf the host holds,
+// closes the port and frees the pool.
+func (h *Host) Close() error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	errs := []error{h.Stop()}
+	if err := h.port.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, s := range h.stacks {
+		s.flushNeighbours()
+	}
+	for i, t := range h.tx {
+		t.Drain()
+		h.stacks[i].dev.Cache.Drain()
+	}
+	errs = append(errs, h.port.Close())
+	if n := h.pool.InUse(); n != 0 {
+		errs = append(errs, fmt.Errorf("stack: %d mbufs still in use at close", n))
+	} else {
+		h.pool.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Stacks are the per-core stacks.
+func (h *Host) Stacks() []*Stack { return h.stacks }
+
+// Port is the host's port.
+func (h *Host) Port() *dpdk.Port { return h.port }
+
+// Pool is the host's mbuf pool.
+func (h *Host) Pool() *mbuf.Pool { return h.pool }
+
+// MAC is the port's address.
+func (h *Host) MAC() header.MAC { return h.mac }
+
+// Addr is the host's address and subnet.
+func (h *Host) Addr() netip.Prefix { return h.cfg.Addr }
+
+// Offloads are what the port accepted of the offloads the host asked for.
+func (h *Host) Offloads() dpdk.Configured { return h.offloads }

@@ -1,0 +1,122 @@
+package ipv4
+
+import (
+	"net/netip"
+
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// parseDrops maps a header.ParseIPv4 failure to its drop reason.
+var parseDrops = [header.NumIPv4Errors]stat.DropReason{
+	header.IPv4TooShort:    stat.DropIPTruncated,
+	header.IPv4BadVersion:  stat.DropIPBadVersion,
+	header.IPv4BadIHL:      stat.DropIPBadIHL,
+	header.IPv4BadTotalLen: stat.DropIPBadTotalLen,
+}
+
+// Input receives one IPv4 packet (ip_rcv, ip_rcv_finish, ip_local_deliver).
+// b's data starts at the IPv4 header; the Ethernet header has been pulled.
+// Input owns b: it hands it to the protocol's handler with the data at the
+// transport header, or drops it, counted under its reason. Every check is
+// a silent discard (RFC 1122 §3.2.1: no ICMP error is sent).
+func (l *Layer) Input(b *mbuf.Buf) {
+	l.stats.InReceives.Inc()
+	ip, perr := header.ParseIPv4(b.Bytes())
+	if perr != header.IPv4OK {
+		l.stats.InHdrErrors.Inc()
+		l.dev.Drop(b, parseDrops[perr])
+		return
+	}
+	if !l.checksumOK(b, ip) {
+		l.stats.InHdrErrors.Inc()
+		l.dev.Drop(b, stat.DropIPBadChecksum)
+		return
+	}
+	// RFC 1122 §3.2.1.7 lets a host deliver a datagram whatever its TTL (it
+	// only forbids sending TTL 0), and Linux does not look at TTL on local
+	// delivery. dpstack drops TTL 0 on receipt anyway: no conforming sender
+	// emits it (RFC 1812 §5.3.1 and RFC 1122 §3.2.1.7 forbid it), so such a
+	// packet is malformed or crafted.
+	if ip.TTL() == 0 {
+		l.stats.InHdrErrors.Inc()
+		l.dev.Drop(b, stat.DropIPTTLZero)
+		return
+	}
+	dst, src := ip.Dst(), ip.Src()
+	if !l.rt.IsLocal(dst) && !l.rt.IsBroadcast(dst) {
+		// Not ours, and a host does not forward (RFC 1122 §3.2.1.3,
+		// §3.3.4.2): multicast also lands here, as no group is joined.
+		l.stats.InAddrErrors.Inc()
+		l.dev.Drop(b, stat.DropIPOtherHost)
+		return
+	}
+	if l.badSource(src, dst) {
+		l.stats.InAddrErrors.Inc()
+		l.dev.Drop(b, stat.DropIPBadSource)
+		return
+	}
+	if ip.IsFragment() {
+		// No reassembly yet (RFC 791 §3.2, RFC 815): a fragment can
+		// never be delivered, so it is dropped on arrival.
+		l.stats.InDiscards.Inc()
+		l.dev.Drop(b, stat.DropIPFragment)
+		return
+	}
+	h := l.protos[ip.Protocol()]
+	if h == nil {
+		// Linux answers with an ICMP protocol unreachable here (RFC 1122
+		// §3.2.2.1, a SHOULD). dpstack does not yet: it has no ICMP error
+		// path with rate limiting (RFC 1812 §4.3.2.8). Left for later.
+		l.stats.InUnknownProtos.Inc()
+		l.dev.Drop(b, stat.DropIPUnknownProtocol)
+		return
+	}
+	// Cut the link padding off the tail (Ethernet pads to 60 bytes) and
+	// strip the IP header: the handler sees the transport segment only.
+	b.Trim(len(ip))
+	b.Pull(ip.HeaderLen())
+	l.stats.InDelivers.Inc()
+	h(b, ip)
+}
+
+// limitedBroadcast is 255.255.255.255 (RFC 919 §7, RFC 1122 §3.2.1.3 (c)).
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// checksumOK reports whether the header checksum is correct, trusting the
+// port when it checked it (RTE_MBUF_F_RX_IP_CKSUM_GOOD / _BAD) and summing
+// in software otherwise. RTE_MBUF_F_RX_IP_CKSUM_NONE (both bits) means the
+// port verified the header's integrity while the field itself may be stale
+// (DPDK's definition), so it counts as good. Unknown (no bit) means the
+// port did not look.
+func (l *Layer) checksumOK(b *mbuf.Buf, ip header.IPv4) bool {
+	switch b.OlFlags() & mbuf.RxIPCksumMask {
+	case mbuf.RxIPCksumGood, mbuf.RxIPCksumMask:
+		return true
+	case mbuf.RxIPCksumBad:
+		return false
+	}
+	return ip.IsChecksumValid()
+}
+
+// badSource reports whether src must not appear as the source of a
+// received datagram (RFC 1122 §3.2.1.3; Linux ip_route_input_slow's
+// "martian source"): a multicast or broadcast address (limited, or the
+// directed broadcast of one of our subnets), a loopback address ({127,
+// any}, which must not appear outside a host), or "this host" 0.0.0.0,
+// which is allowed only to a broadcast destination (a host that does not
+// know its address yet, e.g. a DHCP client, RFC 1122 §3.2.1.3 (a)). One of
+// our own addresses as source is also refused, as Linux does with its
+// default accept_local=0: it is a reflection or a spoof.
+func (l *Layer) badSource(src, dst netip.Addr) bool {
+	switch {
+	case src.IsMulticast(), src.IsLoopback():
+		return true
+	case src == limitedBroadcast:
+		return true
+	case src.IsUnspecified():
+		return dst != limitedBroadcast && !l.rt.IsBroadcast(dst)
+	}
+	return l.rt.IsBroadcast(src) || l.rt.IsLocal(src)
+}

@@ -1,0 +1,99 @@
+package ipv4
+
+import (
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// DefaultTTL is the Time to Live of the packets this layer originates
+// itself (echo replies), and the value transports should pass to Output
+// unless a socket option says otherwise: Linux's ip_default_ttl (RFC 1700
+// recommends 64; RFC 1122 §3.2.1.7 asks for a configurable default).
+const DefaultTTL = 64
+
+// ProtocolHandler receives a packet for one transport protocol (Linux's
+// net_protocol.handler). b's data starts at the transport header and ends
+// at the IP Total Length (link padding trimmed); ip is the parsed IP
+// header, a view into b's headroom that stays valid until the handler
+// pushes a header onto b. The handler owns b.
+type ProtocolHandler func(b *mbuf.Buf, ip header.IPv4)
+
+// Layer is one core's IPv4, ICMP and ARP layer for one device.
+type Layer struct {
+	dev    *netdev.Device
+	rt     *route.Table
+	protos [256]ProtocolHandler
+
+	// ipID is the next Identification for Output: a per-core counter.
+	// Output sets DF, so the value only has to be unique enough for
+	// duplicate detection (RFC 6864 §4.1: atomic datagrams).
+	ipID uint16
+
+	// fl is scratch for route lookups on the data path: a Flow4 kept in
+	// the Layer so that taking its address allocates nothing.
+	fl route.Flow4
+
+	stats Stats
+}
+
+// Stats are the layer's counters, named as Linux's SNMP counters
+// (/proc/net/snmp Ip:, Icmp:) in snake_case, plus ARP counts. Drops are
+// also counted by reason on the device (netdev.Device.Drops).
+type Stats struct {
+	// IPv4 input (ip_rcv, ip_local_deliver).
+	InReceives      stat.Counter `stat:"ip_in_receives"`       // every packet given to Input
+	InHdrErrors     stat.Counter `stat:"ip_in_hdr_errors"`     // bad version, IHL, length, checksum, TTL 0
+	InAddrErrors    stat.Counter `stat:"ip_in_addr_errors"`    // not ours, or a source that must not appear
+	InUnknownProtos stat.Counter `stat:"ip_in_unknown_protos"` // no handler for the protocol
+	InDiscards      stat.Counter `stat:"ip_in_discards"`       // well formed but not deliverable (fragments)
+	InDelivers      stat.Counter `stat:"ip_in_delivers"`       // handed to a protocol handler
+
+	// IPv4 output (ip_queue_xmit, ip_build_and_send_pkt).
+	OutRequests stat.Counter `stat:"ip_out_requests"`  // packets given to Output, and echo replies
+	OutDiscards stat.Counter `stat:"ip_out_discards"`  // dropped before reaching the Dst (size, headroom)
+	OutNoRoutes stat.Counter `stat:"ip_out_no_routes"` // no route for an echo reply
+
+	// ICMP (icmp_rcv, icmp_reply).
+	ICMPInMsgs          stat.Counter `stat:"icmp_in_msgs"`                 // every ICMP message received
+	ICMPInErrors        stat.Counter `stat:"icmp_in_errors"`               // truncated, or sent to a broadcast
+	ICMPInCsumErrors    stat.Counter `stat:"icmp_in_csum_errors"`          // bad ICMP checksum
+	ICMPInEchos         stat.Counter `stat:"icmp_in_echos"`                // echo requests
+	ICMPInEchoReps      stat.Counter `stat:"icmp_in_echo_reps"`            // echo replies (no ping sockets yet)
+	ICMPInDestUnreachs  stat.Counter `stat:"icmp_in_dest_unreachs"`        // destination unreachable
+	ICMPInTimeExcds     stat.Counter `stat:"icmp_in_time_excds"`           // time exceeded
+	ICMPOutMsgs         stat.Counter `stat:"icmp_out_msgs"`                // every ICMP message sent
+	ICMPOutEchoReplies  stat.Counter `stat:"icmp_out_echo_replies"`        // echo replies sent
+	ICMPEchoBroadcastIg stat.Counter `stat:"icmp_echo_broadcasts_ignored"` // echo requests to a broadcast, ignored
+
+	// ARP (arp_process, arp_solicit, arp_send).
+	ARPInRequests    stat.Counter `stat:"arp_in_requests"`    // well-formed requests received
+	ARPInReplies     stat.Counter `stat:"arp_in_replies"`     // well-formed replies received
+	ARPInConflicts   stat.Counter `stat:"arp_in_conflicts"`   // another host claims one of our addresses (RFC 5227 §2.4)
+	ARPOutRequests   stat.Counter `stat:"arp_out_requests"`   // requests sent: solicitations and announcements
+	ARPOutReplies    stat.Counter `stat:"arp_out_replies"`    // replies sent
+	ARPOutGratuitous stat.Counter `stat:"arp_out_gratuitous"` // announcements sent (also in arp_out_requests)
+}
+
+// New returns the layer for dev, routing through rt. It registers ICMP as
+// protocol 1 and itself as the neighbour table's solicitor, so that
+// resolving a neighbour sends ARP requests from this layer.
+func New(dev *netdev.Device, rt *route.Table) *Layer {
+	l := &Layer{dev: dev, rt: rt}
+	l.protos[header.IPProtoICMP] = l.icmpInput
+	rt.Neighbours().SetSolicit(l.solicit)
+	return l
+}
+
+// RegisterProtocol sets the handler for IP protocol proto (inet_add_protocol),
+// replacing any previous one; a nil h removes it. Packets for a protocol
+// without a handler are dropped (stat.DropIPUnknownProtocol). ICMP (1) is
+// registered by New.
+func (l *Layer) RegisterProtocol(proto uint8, h func(b *mbuf.Buf, ip header.IPv4)) {
+	l.protos[proto] = h
+}
+
+// Stats returns the layer's counters.
+func (l *Layer) Stats() *Stats { return &l.stats }

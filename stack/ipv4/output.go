@@ -1,0 +1,86 @@
+package ipv4
+
+import (
+	"net/netip"
+
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// maxTotalLen is the largest IPv4 datagram: Total Length is 16 bits
+// (RFC 791 §3.1).
+const maxTotalLen = 65535
+
+// Output sends the transport segment in b as one IPv4 datagram
+// (ip_queue_xmit / ip_build_and_send_pkt) from src to daddr over dst, the
+// route the caller looked up. It pushes a 20-byte header without options:
+// Identification from the core's counter, DF set (dpstack does not
+// fragment: RFC 1191 path MTU discovery is the transports' business), the
+// given TOS and TTL (0 means DefaultTTL: a host must not send TTL 0,
+// RFC 1122 §3.2.1.7). The header checksum is left to the port when the
+// device offers TxIPv4Cksum, summed in software otherwise. The packet then
+// goes to dst.Output, which resolves the neighbour and pushes the Ethernet
+// header.
+//
+// Output owns b. A datagram larger than the route's MTU is dropped
+// (stat.DropFrameTooBig), as is one without room for the header
+// (stat.DropNoHeadroom).
+func (l *Layer) Output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos uint8, ttl uint8) {
+	l.output(b, dst, proto, src, daddr, tos, ttl, header.IPv4FlagDF)
+}
+
+// output is Output with the IP flags to send (DF or none).
+func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos, ttl, flags uint8) {
+	l.stats.OutRequests.Inc()
+	dev := dst.Dev
+	if dev == nil {
+		dev = l.dev
+	}
+	mtu := dst.MTU
+	if mtu <= 0 || mtu > dev.MTU {
+		mtu = dev.MTU
+	}
+	tl := b.Len() + header.IPv4MinLen
+	if tl > mtu || tl > maxTotalLen {
+		l.stats.OutDiscards.Inc()
+		dev.Drop(b, stat.DropFrameTooBig)
+		return
+	}
+	p := b.Push(header.IPv4MinLen)
+	if p == nil {
+		l.stats.OutDiscards.Inc()
+		dev.Drop(b, stat.DropNoHeadroom)
+		return
+	}
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	ip := header.IPv4(p[:header.IPv4MinLen])
+	ip.Encode(header.IPv4Fields{
+		TOS:      tos,
+		TotalLen: uint16(tl),
+		ID:       l.ipID,
+		Flags:    flags,
+		TTL:      ttl,
+		Protocol: proto,
+		Src:      src,
+		Dst:      daddr,
+	})
+	l.ipID++
+	var ol uint64
+	if dev.Features.Has(netdev.TxIPv4Cksum) {
+		// The port fills the checksum; the field stays zero.
+		ol = mbuf.TxIPv4 | mbuf.TxIPCksum
+	} else {
+		ip.SetChecksumFull()
+	}
+	if ol != 0 || b.OlFlags()&(mbuf.TxTCPCksum|mbuf.TxUDPCksum) != 0 {
+		// Any checksum offload needs TX_IPV4 and the l2/l3 lengths, the
+		// transport's L4 offload included (DPDK rte_mbuf_core.h).
+		b.SetTxOffload(header.EthernetLen, header.IPv4MinLen, 0, ol|mbuf.TxIPv4)
+	}
+	dst.Output(b)
+}

@@ -1,0 +1,121 @@
+// Package netdev is one core's view of a network device (struct
+// net_device with the core's queue pair): its addresses and offloads, the
+// core's mbuf cache, where its packets go out, and its drop counters.
+//
+// Every layer of a core's stack holds the same *Device; it is owned by that
+// core and not safe for concurrent use.
+package netdev
+
+import (
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// Features are the offloads a port offers and dpstack enabled.
+type Features uint32
+
+// The offloads the stack uses.
+const (
+	RxIPv4Cksum Features = 1 << iota // the port checks IPv4 header checksums
+	RxL4Cksum                        // the port checks TCP/UDP checksums
+	TxIPv4Cksum                      // the port fills IPv4 header checksums
+	TxTCPCksum                       // the port fills TCP checksums
+	TxUDPCksum                       // the port fills UDP checksums
+)
+
+// Has reports whether every feature in f is on.
+func (f Features) Has(want Features) bool { return f&want == want }
+
+// TxQueue takes packets for transmission: the core's batch in front of one
+// port tx queue. Enqueue takes ownership of b when it returns true.
+type TxQueue interface {
+	Enqueue(b *mbuf.Buf) bool
+}
+
+// Config describes a device to New.
+type Config struct {
+	Name     string
+	PortID   uint16
+	Queue    uint16
+	MAC      header.MAC
+	MTU      int
+	Features Features
+	Cache    *mbuf.Cache
+	TxQueue  TxQueue
+}
+
+// Device is one core's handle on a port.
+type Device struct {
+	Name     string
+	PortID   uint16
+	Queue    uint16
+	MAC      header.MAC
+	MTU      int // largest IP packet, without the Ethernet header
+	Features Features
+	Cache    *mbuf.Cache
+	Drops    stat.Drops
+	Stats    Stats
+
+	txq TxQueue
+}
+
+// Stats are the device-level packet counts of one core.
+type Stats struct {
+	RxFrames stat.Counter `stat:"rx_frames"`
+	TxFrames stat.Counter `stat:"tx_frames"`
+}
+
+// New returns a device.
+func New(cfg Config) *Device {
+	return &Device{
+		Name:     cfg.Name,
+		PortID:   cfg.PortID,
+		Queue:    cfg.Queue,
+		MAC:      cfg.MAC,
+		MTU:      cfg.MTU,
+		Features: cfg.Features,
+		Cache:    cfg.Cache,
+		txq:      cfg.TxQueue,
+	}
+}
+
+// Alloc returns an empty mbuf with the default headroom, or nil when the
+// pool is exhausted: the caller counts a DropNoMbuf for what it could not
+// send.
+func (d *Device) Alloc() *mbuf.Buf { return d.Cache.Get() }
+
+// Drop counts a drop of b for reason r and frees it (kfree_skb_reason).
+func (d *Device) Drop(b *mbuf.Buf, r stat.DropReason) {
+	d.Drops.Inc(r)
+	d.Cache.Free(b)
+}
+
+// Free releases b without counting a drop: the packet was consumed
+// (consume_skb).
+func (d *Device) Free(b *mbuf.Buf) { d.Cache.Free(b) }
+
+// Xmit sends a complete frame (dev_queue_xmit). It takes ownership of b.
+func (d *Device) Xmit(b *mbuf.Buf) {
+	if b.Len() > d.MTU+header.EthernetLen {
+		d.Drop(b, stat.DropFrameTooBig)
+		return
+	}
+	if !d.txq.Enqueue(b) {
+		d.Drop(b, stat.DropTxQueueFull)
+		return
+	}
+	d.Stats.TxFrames.Inc()
+}
+
+// XmitEther prepends an Ethernet header from this device to dst and sends
+// the frame. It takes ownership of b.
+func (d *Device) XmitEther(b *mbuf.Buf, dst header.MAC, etherType uint16) {
+	h := b.Push(header.EthernetLen)
+	if h == nil {
+		d.Drop(b, stat.DropNoHeadroom)
+		return
+	}
+	header.Ethernet(h).Encode(dst, d.MAC, etherType)
+	d.Xmit(b)
+}

@@ -1,0 +1,119 @@
+// Package stack is one core's network stack and the host that runs a port
+// on a set of cores. A Stack takes the frames of its core's rx queue,
+// checks the Ethernet header and dispatches by ethertype (Linux's
+// packet_type / ptype_base) to ARP and IPv4; the layers below it answer
+// through the core's device.
+package stack
+
+import (
+	"net/netip"
+
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/ipv4"
+	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// PacketHandler takes a frame whose data starts after the Ethernet header;
+// it owns the mbuf.
+type PacketHandler func(b *mbuf.Buf)
+
+type packetType struct {
+	etherType uint16
+	fn        PacketHandler
+}
+
+// Stack is one core's stack. All of it belongs to its loop's core.
+type Stack struct {
+	core   int
+	loop   *lcore.Loop
+	dev    *netdev.Device
+	routes *route.Table
+	ip     *ipv4.Layer
+	ptypes []packetType
+}
+
+// NewStack builds a core's stack on dev, driven by loop, with the routes in
+// rt.
+func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table) *Stack {
+	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
+	s.ip = ipv4.New(dev, rt)
+	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)
+	s.RegisterPacketType(header.EtherTypeIPv4, s.ip.Input)
+	return s
+}
+
+// RegisterPacketType makes fn receive the frames of etherType
+// (dev_add_pack). A second handler for the same type replaces the first.
+func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
+	for i := range s.ptypes {
+		if s.ptypes[i].etherType == etherType {
+			s.ptypes[i].fn = fn
+			return
+		}
+	}
+	s.ptypes = append(s.ptypes, packetType{etherType, fn})
+}
+
+// Input takes a burst from the core's rx queue (netif_receive_skb for each
+// frame). It owns the packets.
+func (s *Stack) Input(pkts []*mbuf.Buf) {
+	s.routes.SetNow(s.loop.Now())
+	for _, b := range pkts {
+		s.dev.Stats.RxFrames.Inc()
+		s.receive(b)
+	}
+}
+
+// receive checks the Ethernet header and dispatches by ethertype.
+func (s *Stack) receive(b *mbuf.Buf) {
+	if b.Len() < header.EthernetLen || b.SegLen() < header.EthernetLen {
+		s.dev.Drop(b, stat.DropEthTruncated)
+		return
+	}
+	eth := header.Ethernet(b.Bytes())
+	if dst := eth.Dst(); dst != s.dev.MAC && !dst.IsBroadcast() {
+		// Multicast groups are not joined (no IGMP yet): a multicast
+		// frame is for another host as far as this stack is concerned.
+		s.dev.Drop(b, stat.DropEthOtherHost)
+		return
+	}
+	etherType := eth.EtherType()
+	for i := range s.ptypes {
+		if s.ptypes[i].etherType == etherType {
+			b.Pull(header.EthernetLen)
+			s.ptypes[i].fn(b)
+			return
+		}
+	}
+	s.dev.Drop(b, stat.DropUnknownEtherType)
+}
+
+// Core is the index of the stack's core on its host.
+func (s *Stack) Core() int { return s.core }
+
+// Loop is the poll loop that drives the stack.
+func (s *Stack) Loop() *lcore.Loop { return s.loop }
+
+// Device is the core's device.
+func (s *Stack) Device() *netdev.Device { return s.dev }
+
+// Routes is the core's routing table.
+func (s *Stack) Routes() *route.Table { return s.routes }
+
+// IPv4 is the core's IPv4 layer, where transports register.
+func (s *Stack) IPv4() *ipv4.Layer { return s.ip }
+
+// flushNeighbours forgets every neighbour, freeing the packets that wait
+// for resolution (at shutdown).
+func (s *Stack) flushNeighbours() {
+	nt := s.routes.Neighbours()
+	var addrs []netip.Addr
+	nt.Each(func(n *route.Neighbour) { addrs = append(addrs, n.Addr()) })
+	for _, a := range addrs {
+		nt.Delete(a)
+	}
+}

@@ -1,0 +1,39 @@
+package stat
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCounterAndVisit(t *testing.T) {
+	var s struct {
+		In    Counter `stat:"in"`
+		Out   Counter `stat:"out"`
+		plain int
+	}
+	s.In.Inc()
+	s.In.Add(4)
+	s.Out.Inc()
+	got := map[string]uint64{}
+	Visit(&s, func(name string, v uint64) { got[name] = v })
+	assert.Equal(t, map[string]uint64{"in": 5, "out": 1}, got)
+}
+
+func TestDropReasonsAllNamed(t *testing.T) {
+	seen := map[string]bool{}
+	for r := DropReason(0); r < NumDropReasons; r++ {
+		name := r.String()
+		require.NotEmpty(t, name, "reason %d has no name", r)
+		require.False(t, seen[name], "duplicate name %s", name)
+		seen[name] = true
+	}
+	assert.Equal(t, "unknown", NumDropReasons.String())
+}
+
+func TestCounterIncDoesNotAllocate(t *testing.T) {
+	var d Drops
+	assert.Zero(t, testing.AllocsPerRun(100, func() { d.Inc(DropIPBadChecksum) }))
+	assert.Equal(t, uint64(101), d.Get(DropIPBadChecksum))
+}
