@@ -35,4 +35,3 @@ func errnoErr(code C.int) error {
 	}
 	return &Error{Code: int(code)}
 }
-

@@ -336,6 +336,21 @@ func (p *Port) MAC() (net.HardwareAddr, error) {
 	return net.HardwareAddr(C.GoBytes(unsafe.Pointer(&a.addr_bytes[0]), 6)), nil
 }
 
+// SetMAC changes the port's ethernet address.
+func (p *Port) SetMAC(mac net.HardwareAddr) error {
+	var a C.struct_rte_ether_addr
+	if len(mac) != len(a.addr_bytes) {
+		return fmt.Errorf("dpdk: port %d MAC %v: %w", p.id, mac, syscall.EINVAL)
+	}
+	for i, v := range mac {
+		a.addr_bytes[i] = C.uint8_t(v)
+	}
+	if rc := C.rte_eth_dev_default_mac_addr_set(C.uint16_t(p.id), &a); rc != 0 {
+		return fmt.Errorf("dpdk: port %d set MAC %v: %w", p.id, mac, errnoErr(rc))
+	}
+	return nil
+}
+
 // MTU is the port's MTU.
 func (p *Port) MTU() (int, error) {
 	var m C.uint16_t

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -124,6 +125,14 @@ func (h *Host) setupPort() error {
 		return err
 	}
 	copy(h.mac[:], mac)
+	if h.mac.IsZero() {
+		// Some virtual ports (net_ring) have no address of their own:
+		// give the host a random locally administered one.
+		h.mac = randomMAC()
+		if err := p.SetMAC(h.mac[:]); err != nil && !errors.Is(err, syscall.ENOTSUP) {
+			return err
+		}
+	}
 	if err := p.Start(); err != nil {
 		return err
 	}
@@ -291,3 +300,11 @@ func (h *Host) Addr() netip.Prefix { return h.cfg.Addr }
 
 // Offloads are what the port accepted of the offloads the host asked for.
 func (h *Host) Offloads() dpdk.Configured { return h.offloads }
+
+// randomMAC returns a random unicast, locally administered address.
+func randomMAC() header.MAC {
+	var m header.MAC
+	rand.Read(m[:])
+	m[0] = m[0]&^0x01 | 0x02
+	return m
+}

@@ -57,14 +57,12 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: dpstack run --vdev DEV|--pci ADDR --addr A.B.C.D/N [flags]")
-		fs.SetOutput(os.Stderr)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fmt.Fprintln(os.Stderr, "usage: dpstack run --vdev DEV|--pci ADDR --addr A.B.C.D/N [flags]")
+			fs.SetOutput(os.Stderr)
+			fs.PrintDefaults()
 			return c, errHelp
 		}
 		return c, err

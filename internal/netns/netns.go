@@ -5,7 +5,9 @@ package netns
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -31,9 +33,19 @@ func Create(name string) (*NS, error) {
 }
 
 // Adopt moves interface ifname from the current namespace into ns, gives
-// it addr and brings it up.
+// it a MAC address of its own and addr, and brings it up.
+//
+// DPDK's net_tap gives the kernel interface the same MAC as the port; two
+// ends of one link with one address would take each other's frames for
+// their own, so the kernel side gets a random locally administered one.
 func (ns *NS) Adopt(ifname string, addr netip.Prefix) error {
 	if err := ip("link", "set", ifname, "netns", ns.Name); err != nil {
+		return err
+	}
+	var mac [6]byte
+	rand.Read(mac[:])
+	mac[0] = mac[0]&^0x01 | 0x02
+	if err := ns.IP("link", "set", ifname, "address", net.HardwareAddr(mac[:]).String()); err != nil {
 		return err
 	}
 	// The peer is IPv4-only: keep IPv6 autoconfiguration traffic off the

@@ -30,9 +30,9 @@ const arpFrameLen = 60 - header.EthernetLen
 // An ARP probe (sender protocol address 0.0.0.0, RFC 5227 §2.1.1) for one
 // of our addresses is answered but not learnt, as Linux does. A packet from
 // another host that claims one of our addresses as its sender is an address
-// conflict (RFC 5227 §2.4): it is counted (arp_in_conflicts) and does not
-// touch the neighbour table; defending the address is left to the
-// operator.
+// conflict (RFC 5227 §2.4): it is counted (arp_in_conflicts) and consumed,
+// unanswered and not learnt; defending the address (a broadcast
+// announcement, §2.4 (b)) is left to the operator (SendGratuitousARP).
 func (l *Layer) ARPInput(b *mbuf.Buf) {
 	a, ok := header.ParseARP(b.Bytes())
 	if !ok || !a.IsValidIPv4Ethernet() {
@@ -56,12 +56,13 @@ func (l *Layer) ARPInput(b *mbuf.Buf) {
 		l.dev.Free(b)
 		return
 	}
-	nt := l.rt.Neighbours()
-	learn := !spa.IsUnspecified()
 	if l.rt.IsLocal(spa) {
 		l.stats.ARPInConflicts.Inc()
-		learn = false
+		l.dev.Free(b)
+		return
 	}
+	nt := l.rt.Neighbours()
+	learn := !spa.IsUnspecified()
 	if !l.rt.IsLocal(tpa) {
 		if learn && nt.Lookup(spa) != nil {
 			nt.Update(l.dev, spa, sha, false)

@@ -124,13 +124,16 @@ func TestARPConflict(t *testing.T) {
 	e := newEnv(t, 0)
 	e.l.ARPInput(e.mbuf(arpPacket(header.ARPRequest, peerMAC, ourAddr, header.MAC{}, ourAddr)))
 	assert.Equal(t, uint64(1), e.l.Stats().ARPInConflicts.Load())
+	e.l.ARPInput(e.mbuf(arpPacket(header.ARPReply, peerMAC, ourAddr, ourMAC, ourAddr)))
+	assert.Equal(t, uint64(2), e.l.Stats().ARPInConflicts.Load())
 	assert.Nil(t, e.rt.Neighbours().Lookup(ourAddr))
-	e.takeFrames()
+	assert.Empty(t, e.takeFrames(), "a conflict is not answered")
+	assert.Zero(t, e.totalDrops())
 
 	// Our own frames looped back are ignored.
 	e.l.ARPInput(e.mbuf(arpPacket(header.ARPRequest, ourMAC, ourAddr, header.MAC{}, ourAddr)))
 	assert.Empty(t, e.takeFrames())
-	assert.Equal(t, uint64(1), e.l.Stats().ARPInConflicts.Load())
+	assert.Equal(t, uint64(2), e.l.Stats().ARPInConflicts.Load())
 	e.requireNoLeak()
 }
 

@@ -64,7 +64,6 @@ func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 	l.stats.ICMPInEchos.Inc()
 	src, dst := ip.Src(), ip.Dst()
 	if dst == limitedBroadcast || l.rt.IsBroadcast(dst) {
-		l.stats.ICMPEchoBroadcastIg.Inc()
 		l.stats.ICMPInErrors.Inc()
 		l.dev.Drop(b, stat.DropICMPBroadcastEcho)
 		return

@@ -57,16 +57,15 @@ type Stats struct {
 	OutNoRoutes stat.Counter `stat:"ip_out_no_routes"` // no route for an echo reply
 
 	// ICMP (icmp_rcv, icmp_reply).
-	ICMPInMsgs          stat.Counter `stat:"icmp_in_msgs"`                 // every ICMP message received
-	ICMPInErrors        stat.Counter `stat:"icmp_in_errors"`               // truncated, or sent to a broadcast
-	ICMPInCsumErrors    stat.Counter `stat:"icmp_in_csum_errors"`          // bad ICMP checksum
-	ICMPInEchos         stat.Counter `stat:"icmp_in_echos"`                // echo requests
-	ICMPInEchoReps      stat.Counter `stat:"icmp_in_echo_reps"`            // echo replies (no ping sockets yet)
-	ICMPInDestUnreachs  stat.Counter `stat:"icmp_in_dest_unreachs"`        // destination unreachable
-	ICMPInTimeExcds     stat.Counter `stat:"icmp_in_time_excds"`           // time exceeded
-	ICMPOutMsgs         stat.Counter `stat:"icmp_out_msgs"`                // every ICMP message sent
-	ICMPOutEchoReplies  stat.Counter `stat:"icmp_out_echo_replies"`        // echo replies sent
-	ICMPEchoBroadcastIg stat.Counter `stat:"icmp_echo_broadcasts_ignored"` // echo requests to a broadcast, ignored
+	ICMPInMsgs         stat.Counter `stat:"icmp_in_msgs"`          // every ICMP message received
+	ICMPInErrors       stat.Counter `stat:"icmp_in_errors"`        // truncated, or sent to a broadcast
+	ICMPInCsumErrors   stat.Counter `stat:"icmp_in_csum_errors"`   // bad ICMP checksum
+	ICMPInEchos        stat.Counter `stat:"icmp_in_echos"`         // echo requests
+	ICMPInEchoReps     stat.Counter `stat:"icmp_in_echo_reps"`     // echo replies (no ping sockets yet)
+	ICMPInDestUnreachs stat.Counter `stat:"icmp_in_dest_unreachs"` // destination unreachable
+	ICMPInTimeExcds    stat.Counter `stat:"icmp_in_time_excds"`    // time exceeded
+	ICMPOutMsgs        stat.Counter `stat:"icmp_out_msgs"`         // every ICMP message sent
+	ICMPOutEchoReplies stat.Counter `stat:"icmp_out_echo_replies"` // echo replies sent
 
 	// ARP (arp_process, arp_solicit, arp_send).
 	ARPInRequests    stat.Counter `stat:"arp_in_requests"`    // well-formed requests received

@@ -1,6 +1,7 @@
 package ipv4
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -141,4 +142,19 @@ func TestOutputResolvesNeighbour(t *testing.T) {
 	assert.Equal(t, route.NeighReachable, e.rt.Neighbours().Lookup(peerAddr).State())
 	assert.Zero(t, e.totalDrops())
 	e.requireNoLeak()
+}
+
+// Every counter is exported under a unique snake_case name.
+func TestStatsNamed(t *testing.T) {
+	var s Stats
+	seen := map[string]bool{}
+	stat.Visit(&s, func(name string, v uint64) {
+		assert.False(t, seen[name], name)
+		seen[name] = true
+	})
+	assert.Equal(t, reflect.TypeFor[Stats]().NumField(), len(seen))
+	for _, n := range []string{"ip_in_receives", "ip_in_delivers", "ip_out_requests", "icmp_in_echos",
+		"icmp_out_echo_replies", "arp_in_requests", "arp_in_replies", "arp_out_requests", "arp_out_replies"} {
+		assert.True(t, seen[n], n)
+	}
 }

@@ -1,0 +1,70 @@
+package ipv4
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+)
+
+// DESIGN.md §5: no Go heap allocation per packet on the receive paths, the
+// in-place echo reply and ARP reply included, nor on Output.
+func TestZeroAllocs(t *testing.T) {
+	e := newEnv(t, 0)
+	e.learnPeer()
+	e.txq.discard = e.cache
+	e.l.RegisterProtocol(testProto, func(b *mbuf.Buf, ip header.IPv4) { e.dev.Free(b) })
+
+	badCksum := echoSpec(56).bytes()
+	badCksum[10] ^= 0xff
+	cases := []struct {
+		name string
+		in   func(*mbuf.Buf)
+		pkt  []byte
+		sent bool
+	}{
+		{"echo request, 56 bytes", e.l.Input, echoSpec(56).bytes(), true},
+		{"echo request, 1472 bytes", e.l.Input, echoSpec(1472).bytes(), true},
+		{"delivery to a protocol", e.l.Input,
+			ipSpec{src: peerAddr, dst: ourAddr, proto: testProto, ttl: 64, payload: echoData(100)}.bytes(), false},
+		{"drop: bad header checksum", e.l.Input, badCksum, false},
+		{"drop: not our address", e.l.Input, withSpec(func(s *ipSpec) { s.dst = otherAddr })(), false},
+		{"drop: fragment", e.l.Input, withSpec(func(s *ipSpec) { s.fragOff = 8 })(), false},
+		{"ARP request for us", e.l.ARPInput, arpPacket(header.ARPRequest, peerMAC, peerAddr, header.MAC{}, ourAddr), true},
+		{"ARP reply", e.l.ARPInput, arpPacket(header.ARPReply, peerMAC, peerAddr, ourMAC, ourAddr), false},
+		{"ARP for another", e.l.ARPInput, arpPacket(header.ARPRequest, peerMAC, peerAddr, header.MAC{}, otherAddr), false},
+	}
+	for _, c := range cases {
+		run := func() {
+			b := e.pool.Alloc()
+			if b == nil {
+				panic("pool empty")
+			}
+			copy(b.Put(len(c.pkt)), c.pkt)
+			c.in(b)
+		}
+		run() // warm up: route and neighbour entries are made once
+		before := e.txq.sent
+		assert.Zero(t, testing.AllocsPerRun(200, run), c.name)
+		if c.sent {
+			assert.Equal(t, 201, e.txq.sent-before, c.name)
+		} else {
+			assert.Equal(t, before, e.txq.sent, c.name)
+		}
+	}
+
+	d := e.lookup()
+	out := func() {
+		b := e.cache.Get()
+		if b == nil {
+			panic("pool empty")
+		}
+		b.Put(64)
+		e.l.Output(b, d, testProto, ourAddr, peerAddr, 0, 64)
+	}
+	out()
+	assert.Zero(t, testing.AllocsPerRun(200, out), "Output")
+	e.requireNoLeak()
+}
