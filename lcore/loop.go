@@ -53,7 +53,7 @@ type Loop struct {
 	tx     []*TxBatch
 	caches []*mbuf.Cache
 	now    Time
-	pkts   [Burst]*mbuf.Buf
+	pkts   []*mbuf.Buf // C memory: see mbuf.NewBurst
 	stop   atomic.Bool
 	done   chan struct{}
 	stats  Stats
@@ -75,6 +75,7 @@ func NewLoop(cfg Config) *Loop {
 		work:  NewWorkQueue(wq),
 		idler: NewIdler(cfg.Idle),
 		now:   now,
+		pkts:  mbuf.NewBurst(Burst),
 		done:  make(chan struct{}),
 	}
 }
@@ -88,7 +89,7 @@ func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
 // AddTx returns the loop's batch for tx queue q of port, flushed at the end
 // of every turn. Call before the loop runs.
 func (l *Loop) AddTx(port *dpdk.Port, q uint16) *TxBatch {
-	t := &TxBatch{port: port, queue: q}
+	t := &TxBatch{port: port, queue: q, pkts: mbuf.NewBurst(2 * Burst)}
 	l.tx = append(l.tx, t)
 	return t
 }
@@ -126,12 +127,11 @@ func (l *Loop) Poll() bool {
 	busy := false
 	for i := range l.rx {
 		q := &l.rx[i]
-		n := q.port.RxBurst(q.queue, l.pkts[:])
+		n := q.port.RxBurst(q.queue, l.pkts)
 		if n > 0 {
 			busy = true
 			l.stats.RxPackets.Add(uint64(n))
 			q.input(l.pkts[:n])
-			clear(l.pkts[:n])
 		}
 	}
 	if n := l.wheel.Advance(l.now, timerBudget); n > 0 {
@@ -187,7 +187,7 @@ func (l *Loop) Stop() {
 type TxBatch struct {
 	port  *dpdk.Port
 	queue uint16
-	pkts  [2 * Burst]*mbuf.Buf
+	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
 	n     int
 }
 
@@ -210,8 +210,7 @@ func (t *TxBatch) Enqueue(b *mbuf.Buf) bool {
 // What it did not take stays, in order, for the next flush.
 func (t *TxBatch) Flush() int {
 	sent := t.port.TxBurst(t.queue, t.pkts[:t.n])
-	rest := copy(t.pkts[:], t.pkts[sent:t.n])
-	clear(t.pkts[rest:t.n])
+	rest := copy(t.pkts, t.pkts[sent:t.n])
 	t.n = rest
 	return sent
 }
@@ -223,7 +222,6 @@ func (t *TxBatch) Pending() int { return t.n }
 func (t *TxBatch) Drain() int {
 	n := t.n
 	mbuf.FreeBulk(t.pkts[:n])
-	clear(t.pkts[:n])
 	t.n = 0
 	return n
 }

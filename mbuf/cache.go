@@ -9,14 +9,16 @@ const cacheBurst = 32
 // per packet. It is owned by one core and not safe for concurrent use.
 type Cache struct {
 	pool  *Pool
-	spare [cacheBurst]*Buf
+	spare []*Buf // both vectors in C memory: see NewBurst
 	nfree int
-	dead  [cacheBurst]*Buf
+	dead  []*Buf
 	ndead int
 }
 
 // NewCache returns a cache in front of p.
-func NewCache(p *Pool) *Cache { return &Cache{pool: p} }
+func NewCache(p *Pool) *Cache {
+	return &Cache{pool: p, spare: NewBurst(cacheBurst), dead: NewBurst(cacheBurst)}
+}
 
 // Pool is the pool behind the cache.
 func (c *Cache) Pool() *Pool { return c.pool }
@@ -25,7 +27,7 @@ func (c *Cache) Pool() *Pool { return c.pool }
 // pool is exhausted.
 func (c *Cache) Get() *Buf {
 	if c.nfree == 0 {
-		if !c.pool.AllocBulk(c.spare[:]) {
+		if !c.pool.AllocBulk(c.spare) {
 			// Not a whole burst left: take what there is one by one.
 			return c.pool.Alloc()
 		}
@@ -33,7 +35,6 @@ func (c *Cache) Get() *Buf {
 	}
 	c.nfree--
 	b := c.spare[c.nfree]
-	c.spare[c.nfree] = nil
 	return b
 }
 
@@ -50,7 +51,6 @@ func (c *Cache) Free(b *Buf) {
 // Flush returns the pending frees to the pool.
 func (c *Cache) Flush() {
 	FreeBulk(c.dead[:c.ndead])
-	clear(c.dead[:c.ndead])
 	c.ndead = 0
 }
 
@@ -59,6 +59,5 @@ func (c *Cache) Flush() {
 func (c *Cache) Drain() {
 	c.Flush()
 	FreeBulk(c.spare[:c.nfree])
-	clear(c.spare[:c.nfree])
 	c.nfree = 0
 }

@@ -128,3 +128,15 @@ func FreeBulk(bufs []*Buf) {
 	}
 	C.rte_pktmbuf_free_bulk((**C.struct_rte_mbuf)(unsafe.Pointer(&bufs[0])), C.unsigned(len(bufs)))
 }
+
+// NewBurst returns a vector of n packet slots in C memory, for rx and tx
+// bursts. Passing a Go-allocated vector to DPDK makes cgo scan it for Go
+// pointers on every call; a C-allocated one costs nothing. The vector
+// lives as long as the process (a loop keeps its bursts for good).
+func NewBurst(n int) []*Buf {
+	p := C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof((*Buf)(nil))))
+	if p == nil {
+		panic("mbuf: out of C memory for a burst vector")
+	}
+	return unsafe.Slice((**Buf)(p), n)
+}

@@ -187,9 +187,30 @@ func (h *Host) addCore(core int) error {
 		}
 	}
 	s := newStack(core, loop, dev, rt)
+	s.ip.OnLearn(func(addr netip.Addr, mac header.MAC, confirmed bool) { h.shareNeighbour(core, addr, mac, confirmed) })
 	loop.AddRx(h.port, q, s.Input)
 	h.stacks = append(h.stacks, s)
 	return nil
+}
+
+// shareNeighbour hands what one core's ARP learnt to the other cores, each
+// applying it on its own loop: every core keeps a replica of the neighbour
+// table (control-plane traffic, rare, so a posted closure is fine).
+func (h *Host) shareNeighbour(from int, addr netip.Addr, mac header.MAC, confirmed bool) {
+	for _, s := range h.stacks {
+		if s.core == from {
+			continue
+		}
+		s.loop.Post(func() {
+			nt := s.routes.Neighbours()
+			// Refresh entries the core has; create one only for a
+			// confirmation, which answers a resolution in progress
+			// somewhere on the host.
+			if confirmed || nt.Lookup(addr) != nil {
+				nt.Update(s.dev, addr, mac, confirmed)
+			}
+		})
+	}
 }
 
 // Start runs every core's loop and announces the address with a

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -69,11 +70,21 @@ func (p *pair) pumpUntil(t testing.TB, what string, cond func() bool) {
 // dst through h's routing and neighbour layers.
 func sendEcho(t testing.TB, h *stack.Host, dst netip.Addr, id, seq uint16, size int) {
 	t.Helper()
+	require.NoError(t, echoRequest(h, dst, id, seq, size))
+}
+
+// echoRequest is sendEcho without the test plumbing, for benchmarks.
+func echoRequest(h *stack.Host, dst netip.Addr, id, seq uint16, size int) error {
 	s := h.Stacks()[0]
 	b := s.Device().Alloc()
-	require.NotNil(t, b)
+	if b == nil {
+		return errors.New("out of mbufs")
+	}
 	msg := header.ICMPv4(b.Put(header.ICMPv4MinLen + size))
-	require.NotNil(t, msg)
+	if msg == nil {
+		s.Device().Free(b)
+		return errors.New("echo too large for one mbuf")
+	}
 	msg.SetType(header.ICMPv4Echo)
 	msg.SetCode(0)
 	msg.SetIdent(id)
@@ -83,8 +94,12 @@ func sendEcho(t testing.TB, h *stack.Host, dst netip.Addr, id, seq uint16, size 
 	}
 	msg.SetChecksumFull()
 	d, err := s.Routes().Lookup(&route.Flow4{Dst: dst, Proto: header.IPProtoICMP})
-	require.NoError(t, err)
+	if err != nil {
+		s.Device().Free(b)
+		return err
+	}
 	s.IPv4().Output(b, d, header.IPProtoICMP, d.Src, dst, 0, 64)
+	return nil
 }
 
 // ethFrame builds an Ethernet frame.

@@ -28,20 +28,20 @@ var (
 
 // kernelPeer runs a host on a net_tap port whose kernel side sits in a
 // namespace of the test's own, with the loop on its own thread.
-func kernelPeer(t *testing.T) (*stack.Host, *netns.NS, string) {
+func kernelPeer(t *testing.T, name string, cores int) (*stack.Host, *netns.NS, string) {
 	t.Helper()
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
-	iface := fmt.Sprintf("dpsk%d", os.Getpid()%100000)
-	port, err := dpdk.Probe("net_tap_stack,iface=" + iface)
+	iface := fmt.Sprintf("dps%s%d", name, os.Getpid()%100000)
+	port, err := dpdk.Probe("net_tap_" + name + ",iface=" + iface)
 	require.NoError(t, err)
-	h, err := stack.Open(stack.Config{Name: "tap", Port: port, Addr: tapAddr})
+	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: tapAddr, Cores: cores})
 	if err != nil {
 		port.Close()
 		t.Fatal(err)
 	}
-	ns, err := netns.Create(fmt.Sprintf("dpstest-stack-%d", os.Getpid()))
+	ns, err := netns.Create(fmt.Sprintf("dpstest-%s-%d", name, os.Getpid()))
 	if err != nil {
 		h.Close()
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func kernelPeer(t *testing.T) (*stack.Host, *netns.NS, string) {
 // dpstack with every size up to the MTU, arpings it and learns its MAC;
 // the metrics endpoint shows the counters that moved.
 func TestKernelPeer(t *testing.T) {
-	h, ns, iface := kernelPeer(t)
+	h, ns, iface := kernelPeer(t, "stack", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	target := tapAddr.Addr().String()
@@ -101,6 +101,34 @@ func TestKernelPeer(t *testing.T) {
 		assert.Contains(t, m, `dpstack_drops_total{core="0",port="net_tap_stack",reason="ip_bad_checksum"}`)
 		assert.Contains(t, m, `dpstack_mempool_in_use{port="net_tap_stack"}`)
 	})
+}
+
+// TestKernelPeerTwoCores: with two queue pairs the kernel spreads its
+// packets over both cores; whichever core an ARP reply lands on, the other
+// learns the neighbour too, and every core that answered a ping knows the
+// peer.
+func TestKernelPeerTwoCores(t *testing.T) {
+	h, ns, _ := kernelPeer(t, "two", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range 4 {
+		// Different ICMP identifiers hash to different queues.
+		out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", fmt.Sprint(56+i), tapAddr.Addr().String())
+		require.NoError(t, err, out)
+	}
+	for core := range h.Stacks() {
+		var replies uint64
+		var state string
+		require.NoError(t, h.Do(core, func(s *stack.Stack) {
+			replies = s.IPv4().Stats().ICMPOutEchoReplies.Load()
+			if n := s.Routes().Neighbours().Lookup(peerAddr.Addr()); n != nil {
+				state = n.State().String()
+			}
+		}))
+		if replies > 0 {
+			assert.NotEmpty(t, state, "core %d answered pings, so it knows the peer", core)
+		}
+	}
 }
 
 // parseMetrics reads the Prometheus text format into name{labels} -> value.

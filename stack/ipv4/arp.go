@@ -65,13 +65,13 @@ func (l *Layer) ARPInput(b *mbuf.Buf) {
 	learn := !spa.IsUnspecified()
 	if !l.rt.IsLocal(tpa) {
 		if learn && nt.Lookup(spa) != nil {
-			nt.Update(l.dev, spa, sha, false)
+			l.learn(spa, sha, false)
 		}
 		l.dev.Drop(b, stat.DropARPOtherTarget)
 		return
 	}
 	if learn {
-		nt.Update(l.dev, spa, sha, op == header.ARPReply)
+		l.learn(spa, sha, op == header.ARPReply)
 	}
 	if op != header.ARPRequest {
 		l.dev.Free(b)

@@ -1,6 +1,8 @@
 package ipv4
 
 import (
+	"net/netip"
+
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
@@ -25,6 +27,7 @@ type ProtocolHandler func(b *mbuf.Buf, ip header.IPv4)
 type Layer struct {
 	dev    *netdev.Device
 	rt     *route.Table
+	learnt func(addr netip.Addr, mac header.MAC, confirmed bool)
 	protos [256]ProtocolHandler
 
 	// ipID is the next Identification for Output: a per-core counter.
@@ -92,6 +95,22 @@ func New(dev *netdev.Device, rt *route.Table) *Layer {
 // registered by New.
 func (l *Layer) RegisterProtocol(proto uint8, h func(b *mbuf.Buf, ip header.IPv4)) {
 	l.protos[proto] = h
+}
+
+// OnLearn sets fn to be told of every neighbour update that ARP makes on
+// this core, after it is made. A host with several cores uses it to keep
+// the other cores' neighbour tables in step (an ARP reply reaches one core
+// only, whichever queue the link put it on).
+func (l *Layer) OnLearn(fn func(addr netip.Addr, mac header.MAC, confirmed bool)) {
+	l.learnt = fn
+}
+
+// learn updates the neighbour table and tells the OnLearn hook.
+func (l *Layer) learn(addr netip.Addr, mac header.MAC, confirmed bool) {
+	l.rt.Neighbours().Update(l.dev, addr, mac, confirmed)
+	if l.learnt != nil {
+		l.learnt(addr, mac, confirmed)
+	}
 }
 
 // Stats returns the layer's counters.
