@@ -5,7 +5,7 @@
 #
 # Both need root (DPDK, TAP devices and network namespaces).
 
-GO        ?= go
+GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/dpstack
 PKGS      := ./...
 APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps

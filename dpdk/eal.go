@@ -146,8 +146,14 @@ func StopEAL() error {
 	}
 	eal.StopLcores()
 	ealRunning = false
+	runDir := C.GoString(C.rte_eal_get_runtime_dir())
 	if rc := C.rte_eal_cleanup(); rc != 0 {
 		return fmt.Errorf("dpdk: EAL cleanup: %w", errnoErr(-rc))
+	}
+	// EAL leaves its runtime directory (/var/run/dpdk/<file-prefix>)
+	// behind; it is this process's own, so remove it.
+	if runDir != "" && strings.Contains(runDir, "/dpdk/") {
+		os.RemoveAll(runDir)
 	}
 	return nil
 }
