@@ -130,6 +130,10 @@ func StartEAL(cfg EALConfig) error {
 		return err
 	}
 	if _, err := eal.Init(args); err != nil {
+		if cfg.FilePrefix != "" {
+			// The failed init may have made its runtime directory.
+			os.RemoveAll("/var/run/dpdk/" + cfg.FilePrefix)
+		}
 		return fmt.Errorf("dpdk: EAL init %q: %w", strings.Join(args[1:], " "), err)
 	}
 	ealRunning = true

@@ -118,7 +118,10 @@ func TestTxBatchBackpressure(t *testing.T) {
 func TestLoopRunPostStop(t *testing.T) {
 	l := NewLoop(Config{Idle: IdleAdaptive})
 	go l.Run()
-	time.Sleep(20 * time.Millisecond) // let it go idle and sleep
+	for deadline := time.Now().Add(10 * time.Second); l.IdleSleeps() == 0; {
+		require.True(t, time.Now().Before(deadline), "the idle loop never slept")
+		time.Sleep(time.Millisecond)
+	}
 	done := make(chan struct{})
 	require.True(t, l.Post(func() { close(done) }))
 	select {
@@ -127,7 +130,6 @@ func TestLoopRunPostStop(t *testing.T) {
 		t.Fatal("posted work never ran")
 	}
 	l.Stop()
-	assert.NotZero(t, l.IdleSleeps())
 }
 
 // TestLoopPollDoesNotAllocate: an empty turn and a turn with a burst cost
