@@ -1,0 +1,104 @@
+package sock
+
+import (
+	"fmt"
+	"net/netip"
+	"syscall"
+)
+
+// Message flags of SendMsg and RecvMsg (MSG_*, Linux values).
+const (
+	// MsgPeek: RecvMsg returns data without consuming it (MSG_PEEK).
+	MsgPeek = syscall.MSG_PEEK
+	// MsgDontWait: do not wait, even on a blocking socket (MSG_DONTWAIT).
+	// The operations never wait anyway; the API layer honours it.
+	MsgDontWait = syscall.MSG_DONTWAIT
+	// MsgWaitAll: a blocking receive waits for the whole buffer
+	// (MSG_WAITALL). The API layer honours it by receiving again.
+	MsgWaitAll = syscall.MSG_WAITALL
+)
+
+// ProtoOps are the operations a transport offers on its sockets (struct
+// proto_ops, inet_stream_ops): what the API layer calls, on the socket's
+// own core, to carry out a user's request.
+//
+// No operation blocks. Where the Berkeley call would wait, the operation
+// returns syscall.EAGAIN (or EINPROGRESS for Connect) and the socket's
+// Callbacks signal later when to try again; blocking and deadlines are the
+// API layer's. Errors wrap a syscall.Errno, so errors.Is(err,
+// syscall.ECONNRESET) works.
+type ProtoOps interface {
+	// Bind gives s its local address and port (inet_bind). An address
+	// not IPv4 is EAFNOSUPPORT (CheckFamily); one in use is EADDRINUSE;
+	// binding twice is EINVAL.
+	Bind(s *Sock, addr netip.AddrPort) error
+	// Listen makes s accept connections, with at most backlog of them
+	// waiting for Accept (inet_listen).
+	Listen(s *Sock, backlog int) error
+	// Accept takes a connection off the listener s's accept queue
+	// (inet_accept): the new socket, holding one reference for the
+	// caller, with no Callbacks yet; EAGAIN when the queue is empty.
+	Accept(s *Sock) (*Sock, error)
+	// Connect starts an active open to addr (inet_stream_connect):
+	// EINPROGRESS while the handshake runs, StateChange when it ends
+	// (Err set on failure); EISCONN, EALREADY, EAFNOSUPPORT as in Linux.
+	Connect(s *Sock, addr netip.AddrPort) error
+	// SendMsg queues bytes of p for sending (tcp_sendmsg) and returns
+	// how many it took: fewer than len(p) when the send buffer fills,
+	// EAGAIN when it took none (NoSpace set, WriteSpace follows); EPIPE
+	// after shutdown for writing.
+	SendMsg(s *Sock, p []byte, flags int) (int, error)
+	// RecvMsg copies received bytes into p (tcp_recvmsg), consuming them
+	// unless flags has MsgPeek: 0 and no error at end of stream, EAGAIN
+	// when nothing is there yet (DataReady follows).
+	RecvMsg(s *Sock, p []byte, flags int) (int, error)
+	// Shutdown shuts one or both directions (inet_shutdown); how is
+	// syscall.SHUT_RD, SHUT_WR or SHUT_RDWR (see ShutdownHow).
+	Shutdown(s *Sock, how int) error
+	// SetSockOpt sets an integer option (sock_common_setsockopt): the
+	// transport validates and stores through Sock.SetOption and applies
+	// what takes effect at once (e.g. TCP_NODELAY pushes pending data).
+	SetSockOpt(s *Sock, level, name, val int) error
+	// GetSockOpt reads an integer option (sock_common_getsockopt),
+	// through Sock.GetOption where the transport has nothing better.
+	GetSockOpt(s *Sock, level, name int) (int, error)
+	// Release is close(2) (inet_release): the user gives s up; the
+	// transport orphans it (Orphan), finishes the connection as SO_LINGER
+	// says, and drops the user's reference.
+	Release(s *Sock)
+}
+
+// FamilyOf is the address family of addr: AFInet for IPv4 and
+// IPv4-mapped IPv6 addresses, AFInet6 for other IPv6 ones, 0 for the zero
+// AddrPort.
+func FamilyOf(addr netip.AddrPort) uint16 {
+	a := addr.Addr()
+	switch {
+	case a.Is4() || a.Is4In6():
+		return AFInet
+	case a.Is6():
+		return AFInet6
+	}
+	return 0
+}
+
+// CheckFamily checks that addr is one this stack serves, IPv4: an
+// IPv4-mapped IPv6 address is accepted (see Unmap), any other IPv6 address
+// or an invalid one is EAFNOSUPPORT, as inet_bind and inet_stream_connect
+// answer for a sockaddr of the wrong family.
+func CheckFamily(addr netip.AddrPort) error {
+	if FamilyOf(addr) != AFInet {
+		return fmt.Errorf("sock: address %v: not IPv4: %w", addr, syscall.EAFNOSUPPORT)
+	}
+	return nil
+}
+
+// Unmap turns an IPv4-mapped IPv6 address into plain IPv4, keeping the
+// port; other addresses are returned as they are. Transports store and
+// compare the unmapped form.
+func Unmap(addr netip.AddrPort) netip.AddrPort {
+	if addr.Addr().Is4In6() {
+		return netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	}
+	return addr
+}
