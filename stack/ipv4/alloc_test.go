@@ -14,7 +14,7 @@ import (
 func TestZeroAllocs(t *testing.T) {
 	e := newEnv(t, 0)
 	e.learnPeer()
-	e.txq.discard = e.cache
+	e.txq.Discard = e.cache
 	e.l.RegisterProtocol(testProto, func(b *mbuf.Buf, ip header.IPv4) { e.dev.Free(b) })
 
 	badCksum := echoSpec(56).bytes()
@@ -46,12 +46,12 @@ func TestZeroAllocs(t *testing.T) {
 			c.in(b)
 		}
 		run() // warm up: route and neighbour entries are made once
-		before := e.txq.sent
+		before := e.txq.Sent
 		assert.Zero(t, testing.AllocsPerRun(200, run), c.name)
 		if c.sent {
-			assert.Equal(t, 201, e.txq.sent-before, c.name)
+			assert.Equal(t, 201, e.txq.Sent-before, c.name)
 		} else {
-			assert.Equal(t, before, e.txq.sent, c.name)
+			assert.Equal(t, before, e.txq.Sent, c.name)
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/netdev/netdevtest"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/stat"
 )
@@ -32,31 +33,13 @@ var (
 	allOnes   = netip.MustParseAddr("255.255.255.255")
 )
 
-// fakeTxq records the frames the device sends; with discard set it frees
-// them at once instead (for allocation counts).
-type fakeTxq struct {
-	frames  []*mbuf.Buf
-	discard *mbuf.Cache
-	sent    int
-}
-
-func (q *fakeTxq) Enqueue(b *mbuf.Buf) bool {
-	q.sent++
-	if q.discard != nil {
-		q.discard.Free(b)
-		return true
-	}
-	q.frames = append(q.frames, b)
-	return true
-}
-
 // env is one Layer on one device with a fresh pool, a routing table with
 // ourPrefix connected, and a manual clock.
 type env struct {
 	t     testing.TB
 	pool  *mbuf.Pool
 	cache *mbuf.Cache
-	txq   *fakeTxq
+	txq   *netdevtest.TxRecorder
 	dev   *netdev.Device
 	wheel *lcore.Wheel
 	rt    *route.Table
@@ -66,7 +49,7 @@ type env struct {
 func newEnv(t testing.TB, feat netdev.Features) *env {
 	t.Helper()
 	pool := dpdktest.Pool(t, 1023)
-	e := &env{t: t, pool: pool, cache: mbuf.NewCache(pool), txq: &fakeTxq{}}
+	e := &env{t: t, pool: pool, cache: mbuf.NewCache(pool), txq: &netdevtest.TxRecorder{}}
 	// Registered after the pool's leak check, so it runs before it.
 	t.Cleanup(e.reset)
 	e.dev = netdev.New(netdev.Config{Name: "test0", MAC: ourMAC, MTU: 1500, Features: feat,
@@ -88,10 +71,10 @@ func (e *env) reset() {
 	for _, a := range addrs {
 		e.rt.Neighbours().Delete(a)
 	}
-	for _, b := range e.txq.frames {
+	for _, b := range e.txq.Frames {
 		e.cache.Free(b)
 	}
-	e.txq.frames = e.txq.frames[:0]
+	e.txq.Frames = e.txq.Frames[:0]
 	e.cache.Drain()
 }
 
@@ -116,11 +99,11 @@ func (f frame) eth() header.Ethernet { return header.Ethernet(f.data) }
 // takeFrames returns the frames sent so far and frees them.
 func (e *env) takeFrames() []frame {
 	var out []frame
-	for _, b := range e.txq.frames {
+	for _, b := range e.txq.Frames {
 		out = append(out, frame{data: append([]byte(nil), b.Bytes()...), ol: b.OlFlags()})
 		e.cache.Free(b)
 	}
-	e.txq.frames = e.txq.frames[:0]
+	e.txq.Frames = e.txq.Frames[:0]
 	return out
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/netdev/netdevtest"
 )
 
 func TestMain(m *testing.M) { dpdktest.Main(m, "route", dpdk.EALConfig{}) }
@@ -27,24 +28,6 @@ var (
 	gwAddr   = netip.MustParseAddr("198.18.0.254")
 )
 
-// fakeTxq records the frames a device sends; discard frees them at once
-// instead.
-type fakeTxq struct {
-	frames  []*mbuf.Buf
-	discard *mbuf.Cache
-	sent    int
-}
-
-func (q *fakeTxq) Enqueue(b *mbuf.Buf) bool {
-	q.sent++
-	if q.discard != nil {
-		q.discard.Free(b)
-		return true
-	}
-	q.frames = append(q.frames, b)
-	return true
-}
-
 type solicitation struct {
 	target netip.Addr
 	dst    header.MAC
@@ -54,7 +37,7 @@ type solicitation struct {
 type env struct {
 	t         *testing.T
 	cache     *mbuf.Cache
-	txq       *fakeTxq
+	txq       *netdevtest.TxRecorder
 	dev       *netdev.Device
 	wheel     *lcore.Wheel
 	now       lcore.Time
@@ -67,7 +50,7 @@ type env struct {
 // newEnv builds a table with ourAddr connected on one device.
 func newEnv(t *testing.T, cfg Config) *env {
 	pool := dpdktest.Pool(t, 1023)
-	e := &env{t: t, cache: mbuf.NewCache(pool), txq: &fakeTxq{}}
+	e := &env{t: t, cache: mbuf.NewCache(pool), txq: &netdevtest.TxRecorder{}}
 	// Registered after the pool's leak check, so it runs before it.
 	t.Cleanup(func() {
 		e.tbl.Neighbours().Each(func(n *Neighbour) { n.purgeQueue(0) })
@@ -142,7 +125,7 @@ type sent struct {
 // takeFrames returns the frames sent so far, checked and freed.
 func (e *env) takeFrames() []sent {
 	var out []sent
-	for _, b := range e.txq.frames {
+	for _, b := range e.txq.Frames {
 		eth, ok := header.ParseEthernet(b.Bytes())
 		require.True(e.t, ok)
 		require.Equal(e.t, ourMAC, eth.Src())
@@ -152,7 +135,7 @@ func (e *env) takeFrames() []sent {
 		out = append(out, sent{dst: eth.Dst(), ident: binary.BigEndian.Uint16(p[4:])})
 		e.cache.Free(b)
 	}
-	e.txq.frames = e.txq.frames[:0]
+	e.txq.Frames = e.txq.Frames[:0]
 	return out
 }
 

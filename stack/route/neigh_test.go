@@ -295,7 +295,7 @@ func TestNeighDelete(t *testing.T) {
 
 func TestNeighOutputDoesNotAllocate(t *testing.T) {
 	e := newEnv(t, Config{})
-	e.txq.discard = e.cache
+	e.txq.Discard = e.cache
 	d := e.lookup(peerAddr)
 	e.tbl.Neighbours().Update(e.dev, peerAddr, peerMAC, true)
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -303,7 +303,7 @@ func TestNeighOutputDoesNotAllocate(t *testing.T) {
 		d.Output(b)
 	})
 	assert.Zero(t, allocs)
-	assert.Equal(t, 1001, e.txq.sent)
+	assert.Equal(t, 1001, e.txq.Sent)
 }
 
 func TestNeighStateString(t *testing.T) {
