@@ -134,7 +134,15 @@ const (
 
 // Port is one DPDK ethernet port (the device half of struct net_device).
 type Port struct {
-	id uint16
+	id   uint16
+	name string // the device name when the port was found: ids are reused
+}
+
+// portOf returns the port with id, remembering its current name.
+func portOf(id uint16) *Port {
+	p := &Port{id: id}
+	p.name = p.currentName()
+	return p
 }
 
 // PortByName finds an attached port by its device name (e.g. "net_tap0" or
@@ -146,14 +154,14 @@ func PortByName(name string) (*Port, error) {
 	if rc := C.rte_eth_dev_get_port_by_name(cs, &id); rc != 0 {
 		return nil, fmt.Errorf("dpdk: no port named %q: %w", name, errnoErr(rc))
 	}
-	return &Port{id: uint16(id)}, nil
+	return portOf(uint16(id)), nil
 }
 
 // Ports lists every attached port.
 func Ports() []*Port {
 	var ps []*Port
 	for id := C.rte_eth_find_next(0); id < C.RTE_MAX_ETHPORTS; id = C.rte_eth_find_next(id + 1) {
-		ps = append(ps, &Port{id: uint16(id)})
+		ps = append(ps, portOf(uint16(id)))
 	}
 	return ps
 }
@@ -176,7 +184,10 @@ func Probe(devargs string) (*Port, error) {
 func (p *Port) ID() uint16 { return p.id }
 
 // Name is the device name.
-func (p *Port) Name() string {
+func (p *Port) Name() string { return p.name }
+
+// currentName asks DPDK for the name of the device that has the port's id.
+func (p *Port) currentName() string {
 	var buf [C.RTE_ETH_NAME_MAX_LEN]C.char
 	if C.rte_eth_dev_get_name_by_port(C.uint16_t(p.id), &buf[0]) != 0 {
 		return fmt.Sprintf("port%d", p.id)
@@ -311,10 +322,10 @@ func (p *Port) Stop() error {
 // Close releases the port and detaches its device. The port must be
 // stopped.
 func (p *Port) Close() error {
-	if C.rte_eth_dev_is_valid_port(C.uint16_t(p.id)) == 0 {
-		return nil // closed already
+	if C.rte_eth_dev_is_valid_port(C.uint16_t(p.id)) == 0 || p.currentName() != p.name {
+		return nil // closed already (and the id perhaps reused)
 	}
-	name := p.Name()
+	name := p.name
 	if rc := C.rte_eth_dev_close(C.uint16_t(p.id)); rc != 0 {
 		return fmt.Errorf("dpdk: port %d close: %w", p.id, errnoErr(rc))
 	}

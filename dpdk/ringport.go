@@ -68,7 +68,7 @@ func NewRingPair(name string, size int) (*RingPair, error) {
 	if C.dps_ring_pair(na, nb, ra, rb, C.unsigned(size), &rp.aToB, &rp.bToA, &pa, &pb, &errno) != 0 {
 		return nil, fmt.Errorf("dpdk: ring pair %q: %w", name, errnoErr(errno))
 	}
-	rp.A, rp.B = &Port{id: uint16(pa)}, &Port{id: uint16(pb)}
+	rp.A, rp.B = portOf(uint16(pa)), portOf(uint16(pb))
 	return &rp, nil
 }
 
