@@ -2,6 +2,7 @@
 #
 #   make demo   install what is missing, build, run dpstack on net_tap and ping it
 #   make test   install what is missing, build, run every test
+#   make perf   the side-by-side benchmark against kernel TCP and gVisor
 #
 # Both need root (DPDK, TAP devices and network namespaces).
 
@@ -12,7 +13,7 @@ APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps
 DEMO_NS   := dpstack
 export GONOSUMDB := github.com/yerden/go-dpdk
 
-.PHONY: all setup build test bench lint demo run clean
+.PHONY: all setup build test bench lint demo run clean perf
 
 all: build
 
@@ -42,6 +43,16 @@ lint: setup
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# perf runs every scenario for every system (perf/README.md), prints the
+# table and writes perf/results/perf.{txt,csv,png}. perf/ is its own module
+# (gVisor and gonum/plot stay out of this one) and is not part of test.
+# When the dpstack adapters do not build yet, it measures the others.
+perf: setup
+	cd perf && { $(GO) build -o ../bin/perf ./cmd/perf || { \
+		echo "perf: the dpstack adapters do not build; measuring the other systems"; \
+		$(GO) build -tags nodpstack -o ../bin/perf ./cmd/perf; }; }
+	cd perf && ../bin/perf -go $(GO) -root .. -out results
 
 # demo runs the stack on a TAP device whose kernel side lives in namespace
 # $(DEMO_NS), pings and arpings it from there, shows the metrics, then stops

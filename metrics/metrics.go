@@ -89,6 +89,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		stat.Visit(&dev.Stats, visit)
 		stat.Visit(s.Loop().Stats(), visit)
 		stat.Visit(s.IPv4().Stats(), visit)
+		stat.Visit(s.TCP().Stats(), visit)
 		stat.Visit(s.Routes().Neighbours().Stats(), visit)
 	}
 }

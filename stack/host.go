@@ -289,6 +289,9 @@ func (h *Host) Close() error {
 		errs = append(errs, err)
 	}
 	for _, s := range h.stacks {
+		// Every TCP socket, request and TIME-WAIT socket lets go of its
+		// packets (nothing is sent: the port is stopped).
+		s.tcp.Close()
 		s.flushNeighbours()
 	}
 	for i, t := range h.tx {

@@ -1,8 +1,8 @@
 // Package stack is one core's network stack and the host that runs a port
 // on a set of cores. A Stack takes the frames of its core's rx queue,
 // checks the Ethernet header and dispatches by ethertype (Linux's
-// packet_type / ptype_base) to ARP and IPv4; the layers below it answer
-// through the core's device.
+// packet_type / ptype_base) to ARP and IPv4, which hands TCP segments to
+// the core's TCP; the layers below it answer through the core's device.
 package stack
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // PacketHandler takes a frame whose data starts after the Ethernet header;
@@ -33,6 +34,7 @@ type Stack struct {
 	dev    *netdev.Device
 	routes *route.Table
 	ip     *ipv4.Layer
+	tcp    *tcp.Proto
 	ptypes []packetType
 }
 
@@ -41,6 +43,8 @@ type Stack struct {
 func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
 	s.ip = ipv4.New(dev, rt)
+	s.tcp = tcp.New(tcp.Config{IP: s.ip, Routes: rt, Dev: dev, Wheel: loop.Wheel(), Now: loop.Now})
+	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
 	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)
 	s.RegisterPacketType(header.EtherTypeIPv4, s.ip.Input)
 	return s
@@ -106,6 +110,9 @@ func (s *Stack) Routes() *route.Table { return s.routes }
 
 // IPv4 is the core's IPv4 layer, where transports register.
 func (s *Stack) IPv4() *ipv4.Layer { return s.ip }
+
+// TCP is the core's TCP.
+func (s *Stack) TCP() *tcp.Proto { return s.tcp }
 
 // flushNeighbours forgets every neighbour, freeing the packets that wait
 // for resolution (at shutdown).

@@ -34,6 +34,7 @@ type runConfig struct {
 	logLevel       slog.Level
 	ealLogLevel    string
 	statusInterval time.Duration
+	services       bool
 }
 
 func parseRunFlags(args []string) (runConfig, error) {
@@ -56,6 +57,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&c.filePrefix, "file-prefix", "", "EAL file prefix (default dpstack-PID)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
+	fs.BoolVar(&c.services, "services", true, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {

@@ -76,6 +76,10 @@ func TestParseRunFlags(t *testing.T) {
 	assert.Equal(t, netip.MustParseAddr("198.18.0.1"), c.gateway)
 	assert.Equal(t, lcore.IdleBusyPoll, c.idle)
 	assert.Equal(t, "127.0.0.1:9100", c.metrics)
+	assert.True(t, c.services, "the built-in services are on by default")
+	c, err = parseRunFlags(with("--services=false"))
+	require.NoError(t, err)
+	assert.False(t, c.services)
 }
 
 func TestTapIface(t *testing.T) {
@@ -120,8 +124,8 @@ func TestRunFailsClearly(t *testing.T) {
 
 // TestRunDemoCommandLine runs the demo's command line (with a TAP and a
 // namespace name of the test's own), pings dpstack from the namespace,
-// scrapes the metrics, and stops it with SIGINT: it must exit 0 and leave
-// no namespace behind.
+// curls its built-in HTTP hello, scrapes the metrics, and stops it with
+// SIGINT: it must exit 0 and leave no namespace behind.
 func TestRunDemoCommandLine(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
@@ -177,6 +181,11 @@ func TestRunDemoCommandLine(t *testing.T) {
 	ns := &netns.NS{Name: nsName}
 	out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.3.2")
 	require.NoError(t, err, out)
+
+	// The built-in HTTP hello, net/http over package api.
+	out, err = ns.Output(ctx, "curl", "-sS", "--max-time", "10", "http://198.18.3.2:8080/")
+	require.NoError(t, err, out)
+	assert.Equal(t, helloBody, out)
 
 	resp, err := http.Get(metricsURL)
 	require.NoError(t, err)

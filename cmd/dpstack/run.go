@@ -112,6 +112,15 @@ func run(c runConfig, log *slog.Logger) (err error) {
 	if err := host.Start(); err != nil {
 		return err
 	}
+	if c.services {
+		svc, err := startServices(host, log)
+		if err != nil {
+			return err
+		}
+		// Deferred after host.Close, so it runs before it: the
+		// services' sockets go back to their cores while they run.
+		defer svc.Close()
+	}
 	if c.metrics != "off" {
 		srv, err := serveMetrics(c.metrics, host, log)
 		if err != nil {

@@ -33,6 +33,36 @@ const (
 	DropTxQueueFull
 	DropFrameTooBig
 
+	// TCP (RFC 9293 §3.10.7 and the RFCs it leans on). Linux's
+	// SKB_DROP_REASON_TCP_* names where one exists.
+	DropTCPTruncated      // shorter than a TCP header
+	DropTCPBadOffset      // data offset below 5 words or past the segment
+	DropTCPMultiSeg       // a segment spread over several mbufs
+	DropTCPBadChecksum    // checksum mismatch
+	DropTCPBadFlags       // an illegal flag combination: SYN with FIN
+	DropTCPBadOptions     // an option of length 0, 1 or past the header
+	DropTCPNoSocket       // no socket for the segment (answered with a RST unless a RST)
+	DropTCPListenInvalid  // a RST, or a segment that is neither SYN nor ACK, to a listener
+	DropTCPListenACK      // an ACK to a listener with no matching request (answered with a RST)
+	DropTCPSynQueueFull   // a SYN to a listener whose SYN queue is full
+	DropTCPListenOverflow // a handshake completed while the accept queue was full
+	DropTCPInvalidSeq     // outside the receive window (RFC 9293 §3.10.7.4, first)
+	DropTCPPAWS           // TSval older than TS.Recent (RFC 7323 §5)
+	DropTCPRSTInvalid     // a RST not exactly at RCV.NXT (RFC 5961 §3)
+	DropTCPSYNInvalid     // a SYN in a synchronized state (RFC 5961 §4)
+	DropTCPNoACK          // no ACK bit in a synchronized state
+	DropTCPAckUnsent      // acknowledges data never sent (RFC 9293 §3.10.7.4, fifth)
+	DropTCPAckTooOld      // acknowledges data before SND.UNA-MAX.SND.WND (RFC 5961 §5)
+	DropTCPAckInvalid     // an unacceptable ACK in SYN-SENT or SYN-RECEIVED
+	DropTCPSynSent        // neither SYN nor RST in SYN-SENT
+	DropTCPOldData        // every byte already received (a retransmission)
+	DropTCPZeroWindow     // data beyond a zero receive window
+	DropTCPRcvMem         // no receive buffer left for in-order data
+	DropTCPOFOMem         // no receive buffer left for out-of-order data
+	DropTCPAfterClose     // data after the receive side was closed (answered with a RST)
+	DropTCPTimeWait       // a segment that a TIME-WAIT socket does not take
+	DropTCPClosing        // data for a socket that no longer reads (CLOSE-WAIT, CLOSING, LAST-ACK)
+
 	// NumDropReasons is the number of reasons.
 	NumDropReasons
 )
@@ -64,6 +94,34 @@ var dropNames = [NumDropReasons]string{
 	DropNoHeadroom:        "no_headroom",
 	DropTxQueueFull:       "tx_queue_full",
 	DropFrameTooBig:       "frame_too_big",
+	DropTCPTruncated:      "tcp_truncated",
+	DropTCPBadOffset:      "tcp_bad_data_offset",
+	DropTCPMultiSeg:       "tcp_multi_segment",
+	DropTCPBadChecksum:    "tcp_bad_checksum",
+	DropTCPBadFlags:       "tcp_bad_flags",
+	DropTCPBadOptions:     "tcp_bad_options",
+	DropTCPNoSocket:       "tcp_no_socket",
+	DropTCPNotUnicast:     "tcp_not_unicast",
+	DropTCPListenInvalid:  "tcp_listen_invalid",
+	DropTCPListenACK:      "tcp_listen_ack",
+	DropTCPSynQueueFull:   "tcp_syn_queue_full",
+	DropTCPListenOverflow: "tcp_listen_overflow",
+	DropTCPInvalidSeq:     "tcp_invalid_sequence",
+	DropTCPPAWS:           "tcp_paws",
+	DropTCPRSTInvalid:     "tcp_rst_invalid",
+	DropTCPSYNInvalid:     "tcp_syn_invalid",
+	DropTCPNoACK:          "tcp_no_ack",
+	DropTCPAckUnsent:      "tcp_ack_unsent_data",
+	DropTCPAckTooOld:      "tcp_ack_too_old",
+	DropTCPAckInvalid:     "tcp_ack_invalid",
+	DropTCPSynSent:        "tcp_syn_sent_invalid",
+	DropTCPOldData:        "tcp_old_data",
+	DropTCPZeroWindow:     "tcp_zero_window",
+	DropTCPRcvMem:         "tcp_rcv_mem",
+	DropTCPOFOMem:         "tcp_ofo_mem",
+	DropTCPAfterClose:     "tcp_data_after_close",
+	DropTCPTimeWait:       "tcp_time_wait",
+	DropTCPClosing:        "tcp_closing",
 }
 
 // String is the reason's metric label.

@@ -1,0 +1,433 @@
+package api
+
+import (
+	"io"
+	"math"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/tcp"
+)
+
+// TCPConn is a TCP connection of a dpstack Host, for goroutines: a
+// net.Conn with the extra methods of *net.TCPConn (CloseWrite, CloseRead,
+// SetNoDelay, SetLinger, SetKeepAlive ...). Its socket lives on one core;
+// every method hands its work to that core and parks the calling goroutine
+// until the core answers (see the package documentation).
+//
+// Read and Write may be called concurrently with each other, with Close and
+// with the Set methods; concurrent Reads (or Writes) take turns.
+type TCPConn struct {
+	h    *stack.Host
+	core int
+	loop *lcore.Loop
+
+	// Core-owned: touched only by closures that run on loop.
+	sk       *tcp.Sock
+	released bool // Close ran: sk is the transport's alone now
+
+	laddr, raddr *net.TCPAddr // set once on the core before the conn is handed out
+
+	rsig    chan struct{} // signalled by DataReady, StateChange, ErrorReport
+	wsig    chan struct{} // signalled by WriteSpace, StateChange, ErrorReport
+	closing chan struct{} // closed by Close
+	once    sync.Once
+
+	linger atomic.Int32 // SO_LINGER seconds, < 0 for off: Close waits that long
+
+	rmu, wmu     sync.Mutex // one Read, one Write at a time
+	rd, wd       *deadline
+	rcall, wcall *call
+}
+
+// newConn returns a conn for a socket of the host's core; the socket is
+// attached on the core (attach).
+func newConn(h *stack.Host, core int) *TCPConn {
+	loop := h.Stacks()[core].Loop()
+	c := &TCPConn{
+		h:       h,
+		core:    core,
+		loop:    loop,
+		rsig:    make(chan struct{}, 1),
+		wsig:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		rd:      newDeadline(),
+		wd:      newDeadline(),
+	}
+	c.linger.Store(-1)
+	c.rcall = newCall(loop, c.recv)
+	c.wcall = newCall(loop, c.send)
+	return c
+}
+
+// attach makes sk c's socket and routes its events to c. It runs on the
+// core.
+func (c *TCPConn) attach(sk *tcp.Sock) {
+	c.sk = sk
+	sk.Callbacks = (*connEvents)(c)
+	c.setAddrs()
+}
+
+// setAddrs records the socket's addresses. It runs on the core.
+func (c *TCPConn) setAddrs() {
+	c.laddr = tcpAddr(c.sk.LocalAddr())
+	c.raddr = tcpAddr(c.sk.RemoteAddr())
+}
+
+// connEvents are a blocking conn's socket callbacks: they only wake the
+// goroutines parked on the conn, which then retry on the core. They run on
+// the core and never block.
+type connEvents TCPConn
+
+// DataReady wakes a reader.
+func (e *connEvents) DataReady(*sock.Sock) { notify(e.rsig) }
+
+// WriteSpace wakes a writer.
+func (e *connEvents) WriteSpace(*sock.Sock) { notify(e.wsig) }
+
+// StateChange wakes both: a connect finished, the peer closed, a reset.
+func (e *connEvents) StateChange(*sock.Sock) { notify(e.rsig); notify(e.wsig) }
+
+// ErrorReport wakes both: the pending error is for whoever asks first.
+func (e *connEvents) ErrorReport(*sock.Sock) { notify(e.rsig); notify(e.wsig) }
+
+// recv is a Read's work on the core.
+func (c *TCPConn) recv(cl *call) {
+	if c.released {
+		cl.n, cl.err = 0, net.ErrClosed
+		return
+	}
+	cl.n, cl.err = c.sk.RecvMsg(cl.p, cl.flags)
+}
+
+// send is a Write's work on the core.
+func (c *TCPConn) send(cl *call) {
+	if c.released {
+		cl.n, cl.err = 0, net.ErrClosed
+		return
+	}
+	cl.n, cl.err = c.sk.SendMsg(cl.p, cl.flags)
+}
+
+// closed reports whether Close was called.
+func (c *TCPConn) closed() bool { return isClosed(c.closing) }
+
+func (c *TCPConn) opErr(op, sys string, err error) error {
+	return opError(op, sys, addrOrNil(c.laddr), addrOrNil(c.raddr), err)
+}
+
+// Read reads up to len(p) received bytes, waiting until there is at least
+// one, the peer has finished (io.EOF), the connection fails, the read
+// deadline passes or the conn is closed.
+func (c *TCPConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.closed() {
+		return 0, c.opErr("read", "read", net.ErrClosed)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	cl := c.rcall
+	for {
+		if isClosed(c.rd.wait()) {
+			return 0, c.opErr("read", "read", os.ErrDeadlineExceeded)
+		}
+		cl.p, cl.flags = p, 0
+		err := cl.do()
+		cl.p = nil
+		if err != nil {
+			return 0, c.opErr("read", "read", err)
+		}
+		switch n, err := cl.n, cl.err; {
+		case err == nil && n == 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case !isAgain(err):
+			return 0, c.opErr("read", "read", err)
+		}
+		select {
+		case <-c.rsig:
+		case <-c.rd.wait():
+		case <-c.closing:
+			return 0, c.opErr("read", "read", net.ErrClosed)
+		}
+	}
+}
+
+// Write queues all of p for sending, waiting for room in the send buffer
+// as often as needed. It returns early, with the count queued so far, when
+// the connection fails, the write deadline passes or the conn is closed.
+func (c *TCPConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed() {
+		return 0, c.opErr("write", "write", net.ErrClosed)
+	}
+	cl := c.wcall
+	written := 0
+	for written < len(p) {
+		if isClosed(c.wd.wait()) {
+			return written, c.opErr("write", "write", os.ErrDeadlineExceeded)
+		}
+		cl.p, cl.flags = p[written:], 0
+		err := cl.do()
+		cl.p = nil
+		if err != nil {
+			return written, c.opErr("write", "write", err)
+		}
+		written += cl.n
+		if cl.err == nil {
+			continue
+		}
+		if !isAgain(cl.err) {
+			return written, c.opErr("write", "write", cl.err)
+		}
+		select {
+		case <-c.wsig:
+		case <-c.wd.wait():
+		case <-c.closing:
+			return written, c.opErr("write", "write", net.ErrClosed)
+		}
+	}
+	return written, nil
+}
+
+// Close closes the connection: unsent data still goes out and the
+// connection ends with a FIN (or at once with a RST under SetLinger(0), or
+// when received data was left unread), as close(2) does. Pending and later
+// calls return net.ErrClosed. A second Close returns net.ErrClosed and does
+// nothing else.
+func (c *TCPConn) Close() error {
+	first := false
+	c.once.Do(func() {
+		first = true
+		close(c.closing)
+	})
+	if !first {
+		return c.opErr("close", "close", net.ErrClosed)
+	}
+	c.rd.stop()
+	c.wd.stop()
+	if secs := c.linger.Load(); secs > 0 {
+		c.lingerWait(time.Duration(secs) * time.Second)
+	}
+	release(c.h, c.core, func() {
+		if c.released || c.sk == nil {
+			return
+		}
+		c.released = true
+		c.sk.Callbacks = nil
+		c.sk.Close()
+	})
+	return nil
+}
+
+// lingerWait is the wait of a close with SO_LINGER on (Linux's tcp_close
+// with sk_stream_wait_close): the FIN goes out after the queued data, and
+// Close returns when the peer has acknowledged it or after d. With unread
+// data there is nothing to wait for: Close resets the connection.
+func (c *TCPConn) lingerWait(d time.Duration) {
+	var unread bool
+	if onCore(c.h, c.core, func() {
+		if !c.released {
+			unread = c.sk.ReceiveQueue.Bytes() > 0
+			if !unread {
+				c.sk.Shutdown(syscall.SHUT_WR)
+			}
+		}
+	}) != nil || unread {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		var st sock.State
+		if onCore(c.h, c.core, func() {
+			if !c.released {
+				st = c.sk.State()
+			}
+		}) != nil {
+			return
+		}
+		switch st {
+		case sock.FinWait1, sock.Closing, sock.LastAck:
+		default:
+			return
+		}
+		select {
+		case <-c.rsig:
+		case <-c.wsig:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// ctl runs fn on the socket's core unless the conn is closed.
+func (c *TCPConn) ctl(op, sys string, fn func(sk *tcp.Sock) error) error {
+	if c.closed() {
+		return c.opErr(op, sys, net.ErrClosed)
+	}
+	var err error
+	if perr := onCore(c.h, c.core, func() {
+		if c.released {
+			err = net.ErrClosed
+			return
+		}
+		err = fn(c.sk)
+	}); perr != nil {
+		err = perr
+	}
+	if err != nil {
+		return c.opErr(op, sys, err)
+	}
+	return nil
+}
+
+// CloseWrite shuts the sending side (shutdown(SHUT_WR)): queued data goes
+// out followed by a FIN; later Writes fail with EPIPE.
+func (c *TCPConn) CloseWrite() error {
+	err := c.ctl("close", "shutdown", func(sk *tcp.Sock) error { return sk.Shutdown(syscall.SHUT_WR) })
+	notify(c.wsig)
+	return err
+}
+
+// CloseRead shuts the receiving side (shutdown(SHUT_RD)): Read returns
+// io.EOF once what was received is read.
+func (c *TCPConn) CloseRead() error {
+	err := c.ctl("close", "shutdown", func(sk *tcp.Sock) error { return sk.Shutdown(syscall.SHUT_RD) })
+	notify(c.rsig)
+	return err
+}
+
+// SetNoDelay turns Nagle's algorithm off (TCP_NODELAY, true) or on.
+func (c *TCPConn) SetNoDelay(noDelay bool) error {
+	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+		return sk.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, boolInt(noDelay))
+	})
+}
+
+// SetLinger sets SO_LINGER as *net.TCPConn does: sec < 0 (the default)
+// closes in the background; sec == 0 makes Close abort the connection with
+// a RST, discarding unsent data; sec > 0 makes Close wait up to sec seconds
+// for the peer to acknowledge the data and the FIN.
+func (c *TCPConn) SetLinger(sec int) error {
+	err := c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+		if sec < 0 {
+			return sk.SetLinger(false, 0)
+		}
+		return sk.SetLinger(true, sec)
+	})
+	if err == nil {
+		c.linger.Store(int32(max(min(sec, math.MaxInt32), -1)))
+	}
+	return err
+}
+
+// SetKeepAlive turns keepalive probes (SO_KEEPALIVE) on or off.
+func (c *TCPConn) SetKeepAlive(keepalive bool) error {
+	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+		return sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, boolInt(keepalive))
+	})
+}
+
+// SetKeepAlivePeriod sets the idle time before the first probe and the
+// time between probes (TCP_KEEPIDLE, TCP_KEEPINTVL), rounded up to whole
+// seconds.
+func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
+	secs := max(int((d+time.Second-1)/time.Second), 1)
+	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+		if err := sk.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, secs); err != nil {
+			return err
+		}
+		return sk.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, secs)
+	})
+}
+
+// SetReadBuffer sets the receive buffer (SO_RCVBUF).
+func (c *TCPConn) SetReadBuffer(bytes int) error {
+	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+		return sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, bytes)
+	})
+}
+
+// SetWriteBuffer sets the send buffer (SO_SNDBUF).
+func (c *TCPConn) SetWriteBuffer(bytes int) error {
+	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+		return sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_SNDBUF, bytes)
+	})
+}
+
+// Info is a snapshot of the connection's TCP state (negotiated options,
+// RTT, window, queues), for diagnostics.
+func (c *TCPConn) Info() (tcp.Info, error) {
+	var info tcp.Info
+	err := c.ctl("info", "getsockopt", func(sk *tcp.Sock) error {
+		info = sk.Info()
+		return nil
+	})
+	return info, err
+}
+
+// Core is the index of the core that owns the connection.
+func (c *TCPConn) Core() int { return c.core }
+
+// LocalAddr is the local address, a *net.TCPAddr.
+func (c *TCPConn) LocalAddr() net.Addr { return addrOrNil(c.laddr) }
+
+// RemoteAddr is the peer's address, a *net.TCPAddr.
+func (c *TCPConn) RemoteAddr() net.Addr { return addrOrNil(c.raddr) }
+
+// SetDeadline sets both the read and the write deadline.
+func (c *TCPConn) SetDeadline(t time.Time) error {
+	if c.closed() {
+		return c.opErr("set", "setsockopt", net.ErrClosed)
+	}
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the time after which Read fails with
+// os.ErrDeadlineExceeded, also for a Read already waiting; the zero time
+// means none.
+func (c *TCPConn) SetReadDeadline(t time.Time) error {
+	if c.closed() {
+		return c.opErr("set", "setsockopt", net.ErrClosed)
+	}
+	c.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the time after which Write fails with
+// os.ErrDeadlineExceeded, also for a Write already waiting; the zero time
+// means none.
+func (c *TCPConn) SetWriteDeadline(t time.Time) error {
+	if c.closed() {
+		return c.opErr("set", "setsockopt", net.ErrClosed)
+	}
+	c.wd.set(t)
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The net.Conn this package promises.
+var (
+	_ net.Conn     = (*TCPConn)(nil)
+	_ net.Listener = (*TCPListener)(nil)
+)

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/tcp"
+)
+
+// Retrying a post to a full work queue: the first wait, the cap of the
+// exponential backoff, and how many tries before giving up with EAGAIN
+// (about half a second in all).
+const (
+	postFirstWait = 20 * time.Microsecond
+	postMaxWait   = 10 * time.Millisecond
+	postTries     = 60
+)
+
+// proto is the TCP of the host's core.
+func proto(h *stack.Host, core int) *tcp.Proto {
+	return h.Stacks()[core].TCP()
+}
+
+// post queues fn on loop. When the core's work queue is full it waits
+// (sleeping, with exponential backoff) and tries again, a bounded number of
+// times, then reports EAGAIN. It must not be called from the loop's own
+// core, which would wait for itself.
+func post(loop *lcore.Loop, fn func()) error {
+	if loop.Post(fn) {
+		return nil
+	}
+	wait := postFirstWait
+	for range postTries {
+		time.Sleep(wait)
+		if loop.Post(fn) {
+			return nil
+		}
+		wait = min(2*wait, postMaxWait)
+	}
+	return syscall.EAGAIN
+}
+
+// call is one reusable request to a core: a closure made once, a channel
+// the core answers on, and the fields the closure reads and writes. Each
+// TCPConn has one per direction, so that a Read and a Write can be in
+// flight together without allocating per call. The goroutine that posts it
+// owns it until the answer arrives.
+type call struct {
+	loop *lcore.Loop
+	fn   func()        // posted to loop; runs run and answers on done
+	done chan struct{} // buffered 1
+	run  func(c *call)
+
+	p     []byte // argument
+	flags int    // argument
+	n     int    // result
+	err   error  // result
+}
+
+func newCall(loop *lcore.Loop, run func(c *call)) *call {
+	c := &call{loop: loop, run: run, done: make(chan struct{}, 1)}
+	c.fn = func() {
+		c.run(c)
+		c.done <- struct{}{}
+	}
+	return c
+}
+
+// do runs the call on its core and waits for it. The error is post's when
+// the call could not be queued; otherwise the call's results are in n and
+// err.
+func (c *call) do() error {
+	if err := post(c.loop, c.fn); err != nil {
+		return err
+	}
+	<-c.done
+	return nil
+}
+
+// onCore runs fn on the host's core and waits for it to finish (through
+// Host.Do, which runs fn on the calling goroutine while the host's loops
+// are not running): for the rare operations (setup, options, shutdown,
+// close) that need no reusable call. A full work queue is retried as post
+// does.
+func onCore(h *stack.Host, core int, fn func()) error {
+	wait := postFirstWait
+	for try := 0; ; try++ {
+		err := h.Do(core, func(*stack.Stack) { fn() })
+		if err == nil || !isAgain(err) || try == postTries {
+			return err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, postMaxWait)
+	}
+}
+
+// release runs fn on the host's core and waits for it, trying for as long
+// as it takes: a socket given back must reach its core, or its packets
+// would never be freed.
+func release(h *stack.Host, core int, fn func()) {
+	for onCore(h, core, fn) != nil {
+		time.Sleep(postMaxWait)
+	}
+}
+
+// notify signals ch without blocking: a wakeup already pending is enough.
+// It runs on the core, from the socket's callbacks.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/sock"
+)
+
+// dialCore is the core active opens start from. With one queue (net_tap's
+// default) there is one core anyway; on more, the transport picks a source
+// port whose reply RSS sends back to the opening core (DESIGN.md §3).
+const dialCore = 0
+
+// Dial connects to address ("198.18.0.1:9000") on network "tcp" or
+// "tcp4" through h, and returns the connection once the handshake is done.
+// ctx bounds the wait: when it ends first, the attempt is abandoned and the
+// error wraps context.Canceled or, for a deadline, an error that is a
+// timeout (net.Error) and matches context.DeadlineExceeded. A refused
+// connection matches syscall.ECONNREFUSED, an unanswered one
+// syscall.ETIMEDOUT, an unreachable network syscall.ENETUNREACH.
+func Dial(ctx context.Context, h *stack.Host, network, address string) (net.Conn, error) {
+	c, err := DialTCP(ctx, h, network, address)
+	if err != nil {
+		return nil, err // no typed nil in the interface
+	}
+	return c, nil
+}
+
+// DialTCP is Dial returning the concrete type.
+func DialTCP(ctx context.Context, h *stack.Host, network, address string) (*TCPConn, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errnoOr(err, "socket")}
+	}
+	raddr, err := parseAddr(address, false)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errnoOr(err, "connect")}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, opError("dial", "connect", nil, tcpAddr(raddr), ctxErr(err))
+	}
+	c := newConn(h, dialCore)
+	c.raddr = tcpAddr(raddr)
+	var cerr error
+	if err := onCore(h, dialCore, func() {
+		sk := proto(h, dialCore).NewSock()
+		c.attach(sk)
+		cerr = sk.Connect(raddr)
+		c.setAddrs()
+	}); err != nil {
+		return nil, opError("dial", "connect", nil, c.raddr, err)
+	}
+	if cerr != nil && !errors.Is(cerr, syscall.EINPROGRESS) {
+		c.abandon()
+		return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, cerr)
+	}
+	for {
+		up, err := c.connected()
+		if up {
+			return c, nil
+		}
+		if err != nil {
+			c.abandon()
+			return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, err)
+		}
+		select {
+		case <-c.rsig:
+		case <-c.wsig:
+		case <-ctx.Done():
+			c.abandon()
+			return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, ctxErr(ctx.Err()))
+		}
+	}
+}
+
+// connected checks an active open on the core: true once synchronized,
+// an error once it failed (the socket's pending error: ECONNREFUSED for a
+// reset, ETIMEDOUT when the SYN went unanswered ...), neither while the
+// handshake runs.
+func (c *TCPConn) connected() (bool, error) {
+	var up bool
+	var cerr error
+	if err := onCore(c.h, c.core, func() {
+		if err := c.sk.SockError(); err != nil {
+			cerr = err
+			return
+		}
+		switch c.sk.State() {
+		case sock.SynSent, sock.SynRecv:
+		case sock.Closed, sock.Listen:
+			cerr = syscall.ECONNABORTED
+		default:
+			up = true
+			c.setAddrs()
+		}
+	}); err != nil {
+		return false, err
+	}
+	return up, cerr
+}
+
+// abandon closes a conn that was never handed out.
+func (c *TCPConn) abandon() {
+	c.Close()
+}
+
+// ctxErr is the error for a dial that ctx ended: context.Canceled as it
+// is, a deadline as a timeout.
+func ctxErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return dialTimeout{}
+	}
+	return err
+}
+
+// dialTimeout is a dial's context deadline: a net.Error timeout that also
+// matches context.DeadlineExceeded and os.ErrDeadlineExceeded.
+type dialTimeout struct{}
+
+func (dialTimeout) Error() string   { return "i/o timeout" }
+func (dialTimeout) Timeout() bool   { return true }
+func (dialTimeout) Temporary() bool { return true }
+func (dialTimeout) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
+}
+
+// errnoOr wraps a bare syscall.Errno as an *os.SyscallError named sys and
+// leaves other errors (net.AddrError, net.UnknownNetworkError) alone.
+func errnoOr(err error, sys string) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return os.NewSyscallError(sys, errno)
+	}
+	return err
+}

@@ -1,0 +1,48 @@
+// Package api is what applications use to talk TCP over a dpstack Host:
+// blocking sockets that satisfy net.Conn and net.Listener, and callback
+// sockets whose events run on the polling core itself.
+//
+// # Blocking sockets
+//
+//	ln, err := api.Listen(h, "tcp", "198.18.0.2:8080")   // a net.Listener
+//	http.Serve(ln, handler)                               // unmodified net/http
+//	c, err := api.Dial(ctx, h, "tcp", "198.18.0.1:9000") // a net.Conn
+//
+// A TCP socket (tcp.Sock) belongs to one core and is touched only there
+// (DESIGN.md §3). Every operation of a TCPConn or TCPListener posts a
+// closure to the owning core's loop (lcore.Loop.Post) that makes the
+// non-blocking call (RecvMsg, SendMsg, Accept ...) and hands the result back
+// on a channel. When the call would block (EAGAIN), the goroutine parks on
+// the socket's notification channel, which the socket's callbacks
+// (sk_data_ready, sk_write_space, sk_state_change, sk_error_report) signal
+// from the core without blocking, or on its deadline, and then tries again.
+// A blocked call never spins a core. Any number of goroutines may use the
+// stack at once; Read and Write of one TCPConn may run concurrently with
+// each other and with Close, as with net.TCPConn.
+//
+// Errors are *net.OpError values whose Err wraps a syscall.Errno, so that
+// errors.Is(err, syscall.ECONNRESET) (ECONNREFUSED, ETIMEDOUT, EPIPE,
+// EADDRINUSE ...) works; a passed deadline is os.ErrDeadlineExceeded (a
+// net.Error whose Timeout is true); a closed socket is net.ErrClosed; Read
+// at the end of the stream returns io.EOF.
+//
+// A Listener listens on every core of the host, one listening socket per
+// core for the same port (as SO_REUSEPORT sockets in Linux, each fed by the
+// flows that RSS sends to its core); Accept returns a connection from
+// whichever core has one. Dial opens from core 0.
+//
+// Setting up and closing (Listen, Close, options) work whether or not the
+// host's loops run (through stack.Host.Do); Read, Write and Accept need
+// them running. Close every socket before the Host closes, so that its
+// connection ends properly.
+//
+// # Callback sockets
+//
+// ListenCallback and DialCallback take a Handler whose methods run on the
+// owning core: Accept when a connection is up, Data with a zero-copy view
+// of received bytes (valid only during the call), Writable when the send
+// buffer has room again, Closed when the peer finished or the connection
+// failed. A CConn is used from its core only: inside the handler's methods
+// or in functions run there by AfterFunc or the core's loop. Handlers must
+// not block: they run the stack.
+package api

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// opError wraps err for the user as the net package does: a *net.OpError
+// with the operation, "tcp", and the addresses. A syscall.Errno anywhere in
+// err's chain becomes an *os.SyscallError naming sys around that Errno
+// ("read tcp 198.18.0.2:7->198.18.0.1:4000: read: connection reset by
+// peer"), so errors.Is(err, syscall.ECONNRESET) holds; other errors
+// (net.ErrClosed, os.ErrDeadlineExceeded, context errors) are kept as they
+// are.
+func opError(op, sys string, src, dst net.Addr, err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		err = os.NewSyscallError(sys, errno)
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: src, Addr: dst, Err: err}
+}
+
+// isAgain reports whether err says "try again later".
+func isAgain(err error) bool {
+	return errors.Is(err, syscall.EAGAIN)
+}
+
+// deadline is one direction's deadline: a channel that is closed once the
+// deadline has passed, re-made when the deadline moves into the future
+// again, so that a goroutine parked on it wakes when the time comes or when
+// SetDeadline moves it into the past.
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	passed chan struct{} // closed when the deadline has passed
+}
+
+func newDeadline() *deadline {
+	return &deadline{passed: make(chan struct{})}
+}
+
+// set moves the deadline to t; the zero t means none.
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.passed // the timer fired: let it finish closing the channel
+	}
+	d.timer = nil
+	closed := isClosed(d.passed)
+	if t.IsZero() {
+		if closed {
+			d.passed = make(chan struct{})
+		}
+		return
+	}
+	if wait := time.Until(t); wait > 0 {
+		if closed {
+			d.passed = make(chan struct{})
+		}
+		ch := d.passed
+		d.timer = time.AfterFunc(wait, func() { close(ch) })
+		return
+	}
+	if !closed {
+		close(d.passed)
+	}
+}
+
+// wait returns the channel that is closed when the deadline passes.
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.passed
+}
+
+// stop releases the deadline's timer.
+func (d *deadline) stop() {
+	d.set(time.Time{})
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,169 @@
+// Command perf runs the side-by-side comparison: every scenario for every
+// system, then prints the table and writes it as CSV and a PNG chart.
+//
+//	go run ./cmd/perf -out results
+//
+// It needs root for DPDK (the dpstack rows).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/dpstack/dpstack/perf/gvisor"
+	"github.com/dpstack/dpstack/perf/harness"
+	"github.com/dpstack/dpstack/perf/kernel"
+)
+
+// Row names.
+const (
+	kernelName = "Linux kernel"
+	gvisorName = "gVisor netstack"
+)
+
+// options are the command's flags, shared with the dpstack adapters.
+type options struct {
+	out   string
+	root  string
+	goBin string
+	seed  uint64
+	loss  float64
+	idle  string
+	quick bool
+}
+
+// entry is a system to measure: new builds it; lossy, when set, builds
+// the same system over a link that drops packets, for the lossy bulk
+// column of its row.
+type entry struct {
+	name  string
+	new   func() (harness.System, error)
+	lossy func() (harness.System, error)
+}
+
+// extras are filled in by the files that add systems (dpstack.go): the
+// entries, what runs before and after them, the goals and notes.
+var extras struct {
+	entries []func(o options) []entry
+	finish  []func(o options, rep *harness.Report) // after every system ran
+	goals   []harness.Goal
+	notes   []string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", "results", "directory for perf.csv, perf.png and perf.txt")
+	flag.StringVar(&o.root, "root", "..", "the dpstack module's directory (for the receive-path benchmark)")
+	flag.StringVar(&o.goBin, "go", "go", "the go command")
+	flag.Uint64Var(&o.seed, "seed", 1, "seed of the lossy links")
+	flag.Float64Var(&o.loss, "loss", 0.01, "share of packets the lossy links drop")
+	flag.StringVar(&o.idle, "idle", "adaptive", "dpstack poll loops' idle policy: adaptive or busy")
+	flag.BoolVar(&o.quick, "quick", false, "a tenth of the counts and times, to check that everything runs")
+	flag.Parse()
+	if err := run(o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "perf:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options, stdout io.Writer) error {
+	l := harness.DefaultLimits
+	if o.quick {
+		l.Warmup, l.Exchanges, l.Conns, l.BulkBytes = l.Warmup/10, l.Exchanges/10, l.Conns/10, l.BulkBytes/10
+		l.RTTTime, l.ConnTime, l.BulkTime = l.RTTTime/10, l.ConnTime/10, l.BulkTime/10
+	}
+	entries := []entry{
+		{kernelName, func() (harness.System, error) { return kernel.New(kernelName), nil }, nil},
+		{gvisorName,
+			func() (harness.System, error) { return gvisor.New(gvisorName, 0, o.seed) },
+			func() (harness.System, error) { return gvisor.New(gvisorName+" lossy", o.loss, o.seed) }},
+	}
+	for _, fn := range extras.entries {
+		entries = append(entries, fn(o)...)
+	}
+	rep := &harness.Report{Baseline: kernelName, Loss: o.loss}
+	start := time.Now()
+	fmt.Fprintf(os.Stderr, "perf: %d systems; limits %+v\n", len(entries), l)
+	for _, e := range entries {
+		rep.Rows = append(rep.Rows, measure(e, l))
+	}
+	for _, fn := range extras.finish {
+		fn(o, rep)
+	}
+	rep.Notes = append(rep.Notes, extras.notes...)
+	rep.Notes = append(rep.Notes, fmt.Sprintf("machine: %d CPUs, GOMAXPROCS %d, %s; other load on the machine shows in every row",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version()))
+	rep.Notes = append(rep.Notes, fmt.Sprintf("lossy links drop %.1f %% of packets (seed %d); ratios are against %s from the same run; run took %s",
+		100*o.loss, o.seed, kernelName, time.Since(start).Round(time.Second)))
+	rep.CheckGoals(gvisorName, extras.goals)
+	return write(o.out, rep, stdout)
+}
+
+// measure builds a system, runs every scenario on it, and the lossy bulk
+// on its lossy twin.
+func measure(e entry, l harness.Limits) harness.Row {
+	row := harness.Row{System: e.name, AllocsPerSeg: -1}
+	sys, err := e.new()
+	if err != nil {
+		row.Errors = append(row.Errors, "setup: "+err.Error())
+		return row
+	}
+	row = harness.Run(sys, l, os.Stderr)
+	if err := sys.Close(); err != nil {
+		row.Errors = append(row.Errors, "close: "+err.Error())
+	}
+	if e.lossy == nil {
+		return row
+	}
+	lossy, err := e.lossy()
+	if err != nil {
+		row.Errors = append(row.Errors, "lossy setup: "+err.Error())
+		return row
+	}
+	harness.RunLossy(&row, lossy, l, os.Stderr)
+	if err := lossy.Close(); err != nil {
+		row.Errors = append(row.Errors, "lossy close: "+err.Error())
+	}
+	return row
+}
+
+// write prints the table and writes perf.txt, perf.csv and perf.png into
+// dir.
+func write(dir string, rep *harness.Report, stdout io.Writer) error {
+	var table strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, table.String())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "perf.txt"), []byte(table.String()), 0o644); err != nil {
+		return err
+	}
+	for name, fn := range map[string]func(io.Writer) error{"perf.csv": rep.WriteCSV, "perf.png": rep.WritePNG} {
+		if err := writeFile(filepath.Join(dir, name), fn); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %s/{perf.txt,perf.csv,perf.png}\n", dir)
+	return nil
+}
+
+func writeFile(path string, fn func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}

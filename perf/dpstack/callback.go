@@ -1,0 +1,372 @@
+package dpstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/dpstack/dpstack/api"
+	"github.com/dpstack/dpstack/perf/harness"
+)
+
+// Callback is dpstack's callback API between two hosts: the scenarios'
+// clients and servers are Handlers running on the hosts' cores, and the
+// measuring goroutine only starts them and waits for the outcome.
+type Callback struct {
+	*pair
+	name string
+}
+
+// NewCallback opens the pair of hosts.
+func NewCallback(name string, o Options) (*Callback, error) {
+	p, err := newPair(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Callback{pair: p, name: name}, nil
+}
+
+// Name implements harness.System.
+func (cb *Callback) Name() string { return cb.name }
+
+// Close implements harness.System.
+func (cb *Callback) Close() error { return cb.close() }
+
+// listen starts a callback listener on a port of the server's choosing
+// and returns it with the address to dial.
+func (cb *Callback) listen(hd api.Handler) (io.Closer, string, error) {
+	ln, err := api.ListenCallback(cb.server, serverAddr.Addr().String()+":0", hd)
+	if err != nil {
+		return nil, "", err
+	}
+	return ln, ln.(interface{ Addr() net.Addr }).Addr().String(), nil
+}
+
+// onClient runs fn on the client's core.
+func (cb *Callback) onClient(fn func()) error {
+	if !cb.client.Stacks()[0].Loop().Post(fn) {
+		return fmt.Errorf("client core: %w", syscall.EAGAIN)
+	}
+	return nil
+}
+
+// wait waits for a handler's outcome until deadline; on timeout it closes
+// the handler's connection on the client's core.
+func (cb *Callback) wait(done <-chan error, deadline time.Time, c *conn) error {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		cb.onClient(c.close)
+		return errors.New("timed out")
+	}
+}
+
+// conn is what the client handlers share: the connection they drive and
+// the channel they report on. Its fields belong to the client's core.
+type conn struct {
+	c    *api.CConn
+	done chan error
+}
+
+// finish closes the connection and reports err, once.
+func (k *conn) finish(err error) {
+	if k.c == nil {
+		return
+	}
+	k.c.Close()
+	k.c = nil
+	k.done <- err
+}
+
+// close is finish for the measuring goroutine's timeout.
+func (k *conn) close() { k.finish(errors.New("timed out")) }
+
+func (k *conn) accept(c *api.CConn) {
+	k.c = c
+	c.SetNoDelay(true)
+}
+
+// closed is the common Closed event of a client: the server went away
+// before the client was done.
+func (k *conn) closed(c *api.CConn, err error) {
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	if k.c == nil {
+		c.Close()
+		return
+	}
+	k.finish(err)
+}
+
+// echoServer answers every byte with the same byte: as it does not care
+// where requests begin and end, it sends back each packet's payload as it
+// comes.
+type echoServer struct{}
+
+func (echoServer) Accept(c *api.CConn) { c.SetNoDelay(true) }
+
+func (echoServer) Data(c *api.CConn, data []byte) int {
+	n, _ := c.Send(data)
+	return n
+}
+
+func (echoServer) Writable(*api.CConn) {}
+
+func (echoServer) Closed(c *api.CConn, _ error) { c.Close() }
+
+// rttClient sends a request, waits for the whole response, records the
+// time and sends the next, all on the client's core.
+type rttClient struct {
+	conn
+	req      [harness.MsgSize]byte
+	got      int
+	warm     int // warm-up exchanges left
+	n        int // timed exchanges wanted
+	limit    time.Duration
+	lat      []time.Duration
+	t0, from time.Time
+}
+
+func (h *rttClient) Accept(c *api.CConn) {
+	h.accept(c)
+	h.send()
+}
+
+func (h *rttClient) send() {
+	h.t0 = time.Now()
+	if n, err := h.c.Send(h.req[:]); n != len(h.req) {
+		h.finish(fmt.Errorf("request took %d bytes: %v", n, err))
+	}
+}
+
+func (h *rttClient) Data(_ *api.CConn, data []byte) int {
+	h.got += len(data)
+	if h.got < len(h.req) {
+		return len(data)
+	}
+	now := time.Now()
+	h.got -= len(h.req)
+	switch {
+	case h.warm > 0:
+		h.warm--
+		if h.warm == 0 {
+			h.from = now
+		}
+	default:
+		h.lat = append(h.lat, now.Sub(h.t0))
+		if len(h.lat) == h.n || now.Sub(h.from) >= h.limit {
+			h.finish(nil)
+			return len(data)
+		}
+	}
+	h.send()
+	return len(data)
+}
+
+func (h *rttClient) Writable(*api.CConn) {}
+
+func (h *rttClient) Closed(c *api.CConn, err error) { h.closed(c, err) }
+
+// RoundTrip implements harness.Scenarios.
+func (cb *Callback) RoundTrip(ctx context.Context, l harness.Limits) ([]time.Duration, error) {
+	ln, addr, err := cb.listen(echoServer{})
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	h := &rttClient{conn: conn{done: make(chan error, 1)}, warm: max(l.Warmup, 1), n: l.Exchanges, limit: l.RTTTime,
+		lat: make([]time.Duration, 0, l.Exchanges)}
+	if err := api.DialCallback(cb.client, addr, h); err != nil {
+		return nil, err
+	}
+	if err := cb.wait(h.done, harness.Deadline(ctx, l.RTTTime, l), &h.conn); err != nil {
+		return nil, err
+	}
+	return h.lat, nil
+}
+
+// connClient makes one exchange on a connection and closes it.
+type connClient struct {
+	conn
+	req [harness.MsgSize]byte
+	got int
+}
+
+func (h *connClient) Accept(c *api.CConn) {
+	h.accept(c)
+	h.got = 0
+	if n, err := c.Send(h.req[:]); n != len(h.req) {
+		h.finish(fmt.Errorf("request took %d bytes: %v", n, err))
+	}
+}
+
+func (h *connClient) Data(_ *api.CConn, data []byte) int {
+	h.got += len(data)
+	if h.got >= len(h.req) {
+		h.finish(nil)
+	}
+	return len(data)
+}
+
+func (h *connClient) Writable(*api.CConn) {}
+
+func (h *connClient) Closed(c *api.CConn, err error) { h.closed(c, err) }
+
+// Connections implements harness.Scenarios. DialCallback waits for the
+// client's core, so each connection is started from the measuring
+// goroutine, which then waits for the handler's word that it is done.
+func (cb *Callback) Connections(ctx context.Context, l harness.Limits) (harness.Rate, error) {
+	ln, addr, err := cb.listen(echoServer{})
+	if err != nil {
+		return harness.Rate{}, err
+	}
+	defer ln.Close()
+	dl := harness.Deadline(ctx, l.ConnTime, l)
+	h := &connClient{conn: conn{done: make(chan error, 1)}}
+	var r harness.Rate
+	start := time.Now()
+	for r.N < l.Conns && time.Since(start) < l.ConnTime {
+		if err := api.DialCallback(cb.client, addr, h); err != nil {
+			return r, fmt.Errorf("dial %d: %w", r.N, err)
+		}
+		if err := cb.wait(h.done, dl, &h.conn); err != nil {
+			return r, fmt.Errorf("connection %d: %w", r.N, err)
+		}
+		r.N++
+	}
+	r.Elapsed = time.Since(start)
+	return r, nil
+}
+
+// bulkClient fills the send buffer in place whenever it has room, until
+// it has sent total bytes or the time is up, then closes.
+type bulkClient struct {
+	conn
+	src     []byte
+	total   int64
+	sent    int64
+	limit   time.Duration
+	start   time.Time
+	up      chan struct{}
+	started bool
+	meter   *harness.Meter
+}
+
+func (h *bulkClient) Accept(c *api.CConn) {
+	h.accept(c)
+	h.up <- struct{}{}
+}
+
+// begin runs on the core once the measuring goroutine has started its
+// meter.
+func (h *bulkClient) begin() {
+	h.started = true
+	h.start = time.Now()
+	h.fill()
+}
+
+func (h *bulkClient) fill() {
+	for h.c != nil && h.sent < h.total && time.Since(h.start) < h.limit {
+		buf, err := h.c.SendBuffer(int(min(int64(len(h.src)), h.total-h.sent)))
+		if err != nil {
+			if !errors.Is(err, syscall.EAGAIN) {
+				h.finish(fmt.Errorf("send buffer after %d bytes: %w", h.sent, err))
+			}
+			return // Writable follows
+		}
+		n := copy(buf, h.src)
+		h.c.Commit(n)
+		h.sent += int64(n)
+		h.meter.Progress(h.sent, h.total, time.Since(h.start), h.limit)
+	}
+	if h.c != nil {
+		h.meter.Stop()
+		h.finish(nil) // Close: the FIN follows the queued data
+	}
+}
+
+func (h *bulkClient) Data(_ *api.CConn, data []byte) int { return len(data) }
+
+func (h *bulkClient) Writable(*api.CConn) {
+	if h.started {
+		h.fill()
+	}
+}
+
+func (h *bulkClient) Closed(c *api.CConn, err error) { h.closed(c, err) }
+
+// sink counts what arrives until the end of the stream.
+type sink struct {
+	n    int64
+	end  time.Time
+	done chan error
+}
+
+func (s *sink) Accept(c *api.CConn) {}
+
+func (s *sink) Data(_ *api.CConn, data []byte) int {
+	s.n += int64(len(data))
+	return len(data)
+}
+
+func (s *sink) Writable(*api.CConn) {}
+
+func (s *sink) Closed(c *api.CConn, err error) {
+	s.end = time.Now()
+	c.Close()
+	s.done <- err
+}
+
+// Bulk implements harness.Scenarios.
+func (cb *Callback) Bulk(ctx context.Context, l harness.Limits) (harness.Throughput, error) {
+	srv := &sink{done: make(chan error, 1)}
+	ln, addr, err := cb.listen(srv)
+	if err != nil {
+		return harness.Throughput{}, err
+	}
+	defer ln.Close()
+	dl := harness.Deadline(ctx, l.BulkTime, l)
+	h := &bulkClient{conn: conn{done: make(chan error, 1)}, src: make([]byte, 64<<10), total: l.BulkBytes,
+		limit: l.BulkTime, up: make(chan struct{}, 1), meter: harness.NewMeter(cb.segments)}
+	if err := api.DialCallback(cb.client, addr, h); err != nil {
+		return harness.Throughput{}, err
+	}
+	select {
+	case <-h.up:
+	case err := <-h.done:
+		return harness.Throughput{}, fmt.Errorf("connect: %v", err)
+	case <-time.After(time.Until(dl)):
+		cb.onClient(h.close)
+		return harness.Throughput{}, errors.New("connect: timed out")
+	}
+	if err := cb.onClient(h.begin); err != nil {
+		cb.onClient(h.close)
+		return harness.Throughput{}, err
+	}
+	if err := cb.wait(h.done, dl, &h.conn); err != nil {
+		return harness.Throughput{}, fmt.Errorf("sender: %w", err)
+	}
+	var serr error
+	select {
+	case serr = <-srv.done:
+	case <-time.After(time.Until(dl)):
+		return harness.Throughput{}, errors.New("receiver did not see the end of the stream")
+	}
+	t := harness.Throughput{Bytes: srv.n, Elapsed: srv.end.Sub(h.start)}
+	h.meter.Record(&t)
+	if serr != nil {
+		return t, fmt.Errorf("receiver: %w", serr)
+	}
+	if srv.n != h.sent {
+		return t, fmt.Errorf("receiver got %d of %d bytes", srv.n, h.sent)
+	}
+	return t, nil
+}

@@ -1,0 +1,150 @@
+package dpstack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/faultwire"
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack"
+)
+
+// Options set up a pair of hosts.
+type Options struct {
+	// Idle is the poll loops' idle policy (and the fault wire's).
+	Idle lcore.IdlePolicy
+	// Loss, when above 0, puts a fault wire between the hosts that drops
+	// this share of the packets in each direction.
+	Loss float64
+	// Seed seeds the fault wire.
+	Seed uint64
+}
+
+var (
+	serverAddr = netip.MustParsePrefix("198.18.0.1/24")
+	clientAddr = netip.MustParsePrefix("198.18.0.2/24")
+)
+
+// settle is how long a pair keeps running after the scenarios so that
+// what is in flight arrives before the hosts close.
+const settle = 100 * time.Millisecond
+
+var pairSeq atomic.Int64
+
+// pair is a server host and a client host, each on one core, joined by a
+// ring pair or by a fault wire.
+type pair struct {
+	server, client *stack.Host
+
+	rp *dpdk.RingPair // the direct link, or nil
+
+	wire     *faultwire.Wire // the lossy link, or nil
+	wirePool *mbuf.Pool
+	wireStop atomic.Bool
+	wireDone sync.WaitGroup
+}
+
+// newPair opens both hosts, starts their loops and, for a lossy pair, the
+// goroutine that polls the wire.
+func newPair(o Options) (p *pair, err error) {
+	if err := StartEAL(); err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("perf%d", pairSeq.Add(1))
+	p = &pair{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, p.close())
+		}
+	}()
+	var portS, portC *dpdk.Port
+	if o.Loss > 0 {
+		p.wirePool, err = mbuf.NewPool(mbuf.PoolConfig{Name: name + "w_pool", Size: 4095, CacheSize: 256, Socket: -1})
+		if err != nil {
+			return p, err
+		}
+		f := faultwire.Faults{Drop: o.Loss}
+		p.wire, err = faultwire.New(name+"w", p.wirePool, f, f, int64(o.Seed))
+		if err != nil {
+			return p, err
+		}
+		portS, portC = p.wire.A, p.wire.B
+	} else {
+		p.rp, err = dpdk.NewRingPair(name, 1024)
+		if err != nil {
+			return p, err
+		}
+		portS, portC = p.rp.A, p.rp.B
+	}
+	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle})
+	if err != nil {
+		return p, fmt.Errorf("server host: %w", err)
+	}
+	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle})
+	if err != nil {
+		return p, fmt.Errorf("client host: %w", err)
+	}
+	if p.wire != nil {
+		p.wireDone.Go(func() { p.pollWire(o.Idle) })
+	}
+	if err := p.server.Start(); err != nil {
+		return p, err
+	}
+	if err := p.client.Start(); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// pollWire runs the fault wire on a thread of its own until close, idling
+// as the hosts' loops do.
+func (p *pair) pollWire(idle lcore.IdlePolicy) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	idler := lcore.NewIdler(idle)
+	for !p.wireStop.Load() {
+		idler.Idle(p.wire.Poll(lcore.Now()) > 0)
+	}
+}
+
+// close lets what is in flight arrive, then closes the hosts (which checks
+// that every mbuf came back) and the link.
+func (p *pair) close() error {
+	time.Sleep(settle)
+	var errs []error
+	for _, h := range []*stack.Host{p.server, p.client} {
+		if h != nil {
+			errs = append(errs, h.Stop())
+		}
+	}
+	if p.wire != nil {
+		p.wireStop.Store(true)
+		p.wireDone.Wait()
+	}
+	for _, h := range []*stack.Host{p.server, p.client} {
+		if h != nil {
+			errs = append(errs, h.Close())
+		}
+	}
+	if p.rp != nil {
+		errs = append(errs, p.rp.Close())
+	}
+	if p.wire != nil {
+		errs = append(errs, p.wire.Close())
+	}
+	if p.wirePool != nil {
+		if n := p.wirePool.InUse(); n != 0 {
+			errs = append(errs, fmt.Errorf("fault wire: %d mbufs still in use", n))
+		} else {
+			p.wirePool.Close()
+		}
+	}
+	return errors.Join(errs...)
+}

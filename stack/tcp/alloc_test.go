@@ -1,0 +1,162 @@
+package tcp_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/stack/netdev"
+)
+
+// The established data path allocates nothing on the Go heap (DESIGN.md
+// §5): request/response, bulk with ACKs and window updates, delayed ACKs
+// and retransmission timers.
+func TestEstablishedPathNoAllocs(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	msg := pattern(1000, 1)
+	buf := make([]byte, 65536)
+	pingPong := func() {
+		if _, err := c.cl.SendMsg(msg, 0); err != nil {
+			t.Fatal(err)
+		}
+		p.pump(2)
+		if n, _ := c.sv.RecvMsg(buf, 0); n != len(msg) {
+			t.Fatalf("server got %d", n)
+		}
+		if _, err := c.sv.SendMsg(msg, 0); err != nil {
+			t.Fatal(err)
+		}
+		p.pump(2)
+		if n, _ := c.cl.RecvMsg(buf, 0); n != len(msg) {
+			t.Fatalf("client got %d", n)
+		}
+	}
+	for range 50 {
+		pingPong()
+	}
+	assert.Zero(t, testing.AllocsPerRun(200, pingPong), "request/response")
+
+	big := pattern(256*1024, 2)
+	bulk := func() {
+		sent, got := 0, 0
+		for i := 0; got < len(big); i++ {
+			if i > 100000 {
+				t.Fatal("bulk transfer stalls")
+			}
+			if sent < len(big) {
+				if n, err := c.cl.SendMsg(big[sent:], 0); err == nil {
+					sent += n
+				}
+			}
+			p.pump(1)
+			if n, err := c.sv.RecvMsg(buf, 0); err == nil {
+				got += n
+			}
+		}
+	}
+	bulk()
+	assert.Zero(t, testing.AllocsPerRun(10, bulk), "bulk with window updates")
+
+	// Timers: a delayed ACK, then a retransmission by RTO.
+	require.NoError(t, c.sv.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 0))
+	require.NoError(t, c.cl.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1))
+	p.advance(time.Second)
+	timers := func() {
+		if _, err := c.cl.SendMsg(msg[:10], 0); err != nil {
+			t.Fatal(err)
+		}
+		p.a.Stacks()[0].Loop().Flush()
+		if p.rp.B.RxBurst(0, burstOf(1)) != 1 { // lost
+			t.Fatal("nothing to lose")
+		}
+		freeBurst()
+		p.advance(c.cl.Info().RTO + 50*time.Millisecond)
+		if n, _ := c.sv.RecvMsg(buf, 0); n != 10 {
+			t.Fatalf("server got %d", n)
+		}
+		p.advance(250 * time.Millisecond)
+	}
+	timers()
+	assert.Zero(t, testing.AllocsPerRun(20, timers), "delayed ACK and RTO")
+}
+
+// With TX checksum offload the TCP checksum field carries the pseudo
+// header's sum and the mbuf asks the port for the rest (DPDK's
+// rte_ipv4_phdr_cksum convention); without it the sum is complete.
+func TestChecksumOffload(t *testing.T) {
+	pr := newPeer(t)
+	dev := pr.h.Stacks()[0].Device()
+	dev.Features |= netdev.TxTCPCksum
+	pr.send(seg{sport: 1000, dport: 81, seq: 1, flags: fSYN})
+	r := pr.expect(flags(fRST | fACK))
+	assert.True(t, r.offload, "RTE_MBUF_F_TX_TCP_CKSUM set")
+	dev.Features &^= netdev.TxTCPCksum
+	pr.send(seg{sport: 1000, dport: 81, seq: 1, flags: fSYN})
+	r = pr.expect(flags(fRST | fACK))
+	assert.False(t, r.offload)
+}
+
+// BenchmarkRequestResponse is a 64-byte request and response between two
+// stacks over the ring pair, on one goroutine: the TCP cost of a round trip
+// (both stacks' receive and transmit paths) without an API layer.
+func BenchmarkRequestResponse(b *testing.B) {
+	p := newPair(b)
+	c := p.connect(80)
+	require.NoError(b, c.cl.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1))
+	require.NoError(b, c.sv.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1))
+	msg := pattern(64, 1)
+	buf := make([]byte, 4096)
+	la, lb := p.a.Stacks()[0].Loop(), p.b.Stacks()[0].Loop()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.cl.SendMsg(msg, 0); err != nil {
+			b.Fatal(err)
+		}
+		la.Flush()
+		lb.Poll()
+		if n, _ := c.sv.RecvMsg(buf, 0); n != len(msg) {
+			b.Fatalf("server got %d", n)
+		}
+		if _, err := c.sv.SendMsg(msg, 0); err != nil {
+			b.Fatal(err)
+		}
+		lb.Flush()
+		la.Poll()
+		if n, _ := c.cl.RecvMsg(buf, 0); n != len(msg) {
+			b.Fatalf("client got %d", n)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+}
+
+// BenchmarkBulk moves data one way between two stacks and reports the
+// rate (bytes per second of one goroutine driving both stacks).
+func BenchmarkBulk(b *testing.B) {
+	p := newPair(b)
+	c := p.connect(80)
+	chunk := pattern(64*1024, 3)
+	buf := make([]byte, 64*1024)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	for range b.N {
+		sent, got := 0, 0
+		for got < len(chunk) {
+			if sent < len(chunk) {
+				if n, err := c.cl.SendMsg(chunk[sent:], 0); err == nil {
+					sent += n
+				}
+			}
+			p.pump(1)
+			if n, err := c.sv.RecvMsg(buf, 0); err == nil {
+				got += n
+			}
+		}
+	}
+}

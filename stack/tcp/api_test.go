@@ -1,0 +1,206 @@
+package tcp_test
+
+import (
+	"bytes"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/tcp"
+)
+
+// The zero-copy calls of the callback API: ReadView hands out the queued
+// bytes in place; SendBuffer and Commit fill a segment in place.
+func TestZeroCopy(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	base := inUse(p.a) + inUse(p.b)
+
+	buf, err := c.cl.SendBuffer(100)
+	require.NoError(t, err)
+	require.Len(t, buf, 100)
+	copy(buf, "zero-copy hello, and some bytes that will not be committed")
+	assert.Equal(t, 15, c.cl.Commit(15))
+	p.pump(4)
+	var got []byte
+	n := c.sv.ReadView(func(data []byte) int {
+		got = append(got, data...)
+		return len(data)
+	})
+	assert.Equal(t, 15, n)
+	assert.Equal(t, "zero-copy hello", string(got))
+
+	// Partial consumption leaves the rest queued.
+	p.send(c.cl, []byte("abcdef"))
+	p.pump(4)
+	n = c.sv.ReadView(func(data []byte) int { return 2 })
+	assert.Equal(t, 2, n)
+	assert.Equal(t, []byte("cdef"), recvNow(t, c.sv, 10))
+
+	// Commit(0) of a fresh segment sends nothing and frees it.
+	_, err = c.cl.SendBuffer(10)
+	require.NoError(t, err)
+	assert.Zero(t, c.cl.Commit(0))
+	assert.Zero(t, c.cl.Commit(5), "nothing pending")
+	// SendBuffer appends to an unsent tail (Nagle holds it).
+	p.send(c.cl, []byte("x"))
+	b1, err := c.cl.SendBuffer(3)
+	require.NoError(t, err)
+	copy(b1, "yz!")
+	c.cl.Commit(3)
+	p.pump(4)
+	p.advance(50 * time.Millisecond)
+	assert.Equal(t, []byte("xyz!"), p.recvAll(c.sv, 4))
+	p.advance(time.Second)
+	assert.Equal(t, base, inUse(p.a)+inUse(p.b))
+	c.cl.Close()
+	c.sv.Close()
+	c.ln.Close()
+}
+
+// Events: DataReady, WriteSpace after the buffer filled, StateChange, and
+// a listener's DataReady for a connection to accept.
+func TestCallbacks(t *testing.T) {
+	p := newPair(t)
+	lr := &recorder{}
+	ln := listen(t, p.b, 80, 4)
+	ln.Callbacks = lr
+	cr := &recorder{}
+	cl := dial(t, p.a, netip.AddrPortFrom(addrB.Addr(), 80))
+	cl.Callbacks = cr
+	p.pumpUntil("established", func() bool { return cl.State() == sock.Established })
+	assert.Equal(t, 1, lr.data, "the listener hears of the connection")
+	assert.Positive(t, cr.write, "the client may write")
+	sv, err := ln.Accept()
+	require.NoError(t, err)
+	sr := &recorder{}
+	sv.Callbacks = sr
+
+	// Fill the send buffer: EAGAIN, then WriteSpace once the reader reads.
+	var sent int
+	for {
+		n, err := cl.SendMsg(pattern(10000, 1), 0)
+		if err == syscall.EAGAIN {
+			break
+		}
+		require.NoError(t, err)
+		sent += n
+		p.pump(2)
+	}
+	assert.True(t, cl.NoSpace)
+	w := cr.write
+	p.recvAll(sv, sent)
+	p.pump(4)
+	assert.Greater(t, cr.write, w, "WriteSpace after the ACKs freed the buffer")
+	assert.Positive(t, sr.data)
+
+	// A peer that never reads cannot grow either side past its buffers.
+	for range 200 {
+		cl.SendMsg(pattern(10000, 2), 0)
+		p.pump(1)
+	}
+	assert.LessOrEqual(t, sv.Info().RmemAlloc, sv.RcvBuf+2176)
+	assert.LessOrEqual(t, cl.Info().WmemQueued, cl.SndBuf+2176)
+	cl.Close()
+	sv.Close()
+	ln.Close()
+	p.advance(time.Second)
+}
+
+// Initial sequence numbers (RFC 6528): they grow with a 4 µs clock per
+// 4-tuple and differ unpredictably across 4-tuples.
+func TestISN(t *testing.T) {
+	p := newPair(t)
+	tp := p.ta()
+	l := netip.AddrPortFrom(addrA.Addr(), 40000)
+	r := netip.AddrPortFrom(addrB.Addr(), 80)
+	a := tp.ISNForTest(l, r)
+	p.clk.t = p.clk.t.Add(time.Second)
+	b := tp.ISNForTest(l, r)
+	assert.Equal(t, uint32(250_000), b-a, "M ticks every 4 µs")
+	seen := map[uint32]bool{}
+	for port := range uint16(100) {
+		seen[tp.ISNForTest(netip.AddrPortFrom(addrA.Addr(), 40000+port), r)-b] = true
+	}
+	assert.Len(t, seen, 100, "F differs per 4-tuple")
+	other := p.tb().ISNForTest(l, r)
+	assert.NotEqual(t, b, other, "each core has its own secret")
+}
+
+// Ephemeral ports (RFC 6056): in the range, spread, not sequential, and
+// never one that is bound.
+func TestEphemeralPorts(t *testing.T) {
+	p := newPair(t)
+	tp := p.ta()
+	var ports []uint16
+	seen := map[uint16]bool{}
+	for i := range 200 {
+		port, ok := tp.ConnectPortForTest(netip.AddrPortFrom(addrA.Addr(), 0), netip.AddrPortFrom(addrB.Addr(), 80))
+		require.True(t, ok)
+		assert.GreaterOrEqual(t, port, uint16(32768))
+		assert.LessOrEqual(t, port, uint16(60999))
+		assert.False(t, seen[port], "port %d given twice (%d)", port, i)
+		seen[port] = true
+		ports = append(ports, port)
+	}
+	consecutive := 0
+	for i := 1; i < len(ports); i++ {
+		if ports[i] == ports[i-1]+1 {
+			consecutive++
+		}
+	}
+	assert.Less(t, consecutive, 20, "not sequential")
+	// Other destinations start elsewhere.
+	p1, _ := tp.ConnectPortForTest(netip.AddrPortFrom(addrA.Addr(), 0), netip.AddrPortFrom(addrB.Addr(), 81))
+	p2, _ := tp.ConnectPortForTest(netip.AddrPortFrom(addrA.Addr(), 0), netip.AddrPortFrom(addrB.Addr(), 82))
+	assert.NotEqual(t, p1+1, p2)
+
+	// Bound ports are avoided: bind every port but one, then connect.
+	pb := p.tb()
+	var held []*tcp.Sock
+	for port := 32768; port <= 60999; port++ {
+		if port == 45000 {
+			continue
+		}
+		s := pb.NewSock()
+		require.NoError(t, s.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port))))
+		held = append(held, s)
+	}
+	c := dial(t, p.b, netip.AddrPortFrom(addrA.Addr(), 9))
+	assert.Equal(t, uint16(45000), c.LocalAddr().Port())
+	e := dial(t, p.b, netip.AddrPortFrom(addrA.Addr(), 10))
+	assert.Equal(t, uint16(45000), e.LocalAddr().Port(), "shared by connections to other peers")
+	d := pb.NewSock()
+	assert.ErrorIs(t, d.Connect(netip.AddrPortFrom(addrA.Addr(), 9)), syscall.EADDRNOTAVAIL, "none left for this peer")
+	assert.ErrorIs(t, d.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)), syscall.EADDRINUSE)
+	for _, s := range held {
+		s.Close()
+	}
+	c.Close()
+	d.Close()
+	e.Close()
+	p.pump(4)
+}
+
+// Host.Close tears down whatever TCP holds, with connections in every
+// state and packets on every queue, and finds no leak.
+func TestHostCloseTearsDown(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	p.send(c.cl, pattern(5000, 1))                          // unread on the server
+	_, _ = c.sv.SendMsg(pattern(50000, 2), 0)               // queued and in flight
+	d := dial(t, p.a, netip.AddrPortFrom(addrB.Addr(), 81)) // refused, closed
+	_ = d
+	e := p.connect(82)
+	e.cl.Close()
+	e.sv.Close()
+	p.pump(8) // TIME-WAIT on the client side
+	_, _, tw, _ := p.ta().Counts()
+	assert.Equal(t, 1, tw)
+	assert.True(t, bytes.Equal(pattern(5000, 1)[:10], pattern(5000, 1)[:10]))
+}

@@ -1,0 +1,92 @@
+package tcp
+
+// initialCwnd is the initial congestion window in segments (RFC 6928:
+// min(10*MSS, max(2*MSS, 14600)), which is 10 segments for any MSS up to
+// 1460; Linux's TCP_INIT_CWND).
+const initialCwnd = 10
+
+// maxCwnd bounds the congestion window (Linux's snd_cwnd_clamp).
+const maxCwnd = 1 << 20
+
+// CongestionOps is a congestion-control algorithm (struct
+// tcp_congestion_ops). The socket counts its window in segments, as Linux
+// does; the algorithm reads and writes it through the methods below. The
+// core calls the hooks on its own core, on the data path: they must not
+// allocate.
+//
+// The core itself does what RFC 5681 leaves to no algorithm: after a
+// retransmission timeout it sets cwnd to 1 and ssthresh to SSThresh's
+// answer, and retransmits in slow start. Fast retransmit and recovery
+// (RFC 5681 §3.2, RFC 6582) and SACK-based recovery (RFC 6675) hook into
+// the duplicate-ACK path (Sock.onDupAck) in the next issue, with CUBIC
+// (RFC 9438) as a second implementation.
+type CongestionOps interface {
+	// Name is the algorithm's TCP_CONGESTION name.
+	Name() string
+	// Init sets up a connection's window when it is established.
+	Init(s *Sock)
+	// SSThresh returns the slow-start threshold after a loss.
+	SSThresh(s *Sock) uint32
+	// CongAvoid grows the window on an ACK that acknowledged acked new
+	// segments.
+	CongAvoid(s *Sock, acked uint32)
+}
+
+// Cwnd is the congestion window in segments.
+func (s *Sock) Cwnd() uint32 { return s.cwnd }
+
+// SetCwnd sets the congestion window, at least 1 and at most maxCwnd.
+func (s *Sock) SetCwnd(n uint32) { s.cwnd = min(max(n, 1), maxCwnd) }
+
+// Ssthresh is the slow-start threshold in segments.
+func (s *Sock) Ssthresh() uint32 { return s.ssthresh }
+
+// PacketsInFlight is the number of segments believed in the network.
+func (s *Sock) PacketsInFlight() int { return s.inflight() }
+
+// Reno is the congestion control of RFC 5681 §3.1: slow start below
+// ssthresh (the window grows by the segments acknowledged), congestion
+// avoidance above it (by one segment per window's worth of ACKs), and
+// ssthresh = max(FlightSize/2, 2) after a loss.
+type Reno struct{}
+
+// Name is "reno".
+func (Reno) Name() string { return "reno" }
+
+// Init starts the window at initialCwnd with no threshold.
+func (Reno) Init(s *Sock) {
+	s.cwnd = initialCwnd
+	s.ssthresh = maxCwnd
+	s.cwndCnt = 0
+}
+
+// SSThresh is max(FlightSize/2, 2) (RFC 5681 §3.1, equation (4), in
+// segments).
+func (Reno) SSThresh(s *Sock) uint32 {
+	return max(uint32(s.inflight())/2, 2)
+}
+
+// CongAvoid grows the window (RFC 5681 §3.1; tcp_reno_cong_avoid).
+func (Reno) CongAvoid(s *Sock, acked uint32) {
+	if s.cwnd < s.ssthresh {
+		n := min(s.cwnd+acked, s.ssthresh)
+		acked -= n - s.cwnd
+		s.cwnd = n
+		if acked == 0 {
+			return
+		}
+	}
+	s.cwndCnt += acked
+	if s.cwndCnt >= s.cwnd {
+		s.cwndCnt -= s.cwnd
+		s.cwnd = min(s.cwnd+1, maxCwnd)
+	}
+}
+
+// congestionFor returns the algorithm for a TCP_CONGESTION name. Only Reno
+// is implemented yet; every registered name, CUBIC (the default) among
+// them, runs Reno until its own implementation comes.
+func congestionFor(name string) CongestionOps {
+	_ = name
+	return Reno{}
+}

@@ -1,0 +1,173 @@
+package tcp
+
+import (
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// listen adds l to the listeners of its port.
+func (p *Proto) listen(l *Sock) {
+	p.listeners[l.tuple.lport] = append(p.listeners[l.tuple.lport], l)
+}
+
+// unlisten removes s from the listeners, if it is one.
+func (p *Proto) unlisten(s *Sock) {
+	ls := p.listeners[s.tuple.lport]
+	for i, l := range ls {
+		if l == s {
+			last := len(ls) - 1
+			ls[i] = ls[last]
+			ls[last] = nil
+			ls = ls[:last]
+			if len(ls) == 0 {
+				delete(p.listeners, s.tuple.lport)
+			} else {
+				p.listeners[s.tuple.lport] = ls
+			}
+			return
+		}
+	}
+}
+
+// listenScore rates how well listener l matches local address laddr: 2
+// for its own address, 1 for the wildcard, 0 for no match
+// (compute_score).
+func listenScore(l *Sock, laddr uint32) int {
+	switch l.tuple.laddr {
+	case laddr:
+		return 2
+	case 0:
+		return 1
+	}
+	return 0
+}
+
+// lookupListener finds the listener for a segment to t
+// (__inet_lookup_listener): the best-scoring one; among several equally
+// good SO_REUSEPORT listeners, one chosen by a hash of the 4-tuple, so a
+// connection always lands on the same one.
+func (p *Proto) lookupListener(t fourTuple) *Sock {
+	ls := p.listeners[t.lport]
+	best, n := 0, 0
+	for _, l := range ls {
+		switch sc := listenScore(l, t.laddr); {
+		case sc > best:
+			best, n = sc, 1
+		case sc == best && sc > 0:
+			n++
+		}
+	}
+	if best == 0 {
+		return nil
+	}
+	k := 0
+	if n > 1 {
+		a, b := tupleWords(t)
+		k = int(p.portKey.sum24(a, b) % uint64(n))
+	}
+	for _, l := range ls {
+		if listenScore(l, t.laddr) == best {
+			if k == 0 {
+				return l
+			}
+			k--
+		}
+	}
+	return nil
+}
+
+// acceptFull reports whether the accept queue is full. As in Linux
+// (sk_acceptq_is_full) it holds backlog+1 connections.
+func (l *Sock) acceptFull() bool { return len(l.acceptQ) > l.backlog }
+
+// minSynBacklog is the least room a SYN queue has.
+const minSynBacklog = 16
+
+// synQueueFull reports whether the SYN queue is full: it holds backlog
+// requests (inet_csk_reqsk_queue_is_full), and at least minSynBacklog, so
+// that a listener with a tiny backlog still takes a burst of SYNs (Linux
+// gets that from SYN cookies, which dpstack does not have).
+func (l *Sock) synQueueFull() bool { return l.reqCount >= max(l.backlog, minSynBacklog) }
+
+// listenRcv is the LISTEN state of RFC 9293 §3.10.7.2: a RST is ignored;
+// an ACK is answered with <SEQ=SEG.ACK><CTL=RST>; a SYN starts a request
+// (tcp_conn_request); anything else is dropped. isn, when hinted, is the
+// initial sequence number a TIME-WAIT socket chose for its successor.
+func (l *Sock) listenRcv(g *segment, isn uint32, hinted bool) {
+	p := l.proto
+	switch {
+	case g.flags&flagRST != 0:
+		l.dropSeg(g, stat.DropTCPListenInvalid)
+	case g.flags&flagACK != 0:
+		p.sendResetFor(g)
+		l.dropSeg(g, stat.DropTCPListenACK)
+	case g.flags&flagSYN != 0:
+		l.synRcv(g, isn, hinted)
+	default:
+		l.dropSeg(g, stat.DropTCPListenInvalid)
+	}
+}
+
+// synRcv makes a RequestSock for a SYN and answers it with a SYN-ACK
+// (tcp_conn_request). A full accept queue or SYN queue drops the SYN;
+// the client retransmits it. Data in the SYN is not kept (as in Linux
+// without TCP Fast Open): the SYN-ACK acknowledges the SYN alone, and the
+// client sends the data again.
+func (l *Sock) synRcv(g *segment, isn uint32, hinted bool) {
+	p := l.proto
+	if l.acceptFull() {
+		p.stats.ListenOverflows.Inc()
+		p.stats.ListenDrops.Inc()
+		l.dropSeg(g, stat.DropTCPListenOverflow)
+		return
+	}
+	if l.synQueueFull() {
+		p.stats.SynQueueOverflows.Inc()
+		p.stats.ListenDrops.Inc()
+		l.dropSeg(g, stat.DropTCPSynQueueFull)
+		return
+	}
+	d := p.lookup(g.dst, g.src)
+	if d == nil {
+		p.stats.ListenDrops.Inc()
+		l.dropSeg(g, stat.DropNoRoute)
+		return
+	}
+	r := p.newRequest(l, g, mtuOf(d))
+	if hinted {
+		r.iss = seqFrom(isn)
+	}
+	p.reqs[r.tuple] = r
+	l.reqCount++
+	p.stats.PassiveOpens.Inc()
+	p.sendSynAck(r)
+	p.wheel.Schedule(&r.timer, p.now().Add(initialRTO))
+	p.free(g.b)
+	g.b = nil
+}
+
+// stopListen ends listening (inet_csk_listen_stop): requests are dropped,
+// and connections never accepted are reset and destroyed.
+func (l *Sock) stopListen() {
+	p := l.proto
+	for _, r := range p.reqs {
+		if r.listener == l {
+			p.dropRequest(r)
+		}
+	}
+	for _, c := range l.acceptQ {
+		c.Sock.Orphan()
+		c.released = true
+		switch c.Common.State {
+		case sock.Established, sock.CloseWait, sock.FinWait1, sock.FinWait2, sock.SynRecv:
+			c.sendActiveReset()
+		}
+		if c.Common.State == sock.Closed {
+			c.destroy()
+		} else {
+			c.done()
+		}
+	}
+	l.acceptQ = nil
+	p.unlisten(l)
+}

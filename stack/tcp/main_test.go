@@ -1,0 +1,739 @@
+package tcp_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/dpdk/dpdktest"
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stack/tcp"
+)
+
+func TestMain(m *testing.M) { dpdktest.Main(m, "tcp", dpdk.EALConfig{}) }
+
+var (
+	addrA = netip.MustParsePrefix("198.18.1.1/24")
+	addrB = netip.MustParsePrefix("198.18.1.2/24")
+	seqNo atomic.Int64
+)
+
+func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seqNo.Add(1)) }
+
+// clock is a manual clock. It starts an hour ahead of the real one, so
+// that the loops' own Poll, which advances the wheels to the real time,
+// never reaches a deadline the stacks set from it: timers fire only when
+// the test advances the clock (STYLE 8).
+type clock struct{ t lcore.Time }
+
+func newClock() *clock { return &clock{t: lcore.Now().Add(time.Hour)} }
+
+func (c *clock) Now() lcore.Time { return c.t }
+
+// hostOf opens a host on port with the manual clock.
+func hostOf(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock) *stack.Host {
+	return hostMTU(t, name, port, addr, clk, 0)
+}
+
+// hostMTU is hostOf with an MTU.
+func hostMTU(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock, mtu int) *stack.Host {
+	t.Helper()
+	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: addr, PoolSize: 4095, MTU: mtu})
+	require.NoError(t, err)
+	h.Stacks()[0].TCP().SetNow(clk.Now)
+	return h
+}
+
+// pair is two hosts joined by a ring pair, polled by the test (STYLE 12).
+type pair struct {
+	t    testing.TB
+	rp   *dpdk.RingPair
+	a, b *stack.Host
+	clk  *clock
+}
+
+func newPair(t testing.TB) *pair {
+	t.Helper()
+	name := uniq("tp")
+	rp, err := dpdk.NewRingPair(name, 1024)
+	require.NoError(t, err)
+	p := &pair{t: t, rp: rp, clk: newClock()}
+	p.a = hostOf(t, name+"a", rp.A, addrA, p.clk)
+	p.b = hostOf(t, name+"b", rp.B, addrB, p.clk)
+	// Known neighbours: no ARP round before the first segment.
+	sa, sb := p.a.Stacks()[0], p.b.Stacks()[0]
+	sa.Routes().Neighbours().Update(sa.Device(), addrB.Addr(), p.b.MAC(), true)
+	sb.Routes().Neighbours().Update(sb.Device(), addrA.Addr(), p.a.MAC(), true)
+	t.Cleanup(func() {
+		p.pump(8)
+		// Each host may hold the other's mbufs (clones that crossed the
+		// ring): let both TCPs go before either host checks its pool.
+		p.ta().Close()
+		p.tb().Close()
+		p.a.Stacks()[0].Device().Cache.Flush()
+		p.b.Stacks()[0].Device().Cache.Flush()
+		require.NoError(t, p.a.Close(), "host a")
+		require.NoError(t, p.b.Close(), "host b")
+		require.NoError(t, rp.Close())
+	})
+	return p
+}
+
+func (p *pair) ta() *tcp.Proto { return p.a.Stacks()[0].TCP() }
+func (p *pair) tb() *tcp.Proto { return p.b.Stacks()[0].TCP() }
+
+// pump runs n turns of both loops.
+func (p *pair) pump(n int) {
+	for range n {
+		p.a.Stacks()[0].Loop().Poll()
+		p.b.Stacks()[0].Loop().Poll()
+	}
+}
+
+// pumpUntil runs turns until cond holds, failing after a bounded number.
+func (p *pair) pumpUntil(what string, cond func() bool) {
+	p.t.Helper()
+	for range 20000 {
+		if cond() {
+			return
+		}
+		p.pump(1)
+	}
+	p.t.Fatalf("never happened: %s", what)
+}
+
+// advance moves the manual clock on by d and fires what is due on both
+// hosts, then lets the packets flow.
+func (p *pair) advance(d time.Duration) {
+	p.clk.t = p.clk.t.Add(d)
+	fire(p.a, p.clk.t)
+	fire(p.b, p.clk.t)
+	p.pump(4)
+}
+
+// advanceBy advances the clock step by step up to total, pumping between.
+func (p *pair) advanceBy(total, step time.Duration) {
+	for d := time.Duration(0); d < total; d += step {
+		p.advance(step)
+	}
+}
+
+// fire runs h's due timers at now and sends what they queued.
+func fire(h *stack.Host, now lcore.Time) {
+	l := h.Stacks()[0].Loop()
+	for range 64 {
+		if l.Wheel().Advance(now, 1<<16) == 0 {
+			break
+		}
+	}
+	l.Flush()
+}
+
+// inUse is how many mbufs of h's pool are out, after the core's cache gave
+// back what it holds.
+func inUse(h *stack.Host) int {
+	h.Stacks()[0].Device().Cache.Drain()
+	return h.Pool().InUse()
+}
+
+// recorder collects a socket's events, and the states it was told of.
+type recorder struct {
+	data, write, state, errs int
+	states                   []sock.State
+}
+
+func (r *recorder) DataReady(*sock.Sock)  { r.data++ }
+func (r *recorder) WriteSpace(*sock.Sock) { r.write++ }
+func (r *recorder) StateChange(s *sock.Sock) {
+	r.state++
+	r.states = append(r.states, s.Common.State)
+}
+func (r *recorder) ErrorReport(*sock.Sock) { r.errs++ }
+
+// conn is a connected pair of sockets, client on a, server on b.
+type conn struct {
+	cl, sv   *tcp.Sock
+	ln       *tcp.Sock
+	rcl, rsv *recorder
+}
+
+// listen makes a listener on h at port.
+func listen(t testing.TB, h *stack.Host, port uint16, backlog int) *tcp.Sock {
+	t.Helper()
+	l := h.Stacks()[0].TCP().NewSock()
+	require.NoError(t, l.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), port)))
+	require.NoError(t, l.Listen(backlog))
+	return l
+}
+
+// dial connects a socket of h to addr and returns it with EINPROGRESS
+// checked.
+func dial(t testing.TB, h *stack.Host, addr netip.AddrPort) *tcp.Sock {
+	t.Helper()
+	s := h.Stacks()[0].TCP().NewSock()
+	require.ErrorIs(t, s.Connect(addr), syscall.EINPROGRESS)
+	return s
+}
+
+// connect makes an established connection from a to b's port.
+func (p *pair) connect(port uint16) *conn {
+	p.t.Helper()
+	c := &conn{rcl: &recorder{}, rsv: &recorder{}}
+	c.ln = listen(p.t, p.b, port, 16)
+	c.cl = dial(p.t, p.a, netip.AddrPortFrom(addrB.Addr(), port))
+	c.cl.Callbacks = c.rcl
+	p.pumpUntil("accept", func() bool {
+		s, err := c.ln.Accept()
+		if err == nil {
+			c.sv = s
+			return true
+		}
+		return false
+	})
+	c.sv.Callbacks = c.rsv
+	p.pumpUntil("client established", func() bool { return c.cl.State() == sock.Established })
+	require.Equal(p.t, sock.Established, c.sv.State())
+	return c
+}
+
+// send writes all of data to s, pumping while the buffer is full.
+func (p *pair) send(s *tcp.Sock, data []byte) {
+	p.t.Helper()
+	for i := 0; len(data) > 0; i++ {
+		require.Less(p.t, i, 100000, "send never completes")
+		n, err := s.SendMsg(data, 0)
+		if err == syscall.EAGAIN {
+			p.pump(1)
+			continue
+		}
+		require.NoError(p.t, err)
+		data = data[n:]
+	}
+}
+
+// recvAll reads from s until n bytes came, pumping.
+func (p *pair) recvAll(s *tcp.Sock, n int) []byte {
+	p.t.Helper()
+	out := make([]byte, 0, n)
+	buf := make([]byte, 65536)
+	for i := 0; len(out) < n; i++ {
+		require.Less(p.t, i, 100000, "only %d of %d bytes came", len(out), n)
+		k, err := s.RecvMsg(buf, 0)
+		if err == syscall.EAGAIN {
+			p.pump(1)
+			continue
+		}
+		require.NoError(p.t, err)
+		require.NotZero(p.t, k, "early end of stream after %d bytes", len(out))
+		out = append(out, buf[:k]...)
+	}
+	return out
+}
+
+// transfer sends data from one socket to the other, reading as it goes,
+// and returns what arrived.
+func (p *pair) transfer(from, to *tcp.Sock, data []byte) []byte {
+	p.t.Helper()
+	out := make([]byte, 0, len(data))
+	buf := make([]byte, 65536)
+	want := len(data)
+	for i := 0; len(out) < want; i++ {
+		require.Less(p.t, i, 200000, "only %d of %d bytes came", len(out), want)
+		if len(data) > 0 {
+			n, err := from.SendMsg(data, 0)
+			if err != syscall.EAGAIN {
+				require.NoError(p.t, err)
+				data = data[n:]
+			}
+		}
+		p.pump(1)
+		k, err := to.RecvMsg(buf, 0)
+		if err == syscall.EAGAIN {
+			continue
+		}
+		require.NoError(p.t, err)
+		require.NotZero(p.t, k, "early end of stream after %d bytes", len(out))
+		out = append(out, buf[:k]...)
+	}
+	return out
+}
+
+// pattern is n bytes of a recognisable sequence.
+func pattern(n, seed int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + seed)
+	}
+	return b
+}
+
+// ---- The raw peer: crafted segments in, the stack's answers out. ----
+
+// peer is a host under test (on the ring pair's B side) and the raw port
+// on the A side through which the test injects frames and reads answers.
+type peer struct {
+	t     testing.TB
+	h     *stack.Host
+	rp    *dpdk.RingPair
+	pool  *mbuf.Pool
+	clk   *clock
+	mac   header.MAC
+	addr  netip.Addr // the raw peer's address
+	inbox []rxSeg
+	burst []*mbuf.Buf
+	other int // frames that were neither TCP nor ARP
+}
+
+var peerMAC = header.MAC{0x02, 0, 0, 0, 0, 0x11}
+
+func newPeer(t testing.TB) *peer { return newPeerMTU(t, 0) }
+
+// newPeerMTU is newPeer with the host on an MTU.
+func newPeerMTU(t testing.TB, mtu int) *peer {
+	t.Helper()
+	name := uniq("tr")
+	rp, err := dpdk.NewRingPair(name, 1024)
+	require.NoError(t, err)
+	pr := &peer{t: t, rp: rp, clk: newClock(), mac: peerMAC, addr: addrA.Addr(), burst: mbuf.NewBurst(32)}
+	pr.pool = dpdktest.Pool(t, 1023)
+	_, err = rp.A.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pr.pool})
+	require.NoError(t, err)
+	require.NoError(t, rp.A.Start())
+	pr.h = hostMTU(t, name+"b", rp.B, addrB, pr.clk, mtu)
+	// Known neighbour, so the first answer needs no ARP round.
+	st := pr.h.Stacks()[0]
+	st.Routes().Neighbours().Update(st.Device(), pr.addr, pr.mac, true)
+	t.Cleanup(func() {
+		pr.poll(4)
+		pr.drain()
+		require.NoError(t, pr.h.Close(), "host")
+		require.NoError(t, rp.A.Stop())
+		require.NoError(t, rp.Close())
+	})
+	return pr
+}
+
+func (pr *peer) tcp() *tcp.Proto { return pr.h.Stacks()[0].TCP() }
+
+// poll runs n turns of the host's loop and collects what it sent.
+func (pr *peer) poll(n int) {
+	for range n {
+		pr.h.Stacks()[0].Loop().Poll()
+		pr.collect()
+	}
+}
+
+// advance moves the clock on and fires the host's due timers.
+func (pr *peer) advance(d time.Duration) {
+	pr.clk.t = pr.clk.t.Add(d)
+	fire(pr.h, pr.clk.t)
+	pr.poll(2)
+}
+
+// collect reads the frames the host sent: TCP segments go to the inbox,
+// ARP requests for the peer are answered.
+func (pr *peer) collect() {
+	for {
+		n := pr.rp.A.RxBurst(0, pr.burst)
+		for _, b := range pr.burst[:n] {
+			pr.take(b)
+			b.Free()
+		}
+		if n < len(pr.burst) {
+			return
+		}
+	}
+}
+
+// drain discards whatever is still in flight.
+func (pr *peer) drain() {
+	pr.collect()
+	pr.inbox = nil
+}
+
+func (pr *peer) take(b *mbuf.Buf) {
+	f := make([]byte, b.Len())
+	b.ReadAt(f, 0)
+	eth, ok := header.ParseEthernet(f)
+	if !ok {
+		pr.other++
+		return
+	}
+	switch eth.EtherType() {
+	case header.EtherTypeARP:
+		a, ok := header.ParseARP(eth.Payload())
+		if ok && a.Op() == header.ARPRequest && a.TargetIP() == pr.addr {
+			r := make([]byte, header.ARPLen)
+			header.ARP(r).Encode(header.ARPReply, pr.mac, pr.addr, a.SenderMAC(), a.SenderIP())
+			pr.inject(ethFrame(a.SenderMAC(), pr.mac, header.EtherTypeARP, r))
+		}
+		return
+	case header.EtherTypeIPv4:
+	default:
+		pr.other++
+		return
+	}
+	ip, perr := header.ParseIPv4(eth.Payload())
+	if perr != header.IPv4OK || ip.Protocol() != header.IPProtoTCP {
+		pr.other++
+		return
+	}
+	seg := ip.Payload()
+	th, ok := header.ParseTCP(seg)
+	require.True(pr.t, ok, "the stack sent a malformed TCP header")
+	var rs rxSeg
+	rs.src, rs.dst = ip.Src(), ip.Dst()
+	rs.sport, rs.dport = th.SrcPort(), th.DstPort()
+	rs.seq, rs.ack = th.SeqNum(), th.AckNum()
+	rs.flags = th.Flags()
+	rs.wnd = th.Window()
+	rs.hlen = th.DataOffset()
+	require.True(pr.t, header.ParseTCPOptions(th.Options(), &rs.opts), "the stack sent malformed options")
+	rs.data = append([]byte(nil), th.Payload()...)
+	sum := header.PseudoHeaderSum(rs.src, rs.dst, header.IPProtoTCP, uint16(len(seg)))
+	if b.OlFlags()&mbuf.TxTCPCksum != 0 {
+		rs.offload = true
+		rs.csumOK = th.Checksum() == ^header.Fold(sum)
+	} else {
+		rs.csumOK = th.IsChecksumValid(sum)
+	}
+	rs.ipTotal = int(ip.TotalLen())
+	pr.inbox = append(pr.inbox, rs)
+}
+
+// inject sends a raw frame into the host.
+func (pr *peer) inject(frame []byte) {
+	b := pr.pool.Alloc()
+	require.NotNil(pr.t, b)
+	copy(b.Put(len(frame)), frame)
+	require.Equal(pr.t, 1, pr.rp.A.TxBurst(0, []*mbuf.Buf{b}))
+}
+
+// send injects a crafted segment and runs the host.
+func (pr *peer) send(s seg) {
+	pr.t.Helper()
+	pr.inject(pr.frame(s))
+	pr.poll(2)
+}
+
+// expect returns the next segment the host sent, checked.
+func (pr *peer) expect(checks ...check) rxSeg {
+	pr.t.Helper()
+	for range 8 {
+		if len(pr.inbox) > 0 {
+			break
+		}
+		pr.poll(1)
+	}
+	require.NotEmpty(pr.t, pr.inbox, "the host sent no segment")
+	rs := pr.inbox[0]
+	pr.inbox = pr.inbox[1:]
+	checkTCP(pr.t, rs, checks...)
+	return rs
+}
+
+// expectNone checks that the host sent no segment.
+func (pr *peer) expectNone() {
+	pr.t.Helper()
+	pr.poll(2)
+	if len(pr.inbox) > 0 {
+		pr.t.Fatalf("unexpected segment: %v", pr.inbox[0])
+	}
+}
+
+// drops reads the host's drop counter for r.
+func (pr *peer) drops(r stat.DropReason) uint64 {
+	return pr.h.Stacks()[0].Device().Drops.Get(r)
+}
+
+// seg is a crafted segment from the raw peer.
+type seg struct {
+	sport, dport uint16
+	seq, ack     uint32
+	flags        uint8
+	wnd          uint16
+	opts         []byte // raw option bytes, padded with EOL to 4
+	data         []byte
+	badCsum      bool
+	offset       int // Data Offset in bytes, when not the natural one
+	truncate     int // bytes cut off the TCP segment after building
+}
+
+// frame builds the Ethernet frame of s from the raw peer to the host.
+func (pr *peer) frame(s seg) []byte {
+	opts := append([]byte(nil), s.opts...)
+	for len(opts)%4 != 0 {
+		opts = append(opts, header.TCPOptionEOL)
+	}
+	hl := header.TCPMinLen + len(opts)
+	t := make([]byte, hl+len(s.data))
+	th := header.TCP(t)
+	th.Encode(header.TCPFields{SrcPort: s.sport, DstPort: s.dport, SeqNum: s.seq, AckNum: s.ack,
+		DataOffset: hl, Flags: s.flags, Window: s.wnd})
+	copy(t[header.TCPMinLen:], opts)
+	copy(t[hl:], s.data)
+	if s.offset != 0 {
+		t[12] = uint8(s.offset/4) << 4
+	}
+	dst := pr.h.Addr().Addr()
+	if s.truncate == 0 {
+		th.SetChecksum(header.TCP(t).CalculateChecksum(header.PseudoHeaderSum(pr.addr, dst, header.IPProtoTCP, uint16(len(t)))))
+	}
+	if s.badCsum {
+		th.SetChecksum(th.Checksum() ^ 0x5555)
+	}
+	t = t[:len(t)-s.truncate]
+	ip := make([]byte, header.IPv4MinLen+len(t))
+	header.IPv4(ip).Encode(header.IPv4Fields{TotalLen: uint16(len(ip)), TTL: 64, Protocol: header.IPProtoTCP, Src: pr.addr, Dst: dst})
+	header.IPv4(ip).SetChecksumFull()
+	copy(ip[header.IPv4MinLen:], t)
+	return ethFrame(pr.h.MAC(), pr.mac, header.EtherTypeIPv4, ip)
+}
+
+func ethFrame(dst, src header.MAC, etherType uint16, payload []byte) []byte {
+	f := make([]byte, header.EthernetLen+len(payload))
+	header.Ethernet(f).Encode(dst, src, etherType)
+	copy(f[header.EthernetLen:], payload)
+	return f
+}
+
+// Option builders for crafted segments.
+func optMSS(v uint16) []byte { return []byte{2, 4, byte(v >> 8), byte(v)} }
+func optWS(s uint8) []byte   { return []byte{1, 3, 3, s} }
+func optSACKPerm() []byte    { return []byte{1, 1, 4, 2} }
+func optTS(val, ecr uint32) []byte {
+	b := []byte{1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[4:], val)
+	binary.BigEndian.PutUint32(b[8:], ecr)
+	return b
+}
+func opts(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// rxSeg is a segment the host sent, parsed.
+type rxSeg struct {
+	src, dst     netip.Addr
+	sport, dport uint16
+	seq, ack     uint32
+	flags        uint8
+	wnd          uint16
+	hlen         int
+	opts         header.TCPOptions
+	data         []byte
+	csumOK       bool
+	offload      bool
+	ipTotal      int
+}
+
+func (r rxSeg) String() string {
+	return fmt.Sprintf("%d>%d seq=%d ack=%d flags=%s wnd=%d len=%d", r.sport, r.dport, r.seq, r.ack, flagString(r.flags), r.wnd, len(r.data))
+}
+
+func flagString(f uint8) string {
+	s := ""
+	for i, n := range []string{"F", "S", "R", "P", "A", "U", "E", "C"} {
+		if f&(1<<i) != 0 {
+			s += n
+		}
+	}
+	return s
+}
+
+// A check is one assertion on a received segment (STYLE 12).
+type check func(t testing.TB, r rxSeg)
+
+func checkTCP(t testing.TB, r rxSeg, checks ...check) {
+	t.Helper()
+	assert.True(t, r.csumOK, "checksum of %v", r)
+	for _, c := range checks {
+		c(t, r)
+	}
+}
+
+func seqIs(v uint32) check {
+	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Equal(t, v, r.seq, "seq of %v", r) }
+}
+func ackIs(v uint32) check {
+	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Equal(t, v, r.ack, "ack of %v", r) }
+}
+func flags(f uint8) check {
+	return func(t testing.TB, r rxSeg) {
+		t.Helper()
+		assert.Equal(t, flagString(f), flagString(r.flags), "flags of %v", r)
+	}
+}
+func dataLen(n int) check {
+	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Len(t, r.data, n, "data of %v", r) }
+}
+func window(w uint16) check {
+	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Equal(t, w, r.wnd, "window of %v", r) }
+}
+func ports(src, dst uint16) check {
+	return func(t testing.TB, r rxSeg) {
+		t.Helper()
+		assert.Equal(t, src, r.sport, "source port of %v", r)
+		assert.Equal(t, dst, r.dport, "destination port of %v", r)
+	}
+}
+
+// Flags for crafted segments.
+const (
+	fFIN = header.TCPFlagFIN
+	fSYN = header.TCPFlagSYN
+	fRST = header.TCPFlagRST
+	fPSH = header.TCPFlagPSH
+	fACK = header.TCPFlagACK
+)
+
+// rawConn is a connection between the raw peer and a socket of the host,
+// with the peer's side of the sequence numbers kept by the test.
+type rawConn struct {
+	pr    *peer
+	pport uint16 // the peer's port
+	hport uint16 // the host's port
+	seq   uint32 // the peer's next sequence number
+	ack   uint32 // what the peer acknowledges: the host's next
+	wnd   uint16
+	ts    bool
+	tsVal uint32 // the peer's timestamp clock
+	tsEcr uint32 // the host's last TSval
+	s     *tcp.Sock
+	iss   uint32 // the host's ISS
+}
+
+// seg builds a segment of the connection from the peer.
+func (rc *rawConn) seg(fl uint8, data []byte) seg {
+	s := seg{sport: rc.pport, dport: rc.hport, seq: rc.seq, ack: rc.ack, flags: fl, wnd: rc.wnd, data: data}
+	if rc.ts {
+		rc.tsVal++
+		s.opts = optTS(rc.tsVal, rc.tsEcr)
+	}
+	return s
+}
+
+// send sends a segment of the connection and advances the peer's
+// sequence number.
+func (rc *rawConn) send(fl uint8, data []byte) {
+	rc.pr.t.Helper()
+	s := rc.seg(fl, data)
+	rc.pr.send(s)
+	rc.seq += uint32(len(data))
+	if fl&(fSYN|fFIN) != 0 {
+		rc.seq++
+	}
+}
+
+// expect reads the host's next segment of the connection and tracks its
+// sequence number and timestamp.
+func (rc *rawConn) expect(checks ...check) rxSeg {
+	rc.pr.t.Helper()
+	r := rc.pr.expect(append([]check{ports(rc.hport, rc.pport)}, checks...)...)
+	end := r.seq + uint32(len(r.data))
+	if r.flags&(fSYN|fFIN) != 0 {
+		end++
+	}
+	if r.flags&fSYN != 0 || int32(end-rc.ack) > 0 {
+		rc.ack = end
+	}
+	if r.opts.HasTS {
+		rc.tsEcr = r.opts.TSVal
+	}
+	return r
+}
+
+// expectSoon is expect, letting a delayed ACK's timer run when nothing
+// came at once.
+func (rc *rawConn) expectSoon(checks ...check) rxSeg {
+	rc.pr.t.Helper()
+	rc.pr.poll(2)
+	if len(rc.pr.inbox) == 0 {
+		rc.pr.advance(210 * time.Millisecond)
+	}
+	return rc.expect(checks...)
+}
+
+// synOpts are the options of a Linux SYN.
+func synOpts(tsVal uint32) []byte {
+	return opts(optMSS(1460), optSACKPerm(), optTS(tsVal, 0), optWS(7))
+}
+
+// accept runs a passive open on the host's listener l from the peer's
+// port pport, with the peer's SYN carrying o, and returns the connection.
+func (pr *peer) accept(l *tcp.Sock, pport uint16, iss uint32, o []byte) *rawConn {
+	pr.t.Helper()
+	hport := l.LocalAddr().Port()
+	rc := &rawConn{pr: pr, pport: pport, hport: hport, seq: iss, wnd: 65535}
+	var so header.TCPOptions
+	require.True(pr.t, header.ParseTCPOptions(o, &so))
+	rc.ts = so.HasTS
+	rc.tsVal = so.TSVal
+	pr.send(seg{sport: pport, dport: hport, seq: iss, flags: fSYN, wnd: 65535, opts: o})
+	rc.seq++
+	sa := rc.expect(flags(fSYN|fACK), ackIs(iss+1))
+	rc.iss = sa.seq
+	rc.send(fACK, nil)
+	s, err := l.Accept()
+	require.NoError(pr.t, err)
+	require.Equal(pr.t, sock.Established, s.State())
+	rc.s = s
+	return rc
+}
+
+// dial runs an active open from the host to the peer's port pport, the
+// peer answering with a SYN-ACK carrying o, and returns the connection.
+func (pr *peer) dial(pport uint16, iss uint32, o []byte) *rawConn {
+	pr.t.Helper()
+	s := dial(pr.t, pr.h, netip.AddrPortFrom(pr.addr, pport))
+	pr.poll(1)
+	syn := pr.expect(flags(fSYN))
+	rc := &rawConn{pr: pr, pport: pport, hport: syn.sport, seq: iss, wnd: 65535, s: s, iss: syn.seq}
+	var so header.TCPOptions
+	require.True(pr.t, header.ParseTCPOptions(o, &so))
+	rc.ts = so.HasTS && syn.opts.HasTS
+	rc.tsVal = so.TSVal
+	rc.tsEcr = syn.opts.TSVal
+	rc.ack = syn.seq + 1
+	sa := seg{sport: pport, dport: rc.hport, seq: iss, ack: rc.ack, flags: fSYN | fACK, wnd: 65535, opts: o}
+	if so.HasTS {
+		sa.opts = opts(o) // the caller's TSecr is kept as given
+	}
+	pr.send(sa)
+	rc.seq++
+	rc.expect(flags(fACK), seqIs(syn.seq+1), ackIs(iss+1))
+	require.Equal(pr.t, sock.Established, s.State())
+	return rc
+}
+
+// scratch is a burst vector for tests that pull frames off a ring.
+var scratch = mbuf.NewBurst(32)
+
+// burstOf returns the first n slots of the scratch burst.
+func burstOf(n int) []*mbuf.Buf { return scratch[:n] }
+
+// freeBurst frees what burstOf's slots hold and clears them.
+func freeBurst() {
+	for i, b := range scratch {
+		if b != nil {
+			b.Free()
+			scratch[i] = nil
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package tcp
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/dpstack/dpstack/stack/sock"
+)
+
+// The ephemeral port range (net.ipv4.ip_local_port_range's default; RFC
+// 6056 §3.2 recommends 1024-65535, Linux uses this narrower one).
+const (
+	portLow  = 32768
+	portHigh = 60999
+	numPorts = portHigh - portLow + 1
+)
+
+// portTableSize is the size of RFC 6056 Algorithm 4's table of perturbation
+// counters (Linux's table_perturb, much smaller here: one core's share).
+const portTableSize = 256
+
+// bindBucket is everything bound to one local port (struct
+// inet_bind_bucket): sockets, listeners and connections alike, and the
+// TIME-WAIT sockets that still hold the port.
+type bindBucket struct {
+	port   uint16
+	owners []*Sock
+	tws    []*TimewaitSock
+	// connectOnly: every owner got the port from Connect's automatic
+	// choice (Linux's fastreuse == -1), so another Connect may share it
+	// with a different 4-tuple; an explicit bind makes it false.
+	connectOnly bool
+}
+
+// empty reports whether nothing holds the port any more.
+func (b *bindBucket) empty() bool { return len(b.owners) == 0 && len(b.tws) == 0 }
+
+// addrOverlap reports whether two bound addresses can receive the same
+// segment: equal, or either the wildcard (inet_rcv_saddr_equal with
+// wildcards matching).
+func addrOverlap(a, b uint32) bool { return a == 0 || b == 0 || a == b }
+
+// bindConflict reports whether s may not share bucket b bound to laddr
+// (inet_csk_bind_conflict): an owner on an overlapping address conflicts
+// unless both set SO_REUSEADDR and the owner is not listening, or both set
+// SO_REUSEPORT. TIME-WAIT owners count as not listening.
+func bindConflict(s *Sock, b *bindBucket, laddr uint32) bool {
+	for _, o := range b.owners {
+		if o == s {
+			continue
+		}
+		if s.ReuseAddr && o.ReuseAddr && o.Common.State != sock.Listen {
+			continue
+		}
+		if s.ReusePort && o.ReusePort {
+			continue
+		}
+		if addrOverlap(laddr, o.tuple.laddr) {
+			return true
+		}
+	}
+	for _, tw := range b.tws {
+		if s.ReuseAddr && tw.reuseAddr || s.ReusePort && tw.reusePort {
+			continue
+		}
+		if addrOverlap(laddr, tw.tuple.laddr) {
+			return true
+		}
+	}
+	return false
+}
+
+// bindPort binds s to laddr:port, choosing a free ephemeral port for port
+// 0 (inet_csk_get_port). It fails with EADDRINUSE on a conflict, or when
+// no port is free.
+func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
+	if port == 0 {
+		start := uint32(p.rng.IntN(numPorts))
+		for i := uint32(0); i < numPorts; i++ {
+			cand := uint16(portLow + (start+i)%numPorts)
+			if p.binds[cand] == nil {
+				port = cand
+				break
+			}
+		}
+		if port == 0 {
+			return fmt.Errorf("tcp: bind: no free ephemeral port: %w", syscall.EADDRINUSE)
+		}
+	}
+	b := p.binds[port]
+	if b != nil && bindConflict(s, b, laddr) {
+		return fmt.Errorf("tcp: bind %v:%d: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
+	}
+	if b == nil {
+		b = &bindBucket{port: port}
+		p.binds[port] = b
+	}
+	b.connectOnly = false
+	p.addOwner(b, s, laddr)
+	return nil
+}
+
+// addOwner puts s in bucket b as bound to laddr.
+func (p *Proto) addOwner(b *bindBucket, s *Sock, laddr uint32) {
+	b.owners = append(b.owners, s)
+	s.bucket = b
+	s.tuple.laddr = laddr
+	s.tuple.lport = b.port
+}
+
+// unbind gives s's port back (inet_put_port).
+func (p *Proto) unbind(s *Sock) {
+	b := s.bucket
+	if b == nil {
+		return
+	}
+	s.bucket = nil
+	for i, o := range b.owners {
+		if o == s {
+			last := len(b.owners) - 1
+			b.owners[i] = b.owners[last]
+			b.owners[last] = nil
+			b.owners = b.owners[:last]
+			break
+		}
+	}
+	p.dropBucketIfEmpty(b)
+}
+
+// dropBucketIfEmpty forgets an empty bucket.
+func (p *Proto) dropBucketIfEmpty(b *bindBucket) {
+	if b.empty() && p.binds[b.port] == b {
+		delete(p.binds, b.port)
+	}
+}
+
+// tupleInUse reports whether a connection, a request or a TIME-WAIT
+// socket already has 4-tuple t (__inet_check_established; TIME-WAIT is
+// not reused for connect, as Linux's default tcp_tw_reuse for non-loopback
+// peers).
+func (p *Proto) tupleInUse(t fourTuple) bool {
+	return p.est[t] != nil || p.reqs[t] != nil || p.tw[t] != nil
+}
+
+// connectPort chooses the local port of an active open from laddr to
+// raddr:rport (inet_hash_connect), with RFC 6056 §3.3.4 Algorithm 4
+// ("Double-Hash Port Selection"): a keyed hash of the addresses and the
+// remote port gives an offset into the ephemeral range, plus a
+// perturbation counter picked by another hash that moves on by a random
+// step after each use (Linux's table_perturb with its random increment).
+// Successive connections to one peer thus get spread ports, and
+// connections to different peers independent ones. Ports bound explicitly
+// are avoided; a port other connections got this way is shared when the
+// 4-tuple differs. It returns false when every port is taken.
+//
+// With one queue per port any port will do. With several queues, the
+// choice should also make the reply hash (RSS) back to this core (DESIGN.md
+// §3); that is future work.
+func (p *Proto) connectPort(laddr, raddr uint32, rport uint16) (uint16, bool) {
+	h := p.portKey.sum24(uint64(laddr)<<32|uint64(raddr), uint64(rport))
+	idx := uint32(h>>48) % portTableSize
+	offset := uint32(h) + uint32(p.perturb[idx])
+	for i := uint32(0); i < numPorts; i++ {
+		port := uint16(portLow + (offset+i)%numPorts)
+		if b := p.binds[port]; b != nil {
+			if !b.connectOnly || p.tupleInUse(fourTuple{laddr, raddr, port, rport}) {
+				continue
+			}
+		}
+		step := max(int(i), 2*p.rng.IntN(8))
+		p.perturb[idx] += uint16(step + 2)
+		return port, true
+	}
+	return 0, false
+}
+
+// bindConnect binds s to laddr:port chosen by connectPort.
+func (p *Proto) bindConnect(s *Sock, laddr uint32, port uint16) {
+	b := p.binds[port]
+	if b == nil {
+		b = &bindBucket{port: port, connectOnly: true}
+		p.binds[port] = b
+	}
+	p.addOwner(b, s, laddr)
+}

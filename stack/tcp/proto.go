@@ -1,0 +1,453 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/ipv4"
+	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stack/tcp/seqnum"
+)
+
+// Defaults of Config.
+const (
+	// DefaultTimeWait is how long a connection stays in TIME-WAIT: 2 MSL
+	// (RFC 9293 §3.4.2) with Linux's TCP_TIMEWAIT_LEN of 60 s.
+	DefaultTimeWait = 60 * time.Second
+	// DefaultFinTimeout is how long an orphaned connection waits in
+	// FIN-WAIT-2 for the peer's FIN (net.ipv4.tcp_fin_timeout).
+	DefaultFinTimeout = 60 * time.Second
+	// DefaultMaxTimewait bounds the TIME-WAIT sockets of one core
+	// (net.ipv4.tcp_max_tw_buckets); beyond it a connection closes without
+	// TIME-WAIT.
+	DefaultMaxTimewait = 32768
+	// SoMaxConn caps a listener's backlog (net.core.somaxconn).
+	SoMaxConn = 4096
+)
+
+// Config sets up a core's TCP.
+type Config struct {
+	// IP is the core's IPv4 layer: segments go out through it.
+	IP *ipv4.Layer
+	// Routes is the core's routing table.
+	Routes *route.Table
+	// Dev is the core's device: its mbuf cache, offloads and drop counters.
+	Dev *netdev.Device
+	// Wheel is the core's timer wheel.
+	Wheel *lcore.Wheel
+	// Now is the core's clock; nil means lcore.Now. The stack passes its
+	// loop's Now (the time the turn started); tests pass a manual clock.
+	Now func() lcore.Time
+	// TimeWait is the TIME-WAIT duration, 2 MSL; 0 means DefaultTimeWait.
+	TimeWait time.Duration
+	// FinTimeout is the FIN-WAIT-2 timeout of orphaned connections; 0
+	// means DefaultFinTimeout.
+	FinTimeout time.Duration
+	// MaxTimewait bounds the TIME-WAIT sockets; 0 means
+	// DefaultMaxTimewait.
+	MaxTimewait int
+}
+
+// Stats are a core's TCP counters, named after Linux's SNMP MIB (Tcp:) and
+// its extensions (TcpExt:) in snake_case. Drops are also counted by reason
+// on the device (netdev.Device.Drops).
+type Stats struct {
+	ActiveOpens  stat.Counter `stat:"tcp_active_opens"`   // CLOSED -> SYN-SENT
+	PassiveOpens stat.Counter `stat:"tcp_passive_opens"`  // LISTEN -> SYN-RECEIVED (a request)
+	AttemptFails stat.Counter `stat:"tcp_attempt_fails"`  // SYN-SENT/SYN-RECEIVED -> CLOSED
+	EstabResets  stat.Counter `stat:"tcp_estab_resets"`   // ESTABLISHED/CLOSE-WAIT -> CLOSED by a RST
+	InSegs       stat.Counter `stat:"tcp_in_segs"`        // segments received
+	OutSegs      stat.Counter `stat:"tcp_out_segs"`       // segments sent, retransmissions included (as Linux counts)
+	RetransSegs  stat.Counter `stat:"tcp_retrans_segs"`   // segments retransmitted
+	InErrs       stat.Counter `stat:"tcp_in_errs"`        // malformed segments
+	OutRsts      stat.Counter `stat:"tcp_out_rsts"`       // RSTs sent
+	InCsumErrors stat.Counter `stat:"tcp_in_csum_errors"` // bad checksums
+
+	DelayedACKs       stat.Counter `stat:"tcp_delayed_acks"`        // ACKs sent by the delayed-ACK timer
+	ListenOverflows   stat.Counter `stat:"tcp_listen_overflows"`    // handshakes or SYNs refused: accept queue full
+	ListenDrops       stat.Counter `stat:"tcp_listen_drops"`        // SYNs dropped by a listener
+	Timeouts          stat.Counter `stat:"tcp_timeouts"`            // retransmission timeouts
+	SynRetrans        stat.Counter `stat:"tcp_syn_retrans"`         // SYN and SYN-ACK retransmissions
+	ChallengeACKs     stat.Counter `stat:"tcp_challenge_acks"`      // RFC 5961 challenge ACKs sent
+	OOWRateLimited    stat.Counter `stat:"tcp_ack_skipped"`         // challenge and out-of-window ACKs suppressed by the rate limit
+	PAWSRejected      stat.Counter `stat:"tcp_paws_rejected"`       // segments failing PAWS (RFC 7323 §5)
+	OFOQueue          stat.Counter `stat:"tcp_ofo_queue"`           // segments put on an out-of-order queue
+	OFODrop           stat.Counter `stat:"tcp_ofo_drop"`            // out-of-order segments dropped for memory
+	OFOPruned         stat.Counter `stat:"tcp_ofo_pruned"`          // out-of-order segments pruned to make room
+	RcvCoalesce       stat.Counter `stat:"tcp_rcv_coalesce"`        // small segments copied onto the previous one
+	RcvCollapsed      stat.Counter `stat:"tcp_rcv_collapsed"`       // receive queues packed into fewer buffers
+	DSACKSent         stat.Counter `stat:"tcp_dsack_sent"`          // D-SACK blocks generated (RFC 2883)
+	DupACKs           stat.Counter `stat:"tcp_dup_acks"`            // duplicate ACKs received (RFC 5681 §2)
+	AbortOnData       stat.Counter `stat:"tcp_abort_on_data"`       // resets: data after close
+	AbortOnClose      stat.Counter `stat:"tcp_abort_on_close"`      // resets: closed with unread data
+	AbortOnLinger     stat.Counter `stat:"tcp_abort_on_linger"`     // resets: SO_LINGER 0, or the FIN-WAIT-2 timeout
+	AbortOnTimeout    stat.Counter `stat:"tcp_abort_on_timeout"`    // connections given up: retransmissions, probes, user timeout
+	TimeWaitReused    stat.Counter `stat:"tcp_tw_reused"`           // TIME-WAIT sockets replaced by a new SYN
+	TimeWaitOverflow  stat.Counter `stat:"tcp_tw_overflow"`         // connections closed without TIME-WAIT: table full
+	WindowProbes      stat.Counter `stat:"tcp_window_probes"`       // zero-window probes sent
+	KeepAliveProbes   stat.Counter `stat:"tcp_keepalive_probes"`    // keepalive probes sent
+	FinWait2Timeouts  stat.Counter `stat:"tcp_fin_wait2_timeouts"`  // orphans dropped in FIN-WAIT-2
+	NoMbuf            stat.Counter `stat:"tcp_no_mbuf"`             // segments not sent for want of an mbuf
+	SynQueueOverflows stat.Counter `stat:"tcp_syn_queue_overflows"` // SYNs dropped: SYN queue full
+}
+
+// fourTuple identifies a connection from this host's side: local and
+// remote address (as big-endian uint32 values) and ports.
+type fourTuple struct {
+	laddr, raddr uint32
+	lport, rport uint16
+}
+
+// addrU32 is an IPv4 address as a uint32.
+func addrU32(a netip.Addr) uint32 {
+	v := a.Unmap().As4()
+	return binary.BigEndian.Uint32(v[:])
+}
+
+// u32Addr is the inverse of addrU32.
+func u32Addr(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// segment is a received segment parsed once (STYLE 4; gVisor's segment,
+// Linux's tcp_skb_cb on input): every step of input reads it.
+type segment struct {
+	b       *mbuf.Buf
+	hdr     header.TCP
+	tuple   fourTuple // our side first
+	src     netip.Addr
+	dst     netip.Addr
+	seq     seqnum.Value
+	ack     seqnum.Value
+	wnd     uint32 // the raw Window field
+	flags   uint8
+	dataLen int
+	opts    header.TCPOptions
+}
+
+// has reports whether every flag in f is set.
+func (g *segment) has(f uint8) bool { return g.flags&f == f }
+
+// segLen is SEG.LEN: data plus SYN and FIN (RFC 9293 §3.4).
+func (g *segment) segLen() seqnum.Size {
+	n := seqnum.Size(g.dataLen)
+	if g.flags&header.TCPFlagSYN != 0 {
+		n++
+	}
+	if g.flags&header.TCPFlagFIN != 0 {
+		n++
+	}
+	return n
+}
+
+// end is SEG.SEQ + SEG.LEN.
+func (g *segment) end() seqnum.Value { return g.seq.Add(g.segLen()) }
+
+// Proto is one core's TCP: its tables, its secrets, its port allocator,
+// its counters. It is created by the stack for each core and registered
+// with IPv4 as protocol 6. Everything in it belongs to that core.
+type Proto struct {
+	ip    *ipv4.Layer
+	rt    *route.Table
+	dev   *netdev.Device
+	wheel *lcore.Wheel
+	now   func() lcore.Time
+
+	timeWait    time.Duration
+	finTimeout  time.Duration
+	maxTimewait int
+
+	est       map[fourTuple]*Sock         // synchronized connections and SYN-SENT
+	reqs      map[fourTuple]*RequestSock  // the SYN queues of every listener
+	tw        map[fourTuple]*TimewaitSock // TIME-WAIT
+	listeners map[uint16][]*Sock          // by local port
+	binds     map[uint16]*bindBucket      // every bound port
+	all       map[*Sock]struct{}          // every socket not yet destroyed
+
+	isnKey  sipKey
+	tsKey   sipKey
+	portKey sipKey
+	rng     *rand.Rand
+	perturb [portTableSize]uint16
+	isnHook func(fourTuple) uint32
+
+	seg         segment  // the segment being processed
+	txh         txHeader // the header being built
+	sackScratch [header.TCPMaxSACKBlocks]header.SACKBlock
+	fl          route.Flow4     // scratch for route lookups
+	freeFn      func(*mbuf.Buf) // p.free, made once
+	truesize    int             // sock.Truesize of a fresh mbuf, once known
+	pending     []*Sock         // sockets with events to deliver
+	flushing    bool
+
+	stats Stats
+}
+
+// New returns a core's TCP. The caller registers p.Input with IPv4 for
+// protocol 6.
+func New(cfg Config) *Proto {
+	p := &Proto{
+		ip:          cfg.IP,
+		rt:          cfg.Routes,
+		dev:         cfg.Dev,
+		wheel:       cfg.Wheel,
+		now:         cfg.Now,
+		timeWait:    cfg.TimeWait,
+		finTimeout:  cfg.FinTimeout,
+		maxTimewait: cfg.MaxTimewait,
+		est:         make(map[fourTuple]*Sock),
+		reqs:        make(map[fourTuple]*RequestSock),
+		tw:          make(map[fourTuple]*TimewaitSock),
+		listeners:   make(map[uint16][]*Sock),
+		binds:       make(map[uint16]*bindBucket),
+		all:         make(map[*Sock]struct{}),
+		isnKey:      newSipKey(),
+		tsKey:       newSipKey(),
+		portKey:     newSipKey(),
+		pending:     make([]*Sock, 0, 64),
+	}
+	p.freeFn = p.free
+	seed := newSipKey()
+	p.rng = rand.New(rand.NewPCG(seed.k0, seed.k1))
+	if p.now == nil {
+		p.now = lcore.Now
+	}
+	if p.timeWait <= 0 {
+		p.timeWait = DefaultTimeWait
+	}
+	if p.finTimeout <= 0 {
+		p.finTimeout = DefaultFinTimeout
+	}
+	if p.maxTimewait <= 0 {
+		p.maxTimewait = DefaultMaxTimewait
+	}
+	return p
+}
+
+// Stats returns the counters.
+func (p *Proto) Stats() *Stats { return &p.stats }
+
+// SetNow replaces the clock (Config.Now). It is for tests that drive a
+// manual clock; call it before any socket exists.
+func (p *Proto) SetNow(now func() lcore.Time) { p.now = now }
+
+// SetTimeWait sets the TIME-WAIT duration (2 MSL) of connections that
+// enter TIME-WAIT from now on; d <= 0 restores DefaultTimeWait.
+func (p *Proto) SetTimeWait(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeWait
+	}
+	p.timeWait = d
+}
+
+// NewSock returns a CLOSED socket owned by this core, holding one
+// reference for the caller, who gives it up with Close.
+func (p *Proto) NewSock() *Sock {
+	s := &Sock{}
+	s.init(p)
+	p.all[s] = struct{}{}
+	return s
+}
+
+// StateOf reports the state of the connection between local and remote
+// on this core, looking through the established table, the SYN queues and
+// TIME-WAIT, and whether there is one. It is for tests and diagnostics.
+func (p *Proto) StateOf(local, remote netip.AddrPort) (sock.State, bool) {
+	t := fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()}
+	if s := p.est[t]; s != nil {
+		return s.Common.State, true
+	}
+	if p.reqs[t] != nil {
+		return sock.SynRecv, true
+	}
+	if p.tw[t] != nil {
+		return sock.TimeWait, true
+	}
+	return sock.Closed, false
+}
+
+// Counts reports how many connections the tables hold: established table
+// entries (SYN-SENT to LAST-ACK), SYN queue entries, TIME-WAIT sockets and
+// listeners. It is for tests and diagnostics.
+func (p *Proto) Counts() (established, requests, timewait, listeners int) {
+	for _, l := range p.listeners {
+		listeners += len(l)
+	}
+	return len(p.est), len(p.reqs), len(p.tw), listeners
+}
+
+// Close tears every connection down without sending anything: it cancels
+// every timer and frees every packet that sockets, requests and TIME-WAIT
+// sockets hold, so that the pool's in-use count can be checked. The host
+// calls it at shutdown, with the loop stopped. Sockets the API layer still
+// holds are left closed and empty.
+func (p *Proto) Close() {
+	for s := range p.all {
+		s.teardown()
+	}
+	for _, r := range p.reqs {
+		p.wheel.Cancel(&r.timer)
+	}
+	for _, tw := range p.tw {
+		p.wheel.Cancel(&tw.timer)
+	}
+	clear(p.est)
+	clear(p.reqs)
+	clear(p.tw)
+	clear(p.listeners)
+	clear(p.binds)
+	clear(p.all)
+	p.pending = p.pending[:0]
+}
+
+// free releases b without counting a drop.
+func (p *Proto) free(b *mbuf.Buf) { p.dev.Free(b) }
+
+// drop counts a drop of b for reason r and frees it.
+func (p *Proto) drop(b *mbuf.Buf, r stat.DropReason) { p.dev.Drop(b, r) }
+
+// Input receives one segment from IPv4 (tcp_v4_rcv): b's data starts at
+// the TCP header, ip is its IP header. It checks the header, the checksum,
+// the flags and the options once, finds the connection, and hands the
+// segment on: to a socket, a request, a TIME-WAIT socket, a listener, or
+// the CLOSED state's reset. Input owns b; every path frees it or keeps it,
+// and drops are counted by reason.
+func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
+	p.stats.InSegs.Inc()
+	g := &p.seg
+	if !p.parse(g, b, ip) {
+		return
+	}
+	if s := p.est[g.tuple]; s != nil {
+		s.rcv(g)
+	} else if r := p.reqs[g.tuple]; r != nil {
+		p.requestRcv(r, g)
+	} else if tw := p.tw[g.tuple]; tw != nil {
+		p.timewaitRcv(tw, g)
+	} else if !p.rt.IsLocal(g.dst) {
+		// A broadcast destination (IPv4 delivers those too): "A TCP
+		// implementation MUST silently discard an incoming SYN segment
+		// that is addressed to a broadcast or multicast address" (RFC
+		// 1122 §4.2.3.10), and no RST answers one either.
+		p.drop(g.b, stat.DropTCPNotUnicast)
+	} else if l := p.lookupListener(g.tuple); l != nil {
+		l.listenRcv(g, 0, false)
+	} else {
+		p.closedRcv(g)
+	}
+	p.seg.b = nil
+	p.flushEvents()
+}
+
+// parse fills g from b and ip, or drops b and reports false. The checks
+// are made once (STYLE 2): a header of at least 20 bytes whose Data Offset
+// is at least 5 words and within the segment (RFC 9293 §3.1), the
+// checksum (RFC 9293 §3.1, MUST-2/3: a bad one is dropped silently), no SYN
+// with FIN, and a well-formed option list (RFC 9293 §3.1 MUST-7).
+func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
+	if b.Segments() != 1 {
+		p.stats.InErrs.Inc()
+		p.drop(b, stat.DropTCPMultiSeg)
+		return false
+	}
+	data := b.Bytes()
+	if len(data) < header.TCPMinLen {
+		p.stats.InErrs.Inc()
+		p.drop(b, stat.DropTCPTruncated)
+		return false
+	}
+	h, ok := header.ParseTCP(data)
+	if !ok {
+		p.stats.InErrs.Inc()
+		p.drop(b, stat.DropTCPBadOffset)
+		return false
+	}
+	src, dst := ip.Src(), ip.Dst()
+	if !checksumOK(b, h, src, dst) {
+		p.stats.InErrs.Inc()
+		p.stats.InCsumErrors.Inc()
+		p.drop(b, stat.DropTCPBadChecksum)
+		return false
+	}
+	flags := h.Flags()
+	if flags&(header.TCPFlagSYN|header.TCPFlagFIN) == header.TCPFlagSYN|header.TCPFlagFIN {
+		// Never legal (RFC 9293 §3.10.7: a SYN's FIN has no sequence
+		// number of its own to acknowledge); Linux drops it in LISTEN
+		// and scanners use it for fingerprinting.
+		p.stats.InErrs.Inc()
+		p.drop(b, stat.DropTCPBadFlags)
+		return false
+	}
+	if !header.ParseTCPOptions(h.Options(), &g.opts) {
+		p.stats.InErrs.Inc()
+		p.drop(b, stat.DropTCPBadOptions)
+		return false
+	}
+	g.b = b
+	g.hdr = h
+	g.src, g.dst = src, dst
+	g.tuple = fourTuple{laddr: addrU32(dst), raddr: addrU32(src), lport: h.DstPort(), rport: h.SrcPort()}
+	g.seq = seqnum.Value(h.SeqNum())
+	g.ack = seqnum.Value(h.AckNum())
+	g.wnd = uint32(h.Window())
+	g.flags = flags
+	g.dataLen = len(data) - h.DataOffset()
+	return true
+}
+
+// checksumOK verifies the TCP checksum over the pseudo header (RFC 9293
+// §3.1), trusting the port when it checked (RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+// or _NONE: data verified, field not) and summing in software otherwise.
+func checksumOK(b *mbuf.Buf, h header.TCP, src, dst netip.Addr) bool {
+	switch b.OlFlags() & mbuf.RxL4CksumMask {
+	case mbuf.RxL4CksumGood, mbuf.RxL4CksumMask:
+		return true
+	case mbuf.RxL4CksumBad:
+		return false
+	}
+	return h.IsChecksumValid(header.PseudoHeaderSum(src, dst, header.IPProtoTCP, uint16(len(h))))
+}
+
+// wake records events for s, delivered by flushEvents once the processing
+// that caused them is complete.
+func (p *Proto) wake(s *Sock, ev uint8) {
+	if s.Dead || s.Callbacks == nil {
+		return
+	}
+	if s.events == 0 {
+		p.pending = append(p.pending, s)
+	}
+	s.events |= ev
+}
+
+// maxEventRounds bounds the deliveries of one flush.
+const maxEventRounds = 4096
+
+// flushEvents delivers the pending events of every socket, through its
+// callbacks. A callback may cause more events (a handler that sends or
+// reads); they are delivered in the same flush, which is bounded.
+func (p *Proto) flushEvents() {
+	if p.flushing {
+		return
+	}
+	p.flushing = true
+	for i := 0; i < len(p.pending) && i < maxEventRounds; i++ {
+		p.pending[i].deliverEvents()
+	}
+	for i, s := range p.pending {
+		s.events = 0 // beyond the bound: dropped
+		p.pending[i] = nil
+	}
+	p.pending = p.pending[:0]
+	p.flushing = false
+}

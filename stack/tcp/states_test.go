@@ -1,0 +1,423 @@
+package tcp_test
+
+import (
+	"bytes"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stat"
+)
+
+// The state diagram of RFC 9293 §3.3.2, state by state, against crafted
+// segments and between two stacks.
+
+// stateOf looks the connection up in the host's tables.
+func (rc *rawConn) state() sock.State {
+	st, ok := rc.pr.tcp().StateOf(netip.AddrPortFrom(addrB.Addr(), rc.hport), netip.AddrPortFrom(rc.pr.addr, rc.pport))
+	if !ok {
+		return sock.Closed
+	}
+	return st
+}
+
+// SYN-SENT (RFC 9293 §3.10.7.3).
+func TestSynSent(t *testing.T) {
+	t.Run("unacceptable ACK answered with RST", func(t *testing.T) {
+		pr := newPeer(t)
+		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7000))
+		syn := pr.expect(flags(fSYN))
+		assert.True(t, syn.opts.HasMSS && syn.opts.HasWS && syn.opts.SACKPermitted && syn.opts.HasTS, "all options offered")
+		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, ack: syn.seq + 5, flags: fSYN | fACK, wnd: 100})
+		pr.expect(flags(fRST), seqIs(syn.seq+5))
+		assert.Equal(t, sock.SynSent, s.State())
+		// A RST without ACK is dropped; one with an unacceptable ACK too.
+		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, flags: fRST})
+		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, ack: syn.seq, flags: fRST | fACK})
+		pr.expectNone()
+		assert.Equal(t, sock.SynSent, s.State())
+		// Neither SYN nor RST: dropped.
+		before := pr.drops(stat.DropTCPSynSent)
+		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, data: []byte("x")})
+		assert.Equal(t, before+1, pr.drops(stat.DropTCPSynSent))
+		// A RST acknowledging the SYN: refused.
+		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, ack: syn.seq + 1, flags: fRST | fACK})
+		assert.Equal(t, sock.Closed, s.State())
+		assert.ErrorIs(t, s.SockError(), syscall.ECONNREFUSED)
+		s.Close()
+	})
+	t.Run("EALREADY and EISCONN", func(t *testing.T) {
+		pr := newPeer(t)
+		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7001))
+		assert.ErrorIs(t, s.Connect(netip.AddrPortFrom(pr.addr, 7001)), syscall.EALREADY)
+		_, err := s.SendMsg([]byte("x"), 0)
+		assert.ErrorIs(t, err, syscall.EAGAIN, "connecting")
+		syn := pr.expect(flags(fSYN))
+		pr.send(seg{sport: 7001, dport: syn.sport, seq: 77, ack: syn.seq + 1, flags: fSYN | fACK, wnd: 1000, opts: optMSS(1000)})
+		pr.expect(flags(fACK), ackIs(78))
+		assert.Equal(t, sock.Established, s.State())
+		assert.ErrorIs(t, s.Connect(netip.AddrPortFrom(pr.addr, 7001)), syscall.EISCONN)
+		in := s.Info()
+		assert.Equal(t, 1000, in.MSS, "the peer's MSS, no timestamps")
+		assert.False(t, in.Timestamps)
+		assert.False(t, in.WindowScaling)
+		s.Close()
+		pr.expect(flags(fFIN | fACK))
+	})
+	t.Run("SYN timeout", func(t *testing.T) {
+		pr := newPeer(t)
+		r := &recorder{}
+		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7002))
+		s.Callbacks = r
+		syn := pr.expect(flags(fSYN))
+		for i, d := range []time.Duration{1, 2, 4, 8, 16, 32} {
+			pr.advance(d*time.Second + 10*time.Millisecond)
+			pr.expect(flags(fSYN), seqIs(syn.seq))
+			assert.Equal(t, sock.SynSent, s.State(), "retransmission %d", i)
+		}
+		pr.advance(64*time.Second + 10*time.Millisecond)
+		pr.expectNone()
+		assert.Equal(t, sock.Closed, s.State())
+		assert.ErrorIs(t, s.SockError(), syscall.ETIMEDOUT)
+		assert.Positive(t, r.errs)
+		s.Close()
+	})
+	t.Run("retransmitted SYN sets RTO to 3s", func(t *testing.T) {
+		pr := newPeer(t)
+		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7003))
+		syn := pr.expect(flags(fSYN))
+		pr.advance(1010 * time.Millisecond)
+		pr.expect(flags(fSYN))
+		pr.send(seg{sport: 7003, dport: syn.sport, seq: 1, ack: syn.seq + 1, flags: fSYN | fACK, wnd: 1000})
+		pr.expect(flags(fACK))
+		assert.Equal(t, 3*time.Second, s.Info().RTO, "RFC 6298 §5.7")
+		s.Close()
+		pr.expect(flags(fFIN | fACK))
+	})
+}
+
+// ESTABLISHED with a crafted peer: data, ACKs, FIN from the peer first.
+func TestEstablishedPeerClosesFirst(t *testing.T) {
+	pr := newPeer(t)
+	l := listen(t, pr.h, 80, 4)
+	rc := pr.accept(l, 5000, 1000, synOpts(1))
+	r := &recorder{}
+	rc.s.Callbacks = r
+	rc.send(fACK|fPSH, []byte("ping"))
+	rc.expect(flags(fACK), ackIs(rc.seq)) // quickack at the start
+	assert.Positive(t, r.data)
+	buf := make([]byte, 10)
+	n, err := rc.s.RecvMsg(buf, sock.MsgPeek)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(buf[:n]))
+	n, err = rc.s.RecvMsg(buf, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(buf[:n]))
+	_, err = rc.s.RecvMsg(buf, 0)
+	assert.ErrorIs(t, err, syscall.EAGAIN)
+
+	n, err = rc.s.SendMsg([]byte("pong"), 0)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n)
+	d := rc.expect(flags(fACK|fPSH), dataLen(4), seqIs(rc.iss+1))
+	assert.Equal(t, "pong", string(d.data))
+	rc.send(fACK, nil)
+	rc.expectNoneHelper()
+
+	// The peer closes: CLOSE-WAIT, end of stream for the reader.
+	rc.send(fFIN|fACK, nil)
+	assert.Equal(t, sock.CloseWait, rc.s.State())
+	n, err = rc.s.RecvMsg(buf, 0)
+	assert.Zero(t, n)
+	assert.NoError(t, err, "end of stream")
+	// Half-closed: we may still send.
+	_, err = rc.s.SendMsg([]byte("more"), 0)
+	require.NoError(t, err)
+	rc.expect(flags(fACK|fPSH), dataLen(4), ackIs(rc.seq)) // the data carries the ACK of the FIN
+	rc.send(fACK, nil)
+	// Close: LAST-ACK, then CLOSED when the FIN is acknowledged.
+	rc.s.Close()
+	fin := rc.expect(flags(fFIN | fACK))
+	assert.Equal(t, sock.LastAck, rc.state())
+	rc.send(fACK, nil)
+	assert.Equal(t, rc.ack, fin.seq+1)
+	assert.Equal(t, sock.Closed, rc.state())
+	pr.expectNone()
+	l.Close()
+}
+
+// expectNoneHelper checks the connection is quiet.
+func (rc *rawConn) expectNoneHelper() { rc.pr.expectNone() }
+
+// ESTABLISHED: we close first; FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT for 2 MSL.
+func TestActiveCloseTimeWait(t *testing.T) {
+	pr := newPeer(t)
+	rc := pr.dial(8000, 5000, synOpts(10))
+	s := rc.s
+	require.NoError(t, s.Shutdown(syscall.SHUT_WR))
+	rc.expect(flags(fFIN | fACK))
+	assert.Equal(t, sock.FinWait1, rc.state())
+	_, err := s.SendMsg([]byte("x"), 0)
+	assert.ErrorIs(t, err, syscall.EPIPE, "after shutdown for writing")
+	rc.send(fACK, nil)
+	assert.Equal(t, sock.FinWait2, rc.state())
+	// The peer may still send in FIN-WAIT-2.
+	rc.send(fACK|fPSH, []byte("late"))
+	rc.expect(flags(fACK), ackIs(rc.seq))
+	assert.Equal(t, []byte("late"), recvNow(t, s, 10))
+	rc.send(fFIN|fACK, nil)
+	rc.expect(flags(fACK), ackIs(rc.seq))
+	assert.Equal(t, sock.TimeWait, rc.state())
+	assert.Equal(t, sock.Closed, s.State(), "the socket is done; TIME-WAIT lives on without it")
+	_, _, tw, _ := pr.tcp().Counts()
+	assert.Equal(t, 1, tw)
+
+	// A retransmitted FIN is ACKed again.
+	rc.seq--
+	rc.send(fFIN|fACK, nil)
+	rc.expect(flags(fACK), ackIs(rc.seq))
+	// RFC 1337: a RST does not end TIME-WAIT.
+	pr.send(rc.seg(fRST, nil))
+	pr.expectNone()
+	assert.Equal(t, sock.TimeWait, rc.state())
+
+	pr.advance(59 * time.Second)
+	assert.Equal(t, sock.TimeWait, rc.state())
+	pr.advance(1*time.Second + 10*time.Millisecond)
+	assert.Equal(t, sock.Closed, rc.state(), "2 MSL = 60 s")
+	s.Close()
+	_, _, tw, _ = pr.tcp().Counts()
+	assert.Zero(t, tw)
+}
+
+// recvNow reads what is queued.
+func recvNow(t testing.TB, s interface {
+	RecvMsg([]byte, int) (int, error)
+}, n int) []byte {
+	t.Helper()
+	buf := make([]byte, n)
+	k, err := s.RecvMsg(buf, 0)
+	require.NoError(t, err)
+	return buf[:k]
+}
+
+// TIME-WAIT on the passive side, reused by a new SYN with a higher
+// sequence number or a newer timestamp (RFC 9293 §3.10.7.4, RFC 6191).
+func TestTimeWaitReuse(t *testing.T) {
+	pr := newPeer(t)
+	l := listen(t, pr.h, 80, 4)
+	toTimeWait := func(pport uint16, tsOn bool) *rawConn {
+		o := opts(optMSS(1460))
+		if tsOn {
+			o = synOpts(100)
+		}
+		rc := pr.accept(l, pport, 1000, o)
+		rc.s.Close()
+		rc.expect(flags(fFIN | fACK))
+		rc.send(fFIN|fACK, nil)
+		rc.expect(flags(fACK))
+		require.Equal(t, sock.TimeWait, rc.state())
+		return rc
+	}
+	t.Run("higher sequence number", func(t *testing.T) {
+		rc := toTimeWait(6000, false)
+		before := pr.tcp().Stats().TimeWaitReused.Load()
+		pr.send(seg{sport: 6000, dport: 80, seq: rc.seq + 100000, flags: fSYN, wnd: 1000})
+		sa := pr.expect(flags(fSYN|fACK), ackIs(rc.seq+100001))
+		assert.Equal(t, rc.ack+65535+2-1+1, sa.seq, "ISN above the old connection's SND.NXT")
+		assert.Equal(t, before+1, pr.tcp().Stats().TimeWaitReused.Load())
+		assert.Equal(t, sock.SynRecv, rc.state())
+	})
+	t.Run("lower sequence number: an old duplicate", func(t *testing.T) {
+		rc := toTimeWait(6001, false)
+		pr.send(seg{sport: 6001, dport: 80, seq: rc.seq - 10, flags: fSYN, wnd: 1000})
+		pr.expect(flags(fACK), ackIs(rc.seq))
+		assert.Equal(t, sock.TimeWait, rc.state())
+	})
+	t.Run("newer timestamp", func(t *testing.T) {
+		rc := toTimeWait(6002, true)
+		pr.send(seg{sport: 6002, dport: 80, seq: rc.seq - 10, flags: fSYN, wnd: 1000, opts: opts(optTS(rc.tsVal+5, 0))})
+		pr.expect(flags(fSYN|fACK), ackIs(rc.seq-9))
+		assert.Equal(t, sock.SynRecv, rc.state())
+	})
+	l.Close()
+}
+
+// FIN-WAIT-2 of an orphan times out with a RST.
+func TestFinWait2Timeout(t *testing.T) {
+	pr := newPeer(t)
+	rc := pr.dial(8001, 5000, synOpts(10))
+	rc.s.Close()
+	rc.expect(flags(fFIN | fACK))
+	rc.send(fACK, nil)
+	assert.Equal(t, sock.FinWait2, rc.state())
+	pr.advance(59 * time.Second)
+	assert.Equal(t, sock.FinWait2, rc.state())
+	pr.advance(1*time.Second + 10*time.Millisecond)
+	rc.expect(flags(fRST | fACK))
+	assert.Equal(t, sock.Closed, rc.state())
+	assert.Equal(t, uint64(1), pr.tcp().Stats().FinWait2Timeouts.Load())
+}
+
+// Simultaneous close: FIN-WAIT-1, CLOSING, TIME-WAIT (RFC 9293 §3.6,
+// figure 13).
+func TestSimultaneousCloseCrafted(t *testing.T) {
+	pr := newPeer(t)
+	rc := pr.dial(8002, 5000, synOpts(10))
+	rc.s.Close()
+	fin := rc.expect(flags(fFIN | fACK))
+	// The peer's FIN crosses ours: it does not acknowledge our FIN.
+	pr.send(seg{sport: rc.pport, dport: rc.hport, seq: rc.seq, ack: fin.seq, flags: fFIN | fACK, wnd: 1000, opts: optTS(rc.tsVal+1, rc.tsEcr)})
+	rc.seq++
+	rc.tsVal++
+	rc.expect(flags(fACK), ackIs(rc.seq))
+	assert.Equal(t, sock.Closing, rc.state())
+	rc.send(fACK, nil)
+	assert.Equal(t, sock.TimeWait, rc.state())
+}
+
+// Simultaneous open and close between two stacks: SYN-SENT to
+// SYN-RECEIVED to ESTABLISHED on both sides, then FIN-WAIT-1, CLOSING,
+// TIME-WAIT on both.
+func TestSimultaneousOpenClose(t *testing.T) {
+	p := newPair(t)
+	a, b := p.ta().NewSock(), p.tb().NewSock()
+	ra, rb := &recorder{}, &recorder{}
+	a.Callbacks, b.Callbacks = ra, rb
+	require.NoError(t, a.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1))
+	require.NoError(t, a.Bind(netip.AddrPortFrom(addrA.Addr(), 5000)))
+	require.NoError(t, b.Bind(netip.AddrPortFrom(addrB.Addr(), 6000)))
+	require.ErrorIs(t, a.Connect(netip.AddrPortFrom(addrB.Addr(), 6000)), syscall.EINPROGRESS)
+	require.ErrorIs(t, b.Connect(netip.AddrPortFrom(addrA.Addr(), 5000)), syscall.EINPROGRESS)
+	// Deliver both SYNs before either side answers.
+	p.a.Stacks()[0].Loop().Flush()
+	p.b.Stacks()[0].Loop().Flush()
+	p.a.Stacks()[0].Loop().Poll()
+	assert.Equal(t, sock.SynRecv, a.State(), "a got b's SYN while in SYN-SENT")
+	p.pumpUntil("both established", func() bool {
+		return a.State() == sock.Established && b.State() == sock.Established
+	})
+	want := []sock.State{sock.SynSent, sock.SynRecv, sock.Established}
+	assert.Equal(t, want, ra.states)
+	assert.Equal(t, want, rb.states)
+	assert.True(t, bytes.Equal([]byte("simultaneous"), p.transfer(a, b, []byte("simultaneous"))))
+	a.Close()
+	b.Close()
+	p.a.Stacks()[0].Loop().Flush()
+	p.b.Stacks()[0].Loop().Flush()
+	p.a.Stacks()[0].Loop().Poll()
+	sa, _ := p.ta().StateOf(netip.AddrPortFrom(addrA.Addr(), 5000), netip.AddrPortFrom(addrB.Addr(), 6000))
+	assert.Equal(t, sock.Closing, sa)
+	p.pump(4)
+	sa, _ = p.ta().StateOf(netip.AddrPortFrom(addrA.Addr(), 5000), netip.AddrPortFrom(addrB.Addr(), 6000))
+	sb, _ := p.tb().StateOf(netip.AddrPortFrom(addrB.Addr(), 6000), netip.AddrPortFrom(addrA.Addr(), 5000))
+	assert.Equal(t, sock.TimeWait, sa)
+	assert.Equal(t, sock.TimeWait, sb)
+	// The port stays bound while in TIME-WAIT.
+	c := p.ta().NewSock()
+	assert.ErrorIs(t, c.Bind(netip.AddrPortFrom(addrA.Addr(), 5000)), syscall.EADDRINUSE)
+	require.NoError(t, c.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1))
+	assert.NoError(t, c.Bind(netip.AddrPortFrom(addrA.Addr(), 5000)), "SO_REUSEADDR on both binds over TIME-WAIT")
+	c.Close()
+}
+
+// Half-close both ways between two stacks.
+func TestHalfClose(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	require.NoError(t, c.cl.Shutdown(syscall.SHUT_WR))
+	buf := make([]byte, 100)
+	p.pumpUntil("server sees EOF", func() bool {
+		n, err := c.sv.RecvMsg(buf, 0)
+		return n == 0 && err == nil
+	})
+	// The other direction still works.
+	got := p.transfer(c.sv, c.cl, pattern(50_000, 9))
+	assert.True(t, bytes.Equal(pattern(50_000, 9), got))
+	require.NoError(t, c.sv.Shutdown(syscall.SHUT_WR))
+	p.pumpUntil("client sees EOF", func() bool {
+		n, err := c.cl.RecvMsg(buf, 0)
+		return n == 0 && err == nil
+	})
+	// And the server-first variant on a new connection.
+	d := p.connect(81)
+	require.NoError(t, d.sv.Shutdown(syscall.SHUT_WR))
+	p.pumpUntil("client sees EOF", func() bool {
+		n, err := d.cl.RecvMsg(buf, 0)
+		return n == 0 && err == nil
+	})
+	got = p.transfer(d.cl, d.sv, pattern(50_000, 10))
+	assert.True(t, bytes.Equal(pattern(50_000, 10), got))
+	// SHUT_RD: the reader sees end of stream at once.
+	require.NoError(t, d.sv.Shutdown(syscall.SHUT_RD))
+	n, err := d.sv.RecvMsg(buf, 0)
+	assert.Zero(t, n)
+	assert.NoError(t, err)
+	for _, s := range []interface{ Close() }{c.cl, c.sv, d.cl, d.sv, c.ln, d.ln} {
+		s.Close()
+	}
+	p.advance(time.Second)
+}
+
+// Retransmission by RTO (RFC 6298): a lost segment is sent again after
+// the RTO, which doubles on each timeout; Karn's rule keeps retransmitted
+// segments out of the RTT estimate.
+func TestRetransmissionTimeout(t *testing.T) {
+	pr := newPeer(t)
+	rc := pr.dial(8003, 5000, optMSS(1460)) // no timestamps: their echo would give a sample (RFC 7323 §4)
+	s := rc.s
+	_, err := s.SendMsg([]byte("lost"), 0)
+	require.NoError(t, err)
+	first := rc.expect(flags(fACK|fPSH), dataLen(4))
+	rto := s.Info().RTO
+	assert.Equal(t, 200*time.Millisecond, rto.Round(time.Millisecond), "200 ms floor")
+	pr.advance(rto - 5*time.Millisecond)
+	pr.expectNone()
+	pr.advance(10 * time.Millisecond)
+	again := rc.expect(flags(fACK|fPSH), dataLen(4), seqIs(first.seq))
+	assert.Equal(t, first.data, again.data)
+	in := s.Info()
+	assert.Equal(t, 1, in.Backoff)
+	assert.Equal(t, uint32(1), in.Cwnd, "RFC 5681 §3.1: cwnd 1 after an RTO")
+	pr.advance(2*rto + 10*time.Millisecond)
+	rc.expect(seqIs(first.seq), dataLen(4))
+	assert.Equal(t, 2, s.Info().Backoff)
+	srtt := s.Info().SRTT
+	pr.advance(100 * time.Millisecond)
+	rc.send(fACK, nil)
+	in = s.Info()
+	assert.Zero(t, in.Backoff)
+	assert.Zero(t, in.PacketsOut)
+	assert.Equal(t, srtt, in.SRTT, "Karn: no sample from a retransmitted segment")
+	assert.Equal(t, uint64(2), pr.tcp().Stats().RetransSegs.Load())
+	s.Close()
+}
+
+// A segment lost between two stacks is recovered by the RTO.
+func TestRetransmissionBetweenStacks(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	data := pattern(20_000, 4)
+	n, err := c.cl.SendMsg(data, 0)
+	require.NoError(t, err)
+	p.a.Stacks()[0].Loop().Flush()
+	// Lose the first frame on the wire.
+	lost := p.rp.B.RxBurst(0, burstOf(1))
+	require.Equal(t, 1, lost)
+	freeBurst()
+	p.pump(4)
+	buf := make([]byte, 65536)
+	k, err := c.sv.RecvMsg(buf, 0)
+	assert.ErrorIs(t, err, syscall.EAGAIN, "the rest waits out of order")
+	assert.Zero(t, k)
+	assert.Positive(t, c.sv.Info().OFOQueue)
+	p.advance(250 * time.Millisecond)
+	got := p.recvAll(c.sv, n)
+	assert.True(t, bytes.Equal(data[:n], got))
+	assert.Positive(t, p.ta().Stats().Timeouts.Load())
+}
