@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -432,37 +431,18 @@ func ListenCallback(h *stack.Host, address string, hd Handler) (io.Closer, error
 		l := &cbCore{h: h, loop: s.Loop(), core: core, hd: hd}
 		l.drainFn = l.drain
 		l.timer.Init(func(lcore.Time) { l.drain() })
-		var sys string
-		var lerr error
-		var bound netip.AddrPort
-		if err := onCore(h, core, func() {
-			sk := proto(h, core).NewSock()
-			_ = sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-			sk.Callbacks = (*cbListenEvents)(l)
-			sys, lerr = "bind", sk.Bind(laddr)
-			if lerr == nil {
-				sys, lerr = "listen", sk.Listen(DefaultBacklog)
-			}
-			if lerr != nil {
-				sk.Callbacks = nil
-				sk.Close()
-				return
-			}
-			l.sk = sk
-			bound = sk.LocalAddr()
-		}); err != nil {
-			sys, lerr = "listen", err
-		}
-		if lerr != nil {
-			ln.Close()
-			return nil, opError("listen", sys, nil, tcpAddr(laddr), lerr)
-		}
 		ln.cores = append(ln.cores, l)
-		if core == 0 {
-			ln.addr = tcpAddr(bound)
-			laddr = bound
-		}
 	}
+	socks, bound, err := listenOnCores(h, laddr, DefaultBacklog, func(core int) sock.Callbacks {
+		return (*cbListenEvents)(ln.cores[core])
+	})
+	if err != nil {
+		return nil, err
+	}
+	for core, sk := range socks {
+		ln.cores[core].sk = sk
+	}
+	ln.addr = tcpAddr(bound)
 	return ln, nil
 }
 

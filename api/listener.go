@@ -65,15 +65,46 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 	for core, s := range h.Stacks() {
 		c := &lnCore{ln: ln, h: h, core: core, loop: s.Loop()}
 		c.acall = newCall(c.loop, c.accept)
-		var sys string
-		var lerr error
-		var bound netip.AddrPort
+		ln.cores = append(ln.cores, c)
+	}
+	socks, bound, err := listenOnCores(h, laddr, backlog, func(int) sock.Callbacks { return (*lnEvents)(ln) })
+	if err != nil {
+		ln.cores = nil
+		return nil, err
+	}
+	for core, sk := range socks {
+		ln.cores[core].sk = sk
+	}
+	ln.addr = tcpAddr(bound)
+	return ln, nil
+}
+
+// listenOnCores opens a listening socket on every core of h, with the
+// callbacks events gives for the core. Core 0 binds laddr (an ephemeral
+// port when laddr's is 0) and the others listen on the port it got, so
+// that an incoming connection is accepted on whichever core the port
+// steers it to (one listening socket per core, SO_REUSEPORT style). On
+// failure it closes what it opened and returns a *net.OpError.
+func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func(core int) sock.Callbacks) ([]*tcp.Sock, netip.AddrPort, error) {
+	socks := make([]*tcp.Sock, 0, len(h.Stacks()))
+	fail := func(sys string, err error) ([]*tcp.Sock, netip.AddrPort, error) {
+		for core, sk := range socks {
+			release(h, core, func() {
+				sk.Callbacks = nil
+				sk.Close()
+			})
+		}
+		return nil, netip.AddrPort{}, opError("listen", sys, nil, tcpAddr(laddr), err)
+	}
+	for core := range h.Stacks() {
+		var sk *tcp.Sock
+		sys, lerr := "listen", error(nil)
 		if err := onCore(h, core, func() {
-			sk := proto(h, core).NewSock()
+			sk = proto(h, core).NewSock()
 			// As Go's net.Listen: rebinding a port whose old
 			// connections linger in TIME_WAIT is fine.
-			_ = sk.SetOption(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-			sk.Callbacks = (*lnEvents)(ln)
+			_ = sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+			sk.Callbacks = events(core)
 			sys, lerr = "bind", sk.Bind(laddr)
 			if lerr == nil {
 				sys, lerr = "listen", sk.Listen(backlog)
@@ -83,23 +114,18 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 				sk.Close()
 				return
 			}
-			c.sk = sk
-			bound = sk.LocalAddr()
+			if core == 0 {
+				laddr = sk.LocalAddr()
+			}
 		}); err != nil {
 			sys, lerr = "listen", err
 		}
 		if lerr != nil {
-			ln.Close()
-			return nil, opError("listen", sys, nil, tcpAddr(laddr), lerr)
+			return fail(sys, lerr)
 		}
-		ln.cores = append(ln.cores, c)
-		if core == 0 {
-			// The other cores listen on the port core 0 got.
-			ln.addr = tcpAddr(bound)
-			laddr = bound
-		}
+		socks = append(socks, sk)
 	}
-	return ln, nil
+	return socks, laddr, nil
 }
 
 // TCPListener is a listening TCP port of a dpstack Host: a net.Listener
