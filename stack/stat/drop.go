@@ -42,6 +42,7 @@ const (
 	DropTCPBadFlags       // an illegal flag combination: SYN with FIN
 	DropTCPBadOptions     // an option of length 0, 1 or past the header
 	DropTCPNoSocket       // no socket for the segment (answered with a RST unless a RST)
+	DropTCPNotUnicast     // sent to a broadcast address (RFC 1122 §4.2.3.10)
 	DropTCPListenInvalid  // a RST, or a segment that is neither SYN nor ACK, to a listener
 	DropTCPListenACK      // an ACK to a listener with no matching request (answered with a RST)
 	DropTCPSynQueueFull   // a SYN to a listener whose SYN queue is full

@@ -1,7 +1,6 @@
 package tcp_test
 
 import (
-	"bytes"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -192,15 +191,15 @@ func TestEphemeralPorts(t *testing.T) {
 func TestHostCloseTearsDown(t *testing.T) {
 	p := newPair(t)
 	c := p.connect(80)
-	p.send(c.cl, pattern(5000, 1))                          // unread on the server
-	_, _ = c.sv.SendMsg(pattern(50000, 2), 0)               // queued and in flight
-	d := dial(t, p.a, netip.AddrPortFrom(addrB.Addr(), 81)) // refused, closed
-	_ = d
+	p.send(c.cl, pattern(5000, 1))                     // unread on the server
+	_, _ = c.sv.SendMsg(pattern(50000, 2), 0)          // queued and in flight
+	dial(t, p.a, netip.AddrPortFrom(addrB.Addr(), 81)) // refused, closed, never released
 	e := p.connect(82)
 	e.cl.Close()
 	e.sv.Close()
 	p.pump(8) // TIME-WAIT on the client side
 	_, _, tw, _ := p.ta().Counts()
 	assert.Equal(t, 1, tw)
-	assert.True(t, bytes.Equal(pattern(5000, 1)[:10], pattern(5000, 1)[:10]))
+	// The pair's cleanup closes both hosts: Host.Close runs Proto.Close,
+	// then fails if any mbuf is still out.
 }

@@ -99,6 +99,7 @@ func TestConnectRefused(t *testing.T) {
 	assert.Positive(t, r.errs)
 	assert.ErrorIs(t, s.SockError(), syscall.ECONNREFUSED)
 	assert.Equal(t, uint64(1), p.tb().Stats().OutRsts.Load())
+	assert.ErrorIs(t, s.Connect(netip.AddrPortFrom(addrB.Addr(), 81)), syscall.ECONNABORTED, "a socket connects once")
 	s.Close()
 }
 

@@ -59,6 +59,12 @@ func TestListen(t *testing.T) {
 		pr.send(seg{sport: 1000, dport: 80, seq: 1, ack: 4242, flags: fACK})
 		pr.expect(flags(fRST), seqIs(4242))
 	})
+	t.Run("SYN to a broadcast address dropped", func(t *testing.T) {
+		before := pr.drops(stat.DropTCPNotUnicast)
+		pr.send(seg{sport: 1000, dport: 80, seq: 1, flags: fSYN, to: netip.MustParseAddr("198.18.1.255")})
+		pr.expectNone()
+		assert.Equal(t, before+1, pr.drops(stat.DropTCPNotUnicast))
+	})
 	t.Run("no flags dropped", func(t *testing.T) {
 		pr.send(seg{sport: 1000, dport: 80, seq: 1, data: []byte("x")})
 		pr.expectNone()
@@ -158,6 +164,27 @@ func TestAcceptQueueFullKeepsData(t *testing.T) {
 	require.NoError(t, err)
 	_, err = l.Accept()
 	require.ErrorIs(t, err, syscall.EAGAIN)
+	// The request's SYN-ACK goes again; a third client in the same
+	// situation completes with its answer to it.
+	r3 := &rawConn{pr: pr, pport: 2003, hport: 80, seq: 300, wnd: 65535}
+	r3.send(fSYN, nil)
+	sa := r3.expect(flags(fSYN | fACK))
+	c0, err := l.Accept()
+	require.ErrorIs(t, err, syscall.EAGAIN)
+	_ = c0
+	pr.advance(1010 * time.Millisecond)
+	for range 2 { // r2's and r3's SYN-ACKs
+		r := pr.expect(flags(fSYN | fACK))
+		if r.dport == 2003 {
+			assert.Equal(t, sa.seq, r.seq)
+		}
+	}
+	r3.send(fACK, nil)
+	c3, err := l.Accept()
+	require.NoError(t, err, "the answer to the SYN-ACK completes it")
+	c3.Close()
+	pr.poll(2)
+	pr.drain()
 	// The client retransmits its data: now it completes the handshake.
 	r2.seq -= 5
 	r2.send(fACK|fPSH, []byte("hello"))

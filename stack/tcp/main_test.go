@@ -415,10 +415,15 @@ func (pr *peer) take(b *mbuf.Buf) {
 }
 
 // inject sends a raw frame into the host.
-func (pr *peer) inject(frame []byte) {
+func (pr *peer) inject(frame []byte) { pr.injectFlags(frame, 0) }
+
+// injectFlags sends a raw frame with receive offload flags set, as a port
+// that checked checksums would (the ring port passes them through).
+func (pr *peer) injectFlags(frame []byte, ol uint64) {
 	b := pr.pool.Alloc()
 	require.NotNil(pr.t, b)
 	copy(b.Put(len(frame)), frame)
+	b.SetOlFlags(ol)
 	require.Equal(pr.t, 1, pr.rp.A.TxBurst(0, []*mbuf.Buf{b}))
 }
 
@@ -468,8 +473,9 @@ type seg struct {
 	opts         []byte // raw option bytes, padded with EOL to 4
 	data         []byte
 	badCsum      bool
-	offset       int // Data Offset in bytes, when not the natural one
-	truncate     int // bytes cut off the TCP segment after building
+	offset       int        // Data Offset in bytes, when not the natural one
+	truncate     int        // bytes cut off the TCP segment after building
+	to           netip.Addr // the destination, when not the host's address
 }
 
 // frame builds the Ethernet frame of s from the raw peer to the host.
@@ -489,6 +495,9 @@ func (pr *peer) frame(s seg) []byte {
 		t[12] = uint8(s.offset/4) << 4
 	}
 	dst := pr.h.Addr().Addr()
+	if s.to.IsValid() {
+		dst = s.to
+	}
 	if s.truncate == 0 {
 		th.SetChecksum(header.TCP(t).CalculateChecksum(header.PseudoHeaderSum(pr.addr, dst, header.IPProtoTCP, uint16(len(t)))))
 	}

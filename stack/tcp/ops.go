@@ -116,7 +116,8 @@ func (s *Sock) Accept() (*Sock, error) {
 // (ECONNREFUSED, ETIMEDOUT ...). Errors: EAFNOSUPPORT, EISCONN (connected,
 // or listening), EALREADY (connecting), ENETUNREACH (no route; also our
 // own addresses and broadcasts: there is no loopback), EADDRNOTAVAIL (no
-// free port, or the bound port already has this 4-tuple), ENOBUFS.
+// free port, or the bound port already has this 4-tuple), ENOBUFS; after
+// a failed attempt, its error (or ECONNABORTED): a socket connects once.
 func (s *Sock) Connect(addr netip.AddrPort) error {
 	if err := sock.CheckFamily(addr); err != nil {
 		return err
@@ -127,6 +128,15 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 		return fmt.Errorf("tcp: connect %v: %w", addr, syscall.EALREADY)
 	case st != sock.Closed || s.connected || s.released:
 		return fmt.Errorf("tcp: connect %v: %w", addr, syscall.EISCONN)
+	case s.active:
+		// A socket connects once. After a failed attempt Linux answers
+		// the next connect with the pending error (or ECONNABORTED) and
+		// only then lets the socket try again; dpstack stops at the
+		// answer: open a new socket to retry.
+		if err := s.SockError(); err != nil {
+			return fmt.Errorf("tcp: connect %v: %w", addr, err)
+		}
+		return fmt.Errorf("tcp: connect %v: %w", addr, syscall.ECONNABORTED)
 	}
 	p := s.proto
 	p.fl.Dst, p.fl.Src = addr.Addr(), netip.Addr{}

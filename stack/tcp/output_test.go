@@ -332,3 +332,22 @@ func TestOutOfOrderMemoryBound(t *testing.T) {
 	assert.Equal(t, s0+12, rc.s.Info().RcvNxt)
 	rc.s.Close()
 }
+
+// Without timestamps there is room for four SACK blocks (RFC 2018 §3).
+func TestFourSACKBlocks(t *testing.T) {
+	rc := establishedWith(t, opts(optMSS(1460), optSACKPerm()))
+	s0 := rc.seq
+	for i := 1; i <= 5; i++ {
+		x := rc.seg(fACK, []byte("zz"))
+		x.seq = s0 + uint32(10*i)
+		rc.pr.send(x)
+		rc.expect(ackIs(s0))
+	}
+	x := rc.seg(fACK, []byte("zz"))
+	x.seq = s0 + 60
+	rc.pr.send(x)
+	r := rc.expect(ackIs(s0))
+	require.Equal(t, 4, r.opts.NumSACK)
+	assert.Equal(t, header.SACKBlock{Start: s0 + 60, End: s0 + 62}, r.opts.SACKBlocks[0], "the most recent first")
+	rc.s.Close()
+}

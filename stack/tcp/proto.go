@@ -135,9 +135,6 @@ type segment struct {
 	opts    header.TCPOptions
 }
 
-// has reports whether every flag in f is set.
-func (g *segment) has(f uint8) bool { return g.flags&f == f }
-
 // segLen is SEG.LEN: data plus SYN and FIN (RFC 9293 §3.4).
 func (g *segment) segLen() seqnum.Size {
 	n := seqnum.Size(g.dataLen)

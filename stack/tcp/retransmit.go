@@ -106,8 +106,8 @@ func (s *Sock) rtxFired(now lcore.Time) {
 func (s *Sock) retransmitTimeout(now lcore.Time) {
 	head := s.WriteQueue.Front()
 	if s.packetsOut == 0 || head == nil || head == s.sendHead {
-		if s.sendHead != nil {
-			s.push() // a transmission that failed for want of an mbuf
+		if s.sendHead != nil || s.finPending {
+			s.push() // a transmission or a FIN that found no mbuf
 		}
 		return
 	}

@@ -87,6 +87,22 @@ func TestSynSent(t *testing.T) {
 		assert.Positive(t, r.errs)
 		s.Close()
 	})
+	t.Run("SYN-ACK with data", func(t *testing.T) {
+		pr := newPeer(t)
+		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7004))
+		syn := pr.expect(flags(fSYN))
+		pr.send(seg{sport: 7004, dport: syn.sport, seq: 10, ack: syn.seq + 1, flags: fSYN | fACK, wnd: 1000, data: []byte("hi")})
+		pr.expect(flags(fACK), ackIs(13)) // SYN and 2 bytes
+		assert.Equal(t, sock.Established, s.State())
+		assert.Equal(t, []byte("hi"), recvNow(t, s, 10))
+		// SYN with FIN is never legal: dropped, counted.
+		before := pr.drops(stat.DropTCPBadFlags)
+		pr.send(seg{sport: 7004, dport: syn.sport, seq: 13, ack: syn.seq + 1, flags: fSYN | fFIN | fACK, wnd: 1000})
+		pr.expectNone()
+		assert.Equal(t, before+1, pr.drops(stat.DropTCPBadFlags))
+		s.Close()
+		pr.expect(flags(fFIN|fACK), seqIs(syn.seq+1))
+	})
 	t.Run("retransmitted SYN sets RTO to 3s", func(t *testing.T) {
 		pr := newPeer(t)
 		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7003))
@@ -193,6 +209,17 @@ func TestActiveCloseTimeWait(t *testing.T) {
 	s.Close()
 	_, _, tw, _ = pr.tcp().Counts()
 	assert.Zero(t, tw)
+
+	// The duration is settable.
+	pr.tcp().SetTimeWait(5 * time.Second)
+	rc = pr.dial(8010, 5000, synOpts(10))
+	rc.s.Close()
+	rc.expect(flags(fFIN | fACK))
+	rc.send(fFIN|fACK, nil)
+	rc.expect(flags(fACK))
+	assert.Equal(t, sock.TimeWait, rc.state())
+	pr.advance(5*time.Second + 10*time.Millisecond)
+	assert.Equal(t, sock.Closed, rc.state())
 }
 
 // recvNow reads what is queued.
@@ -420,4 +447,30 @@ func TestRetransmissionBetweenStacks(t *testing.T) {
 	got := p.recvAll(c.sv, n)
 	assert.True(t, bytes.Equal(data[:n], got))
 	assert.Positive(t, p.ta().Stats().Timeouts.Load())
+}
+
+// A retransmission while the receiver still holds the first copy of the
+// segment (a clone sharing the sender's buffer) goes out as a copy, as
+// Linux does with pskb_copy: two headers are never written into one
+// buffer, and the data arrives intact.
+func TestRetransmitWhileCloneHeld(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	data := pattern(3000, 8)
+	_, err := c.cl.SendMsg(data, 0)
+	require.NoError(t, err)
+	p.a.Stacks()[0].Loop().Flush()
+	p.b.Stacks()[0].Loop().Poll() // the server queues the clones, unread
+	// Lose the server's ACKs.
+	p.b.Stacks()[0].Loop().Flush()
+	for p.rp.A.RxBurst(0, burstOf(32)) > 0 {
+		freeBurst()
+	}
+	freeBurst()
+	p.advance(c.cl.Info().RTO + 50*time.Millisecond)
+	assert.Positive(t, p.ta().Stats().RetransSegs.Load())
+	assert.Positive(t, p.tb().Stats().DSACKSent.Load(), "the copy was a duplicate")
+	assert.True(t, bytes.Equal(data, p.recvAll(c.sv, len(data))))
+	c.cl.Close()
+	c.sv.Close()
 }
