@@ -471,8 +471,8 @@ func (ln *CListener) Close() error {
 	return nil
 }
 
-// DialCallback starts connecting to address from core 0 of h and returns
-// once the SYN is out (or with the error that prevented it). hd then
+// DialCallback starts connecting to address from one of h's cores, taken
+// in turn as Dial does, and returns once the SYN is out (or with the error that prevented it). hd then
 // receives Accept when the connection is up, or Closed with the error
 // (ECONNREFUSED, ETIMEDOUT) when it fails. Call it from a goroutine, not
 // from a Handler method: it waits for the core.
@@ -481,11 +481,12 @@ func DialCallback(h *stack.Host, address string, hd Handler) error {
 	if err != nil {
 		return &net.OpError{Op: "dial", Net: "tcp", Err: errnoOr(err, "connect")}
 	}
-	loop := h.Stacks()[dialCore].Loop()
+	core := h.NextCore()
+	loop := h.Stacks()[core].Loop()
 	var cerr error
-	if err := onCore(h, dialCore, func() {
-		sk := proto(h, dialCore).NewSock()
-		c := newCConn(loop, dialCore, hd, sk)
+	if err := onCore(h, core, func() {
+		sk := proto(h, core).NewSock()
+		c := newCConn(loop, core, hd, sk)
 		switch err := sk.Connect(raddr); {
 		case err == nil:
 			c.kick()

@@ -11,13 +11,12 @@ import (
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
-// dialCore is the core active opens start from. With one queue (net_tap's
-// default) there is one core anyway; on more, the transport picks a source
-// port whose reply RSS sends back to the opening core (DESIGN.md §3).
-const dialCore = 0
-
 // Dial connects to address ("198.18.0.1:9000") on network "tcp" or
 // "tcp4" through h, and returns the connection once the handshake is done.
+// The connection belongs to one of h's cores, taken in turn
+// (stack.Host.NextCore): the transport picks a source port whose replies
+// the port's RSS sends back to that core when it can predict them, and the
+// host hands over the segments that reach another core otherwise.
 // ctx bounds the wait: when it ends first, the attempt is abandoned and the
 // error wraps context.Canceled or, for a deadline, an error that is a
 // timeout (net.Error) and matches context.DeadlineExceeded. A refused
@@ -43,11 +42,12 @@ func DialTCP(ctx context.Context, h *stack.Host, network, address string) (*TCPC
 	if err := ctx.Err(); err != nil {
 		return nil, opError("dial", "connect", nil, tcpAddr(raddr), ctxErr(err))
 	}
-	c := newConn(h, dialCore)
+	core := h.NextCore()
+	c := newConn(h, core)
 	c.raddr = tcpAddr(raddr)
 	var cerr error
-	if err := onCore(h, dialCore, func() {
-		sk := proto(h, dialCore).NewSock()
+	if err := onCore(h, core, func() {
+		sk := proto(h, core).NewSock()
 		c.attach(sk)
 		cerr = sk.Connect(raddr)
 		c.setAddrs()

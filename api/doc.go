@@ -29,7 +29,9 @@
 // A Listener listens on every core of the host, one listening socket per
 // core for the same port (as SO_REUSEPORT sockets in Linux, each fed by the
 // flows that RSS sends to its core); Accept returns a connection from
-// whichever core has one. Dial opens from core 0.
+// whichever core has one. Dial opens from the host's cores in turn
+// (stack.Host.NextCore); a reply that the port puts on another core is
+// handed over to the connection's core.
 //
 // Setting up and closing (Listen, Close, options) work whether or not the
 // host's loops run (through stack.Host.Do); Read, Write and Accept need

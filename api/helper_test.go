@@ -45,6 +45,8 @@ func runHelper(role string) int {
 		err = helperRecv(addr)
 	case "serve-echo":
 		err = helperServe(addr, func(c *net.TCPConn) error { _, err := io.Copy(c, c); return err })
+	case "serve-echo-many":
+		err = helperServeEchoMany(addr, n)
 	case "serve-reply":
 		err = helperServe(addr, replyAfterEOF)
 	case "dial":
@@ -241,6 +243,43 @@ func helperServe(addr string, fn func(c *net.TCPConn) error) error {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(helperTimeout))
 	return fn(c.(*net.TCPConn))
+}
+
+// helperServeEchoMany listens, prints "listening", echoes on n
+// connections at once (each until the peer half-closes) and prints
+// "ok N" once they are all done.
+func helperServeEchoMany(addr string, n int) error {
+	ln, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(helperTimeout))
+	fmt.Println("listening")
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		c, err := ln.Accept()
+		if err != nil {
+			return fmt.Errorf("accept %d: %w", i, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(helperTimeout))
+			if _, err := io.Copy(c, c); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Printf("ok %d\n", n)
+	return nil
 }
 
 // replyAfterEOF reads until the peer half-closes, then answers "got N"

@@ -26,6 +26,9 @@ type Config struct {
 	Tick time.Duration
 	// WorkQueueSize bounds pending application work; 0 means 4096.
 	WorkQueueSize int
+	// InboxSize bounds the packets other cores have handed to the loop
+	// and it has not taken yet (see Handoff); 0 means 1024.
+	InboxSize int
 }
 
 // Stats count a loop's work. The loop is their only writer.
@@ -36,6 +39,7 @@ type Stats struct {
 	TxBursts    stat.Counter `stat:"loop_tx_bursts"`
 	TimersFired stat.Counter `stat:"loop_timers_fired"`
 	WorkRun     stat.Counter `stat:"loop_work_run"`
+	HandoffsIn  stat.Counter `stat:"loop_handoffs_in"` // packets other cores handed over
 }
 
 type rxQueue struct {
@@ -54,9 +58,15 @@ type Loop struct {
 	caches []*mbuf.Cache
 	now    Time
 	pkts   []*mbuf.Buf // C memory: see mbuf.NewBurst
-	stop   atomic.Bool
-	done   chan struct{}
-	stats  Stats
+	// inbox holds the packets other cores handed over (Handoff), taken
+	// by inboxIn every turn; nil until SetInbox.
+	inbox     *Queue[*mbuf.Buf]
+	inboxIn   func(pkts []*mbuf.Buf)
+	inboxPkts []*mbuf.Buf
+	inboxSize int
+	stop      atomic.Bool
+	done      chan struct{}
+	stats     Stats
 }
 
 // NewLoop returns a loop with nothing attached yet.
@@ -69,14 +79,19 @@ func NewLoop(cfg Config) *Loop {
 	if wq <= 0 {
 		wq = 4096
 	}
+	inbox := cfg.InboxSize
+	if inbox <= 0 {
+		inbox = 1024
+	}
 	now := Now()
 	return &Loop{
-		wheel: NewWheel(tick, now),
-		work:  NewWorkQueue(wq),
-		idler: NewIdler(cfg.Idle),
-		now:   now,
-		pkts:  mbuf.NewBurst(Burst),
-		done:  make(chan struct{}),
+		wheel:     NewWheel(tick, now),
+		work:      NewWorkQueue(wq),
+		idler:     NewIdler(cfg.Idle),
+		now:       now,
+		pkts:      mbuf.NewBurst(Burst),
+		inboxSize: inbox,
+		done:      make(chan struct{}),
 	}
 }
 
@@ -92,6 +107,45 @@ func (l *Loop) AddTx(port *dpdk.Port, q uint16) *TxBatch {
 	t := &TxBatch{port: port, queue: q, pkts: mbuf.NewBurst(2 * Burst)}
 	l.tx = append(l.tx, t)
 	return t
+}
+
+// SetInbox gives the loop an inbox for packets that other cores hand over
+// (Handoff): every turn, after the rx bursts and before the timers, the
+// loop takes up to a burst of them and hands it to input, which takes
+// ownership of the packets. Call before the loop runs.
+func (l *Loop) SetInbox(input func(pkts []*mbuf.Buf)) {
+	l.inbox = NewQueue[*mbuf.Buf](l.inboxSize)
+	l.inboxIn = input
+	l.inboxPkts = make([]*mbuf.Buf, Burst)
+}
+
+// Handoff queues b for the loop's inbox and wakes the loop: another core
+// gives the loop a packet that belongs to it. On true the loop owns b; on
+// false (no inbox, or the inbox is full) the caller still does. It is safe
+// from any goroutine, does not block and does not allocate.
+func (l *Loop) Handoff(b *mbuf.Buf) bool {
+	if l.inbox == nil || !l.inbox.Push(b) {
+		return false
+	}
+	l.idler.Wake()
+	return true
+}
+
+// DrainInbox frees the packets still in the inbox and returns how many: at
+// shutdown, with every loop stopped.
+func (l *Loop) DrainInbox() int {
+	if l.inbox == nil {
+		return 0
+	}
+	n := 0
+	for {
+		b, ok := l.inbox.Pop()
+		if !ok {
+			return n
+		}
+		b.Free()
+		n++
+	}
 }
 
 // AddCache makes the loop return c's pending frees to the pool every turn.
@@ -132,6 +186,13 @@ func (l *Loop) Poll() bool {
 			busy = true
 			l.stats.RxPackets.Add(uint64(n))
 			q.input(l.pkts[:n])
+		}
+	}
+	if l.inbox != nil {
+		if n := l.inbox.PopBurst(l.inboxPkts); n > 0 {
+			busy = true
+			l.stats.HandoffsIn.Add(uint64(n))
+			l.inboxIn(l.inboxPkts[:n])
 		}
 	}
 	if n := l.wheel.Advance(l.now, timerBudget); n > 0 {

@@ -154,3 +154,94 @@ func TestLoopPollDoesNotAllocate(t *testing.T) {
 	// sendFrames allocates its slice; the loop itself must not.
 	assert.LessOrEqual(t, allocs, 1.0)
 }
+
+// TestLoopInbox: packets another core hands over are taken every turn, up
+// to a burst per turn, after the rx bursts and before the timers; a full
+// inbox refuses (the caller keeps the packet); a loop without an inbox
+// refuses everything; DrainInbox frees what is left.
+func TestLoopInbox(t *testing.T) {
+	pool := dpdktest.Pool(t, 1023)
+	l := NewLoop(Config{InboxSize: 64})
+	b := pool.Alloc()
+	require.NotNil(t, b)
+	assert.False(t, l.Handoff(b), "no inbox yet")
+
+	var order []string
+	var got []*mbuf.Buf
+	l.SetInbox(func(pkts []*mbuf.Buf) {
+		order = append(order, "inbox")
+		got = append(got, pkts...)
+	})
+	var tm Timer
+	tm.Init(func(Time) { order = append(order, "timer") })
+	l.Wheel().Schedule(&tm, Now().Add(-time.Millisecond))
+	require.True(t, l.Handoff(b))
+	more := make([]*mbuf.Buf, 63)
+	require.True(t, pool.AllocBulk(more))
+	for _, m := range more {
+		require.True(t, l.Handoff(m))
+	}
+	extra := pool.Alloc()
+	assert.False(t, l.Handoff(extra), "full")
+	extra.Free()
+
+	assert.True(t, l.Poll())
+	assert.Equal(t, []string{"inbox", "timer"}, order)
+	require.Len(t, got, Burst, "one burst per turn")
+	assert.Same(t, b, got[0], "in order")
+	assert.True(t, l.Poll())
+	assert.Len(t, got, 64)
+	assert.Equal(t, uint64(64), l.Stats().HandoffsIn.Load())
+	assert.False(t, l.Poll(), "nothing left")
+	mbuf.FreeBulk(got)
+
+	require.True(t, pool.AllocBulk(more[:5]))
+	for _, m := range more[:5] {
+		require.True(t, l.Handoff(m))
+	}
+	assert.Equal(t, 5, l.DrainInbox())
+	assert.Zero(t, l.DrainInbox())
+}
+
+// TestLoopInboxWakes: a handoff wakes a sleeping loop, from another
+// goroutine, and the handover neither allocates.
+func TestLoopInboxWakes(t *testing.T) {
+	pool := dpdktest.Pool(t, 1023)
+	l := NewLoop(Config{Idle: IdleAdaptive})
+	got := make(chan *mbuf.Buf, 1)
+	l.SetInbox(func(pkts []*mbuf.Buf) {
+		for _, b := range pkts {
+			got <- b
+		}
+	})
+	go l.Run()
+	defer l.Stop()
+	for deadline := time.Now().Add(10 * time.Second); l.IdleSleeps() == 0; {
+		require.True(t, time.Now().Before(deadline), "the idle loop never slept")
+		time.Sleep(time.Millisecond)
+	}
+	b := pool.Alloc()
+	require.True(t, l.Handoff(b))
+	select {
+	case m := <-got:
+		assert.Same(t, b, m)
+		m.Free()
+	case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+		t.Fatal("the handed-over packet never arrived")
+	}
+}
+
+func TestLoopInboxNoAllocs(t *testing.T) {
+	pool := dpdktest.Pool(t, 1023)
+	l := NewLoop(Config{})
+	l.SetInbox(func(pkts []*mbuf.Buf) { mbuf.FreeBulk(pkts) })
+	bufs := mbuf.NewBurst(8)
+	allocs := testing.AllocsPerRun(100, func() {
+		pool.AllocBulk(bufs)
+		for _, b := range bufs {
+			l.Handoff(b)
+		}
+		l.Poll()
+	})
+	assert.Zero(t, allocs)
+}

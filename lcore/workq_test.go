@@ -151,3 +151,60 @@ func BenchmarkWorkQueuePostDrain(b *testing.B) {
 		q.Drain(1)
 	}
 }
+
+// Queue is generic: the same ring for any value type, FIFO, bounded, with
+// PopBurst taking what is there up to the slice's length.
+func TestQueueOfInts(t *testing.T) {
+	q := NewQueue[int](6) // 8 cells
+	assert.Equal(t, 8, q.Cap())
+	_, ok := q.Pop()
+	assert.False(t, ok, "empty")
+	for i := range 8 {
+		require.True(t, q.Push(i))
+	}
+	assert.False(t, q.Push(8), "full")
+	v, ok := q.Pop()
+	require.True(t, ok)
+	assert.Zero(t, v)
+	require.True(t, q.Push(8))
+	dst := make([]int, 5)
+	assert.Equal(t, 5, q.PopBurst(dst))
+	assert.Equal(t, []int{1, 2, 3, 4, 5}, dst)
+	assert.Equal(t, 3, q.PopBurst(dst))
+	assert.Equal(t, []int{6, 7, 8}, dst[:3])
+	assert.Zero(t, q.PopBurst(dst))
+}
+
+func TestQueueManyProducers(t *testing.T) {
+	const producers, pushes = 4, 20000
+	q := NewQueue[uint32](256)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range pushes {
+				for !q.Push(uint32(p)<<24 | uint32(i)) {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	next := make([]uint32, producers)
+	buf := make([]uint32, 32)
+	for total := 0; total < producers*pushes; {
+		n := q.PopBurst(buf)
+		if n == 0 {
+			runtime.Gosched()
+		}
+		for _, v := range buf[:n] {
+			p, i := v>>24, v&0xffffff
+			require.Equal(t, next[p], i, "producer %d out of order", p)
+			next[p]++
+		}
+		total += n
+	}
+	wg.Wait()
+	_, ok := q.Pop()
+	assert.False(t, ok)
+}

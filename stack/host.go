@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/dpstack/dpstack/dpdk"
@@ -15,6 +16,8 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/rss"
+	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // Route is a static route.
@@ -50,13 +53,26 @@ type Config struct {
 
 // Host runs one port on a set of cores: the pool, the port's queues and
 // offloads, and one Stack with its Loop per core.
+//
+// With several cores, the port's queue choice (RSS on a NIC, the kernel's
+// flow steering on net_tap) decides which core a packet reaches, and it
+// need not be the core that owns the packet's connection. The host keeps
+// a flow directory (tcp.FlowTable) of which core owns each connection; a
+// core that gets a segment of another core's connection hands it to that
+// core's inbox (lcore.Loop.Handoff), and the owner runs it through its own
+// IPv4 input. When the port's RSS can be predicted (a Toeplitz key and a
+// redirection table), active opens pick source ports whose replies land
+// on the opening core, so that handoffs are the exception.
 type Host struct {
 	cfg      Config
 	port     *dpdk.Port
 	pool     *mbuf.Pool
 	offloads dpdk.Configured
 	mac      header.MAC
+	flows    *tcp.FlowTable // nil with one core
+	steer    *rss.Steering  // nil when the port's RSS is not predictable
 	stacks   []*Stack
+	opens    atomic.Uint32 // NextCore's counter
 	tx       []*lcore.TxBatch
 	running  []<-chan error
 	closed   bool
@@ -85,6 +101,9 @@ func Open(cfg Config) (*Host, error) {
 		cfg.MTU = 1500
 	}
 	h := &Host{cfg: cfg, port: cfg.Port}
+	if cfg.Cores > 1 {
+		h.flows = tcp.NewFlowTable(0)
+	}
 	var err error
 	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: cfg.Name + "_pool", Size: cfg.PoolSize, CacheSize: 256, Socket: -1})
 	if err != nil {
@@ -94,6 +113,7 @@ func Open(cfg Config) (*Host, error) {
 		h.pool.Close()
 		return nil, err
 	}
+	h.steer = h.steering()
 	for core := range cfg.Cores {
 		if err := h.addCore(core); err != nil {
 			h.Close()
@@ -137,6 +157,38 @@ func (h *Host) setupPort() error {
 		return err
 	}
 	return nil
+}
+
+// steering reads the port's RSS configuration once and returns the
+// prediction of its queue choice for TCP/IPv4, or nil when there is none
+// to make: one core, no TCP hashing, no redirection table or key (net_ring,
+// net_tap: the kernel picks a TAP queue by its own flow steering, whatever
+// the port reports). NICs hash with Toeplitz unless configured otherwise;
+// DPDK 22.11 has no way to ask, so Toeplitz is assumed. A wrong guess
+// costs handoffs, not correctness.
+func (h *Host) steering() *rss.Steering {
+	if h.cfg.Cores < 2 || h.offloads.RSSHashFunctions&dpdk.RSSTCP == 0 {
+		return nil
+	}
+	info, err := h.port.Info()
+	if err != nil || info.Driver == "net_tap" {
+		return nil
+	}
+	c, err := h.port.RSS()
+	if err != nil || len(c.RETA) == 0 || c.HashFunctions&dpdk.RSSTCP == 0 {
+		return nil
+	}
+	st, err := rss.NewSteering(c.Key, c.RETA)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// handoff gives b, an IPv4 packet of a connection that core owns, to that
+// core's inbox (tcp.Config.Handoff).
+func (h *Host) handoff(b *mbuf.Buf, core int) bool {
+	return h.stacks[core].loop.Handoff(b)
 }
 
 // features maps the offloads the port accepted to the stack's features.
@@ -186,7 +238,20 @@ func (h *Host) addCore(core int) error {
 			return fmt.Errorf("stack: default gateway %v: %w", h.cfg.Gateway, err)
 		}
 	}
-	s := newStack(core, loop, dev, rt)
+	var tc tcp.Config
+	if h.flows != nil {
+		tc.Flows, tc.Handoff = h.flows, h.handoff
+	}
+	if st := h.steer; st != nil {
+		tc.ReplyHere = func(local, remote netip.AddrPort) bool {
+			// The reply comes from remote to local.
+			return st.QueueIPv4TCP(remote.Addr(), local.Addr(), remote.Port(), local.Port()) == q
+		}
+	}
+	s := newStack(core, loop, dev, rt, tc)
+	if h.flows != nil {
+		loop.SetInbox(s.handedIn)
+	}
 	s.ip.OnLearn(func(addr netip.Addr, mac header.MAC, confirmed bool) { h.shareNeighbour(core, addr, mac, confirmed) })
 	loop.AddRx(h.port, q, s.Input)
 	h.stacks = append(h.stacks, s)
@@ -289,6 +354,9 @@ func (h *Host) Close() error {
 		errs = append(errs, err)
 	}
 	for _, s := range h.stacks {
+		s.loop.DrainInbox() // handed over after the owner's last turn
+	}
+	for _, s := range h.stacks {
 		// Every TCP socket, request and TIME-WAIT socket lets go of its
 		// packets (nothing is sent: the port is stopped).
 		s.tcp.Close()
@@ -321,6 +389,23 @@ func (h *Host) MAC() header.MAC { return h.mac }
 
 // Addr is the host's address and subnet.
 func (h *Host) Addr() netip.Prefix { return h.cfg.Addr }
+
+// NextCore returns the core for the next connection the host opens:
+// round-robin over the cores, so that active opens spread over them as
+// passive ones do. Any core can open a connection: its replies come back
+// to it by RSS or by handoff. It is safe from any goroutine.
+func (h *Host) NextCore() int {
+	return int((h.opens.Add(1) - 1) % uint32(len(h.stacks)))
+}
+
+// Flows is the host's flow directory: which core owns each connection. It
+// is nil on a host of one core.
+func (h *Host) Flows() *tcp.FlowTable { return h.flows }
+
+// Steering is the prediction of the port's RSS queue choice that active
+// opens use, or nil when the port's choice is not predictable (one core,
+// net_tap, net_ring).
+func (h *Host) Steering() *rss.Steering { return h.steer }
 
 // Offloads are what the port accepted of the offloads the host asked for.
 func (h *Host) Offloads() dpdk.Configured { return h.offloads }

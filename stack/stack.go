@@ -38,12 +38,14 @@ type Stack struct {
 	ptypes []packetType
 }
 
-// NewStack builds a core's stack on dev, driven by loop, with the routes in
-// rt.
-func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table) *Stack {
+// newStack builds a core's stack on dev, driven by loop, with the routes
+// in rt. tc carries the host-wide parts of TCP's configuration (the flow
+// directory and its handoff, RSS steering); newStack fills in the rest.
+func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, tc tcp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
 	s.ip = ipv4.New(dev, rt)
-	s.tcp = tcp.New(tcp.Config{IP: s.ip, Routes: rt, Dev: dev, Wheel: loop.Wheel(), Now: loop.Now})
+	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Now, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Now, core
+	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
 	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)
 	s.RegisterPacketType(header.EtherTypeIPv4, s.ip.Input)
@@ -70,6 +72,18 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 		s.dev.Stats.RxFrames.Inc()
 		s.receive(b)
 	}
+}
+
+// handedIn takes a burst of packets that other cores handed over (the
+// loop's inbox): IPv4 packets of connections this core owns, with their
+// data at the IPv4 header. It owns the packets.
+func (s *Stack) handedIn(pkts []*mbuf.Buf) {
+	s.routes.SetNow(s.loop.Now())
+	s.tcp.SetHandedIn(true)
+	for _, b := range pkts {
+		s.ip.Input(b)
+	}
+	s.tcp.SetHandedIn(false)
 }
 
 // receive checks the Ethernet header and dispatches by ethertype.

@@ -32,6 +32,7 @@ const (
 	DropNoHeadroom
 	DropTxQueueFull
 	DropFrameTooBig
+	DropHandoffFull // the owning core's inbox was full when another core handed it a packet
 
 	// TCP (RFC 9293 §3.10.7 and the RFCs it leans on). Linux's
 	// SKB_DROP_REASON_TCP_* names where one exists.
@@ -63,6 +64,7 @@ const (
 	DropTCPAfterClose     // data after the receive side was closed (answered with a RST)
 	DropTCPTimeWait       // a segment that a TIME-WAIT socket does not take
 	DropTCPClosing        // data for a socket that no longer reads (CLOSE-WAIT, CLOSING, LAST-ACK)
+	DropTCPFlowElsewhere  // a SYN whose 4-tuple another core of the host took meanwhile
 
 	// NumDropReasons is the number of reasons.
 	NumDropReasons
@@ -95,6 +97,7 @@ var dropNames = [NumDropReasons]string{
 	DropNoHeadroom:        "no_headroom",
 	DropTxQueueFull:       "tx_queue_full",
 	DropFrameTooBig:       "frame_too_big",
+	DropHandoffFull:       "handoff_full",
 	DropTCPTruncated:      "tcp_truncated",
 	DropTCPBadOffset:      "tcp_bad_data_offset",
 	DropTCPMultiSeg:       "tcp_multi_segment",
@@ -123,6 +126,7 @@ var dropNames = [NumDropReasons]string{
 	DropTCPAfterClose:     "tcp_data_after_close",
 	DropTCPTimeWait:       "tcp_time_wait",
 	DropTCPClosing:        "tcp_closing",
+	DropTCPFlowElsewhere:  "tcp_flow_elsewhere",
 }
 
 // String is the reason's metric label.

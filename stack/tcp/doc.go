@@ -26,7 +26,9 @@
 //     accept queue;
 //   - timewait.go: TimewaitSock;
 //   - isn.go, port.go: initial sequence numbers (RFC 6528) and ephemeral
-//     ports (RFC 6056).
+//     ports (RFC 6056), steered by RSS when the port's is predictable;
+//   - flows.go: FlowTable, the host-wide directory of which core owns each
+//     connection.
 //
 // # One core
 //
@@ -34,6 +36,15 @@
 // API layer posts its calls to the core's loop; the core reports back
 // through the socket's sock.Callbacks, which run inside the stack's own
 // processing once the segment, timer or call that caused them is done.
+//
+// On a host of several cores, the port decides which core a segment
+// reaches, and that need not be the connection's core. Every connection a
+// core has (SYN queue, established table, TIME-WAIT) is recorded in the
+// host's FlowTable as that core's; a segment that finds nothing in the
+// core's own tables is looked up there before any listener (listeners are
+// replicated on every core) and handed to the owner (Config.Handoff) with
+// its IP header pushed back. The directory is written once per connection
+// and read without locks or allocation, only on that miss path.
 //
 // # Packets
 //

@@ -1,6 +1,10 @@
 package tcp
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/dpstack/dpstack/mbuf"
+)
 
 // SetISNFunc makes p take the initial sequence numbers of new connections
 // from fn instead of RFC 6528's function: tests use it to start
@@ -27,4 +31,24 @@ func (p *Proto) ConnectPortForTest(local, remote netip.AddrPort) (uint16, bool) 
 		p.binds[port] = &bindBucket{port: port, connectOnly: true}
 	}
 	return port, ok
+}
+
+// SetReplyHere replaces Config.ReplyHere.
+func (p *Proto) SetReplyHere(fn func(local, remote netip.AddrPort) bool) { p.replyHere = fn }
+
+// SetFlows makes p a core of a host with directory ft (Config.Flows,
+// Config.Core, Config.Handoff).
+func (p *Proto) SetFlows(ft *FlowTable, core int, handoff func(b *mbuf.Buf, core int) bool) {
+	p.flows, p.core, p.handoff = ft, core, handoff
+}
+
+// Claim records core as the owner of local-remote, as a core does when it
+// opens a connection, and reports whether it could.
+func (ft *FlowTable) Claim(local, remote netip.AddrPort, core int) bool {
+	return ft.claim(fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()}, core)
+}
+
+// Release forgets local-remote if core owns it.
+func (ft *FlowTable) Release(local, remote netip.AddrPort, core int) {
+	ft.release(fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()}, core)
 }

@@ -133,6 +133,14 @@ func (l *Sock) synRcv(g *segment, isn uint32, hinted bool) {
 		l.dropSeg(g, stat.DropNoRoute)
 		return
 	}
+	if !p.flowAdd(g.tuple) {
+		// Another core took this 4-tuple since Input asked the flow
+		// directory (the same SYN on two queues at once): the client
+		// retransmits, and the retransmission is handed over.
+		p.stats.ListenDrops.Inc()
+		l.dropSeg(g, stat.DropTCPFlowElsewhere)
+		return
+	}
 	r := p.newRequest(l, g, mtuOf(d))
 	if hinted {
 		r.iss = seqFrom(isn)

@@ -155,7 +155,7 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 	raddr := addrU32(addr.Addr())
 	if s.bucket != nil {
 		t := fourTuple{laddr, raddr, s.tuple.lport, addr.Port()}
-		if p.tupleInUse(t) {
+		if p.tupleInUse(t) || !p.flowAdd(t) {
 			return fmt.Errorf("tcp: connect %v from port %d: %w", addr, t.lport, syscall.EADDRNOTAVAIL)
 		}
 		s.tuple.laddr = laddr
@@ -168,6 +168,7 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 	}
 	syn := p.alloc()
 	if syn == nil {
+		p.flowDel(fourTuple{laddr, raddr, s.tuple.lport, addr.Port()})
 		if s.UserLocks&sock.BindPortLock == 0 {
 			p.unbind(s)
 		}

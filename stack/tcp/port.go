@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"net/netip"
 	"syscall"
 
 	"github.com/dpstack/dpstack/stack/sock"
@@ -153,25 +154,51 @@ func (p *Proto) tupleInUse(t fourTuple) bool {
 // are avoided; a port other connections got this way is shared when the
 // 4-tuple differs. It returns false when every port is taken.
 //
-// With one queue per port any port will do. With several queues, the
-// choice should also make the reply hash (RSS) back to this core (DESIGN.md
-// §3); that is future work.
+// On a host of several cores the 4-tuple must also be free on the other
+// cores: the port is claimed in the flow directory, and a 4-tuple another
+// core has is skipped. When the port's RSS is predictable
+// (Config.ReplyHere), the search goes on to the first port whose replies
+// the port steers to this core (DESIGN.md §3; Seastar's tcp connect does
+// the same), so that the choice stays as random as Algorithm 4 makes it
+// within that constraint; should no such port be free, the first free one
+// is taken and its segments are handed over.
 func (p *Proto) connectPort(laddr, raddr uint32, rport uint16) (uint16, bool) {
 	h := p.portKey.sum24(uint64(laddr)<<32|uint64(raddr), uint64(rport))
 	idx := uint32(h>>48) % portTableSize
 	offset := uint32(h) + uint32(p.perturb[idx])
+	fallback, fallbackAt := uint16(0), uint32(0)
 	for i := uint32(0); i < numPorts; i++ {
 		port := uint16(portLow + (offset+i)%numPorts)
+		t := fourTuple{laddr, raddr, port, rport}
 		if b := p.binds[port]; b != nil {
-			if !b.connectOnly || p.tupleInUse(fourTuple{laddr, raddr, port, rport}) {
+			if !b.connectOnly || p.tupleInUse(t) {
 				continue
 			}
 		}
-		step := max(int(i), 2*p.rng.IntN(8))
-		p.perturb[idx] += uint16(step + 2)
+		if p.replyHere != nil && !p.replyHere(netip.AddrPortFrom(u32Addr(laddr), port), netip.AddrPortFrom(u32Addr(raddr), rport)) {
+			if fallback == 0 && (p.flows == nil || p.flows.owner(t) < 0) {
+				fallback, fallbackAt = port, i
+			}
+			continue
+		}
+		if !p.flowAdd(t) {
+			continue // another core's connection
+		}
+		p.perturbStep(idx, i)
 		return port, true
 	}
+	if fallback != 0 && p.flowAdd(fourTuple{laddr, raddr, fallback, rport}) {
+		p.perturbStep(idx, fallbackAt)
+		return fallback, true
+	}
 	return 0, false
+}
+
+// perturbStep moves Algorithm 4's perturbation counter idx on after a
+// search that took tries+1 candidates.
+func (p *Proto) perturbStep(idx, tries uint32) {
+	step := max(int(tries), 2*p.rng.IntN(8))
+	p.perturb[idx] += uint16(step + 2)
 }
 
 // bindConnect binds s to laddr:port chosen by connectPort.

@@ -54,6 +54,24 @@ type Config struct {
 	// MaxTimewait bounds the TIME-WAIT sockets; 0 means
 	// DefaultMaxTimewait.
 	MaxTimewait int
+
+	// Flows is the host's flow directory, shared by its cores: every
+	// connection this core has is recorded there as its own, and a
+	// segment that finds no connection here is handed to the core the
+	// directory names. nil (a host of one core) disables both.
+	Flows *FlowTable
+	// Core is this core's index in Flows.
+	Core int
+	// Handoff gives b, a segment of a connection that core owns, to that
+	// core: b's data starts at its IPv4 header. On true the other core
+	// owns b; on false the segment is dropped (stat.DropHandoffFull).
+	// Required with Flows.
+	Handoff func(b *mbuf.Buf, core int) bool
+	// ReplyHere, when set, reports whether the port steers the segments
+	// from remote to local to this core (RSS). An active open then picks
+	// a local port for which it does (DESIGN.md §3), so that its segments
+	// need no handoff. nil when the steering cannot be predicted.
+	ReplyHere func(local, remote netip.AddrPort) bool
 }
 
 // Stats are a core's TCP counters, named after Linux's SNMP MIB (Tcp:) and
@@ -70,6 +88,12 @@ type Stats struct {
 	InErrs       stat.Counter `stat:"tcp_in_errs"`        // malformed segments
 	OutRsts      stat.Counter `stat:"tcp_out_rsts"`       // RSTs sent
 	InCsumErrors stat.Counter `stat:"tcp_in_csum_errors"` // bad checksums
+
+	// Handoffs counts the segments this core received for a connection
+	// of another core and handed over (Config.Handoff). Such a segment is
+	// counted in InSegs by the core that received it, not again by the
+	// owner; IPv4's counters count it on both, as both parse it.
+	Handoffs stat.Counter `stat:"tcp_handoffs"`
 
 	DelayedACKs       stat.Counter `stat:"tcp_delayed_acks"`        // ACKs sent by the delayed-ACK timer
 	ListenOverflows   stat.Counter `stat:"tcp_listen_overflows"`    // handshakes or SYNs refused: accept queue full
@@ -187,6 +211,12 @@ type Proto struct {
 	pending     []*Sock         // sockets with events to deliver
 	flushing    bool
 
+	flows     *FlowTable                              // the host's flow directory; nil on one core
+	core      int                                     // this core's index in flows
+	handoff   func(b *mbuf.Buf, core int) bool        // Config.Handoff
+	replyHere func(local, remote netip.AddrPort) bool // Config.ReplyHere
+	handedIn  bool                                    // Input gets segments another core handed over
+
 	stats Stats
 }
 
@@ -202,6 +232,10 @@ func New(cfg Config) *Proto {
 		timeWait:    cfg.TimeWait,
 		finTimeout:  cfg.FinTimeout,
 		maxTimewait: cfg.MaxTimewait,
+		flows:       cfg.Flows,
+		core:        cfg.Core,
+		handoff:     cfg.Handoff,
+		replyHere:   cfg.ReplyHere,
 		est:         make(map[fourTuple]*Sock),
 		reqs:        make(map[fourTuple]*RequestSock),
 		tw:          make(map[fourTuple]*TimewaitSock),
@@ -227,6 +261,9 @@ func New(cfg Config) *Proto {
 	}
 	if p.maxTimewait <= 0 {
 		p.maxTimewait = DefaultMaxTimewait
+	}
+	if p.flows != nil && p.handoff == nil {
+		panic("tcp: Config.Flows without Config.Handoff")
 	}
 	return p
 }
@@ -298,6 +335,17 @@ func (p *Proto) Close() {
 	for _, tw := range p.tw {
 		p.wheel.Cancel(&tw.timer)
 	}
+	if p.flows != nil {
+		for t := range p.est {
+			p.flows.release(t, p.core)
+		}
+		for t := range p.reqs {
+			p.flows.release(t, p.core)
+		}
+		for t := range p.tw {
+			p.flows.release(t, p.core)
+		}
+	}
 	clear(p.est)
 	clear(p.reqs)
 	clear(p.tw)
@@ -316,11 +364,15 @@ func (p *Proto) drop(b *mbuf.Buf, r stat.DropReason) { p.dev.Drop(b, r) }
 // Input receives one segment from IPv4 (tcp_v4_rcv): b's data starts at
 // the TCP header, ip is its IP header. It checks the header, the checksum,
 // the flags and the options once, finds the connection, and hands the
-// segment on: to a socket, a request, a TIME-WAIT socket, a listener, or
-// the CLOSED state's reset. Input owns b; every path frees it or keeps it,
-// and drops are counted by reason.
+// segment on: to a socket, a request, a TIME-WAIT socket, another core
+// that owns the connection (the host's flow directory, before any
+// listener: every core has a replica of each listener), a listener, or
+// the CLOSED state's reset. Input owns b; every path frees it, keeps it or
+// hands it over, and drops are counted by reason.
 func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
-	p.stats.InSegs.Inc()
+	if !p.handedIn {
+		p.stats.InSegs.Inc()
+	}
 	g := &p.seg
 	if !p.parse(g, b, ip) {
 		return
@@ -331,6 +383,8 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 		p.requestRcv(r, g)
 	} else if tw := p.tw[g.tuple]; tw != nil {
 		p.timewaitRcv(tw, g)
+	} else if p.flows != nil && p.handOff(g, ip) {
+		// Another core's connection: that core has the segment now.
 	} else if !p.rt.IsLocal(g.dst) {
 		// A broadcast destination (IPv4 delivers those too): "A TCP
 		// implementation MUST silently discard an incoming SYN segment
@@ -345,6 +399,41 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	p.seg.b = nil
 	p.flushEvents()
 }
+
+// handOff gives the segment to the core that owns its connection, when
+// the flow directory names another core, and reports whether it did. The
+// IP header, still in the headroom, is pushed back, so that the owner runs
+// the packet through its own IPv4 input and nothing else has to travel
+// with it. A segment that was handed over already is not handed on again
+// (the directory changed meanwhile: this core answers it as its own). A
+// full inbox on the owner drops the segment (stat.DropHandoffFull); the
+// peer retransmits.
+func (p *Proto) handOff(g *segment, ip header.IPv4) bool {
+	if p.handedIn {
+		return false
+	}
+	core := p.flows.owner(g.tuple)
+	if core < 0 || core == p.core {
+		return false
+	}
+	b := g.b
+	g.b = nil
+	if b.Push(ip.HeaderLen()) == nil {
+		p.drop(b, stat.DropNoHeadroom) // cannot happen: IPv4 pulled it
+		return true
+	}
+	if !p.handoff(b, core) {
+		p.drop(b, stat.DropHandoffFull)
+		return true
+	}
+	p.stats.Handoffs.Inc()
+	return true
+}
+
+// SetHandedIn tells p whether the segments Input gets from now on were
+// handed over by another core (the host sets it around its inbox): those
+// are not counted in InSegs again, nor handed on.
+func (p *Proto) SetHandedIn(on bool) { p.handedIn = on }
 
 // parse fills g from b and ip, or drops b and reports false. The checks
 // are made once (STYLE 2): a header of at least 20 bytes whose Data Offset

@@ -145,6 +145,7 @@ func (p *Proto) dropRequest(r *RequestSock) {
 	if p.reqs[r.tuple] == r {
 		delete(p.reqs, r.tuple)
 		r.listener.reqCount--
+		p.flowDel(r.tuple)
 	}
 	p.wheel.Cancel(&r.timer)
 }

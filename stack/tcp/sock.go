@@ -221,10 +221,12 @@ func (s *Sock) setState(st sock.State) {
 	s.wake(evState)
 }
 
-// hash puts the socket in the established table under its 4-tuple.
+// hash puts the socket in the established table under its 4-tuple, and
+// in the host's flow directory as this core's.
 func (s *Sock) hash() {
 	s.proto.est[s.tuple] = s
 	s.hashed = true
+	s.proto.flowAdd(s.tuple)
 }
 
 // unhash takes the socket out of the established table or the listeners.
@@ -233,6 +235,7 @@ func (s *Sock) unhash() {
 	if s.hashed {
 		if p.est[s.tuple] == s {
 			delete(p.est, s.tuple)
+			p.flowDel(s.tuple)
 		}
 		s.hashed = false
 	}

@@ -59,10 +59,13 @@ func (s *Sock) enterTimeWait() {
 		b.tws = append(b.tws, tw)
 		tw.bucket = b
 	}
+	// TIME-WAIT takes the 4-tuple before the socket gives it up, so that
+	// the flow directory keeps naming this core throughout.
+	p.tw[tw.tuple] = tw
+	p.flowAdd(tw.tuple)
 	s.Common.State = sock.TimeWait
 	s.wake(evState)
 	s.done()
-	p.tw[tw.tuple] = tw
 	p.wheel.Schedule(&tw.timer, p.now().Add(p.timeWait))
 }
 
@@ -70,6 +73,7 @@ func (s *Sock) enterTimeWait() {
 func (p *Proto) killTimewait(tw *TimewaitSock) {
 	if p.tw[tw.tuple] == tw {
 		delete(p.tw, tw.tuple)
+		p.flowDel(tw.tuple)
 	}
 	p.wheel.Cancel(&tw.timer)
 	if b := tw.bucket; b != nil {
