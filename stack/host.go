@@ -225,6 +225,7 @@ func (h *Host) addCore(core int) error {
 		TxQueue:  tx,
 	})
 	rt := route.NewTable(loop.Wheel())
+	rt.SetClock(loop.Now)
 	if err := rt.AddConnected(h.cfg.Addr, dev); err != nil {
 		return err
 	}

@@ -67,7 +67,6 @@ func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
 // Input takes a burst from the core's rx queue (netif_receive_skb for each
 // frame). It owns the packets.
 func (s *Stack) Input(pkts []*mbuf.Buf) {
-	s.routes.SetNow(s.loop.Now())
 	for _, b := range pkts {
 		s.dev.Stats.RxFrames.Inc()
 		s.receive(b)
@@ -78,7 +77,6 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 // loop's inbox): IPv4 packets of connections this core owns, with their
 // data at the IPv4 header. It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
-	s.routes.SetNow(s.loop.Now())
 	s.tcp.SetHandedIn(true)
 	for _, b := range pkts {
 		s.ip.Input(b)

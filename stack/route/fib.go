@@ -122,6 +122,10 @@ func (t *Table) Neighbours() *NeighTable { return t.neigh }
 // Stats are the table's counters.
 func (t *Table) Stats() *Stats { return &t.stats }
 
+// SetClock makes the table read the core's clock itself (see
+// NeighTable.SetClock).
+func (t *Table) SetClock(clock func() lcore.Time) { t.neigh.SetClock(clock) }
+
 // SetNow sets the core's clock for this turn: neighbour entries are
 // stamped with it.
 func (t *Table) SetNow(now lcore.Time) { t.neigh.SetNow(now) }

@@ -158,6 +158,7 @@ type NeighTable struct {
 	entries map[uint32]*Neighbour
 	solicit func(dev *netdev.Device, target netip.Addr, dst header.MAC)
 	now     lcore.Time
+	clock   func() lcore.Time
 	stats   NeighStats
 }
 
@@ -180,6 +181,19 @@ func (nt *NeighTable) Config() NeighConfig { return nt.cfg }
 // set, solicitations are counted but not sent.
 func (nt *NeighTable) SetSolicit(fn func(dev *netdev.Device, target netip.Addr, dst header.MAC)) {
 	nt.solicit = fn
+}
+
+// SetClock makes the table read the core's clock itself (the loop's turn
+// time) whenever it stamps an entry or arms a timer, so that output started
+// from timers or posted work sees the current time too.
+func (nt *NeighTable) SetClock(clock func() lcore.Time) { nt.clock = clock }
+
+// time is the table's current time: the clock's, or the last SetNow.
+func (nt *NeighTable) time() lcore.Time {
+	if nt.clock != nil {
+		nt.SetNow(nt.clock())
+	}
+	return nt.now
 }
 
 // SetNow sets the core's clock for this turn; entries are stamped with it.
@@ -283,7 +297,7 @@ func (nt *NeighTable) Update(dev *netdev.Device, a netip.Addr, mac header.MAC, c
 	if dev != nil {
 		n.dev = dev
 	}
-	now := nt.now
+	now := nt.time()
 	old := n.state
 	wasValid := old.Valid()
 	switch {
@@ -324,7 +338,7 @@ func (nt *NeighTable) create(dev *netdev.Device, k uint32) *Neighbour {
 		addr:    keyAddr(k),
 		key:     k,
 		state:   NeighIncomplete,
-		used:    nt.now,
+		used:    nt.time(),
 		updated: nt.now,
 	}
 	n.timer.Init(n.timerFired)
@@ -422,7 +436,7 @@ func (n *Neighbour) Output(b *mbuf.Buf) {
 		}
 		n = cur
 	}
-	now := nt.now
+	now := nt.time()
 	n.used = now
 	switch n.state {
 	case NeighReachable, NeighDelay, NeighProbe:
