@@ -137,6 +137,21 @@ func (p *Proto) lookup(src, dst netip.Addr) *route.Dst {
 	return d
 }
 
+// controlSegment prepares a segment sent outside a connection's output path
+// (a RST, a SYN-ACK, an ACK from TIME-WAIT): the route from laddr to raddr
+// and a fresh mbuf, or a nil mbuf, counted, when either is missing.
+func (p *Proto) controlSegment(laddr, raddr netip.Addr) (*mbuf.Buf, *route.Dst) {
+	d := p.lookup(laddr, raddr)
+	if d == nil {
+		return nil, nil
+	}
+	b := p.alloc()
+	if b == nil {
+		return nil, nil
+	}
+	return b, d
+}
+
 // alloc returns a fresh mbuf for a segment, or nil, counted.
 func (p *Proto) alloc() *mbuf.Buf {
 	b := p.dev.Alloc()
@@ -163,11 +178,7 @@ func (p *Proto) sendResetFor(g *segment) {
 		h.ack = g.seq.Add(g.segLen())
 		h.flags = flagRST | flagACK
 	}
-	d := p.lookup(g.dst, g.src)
-	if d == nil {
-		return
-	}
-	if b := p.alloc(); b != nil {
+	if b, d := p.controlSegment(g.dst, g.src); b != nil {
 		p.xmit(b, d)
 	}
 }

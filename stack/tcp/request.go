@@ -95,11 +95,7 @@ func (p *Proto) newRequest(l *Sock, g *segment, mtu int) *RequestSock {
 // <CTL=SYN,ACK> with the options the client offered (tcp_v4_send_synack).
 func (p *Proto) sendSynAck(r *RequestSock) {
 	laddr, raddr := u32Addr(r.tuple.laddr), u32Addr(r.tuple.raddr)
-	d := p.lookup(laddr, raddr)
-	if d == nil {
-		return
-	}
-	b := p.alloc()
+	b, d := p.controlSegment(laddr, raddr)
 	if b == nil {
 		return
 	}
@@ -168,11 +164,7 @@ func (p *Proto) reqAck(r *RequestSock) {
 		return
 	}
 	laddr, raddr := u32Addr(r.tuple.laddr), u32Addr(r.tuple.raddr)
-	d := p.lookup(laddr, raddr)
-	if d == nil {
-		return
-	}
-	b := p.alloc()
+	b, d := p.controlSegment(laddr, raddr)
 	if b == nil {
 		return
 	}

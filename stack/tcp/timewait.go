@@ -95,11 +95,7 @@ func (p *Proto) killTimewait(tw *TimewaitSock) {
 // (tcp_v4_timewait_ack).
 func (p *Proto) timewaitAck(tw *TimewaitSock) {
 	laddr, raddr := u32Addr(tw.tuple.laddr), u32Addr(tw.tuple.raddr)
-	d := p.lookup(laddr, raddr)
-	if d == nil {
-		return
-	}
-	b := p.alloc()
+	b, d := p.controlSegment(laddr, raddr)
 	if b == nil {
 		return
 	}
