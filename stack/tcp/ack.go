@@ -19,8 +19,11 @@ import (
 //     RFC 7323 §4.3, an invalid ACK must not move it), the send window is
 //     updated by the SND.WL1/SND.WL2 rule, and newly acknowledged data
 //     leaves the retransmission queue, giving an RTT sample and growing the
-//     congestion window. A duplicate (SEG.ACK < SND.UNA within the range)
-//     "can be ignored", and processing goes on with the text.
+//     congestion window, or, in fast recovery, ending it or retransmitting
+//     the next hole (recoveryAck). A duplicate (SEG.ACK < SND.UNA within
+//     the range) "can be ignored", and processing goes on with the text;
+//     one with SEG.ACK = SND.UNA that RFC 5681 §2 calls a duplicate drives
+//     fast retransmit (onDupAck).
 //
 // It reports whether processing continues.
 func (s *Sock) ack(g *segment) bool {
@@ -47,15 +50,23 @@ func (s *Sock) ack(g *segment) bool {
 		prior := s.inflight()
 		acked := s.cleanRtxQueue(g)
 		s.dupAcks = 0
+		s.ltOut = 0
 		s.retransmits = 0
 		s.backoff = 0
 		s.retransStamp = 0
 		if s.inLoss && !s.sndUna.LessThan(s.highRxt) {
 			s.inLoss = false
 		}
-		if acked > 0 && s.cc != nil && s.cwndLimited(prior) {
+		if s.inRecovery {
+			s.recoveryAck(acked)
+		} else if acked > 0 && s.cc != nil && s.cwndLimited(prior) {
 			s.cc.CongAvoid(s, uint32(acked))
 			s.expandSndBuf()
+		}
+		if s.recover.LessThan(s.sndUna) {
+			// Keep recover within reach of SND.UNA, so that it never
+			// looks ahead after the sequence space wraps.
+			s.recover = s.sndUna
 		}
 		if s.packetsOut > 0 {
 			s.probing = false
@@ -102,11 +113,6 @@ func (s *Sock) isDupAck(g *segment, windowChanged bool) bool {
 	return s.packetsOut > 0 && g.dataLen == 0 && g.flags&(flagSYN|flagFIN) == 0 &&
 		g.ack == s.sndUna && !windowChanged
 }
-
-// onDupAck is the hook where fast retransmit and recovery (RFC 5681 §3.2,
-// RFC 6582, RFC 6675) plug in; the next issue implements them. For now
-// duplicate ACKs are only counted, and losses are repaired by the RTO.
-func (s *Sock) onDupAck() {}
 
 // updateWindow applies RFC 9293 §3.10.7.4's window update: "If SND.UNA =<
 // SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <

@@ -16,10 +16,11 @@ const maxCwnd = 1 << 20
 //
 // The core itself does what RFC 5681 leaves to no algorithm: after a
 // retransmission timeout it sets cwnd to 1 and ssthresh to SSThresh's
-// answer, and retransmits in slow start. Fast retransmit and recovery
-// (RFC 5681 §3.2, RFC 6582) and SACK-based recovery (RFC 6675) hook into
-// the duplicate-ACK path (Sock.onDupAck) in the next issue, with CUBIC
-// (RFC 9438) as a second implementation.
+// answer, and retransmits in slow start; on the third duplicate ACK it
+// sets ssthresh to SSThresh's answer and runs fast retransmit and NewReno
+// fast recovery (RFC 5681 §3.2, RFC 6582; recovery.go), during which
+// CongAvoid is not called. SACK-based recovery (RFC 6675) and CUBIC (RFC
+// 9438) are to come.
 type CongestionOps interface {
 	// Name is the algorithm's TCP_CONGESTION name.
 	Name() string
@@ -61,9 +62,10 @@ func (Reno) Init(s *Sock) {
 }
 
 // SSThresh is max(FlightSize/2, 2) (RFC 5681 §3.1, equation (4), in
-// segments).
+// segments), FlightSize leaving out what limited transmit sent (RFC 5681
+// §3.2 step 2).
 func (Reno) SSThresh(s *Sock) uint32 {
-	return max(uint32(s.inflight())/2, 2)
+	return max(uint32(s.flightSize())/2, 2)
 }
 
 // CongAvoid grows the window (RFC 5681 §3.1; tcp_reno_cong_avoid).

@@ -20,6 +20,8 @@
 //     Nagle, delayed ACKs;
 //   - retransmit.go: RTO (RFC 6298) and retransmission from the queue of
 //     kept originals;
+//   - recovery.go: fast retransmit and NewReno fast recovery on duplicate
+//     ACKs (RFC 5681 §3.2, RFC 6582) and limited transmit (RFC 3042);
 //   - congestion.go: CongestionOps and Reno (RFC 5681);
 //   - timer.go: delayed ACK, persist, keepalive and FIN-WAIT-2 timers;
 //   - listen.go, request.go: listeners, RequestSock (the SYN queue) and the

@@ -34,6 +34,7 @@ type Info struct {
 	PacketsOut    int
 	BytesInFlight int
 	InLoss        bool
+	InRecovery    bool // in NewReno fast recovery (RFC 6582)
 
 	ISS, IRS       uint32
 	SndUna, SndNxt uint32
@@ -81,6 +82,7 @@ func (s *Sock) Info() Info {
 		Ssthresh:          s.ssthresh,
 		PacketsOut:        s.packetsOut,
 		InLoss:            s.inLoss,
+		InRecovery:        s.inRecovery,
 		ISS:               uint32(s.iss),
 		IRS:               uint32(s.irs),
 		SndUna:            uint32(s.sndUna),

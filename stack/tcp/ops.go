@@ -243,6 +243,8 @@ func (s *Sock) initTransfer() {
 	s.connected = true
 	s.cc = congestionFor(s.Options.Congestion)
 	s.cc.Init(s)
+	s.recover = s.iss // RFC 6582 §3.2: "initialized to the initial send sequence number"
+	s.inRecovery = false
 	if s.synRetrans && s.srtt == 0 {
 		s.rto = fallbackRTO
 	}

@@ -398,8 +398,9 @@ func (s *Sock) canSend() bool {
 }
 
 // push sends what the windows allow from the unsent part of the write
-// queue (tcp_write_xmit): within the congestion window and the peer's
-// window, a last partial segment held back by Nagle's algorithm, and
+// queue (tcp_write_xmit): within the congestion window (or one segment
+// beyond it per early duplicate ACK: RFC 3042 limited transmit) and the
+// peer's window, a last partial segment held back by Nagle's algorithm, and
 // starts the persist timer when the peer's window stops everything.
 func (s *Sock) push() {
 	if !s.canSend() {
@@ -409,8 +410,12 @@ func (s *Sock) push() {
 		s.queueFin()
 	}
 	for b := s.sendHead; b != nil; b = s.sendHead {
+		limited := false
 		if s.inflight() >= int(s.cwnd) {
-			break
+			if !s.limitedTransmit() {
+				break
+			}
+			limited = true
 		}
 		c := cbOf(b)
 		if c.endSeq.GreaterThan(s.sndWndEnd()) {
@@ -425,6 +430,10 @@ func (s *Sock) push() {
 				s.arm(&s.rtxT, s.now().Add(s.currentRTO()))
 			}
 			break
+		}
+		if limited {
+			s.ltOut++
+			s.proto.stats.LimitedTransmits.Inc()
 		}
 	}
 	s.checkProbeTimer()

@@ -110,6 +110,10 @@ type Stats struct {
 	RcvCollapsed      stat.Counter `stat:"tcp_rcv_collapsed"`       // receive queues packed into fewer buffers
 	DSACKSent         stat.Counter `stat:"tcp_dsack_sent"`          // D-SACK blocks generated (RFC 2883)
 	DupACKs           stat.Counter `stat:"tcp_dup_acks"`            // duplicate ACKs received (RFC 5681 §2)
+	FastRetransmits   stat.Counter `stat:"tcp_fast_retransmits"`    // segments retransmitted in fast recovery (RFC 5681 §3.2, RFC 6582)
+	Recoveries        stat.Counter `stat:"tcp_recoveries"`          // fast recoveries entered on the third duplicate ACK
+	PartialAcks       stat.Counter `stat:"tcp_partial_acks"`        // partial ACKs in fast recovery (RFC 6582 §3.2 step 5)
+	LimitedTransmits  stat.Counter `stat:"tcp_limited_transmits"`   // new segments sent on the first two duplicate ACKs (RFC 3042)
 	AbortOnData       stat.Counter `stat:"tcp_abort_on_data"`       // resets: data after close
 	AbortOnClose      stat.Counter `stat:"tcp_abort_on_close"`      // resets: closed with unread data
 	AbortOnLinger     stat.Counter `stat:"tcp_abort_on_linger"`     // resets: SO_LINGER 0, or the FIN-WAIT-2 timeout

@@ -169,11 +169,16 @@ func (s *Sock) writeErr() {
 
 // enterLoss marks every segment in flight lost after an RTO
 // (tcp_enter_loss). ssthresh is reduced once per loss episode, not on
-// every backed-off timeout.
+// every backed-off timeout (RFC 5681 §3.1: it "is held constant" when the
+// segment was already retransmitted by the timer); an RTO in fast
+// recovery reduces it again, as RFC 5681 §3.1 asks after any first
+// timeout (Linux keeps the one of the recovery), and ends the recovery
+// (RFC 6582 §3.2 step 6).
 func (s *Sock) enterLoss() {
 	if (!s.inLoss || s.retransmits == 0) && s.cc != nil {
 		s.ssthresh = s.cc.SSThresh(s)
 	}
+	s.exitRecovery()
 	s.cwnd = 1
 	s.cwndCnt = 0
 	q := &s.WriteQueue

@@ -89,11 +89,14 @@ type Sock struct {
 	cc         CongestionOps
 	cwnd       uint32 // congestion window in segments
 	ssthresh   uint32
-	cwndCnt    uint32 // congestion-avoidance counter (snd_cwnd_cnt)
-	packetsOut int    // segments sent and not acknowledged
-	lostOut    int    // segments marked lost by an RTO, not retransmitted since
-	dupAcks    int    // consecutive duplicate ACKs (RFC 5681 §2)
-	inLoss     bool   // after an RTO, until highRxt is acknowledged
+	cwndCnt    uint32       // congestion-avoidance counter (snd_cwnd_cnt)
+	packetsOut int          // segments sent and not acknowledged
+	lostOut    int          // segments marked lost by an RTO, not retransmitted since
+	dupAcks    int          // consecutive duplicate ACKs (RFC 5681 §2)
+	ltOut      int          // segments sent by limited transmit since the last new ACK (RFC 3042)
+	inRecovery bool         // in NewReno fast recovery (RFC 6582), until recover is acknowledged
+	recover    seqnum.Value // SND.NXT on entering recovery or at the last RTO: one past RFC 6582's recover
+	inLoss     bool         // after an RTO, until highRxt is acknowledged
 	highRxt    seqnum.Value
 	rtxNext    *mbuf.Buf // next segment to retransmit in loss recovery
 	sendHead   *mbuf.Buf // first unsent segment on WriteQueue, nil when all sent

@@ -425,11 +425,12 @@ func TestRetransmissionTimeout(t *testing.T) {
 	s.Close()
 }
 
-// A segment lost between two stacks is recovered by the RTO.
+// A segment lost between two stacks is recovered by the RTO when too few
+// segments follow it to bring three duplicate ACKs (RFC 5681 §3.2).
 func TestRetransmissionBetweenStacks(t *testing.T) {
 	p := newPair(t)
 	c := p.connect(80)
-	data := pattern(20_000, 4)
+	data := pattern(3000, 4) // three segments: two duplicate ACKs at most
 	n, err := c.cl.SendMsg(data, 0)
 	require.NoError(t, err)
 	p.a.Stacks()[0].Loop().Flush()
@@ -447,6 +448,7 @@ func TestRetransmissionBetweenStacks(t *testing.T) {
 	got := p.recvAll(c.sv, n)
 	assert.True(t, bytes.Equal(data[:n], got))
 	assert.Positive(t, p.ta().Stats().Timeouts.Load())
+	assert.Zero(t, p.ta().Stats().Recoveries.Load(), "no fast retransmit on two duplicate ACKs")
 }
 
 // A retransmission while the receiver still holds the first copy of the
