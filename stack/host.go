@@ -17,6 +17,7 @@ import (
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/rss"
+	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	PoolSize int
 	// MTU is the port's MTU; 0 means 1500.
 	MTU int
+	// Congestion is the TCP congestion control of new sockets ("cubic" or
+	// "reno"); "" means sock.DefaultCongestion (CUBIC).
+	Congestion string
 }
 
 // Host runs one port on a set of cores: the pool, the port's queues and
@@ -99,6 +103,9 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
+	}
+	if cfg.Congestion != "" && !sock.CongestionRegistered(cfg.Congestion) {
+		return nil, fmt.Errorf("stack: congestion control %q: %w", cfg.Congestion, syscall.ENOENT)
 	}
 	h := &Host{cfg: cfg, port: cfg.Port}
 	if cfg.Cores > 1 {
@@ -239,7 +246,7 @@ func (h *Host) addCore(core int) error {
 			return fmt.Errorf("stack: default gateway %v: %w", h.cfg.Gateway, err)
 		}
 	}
-	var tc tcp.Config
+	tc := tcp.Config{Congestion: h.cfg.Congestion}
 	if h.flows != nil {
 		tc.Flows, tc.Handoff = h.flows, h.handoff
 	}

@@ -3,12 +3,15 @@ package stack_test
 import (
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/stat"
@@ -202,4 +205,24 @@ func replyToRequest(m *mbuf.Buf) {
 	icmp.SetType(header.ICMPv4Echo)
 	icmp.SetChecksum(header.ChecksumUpdate16(icmp.Checksum(), uint16(header.ICMPv4EchoReply)<<8, uint16(header.ICMPv4Echo)<<8))
 	m.SetOlFlags(0)
+}
+
+// TestHostCongestion: the host's congestion-control setting is every new
+// socket's default, CUBIC when unset; an unknown name is refused.
+func TestHostCongestion(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{{"", "cubic"}, {"reno", "reno"}, {"bbr", ""}} {
+		rp, err := dpdk.NewRingPair(uniq("rpc"), 256)
+		require.NoError(t, err)
+		h, err := stack.Open(stack.Config{Name: uniq("cg"), Port: rp.A, Addr: addrA, PoolSize: 1023, Congestion: tc.set})
+		if tc.want == "" {
+			assert.ErrorIs(t, err, syscall.ENOENT, tc.set)
+		} else {
+			require.NoError(t, err)
+			s := h.Stacks()[0].TCP().NewSock()
+			assert.Equal(t, tc.want, s.Congestion())
+			s.Close()
+			require.NoError(t, h.Close())
+		}
+		require.NoError(t, rp.Close())
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack/sock"
 )
 
 var errHelp = errors.New("help shown")
@@ -34,6 +35,7 @@ type runConfig struct {
 	logLevel       slog.Level
 	ealLogLevel    string
 	statusInterval time.Duration
+	congestion     string
 	services       bool
 }
 
@@ -46,6 +48,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&c.pci, "pci", "", "PCI address of a NIC bound to a DPDK driver, e.g. 0000:01:00.0")
 	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix, e.g. 198.18.0.2/24 (required)")
 	fs.StringVar(&gw, "gateway", "", "default gateway (optional)")
+	fs.StringVar(&c.congestion, "congestion", sock.DefaultCongestion, "TCP congestion control of new sockets: cubic or reno")
 	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1")
 	fs.StringVar(&idle, "idle", "adaptive", "idle policy of the poll loops: adaptive or busy")
 	fs.StringVar(&huge, "hugepages", "auto", "hugepages: auto (use them when mounted), on or off")
@@ -86,6 +89,9 @@ func parseRunFlags(args []string) (runConfig, error) {
 		if !c.addr.Masked().Contains(c.gateway) {
 			return c, fmt.Errorf("--gateway %v is not on %v", c.gateway, c.addr.Masked())
 		}
+	}
+	if !sock.CongestionRegistered(c.congestion) {
+		return c, fmt.Errorf("--congestion %q: want cubic or reno", c.congestion)
 	}
 	if c.idle, err = lcore.ParseIdlePolicy(idle); err != nil {
 		return c, err

@@ -62,6 +62,7 @@ func TestParseRunFlags(t *testing.T) {
 		{"unknown flag", with("--frobnicate"), "frobnicate"},
 		{"stray argument", with("extra"), "unexpected"},
 		{"bad log level", with("--log-level", "loud"), "--log-level"},
+		{"unknown congestion control", with("--congestion", "bbr"), "--congestion"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

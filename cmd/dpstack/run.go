@@ -61,14 +61,15 @@ func run(c runConfig, log *slog.Logger) (err error) {
 	}
 	lcores := dpdk.Lcores()
 	host, err := stack.Open(stack.Config{
-		Name:    "dps",
-		Port:    port,
-		Addr:    c.addr,
-		Gateway: c.gateway,
-		Cores:   len(lcores),
-		Lcores:  lcores,
-		Idle:    c.idle,
-		MTU:     c.mtu,
+		Name:       "dps",
+		Port:       port,
+		Addr:       c.addr,
+		Gateway:    c.gateway,
+		Cores:      len(lcores),
+		Lcores:     lcores,
+		Idle:       c.idle,
+		MTU:        c.mtu,
+		Congestion: c.congestion,
 	})
 	if err != nil {
 		return err

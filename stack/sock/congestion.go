@@ -10,15 +10,16 @@ import (
 const CongestionNameMax = 16
 
 // DefaultCongestion is the congestion control of a new socket
-// (net.ipv4.tcp_congestion_control's default).
+// (net.ipv4.tcp_congestion_control): CUBIC, as Linux. Reno is chosen per
+// socket with SetCongestion (TCP_CONGESTION).
 const DefaultCongestion = "cubic"
 
 // congestionNames is the set of names TCP_CONGESTION accepts
 // (tcp_cong_list). It starts with the two algorithms DESIGN.md §1 commits
-// tcp.CongestionOps to, Reno (which Linux always builds in) and CUBIC (the
-// default), so that the default is always valid; the tcp package adds what
-// else it implements through RegisterCongestion and maps each name to its
-// own operations.
+// tcp.CongestionOps to, Reno (which Linux always builds in, and the
+// default) and CUBIC (Linux's default), so that the default is always
+// valid; the tcp package adds what else it implements through
+// RegisterCongestion and maps each name to its own operations.
 var congestionNames = map[string]struct{}{
 	"reno":  {},
 	"cubic": {},

@@ -138,7 +138,7 @@ func TestOptionDefaults(t *testing.T) {
 	on, secs := s.Linger()
 	assert.False(t, on)
 	assert.Zero(t, secs)
-	assert.Equal(t, "cubic", s.Congestion())
+	assert.Equal(t, "cubic", s.Congestion(), "Linux's default")
 }
 
 func TestOptionSetGet(t *testing.T) {

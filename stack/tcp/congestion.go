@@ -14,23 +14,32 @@ const maxCwnd = 1 << 20
 // core calls the hooks on its own core, on the data path: they must not
 // allocate.
 //
-// The core itself does what RFC 5681 leaves to no algorithm: after a
-// retransmission timeout it sets cwnd to 1 and ssthresh to SSThresh's
-// answer, and retransmits in slow start; on the third duplicate ACK it
-// sets ssthresh to SSThresh's answer and runs fast retransmit and NewReno
-// fast recovery (RFC 5681 §3.2, RFC 6582; recovery.go), during which
-// CongAvoid is not called. SACK-based recovery (RFC 6675) and CUBIC (RFC
-// 9438) are to come.
+// The core itself does what RFC 5681 leaves to no algorithm: it starts
+// the window at initialCwnd with no threshold (RFC 6928) before Init;
+// after a retransmission timeout it sets cwnd to 1 and ssthresh to
+// SSThresh's answer, calls Loss, and retransmits in slow start; on the
+// third duplicate ACK it sets ssthresh to SSThresh's answer and runs fast
+// retransmit and NewReno fast recovery (RFC 5681 §3.2, RFC 6582;
+// recovery.go), during which CongAvoid is not called. SACK-based recovery
+// (RFC 6675) is to come.
 type CongestionOps interface {
 	// Name is the algorithm's TCP_CONGESTION name.
 	Name() string
-	// Init sets up a connection's window when it is established.
+	// Init sets up the algorithm's own state for a connection, when it
+	// is established or switches to this algorithm
+	// (tcp_init_congestion_control); cwnd and ssthresh are the core's and
+	// stay as they are.
 	Init(s *Sock)
-	// SSThresh returns the slow-start threshold after a loss.
+	// SSThresh returns the slow-start threshold after a loss: on the third
+	// duplicate ACK, and on the first retransmission timeout of a loss
+	// episode.
 	SSThresh(s *Sock) uint32
 	// CongAvoid grows the window on an ACK that acknowledged acked new
 	// segments.
 	CongAvoid(s *Sock, acked uint32)
+	// Loss tells of a retransmission timeout, once cwnd is 1 (Linux's
+	// set_state(TCP_CA_Loss)).
+	Loss(s *Sock)
 }
 
 // Cwnd is the congestion window in segments.
@@ -54,12 +63,11 @@ type Reno struct{}
 // Name is "reno".
 func (Reno) Name() string { return "reno" }
 
-// Init starts the window at initialCwnd with no threshold.
-func (Reno) Init(s *Sock) {
-	s.cwnd = initialCwnd
-	s.ssthresh = maxCwnd
-	s.cwndCnt = 0
-}
+// Init clears the congestion-avoidance counter.
+func (Reno) Init(s *Sock) { s.cwndCnt = 0 }
+
+// Loss does nothing: Reno keeps no state of its own.
+func (Reno) Loss(*Sock) {}
 
 // SSThresh is max(FlightSize/2, 2) (RFC 5681 §3.1, equation (4), in
 // segments), FlightSize leaving out what limited transmit sent (RFC 5681
@@ -85,10 +93,39 @@ func (Reno) CongAvoid(s *Sock, acked uint32) {
 	}
 }
 
-// congestionFor returns the algorithm for a TCP_CONGESTION name. Only Reno
-// is implemented yet; every registered name, CUBIC (the default) among
-// them, runs Reno until its own implementation comes.
-func congestionFor(name string) CongestionOps {
-	_ = name
+// congestionFor returns the algorithm for a TCP_CONGESTION name: "cubic"
+// is the socket's own Cubic, "reno" and any other registered name Reno.
+func (s *Sock) congestionFor(name string) CongestionOps {
+	if name == "cubic" {
+		return &s.cubic
+	}
 	return Reno{}
+}
+
+// initCongestion starts a connection's congestion control when it is
+// established (tcp_init_transfer, tcp_init_congestion_control): the
+// initial window of RFC 6928 with no threshold, and the algorithm that
+// TCP_CONGESTION names.
+func (s *Sock) initCongestion() {
+	s.cwnd = initialCwnd
+	s.ssthresh = maxCwnd
+	s.cwndCnt = 0
+	s.cc = s.congestionFor(s.Options.Congestion)
+	s.cc.Init(s)
+}
+
+// SetCongestion sets TCP_CONGESTION (sock.Sock.SetCongestion). On a
+// connection whose congestion control already runs, the new algorithm
+// takes over at once, with its own state set up afresh and the window as
+// it is (tcp_set_congestion_control, tcp_reinit_congestion_control); a
+// connection not yet established takes it when it is.
+func (s *Sock) SetCongestion(name string) error {
+	if err := s.Sock.SetCongestion(name); err != nil {
+		return err
+	}
+	if s.cc != nil {
+		s.cc = s.congestionFor(name)
+		s.cc.Init(s)
+	}
+	return nil
 }

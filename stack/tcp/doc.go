@@ -22,7 +22,9 @@
 //     kept originals;
 //   - recovery.go: fast retransmit and NewReno fast recovery on duplicate
 //     ACKs (RFC 5681 §3.2, RFC 6582) and limited transmit (RFC 3042);
-//   - congestion.go: CongestionOps and Reno (RFC 5681);
+//   - congestion.go: CongestionOps and Reno (RFC 5681), the choice by
+//     TCP_CONGESTION;
+//   - cubic.go: CUBIC (RFC 9438);
 //   - timer.go: delayed ACK, persist, keepalive and FIN-WAIT-2 timers;
 //   - listen.go, request.go: listeners, RequestSock (the SYN queue) and the
 //     accept queue;

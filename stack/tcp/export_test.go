@@ -52,3 +52,12 @@ func (ft *FlowTable) Claim(local, remote netip.AddrPort, core int) bool {
 func (ft *FlowTable) Release(local, remote netip.AddrPort, core int) {
 	ft.release(fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()}, core)
 }
+
+// CongestionName is the name of the congestion control the connection
+// runs, "" before it is established.
+func (s *Sock) CongestionName() string {
+	if s.cc == nil {
+		return ""
+	}
+	return s.cc.Name()
+}

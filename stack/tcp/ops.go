@@ -241,8 +241,7 @@ func (s *Sock) setMSS() {
 // retransmitted SYN (RFC 6298 §5.7), keepalives.
 func (s *Sock) initTransfer() {
 	s.connected = true
-	s.cc = congestionFor(s.Options.Congestion)
-	s.cc.Init(s)
+	s.initCongestion()
 	s.recover = s.iss // RFC 6582 §3.2: "initialized to the initial send sequence number"
 	s.inRecovery = false
 	if s.synRetrans && s.srtt == 0 {

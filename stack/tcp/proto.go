@@ -54,6 +54,10 @@ type Config struct {
 	// MaxTimewait bounds the TIME-WAIT sockets; 0 means
 	// DefaultMaxTimewait.
 	MaxTimewait int
+	// Congestion is the congestion control of new sockets
+	// (net.ipv4.tcp_congestion_control); "" means sock.DefaultCongestion.
+	// It must be a registered name (sock.CongestionRegistered).
+	Congestion string
 
 	// Flows is the host's flow directory, shared by its cores: every
 	// connection this core has is recorded there as its own, and a
@@ -215,11 +219,12 @@ type Proto struct {
 	pending     []*Sock         // sockets with events to deliver
 	flushing    bool
 
-	flows     *FlowTable                              // the host's flow directory; nil on one core
-	core      int                                     // this core's index in flows
-	handoff   func(b *mbuf.Buf, core int) bool        // Config.Handoff
-	replyHere func(local, remote netip.AddrPort) bool // Config.ReplyHere
-	handedIn  bool                                    // Input gets segments another core handed over
+	flows      *FlowTable                              // the host's flow directory; nil on one core
+	core       int                                     // this core's index in flows
+	handoff    func(b *mbuf.Buf, core int) bool        // Config.Handoff
+	replyHere  func(local, remote netip.AddrPort) bool // Config.ReplyHere
+	handedIn   bool                                    // Input gets segments another core handed over
+	congestion string                                  // Config.Congestion
 
 	stats Stats
 }
@@ -240,6 +245,7 @@ func New(cfg Config) *Proto {
 		core:        cfg.Core,
 		handoff:     cfg.Handoff,
 		replyHere:   cfg.ReplyHere,
+		congestion:  cfg.Congestion,
 		est:         make(map[fourTuple]*Sock),
 		reqs:        make(map[fourTuple]*RequestSock),
 		tw:          make(map[fourTuple]*TimewaitSock),
@@ -293,6 +299,9 @@ func (p *Proto) SetTimeWait(d time.Duration) {
 func (p *Proto) NewSock() *Sock {
 	s := &Sock{}
 	s.init(p)
+	if p.congestion != "" {
+		s.Options.Congestion = p.congestion
+	}
 	p.all[s] = struct{}{}
 	return s
 }

@@ -26,6 +26,9 @@ func flight(t *testing.T, port uint16, n int) (*rawConn, []rxSeg) {
 	t.Helper()
 	pr := newPeer(t)
 	rc := pr.dial(port, 7000, optMSS(mss))
+	// The expectations below are RFC 5681/6582's, with Reno's
+	// ssthresh = FlightSize/2.
+	require.NoError(t, rc.s.SetCongestion("reno"))
 	got, err := rc.s.SendMsg(pattern(n*mss, 3), 0)
 	require.NoError(t, err)
 	require.Equal(t, n*mss, got)

@@ -181,6 +181,9 @@ func (s *Sock) enterLoss() {
 	s.exitRecovery()
 	s.cwnd = 1
 	s.cwndCnt = 0
+	if s.cc != nil {
+		s.cc.Loss(s)
+	}
 	q := &s.WriteQueue
 	lost := 0
 	for b := q.Front(); b != nil && b != s.sendHead; b = q.NextOf(b) {

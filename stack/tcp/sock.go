@@ -87,6 +87,7 @@ type Sock struct {
 
 	// Congestion control and loss (RFC 5681); see congestion.go.
 	cc         CongestionOps
+	cubic      Cubic  // the state of cc when it is CUBIC
 	cwnd       uint32 // congestion window in segments
 	ssthresh   uint32
 	cwndCnt    uint32       // congestion-avoidance counter (snd_cwnd_cnt)
