@@ -25,6 +25,10 @@ import (
 //     one with SEG.ACK = SND.UNA that RFC 5681 §2 calls a duplicate drives
 //     fast retransmit (onDupAck).
 //
+// On a SACK connection the blocks update the scoreboard first (sackRcv),
+// a duplicate must SACK new data to count (RFC 6675 §2), and recovery is
+// RFC 6675's (sackProgress, sack.go).
+//
 // It reports whether processing continues.
 func (s *Sock) ack(g *segment) bool {
 	if g.ack.GreaterThan(s.sndNxt) {
@@ -49,6 +53,7 @@ func (s *Sock) ack(g *segment) bool {
 		s.sndUna = g.ack
 		prior := s.inflight()
 		acked := s.cleanRtxQueue(g)
+		s.sackRcv(g)
 		s.dupAcks = 0
 		s.ltOut = 0
 		s.retransmits = 0
@@ -79,11 +84,24 @@ func (s *Sock) ack(g *segment) bool {
 		}
 		if s.inLoss {
 			s.retransmitLost()
+		} else if s.sackOK {
+			s.sackProgress()
 		}
-	} else if s.isDupAck(g, windowChanged) {
-		s.dupAcks++
-		s.proto.stats.DupACKs.Inc()
-		s.onDupAck()
+	} else {
+		// With SACK, a duplicate must also SACK new data (RFC 6675 §2),
+		// so that a D-SACK or a repeated block counts for nothing; one
+		// without any SACK block still counts, as RFC 5681 §2 has it.
+		newly := s.sackRcv(g)
+		if s.isDupAck(g, windowChanged) && (!s.sackOK || newly > 0 || g.opts.NumSACK == 0) {
+			s.dupAcks++
+			s.proto.stats.DupACKs.Inc()
+			s.onDupAck()
+			if s.sackOK {
+				s.sackProgress()
+			}
+		} else if newly > 0 {
+			s.sackProgress()
+		}
 	}
 	if s.probing && s.sendHead != nil && !cbOf(s.sendHead).endSeq.GreaterThan(s.sndWndEnd()) {
 		// The window opened for the head: stop probing; push sends it
@@ -182,6 +200,12 @@ func (s *Sock) cleanRtxQueue(g *segment) int {
 		}
 		if c.sacked&cbLost != 0 {
 			s.lostOut--
+		}
+		if c.sacked&cbSacked != 0 {
+			s.sackedOut--
+		}
+		if b == s.sackHint {
+			s.sackHint = nil
 		}
 		s.packetsOut--
 		acked++

@@ -17,7 +17,7 @@ type cb struct {
 	endSeq seqnum.Value // seq + data + SYN + FIN
 	when   lcore.Time   // last transmission; 0 before the first
 	flags  uint8        // TCP flags the segment carries (SYN, FIN, PSH)
-	sacked uint8        // cbRetrans, cbEverRetrans
+	sacked uint8        // cbRetrans, cbEverRetrans, cbLost, cbSacked
 }
 
 // cb.sacked bits (TCPCB_* in Linux).
@@ -30,6 +30,9 @@ const (
 	// cbLost: sent before a retransmission timeout and not retransmitted
 	// since (TCPCB_LOST).
 	cbLost
+	// cbSacked: the peer reported the whole segment in a SACK block (RFC
+	// 2018; TCPCB_SACKED_ACKED): the scoreboard of RFC 6675 §3.
+	cbSacked
 )
 
 // The control block must fit the mbuf's.

@@ -20,8 +20,9 @@ const maxCwnd = 1 << 20
 // SSThresh's answer, calls Loss, and retransmits in slow start; on the
 // third duplicate ACK it sets ssthresh to SSThresh's answer and runs fast
 // retransmit and NewReno fast recovery (RFC 5681 §3.2, RFC 6582;
-// recovery.go), during which CongAvoid is not called. SACK-based recovery
-// (RFC 6675) is to come.
+// recovery.go), or, when SACK was negotiated, RFC 6675's SACK-based
+// recovery with cwnd = ssthresh (sack.go); CongAvoid is not called during
+// either.
 type CongestionOps interface {
 	// Name is the algorithm's TCP_CONGESTION name.
 	Name() string

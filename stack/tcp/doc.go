@@ -22,6 +22,8 @@
 //     kept originals;
 //   - recovery.go: fast retransmit and NewReno fast recovery on duplicate
 //     ACKs (RFC 5681 §3.2, RFC 6582) and limited transmit (RFC 3042);
+//   - sack.go: the SACK scoreboard and SACK-based loss recovery (RFC
+//     6675), bounded whatever blocks arrive;
 //   - congestion.go: CongestionOps and Reno (RFC 5681), the choice by
 //     TCP_CONGESTION;
 //   - cubic.go: CUBIC (RFC 9438);

@@ -61,3 +61,9 @@ func (s *Sock) CongestionName() string {
 	}
 	return s.cc.Name()
 }
+
+// SACKScoreboard reports the SACK scoreboard: segments SACKed and marked
+// lost, and how many segments the last ACK's scoreboard walks visited.
+func (s *Sock) SACKScoreboard() (sacked, lost, steps int) {
+	return s.sackedOut, s.lostOut, s.sackSteps
+}

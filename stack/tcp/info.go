@@ -34,7 +34,7 @@ type Info struct {
 	PacketsOut    int
 	BytesInFlight int
 	InLoss        bool
-	InRecovery    bool // in NewReno fast recovery (RFC 6582)
+	InRecovery    bool // in fast recovery: NewReno's (RFC 6582), or SACK's (RFC 6675) when SACK is on
 
 	ISS, IRS       uint32
 	SndUna, SndNxt uint32

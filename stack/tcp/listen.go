@@ -85,19 +85,23 @@ const minSynBacklog = 16
 
 // synQueueFull reports whether the SYN queue is full: it holds backlog
 // requests (inet_csk_reqsk_queue_is_full), and at least minSynBacklog, so
-// that a listener with a tiny backlog still takes a burst of SYNs (Linux
-// gets that from SYN cookies, which dpstack does not have).
+// that a listener with a tiny backlog keeps state for a burst of SYNs;
+// beyond that, SYNs are answered with SYN cookies (syncookie.go).
 func (l *Sock) synQueueFull() bool { return l.reqCount >= max(l.backlog, minSynBacklog) }
 
 // listenRcv is the LISTEN state of RFC 9293 §3.10.7.2: a RST is ignored;
-// an ACK is answered with <SEQ=SEG.ACK><CTL=RST>; a SYN starts a request
-// (tcp_conn_request); anything else is dropped. isn, when hinted, is the
-// initial sequence number a TIME-WAIT socket chose for its successor.
+// an ACK is answered with <SEQ=SEG.ACK><CTL=RST>, unless the listener sent
+// SYN cookies lately and it brings a valid one back (cookieAck); a SYN
+// starts a request (tcp_conn_request); anything else is dropped. isn,
+// when hinted, is the initial sequence number a TIME-WAIT socket chose for
+// its successor.
 func (l *Sock) listenRcv(g *segment, isn uint32, hinted bool) {
 	p := l.proto
 	switch {
 	case g.flags&flagRST != 0:
 		l.dropSeg(g, stat.DropTCPListenInvalid)
+	case g.flags&flagACK != 0 && g.flags&flagSYN == 0 && l.cookiesRecent():
+		l.cookieAck(g)
 	case g.flags&flagACK != 0:
 		p.sendResetFor(g)
 		l.dropSeg(g, stat.DropTCPListenACK)
@@ -109,10 +113,11 @@ func (l *Sock) listenRcv(g *segment, isn uint32, hinted bool) {
 }
 
 // synRcv makes a RequestSock for a SYN and answers it with a SYN-ACK
-// (tcp_conn_request). A full accept queue or SYN queue drops the SYN;
-// the client retransmits it. Data in the SYN is not kept (as in Linux
-// without TCP Fast Open): the SYN-ACK acknowledges the SYN alone, and the
-// client sends the data again.
+// (tcp_conn_request). A full accept queue drops the SYN; the client
+// retransmits it. A full SYN queue answers it with a SYN cookie instead
+// (RFC 4987 §3.6), keeping no state. Data in the SYN is not kept (as in
+// Linux without TCP Fast Open): the SYN-ACK acknowledges the SYN alone,
+// and the client sends the data again.
 func (l *Sock) synRcv(g *segment, isn uint32, hinted bool) {
 	p := l.proto
 	if l.acceptFull() {
@@ -122,9 +127,7 @@ func (l *Sock) synRcv(g *segment, isn uint32, hinted bool) {
 		return
 	}
 	if l.synQueueFull() {
-		p.stats.SynQueueOverflows.Inc()
-		p.stats.ListenDrops.Inc()
-		l.dropSeg(g, stat.DropTCPSynQueueFull)
+		l.sendCookie(g)
 		return
 	}
 	d := p.lookup(g.dst, g.src)

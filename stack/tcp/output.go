@@ -384,9 +384,10 @@ func (s *Sock) setPingpong(on bool) {
 func (s *Sock) sizeGoal() int { return max(min(s.mss, segRoom), 1) }
 
 // inflight is the number of segments believed in the network
-// (tcp_packets_in_flight without SACK): those sent, less those an RTO
-// marked lost and not yet retransmitted.
-func (s *Sock) inflight() int { return s.packetsOut - s.lostOut }
+// (tcp_packets_in_flight; RFC 6675 §4's SetPipe in segments): those
+// sent, less those marked lost and not yet retransmitted, less those the
+// peer SACKed.
+func (s *Sock) inflight() int { return s.packetsOut - s.lostOut - s.sackedOut }
 
 // canSend reports whether the state lets data and FINs go out.
 func (s *Sock) canSend() bool {

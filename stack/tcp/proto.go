@@ -117,6 +117,10 @@ type Stats struct {
 	FastRetransmits   stat.Counter `stat:"tcp_fast_retransmits"`    // segments retransmitted in fast recovery (RFC 5681 §3.2, RFC 6582)
 	Recoveries        stat.Counter `stat:"tcp_recoveries"`          // fast recoveries entered on the third duplicate ACK
 	PartialAcks       stat.Counter `stat:"tcp_partial_acks"`        // partial ACKs in fast recovery (RFC 6582 §3.2 step 5)
+	SACKRecoveries    stat.Counter `stat:"tcp_sack_recoveries"`     // loss recoveries driven by SACK (RFC 6675 §5)
+	SACKRetransmits   stat.Counter `stat:"tcp_sack_retransmits"`    // segments retransmitted in SACK recovery (RFC 6675 NextSeg)
+	SACKBlocksIgnored stat.Counter `stat:"tcp_sack_blocks_ignored"` // received SACK blocks below SND.UNA, beyond SND.NXT or empty
+	DSACKsReceived    stat.Counter `stat:"tcp_dsacks_received"`     // received D-SACK blocks (RFC 2883)
 	LimitedTransmits  stat.Counter `stat:"tcp_limited_transmits"`   // new segments sent on the first two duplicate ACKs (RFC 3042)
 	AbortOnData       stat.Counter `stat:"tcp_abort_on_data"`       // resets: data after close
 	AbortOnClose      stat.Counter `stat:"tcp_abort_on_close"`      // resets: closed with unread data
@@ -129,6 +133,9 @@ type Stats struct {
 	FinWait2Timeouts  stat.Counter `stat:"tcp_fin_wait2_timeouts"`  // orphans dropped in FIN-WAIT-2
 	NoMbuf            stat.Counter `stat:"tcp_no_mbuf"`             // segments not sent for want of an mbuf
 	SynQueueOverflows stat.Counter `stat:"tcp_syn_queue_overflows"` // SYNs dropped: SYN queue full
+	SynCookiesSent    stat.Counter `stat:"tcp_syncookies_sent"`     // SYN-ACKs carrying a SYN cookie (RFC 4987 §3.6)
+	SynCookiesRecv    stat.Counter `stat:"tcp_syncookies_recv"`     // valid SYN cookies: connections made from them
+	SynCookiesFailed  stat.Counter `stat:"tcp_syncookies_failed"`   // ACKs to a listener under SYN flood whose cookie failed
 }
 
 // fourTuple identifies a connection from this host's side: local and
@@ -210,6 +217,8 @@ type Proto struct {
 	perturb [portTableSize]uint16
 	isnHook func(fourTuple) uint32
 
+	cookieKey [2]sipKey // SYN cookies (syncookie.go): the 4-tuple hash, the per-period hash
+
 	seg         segment  // the segment being processed
 	txh         txHeader // the header being built
 	sackScratch [header.TCPMaxSACKBlocks]header.SACKBlock
@@ -255,6 +264,7 @@ func New(cfg Config) *Proto {
 		isnKey:      newSipKey(),
 		tsKey:       newSipKey(),
 		portKey:     newSipKey(),
+		cookieKey:   [2]sipKey{newSipKey(), newSipKey()},
 		pending:     make([]*Sock, 0, 64),
 	}
 	p.freeFn = p.free

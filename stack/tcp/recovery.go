@@ -26,8 +26,8 @@ const dupThresh = 3
 // recover (RFC 6582 §3.2 step 1), and the lost segments go out as ACKs
 // come (retransmitLost).
 func (s *Sock) onDupAck() {
-	if s.cc == nil || s.inLoss {
-		return
+	if s.cc == nil || s.inLoss || s.sackOK {
+		return // SACK recovery is sackProgress's
 	}
 	if s.inRecovery {
 		s.SetCwnd(s.cwnd + 1)
@@ -97,6 +97,10 @@ func (s *Sock) fastRetransmit() {
 // of new data, then add back SMSS bytes to the congestion window"; the
 // connection stays in recovery.
 func (s *Sock) recoveryAck(acked int) {
+	if s.sackOK {
+		s.sackRecoveryAck()
+		return
+	}
 	if !s.sndUna.LessThan(s.recover) {
 		s.inRecovery = false
 		s.SetCwnd(min(s.ssthresh, uint32(max(s.inflight(), 1))+1))
@@ -141,4 +145,5 @@ func (s *Sock) limitedTransmit() bool {
 // threshold after a loss: the segments in flight, less those limited
 // transmit sent (RFC 5681 §3.2 step 2: "the additional data sent in
 // limited transmit MUST NOT be included in this calculation").
-func (s *Sock) flightSize() int { return max(s.inflight()-s.ltOut, 0) }
+// SACKed segments are still outstanding data here.
+func (s *Sock) flightSize() int { return max(s.packetsOut-s.lostOut-s.ltOut, 0) }

@@ -188,10 +188,17 @@ func (s *Sock) enterLoss() {
 	lost := 0
 	for b := q.Front(); b != nil && b != s.sendHead; b = q.NextOf(b) {
 		c := cbOf(b)
-		c.sacked = c.sacked&^cbRetrans | cbLost
+		c.sacked = c.sacked&^(cbRetrans|cbSacked) | cbLost
 		lost++
 	}
 	s.lostOut = lost
+	// The SACK scoreboard is cleared (RFC 2018 §8: "after a retransmit
+	// timeout the data sender SHOULD turn off all of the SACKed bits"),
+	// since the receiver may have reneged: dpstack's own prunes its
+	// out-of-order queue under memory pressure. Later ACKs SACK again
+	// what the peer holds. (Linux keeps the marks unless it detects
+	// reneging.)
+	s.sackedOut, s.sackHint = 0, nil
 	s.inLoss = true
 	s.highRxt = s.sndNxt
 	s.rtxNext = q.Front()

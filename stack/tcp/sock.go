@@ -100,6 +100,13 @@ type Sock struct {
 	inLoss     bool         // after an RTO, until highRxt is acknowledged
 	highRxt    seqnum.Value
 	rtxNext    *mbuf.Buf // next segment to retransmit in loss recovery
+
+	// The SACK scoreboard (RFC 6675 §3), kept in the write queue's cb.sacked.
+	sackedOut  int          // segments on the write queue marked cbSacked (RFC 6675 scoreboard)
+	highSacked seqnum.Value // end of the highest SACKed segment, while sackedOut > 0
+	sackHint   *mbuf.Buf    // where the last scoreboard walk found its lowest block (nil: the front)
+	sackSteps  int          // segments the last ACK's scoreboard walks visited (tests)
+
 	sendHead   *mbuf.Buf // first unsent segment on WriteQueue, nil when all sent
 	finQueued  bool      // our FIN is on the write queue
 	finPending bool      // our FIN is due but found no mbuf yet
@@ -134,6 +141,8 @@ type Sock struct {
 	backlog  int
 	acceptQ  []*Sock
 	reqCount int
+
+	cookieStamp lcore.Time // when the SYN queue last overflowed into SYN cookies (tcp_synq_overflow)
 
 	// Zero-copy send in progress (SendBuffer / Commit).
 	pend    *mbuf.Buf
@@ -319,6 +328,7 @@ func (s *Sock) purgeWrite() {
 	}
 	s.sendHead, s.rtxNext = nil, nil
 	s.packetsOut, s.lostOut = 0, 0
+	s.sackedOut, s.sackHint = 0, nil
 	s.finPending = false
 }
 

@@ -1,0 +1,297 @@
+package tcp
+
+import (
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/tcp/seqnum"
+)
+
+// SACK-based loss recovery (RFC 6675) for connections that negotiated
+// SACK (RFC 2018); those that did not keep NewReno (recovery.go).
+//
+// The scoreboard (RFC 6675 §3) lives in the write queue's control blocks,
+// as in Linux: cbSacked marks a segment the peer reported whole in a SACK
+// block, cbLost one deemed lost (IsLost), cbRetrans one retransmitted and
+// not yet acknowledged. Windows count segments, so RFC 6675's SMSS is one
+// segment and SetPipe is inflight(): packets out, less those SACKed and
+// those lost and not retransmitted (Linux's tcp_packets_in_flight).
+//
+// Whatever a peer sends, the work is bounded (the 2019 "SACK Panic"
+// family, CVE-2019-11477/11478/5599): at most four blocks per ACK, sorted
+// and merged in a fixed array; blocks below SND.UNA, beyond SND.NXT or
+// empty are ignored (a block that straddles SND.UNA is clamped to it);
+// segments are marked only when a block covers them whole, so nothing is
+// ever split or allocated; and the work of an ACK is linear in the
+// write queue, never in what the peer sends: at most one walk to mark
+// SACKed segments (from a hint when it can), one to mark lost ones, and
+// one each for NextSeg's rules 1 and 3, four in all.
+
+// sackRcv folds the SACK blocks of ACK g into the scoreboard (RFC 6675 §5
+// step 1, "update the scoreboard via the Update () routine") and returns
+// how many segments became SACKed. The first block is a D-SACK (RFC 2883
+// §4) when it lies below the cumulative ACK or inside the second block:
+// it is counted and reports nothing lost or received.
+func (s *Sock) sackRcv(g *segment) int {
+	s.sackSteps = 0
+	o := &g.opts
+	if !s.sackOK || o.NumSACK == 0 {
+		return 0
+	}
+	p := s.proto
+	var blk [header.TCPMaxSACKBlocks]sackBlock
+	n := 0
+	for i, sb := range o.SACK() {
+		start, end := seqnum.Value(sb.Start), seqnum.Value(sb.End)
+		if i == 0 && isDSACK(g, start, end) {
+			p.stats.DSACKsReceived.Inc()
+			continue
+		}
+		if !start.LessThan(end) || !s.sndUna.LessThan(end) || end.GreaterThan(s.sndNxt) {
+			p.stats.SACKBlocksIgnored.Inc()
+			continue
+		}
+		start = seqnum.Max(start, s.sndUna)
+		// Insertion into blk, ordered by left edge.
+		j := n
+		for j > 0 && start.LessThan(blk[j-1].start) {
+			blk[j] = blk[j-1]
+			j--
+		}
+		blk[j] = sackBlock{start, end}
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	// Merge blocks that overlap or touch.
+	m := 0
+	for i := 1; i < n; i++ {
+		if blk[i].start.LessThanEq(blk[m].end) {
+			blk[m].end = seqnum.Max(blk[m].end, blk[i].end)
+			continue
+		}
+		m++
+		blk[m] = blk[i]
+	}
+	n = m + 1
+	return s.sackMark(blk[:n])
+}
+
+// isDSACK reports whether the first SACK block of g, start-end, is a
+// D-SACK (RFC 2883 §4): it lies below the cumulative acknowledgment, or
+// within the second block.
+func isDSACK(g *segment, start, end seqnum.Value) bool {
+	if start.LessThan(g.ack) {
+		return true
+	}
+	if g.opts.NumSACK < 2 {
+		return false
+	}
+	b := g.opts.SACKBlocks[1]
+	s2, e2 := seqnum.Value(b.Start), seqnum.Value(b.End)
+	return s2.LessThanEq(start) && end.LessThanEq(e2) && start.LessThan(end)
+}
+
+// sackMark marks cbSacked the sent segments that the sorted, disjoint
+// blocks cover whole, in one walk of the write queue from the segment
+// that met the lowest block last time when it still lies below it. A
+// segment SACKed is no longer lost nor a retransmission in flight.
+func (s *Sock) sackMark(blk []sackBlock) int {
+	q := &s.WriteQueue
+	b := q.Front()
+	if h := s.sackHint; h != nil && cbOf(h).seq.LessThanEq(blk[0].start) {
+		b = h
+	}
+	s.sackHint = nil
+	newly := 0
+	i := 0
+	for ; b != nil && b != s.sendHead; b = q.NextOf(b) {
+		s.sackSteps++
+		c := cbOf(b)
+		for i < len(blk) && blk[i].end.LessThanEq(c.seq) {
+			i++
+		}
+		if i == len(blk) {
+			break
+		}
+		if s.sackHint == nil && c.endSeq.GreaterThan(blk[0].start) {
+			s.sackHint = b
+		}
+		if c.sacked&cbSacked != 0 || c.seq.LessThan(blk[i].start) || c.endSeq.GreaterThan(blk[i].end) {
+			continue
+		}
+		if c.sacked&cbLost != 0 {
+			s.lostOut--
+		}
+		c.sacked = c.sacked&^(cbLost|cbRetrans) | cbSacked
+		s.sackedOut++
+		newly++
+		if s.sackedOut == 1 || c.endSeq.GreaterThan(s.highSacked) {
+			s.highSacked = c.endSeq
+		}
+	}
+	return newly
+}
+
+// headLost is RFC 6675 §4's IsLost (HighACK + 1) for the first
+// unacknowledged segment: DupThresh SACKed segments above it.
+func (s *Sock) headLost() bool {
+	head := s.WriteQueue.Front()
+	return s.sackedOut >= dupThresh && head != nil && head != s.sendHead && cbOf(head).sacked&cbSacked == 0
+}
+
+// markLost marks cbLost each segment that RFC 6675 §4's IsLost finds
+// lost: not SACKed, with DupThresh or more SACKed segments above it
+// (counting segments, the "DupThresh discontiguous SACKed sequences"
+// test; with segments of SMSS it is also the "(DupThresh - 1) * SMSS
+// bytes" one). Retransmitted segments are left alone: a lost
+// retransmission is the RTO's. The walk stops where fewer than
+// DupThresh SACKed segments remain above.
+func (s *Sock) markLost() {
+	q := &s.WriteQueue
+	below := 0
+	var first *mbuf.Buf
+	for b := q.Front(); b != nil && b != s.sendHead && s.sackedOut-below >= dupThresh; b = q.NextOf(b) {
+		s.sackSteps++
+		c := cbOf(b)
+		if c.sacked&cbSacked != 0 {
+			below++
+			continue
+		}
+		if c.sacked&(cbLost|cbRetrans) != 0 {
+			continue
+		}
+		c.sacked |= cbLost
+		s.lostOut++
+		if first == nil {
+			first = b
+		}
+	}
+	if first != nil && (s.rtxNext == nil || s.rtxNext == s.sendHead || cbOf(first).seq.LessThan(cbOf(s.rtxNext).seq)) {
+		s.rtxNext = first
+	}
+}
+
+// sackProgress runs on a SACK connection after an ACK that advanced
+// SND.UNA, SACKed new data, or counted as a duplicate: outside recovery
+// it enters it when RFC 6675 §5 step 4 says (DupAcks >= DupThresh, or
+// IsLost (HighACK + 1)); in recovery it marks what is now lost and
+// retransmits (§5 step (C)).
+func (s *Sock) sackProgress() {
+	if s.cc == nil || s.inLoss {
+		return
+	}
+	if !s.inRecovery {
+		if s.dupAcks >= dupThresh || s.headLost() {
+			s.enterSACKRecovery()
+		}
+		return
+	}
+	s.markLost()
+	s.sackRetransmit()
+}
+
+// enterSACKRecovery is RFC 6675 §5 step 4, unless the cumulative ACK
+// does not pass RecoveryPoint (recover here), which shows the loss
+// belongs to a previous recovery or RTO:
+//
+//   - RecoveryPoint = HighData (4.1);
+//   - ssthresh from the congestion control and cwnd = ssthresh (4.2);
+//   - the first unacknowledged segment is retransmitted (4.3), whatever
+//     pipe is;
+//   - then, while cwnd - pipe >= 1 SMSS, NextSeg's segments go (4.4).
+func (s *Sock) enterSACKRecovery() {
+	if s.sndUna.LessThan(s.recover) {
+		return
+	}
+	p := s.proto
+	s.recover = s.sndNxt
+	s.ssthresh = s.cc.SSThresh(s)
+	s.SetCwnd(s.ssthresh)
+	s.cwndCnt = 0
+	s.ltOut = 0
+	s.inRecovery = true
+	p.stats.Recoveries.Inc()
+	p.stats.SACKRecoveries.Inc()
+	head := s.WriteQueue.Front()
+	if head != nil && head != s.sendHead && cbOf(head).sacked&cbSacked == 0 {
+		if s.retransmitSkb(head) {
+			p.stats.FastRetransmits.Inc()
+			p.stats.SACKRetransmits.Inc()
+		}
+	}
+	s.markLost()
+	s.sackRetransmit()
+}
+
+// sackRecoveryAck processes an ACK of new data in SACK recovery. RFC
+// 6675 §5: recovery ends when RecoveryPoint is acknowledged, cwnd keeping
+// the ssthresh it took on entry. A partial ACK while nothing is SACKed
+// means the peer, though it permitted SACK, reports no blocks (anything
+// sent after the new head and before the retransmission that the ACK
+// answers would otherwise be SACKed): the head is retransmitted as
+// NewReno would (RFC 6582 §3.2 step 5), or only an RTO could repair it.
+func (s *Sock) sackRecoveryAck() {
+	if !s.sndUna.LessThan(s.recover) {
+		s.inRecovery = false
+		s.SetCwnd(s.ssthresh)
+		s.cwndCnt = 0
+		return
+	}
+	head := s.WriteQueue.Front()
+	if s.sackedOut != 0 || head == nil || head == s.sendHead || cbOf(head).sacked&cbRetrans != 0 {
+		return
+	}
+	p := s.proto
+	p.stats.PartialAcks.Inc()
+	if s.retransmitSkb(head) {
+		p.stats.FastRetransmits.Inc()
+		p.stats.SACKRetransmits.Inc()
+	}
+}
+
+// sackRetransmit sends what RFC 6675 §4's NextSeg chooses while cwnd -
+// pipe >= 1 SMSS, rules 1 and 3 (rule 2, new data, is push's, which runs
+// after the ACK):
+//
+//  1. the first segment deemed lost (cbLost) and not yet retransmitted;
+//  3. when no new data may go, an unSACKed segment below the highest
+//     SACKed one, never retransmitted in this recovery.
+func (s *Sock) sackRetransmit() {
+	p := s.proto
+	q := &s.WriteQueue
+	for b := s.rtxNext; b != nil && b != s.sendHead && s.inflight() < int(s.cwnd); b = s.rtxNext {
+		s.sackSteps++
+		if cbOf(b).sacked&cbLost == 0 {
+			s.rtxNext = q.NextOf(b)
+			continue
+		}
+		if !s.retransmitSkb(b) {
+			return
+		}
+		p.stats.FastRetransmits.Inc()
+		p.stats.SACKRetransmits.Inc()
+		s.rtxNext = q.NextOf(b)
+	}
+	if s.inflight() >= int(s.cwnd) || s.sackedOut == 0 {
+		return
+	}
+	if h := s.sendHead; h != nil && !cbOf(h).endSeq.GreaterThan(s.sndWndEnd()) {
+		return // rule 2 applies: push sends new data
+	}
+	for b := q.Front(); b != nil && b != s.sendHead && s.inflight() < int(s.cwnd); b = q.NextOf(b) {
+		s.sackSteps++
+		c := cbOf(b)
+		if !c.endSeq.LessThanEq(s.highSacked) {
+			return
+		}
+		if c.sacked&(cbSacked|cbRetrans|cbLost) != 0 {
+			continue
+		}
+		if !s.retransmitSkb(b) {
+			return
+		}
+		p.stats.FastRetransmits.Inc()
+		p.stats.SACKRetransmits.Inc()
+	}
+}
