@@ -87,6 +87,8 @@ func (s *Sock) ack(g *segment) bool {
 		} else if s.sackOK {
 			s.sackProgress()
 		}
+		s.tlpAck()
+		s.armLossTimer()
 	} else {
 		// With SACK, a duplicate must also SACK new data (RFC 6675 §2),
 		// so that a D-SACK or a repeated block counts for nothing; one
@@ -101,6 +103,10 @@ func (s *Sock) ack(g *segment) bool {
 			}
 		} else if newly > 0 {
 			s.sackProgress()
+		}
+		s.tlpAck()
+		if newly > 0 {
+			s.armLossTimer()
 		}
 	}
 	if s.probing && s.sendHead != nil && !cbOf(s.sendHead).endSeq.GreaterThan(s.sndWndEnd()) {
@@ -177,6 +183,7 @@ func (s *Sock) cleanRtxQueue(g *segment) int {
 	acked := 0
 	var first lcore.Time
 	retrans := false
+	now := s.now()
 	for b := q.Front(); b != nil && b != s.sendHead; {
 		c := cbOf(b)
 		if c.endSeq.GreaterThan(ack) {
@@ -203,6 +210,8 @@ func (s *Sock) cleanRtxQueue(g *segment) int {
 		}
 		if c.sacked&cbSacked != 0 {
 			s.sackedOut--
+		} else if s.sackOK {
+			s.rackUpdate(c, now)
 		}
 		if b == s.sackHint {
 			s.sackHint = nil
@@ -217,7 +226,6 @@ func (s *Sock) cleanRtxQueue(g *segment) int {
 		p.free(b)
 		b = next
 	}
-	now := s.now()
 	switch {
 	case acked > 0 && !retrans && first != 0:
 		s.rttSample(now.Sub(first))

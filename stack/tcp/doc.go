@@ -24,6 +24,8 @@
 //     ACKs (RFC 5681 §3.2, RFC 6582) and limited transmit (RFC 3042);
 //   - sack.go: the SACK scoreboard and SACK-based loss recovery (RFC
 //     6675), bounded whatever blocks arrive;
+//   - rack.go: RACK-TLP (RFC 8985): time-based loss detection with a
+//     reordering window, and tail loss probes;
 //   - congestion.go: CongestionOps and Reno (RFC 5681), the choice by
 //     TCP_CONGESTION;
 //   - cubic.go: CUBIC (RFC 9438);

@@ -355,6 +355,9 @@ func (s *Sock) transmit(b *mbuf.Buf) bool {
 		s.probing = false
 		s.arm(&s.rtxT, s.now().Add(s.currentRTO()))
 	}
+	if s.sackOK && !s.rack.reoOn && !s.rack.tlpOn {
+		s.armLossTimer() // RFC 8985 §7.2: the PTO restarts on new data
+	}
 	if n > 0 {
 		s.dataSent()
 	}

@@ -122,6 +122,10 @@ type Stats struct {
 	SACKBlocksIgnored stat.Counter `stat:"tcp_sack_blocks_ignored"` // received SACK blocks below SND.UNA, beyond SND.NXT or empty
 	DSACKsReceived    stat.Counter `stat:"tcp_dsacks_received"`     // received D-SACK blocks (RFC 2883)
 	LimitedTransmits  stat.Counter `stat:"tcp_limited_transmits"`   // new segments sent on the first two duplicate ACKs (RFC 3042)
+	RACKLosses        stat.Counter `stat:"tcp_rack_losses"`         // segments RACK marked lost (RFC 8985 §6.2)
+	RACKReoTimeouts   stat.Counter `stat:"tcp_rack_reo_timeouts"`   // RACK reordering timer expirations (RFC 8985 §6.3)
+	TLPProbes         stat.Counter `stat:"tcp_tlp_probes"`          // tail loss probes sent (RFC 8985 §7.3)
+	TLPRecoveries     stat.Counter `stat:"tcp_tlp_recoveries"`      // tail losses a probe repaired without an RTO (RFC 8985 §7.4)
 	AbortOnData       stat.Counter `stat:"tcp_abort_on_data"`       // resets: data after close
 	AbortOnClose      stat.Counter `stat:"tcp_abort_on_close"`      // resets: closed with unread data
 	AbortOnLinger     stat.Counter `stat:"tcp_abort_on_linger"`     // resets: SO_LINGER 0, or the FIN-WAIT-2 timeout

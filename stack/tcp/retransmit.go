@@ -179,6 +179,7 @@ func (s *Sock) enterLoss() {
 		s.ssthresh = s.cc.SSThresh(s)
 	}
 	s.exitRecovery()
+	s.rackReset()
 	s.cwnd = 1
 	s.cwndCnt = 0
 	if s.cc != nil {

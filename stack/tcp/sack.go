@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 )
@@ -11,7 +10,7 @@ import (
 //
 // The scoreboard (RFC 6675 §3) lives in the write queue's control blocks,
 // as in Linux: cbSacked marks a segment the peer reported whole in a SACK
-// block, cbLost one deemed lost (IsLost), cbRetrans one retransmitted and
+// block, cbLost one deemed lost (by RACK, RFC 8985), cbRetrans one retransmitted and
 // not yet acknowledged. Windows count segments, so RFC 6675's SMSS is one
 // segment and SetPipe is inflight(): packets out, less those SACKed and
 // those lost and not retransmitted (Linux's tcp_packets_in_flight).
@@ -24,7 +23,9 @@ import (
 // ever split or allocated; and the work of an ACK is linear in the
 // write queue, never in what the peer sends: at most one walk to mark
 // SACKed segments (from a hint when it can), one to mark lost ones, and
-// one each for NextSeg's rules 1 and 3, four in all.
+// one for NextSeg's rule 1, three in all. Segments are
+// marked lost by RACK (rack.go), whose walk is linear in the write queue
+// too.
 
 // sackRcv folds the SACK blocks of ACK g into the scoreboard (RFC 6675 §5
 // step 1, "update the scoreboard via the Update () routine") and returns
@@ -33,6 +34,7 @@ import (
 // it is counted and reports nothing lost or received.
 func (s *Sock) sackRcv(g *segment) int {
 	s.sackSteps = 0
+	s.rack.dsack = false
 	o := &g.opts
 	if !s.sackOK || o.NumSACK == 0 {
 		return 0
@@ -44,6 +46,7 @@ func (s *Sock) sackRcv(g *segment) int {
 		start, end := seqnum.Value(sb.Start), seqnum.Value(sb.End)
 		if i == 0 && isDSACK(g, start, end) {
 			p.stats.DSACKsReceived.Inc()
+			s.rack.dsack = true
 			continue
 		}
 		if !start.LessThan(end) || !s.sndUna.LessThan(end) || end.GreaterThan(s.sndNxt) {
@@ -63,6 +66,7 @@ func (s *Sock) sackRcv(g *segment) int {
 	if n == 0 {
 		return 0
 	}
+	s.rack.blocks = true
 	// Merge blocks that overlap or touch.
 	m := 0
 	for i := 1; i < n; i++ {
@@ -105,6 +109,7 @@ func (s *Sock) sackMark(blk []sackBlock) int {
 	s.sackHint = nil
 	newly := 0
 	i := 0
+	now := s.now()
 	for ; b != nil && b != s.sendHead; b = q.NextOf(b) {
 		s.sackSteps++
 		c := cbOf(b)
@@ -123,6 +128,7 @@ func (s *Sock) sackMark(blk []sackBlock) int {
 		if c.sacked&cbLost != 0 {
 			s.lostOut--
 		}
+		s.rackUpdate(c, now)
 		c.sacked = c.sacked&^(cbLost|cbRetrans) | cbSacked
 		s.sackedOut++
 		newly++
@@ -133,61 +139,24 @@ func (s *Sock) sackMark(blk []sackBlock) int {
 	return newly
 }
 
-// headLost is RFC 6675 §4's IsLost (HighACK + 1) for the first
-// unacknowledged segment: DupThresh SACKed segments above it.
-func (s *Sock) headLost() bool {
-	head := s.WriteQueue.Front()
-	return s.sackedOut >= dupThresh && head != nil && head != s.sendHead && cbOf(head).sacked&cbSacked == 0
-}
-
-// markLost marks cbLost each segment that RFC 6675 §4's IsLost finds
-// lost: not SACKed, with DupThresh or more SACKed segments above it
-// (counting segments, the "DupThresh discontiguous SACKed sequences"
-// test; with segments of SMSS it is also the "(DupThresh - 1) * SMSS
-// bytes" one). Retransmitted segments are left alone: a lost
-// retransmission is the RTO's. The walk stops where fewer than
-// DupThresh SACKed segments remain above.
-func (s *Sock) markLost() {
-	q := &s.WriteQueue
-	below := 0
-	var first *mbuf.Buf
-	for b := q.Front(); b != nil && b != s.sendHead && s.sackedOut-below >= dupThresh; b = q.NextOf(b) {
-		s.sackSteps++
-		c := cbOf(b)
-		if c.sacked&cbSacked != 0 {
-			below++
-			continue
-		}
-		if c.sacked&(cbLost|cbRetrans) != 0 {
-			continue
-		}
-		c.sacked |= cbLost
-		s.lostOut++
-		if first == nil {
-			first = b
-		}
-	}
-	if first != nil && (s.rtxNext == nil || s.rtxNext == s.sendHead || cbOf(first).seq.LessThan(cbOf(s.rtxNext).seq)) {
-		s.rtxNext = first
-	}
-}
-
 // sackProgress runs on a SACK connection after an ACK that advanced
-// SND.UNA, SACKed new data, or counted as a duplicate: outside recovery
-// it enters it when RFC 6675 §5 step 4 says (DupAcks >= DupThresh, or
-// IsLost (HighACK + 1)); in recovery it marks what is now lost and
-// retransmits (§5 step (C)).
+// SND.UNA, SACKed new data, or counted as a duplicate, and at RACK's
+// reordering timeout. RACK (RFC 8985 §6, rack.go) is the loss detector,
+// in place of RFC 6675 §4's IsLost: outside recovery, recovery starts
+// (RFC 6675 §5 step 4) when RACK marks a segment lost, or, when the peer
+// reports no SACK blocks at all, on DupThresh duplicate ACKs; in
+// recovery, what RACK marks is retransmitted (§5 step (C)).
 func (s *Sock) sackProgress() {
 	if s.cc == nil || s.inLoss {
 		return
 	}
+	lost := s.rackLoss()
 	if !s.inRecovery {
-		if s.dupAcks >= dupThresh || s.headLost() {
+		if lost > 0 || s.sackedOut == 0 && s.dupAcks >= dupThresh {
 			s.enterSACKRecovery()
 		}
 		return
 	}
-	s.markLost()
 	s.sackRetransmit()
 }
 
@@ -198,7 +167,8 @@ func (s *Sock) sackProgress() {
 //   - RecoveryPoint = HighData (4.1);
 //   - ssthresh from the congestion control and cwnd = ssthresh (4.2);
 //   - the first unacknowledged segment is retransmitted (4.3), whatever
-//     pipe is;
+//     pipe is, when RACK marked it lost or nothing is SACKed (a peer
+//     that reports no blocks);
 //   - then, while cwnd - pipe >= 1 SMSS, NextSeg's segments go (4.4).
 func (s *Sock) enterSACKRecovery() {
 	if s.sndUna.LessThan(s.recover) {
@@ -214,13 +184,12 @@ func (s *Sock) enterSACKRecovery() {
 	p.stats.Recoveries.Inc()
 	p.stats.SACKRecoveries.Inc()
 	head := s.WriteQueue.Front()
-	if head != nil && head != s.sendHead && cbOf(head).sacked&cbSacked == 0 {
+	if head != nil && head != s.sendHead && (s.sackedOut == 0 || cbOf(head).sacked&cbLost != 0) {
 		if s.retransmitSkb(head) {
 			p.stats.FastRetransmits.Inc()
 			p.stats.SACKRetransmits.Inc()
 		}
 	}
-	s.markLost()
 	s.sackRetransmit()
 }
 
@@ -231,6 +200,8 @@ func (s *Sock) enterSACKRecovery() {
 // sent after the new head and before the retransmission that the ACK
 // answers would otherwise be SACKed): the head is retransmitted as
 // NewReno would (RFC 6582 §3.2 step 5), or only an RTO could repair it.
+// Once the peer has sent SACK blocks, RACK decides what is lost: a
+// partial ACK with nothing SACKed may well follow a reordering.
 func (s *Sock) sackRecoveryAck() {
 	if !s.sndUna.LessThan(s.recover) {
 		s.inRecovery = false
@@ -239,7 +210,7 @@ func (s *Sock) sackRecoveryAck() {
 		return
 	}
 	head := s.WriteQueue.Front()
-	if s.sackedOut != 0 || head == nil || head == s.sendHead || cbOf(head).sacked&cbRetrans != 0 {
+	if s.rack.blocks || s.sackedOut != 0 || head == nil || head == s.sendHead || cbOf(head).sacked&cbRetrans != 0 {
 		return
 	}
 	p := s.proto
@@ -251,12 +222,13 @@ func (s *Sock) sackRecoveryAck() {
 }
 
 // sackRetransmit sends what RFC 6675 §4's NextSeg chooses while cwnd -
-// pipe >= 1 SMSS, rules 1 and 3 (rule 2, new data, is push's, which runs
-// after the ACK):
-//
-//  1. the first segment deemed lost (cbLost) and not yet retransmitted;
-//  3. when no new data may go, an unSACKed segment below the highest
-//     SACKed one, never retransmitted in this recovery.
+// pipe >= 1 SMSS, rule 1: the first segment deemed lost (cbLost, by
+// RACK) and not yet retransmitted. Rule 2, new data, is push's, which
+// runs after the ACK. Rule 3's speculative retransmission of an
+// unSACKed segment not deemed lost is not used: with RACK as the loss
+// detector (RFC 8985 §6), a segment not yet marked is within the
+// reordering window, and resending it would undo the tolerance of
+// reordering that the window buys (Linux does not use it either).
 func (s *Sock) sackRetransmit() {
 	p := s.proto
 	q := &s.WriteQueue
@@ -272,26 +244,5 @@ func (s *Sock) sackRetransmit() {
 		p.stats.FastRetransmits.Inc()
 		p.stats.SACKRetransmits.Inc()
 		s.rtxNext = q.NextOf(b)
-	}
-	if s.inflight() >= int(s.cwnd) || s.sackedOut == 0 {
-		return
-	}
-	if h := s.sendHead; h != nil && !cbOf(h).endSeq.GreaterThan(s.sndWndEnd()) {
-		return // rule 2 applies: push sends new data
-	}
-	for b := q.Front(); b != nil && b != s.sendHead && s.inflight() < int(s.cwnd); b = q.NextOf(b) {
-		s.sackSteps++
-		c := cbOf(b)
-		if !c.endSeq.LessThanEq(s.highSacked) {
-			return
-		}
-		if c.sacked&(cbSacked|cbRetrans|cbLost) != 0 {
-			continue
-		}
-		if !s.retransmitSkb(b) {
-			return
-		}
-		p.stats.FastRetransmits.Inc()
-		p.stats.SACKRetransmits.Inc()
 	}
 }

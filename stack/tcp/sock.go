@@ -107,6 +107,10 @@ type Sock struct {
 	sackHint   *mbuf.Buf    // where the last scoreboard walk found its lowest block (nil: the front)
 	sackSteps  int          // segments the last ACK's scoreboard walks visited (tests)
 
+	// RACK-TLP (RFC 8985); see rack.go.
+	rack  rackState
+	lossT deadline // RACK's reordering timer or TLP's PTO
+
 	sendHead   *mbuf.Buf // first unsent segment on WriteQueue, nil when all sent
 	finQueued  bool      // our FIN is on the write queue
 	finPending bool      // our FIN is due but found no mbuf yet
@@ -164,6 +168,7 @@ func (s *Sock) init(p *Proto) {
 	s.rtxT.t.Init(s.rtxFired)
 	s.delackT.t.Init(s.delackFired)
 	s.keepT.t.Init(s.keepFired)
+	s.lossT.t.Init(s.lossFired)
 }
 
 // State is the connection's state (RFC 9293 §3.3.2). A socket that went
@@ -396,8 +401,9 @@ func (s *Sock) due(d *deadline, now lcore.Time) bool {
 // stopTimers disarms every deadline (lazily: the wheel timers fire and
 // find nothing to do).
 func (s *Sock) stopTimers() {
-	s.rtxT.on, s.delackT.on, s.keepT.on = false, false, false
+	s.rtxT.on, s.delackT.on, s.keepT.on, s.lossT.on = false, false, false, false
 	s.probing = false
+	s.rack.tlpOn, s.rack.reoOn = false, false
 }
 
 // killTimers cancels every timer on the wheel, for a socket about to go.
@@ -407,6 +413,7 @@ func (s *Sock) killTimers() {
 	w.Cancel(&s.rtxT.t)
 	w.Cancel(&s.delackT.t)
 	w.Cancel(&s.keepT.t)
+	w.Cancel(&s.lossT.t)
 }
 
 // route returns the Dst towards the peer, looking it up again when the
