@@ -53,7 +53,7 @@ func dpstackFinish(o options, rep *harness.Report) {
 	if err := dpstack.StopEAL(); err != nil {
 		fmt.Fprintln(os.Stderr, "perf: stopping EAL:", err)
 	}
-	fmt.Fprintln(os.Stderr, "  receive path: go test -bench ^BenchmarkDispatch ./stack")
+	fmt.Fprintln(os.Stderr, "  receive path: go test -p 1 -bench ^BenchmarkDispatch ./stack ./stack/tcp")
 	res, err := dpstack.RunDispatch(context.Background(), o.goBin, o.root)
 	if err != nil {
 		rep.Notes = append(rep.Notes, "receive-path benchmark failed: "+firstLine(err.Error()))
