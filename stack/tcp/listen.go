@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stat"
 )
@@ -120,28 +121,15 @@ func (l *Sock) listenRcv(g *segment, isn uint32, hinted bool) {
 // and the client sends the data again.
 func (l *Sock) synRcv(g *segment, isn uint32, hinted bool) {
 	p := l.proto
-	if l.acceptFull() {
-		p.stats.ListenOverflows.Inc()
-		p.stats.ListenDrops.Inc()
-		l.dropSeg(g, stat.DropTCPListenOverflow)
+	if l.acceptOverflow(g) {
 		return
 	}
 	if l.synQueueFull() {
 		l.sendCookie(g)
 		return
 	}
-	d := p.lookup(g.dst, g.src)
+	d := l.claim(g)
 	if d == nil {
-		p.stats.ListenDrops.Inc()
-		l.dropSeg(g, stat.DropNoRoute)
-		return
-	}
-	if !p.flowAdd(g.tuple) {
-		// Another core took this 4-tuple since Input asked the flow
-		// directory (the same SYN on two queues at once): the client
-		// retransmits, and the retransmission is handed over.
-		p.stats.ListenDrops.Inc()
-		l.dropSeg(g, stat.DropTCPFlowElsewhere)
 		return
 	}
 	r := p.newRequest(l, g, mtuOf(d))
@@ -155,6 +143,52 @@ func (l *Sock) synRcv(g *segment, isn uint32, hinted bool) {
 	p.wheel.Schedule(&r.timer, p.now().Add(initialRTO))
 	p.free(g.b)
 	g.b = nil
+}
+
+// acceptOverflow drops g, counted, when the accept queue is full, and
+// reports whether it did.
+func (l *Sock) acceptOverflow(g *segment) bool {
+	if !l.acceptFull() {
+		return false
+	}
+	p := l.proto
+	p.stats.ListenOverflows.Inc()
+	p.stats.ListenDrops.Inc()
+	l.dropSeg(g, stat.DropTCPListenOverflow)
+	return true
+}
+
+// acceptChild gives c, a connection just made from the listener's
+// handshake, the segment that completed it, and queues it for Accept unless
+// processing that segment closed it.
+func (l *Sock) acceptChild(c *Sock, g *segment) {
+	c.rcv(g)
+	if c.Common.State != sock.Closed {
+		l.acceptQ = append(l.acceptQ, c)
+		l.proto.wake(l, evData)
+	}
+}
+
+// claim prepares a new connection for g: it finds the route for the
+// replies and records g's 4-tuple as this core's in the flow directory.
+// When either fails it drops g, counted, and returns nil.
+func (l *Sock) claim(g *segment) *route.Dst {
+	p := l.proto
+	d := p.lookup(g.dst, g.src)
+	if d == nil {
+		p.stats.ListenDrops.Inc()
+		l.dropSeg(g, stat.DropNoRoute)
+		return nil
+	}
+	if !p.flowAdd(g.tuple) {
+		// Another core took this 4-tuple since Input asked the flow
+		// directory (the same SYN on two queues at once): the client
+		// retransmits, and the retransmission is handed over.
+		p.stats.ListenDrops.Inc()
+		l.dropSeg(g, stat.DropTCPFlowElsewhere)
+		return nil
+	}
+	return d
 }
 
 // stopListen ends listening (inet_csk_listen_stop): requests are dropped,

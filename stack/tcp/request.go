@@ -256,11 +256,7 @@ func (p *Proto) requestRcv(r *RequestSock, g *segment) {
 	}
 	c := p.createChild(r)
 	p.dropRequest(r)
-	c.rcv(g)
-	if c.Common.State != sock.Closed {
-		l.acceptQ = append(l.acceptQ, c)
-		p.wake(l, evData)
-	}
+	l.acceptChild(c, g)
 }
 
 // createChild makes the full socket of a completed handshake

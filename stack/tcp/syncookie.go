@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/stack/header"
-	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stat"
 )
 
@@ -182,32 +181,17 @@ func (l *Sock) cookieAck(g *segment) {
 		l.dropSeg(g, stat.DropTCPListenACK)
 		return
 	}
-	if l.acceptFull() {
-		p.stats.ListenOverflows.Inc()
-		p.stats.ListenDrops.Inc()
-		l.dropSeg(g, stat.DropTCPListenOverflow)
+	if l.acceptOverflow(g) {
 		return
 	}
-	d := p.lookup(g.dst, g.src)
+	d := l.claim(g)
 	if d == nil {
-		p.stats.ListenDrops.Inc()
-		l.dropSeg(g, stat.DropNoRoute)
-		return
-	}
-	if !p.flowAdd(g.tuple) {
-		p.stats.ListenDrops.Inc()
-		l.dropSeg(g, stat.DropTCPFlowElsewhere)
 		return
 	}
 	r.advMSS = advMSSFor(mtuOf(d), l.Options.MaxSeg)
 	p.stats.SynCookiesRecv.Inc()
 	p.stats.PassiveOpens.Inc()
-	c := p.createChild(&r)
-	c.rcv(g)
-	if c.Common.State != sock.Closed {
-		l.acceptQ = append(l.acceptQ, c)
-		p.wake(l, evData)
-	}
+	l.acceptChild(p.createChild(&r), g)
 }
 
 // decodeCookie checks ACK g as the answer to a cookie SYN-ACK of l and
