@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bytes"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -9,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/dpstack/dpstack/api"
 	"github.com/dpstack/dpstack/stack"
@@ -167,18 +168,19 @@ func waitResult(t *testing.T, ch <-chan dialResult) dialResult {
 	}
 }
 
-// TestAfterFunc: an application timer runs on the core's own thread and
-// can be stopped before it fires.
+// TestAfterFunc: an application timer runs on the core's own loop (its
+// goroutine: without lcores a loop is not tied to one thread) and can be
+// stopped before it fires.
 func TestAfterFunc(t *testing.T) {
 	p := newPeer(t)
-	var loopTid int
-	require.NoError(t, p.h.Do(0, func(*stack.Stack) { loopTid = unix.Gettid() }))
+	var loopG string
+	require.NoError(t, p.h.Do(0, func(*stack.Stack) { loopG = goroutine() }))
 
-	tids := make(chan int, 1)
-	stop := api.AfterFunc(p.h, 0, 10*time.Millisecond, func() { tids <- unix.Gettid() })
+	gs := make(chan string, 1)
+	stop := api.AfterFunc(p.h, 0, 10*time.Millisecond, func() { gs <- goroutine() })
 	select {
-	case tid := <-tids:
-		assert.Equal(t, loopTid, tid, "runs on the core's thread")
+	case g := <-gs:
+		assert.Equal(t, loopG, g, "runs on the core's loop")
 	case <-time.After(30 * time.Second):
 		t.Fatal("timer did not fire")
 	}
@@ -187,6 +189,15 @@ func TestAfterFunc(t *testing.T) {
 	stop = api.AfterFunc(p.h, 0, time.Hour, func() { t.Error("a stopped timer fired") })
 	assert.True(t, stop())
 	assert.False(t, stop(), "second stop")
+}
+
+// goroutine names the calling goroutine ("goroutine 42"), from the first
+// line of its stack trace.
+func goroutine() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _, _ := bytes.Cut(buf, []byte(" ["))
+	return string(id)
 }
 
 // answerHandler answers the first data with "answer to DATA" and closes

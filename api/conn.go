@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"io"
 	"math"
 	"net"
@@ -31,7 +32,8 @@ type TCPConn struct {
 
 	// Core-owned: touched only by closures that run on loop.
 	sk       *tcp.Sock
-	released bool // Close ran: sk is the transport's alone now
+	released bool  // Close ran: sk is the transport's alone now
+	reader   *call // a Read waiting on the core for data (rcall), or nil
 
 	laddr, raddr *net.TCPAddr // set once on the core before the conn is handed out
 
@@ -45,6 +47,7 @@ type TCPConn struct {
 	rmu, wmu     sync.Mutex // one Read, one Write at a time
 	rd, wd       *deadline
 	rcall, wcall *call
+	unread       func() // runs unpark on the core; made once
 }
 
 // newConn returns a conn for a socket of the host's core; the socket is
@@ -64,6 +67,7 @@ func newConn(h *stack.Host, core int) *TCPConn {
 	c.linger.Store(-1)
 	c.rcall = newCall(loop, c.recv)
 	c.wcall = newCall(loop, c.send)
+	c.unread = c.unpark
 	return c
 }
 
@@ -81,39 +85,80 @@ func (c *TCPConn) setAddrs() {
 	c.raddr = tcpAddr(c.sk.RemoteAddr())
 }
 
-// connEvents are a blocking conn's socket callbacks: they only wake the
-// goroutines parked on the conn, which then retry on the core. They run on
-// the core and never block.
+// connEvents are a blocking conn's socket callbacks. They run on the core
+// and never block: they finish a Read waiting on the core, and wake the
+// goroutines parked on the conn's signals (Write, Dial, a lingering Close),
+// which then retry on the core.
 type connEvents TCPConn
 
-// DataReady wakes a reader.
-func (e *connEvents) DataReady(*sock.Sock) { notify(e.rsig) }
+// DataReady finishes a waiting Read.
+func (e *connEvents) DataReady(*sock.Sock) { (*TCPConn)(e).retryRead(); notify(e.rsig) }
 
 // WriteSpace wakes a writer.
 func (e *connEvents) WriteSpace(*sock.Sock) { notify(e.wsig) }
 
 // StateChange wakes both: a connect finished, the peer closed, a reset.
-func (e *connEvents) StateChange(*sock.Sock) { notify(e.rsig); notify(e.wsig) }
-
-// ErrorReport wakes both: the pending error is for whoever asks first.
-func (e *connEvents) ErrorReport(*sock.Sock) { notify(e.rsig); notify(e.wsig) }
-
-// recv is a Read's work on the core.
-func (c *TCPConn) recv(cl *call) {
-	if c.released {
-		cl.n, cl.err = 0, net.ErrClosed
-		return
-	}
-	cl.n, cl.err = c.sk.RecvMsg(cl.p, cl.flags)
+func (e *connEvents) StateChange(*sock.Sock) {
+	(*TCPConn)(e).retryRead()
+	notify(e.rsig)
+	notify(e.wsig)
 }
 
-// send is a Write's work on the core.
-func (c *TCPConn) send(cl *call) {
+// ErrorReport wakes both: the pending error is for whoever asks first.
+func (e *connEvents) ErrorReport(*sock.Sock) {
+	(*TCPConn)(e).retryRead()
+	notify(e.rsig)
+	notify(e.wsig)
+}
+
+// recv is a Read's work on the core. With nothing to read yet the Read
+// waits here, on the core, rather than in its goroutine: the event that
+// brings data (or the end, or an error) finishes it at once (retryRead),
+// so a Read that waits costs one trip to the core and one wakeup, as a
+// read(2) that sleeps in the kernel does.
+func (c *TCPConn) recv(cl *call) bool {
 	if c.released {
 		cl.n, cl.err = 0, net.ErrClosed
-		return
+		return true
+	}
+	cl.n, cl.err = c.sk.RecvMsg(cl.p, cl.flags)
+	if isAgain(cl.err) {
+		c.reader = cl
+		return false
+	}
+	return true
+}
+
+// retryRead runs a waiting Read again. It runs on the core.
+func (c *TCPConn) retryRead() {
+	if cl := c.reader; cl != nil {
+		c.reader = nil
+		cl.fn()
+	}
+}
+
+// unpark answers a waiting Read with errUnparked, so that its goroutine
+// can return for a deadline or a Close. It runs on the core; a Read that
+// was answered meanwhile is left alone.
+func (c *TCPConn) unpark() {
+	if cl := c.reader; cl != nil {
+		c.reader = nil
+		cl.n, cl.err = 0, errUnparked
+		cl.answer()
+	}
+}
+
+// errUnparked is the result of a Read that stopped waiting on the core.
+var errUnparked = errors.New("api: read unparked")
+
+// send is a Write's work on the core.
+func (c *TCPConn) send(cl *call) bool {
+	if c.released {
+		cl.n, cl.err = 0, net.ErrClosed
+		return true
 	}
 	cl.n, cl.err = c.sk.SendMsg(cl.p, cl.flags)
+	return true
 }
 
 // closed reports whether Close was called.
@@ -129,38 +174,58 @@ func (c *TCPConn) opErr(op, sys string, err error) error {
 func (c *TCPConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.closed() {
-		return 0, c.opErr("read", "read", net.ErrClosed)
-	}
 	if len(p) == 0 {
+		if c.closed() {
+			return 0, c.opErr("read", "read", net.ErrClosed)
+		}
 		return 0, nil
 	}
 	cl := c.rcall
 	for {
-		if isClosed(c.rd.wait()) {
+		if c.closed() {
+			return 0, c.opErr("read", "read", net.ErrClosed)
+		}
+		passed := c.rd.wait()
+		if isClosed(passed) {
 			return 0, c.opErr("read", "read", os.ErrDeadlineExceeded)
 		}
 		cl.p, cl.flags = p, 0
-		err := cl.do()
-		cl.p = nil
-		if err != nil {
+		if err := post(c.loop, cl.fn); err != nil {
+			cl.p = nil
 			return 0, c.opErr("read", "read", err)
 		}
+		select {
+		case <-cl.done:
+		case <-passed:
+			c.stopWaiting(cl)
+		case <-c.closing:
+			c.stopWaiting(cl)
+		}
+		cl.p = nil
 		switch n, err := cl.n, cl.err; {
+		case err == errUnparked:
+			// The deadline passed or Close was called: the top of
+			// the loop says which. A deadline moved into the future
+			// meanwhile waits again.
 		case err == nil && n == 0:
 			return 0, io.EOF
 		case err == nil:
 			return n, nil
-		case !isAgain(err):
+		default:
 			return 0, c.opErr("read", "read", err)
 		}
-		select {
-		case <-c.rsig:
-		case <-c.rd.wait():
-		case <-c.closing:
-			return 0, c.opErr("read", "read", net.ErrClosed)
-		}
 	}
+}
+
+// stopWaiting takes back a Read that waits on the core and waits for its
+// answer: errUnparked, or what the core answered before it saw the request
+// (data already copied into the Read's buffer is never lost). The request
+// must reach the core, since the core may still write into the buffer.
+func (c *TCPConn) stopWaiting(cl *call) {
+	for post(c.loop, c.unread) != nil {
+		time.Sleep(postMaxWait)
+	}
+	<-cl.done
 }
 
 // Write queues all of p for sending, waiting for room in the send buffer
@@ -304,9 +369,8 @@ func (c *TCPConn) CloseWrite() error {
 // CloseRead shuts the receiving side (shutdown(SHUT_RD)): Read returns
 // io.EOF once what was received is read.
 func (c *TCPConn) CloseRead() error {
-	err := c.ctl("close", "shutdown", func(sk *tcp.Sock) error { return sk.Shutdown(syscall.SHUT_RD) })
-	notify(c.rsig)
-	return err
+	// The shutdown's state change finishes a waiting Read (retryRead).
+	return c.ctl("close", "shutdown", func(sk *tcp.Sock) error { return sk.Shutdown(syscall.SHUT_RD) })
 }
 
 // SetNoDelay turns Nagle's algorithm off (TCP_NODELAY, true) or on.

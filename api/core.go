@@ -51,7 +51,10 @@ type call struct {
 	loop *lcore.Loop
 	fn   func()        // posted to loop; runs run and answers on done
 	done chan struct{} // buffered 1
-	run  func(c *call)
+	// run does the call's work on the core. It reports false to keep
+	// the call waiting on the core (a Read with nothing to read yet):
+	// whoever resumes it later calls fn again, or answer.
+	run func(c *call) bool
 
 	p     []byte // argument
 	flags int    // argument
@@ -59,14 +62,19 @@ type call struct {
 	err   error  // result
 }
 
-func newCall(loop *lcore.Loop, run func(c *call)) *call {
+func newCall(loop *lcore.Loop, run func(c *call) bool) *call {
 	c := &call{loop: loop, run: run, done: make(chan struct{}, 1)}
 	c.fn = func() {
-		c.run(c)
-		c.done <- struct{}{}
+		if c.run(c) {
+			c.answer()
+		}
 	}
 	return c
 }
+
+// answer hands the results to the waiting goroutine. It runs on the core,
+// once per post.
+func (c *call) answer() { c.done <- struct{}{} }
 
 // do runs the call on its core and waits for it. The error is post's when
 // the call could not be queued; otherwise the call's results are in n and

@@ -58,7 +58,21 @@ func DialTCP(ctx context.Context, h *stack.Host, network, address string) (*TCPC
 		c.abandon()
 		return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, cerr)
 	}
+	// The socket's events reach c from before the SYN went out, so the
+	// handshake's end, however quick, leaves a signal: wait for one
+	// before asking the core.
+	wait := cerr != nil
 	for {
+		if wait {
+			select {
+			case <-c.rsig:
+			case <-c.wsig:
+			case <-ctx.Done():
+				c.abandon()
+				return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, ctxErr(ctx.Err()))
+			}
+		}
+		wait = true
 		up, err := c.connected()
 		if up {
 			return c, nil
@@ -66,13 +80,6 @@ func DialTCP(ctx context.Context, h *stack.Host, network, address string) (*TCPC
 		if err != nil {
 			c.abandon()
 			return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, err)
-		}
-		select {
-		case <-c.rsig:
-		case <-c.wsig:
-		case <-ctx.Done():
-			c.abandon()
-			return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, ctxErr(ctx.Err()))
 		}
 	}
 }

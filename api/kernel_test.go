@@ -331,6 +331,16 @@ func TestDeadlines(t *testing.T) {
 		requireTimeout(t, waitErr(t, res))
 		require.NoError(t, c.SetReadDeadline(time.Time{}))
 	})
+	t.Run("CloseRead ends a waiting Read", func(t *testing.T) {
+		res := make(chan error, 1)
+		go func() {
+			_, err := c.Read(buf)
+			res <- err
+		}()
+		time.Sleep(20 * time.Millisecond) // let the Read wait on the core
+		require.NoError(t, c.CloseRead())
+		assert.ErrorIs(t, waitErr(t, res), io.EOF)
+	})
 	t.Run("Close unblocks Read", func(t *testing.T) {
 		res := make(chan error, 1)
 		go func() {

@@ -177,19 +177,19 @@ func (e *lnEvents) ErrorReport(*sock.Sock) { notify(e.sig) }
 // accept is Accept's work on one core: take a connection off the accept
 // queue and attach it to the spare conn before anything can happen to it
 // unseen.
-func (c *lnCore) accept(cl *call) {
+func (c *lnCore) accept(cl *call) bool {
 	c.accepted = false
 	if c.released {
 		cl.err = net.ErrClosed
-		return
+		return true
 	}
 	child, err := c.sk.Accept()
 	cl.err = err
-	if err != nil {
-		return
+	if err == nil {
+		c.spare.attach(child)
+		c.accepted = true
 	}
-	c.spare.attach(child)
-	c.accepted = true
+	return true
 }
 
 // Accept waits for a connection on any core and returns it as a *TCPConn.

@@ -2,7 +2,9 @@ package lcore
 
 import (
 	"flag"
+	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +60,7 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func TestIdleBusyNeverSleeps(t *testing.T) {
-	i := NewIdler(IdleBusyPoll)
+	i := NewIdler(IdleBusyPoll, false)
 	for range 10 * IdleSpinTurns {
 		i.Idle(false)
 	}
@@ -67,8 +69,38 @@ func TestIdleBusyNeverSleeps(t *testing.T) {
 	assert.Zero(t, i.Sleeps())
 }
 
+// TestIdleSharedYields: a shared Idler lets a goroutine it woke run after
+// the turn, even on one processor and a busy loop; one on a thread of its
+// own does not yield after busy turns.
+func TestIdleSharedYields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, tc := range []struct {
+		policy IdlePolicy
+		shared bool
+	}{{IdleAdaptive, true}, {IdleBusyPoll, true}, {IdleAdaptive, false}} {
+		t.Run(fmt.Sprintf("%v shared=%v", tc.policy, tc.shared), func(t *testing.T) {
+			i := NewIdler(tc.policy, tc.shared)
+			var ran atomic.Bool
+			go ran.Store(true)
+			turns := 0
+			for ; turns < 100 && !ran.Load(); turns++ {
+				i.Idle(true)
+			}
+			if tc.shared {
+				assert.True(t, ran.Load(), "the woken goroutine ran")
+				assert.Less(t, turns, 100)
+			} else {
+				assert.Equal(t, 100, turns, "no yield after busy turns")
+			}
+			for !ran.Load() {
+				runtime.Gosched()
+			}
+		})
+	}
+}
+
 func TestIdleAdaptiveBackoff(t *testing.T) {
-	i := NewIdler(IdleAdaptive)
+	i := NewIdler(IdleAdaptive, false)
 	for range IdleSpinTurns {
 		i.Idle(false)
 	}
@@ -100,7 +132,7 @@ func TestIdleAdaptiveBackoff(t *testing.T) {
 // longSleeper returns an adaptive Idler that sleeps on its first empty turn,
 // for an hour.
 func longSleeper() *Idler {
-	i := NewIdler(IdleAdaptive)
+	i := NewIdler(IdleAdaptive, false)
 	i.spin = 0
 	i.minSleep = time.Hour
 	i.maxSleep = time.Hour
@@ -147,7 +179,7 @@ func TestIdleWakeBeforeSleepSkipsIt(t *testing.T) {
 }
 
 func TestIdleNoAllocs(t *testing.T) {
-	i := NewIdler(IdleAdaptive)
+	i := NewIdler(IdleAdaptive, false)
 	i.minSleep, i.maxSleep = time.Microsecond, time.Microsecond
 	allocs := testing.AllocsPerRun(50, func() {
 		i.Idle(true)

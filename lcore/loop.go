@@ -22,6 +22,11 @@ const (
 type Config struct {
 	// Idle is the idle policy; the zero value is adaptive.
 	Idle IdlePolicy
+	// Shared says the loop runs on an ordinary goroutine, sharing Go's
+	// processors with the application's goroutines, rather than on a
+	// thread of its own (an EAL lcore): it then yields its processor
+	// after every turn (see Idler.Idle).
+	Shared bool
 	// Tick is the timer wheel's granularity; 0 means 1 ms.
 	Tick time.Duration
 	// WorkQueueSize bounds pending application work; 0 means 4096.
@@ -87,7 +92,7 @@ func NewLoop(cfg Config) *Loop {
 	return &Loop{
 		wheel:     NewWheel(tick, now),
 		work:      NewWorkQueue(wq),
-		idler:     NewIdler(cfg.Idle),
+		idler:     NewIdler(cfg.Idle, cfg.Shared),
 		now:       now,
 		pkts:      mbuf.NewBurst(Burst),
 		inboxSize: inbox,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,7 +41,7 @@ type Config struct {
 	// Cores is how many cores (queue pairs, stacks) run the port; 0 is 1.
 	Cores int
 	// Lcores are the EAL lcores the loops run on, one per core; empty runs
-	// each loop on a goroutine locked to its own OS thread.
+	// each loop on a goroutine of its own (see Start).
 	Lcores []uint
 	// Idle is the loops' idle policy.
 	Idle lcore.IdlePolicy
@@ -216,7 +215,7 @@ func (h *Host) features() netdev.Features {
 
 func (h *Host) addCore(core int) error {
 	q := uint16(core)
-	loop := lcore.NewLoop(lcore.Config{Idle: h.cfg.Idle})
+	loop := lcore.NewLoop(lcore.Config{Idle: h.cfg.Idle, Shared: len(h.cfg.Lcores) == 0})
 	cache := mbuf.NewCache(h.pool)
 	loop.AddCache(cache)
 	tx := loop.AddTx(h.port, q)
@@ -299,10 +298,19 @@ func (h *Host) Start() error {
 			h.running = append(h.running, s.loop.RunOnLcore(h.cfg.Lcores[i]))
 			continue
 		}
+		// Without lcores the loop is a plain goroutine, not locked to a
+		// thread: when it wakes an application goroutine (a blocking
+		// Read), the runtime can run that goroutine on the loop's own P
+		// at the loop's next yield, where a locked loop would need an
+		// OS thread switch for each. Nothing of the loop's is tied to a
+		// thread: Go's threads are not EAL lcores, so DPDK gives them no
+		// per-lcore mempool cache (the one thread that has an lcore id,
+		// the EAL's main thread, runs one goroutine at a time), and the
+		// port's queues and the stack are used by this goroutine alone.
+		// Measured with make perf on 2 cores: blocking round trip p50
+		// 101 µs -> 35 µs, conn/s 4463 -> 8681.
 		done := make(chan error, 1)
 		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			s.loop.Run()
 			done <- nil
 		}()

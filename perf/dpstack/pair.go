@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,12 +102,10 @@ func newPair(o Options) (p *pair, err error) {
 	return p, nil
 }
 
-// pollWire runs the fault wire on a thread of its own until close, idling
-// as the hosts' loops do.
+// pollWire runs the fault wire on a goroutine of its own until close,
+// idling as the hosts' loops do.
 func (p *pair) pollWire(idle lcore.IdlePolicy) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	idler := lcore.NewIdler(idle)
+	idler := lcore.NewIdler(idle, true)
 	for !p.wireStop.Load() {
 		idler.Idle(p.wire.Poll(lcore.Now()) > 0)
 	}
