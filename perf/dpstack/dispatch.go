@@ -14,6 +14,7 @@ import (
 // DispatchResult is one receive-path benchmark's cost per packet.
 type DispatchResult struct {
 	Name     string
+	Package  string // the import path go test printed for it
 	NsPerPkt float64
 }
 
@@ -41,11 +42,17 @@ func RunDispatch(ctx context.Context, goBin, root string) ([]DispatchResult, err
 	return parseDispatch(out)
 }
 
-// parseDispatch reads the ns/pkt metric of every benchmark line.
+// parseDispatch reads the ns/pkt metric of every benchmark line, with the
+// package of the "pkg:" line before it.
 func parseDispatch(out []byte) ([]DispatchResult, error) {
 	var res []DispatchResult
+	var pkg string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "pkg: "); ok {
+			pkg = strings.TrimSpace(p)
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) < 2 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
@@ -62,7 +69,7 @@ func parseDispatch(out []byte) ([]DispatchResult, error) {
 			if j := strings.LastIndexByte(name, '-'); j > 0 {
 				name = name[:j] // the GOMAXPROCS suffix
 			}
-			res = append(res, DispatchResult{name, v})
+			res = append(res, DispatchResult{name, pkg, v})
 		}
 	}
 	if len(res) == 0 {

@@ -68,7 +68,7 @@ func dpstackFinish(o options, rep *harness.Report) {
 			pick = r
 		}
 	}
-	rep.Notes = append(rep.Notes, "rx ns/pkt: "+pick.Name+" of package stack (rx burst to tx burst, per packet); all: "+strings.Join(all, ", "))
+	rep.Notes = append(rep.Notes, "rx ns/pkt: "+pick.Name+" of "+pick.Package+" (rx burst to tx burst, per packet); all: "+strings.Join(all, ", "))
 	for i := range rep.Rows {
 		if strings.HasPrefix(rep.Rows[i].System, "dpstack") {
 			rep.Rows[i].RxNsPerPkt = pick.NsPerPkt
