@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +38,8 @@ type options struct {
 	loss  float64
 	idle  string
 	quick bool
+	only  string // measure only the systems whose name contains it
+	prof  string // CPU profile file
 }
 
 // entry is a system to measure: new builds it; lossy, when set, builds
@@ -65,6 +69,8 @@ func main() {
 	flag.Float64Var(&o.loss, "loss", 0.01, "share of packets the lossy links drop")
 	flag.StringVar(&o.idle, "idle", "adaptive", "dpstack poll loops' idle policy: adaptive or busy")
 	flag.BoolVar(&o.quick, "quick", false, "a tenth of the counts and times, to check that everything runs")
+	flag.StringVar(&o.only, "only", "", "measure only the systems whose name contains this (ratios need the kernel row)")
+	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.Parse()
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "perf:", err)
@@ -86,6 +92,20 @@ func run(o options, stdout io.Writer) error {
 	}
 	for _, fn := range extras.entries {
 		entries = append(entries, fn(o)...)
+	}
+	if o.only != "" {
+		entries = slices.DeleteFunc(entries, func(e entry) bool { return !strings.Contains(e.name, o.only) })
+	}
+	if o.prof != "" {
+		f, err := os.Create(o.prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep := &harness.Report{Baseline: kernelName, Loss: o.loss}
 	start := time.Now()
