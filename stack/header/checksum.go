@@ -19,36 +19,48 @@ import (
 // The sum runs over 8-byte words with a 64-bit accumulator and end-around
 // carry (RFC 1071 §2(C), "parallel summation"); the ones' complement sum is
 // independent of the word size because 2^64 ≡ 2^32 ≡ 2^16 ≡ 1 (mod 2^16-1).
+// The words are loaded little-endian, a plain load on x86-64 and arm64 with
+// no byte swap per word (RFC 1071 §2(B), "byte order independence"): swapping
+// the two bytes of a 16-bit lane multiplies it by 2^8 modulo 2^16-1, and so
+// does rotating a 32-bit sum left by 8 bits, since 2^16-1 divides 2^32-1.
+// initial is turned into little-endian lanes on the way in (rotated right
+// by 8) and the result back on the way out (rotated left by 8).
 func Checksum(b []byte, initial uint32) uint32 {
-	acc := uint64(initial)
+	acc := uint64(bits.RotateLeft32(initial, -8))
 	var carry uint64
-	for len(b) >= 32 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[8:16]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[16:24]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[24:32]), carry)
-		b = b[32:]
+	for len(b) >= 64 {
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:16]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:24]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:32]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[32:40]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[40:48]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[48:56]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[56:64]), carry)
+		b = b[64:]
 	}
 	for len(b) >= 8 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), carry)
 		b = b[8:]
 	}
 	// Fold to 33 bits, taking in the last carry (worth 2^64 ≡ 1).
 	s := acc>>32 + acc&0xffffffff + carry
 	if len(b) >= 4 {
-		s += uint64(binary.BigEndian.Uint32(b[0:4]))
+		s += uint64(binary.LittleEndian.Uint32(b[0:4]))
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b[0:2]))
+		s += uint64(binary.LittleEndian.Uint16(b[0:2]))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		s += uint64(b[0]) << 8
+		// The odd byte is the first (high) byte of a big-endian word:
+		// the low byte of a little-endian lane.
+		s += uint64(b[0])
 	}
 	s = s>>32 + s&0xffffffff
 	s = s>>32 + s&0xffffffff
-	return uint32(s)
+	return bits.RotateLeft32(uint32(s), 8)
 }
 
 // Fold folds a running sum from Checksum to 16 bits with end-around carry

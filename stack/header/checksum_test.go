@@ -105,6 +105,27 @@ func TestChecksumMatchesReference(t *testing.T) {
 	}
 }
 
+// TestChecksumEveryLength compares the 8-bytes-at-a-time sum with the
+// byte-pair reference for every length from 0 to 2048, at even and odd
+// offsets (so that the 8-byte loads are unaligned), with a random initial
+// sum: every tail length (0-31 bytes after the 32-byte loop) is covered at
+// every buffer length a frame can have.
+func TestChecksumEveryLength(t *testing.T) {
+	r := rand.New(rand.NewPCG(2048, 1))
+	buf := make([]byte, 2048+8)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	for n := 0; n <= 2048; n++ {
+		for _, off := range []int{0, 1, 3, 7} {
+			init := r.Uint32()
+			b := buf[off : off+n]
+			require.Equal(t, refSum(b, init), ^header.Fold(header.Checksum(b, init)),
+				"len %d off %d initial %#x", n, off, init)
+		}
+	}
+}
+
 // TestChecksumCarryHeavy sums runs of 0xff, which carry out of every word.
 func TestChecksumCarryHeavy(t *testing.T) {
 	buf := make([]byte, 600)

@@ -87,6 +87,7 @@ func FuzzChecksum(f *testing.F) {
 	f.Add([]byte{}, uint32(0xffffffff), uint8(0))
 	f.Add(bytes.Repeat([]byte{0xff}, 67), uint32(0xffffffff), uint8(1))
 	f.Add(frame(), uint32(12345), uint8(3))
+	f.Add(bytes.Repeat([]byte{0xfe, 0xff, 0x01}, 683), uint32(0xfffe0001), uint8(7)) // 2049 bytes: odd tail, unaligned
 	f.Fuzz(func(t *testing.T, b []byte, initial uint32, off uint8) {
 		if int(off) <= len(b) {
 			b = b[off:]

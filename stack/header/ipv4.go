@@ -155,6 +155,13 @@ func (b IPv4) Src() netip.Addr { return netip.AddrFrom4([4]byte(b[12:16])) }
 // Dst returns the Destination Address.
 func (b IPv4) Dst() netip.Addr { return netip.AddrFrom4([4]byte(b[16:20])) }
 
+// SrcUint32 returns the Source Address as a big-endian uint32 (198.18.0.1
+// is 0xc6120001), for comparing and classifying without a netip.Addr.
+func (b IPv4) SrcUint32() uint32 { return binary.BigEndian.Uint32(b[12:16]) }
+
+// DstUint32 returns the Destination Address as a big-endian uint32.
+func (b IPv4) DstUint32() uint32 { return binary.BigEndian.Uint32(b[16:20]) }
+
 // Options returns the options and padding between the fixed header and
 // HeaderLen.
 func (b IPv4) Options() []byte { return b[IPv4MinLen:b.HeaderLen()] }

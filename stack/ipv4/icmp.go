@@ -62,12 +62,12 @@ func (l *Layer) icmpInput(b *mbuf.Buf, ip header.IPv4) {
 // not an ECN-capable transport (RFC 3168 §5).
 func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 	l.stats.ICMPInEchos.Inc()
-	src, dst := ip.Src(), ip.Dst()
-	if dst == limitedBroadcast || l.rt.IsBroadcast(dst) {
+	if l.rt.AddrKind4(ip.DstUint32())&route.AddrBroadcast != 0 {
 		l.stats.ICMPInErrors.Inc()
 		l.dev.Drop(b, stat.DropICMPBroadcastEcho)
 		return
 	}
+	src, dst := ip.Src(), ip.Dst()
 	tos := ip.TOS() &^ ecnMask
 
 	// The first 16-bit word is Type and Code: only Type changes, 8 -> 0.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/stat"
 )
 
@@ -44,15 +45,15 @@ func (l *Layer) Input(b *mbuf.Buf) {
 		l.dev.Drop(b, stat.DropIPTTLZero)
 		return
 	}
-	dst, src := ip.Dst(), ip.Src()
-	if !l.rt.IsLocal(dst) && !l.rt.IsBroadcast(dst) {
+	dk := l.rt.AddrKind4(ip.DstUint32())
+	if dk == 0 {
 		// Not ours, and a host does not forward (RFC 1122 §3.2.1.3,
 		// §3.3.4.2): multicast also lands here, as no group is joined.
 		l.stats.InAddrErrors.Inc()
 		l.dev.Drop(b, stat.DropIPOtherHost)
 		return
 	}
-	if l.badSource(src, dst) {
+	if l.badSource(ip.SrcUint32(), dk) {
 		l.stats.InAddrErrors.Inc()
 		l.dev.Drop(b, stat.DropIPBadSource)
 		return
@@ -108,15 +109,17 @@ func (l *Layer) checksumOK(b *mbuf.Buf, ip header.IPv4) bool {
 // which is allowed only to a broadcast destination (a host that does not
 // know its address yet, e.g. a DHCP client, RFC 1122 §3.2.1.3 (a)). One of
 // our own addresses as source is also refused, as Linux does with its
-// default accept_local=0: it is a reflection or a spoof.
-func (l *Layer) badSource(src, dst netip.Addr) bool {
+// default accept_local=0: it is a reflection or a spoof. src is the
+// address as a big-endian uint32, dst the destination's kind.
+func (l *Layer) badSource(src uint32, dst route.AddrKind) bool {
 	switch {
-	case src.IsMulticast(), src.IsLoopback():
+	case src>>28 == 0xe: // 224.0.0.0/4 (RFC 5771)
 		return true
-	case src == limitedBroadcast:
+	case src>>24 == 127: // 127.0.0.0/8 (RFC 1122 §3.2.1.3 (g))
 		return true
-	case src.IsUnspecified():
-		return dst != limitedBroadcast && !l.rt.IsBroadcast(dst)
+	case src == 0:
+		return dst&route.AddrBroadcast == 0
 	}
-	return l.rt.IsBroadcast(src) || l.rt.IsLocal(src)
+	// The limited broadcast is AddrBroadcast too.
+	return l.rt.AddrKind4(src) != 0
 }

@@ -192,3 +192,43 @@ func TestInputZeroSourceToBroadcast(t *testing.T) {
 	require.Equal(t, 1, got)
 	e.requireNoLeak()
 }
+
+// The address checks of input follow the routing table: an address added
+// after the layer is running is ours at once (delivered to, refused as a
+// source), so is its subnet's directed broadcast, and both stop being so
+// when the address is deleted.
+func TestInputAddressAddedLater(t *testing.T) {
+	e := newEnv(t, 0)
+	var got int
+	e.l.RegisterProtocol(testProto, func(b *mbuf.Buf, ip header.IPv4) { got++; e.dev.Free(b) })
+	newPrefix := netip.MustParsePrefix("198.19.0.1/24")
+	newAddr, newBC := newPrefix.Addr(), netip.MustParseAddr("198.19.0.255")
+	send := func(src, dst netip.Addr) {
+		e.l.Input(e.mbuf(ipSpec{src: src, dst: dst, proto: testProto, ttl: 64}.bytes()))
+	}
+	drops := func(r stat.DropReason) uint64 { return e.dev.Drops.Get(r) }
+
+	send(peerAddr, newAddr)
+	send(peerAddr, newBC)
+	assert.Zero(t, got)
+	assert.EqualValues(t, 2, drops(stat.DropIPOtherHost))
+	send(newAddr, ourAddr)
+	send(newBC, ourAddr)
+	assert.Equal(t, 2, got, "not yet ours: fine as sources")
+
+	require.NoError(t, e.rt.AddConnected(newPrefix, e.dev))
+	got = 0
+	send(peerAddr, newAddr)
+	send(peerAddr, newBC)
+	assert.Equal(t, 2, got, "the new address and its broadcast are ours")
+	send(newAddr, ourAddr)
+	send(newBC, ourAddr)
+	assert.Equal(t, 2, got)
+	assert.EqualValues(t, 2, drops(stat.DropIPBadSource), "our own address and broadcast as source")
+
+	require.NoError(t, e.rt.Delete(newPrefix))
+	send(peerAddr, newAddr)
+	assert.Equal(t, 2, got)
+	assert.EqualValues(t, 3, drops(stat.DropIPOtherHost))
+	e.requireNoLeak()
+}

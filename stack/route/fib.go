@@ -70,6 +70,28 @@ type localAddr struct {
 	dev    *netdev.Device
 }
 
+// AddrKind says what an IPv4 address is to this host, as Linux's
+// inet_addr_type does with RTN_LOCAL and RTN_BROADCAST; the zero value is
+// neither (someone else's address, or a multicast group). An address can
+// be both: one of ours that is also a subnet's directed broadcast.
+type AddrKind uint8
+
+// Bits of AddrKind.
+const (
+	AddrLocal     AddrKind = 1 << iota // one of our addresses
+	AddrBroadcast                      // limited broadcast, or a connected subnet's directed broadcast
+)
+
+// maxSpecial is how many local and directed broadcast addresses AddrKind4
+// scans linearly: a host has a handful; past that, a map probe is cheaper.
+const maxSpecial = 8
+
+// specialAddr is one local or broadcast address with its kind.
+type specialAddr struct {
+	addr uint32
+	kind AddrKind
+}
+
 // dstKey keys the Dst cache: destination and requested source.
 type dstKey struct{ dst, src uint32 }
 
@@ -90,6 +112,12 @@ type Table struct {
 	neigh    *NeighTable
 	loopback func(b *mbuf.Buf)
 	stats    Stats
+
+	// special is local and bcast flattened into a short array for the
+	// per-packet address checks of IPv4 input, rebuilt by changed(); when
+	// they do not fit, nSpecial is -1 and AddrKind4 reads the maps.
+	special  [maxSpecial]specialAddr
+	nSpecial int
 }
 
 // NewTable returns an empty table with default configuration whose
@@ -295,7 +323,7 @@ func (t *Table) remove(e *fibEntry) {
 }
 
 // changed invalidates every Dst made so far (rt_genid_bump_ipv4) and
-// rebuilds the set of directed broadcast addresses.
+// rebuilds the set of directed broadcast addresses and its flattened copy.
 func (t *Table) changed() {
 	t.genid++
 	t.flushCache()
@@ -306,6 +334,36 @@ func (t *Table) changed() {
 				t.bcast[k|^prefixMask(l)] = e
 			}
 		}
+	}
+	t.rebuildSpecial()
+}
+
+// rebuildSpecial flattens local and bcast into special, or sets nSpecial
+// to -1 when they hold more than maxSpecial distinct addresses.
+func (t *Table) rebuildSpecial() {
+	t.nSpecial = 0
+	add := func(k uint32, kind AddrKind) {
+		if t.nSpecial < 0 {
+			return
+		}
+		for i := range t.special[:t.nSpecial] {
+			if t.special[i].addr == k {
+				t.special[i].kind |= kind
+				return
+			}
+		}
+		if t.nSpecial == maxSpecial {
+			t.nSpecial = -1
+			return
+		}
+		t.special[t.nSpecial] = specialAddr{addr: k, kind: kind}
+		t.nSpecial++
+	}
+	for k := range t.local {
+		add(k, AddrLocal)
+	}
+	for k := range t.bcast {
+		add(k, AddrBroadcast)
 	}
 }
 
@@ -339,14 +397,41 @@ func (t *Table) lpmConnected(a uint32) *fibEntry {
 	return nil
 }
 
+// AddrKind4 classifies the IPv4 address k, given as a host-order uint32
+// (the big-endian value of its 4 bytes, as read from a header): the
+// limited broadcast 255.255.255.255 and our subnets' directed broadcasts
+// are AddrBroadcast, our addresses AddrLocal. It is meant for the
+// per-packet checks of IPv4 input, and neither allocates nor hashes while
+// the host has few addresses.
+func (t *Table) AddrKind4(k uint32) AddrKind {
+	if k == 0xffffffff {
+		return AddrBroadcast
+	}
+	if n := t.nSpecial; n >= 0 {
+		for _, s := range t.special[:n] {
+			if s.addr == k {
+				return s.kind
+			}
+		}
+		return 0
+	}
+	var kind AddrKind
+	if _, ok := t.local[k]; ok {
+		kind |= AddrLocal
+	}
+	if _, ok := t.bcast[k]; ok {
+		kind |= AddrBroadcast
+	}
+	return kind
+}
+
 // IsLocal reports whether a is one of our addresses.
 func (t *Table) IsLocal(a netip.Addr) bool {
 	k, ok := addrKey(a)
 	if !ok {
 		return false
 	}
-	_, ok = t.local[k]
-	return ok
+	return t.AddrKind4(k)&AddrLocal != 0
 }
 
 // IsBroadcast reports whether a is the limited broadcast address
@@ -358,11 +443,7 @@ func (t *Table) IsBroadcast(a netip.Addr) bool {
 	if !ok {
 		return false
 	}
-	if k == 0xffffffff {
-		return true
-	}
-	_, ok = t.bcast[k]
-	return ok
+	return t.AddrKind4(k)&AddrBroadcast != 0
 }
 
 // LocalAddrs returns our addresses with their prefix lengths, in the order

@@ -308,3 +308,61 @@ func TestMulticastMAC(t *testing.T) {
 	assert.Equal(t, header.MAC{0x01, 0x00, 0x5e, 0x7f, 0xfe, 0xfd}, multicastMAC(0xe0fffefd))
 	assert.Equal(t, header.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}, multicastMAC(0xe0000001))
 }
+
+// TestAddrKind4FollowsChanges: the flattened set of local and broadcast
+// addresses that input classification reads is rebuilt on every change:
+// an address added after the table is in use is local at once, its
+// subnet's directed broadcast is a broadcast, and both go with it; past
+// maxSpecial addresses the maps answer, with the same results.
+func TestAddrKind4FollowsChanges(t *testing.T) {
+	e := newEnv(t, Config{})
+	kind := func(s string) AddrKind { return e.tbl.AddrKind4(u32(netip.MustParseAddr(s))) }
+	assert.Equal(t, AddrLocal, kind("198.18.0.1"))
+	assert.Equal(t, AddrBroadcast, kind("198.18.0.255"))
+	assert.Equal(t, AddrBroadcast, kind("255.255.255.255"))
+	assert.Zero(t, kind("198.18.0.2"))
+	assert.Zero(t, kind("198.19.0.255"))
+
+	// Added after start.
+	p := netip.MustParsePrefix("198.19.0.1/24")
+	require.NoError(t, e.tbl.AddConnected(p, e.dev))
+	assert.Equal(t, AddrLocal, kind("198.19.0.1"))
+	assert.Equal(t, AddrBroadcast, kind("198.19.0.255"))
+	assert.True(t, e.tbl.IsLocal(p.Addr()))
+
+	// A /32 address that is also another subnet's directed broadcast is
+	// both.
+	require.NoError(t, e.tbl.AddConnected(netip.MustParsePrefix("198.19.0.255/32"), e.dev))
+	assert.Equal(t, AddrLocal|AddrBroadcast, kind("198.19.0.255"))
+	require.NoError(t, e.tbl.Delete(netip.MustParsePrefix("198.19.0.255/32")))
+	assert.Equal(t, AddrBroadcast, kind("198.19.0.255"))
+
+	// Deleted.
+	require.NoError(t, e.tbl.Delete(p))
+	assert.Zero(t, kind("198.19.0.1"))
+	assert.Zero(t, kind("198.19.0.255"))
+
+	// More addresses than the array holds: the maps answer.
+	var added []netip.Prefix
+	for i := range maxSpecial {
+		q := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i), 1}), 24)
+		require.NoError(t, e.tbl.AddConnected(q, e.dev))
+		added = append(added, q)
+	}
+	assert.Equal(t, -1, e.tbl.nSpecial)
+	for _, q := range added {
+		assert.Equal(t, AddrLocal, e.tbl.AddrKind4(u32(q.Addr())), q)
+		assert.Equal(t, AddrBroadcast, e.tbl.AddrKind4(directedBroadcast(q.Masked())), q)
+	}
+	assert.Equal(t, AddrLocal, kind("198.18.0.1"))
+	assert.Equal(t, AddrBroadcast, kind("255.255.255.255"))
+	assert.Zero(t, kind("198.19.200.1"))
+
+	// And back under the limit, the array again.
+	for _, q := range added {
+		require.NoError(t, e.tbl.Delete(q))
+	}
+	assert.GreaterOrEqual(t, e.tbl.nSpecial, 0)
+	assert.Equal(t, AddrLocal, kind("198.18.0.1"))
+	assert.Zero(t, kind(added[0].Addr().String()))
+}
