@@ -61,6 +61,7 @@ func (s *Sock) ack(g *segment) bool {
 		s.retransStamp = 0
 		if s.inLoss && !s.sndUna.LessThan(s.highRxt) {
 			s.inLoss = false
+			s.rackRecoveryEnd()
 		}
 		if s.inRecovery {
 			s.recoveryAck(acked)

@@ -17,9 +17,10 @@ import (
 // are retransmitted by sack.go's NextSeg (sackRetransmit). The RTO stays
 // the fallback.
 //
-// Simplifications, each noted where it applies: the reordering window
-// is min_RTT/4 without RFC 8985 §6.2 step 4's D-SACK-driven growth;
-// min_RTT is the least RACK RTT sample, not a windowed filter; the
+// The reordering window adapts to D-SACKs as RFC 8985 §6.2 step 4 has
+// it (rackDSACK, rackRecoveryEnd, rackReoWnd), and min_RTT is the least
+// RACK RTT sample over the last rackMinRTTWin, by a windowed min filter
+// (minFilter). Two departures, each noted where it applies: the
 // timestamp clause of §6.2 step 2 is not used; and a retransmitted probe
 // counts as a repaired loss when the ACK that covers it carries no
 // D-SACK, without waiting longer for a late one (§7.4.2).
@@ -33,13 +34,29 @@ const (
 	tlpMinPTO = 10 * time.Millisecond
 )
 
+// RACK reordering-window constants (RFC 8985 §6.2 step 4).
+const (
+	// rackReoPersist is RACK.reo_wnd_persist's start: the number of loss
+	// recoveries without a D-SACK after which the multiplier returns to 1.
+	rackReoPersist = 16
+	// rackMaxReoInc bounds the multiplier's growth (it is held in a byte,
+	// as Linux holds reo_wnd_steps); min(·, SRTT) bounds the window long
+	// before.
+	rackMaxReoInc = 254
+	// rackMinRTTWin is the period over which min_RTT is the least sample
+	// (§6.2: "observed over a recent period"). Linux's tcp_min_rtt_wlen
+	// default: path changes that raise the minimum are rare enough that
+	// a long window only keeps the window small (losses are detected
+	// sooner), and it lets a large minimum go once the path changed.
+	rackMinRTTWin = 300 * time.Second
+)
+
 // rackState is RFC 8985's RACK and TLP variables (§5.2, §5.3).
 type rackState struct {
 	xmit   lcore.Time    // RACK.xmit_ts: send time of the most recently sent segment delivered
 	endSeq seqnum.Value  // RACK.end_seq of that segment
 	rtt    time.Duration // RACK.rtt: its round-trip time
-	minRTT time.Duration // RACK.min_RTT
-	minOK  bool          // minRTT holds a sample
+	minRTT minFilter     // RACK.min_RTT, windowed
 	fack   seqnum.Value  // highest end_seq delivered, to see reordering
 	fackOK bool
 	reord  bool // RACK.reord: reordering was seen (§6.2 step 3)
@@ -47,10 +64,80 @@ type rackState struct {
 	dsack  bool // the ACK being processed carried a D-SACK
 	blocks bool // the peer has sent SACK blocks
 
+	// §6.2 step 4's D-SACK adaptation. reoInc is RACK.reo_wnd_mult - 1,
+	// so that the zero value is the RFC's initial multiplier of 1.
+	reoInc       uint8
+	reoPersist   uint8        // RACK.reo_wnd_persist
+	dsackRound   seqnum.Value // RACK.dsack_round, when dsackRoundOn
+	dsackRoundOn bool
+	reoGrew      bool // the ACK being processed grew the multiplier
+
 	tlpOn      bool         // a probe is out: TLP.end_seq is set (§7.3)
 	tlpHigh    seqnum.Value // TLP.end_seq: SND.NXT after the probe
 	tlpRetrans bool         // TLP.is_retrans
 	tlpLoss    bool         // a recovery ran during the episode
+}
+
+// minFilter keeps the least of the samples of the last win, after
+// Kathleen Nichols' windowed min-max filter (as in Linux's win_minmax):
+// the least sample, the least since a quarter of the window after it,
+// and the least since half the window after that, each with its time,
+// so that when the first ages out of the window the next best takes its
+// place, in O(1) time and space. The zero value is empty.
+type minFilter struct {
+	s  [3]minSample // s[0] the least; s[1], s[2] later and larger (or equal)
+	ok bool
+}
+
+// minSample is one sample of a minFilter.
+type minSample struct {
+	at lcore.Time
+	v  time.Duration
+}
+
+// get returns the least sample within the window, and whether there is one.
+func (f *minFilter) get() (time.Duration, bool) { return f.s[0].v, f.ok }
+
+// reset makes v, taken at at, the filter's only sample.
+func (f *minFilter) reset(at lcore.Time, v time.Duration) {
+	n := minSample{at, v}
+	f.s = [3]minSample{n, n, n}
+	f.ok = true
+}
+
+// update adds sample v taken at at (no earlier than the samples before
+// it) and returns the least sample of the last win.
+func (f *minFilter) update(win time.Duration, at lcore.Time, v time.Duration) time.Duration {
+	n := minSample{at, v}
+	if !f.ok || v <= f.s[0].v || at.Sub(f.s[2].at) > win {
+		// A new least, or every choice aged out: start over.
+		f.reset(at, v)
+		return v
+	}
+	switch {
+	case v <= f.s[1].v:
+		f.s[1], f.s[2] = n, n
+	case v <= f.s[2].v:
+		f.s[2] = n
+	}
+	age := at.Sub(f.s[0].at)
+	switch {
+	case age > win:
+		// The least aged out: the later choices move up, and n is the
+		// third. The second may be out of the window too.
+		f.s[0], f.s[1], f.s[2] = f.s[1], f.s[2], n
+		if at.Sub(f.s[0].at) > win {
+			f.s[0], f.s[1] = f.s[1], f.s[2]
+		}
+	case f.s[1].at == f.s[0].at && age > win/4:
+		// A quarter of the window without a second choice: take n, so
+		// that one is ready when the least ages out.
+		f.s[1], f.s[2] = n, n
+	case f.s[2].at == f.s[1].at && age > win/2:
+		// Likewise for the third choice after half the window.
+		f.s[2] = n
+	}
+	return f.s[0].v
 }
 
 // rackOn reports whether RACK-TLP applies: SACK was negotiated and the
@@ -73,27 +160,76 @@ func (s *Sock) rackUpdate(c *cb, now lcore.Time) {
 		r.reord = true
 	}
 	rtt := now.Sub(c.when)
-	if c.sacked&cbEverRetrans != 0 && r.minOK && rtt < r.minRTT {
+	minRTT, minOK := r.minRTT.get()
+	if c.sacked&cbEverRetrans != 0 && minOK && rtt < minRTT {
 		return
 	}
-	if m := max(rtt, time.Microsecond); !r.minOK || m < r.minRTT {
-		// min_RTT is at least 1 µs, as RTT samples are (rttSample).
-		r.minRTT, r.minOK = m, true
-	}
+	// min_RTT is at least 1 µs, as RTT samples are (rttSample).
+	r.minRTT.update(rackMinRTTWin, now, max(rtt, time.Microsecond))
 	if c.when > r.xmit || c.when == r.xmit && c.endSeq.GreaterThan(r.endSeq) {
 		r.xmit, r.endSeq, r.rtt = c.when, c.endSeq, rtt
 	}
 }
 
-// rackReoWnd is RFC 8985 §6.2 step 4: no window while no reordering was
-// seen and the connection is in recovery or DupThresh segments are
-// SACKed; otherwise min_RTT/4, at most SRTT.
+// rackReoWnd is RFC 8985 §6.2 step 4's RACK.reo_wnd: none while no
+// reordering was seen and the connection is in recovery or DupThresh
+// segments are SACKed; otherwise RACK.reo_wnd_mult * min_RTT / 4, at
+// most SRTT.
 func (s *Sock) rackReoWnd() time.Duration {
 	r := &s.rack
 	if !r.reord && (s.inRecovery || s.sackedOut >= dupThresh) {
 		return 0
 	}
-	return min(r.minRTT/4, s.srtt)
+	minRTT, _ := r.minRTT.get()
+	return min(time.Duration(r.reoInc+1)*minRTT/4, s.srtt)
+}
+
+// rackNewAck starts the processing of an ACK for §6.2 step 4: no D-SACK
+// seen on it yet, and RACK.dsack_round is forgotten once SND.UNA reached
+// it ("If RACK.dsack_round is not None AND SND.UNA >= RACK.dsack_round:
+// RACK.dsack_round = None"), which also keeps it from looking ahead
+// after the sequence space wraps.
+func (s *Sock) rackNewAck() {
+	r := &s.rack
+	r.dsack, r.reoGrew = false, false
+	if r.dsackRoundOn && !s.sndUna.LessThan(r.dsackRound) {
+		r.dsackRoundOn = false
+	}
+}
+
+// rackDSACK is §6.2 step 4 on an ACK that carries a D-SACK: the peer
+// received a segment twice, so a retransmission may have been spurious
+// and the reordering window too small. Once per round trip
+// (RACK.dsack_round, the SND.NXT of the last growth, not yet
+// acknowledged), RACK.reo_wnd_mult grows by one and RACK.reo_wnd_persist
+// starts again at 16.
+func (s *Sock) rackDSACK() {
+	r := &s.rack
+	r.dsack = true
+	if r.dsackRoundOn && s.sndUna.LessThan(r.dsackRound) {
+		return
+	}
+	r.dsackRound, r.dsackRoundOn = s.sndNxt, true
+	r.reoInc = min(r.reoInc+1, rackMaxReoInc)
+	r.reoPersist = rackReoPersist
+	r.reoGrew = true
+}
+
+// rackRecoveryEnd is §6.2 step 4 on an ACK that ends fast (SACK) or RTO
+// recovery and did not grow the multiplier: RACK.reo_wnd_persist counts
+// down, and at 0, 16 recoveries having passed without a D-SACK, the
+// multiplier returns to 1.
+func (s *Sock) rackRecoveryEnd() {
+	r := &s.rack
+	if r.reoGrew {
+		return
+	}
+	if r.reoPersist > 0 {
+		r.reoPersist--
+	}
+	if r.reoPersist == 0 {
+		r.reoInc = 0
+	}
 }
 
 // rackDetect is RFC 8985 §6.2 step 5 (RACK_detect_loss): every sent

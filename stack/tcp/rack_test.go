@@ -182,3 +182,271 @@ func TestRACKTLPNoAllocs(t *testing.T) {
 	assert.Positive(t, d.losses)
 	assert.Zero(t, d.timeouts, "no RTO")
 }
+
+// The reordering window grows with D-SACKs (RFC 8985 §6.2 step 4): by
+// one multiple of min_RTT/4 per round trip that sees one, never twice in
+// a round (RACK.dsack_round is SND.NXT at the growth, and the round ends
+// when SND.UNA reaches it), and never beyond SRTT. The first segment is
+// acknowledged after 4 ms and the next after 200 ms: min_RTT is 4 ms, so
+// a multiple is 1 ms, well below SRTT, which only many rounds reach.
+func TestRACKReoWndDSACKGrowth(t *testing.T) {
+	rc, segs := rackFlight(t, 9221, 10)
+	pr := rc.pr
+	pr.clk.t = pr.clk.t.Add(4 * time.Millisecond)
+	rc.ackWith(segs[1].seq)
+	pr.clk.t = pr.clk.t.Add(196 * time.Millisecond)
+	rc.ackWith(segs[2].seq)
+	wnd, mult, minRTT, srtt := rc.s.RACKReoWnd()
+	require.Equal(t, 4*time.Millisecond, minRTT)
+	require.Greater(t, srtt, 20*time.Millisecond)
+	require.Equal(t, 1, mult)
+	require.Equal(t, time.Millisecond, wnd)
+	dsack := [2]uint32{segs[0].seq, segs[0].end()} // below the ACK: a D-SACK
+	for _, step := range []struct {
+		name string
+		ack  uint32
+		mult int
+	}{
+		{"the first D-SACK grows the window", segs[3].seq, 2},
+		{"a second in the same round does not", segs[4].seq, 2},
+		{"nor a third, SND.UNA short of the round's SND.NXT", segs[9].seq, 2},
+		{"the round over, the next grows it", segs[9].end(), 3},
+		// Nothing in flight: every ACK ends a round.
+		{"and the next", segs[9].end(), 4},
+		{"and the next", segs[9].end(), 5},
+	} {
+		rc.sackAck(step.ack, dsack)
+		wnd, mult, _, _ := rc.s.RACKReoWnd()
+		assert.Equal(t, step.mult, mult, step.name)
+		assert.Equal(t, time.Duration(step.mult)*time.Millisecond, wnd, step.name)
+	}
+	// Enough rounds with a D-SACK reach SRTT, which caps the window; the
+	// multiplier itself stops at 255.
+	for range 300 {
+		rc.sackAck(segs[9].end(), dsack)
+	}
+	wnd, mult, _, srtt = rc.s.RACKReoWnd()
+	assert.Equal(t, 255, mult)
+	assert.Greater(t, time.Duration(mult)*time.Millisecond, srtt)
+	assert.Equal(t, srtt, wnd, "capped by SRTT")
+	pr.expectNone()
+	assert.Positive(t, pr.tcp().Stats().DSACKsReceived.Load())
+}
+
+// rackWarm is rackFlight's connection after its ten segments were each
+// acknowledged 20 ms after they went: min_RTT 20 ms, SRTT near 15 ms
+// (the handshake's sample is nearly 0), so a reordering window of 5 ms
+// per multiple, 10 ms below SRTT; nothing in flight.
+func rackWarm(t *testing.T, port uint16) *rawConn {
+	t.Helper()
+	rc, segs := rackFlight(t, port, 10)
+	rc.pr.clk.t = rc.pr.clk.t.Add(20 * time.Millisecond)
+	for _, sg := range segs {
+		rc.ackWith(sg.end())
+	}
+	rc.pr.expectNone()
+	wnd, mult, minRTT, srtt := rc.s.RACKReoWnd()
+	require.Equal(t, 20*time.Millisecond, minRTT)
+	require.Greater(t, srtt, 10*time.Millisecond)
+	require.Equal(t, 1, mult)
+	require.Equal(t, 5*time.Millisecond, wnd)
+	return rc
+}
+
+// rackSend has the host send n full segments on rc and returns them.
+func rackSend(t *testing.T, rc *rawConn, n int) []rxSeg {
+	t.Helper()
+	got, err := rc.s.SendMsg(pattern(n*mss, 6), 0)
+	require.NoError(t, err)
+	require.Equal(t, n*mss, got)
+	f := make([]rxSeg, n)
+	for i := range f {
+		f[i] = rc.expect(dataLen(mss))
+	}
+	rc.pr.expectNone()
+	return f
+}
+
+// rackRecovery runs one loss recovery on rc, whose SRTT and min_RTT are
+// 20 ms: two segments go, the first goes missing and the second is
+// SACKed 20 ms later; RACK marks the first lost at its reordering
+// timer (the window is at most SRTT), SACK recovery retransmits it, and
+// the ACK of both, with no D-SACK, ends the recovery.
+func rackRecovery(t *testing.T, rc *rawConn) {
+	t.Helper()
+	pr := rc.pr
+	n, err := rc.s.SendMsg(pattern(2*mss, 3), 0)
+	require.NoError(t, err)
+	require.Equal(t, 2*mss, n)
+	a, b := rc.expect(dataLen(mss)), rc.expect(dataLen(mss))
+	pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+	rc.sackAck(a.seq, [2]uint32{b.seq, b.end()})
+	pr.advance(25 * time.Millisecond)
+	rc.expect(seqIs(a.seq), dataLen(mss))
+	require.True(t, rc.s.Info().InRecovery)
+	rc.ackWith(b.end())
+	require.False(t, rc.s.Info().InRecovery)
+	pr.expectNone()
+}
+
+// After 16 loss recoveries without a D-SACK the multiplier returns to 1
+// (RFC 8985 §6.2 step 4, RACK.reo_wnd_persist): the window D-SACKs grew
+// holds through 15 of them and goes at the 16th.
+func TestRACKReoWndPersist(t *testing.T) {
+	rc, segs := rackFlight(t, 9222, 10)
+	pr := rc.pr
+	pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+	rc.ackWith(segs[9].end())
+	rc.sackAck(segs[9].end(), [2]uint32{segs[0].seq, segs[0].end()})
+	_, mult, _, _ := rc.s.RACKReoWnd()
+	require.Equal(t, 2, mult, "one D-SACK")
+	before := rackStatsOf(pr.tcp())
+	for i := 1; i <= 16; i++ {
+		rackRecovery(t, rc)
+		want := 2
+		if i == 16 {
+			want = 1
+		}
+		_, mult, _, _ := rc.s.RACKReoWnd()
+		require.Equal(t, want, mult, "after recovery %d", i)
+	}
+	d := rackStatsOf(pr.tcp()).sub(before)
+	assert.Equal(t, uint64(16), d.recoveries)
+	assert.Zero(t, d.timeouts, "no RTO")
+}
+
+// A spurious retransmission, and what the D-SACK teaches (RFC 8985 §6.2
+// step 4; RFC 2883 §4.2): in a first flight the second segment is held
+// back 8 ms, longer than the 5 ms window (min_RTT/4), so RACK marks it
+// lost and it is retransmitted needlessly. When the peer reports the
+// duplicate with a D-SACK, the window doubles to 10 ms, and the same
+// 8 ms reordering in the next flight is tolerated; without the D-SACK the
+// window stays at 5 ms and the next flight retransmits again.
+func TestRACKDSACKAvoidsSpuriousRetransmission(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		port    uint16
+		dsack   bool
+		retrans bool // the second flight's held-back segment is retransmitted
+	}{
+		{"D-SACK reported: the window widened", 9223, true, false},
+		{"no D-SACK: the window unchanged", 9224, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := rackWarm(t, tc.port)
+			pr := rc.pr
+			p := pr.tcp()
+			// The first flight: f[1] is held back and retransmitted.
+			f := rackSend(t, rc, 10)
+			pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+			rc.ackWith(f[1].seq)
+			rc.sackAck(f[1].seq, [2]uint32{f[2].seq, f[2].end()})
+			pr.advance(5 * time.Millisecond)
+			rc.expect(seqIs(f[1].seq), dataLen(mss))
+			require.True(t, rc.s.Info().InRecovery)
+			pr.clk.t = pr.clk.t.Add(3 * time.Millisecond)
+			rc.ackWith(f[3].seq) // the original arrives, 8 ms late
+			if tc.dsack {
+				rc.sackAck(f[3].seq, [2]uint32{f[1].seq, f[1].end()}) // then the copy
+			}
+			rc.ackWith(f[9].end())
+			require.False(t, rc.s.Info().InRecovery)
+			pr.expectNone()
+			wnd, _, _, srtt := rc.s.RACKReoWnd()
+			require.Greater(t, srtt, 10*time.Millisecond)
+			if tc.dsack {
+				require.Equal(t, 10*time.Millisecond, wnd)
+			} else {
+				require.Equal(t, 5*time.Millisecond, wnd)
+			}
+
+			// The second flight, with the same reordering.
+			f = rackSend(t, rc, 4)
+			before := rackStatsOf(p)
+			pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+			rc.ackWith(f[1].seq)
+			rc.sackAck(f[1].seq, [2]uint32{f[2].seq, f[2].end()})
+			pr.advance(4 * time.Millisecond)
+			pr.expectNone() // within either window
+			pr.advance(4 * time.Millisecond)
+			if tc.retrans {
+				rc.expect(seqIs(f[1].seq), dataLen(mss))
+			}
+			pr.expectNone()
+			rc.ackWith(f[3].seq) // f[1] arrives, 8 ms late
+			rc.ackWith(f[3].end())
+			pr.advance(20 * time.Millisecond)
+			pr.expectNone()
+			d := rackStatsOf(p).sub(before)
+			assert.Zero(t, d.timeouts, "no RTO")
+			if tc.retrans {
+				assert.Equal(t, uint64(1), d.retrans, "a spurious retransmission")
+				assert.Equal(t, uint64(1), d.losses)
+				return
+			}
+			assert.Zero(t, d.retrans, "reordering tolerated")
+			assert.Zero(t, d.losses)
+			assert.Zero(t, d.reoTimeouts)
+			assert.Zero(t, d.recoveries)
+		})
+	}
+}
+
+// The D-SACK path of RACK's reordering window allocates nothing on the
+// Go heap (DESIGN.md §5): each run between two stacks holds back the
+// first frame of a three-segment flight until RACK has retransmitted it,
+// then lets it through, so that the receiver D-SACKs the duplicate and
+// the sender grows its window.
+func TestRACKDSACKNoAllocs(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	data := pattern(3*1400, 9)
+	buf := make([]byte, 65536)
+	burst := mbuf.NewBurst(64)
+	one := make([]*mbuf.Buf, 1)
+	run := func() {
+		n, err := c.cl.SendMsg(data, 0)
+		if err != nil || n != len(data) {
+			t.Fatalf("sent %d: %v", n, err)
+		}
+		// Hold the first frame back; let the others through.
+		p.a.Stacks()[0].Loop().Flush()
+		k := p.rp.B.RxBurst(0, burst)
+		if k == 0 {
+			t.Fatal("nothing sent")
+		}
+		one[0] = burst[0]
+		if m := p.rp.A.TxBurst(0, burst[1:k]); m != k-1 {
+			t.Fatalf("%d of %d frames put back", m, k-1)
+		}
+		clear(burst)
+		got := 0
+		for i := 0; got < len(data) || c.cl.Info().PacketsOut > 0 || one[0] != nil; i++ {
+			if i > 100000 {
+				t.Fatalf("stalled at %d/%d: %+v", got, len(data), c.cl.Info())
+			}
+			p.advance(time.Millisecond)
+			if one[0] != nil && c.cl.Info().PacketsOut == 0 {
+				// Repaired: the original arrives late.
+				if p.rp.A.TxBurst(0, one) != 1 {
+					t.Fatal("held frame not put back")
+				}
+				one[0] = nil
+			}
+			if k, err := c.sv.RecvMsg(buf, 0); err == nil {
+				got += k
+			}
+		}
+		p.advance(time.Millisecond)
+	}
+	run()
+	st := p.ta().Stats()
+	before, ds0 := rackStatsOf(p.ta()), st.DSACKsReceived.Load()
+	assert.Zero(t, testing.AllocsPerRun(10, run), "RACK with D-SACKs")
+	d := rackStatsOf(p.ta()).sub(before)
+	assert.Positive(t, st.DSACKsReceived.Load()-ds0, "D-SACKs received")
+	assert.Positive(t, d.losses, "RACK marked the held frame lost")
+	assert.Zero(t, d.timeouts, "no RTO")
+	_, mult, _, _ := c.cl.RACKReoWnd()
+	assert.Greater(t, mult, 1, "the window grew")
+}

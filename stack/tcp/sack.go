@@ -31,10 +31,11 @@ import (
 // step 1, "update the scoreboard via the Update () routine") and returns
 // how many segments became SACKed. The first block is a D-SACK (RFC 2883
 // §4) when it lies below the cumulative ACK or inside the second block:
-// it is counted and reports nothing lost or received.
+// it is counted, may widen RACK's reordering window (rackDSACK), and
+// reports nothing lost or received.
 func (s *Sock) sackRcv(g *segment) int {
 	s.sackSteps = 0
-	s.rack.dsack = false
+	s.rackNewAck()
 	o := &g.opts
 	if !s.sackOK || o.NumSACK == 0 {
 		return 0
@@ -46,7 +47,7 @@ func (s *Sock) sackRcv(g *segment) int {
 		start, end := seqnum.Value(sb.Start), seqnum.Value(sb.End)
 		if i == 0 && isDSACK(g, start, end) {
 			p.stats.DSACKsReceived.Inc()
-			s.rack.dsack = true
+			s.rackDSACK()
 			continue
 		}
 		if !start.LessThan(end) || !s.sndUna.LessThan(end) || end.GreaterThan(s.sndNxt) {
@@ -207,6 +208,7 @@ func (s *Sock) sackRecoveryAck() {
 		s.inRecovery = false
 		s.SetCwnd(s.ssthresh)
 		s.cwndCnt = 0
+		s.rackRecoveryEnd()
 		return
 	}
 	head := s.WriteQueue.Front()
