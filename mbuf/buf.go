@@ -10,11 +10,14 @@ enum {
 	dps_off_packet_type = offsetof(struct rte_mbuf, packet_type),
 	dps_off_hash = offsetof(struct rte_mbuf, hash),
 	dps_off_tx_offload = offsetof(struct rte_mbuf, tx_offload),
+	dps_size_hash = sizeof(((struct rte_mbuf *)0)->hash),
+	dps_size_tx_offload = sizeof(((struct rte_mbuf *)0)->tx_offload),
 };
 */
 import "C"
 
 import (
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -47,6 +50,55 @@ const (
 	TxTCPCksum    = uint64(C.RTE_MBUF_F_TX_TCP_CKSUM)
 	TxUDPCksum    = uint64(C.RTE_MBUF_F_TX_UDP_CKSUM)
 )
+
+// Flags that say where an mbuf's data lives: in another mbuf (a clone) or
+// in an external buffer. An mbuf with neither is direct.
+const (
+	flagIndirect = uint64(C.RTE_MBUF_F_INDIRECT)
+	flagExternal = uint64(C.RTE_MBUF_F_EXTERNAL)
+)
+
+// Offsets of fields in anonymous unions (see the enum above).
+const (
+	offPacketType = uintptr(C.dps_off_packet_type)
+	offHash       = uintptr(C.dps_off_hash)
+	offTxOffload  = uintptr(C.dps_off_tx_offload)
+)
+
+// The reference count is a uint16_t that other cores change with C atomics
+// (a peer loop freeing a clone decrements the original's count). Go has no
+// 16-bit atomics, so it is read as the aligned 32-bit word that holds it:
+// an aligned 32-bit load is single-copy atomic on every architecture DPDK
+// runs on, and sync/atomic's load has (at least) the acquire ordering that
+// pairs with the release half of DPDK's __ATOMIC_ACQ_REL decrement. The other
+// half of the word (data_off, in 22.11) belongs to the mbuf's owner and is
+// simply ignored. The mbuf itself is cache-line aligned, so the word is
+// aligned when its offset is.
+const (
+	refcntOff  = unsafe.Offsetof(Buf{}.refcnt)
+	refWordOff = refcntOff &^ 3
+	// refShift is refcnt's bit position in the word, little-endian (all of
+	// DPDK's targets; init checks).
+	refShift = (refcntOff & 3) * 8
+)
+
+// Compile-time layout checks: refcnt is a 2-byte, 2-aligned field, so it
+// sits wholly inside its 4-byte word; a Buf is at least 4-aligned; hash and
+// tx_offload are the 8-byte unions that Clone copies whole.
+var (
+	_ = [1]struct{}{}[refcntOff%2]
+	_ = [1]struct{}{}[unsafe.Sizeof(Buf{}.refcnt)-2]
+	_ = [1]struct{}{}[unsafe.Alignof(Buf{})%4]
+	_ = [1]struct{}{}[C.dps_size_hash-8]
+	_ = [1]struct{}{}[C.dps_size_tx_offload-8]
+)
+
+func init() {
+	one := uint16(1)
+	if *(*byte)(unsafe.Pointer(&one)) != 1 {
+		panic("mbuf: refcnt extraction assumes a little-endian host")
+	}
+}
 
 func (b *Buf) at(off uintptr) unsafe.Pointer {
 	return unsafe.Add(unsafe.Pointer(b), off)
@@ -203,9 +255,31 @@ func (b *Buf) Chain(tail *Buf) bool {
 }
 
 // RefCount is the reference count of the buffer that holds b's data (for a
-// clone, the original's).
+// clone, the original's). It is an atomic load with acquire ordering: once it
+// reads 1, every clone has been freed, on whatever core, and the data is b's
+// alone to write.
 func (b *Buf) RefCount() int {
-	return int(C.rte_mbuf_refcnt_read(C.rte_mbuf_from_indirect((*C.struct_rte_mbuf)(b))))
+	if uint64(b.ol_flags)&flagExternal != 0 {
+		return int(C.rte_mbuf_refcnt_read(C.rte_mbuf_from_indirect((*C.struct_rte_mbuf)(b))))
+	}
+	return b.direct().loadRefcnt()
+}
+
+// direct is the mbuf that embeds b's data: b itself, or for a clone the
+// mbuf its buf_addr points into (rte_mbuf_from_indirect). Not for external
+// buffers.
+func (b *Buf) direct() *Buf {
+	if uint64(b.ol_flags)&flagIndirect == 0 {
+		return b
+	}
+	return (*Buf)(unsafe.Add(b.buf_addr, -int(mbufSize+uintptr(b.priv_size))))
+}
+
+// loadRefcnt loads b's own reference count atomically, through the 32-bit
+// word at refWordOff (see above).
+func (b *Buf) loadRefcnt() int {
+	w := atomic.LoadUint32((*uint32)(b.at(refWordOff)))
+	return int(uint16(w >> refShift))
 }
 
 // ReadAt copies packet bytes from offset off, across segments, into p and
@@ -230,13 +304,74 @@ func (b *Buf) ReadAt(p []byte, off int) int {
 // Clone returns a new mbuf that shares b's data (rte_pktmbuf_clone: the
 // clone is an indirect mbuf and the data's reference count goes up), with
 // its own data offset, lengths and control block, or nil when the pool is
-// empty. The control block is copied.
+// empty. The control block is copied. It is one cgo call: the data path
+// clones through CloneFrom.
 func (b *Buf) Clone(p *Pool) *Buf {
 	c := (*Buf)(C.rte_pktmbuf_clone((*C.struct_rte_mbuf)(b), p.mp))
 	if c != nil {
 		*c.CB() = *b.CB()
 	}
 	return c
+}
+
+// CloneFrom is Clone with the clone taken from cache c (so from c's pool):
+// the same result, or nil when no mbuf is left. For the common case, a
+// single-segment direct mbuf that nothing else references, it is done in Go
+// without a cgo call; anything else (several segments, a clone of a clone,
+// an external buffer, a count above 1) goes through rte_pktmbuf_clone.
+// Either kind of clone is freed the usual way, by Free, Cache.Free or
+// FreeBulk.
+func (b *Buf) CloneFrom(c *Cache) *Buf {
+	if !b.clonesInGo() {
+		return b.Clone(c.pool)
+	}
+	m := c.Get()
+	if m == nil {
+		return nil
+	}
+	attach(m, b)
+	*m.CB() = *b.CB()
+	return m
+}
+
+// clonesInGo reports whether CloneFrom clones b in Go: b is one segment,
+// direct, not external, and its owner holds the only reference. That last
+// condition is what lets attach store the new count plainly.
+func (b *Buf) clonesInGo() bool {
+	return b.nb_segs == 1 && uint64(b.ol_flags)&(flagIndirect|flagExternal) == 0 && b.loadRefcnt() == 1
+}
+
+// attach makes fresh mbuf m (from Cache.Get: direct, count 1, as
+// rte_pktmbuf_attach requires) a clone of b, which must be direct, not
+// external, one segment, and referenced by its owner alone. It does what
+// rte_pktmbuf_clone does for one segment (rte_pktmbuf_attach,
+// __rte_pktmbuf_copy_hdr, then the clone's nb_segs and pkt_len), DPDK 22.11
+// with RTE_IOVA_AS_PA (buf_iova does not compile otherwise).
+func attach(m, b *Buf) {
+	// A plain store, as rte_mbuf_refcnt_update does when the count is 1:
+	// no other core holds a reference that could change it. The clone
+	// reaches another core through a ring, which orders the store.
+	b.refcnt = 2
+	m.priv_size = b.priv_size
+	m.ol_flags = b.ol_flags | C.uint64_t(flagIndirect)
+
+	m.port = b.port
+	m.vlan_tci = b.vlan_tci
+	m.vlan_tci_outer = b.vlan_tci_outer
+	*(*uint64)(m.at(offTxOffload)) = *(*uint64)(b.at(offTxOffload))
+	*(*uint64)(m.at(offHash)) = *(*uint64)(b.at(offHash))
+	*(*uint32)(m.at(offPacketType)) = *(*uint32)(b.at(offPacketType))
+	m.dynfield1 = b.dynfield1
+
+	m.data_off = b.data_off
+	m.data_len = b.data_len
+	m.buf_iova = b.buf_iova
+	m.buf_addr = b.buf_addr
+	m.buf_len = b.buf_len
+
+	m.next = nil
+	m.pkt_len = b.pkt_len
+	m.nb_segs = 1
 }
 
 // Free returns the packet, all its segments, to its pool. It is one cgo call

@@ -15,25 +15,46 @@ func TestClone(t *testing.T) {
 	tests := []struct {
 		name          string
 		ownClonePool  bool // clones come from a second pool
+		fromCache     bool // CloneFrom a cache in front of the clone pool
 		freeOrigFirst bool
 	}{
-		{"same pool, free clone first", false, false},
-		{"same pool, free original first", false, true},
-		{"clone pool, free clone first", true, false},
-		{"clone pool, free original first", true, true},
+		{"same pool, free clone first", false, false, false},
+		{"same pool, free original first", false, false, true},
+		{"clone pool, free clone first", true, false, false},
+		{"clone pool, free original first", true, false, true},
+		{"cache, same pool, free clone first", false, true, false},
+		{"cache, same pool, free original first", false, true, true},
+		{"cache, clone pool, free clone first", true, true, false},
+		{"cache, clone pool, free original first", true, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := dpdktest.Pool(t, 15)
+			p := dpdktest.Pool(t, 63)
 			cp := p
 			if tt.ownClonePool {
-				cp = dpdktest.Pool(t, 15)
+				cp = dpdktest.Pool(t, 63)
 			}
+			var cache *mbuf.Cache
+			if tt.fromCache {
+				cache = mbuf.NewCache(cp)
+				t.Cleanup(cache.Drain) // before the pools' leak checks
+			}
+			// inUse counts the mbufs out of the pools; a cache's spares
+			// go back first, so that the count is exact.
 			inUse := func() int {
+				if cache != nil {
+					cache.Drain()
+				}
 				if cp == p {
 					return p.InUse()
 				}
 				return p.InUse() + cp.InUse()
+			}
+			clone := func(b *mbuf.Buf) *mbuf.Buf {
+				if cache != nil {
+					return b.CloneFrom(cache)
+				}
+				return b.Clone(cp)
 			}
 			orig := alloc(t, p)
 			fill(t, orig, 100, 0)
@@ -43,7 +64,7 @@ func TestClone(t *testing.T) {
 			}
 			require.Equal(t, 1, orig.RefCount())
 
-			c := orig.Clone(cp)
+			c := clone(orig)
 			require.NotNil(t, c)
 			assert.NotSame(t, orig, c)
 			assert.Equal(t, 2, orig.RefCount())
@@ -51,6 +72,7 @@ func TestClone(t *testing.T) {
 			assert.Equal(t, 2, inUse(), "the clone is one more mbuf")
 			if tt.ownClonePool {
 				assert.Equal(t, 1, cp.InUse(), "the clone comes from its pool")
+				assert.Equal(t, 1, p.InUse())
 			}
 
 			// Same data, same place; its own offsets.
@@ -89,6 +111,7 @@ func TestClone(t *testing.T) {
 				assert.Equal(t, 1, inUse())
 			}
 			second.Free()
+			assert.Equal(t, 0, inUse())
 			assert.Equal(t, 0, p.InUse())
 			assert.Equal(t, 0, cp.InUse())
 		})

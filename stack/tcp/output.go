@@ -304,7 +304,7 @@ func (s *Sock) xmitSkb(b *mbuf.Buf) bool {
 	}
 	var w *mbuf.Buf
 	if b.RefCount() == 1 {
-		w = b.Clone(p.dev.Cache.Pool())
+		w = b.CloneFrom(p.dev.Cache)
 		if w == nil {
 			p.stats.NoMbuf.Inc()
 			p.dev.Drops.Inc(stat.DropNoMbuf)
