@@ -6,10 +6,13 @@ package mbuf
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+// ops NULL is the platform's default handler (rte_mbuf_best_mempool_ops).
 static struct rte_mempool *dps_pool_create(const char *name, unsigned n,
-	unsigned cache, uint16_t priv, uint16_t room, int socket, int *err)
+	unsigned cache, uint16_t priv, uint16_t room, int socket, const char *ops,
+	int *err)
 {
-	struct rte_mempool *mp = rte_pktmbuf_pool_create(name, n, cache, priv, room, socket);
+	struct rte_mempool *mp = rte_pktmbuf_pool_create_by_ops(name, n, cache,
+		priv, room, socket, ops);
 	if (mp == NULL)
 		*err = rte_errno;
 	return mp;
@@ -50,7 +53,24 @@ type PoolConfig struct {
 	DataRoom int
 	// Socket is the NUMA socket, or -1 for any.
 	Socket int
+	// Ops is the DPDK mempool handler behind the pool ("ring_mp_mc",
+	// "lf_stack", ...); "" is the platform's default, the multi-producer
+	// ring. See OpsLockFree for when to choose another.
+	Ops string
 }
+
+// OpsLockFree is DPDK's lock-free stack handler. The default ring handler
+// assumes threads that are not preempted while they put or get: a thread
+// descheduled between claiming ring slots and publishing them makes every
+// other thread that frees into the pool spin until it runs again (the
+// "lock-waiter preemption" of DPDK's ring documentation). Poll loops that
+// are ordinary goroutines, and so Go threads that the OS schedules freely
+// and that have no per-lcore cache in front of the pool, are exactly that
+// case; the lock-free stack never waits for another thread, and hands out
+// the most recently freed, cache-warm, mbuf first. Measured with make perf
+// on 2 shared cores: under load, rte_pktmbuf_free_bulk took 59 % of the
+// callback rows' CPU time with the ring and 3 % with this handler.
+const OpsLockFree = "lf_stack"
 
 // Pool is a DPDK mbuf pool whose mbufs carry dpstack's private area.
 type Pool struct {
@@ -69,17 +89,29 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	}
 	name := C.CString(cfg.Name)
 	defer C.free(unsafe.Pointer(name))
+	var ops *C.char
+	if cfg.Ops != "" {
+		ops = C.CString(cfg.Ops)
+		defer C.free(unsafe.Pointer(ops))
+	}
 	var errno C.int
 	mp := C.dps_pool_create(name, C.unsigned(cfg.Size), C.unsigned(cfg.CacheSize),
-		C.uint16_t(privSize), C.uint16_t(room), C.int(cfg.Socket), &errno)
+		C.uint16_t(privSize), C.uint16_t(room), C.int(cfg.Socket), ops, &errno)
 	if mp == nil {
-		return nil, fmt.Errorf("mbuf: create pool %q of %d: %w", cfg.Name, cfg.Size, syscall.Errno(errno))
+		how := ""
+		if cfg.Ops != "" {
+			how = " with mempool handler " + cfg.Ops
+		}
+		return nil, fmt.Errorf("mbuf: create pool %q of %d%s: %w", cfg.Name, cfg.Size, how, syscall.Errno(errno))
 	}
 	return &Pool{mp: mp, name: cfg.Name}, nil
 }
 
 // Name is the pool's name.
 func (p *Pool) Name() string { return p.name }
+
+// Ops is the name of the mempool handler behind the pool.
+func (p *Pool) Ops() string { return C.GoString(&C.rte_mempool_get_ops(p.mp.ops_index).name[0]) }
 
 // Ptr is the struct rte_mempool pointer, for the driver binding.
 func (p *Pool) Ptr() unsafe.Pointer { return unsafe.Pointer(p.mp) }

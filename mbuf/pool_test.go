@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dpstack/dpstack/dpdk/dpdktest"
 	"github.com/dpstack/dpstack/mbuf"
 )
 
@@ -28,6 +27,7 @@ func TestNewPoolErrors(t *testing.T) {
 		{"cache over DPDK's maximum", mbuf.PoolConfig{Size: 4095, CacheSize: 513}, syscall.EINVAL},
 		{"cache too big for the pool", mbuf.PoolConfig{Size: 15, CacheSize: 64}, syscall.EINVAL},
 		{"name too long", mbuf.PoolConfig{Size: 15, Name: strings.Repeat("n", 64)}, syscall.ENAMETOOLONG},
+		{"unknown mempool handler", mbuf.PoolConfig{Size: 15, Ops: "no_such_handler"}, syscall.EINVAL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,9 +56,25 @@ func TestNewPoolDuplicateName(t *testing.T) {
 	assert.True(t, errors.Is(err, syscall.EEXIST), "%v", err)
 }
 
+// TestPoolAccounting runs on each mempool handler a pool may choose.
 func TestPoolAccounting(t *testing.T) {
+	for _, ops := range []string{"", mbuf.OpsLockFree, "ring_mt_rts"} {
+		t.Run("ops="+ops, func(t *testing.T) {
+			p, err := mbuf.NewPool(mbuf.PoolConfig{Name: "acct_" + ops, Size: 63, Socket: -1, Ops: ops})
+			require.NoError(t, err)
+			defer p.Close()
+			if ops != "" {
+				assert.Equal(t, ops, p.Ops())
+			} else {
+				assert.NotEmpty(t, p.Ops())
+			}
+			testPoolAccounting(t, p)
+		})
+	}
+}
+
+func testPoolAccounting(t *testing.T, p *mbuf.Pool) {
 	const size = 63
-	p := dpdktest.Pool(t, size)
 	assert.Equal(t, size, p.Size())
 	assert.NotEmpty(t, p.Name())
 	assert.NotNil(t, p.Ptr())

@@ -47,6 +47,10 @@ type Config struct {
 	Idle lcore.IdlePolicy
 	// PoolSize is the number of mbufs; 0 means 8191.
 	PoolSize int
+	// PoolOps is the mempool handler (mbuf.PoolConfig.Ops); "" picks
+	// mbuf.OpsLockFree when the loops run on goroutines (no Lcores) and
+	// DPDK's default, with its per-lcore caches, on lcores.
+	PoolOps string
 	// MTU is the port's MTU; 0 means 1500.
 	MTU int
 	// Congestion is the TCP congestion control of new sockets ("cubic" or
@@ -111,7 +115,11 @@ func Open(cfg Config) (*Host, error) {
 		h.flows = tcp.NewFlowTable(0)
 	}
 	var err error
-	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: cfg.Name + "_pool", Size: cfg.PoolSize, CacheSize: 256, Socket: -1})
+	ops := cfg.PoolOps
+	if ops == "" && len(cfg.Lcores) == 0 {
+		ops = mbuf.OpsLockFree
+	}
+	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: cfg.Name + "_pool", Size: cfg.PoolSize, CacheSize: 256, Socket: -1, Ops: ops})
 	if err != nil {
 		return nil, err
 	}

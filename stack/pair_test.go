@@ -226,3 +226,23 @@ func TestHostCongestion(t *testing.T) {
 		require.NoError(t, rp.Close())
 	}
 }
+
+// TestHostPoolOps: a host whose loops are goroutines backs its pool with
+// the lock-free handler unless told otherwise; an unknown handler fails
+// Open with its name in the error.
+func TestHostPoolOps(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{{"", mbuf.OpsLockFree}, {"ring_mp_mc", "ring_mp_mc"}, {"no_such", ""}} {
+		rp, err := dpdk.NewRingPair(uniq("rpo"), 256)
+		require.NoError(t, err)
+		h, err := stack.Open(stack.Config{Name: uniq("po"), Port: rp.A, Addr: addrA, PoolSize: 1023, PoolOps: tc.set})
+		if tc.want == "" {
+			assert.ErrorIs(t, err, syscall.EINVAL)
+			assert.ErrorContains(t, err, tc.set)
+		} else {
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, h.Pool().Ops())
+			require.NoError(t, h.Close())
+		}
+		require.NoError(t, rp.Close())
+	}
+}

@@ -65,7 +65,7 @@ func newPair(o Options) (p *pair, err error) {
 	}()
 	var portS, portC *dpdk.Port
 	if o.Loss > 0 {
-		p.wirePool, err = mbuf.NewPool(mbuf.PoolConfig{Name: name + "w_pool", Size: 4095, CacheSize: 256, Socket: -1})
+		p.wirePool, err = mbuf.NewPool(mbuf.PoolConfig{Name: name + "w_pool", Size: 4095, CacheSize: 256, Socket: -1, Ops: mbuf.OpsLockFree})
 		if err != nil {
 			return p, err
 		}
