@@ -433,14 +433,12 @@ func ListenCallback(h *stack.Host, address string, hd Handler) (io.Closer, error
 		l.timer.Init(func(lcore.Time) { l.drain() })
 		ln.cores = append(ln.cores, l)
 	}
-	socks, bound, err := listenOnCores(h, laddr, DefaultBacklog, func(core int) sock.Callbacks {
+	bound, err := listenOnCores(h, laddr, DefaultBacklog, func(core int, sk *tcp.Sock) sock.Callbacks {
+		ln.cores[core].sk = sk
 		return (*cbListenEvents)(ln.cores[core])
 	})
 	if err != nil {
 		return nil, err
-	}
-	for core, sk := range socks {
-		ln.cores[core].sk = sk
 	}
 	ln.addr = tcpAddr(bound)
 	return ln, nil

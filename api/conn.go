@@ -92,23 +92,23 @@ func (c *TCPConn) setAddrs() {
 type connEvents TCPConn
 
 // DataReady finishes a waiting Read.
-func (e *connEvents) DataReady(*sock.Sock) { (*TCPConn)(e).retryRead(); notify(e.rsig) }
+func (e *connEvents) DataReady(*sock.Sock) { (*TCPConn)(e).retryRead(); notify(e.loop, e.rsig) }
 
 // WriteSpace wakes a writer.
-func (e *connEvents) WriteSpace(*sock.Sock) { notify(e.wsig) }
+func (e *connEvents) WriteSpace(*sock.Sock) { notify(e.loop, e.wsig) }
 
 // StateChange wakes both: a connect finished, the peer closed, a reset.
 func (e *connEvents) StateChange(*sock.Sock) {
 	(*TCPConn)(e).retryRead()
-	notify(e.rsig)
-	notify(e.wsig)
+	notify(e.loop, e.rsig)
+	notify(e.loop, e.wsig)
 }
 
 // ErrorReport wakes both: the pending error is for whoever asks first.
 func (e *connEvents) ErrorReport(*sock.Sock) {
 	(*TCPConn)(e).retryRead()
-	notify(e.rsig)
-	notify(e.wsig)
+	notify(e.loop, e.rsig)
+	notify(e.loop, e.wsig)
 }
 
 // recv is a Read's work on the core. With nothing to read yet the Read
@@ -362,7 +362,7 @@ func (c *TCPConn) ctl(op, sys string, fn func(sk *tcp.Sock) error) error {
 // out followed by a FIN; later Writes fail with EPIPE.
 func (c *TCPConn) CloseWrite() error {
 	err := c.ctl("close", "shutdown", func(sk *tcp.Sock) error { return sk.Shutdown(syscall.SHUT_WR) })
-	notify(c.wsig)
+	signal(c.wsig)
 	return err
 }
 

@@ -72,9 +72,12 @@ func newCall(loop *lcore.Loop, run func(c *call) bool) *call {
 	return c
 }
 
-// answer hands the results to the waiting goroutine. It runs on the core,
-// once per post.
-func (c *call) answer() { c.done <- struct{}{} }
+// answer hands the results to the waiting goroutine and has the loop yield
+// to it at the end of the turn. It runs on the core, once per post.
+func (c *call) answer() {
+	c.done <- struct{}{}
+	c.loop.Readied()
+}
 
 // do runs the call on its core and waits for it. The error is post's when
 // the call could not be queued; otherwise the call's results are in n and
@@ -113,11 +116,21 @@ func release(h *stack.Host, core int, fn func()) {
 	}
 }
 
-// notify signals ch without blocking: a wakeup already pending is enough.
-// It runs on the core, from the socket's callbacks.
-func notify(ch chan struct{}) {
+// notify signals ch without blocking (a wakeup already pending is enough)
+// and has loop yield to the goroutine it woke at the end of the turn. It
+// runs on loop's core, from the socket's callbacks.
+func notify(loop *lcore.Loop, ch chan struct{}) {
+	if signal(ch) {
+		loop.Readied()
+	}
+}
+
+// signal signals ch without blocking and reports whether it did.
+func signal(ch chan struct{}) bool {
 	select {
 	case ch <- struct{}{}:
+		return true
 	default:
+		return false
 	}
 }

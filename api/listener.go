@@ -67,34 +67,36 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 		c.acall = newCall(c.loop, c.accept)
 		ln.cores = append(ln.cores, c)
 	}
-	socks, bound, err := listenOnCores(h, laddr, backlog, func(int) sock.Callbacks { return (*lnEvents)(ln) })
+	bound, err := listenOnCores(h, laddr, backlog, func(core int, sk *tcp.Sock) sock.Callbacks {
+		ln.cores[core].sk = sk
+		return (*lnEvents)(ln.cores[core])
+	})
 	if err != nil {
 		ln.cores = nil
 		return nil, err
-	}
-	for core, sk := range socks {
-		ln.cores[core].sk = sk
 	}
 	ln.addr = tcpAddr(bound)
 	return ln, nil
 }
 
 // listenOnCores opens a listening socket on every core of h, with the
-// callbacks events gives for the core. Core 0 binds laddr (an ephemeral
+// callbacks events gives for the core's socket. Events runs on the core,
+// before the socket listens, so that the caller's per-core state that the
+// callbacks use holds the socket before any of them can run. Core 0 binds laddr (an ephemeral
 // port when laddr's is 0) and the others listen on the port it got, so
 // that an incoming connection is accepted on whichever core the port
 // steers it to (one listening socket per core, SO_REUSEPORT style). On
 // failure it closes what it opened and returns a *net.OpError.
-func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func(core int) sock.Callbacks) ([]*tcp.Sock, netip.AddrPort, error) {
+func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func(core int, sk *tcp.Sock) sock.Callbacks) (netip.AddrPort, error) {
 	socks := make([]*tcp.Sock, 0, len(h.Stacks()))
-	fail := func(sys string, err error) ([]*tcp.Sock, netip.AddrPort, error) {
+	fail := func(sys string, err error) (netip.AddrPort, error) {
 		for core, sk := range socks {
 			release(h, core, func() {
 				sk.Callbacks = nil
 				sk.Close()
 			})
 		}
-		return nil, netip.AddrPort{}, opError("listen", sys, nil, tcpAddr(laddr), err)
+		return netip.AddrPort{}, opError("listen", sys, nil, tcpAddr(laddr), err)
 	}
 	for core := range h.Stacks() {
 		var sk *tcp.Sock
@@ -104,7 +106,7 @@ func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func
 			// As Go's net.Listen: rebinding a port whose old
 			// connections linger in TIME_WAIT is fine.
 			_ = sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-			sk.Callbacks = events(core)
+			sk.Callbacks = events(core, sk)
 			sys, lerr = "bind", sk.Bind(laddr)
 			if lerr == nil {
 				sys, lerr = "listen", sk.Listen(backlog)
@@ -125,7 +127,7 @@ func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func
 		}
 		socks = append(socks, sk)
 	}
-	return socks, laddr, nil
+	return laddr, nil
 }
 
 // TCPListener is a listening TCP port of a dpstack Host: a net.Listener
@@ -158,21 +160,22 @@ type lnCore struct {
 	accepted bool     // result of acall: spare got a socket
 }
 
-// lnEvents are a listening socket's callbacks: a connection is ready to
-// accept, or the listener changed state; Accept looks at every core.
-type lnEvents TCPListener
+// lnEvents are a listening socket's callbacks on one core: a connection is
+// ready to accept, or the listener changed state; Accept looks at every
+// core.
+type lnEvents lnCore
 
 // DataReady wakes Accept.
-func (e *lnEvents) DataReady(*sock.Sock) { notify(e.sig) }
+func (e *lnEvents) DataReady(*sock.Sock) { notify(e.loop, e.ln.sig) }
 
 // WriteSpace does not concern a listener.
 func (e *lnEvents) WriteSpace(*sock.Sock) {}
 
 // StateChange wakes Accept.
-func (e *lnEvents) StateChange(*sock.Sock) { notify(e.sig) }
+func (e *lnEvents) StateChange(*sock.Sock) { notify(e.loop, e.ln.sig) }
 
 // ErrorReport wakes Accept.
-func (e *lnEvents) ErrorReport(*sock.Sock) { notify(e.sig) }
+func (e *lnEvents) ErrorReport(*sock.Sock) { notify(e.loop, e.ln.sig) }
 
 // accept is Accept's work on one core: take a connection off the accept
 // queue and attach it to the spare conn before anything can happen to it

@@ -2,7 +2,6 @@ package lcore
 
 import (
 	"flag"
-	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -69,28 +68,47 @@ func TestIdleBusyNeverSleeps(t *testing.T) {
 	assert.Zero(t, i.Sleeps())
 }
 
-// TestIdleSharedYields: a shared Idler lets a goroutine it woke run after
-// the turn, even on one processor and a busy loop; one on a thread of its
-// own does not yield after busy turns.
+// TestIdleSharedYields: a shared Idler yields its processor at the end of
+// a turn that readied a goroutine, and otherwise every yieldTurns turns,
+// busy or not; one on a thread of its own does not yield after busy turns.
+// With one processor, a goroutine started before the turns runs only when
+// the loop yields (usually at its first yield: the scheduler sometimes
+// takes the yielding goroutine back first, for fairness).
 func TestIdleSharedYields(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, tc := range []struct {
-		policy IdlePolicy
-		shared bool
-	}{{IdleAdaptive, true}, {IdleBusyPoll, true}, {IdleAdaptive, false}} {
-		t.Run(fmt.Sprintf("%v shared=%v", tc.policy, tc.shared), func(t *testing.T) {
+		name    string
+		policy  IdlePolicy
+		shared  bool
+		readied bool
+		every   int // the loop yields every this many turns; 0: never
+	}{
+		{"readied", IdleAdaptive, true, true, 1},
+		{"readied busy-poll", IdleBusyPoll, true, true, 1},
+		{"periodic", IdleAdaptive, true, false, yieldTurns},
+		{"periodic busy-poll", IdleBusyPoll, true, false, yieldTurns},
+		{"own thread", IdleAdaptive, false, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			i := NewIdler(tc.policy, tc.shared)
 			var ran atomic.Bool
 			go ran.Store(true)
 			turns := 0
-			for ; turns < 100 && !ran.Load(); turns++ {
+			for turns < 3*yieldTurns && !ran.Load() {
+				if tc.readied {
+					i.Readied()
+				}
 				i.Idle(true)
+				turns++
 			}
-			if tc.shared {
-				assert.True(t, ran.Load(), "the woken goroutine ran")
-				assert.Less(t, turns, 100)
+			if tc.every > 0 {
+				require.True(t, ran.Load(), "the goroutine ran")
+				assert.Zero(t, turns%tc.every, "the goroutine ran at a yield, after turn %d", turns)
+				if tc.readied {
+					assert.Less(t, turns, yieldTurns, "before a periodic yield")
+				}
 			} else {
-				assert.Equal(t, 100, turns, "no yield after busy turns")
+				assert.False(t, ran.Load(), "no yield after busy turns")
 			}
 			for !ran.Load() {
 				runtime.Gosched()

@@ -25,7 +25,8 @@ type Config struct {
 	// Shared says the loop runs on an ordinary goroutine, sharing Go's
 	// processors with the application's goroutines, rather than on a
 	// thread of its own (an EAL lcore): it then yields its processor
-	// after every turn (see Idler.Idle).
+	// after turns that readied a goroutine and every few turns (see
+	// Idler.Idle, Readied).
 	Shared bool
 	// Tick is the timer wheel's granularity; 0 means 1 ms.
 	Tick time.Duration
@@ -177,6 +178,13 @@ func (l *Loop) Post(fn func()) bool {
 	l.idler.Wake()
 	return true
 }
+
+// Readied records that the current turn made an application goroutine
+// runnable (answered a call it waits for, signalled its channel): a loop
+// that shares its processor (Config.Shared) then yields it at the end of
+// the turn, so that the goroutine runs at once. Only the loop's own
+// goroutine calls it, from the turn's work.
+func (l *Loop) Readied() { l.idler.Readied() }
 
 // Poll runs one turn and reports whether it found work. Tests drive a loop
 // with it; Run calls it until Stop.
