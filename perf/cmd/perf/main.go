@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type options struct {
 	quick bool
 	only  string // measure only the systems whose name contains it
 	prof  string // CPU profile file
+	trace string // execution trace file
 }
 
 // entry is a system to measure: new builds it; lossy, when set, builds
@@ -71,6 +73,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "a tenth of the counts and times, to check that everything runs")
 	flag.StringVar(&o.only, "only", "", "measure only the systems whose name contains this (ratios need the kernel row)")
 	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the measurements to this file")
+	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the measurements to this file")
 	flag.Parse()
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "perf:", err)
@@ -106,6 +109,17 @@ func run(o options, stdout io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.trace != "" {
+		f, err := os.Create(o.trace)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	rep := &harness.Report{Baseline: kernelName, Loss: o.loss}
 	start := time.Now()
