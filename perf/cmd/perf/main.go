@@ -99,27 +99,16 @@ func run(o options, stdout io.Writer) error {
 	if o.only != "" {
 		entries = slices.DeleteFunc(entries, func(e entry) bool { return !strings.Contains(e.name, o.only) })
 	}
-	if o.prof != "" {
-		f, err := os.Create(o.prof)
+	for _, rec := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+	}{{o.prof, pprof.StartCPUProfile, pprof.StopCPUProfile}, {o.trace, trace.Start, trace.Stop}} {
+		stop, err := record(rec.path, rec.start, rec.stop)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if o.trace != "" {
-		f, err := os.Create(o.trace)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+		defer stop()
 	}
 	rep := &harness.Report{Baseline: kernelName, Loss: o.loss}
 	start := time.Now()
@@ -137,6 +126,26 @@ func run(o options, stdout io.Writer) error {
 		100*o.loss, o.seed, kernelName, time.Since(start).Round(time.Second)))
 	rep.CheckGoals(gvisorName, extras.goals)
 	return write(o.out, rep, stdout)
+}
+
+// record starts a recording (a CPU profile, an execution trace) into a new
+// file at path and returns what ends it; an empty path records nothing.
+func record(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
 }
 
 // measure builds a system, runs every scenario on it, and the lossy bulk
