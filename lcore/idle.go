@@ -209,6 +209,17 @@ func (i *Idler) sleep(d time.Duration) {
 	i.state.Store(0)
 }
 
+// yieldNow reports, for a shared Idler, whether the turn so far readied a
+// goroutine, and counts the yield the loop then makes.
+func (i *Idler) yieldNow() bool {
+	if !i.shared || !i.readied {
+		return false
+	}
+	i.readied = false
+	i.sinceYield = 0
+	return true
+}
+
 // Readied tells a shared Idler that the current turn made a goroutine
 // runnable, so that the loop yields its processor at the end of the turn
 // and the goroutine runs at once. Only the loop calls it.

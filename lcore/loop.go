@@ -1,6 +1,7 @@
 package lcore
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -208,6 +209,14 @@ func (l *Loop) Poll() bool {
 			l.inboxIn(l.inboxPkts[:n])
 		}
 	}
+	if l.idler.yieldNow() {
+		// The input woke application goroutines (a Read got its data):
+		// send what it queued and let them run now, before the timers
+		// and the posted work, so that what they post in answer (the
+		// Write of a reply) is taken in this same turn.
+		l.transmit()
+		runtime.Gosched()
+	}
 	if n := l.wheel.Advance(l.now, timerBudget); n > 0 {
 		busy = true
 		l.stats.TimersFired.Add(uint64(n))
@@ -223,15 +232,20 @@ func (l *Loop) Poll() bool {
 // Flush transmits what the turn queued and returns freed mbufs to their
 // pools.
 func (l *Loop) Flush() {
+	l.transmit()
+	for _, c := range l.caches {
+		c.Flush()
+	}
+}
+
+// transmit sends what the turn queued so far, a burst per tx queue.
+func (l *Loop) transmit() {
 	for _, t := range l.tx {
 		if t.n > 0 {
 			sent := t.Flush()
 			l.stats.TxBursts.Inc()
 			l.stats.TxPackets.Add(uint64(sent))
 		}
-	}
-	for _, c := range l.caches {
-		c.Flush()
 	}
 }
 

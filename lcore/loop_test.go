@@ -1,6 +1,7 @@
 package lcore
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -244,4 +245,46 @@ func TestLoopInboxNoAllocs(t *testing.T) {
 		l.Poll()
 	})
 	assert.Zero(t, allocs)
+}
+
+// TestLoopYieldsToReadied: a shared loop whose input readied a goroutine
+// lets it run within the turn, before the posted work, so that what the
+// goroutine posts in answer runs in the same turn. With one processor the
+// goroutine runs only when the loop yields; a loop on a thread of its own
+// does not yield there. (Counted over several turns: the scheduler now
+// and then takes the yielding goroutine back first, for fairness.)
+func TestLoopYieldsToReadied(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	pool := dpdktest.Pool(t, 63)
+	for _, shared := range []bool{true, false} {
+		l := NewLoop(Config{Shared: shared})
+		var answered int
+		reply := func() { answered++ }
+		l.SetInbox(func(pkts []*mbuf.Buf) {
+			mbuf.FreeBulk(pkts)
+			go func() { l.Post(reply) }() // an application answering
+			l.Readied()
+		})
+		sameTurn := 0
+		const turns = 20
+		for range turns {
+			b := pool.Alloc()
+			require.NotNil(t, b)
+			require.True(t, l.Handoff(b))
+			before := answered
+			l.Poll()
+			if answered > before {
+				sameTurn++
+			}
+			for answered == before { // let the goroutine post, and run it
+				runtime.Gosched()
+				l.Poll()
+			}
+		}
+		if shared {
+			assert.Greater(t, sameTurn, turns/2, "the answer ran in the turn that readied its goroutine")
+		} else {
+			assert.Zero(t, sameTurn, "no yield within the turn")
+		}
+	}
 }
