@@ -1,0 +1,87 @@
+package dpstack
+
+import (
+	"context"
+	"io"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/perf/harness"
+)
+
+// BenchmarkBlockingRoundTrip is the blocking API's 64-byte round trip
+// between the two hosts of a pair, alone: what make perf's rtt column
+// measures for the dpstack blocking row, in a form that go test's
+// -cpuprofile and -trace can record.
+func BenchmarkBlockingRoundTrip(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("DPDK needs root")
+	}
+	sys, err := NewBlocking("blocking", Options{})
+	require.NoError(b, err)
+	defer func() { require.NoError(b, sys.Close()) }()
+	ln, err := sys.Listen()
+	require.NoError(b, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c)
+	}()
+	c, err := sys.Dial(context.Background(), ln.Addr())
+	require.NoError(b, err)
+	defer c.Close()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	exchange := func() {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 1000 {
+		exchange() // warm up
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		exchange()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+}
+
+
+// BenchmarkCallbackRoundTrip is the callback API's 64-byte round trip
+// between the two hosts of a pair (make perf's rtt column of the dpstack
+// callback row), reporting the median as well as the mean.
+func BenchmarkCallbackRoundTrip(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("DPDK needs root")
+	}
+	sys, err := NewCallback("callback", Options{})
+	require.NoError(b, err)
+	defer func() { require.NoError(b, sys.Close()) }()
+	l := harness.DefaultLimits
+	l.Exchanges, l.RTTTime = b.N, time.Minute
+	b.ReportAllocs()
+	cl := sys.client.Stacks()[0].Loop().Stats()
+	sv := sys.server.Stacks()[0].Loop().Stats()
+	tx0, rx0 := cl.TxPackets.Load()+sv.TxPackets.Load(), cl.RxPackets.Load()+sv.RxPackets.Load()
+	b.ResetTimer()
+	lat, err := sys.RoundTrip(context.Background(), l)
+	b.StopTimer()
+	b.ReportMetric(float64(cl.TxPackets.Load()+sv.TxPackets.Load()-tx0)/float64(b.N), "tx/op")
+	b.ReportMetric(float64(cl.RxPackets.Load()+sv.RxPackets.Load()-rx0)/float64(b.N), "rx/op")
+	require.NoError(b, err)
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+}
