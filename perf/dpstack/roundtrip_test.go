@@ -59,7 +59,6 @@ func BenchmarkBlockingRoundTrip(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
 }
 
-
 // BenchmarkCallbackRoundTrip is the callback API's 64-byte round trip
 // between the two hosts of a pair (make perf's rtt column of the dpstack
 // callback row), reporting the median as well as the mean.
