@@ -37,3 +37,14 @@ func TestCounterIncDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { d.Inc(DropIPBadChecksum) }))
 	assert.Equal(t, uint64(101), d.Get(DropIPBadChecksum))
 }
+
+// BenchmarkCounterInc is the cost of one increment on the owning core.
+func BenchmarkCounterInc(b *testing.B) {
+	var c Counter
+	for range b.N {
+		c.Inc()
+	}
+	if c.Load() != uint64(b.N) {
+		b.Fatal("lost increments")
+	}
+}
