@@ -87,6 +87,13 @@ func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length uint16) uint32 {
 	return addrSum(src) + addrSum(dst) + uint32(proto) + uint32(length)
 }
 
+// PseudoHeaderSum4 is PseudoHeaderSum for IPv4 addresses given as the
+// big-endian uint32 values of their bytes (IPv4.SrcUint32, DstUint32), as
+// the per-packet paths hold them.
+func PseudoHeaderSum4(src, dst uint32, proto uint8, length uint16) uint32 {
+	return src>>16 + src&0xffff + dst>>16 + dst&0xffff + uint32(proto) + uint32(length)
+}
+
 // addrSum returns the sum of the 16-bit words of a, at most 8 × 0xffff.
 func addrSum(a netip.Addr) uint32 {
 	switch {

@@ -189,6 +189,11 @@ func TestPseudoHeaderSum(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := header.PseudoHeaderSum(tc.src, tc.dst, tc.proto, tc.length)
 			assert.Equal(t, refChecksum(tc.explicit, 0), header.Fold(got))
+			if tc.src.Unmap().Is4() {
+				s, d := tc.src.Unmap().As4(), tc.dst.As4()
+				got4 := header.PseudoHeaderSum4(binary.BigEndian.Uint32(s[:]), binary.BigEndian.Uint32(d[:]), tc.proto, tc.length)
+				assert.Equal(t, got, got4, "PseudoHeaderSum4")
+			}
 		})
 	}
 	assert.Equal(t, uint32(6+20), header.PseudoHeaderSum(netip.Addr{}, netip.Addr{}, 6, 20), "zero Addr adds nothing")

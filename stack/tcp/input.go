@@ -45,9 +45,12 @@ func (s *Sock) dropSeg(g *segment, r stat.DropReason) {
 // (tcp_v4_do_rcv): SYN-SENT by §3.10.7.3, every other state by §3.10.7.4,
 // then whatever the segment allows us to send.
 func (s *Sock) rcv(g *segment) {
-	if s.Common.State == sock.SynSent {
+	switch {
+	case s.Common.State == sock.SynSent:
 		s.synSentRcv(g)
-	} else {
+	case s.predicted(g):
+		s.fastRcv(g)
+	default:
 		s.otherRcv(g)
 	}
 	if g.b != nil {
@@ -139,6 +142,53 @@ func (s *Sock) synSentRcv(g *segment) {
 	if head := s.WriteQueue.Front(); head != nil {
 		s.xmitSkb(head)
 	}
+}
+
+// predicted reports whether g is the segment an established connection
+// expects next, which fastRcv takes (header prediction, Van Jacobson's, as
+// in Linux's tcp_rcv_established): ESTABLISHED; ACK, perhaps with PSH, and
+// no other flag; SEG.SEQ = RCV.NXT; SND.UNA =< SEG.ACK =< SND.NXT; the
+// send window unchanged; no SACK blocks; and, when timestamps are in use,
+// a TSval no older than TS.Recent. Such a segment passes the sequence
+// check (it starts at RCV.NXT, which RCV.WUP never passes), PAWS (RFC
+// 7323 §5.3), and the ACK's range checks, and the RST and SYN steps have
+// nothing to do: only the ACK and the text remain. Anything else takes
+// the full path of otherRcv.
+func (s *Sock) predicted(g *segment) bool {
+	if s.Common.State != sock.Established || g.flags&^flagPSH != flagACK || g.seq != s.rcvNxt ||
+		g.opts.NumSACK != 0 || g.ack.LessThan(s.sndUna) || g.ack.GreaterThan(s.sndNxt) ||
+		g.wnd<<s.sndWscale != s.sndWnd {
+		return false
+	}
+	if s.tsOK {
+		return g.opts.HasTS && int32(g.opts.TSVal-s.tsRecent) >= 0
+	}
+	return true
+}
+
+// fastRcv processes a predicted segment: the ACK (ack.go), then in-order
+// data straight onto the receive queue, as the text step would
+// (dataQueue, queueInOrder). A pure ACK is counted in HPAcks, data in
+// HPHits (Linux's TCPHPAcks, TCPHPHits). Data the text step must look at
+// (a socket the user closed, a zero window, or a state the ACK changed)
+// goes to textStep.
+func (s *Sock) fastRcv(g *segment) {
+	if g.dataLen == 0 {
+		s.proto.stats.HPAcks.Inc()
+		s.ack(g)
+		return
+	}
+	s.proto.stats.HPHits.Inc()
+	if !s.ack(g) {
+		return
+	}
+	if s.Common.State != sock.Established || s.Dead || s.rcvWindow() == 0 {
+		s.textStep(g)
+		return
+	}
+	g.b.Pull(g.hdr.DataOffset())
+	s.measureRcvMSS(g.dataLen)
+	s.queueInOrder(g, g.seq.Add(seqnum.Size(g.dataLen)), false)
 }
 
 // otherRcv is RFC 9293 §3.10.7.4, "Otherwise": the synchronized states

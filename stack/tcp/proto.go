@@ -100,6 +100,8 @@ type Stats struct {
 	Handoffs stat.Counter `stat:"tcp_handoffs"`
 
 	DelayedACKs       stat.Counter `stat:"tcp_delayed_acks"`        // ACKs sent by the delayed-ACK timer
+	HPHits            stat.Counter `stat:"tcp_hp_hits"`             // data segments taken by header prediction (fastRcv)
+	HPAcks            stat.Counter `stat:"tcp_hp_acks"`             // pure ACKs taken by header prediction (fastRcv)
 	ListenOverflows   stat.Counter `stat:"tcp_listen_overflows"`    // handshakes or SYNs refused: accept queue full
 	ListenDrops       stat.Counter `stat:"tcp_listen_drops"`        // SYNs dropped by a listener
 	Timeouts          stat.Counter `stat:"tcp_timeouts"`            // retransmission timeouts
@@ -208,6 +210,7 @@ type Proto struct {
 	maxTimewait int
 
 	est       map[fourTuple]*Sock         // synchronized connections and SYN-SENT
+	lastEst   *Sock                       // the socket est last gave Input (lookupEst)
 	reqs      map[fourTuple]*RequestSock  // the SYN queues of every listener
 	tw        map[fourTuple]*TimewaitSock // TIME-WAIT
 	listeners map[uint16][]*Sock          // by local port
@@ -374,6 +377,7 @@ func (p *Proto) Close() {
 		}
 	}
 	clear(p.est)
+	p.lastEst = nil
 	clear(p.reqs)
 	clear(p.tw)
 	clear(p.listeners)
@@ -404,7 +408,7 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	if !p.parse(g, b, ip) {
 		return
 	}
-	if s := p.est[g.tuple]; s != nil {
+	if s := p.lookupEst(g.tuple); s != nil {
 		s.rcv(g)
 	} else if r := p.reqs[g.tuple]; r != nil {
 		p.requestRcv(r, g)
@@ -425,6 +429,23 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	}
 	p.seg.b = nil
 	p.flushEvents()
+}
+
+// lookupEst finds the socket of t in the established table. The socket
+// found last is remembered and checked first: the segments of one rx
+// burst mostly belong to a few flows, often to one, and comparing a tuple
+// costs less than hashing it. A remembered socket counts only while it is
+// still in the table under t (hashed; Sock.hash forgets it when another
+// socket takes a tuple).
+func (p *Proto) lookupEst(t fourTuple) *Sock {
+	if s := p.lastEst; s != nil && s.hashed && s.tuple == t {
+		return s
+	}
+	s := p.est[t]
+	if s != nil {
+		p.lastEst = s
+	}
+	return s
 }
 
 // handOff gives the segment to the core that owns its connection, when
@@ -485,7 +506,7 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 		p.drop(b, stat.DropTCPBadOffset)
 		return false
 	}
-	src, dst := ip.Src(), ip.Dst()
+	src, dst := ip.SrcUint32(), ip.DstUint32()
 	if !checksumOK(b, h, src, dst) {
 		p.stats.InErrs.Inc()
 		p.stats.InCsumErrors.Inc()
@@ -508,8 +529,8 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 	}
 	g.b = b
 	g.hdr = h
-	g.src, g.dst = src, dst
-	g.tuple = fourTuple{laddr: addrU32(dst), raddr: addrU32(src), lport: h.DstPort(), rport: h.SrcPort()}
+	g.src, g.dst = ip.Src(), ip.Dst()
+	g.tuple = fourTuple{laddr: dst, raddr: src, lport: h.DstPort(), rport: h.SrcPort()}
 	g.seq = seqnum.Value(h.SeqNum())
 	g.ack = seqnum.Value(h.AckNum())
 	g.wnd = uint32(h.Window())
@@ -521,14 +542,15 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 // checksumOK verifies the TCP checksum over the pseudo header (RFC 9293
 // §3.1), trusting the port when it checked (RTE_MBUF_F_RX_L4_CKSUM_GOOD,
 // or _NONE: data verified, field not) and summing in software otherwise.
-func checksumOK(b *mbuf.Buf, h header.TCP, src, dst netip.Addr) bool {
+// src and dst are the IPv4 addresses as big-endian uint32 values.
+func checksumOK(b *mbuf.Buf, h header.TCP, src, dst uint32) bool {
 	switch b.OlFlags() & mbuf.RxL4CksumMask {
 	case mbuf.RxL4CksumGood, mbuf.RxL4CksumMask:
 		return true
 	case mbuf.RxL4CksumBad:
 		return false
 	}
-	return h.IsChecksumValid(header.PseudoHeaderSum(src, dst, header.IPProtoTCP, uint16(len(h))))
+	return h.IsChecksumValid(header.PseudoHeaderSum4(src, dst, header.IPProtoTCP, uint16(len(h))))
 }
 
 // wake records events for s, delivered by flushEvents once the processing

@@ -243,6 +243,7 @@ func (s *Sock) setState(st sock.State) {
 // in the host's flow directory as this core's.
 func (s *Sock) hash() {
 	s.proto.est[s.tuple] = s
+	s.proto.lastEst = nil
 	s.hashed = true
 	s.proto.flowAdd(s.tuple)
 }
