@@ -83,8 +83,12 @@ func (b ICMPv4) CalculateChecksum() uint16 {
 }
 
 // SetChecksumFull computes the checksum of the whole message and stores it
-// in the Checksum field.
-func (b ICMPv4) SetChecksumFull() { b.SetChecksum(b.CalculateChecksum()) }
+// in the Checksum field, zeroed first so that the message is summed in one
+// pass.
+func (b ICMPv4) SetChecksumFull() {
+	b.SetChecksum(0)
+	b.SetChecksum(Fold(Checksum(b, 0)))
+}
 
 // IsChecksumValid reports whether the Checksum field is correct for the
 // whole message (RFC 792).

@@ -190,8 +190,12 @@ func (b IPv4) CalculateChecksum() uint16 {
 }
 
 // SetChecksumFull computes the header checksum and stores it in the
-// Header Checksum field.
-func (b IPv4) SetChecksumFull() { b.SetChecksum(b.CalculateChecksum()) }
+// Header Checksum field: the field is zeroed first, so that the header is
+// summed in one pass.
+func (b IPv4) SetChecksumFull() {
+	b.SetChecksum(0)
+	b.SetChecksum(Fold(Checksum(b[:b.HeaderLen()], 0)))
+}
 
 // IsChecksumValid reports whether the Header Checksum field is correct: the
 // ones' complement sum of the header, checksum included, is all ones

@@ -75,8 +75,7 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 		// The port fills the checksum; the field stays zero.
 		ol = mbuf.TxIPv4 | mbuf.TxIPCksum
 	} else {
-		// Encode zeroed the checksum field: one pass over the header.
-		ip.SetChecksum(header.Fold(header.Checksum(ip, 0)))
+		ip.SetChecksumFull()
 	}
 	if ol != 0 || b.OlFlags()&(mbuf.TxTCPCksum|mbuf.TxUDPCksum) != 0 {
 		// Any checksum offload needs TX_IPV4 and the l2/l3 lengths, the
