@@ -374,6 +374,34 @@ func attach(m, b *Buf) {
 	m.nb_segs = 1
 }
 
+// recyclable reports whether b can go straight back into a cache of pool
+// mp without DPDK's free path: one segment of mp's, direct, not external,
+// and referenced by its owner alone, so that freeing it would do nothing
+// but put it back (rte_pktmbuf_prefree_seg has nothing to detach or
+// count down).
+func (b *Buf) recyclable(mp *C.struct_rte_mempool) bool {
+	return b.pool == mp && b.nb_segs == 1 && b.next == nil &&
+		uint64(b.ol_flags)&(flagIndirect|flagExternal) == 0 && b.loadRefcnt() == 1
+}
+
+// reset makes a recyclable b what rte_pktmbuf_alloc hands out
+// (rte_pktmbuf_reset, DPDK 22.11): no data, the default headroom, no
+// offload flags, no packet type, port or VLAN tags. As with DPDK, the
+// hash, the dynamic fields and the private area keep what they held.
+func (b *Buf) reset() {
+	b.next = nil
+	b.pkt_len = 0
+	*(*uint64)(b.at(offTxOffload)) = 0
+	b.vlan_tci = 0
+	b.vlan_tci_outer = 0
+	b.nb_segs = 1
+	b.port = C.RTE_MBUF_PORT_INVALID
+	b.ol_flags &= C.uint64_t(flagExternal)
+	*(*uint32)(b.at(offPacketType)) = 0
+	b.data_off = C.uint16_t(min(DefaultHeadroom, int(b.buf_len)))
+	b.data_len = 0
+}
+
 // Free returns the packet, all its segments, to its pool. It is one cgo call
 // per packet: the data path frees through Cache.Free, which batches.
 func (b *Buf) Free() {

@@ -38,17 +38,29 @@ func TestCacheBatching(t *testing.T) {
 		seen[m] = true
 	}
 
-	for i := range burst - 1 {
+	// Own plain mbufs go back among the spares (31 were left of the
+	// second burst: room for one), the rest wait for a burst of frees.
+	c.Free(got[0])
+	assert.Equal(t, 2*burst, p.InUse(), "a recycled mbuf stays in the cache")
+	assert.Same(t, got[0], c.Get(), "and is the next one handed out")
+	c.Free(got[0])
+	for i := 1; i < burst; i++ {
 		c.Free(got[i])
 	}
 	assert.Equal(t, 2*burst, p.InUse(), "frees wait for a burst")
-	c.Free(got[burst-1])
-	assert.Equal(t, burst, p.InUse(), "a burst of frees reaches the pool")
-
 	c.Free(got[burst])
-	assert.Equal(t, burst, p.InUse())
+	assert.Equal(t, burst, p.InUse(), "a burst of frees reaches the pool; the spares stay")
+
+	// A clone is never recycled: it waits for a burst or a Flush.
+	orig := c.Get()
+	cl := orig.Clone(p)
+	require.NotNil(t, cl)
+	assert.Equal(t, burst+1, p.InUse())
+	c.Free(cl)
+	assert.Equal(t, burst+1, p.InUse(), "pending")
 	c.Flush()
-	assert.Equal(t, burst-1, p.InUse(), "Flush gives back pending frees; spares stay")
+	assert.Equal(t, burst, p.InUse(), "Flush gives back pending frees; spares stay")
+	c.Free(orig)
 
 	c.Drain()
 	assert.Equal(t, 0, p.InUse(), "Drain gives back the spares")
@@ -94,27 +106,73 @@ func TestCacheExhausted(t *testing.T) {
 	assert.Nil(t, c.Get(), "pool exhausted")
 	assert.Nil(t, c.Get(), "still exhausted")
 
-	// Pending frees are not in the pool yet; once flushed, Get recovers.
+	// Frees of its own plain mbufs refill the cache at once.
 	c.Free(got[0])
 	c.Free(got[1])
-	assert.Nil(t, c.Get())
-	c.Flush()
-	assert.Equal(t, 2, p.Available())
+	assert.Equal(t, 0, p.Available(), "recycled, not given back")
 	for i := range 2 {
 		got[i] = c.Get()
 		require.NotNil(t, got[i], "Get recovers after frees")
 	}
 	assert.Nil(t, c.Get())
 
-	// A full burst of frees flushes itself, and Gets take a burst again.
+	// A packet of two segments is not recycled; a Get that finds the pool
+	// short gives such pending frees back first.
+	require.True(t, got[0].Chain(got[1]))
+	c.Free(got[0])
+	assert.Equal(t, 0, p.Available(), "pending")
+	got[0], got[1] = c.Get(), nil
+	require.NotNil(t, got[0], "Get flushed the pending frees")
+	assert.Equal(t, 1, p.Available())
+	got[1] = c.Get()
+	require.NotNil(t, got[1])
+
+	// Frees fill the spares, then wait for a burst.
 	for _, b := range got {
 		c.Free(b)
 	}
-	assert.Equal(t, size-burst, p.InUse(), "the last partial burst is pending")
-	b := c.Get()
+	assert.Equal(t, size, p.InUse(), "a burst of spares and the rest pending")
+	c.Flush()
+	assert.Equal(t, burst, p.InUse(), "the spares stay")
+	for i := range burst {
+		got[i] = c.Get()
+		require.NotNil(t, got[i])
+	}
+	assert.Equal(t, burst, p.InUse(), "Gets took the spares")
+	assert.Equal(t, size-burst, p.Available())
+	for _, b := range got[:burst] {
+		c.Free(b)
+	}
+}
+
+// TestCacheRecycleMatchesDPDK: an mbuf the cache recycles is, byte for
+// byte, what DPDK's free and allocation make of the same used mbuf
+// (rte_pktmbuf_free, then rte_pktmbuf_alloc's reset).
+func TestCacheRecycleMatchesDPDK(t *testing.T) {
+	p, err := mbuf.NewPool(mbuf.PoolConfig{Name: "recycle", Size: 15, Socket: -1, Ops: mbuf.OpsLockFree})
+	require.NoError(t, err)
+	defer p.Close()
+	use := func(b *mbuf.Buf) {
+		mbuf.SetHeaderFields(b, 0x5a)
+		fill(t, b, 300, 7)
+		require.NotNil(t, b.Push(14))
+		b.SetOlFlags(mbuf.TxIPv4 | mbuf.TxIPCksum)
+	}
+	b := p.Alloc()
 	require.NotNil(t, b)
-	assert.Equal(t, size, p.InUse(), "a whole burst was free again")
-	c.Free(b)
+	use(b)
+	b.Free()
+	again := p.Alloc() // the lock-free stack hands back the last freed
+	require.Same(t, b, again)
+	want := append([]byte(nil), mbuf.MbufBytes(again)...)
+
+	use(again)
+	c := mbuf.NewCache(p)
+	c.Free(again)
+	got := c.Get()
+	require.Same(t, again, got, "recycled, not through the pool")
+	assert.Equal(t, want, mbuf.MbufBytes(got))
+	c.Free(got)
 	c.Drain()
 	assert.Equal(t, 0, p.InUse())
 }
