@@ -4,21 +4,22 @@ package dpdk
 #include <rte_ethdev.h>
 
 // rte_eth_rx_burst and rte_eth_tx_burst are static inline: these wrappers
-// make each a single cgo call per burst.
-static uint16_t dps_rx_burst(uint16_t port, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+// make each a single cgo call per burst. The vector comes as an integer
+// (mbuf.VecAddr).
+static uint16_t dps_rx_burst(uint16_t port, uint16_t q, uintptr_t pkts, uint16_t n)
 {
-	return rte_eth_rx_burst(port, q, pkts, n);
+	return rte_eth_rx_burst(port, q, (struct rte_mbuf **)pkts, n);
 }
 
-static uint16_t dps_tx_burst(uint16_t port, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+static uint16_t dps_tx_burst(uint16_t port, uint16_t q, uintptr_t pkts, uint16_t n)
 {
-	return rte_eth_tx_burst(port, q, pkts, n);
+	return rte_eth_tx_burst(port, q, (struct rte_mbuf **)pkts, n);
 }
 */
 import "C"
 
 import (
-	"unsafe"
+	"runtime"
 
 	"github.com/dpstack/dpstack/mbuf"
 )
@@ -29,8 +30,9 @@ func (p *Port) RxBurst(q uint16, pkts []*mbuf.Buf) int {
 	if len(pkts) == 0 {
 		return 0
 	}
-	return int(C.dps_rx_burst(C.uint16_t(p.id), C.uint16_t(q),
-		(**C.struct_rte_mbuf)(unsafe.Pointer(&pkts[0])), C.uint16_t(len(pkts))))
+	n := C.dps_rx_burst(C.uint16_t(p.id), C.uint16_t(q), vec(pkts), C.uint16_t(len(pkts)))
+	runtime.KeepAlive(pkts)
+	return int(n)
 }
 
 // TxBurst hands pkts to queue q and returns how many the port took; those
@@ -39,6 +41,10 @@ func (p *Port) TxBurst(q uint16, pkts []*mbuf.Buf) int {
 	if len(pkts) == 0 {
 		return 0
 	}
-	return int(C.dps_tx_burst(C.uint16_t(p.id), C.uint16_t(q),
-		(**C.struct_rte_mbuf)(unsafe.Pointer(&pkts[0])), C.uint16_t(len(pkts))))
+	n := C.dps_tx_burst(C.uint16_t(p.id), C.uint16_t(q), vec(pkts), C.uint16_t(len(pkts)))
+	runtime.KeepAlive(pkts)
+	return int(n)
 }
+
+// vec passes a burst vector to C as an integer (mbuf.VecAddr).
+func vec(pkts []*mbuf.Buf) C.uintptr_t { return C.uintptr_t(mbuf.VecAddr(pkts)) }
