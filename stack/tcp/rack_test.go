@@ -47,15 +47,7 @@ func rackFlight(t *testing.T, port uint16, n int) (*rawConn, []rxSeg) {
 	rc := pr.dial(port, 7000, opts(optMSS(mss), optSACKPerm()))
 	require.True(t, rc.s.Info().SACK)
 	require.NoError(t, rc.s.SetCongestion("reno"))
-	got, err := rc.s.SendMsg(pattern(n*mss, 5), 0)
-	require.NoError(t, err)
-	require.Equal(t, n*mss, got)
-	segs := make([]rxSeg, n)
-	for i := range segs {
-		segs[i] = rc.expect(dataLen(mss))
-	}
-	pr.expectNone()
-	return rc, segs
+	return rc, rackSend(t, rc, n)
 }
 
 // The last segment of a short flight is lost: no ACK can reveal it, but
