@@ -72,6 +72,7 @@ type Loop struct {
 	inboxPkts []*mbuf.Buf
 	inboxSize int
 	stop      atomic.Bool
+	running   atomic.Bool
 	done      chan struct{}
 	stats     Stats
 }
@@ -250,13 +251,29 @@ func (l *Loop) transmit() {
 }
 
 // Run polls until Stop, idling by the loop's policy on empty turns. Run it
-// on the lcore's thread (RunOnLcore).
+// on the lcore's thread (RunOnLcore) or through Go.
 func (l *Loop) Run() {
-	defer close(l.done)
+	l.running.Store(true)
+	defer func() {
+		l.running.Store(false)
+		close(l.done)
+	}()
 	for !l.stop.Load() {
 		l.idler.Idle(l.Poll())
 	}
 }
+
+// Go runs the loop on a goroutine of its own until Stop (give such a loop
+// Config.Shared). Running reports true from the moment Go returns.
+func (l *Loop) Go() {
+	l.running.Store(true)
+	go l.Run()
+}
+
+// Running reports whether the loop runs (Go or Run was called and Stop has
+// not returned): whether work for it must be posted rather than done in
+// place. Safe from any goroutine.
+func (l *Loop) Running() bool { return l.running.Load() }
 
 // RunOnLcore starts Run on the EAL thread of lcore id.
 func (l *Loop) RunOnLcore(id uint) <-chan error {

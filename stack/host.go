@@ -43,6 +43,13 @@ type Config struct {
 	// Lcores are the EAL lcores the loops run on, one per core; empty runs
 	// each loop on a goroutine of its own (see Start).
 	Lcores []uint
+	// Loops, when given, are the loops the host's cores run on, one per
+	// core, made and run by the caller and shared with other hosts: one
+	// core polling several ports, as DPDK's l3fwd does. The caller runs
+	// them (lcore.Loop.Go, RunOnLcore) before Start and stops them after
+	// Stop and before Close; Lcores and Idle do not apply. A shared loop
+	// has one inbox for handoffs, so its hosts may have one core each.
+	Loops []*lcore.Loop
 	// Idle is the loops' idle policy.
 	Idle lcore.IdlePolicy
 	// PoolSize is the number of mbufs; 0 means 8191.
@@ -101,6 +108,10 @@ func Open(cfg Config) (*Host, error) {
 	if len(cfg.Lcores) > 0 && len(cfg.Lcores) != cfg.Cores {
 		return nil, fmt.Errorf("stack: %d cores but %d lcores: %w", cfg.Cores, len(cfg.Lcores), syscall.EINVAL)
 	}
+	if len(cfg.Loops) > 0 && (len(cfg.Loops) != cfg.Cores || cfg.Cores > 1 || len(cfg.Lcores) > 0) {
+		return nil, fmt.Errorf("stack: %d shared loops for %d cores and %d lcores (one core, one loop, no lcores): %w",
+			len(cfg.Loops), cfg.Cores, len(cfg.Lcores), syscall.EINVAL)
+	}
 	if cfg.PoolSize == 0 {
 		cfg.PoolSize = 8191
 	}
@@ -116,7 +127,7 @@ func Open(cfg Config) (*Host, error) {
 	}
 	var err error
 	ops := cfg.PoolOps
-	if ops == "" && len(cfg.Lcores) == 0 {
+	if ops == "" && (len(cfg.Lcores) == 0 || len(cfg.Loops) > 0) {
 		ops = mbuf.OpsLockFree
 	}
 	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: cfg.Name + "_pool", Size: cfg.PoolSize, CacheSize: 256, Socket: -1, Ops: ops})
@@ -223,7 +234,12 @@ func (h *Host) features() netdev.Features {
 
 func (h *Host) addCore(core int) error {
 	q := uint16(core)
-	loop := lcore.NewLoop(lcore.Config{Idle: h.cfg.Idle, Shared: len(h.cfg.Lcores) == 0})
+	var loop *lcore.Loop
+	if h.shared() {
+		loop = h.cfg.Loops[core]
+	} else {
+		loop = lcore.NewLoop(lcore.Config{Idle: h.cfg.Idle, Shared: len(h.cfg.Lcores) == 0})
+	}
 	cache := mbuf.NewCache(h.pool)
 	loop.AddCache(cache)
 	tx := loop.AddTx(h.port, q)
@@ -293,15 +309,26 @@ func (h *Host) shareNeighbour(from int, addr netip.Addr, mac header.MAC, confirm
 	}
 }
 
-// Start runs every core's loop and announces the address with a
-// gratuitous ARP.
+// shared reports whether the host's loops are the caller's (Config.Loops).
+func (h *Host) shared() bool { return len(h.cfg.Loops) > 0 }
+
+// Start runs every core's loop (shared loops must be running already) and
+// announces the address with a gratuitous ARP.
 func (h *Host) Start() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.running != nil {
 		return errors.New("stack: host already started")
 	}
+	h.running = []<-chan error{}
 	for i, s := range h.stacks {
+		if h.shared() {
+			if !s.loop.Running() {
+				h.running = nil
+				return fmt.Errorf("stack: core %d: shared loop not running: %w", i, syscall.EINVAL)
+			}
+			continue
+		}
 		if len(h.cfg.Lcores) > 0 {
 			h.running = append(h.running, s.loop.RunOnLcore(h.cfg.Lcores[i]))
 			continue
@@ -328,12 +355,12 @@ func (h *Host) Start() error {
 	return nil
 }
 
-// Do runs fn on the core's loop and waits for it; before Start (or after
-// Stop) it runs fn on the calling goroutine.
+// Do runs fn on the core's loop and waits for it; while the loop does not
+// run (before Start, after Stop) it runs fn on the calling goroutine.
 func (h *Host) Do(core int, fn func(s *Stack)) error {
 	s := h.stacks[core]
 	h.mu.Lock()
-	running := h.running != nil
+	running := h.running != nil || s.loop.Running() // a shared loop may run before Start
 	h.mu.Unlock()
 	if !running {
 		fn(s)
@@ -357,6 +384,9 @@ func (h *Host) Stop() error {
 	}
 	var errs []error
 	for i, s := range h.stacks {
+		if h.shared() {
+			continue // the caller's to stop
+		}
 		s.loop.Stop()
 		if err := <-h.running[i]; err != nil {
 			errs = append(errs, fmt.Errorf("stack: core %d: %w", i, err))
@@ -371,6 +401,11 @@ func (h *Host) Stop() error {
 func (h *Host) Close() error {
 	if h.closed {
 		return nil
+	}
+	for i, s := range h.stacks {
+		if h.shared() && s.loop.Running() {
+			return fmt.Errorf("stack: close with core %d's shared loop still running: %w", i, syscall.EBUSY)
+		}
 	}
 	h.closed = true
 	errs := []error{h.Stop()}

@@ -24,6 +24,9 @@ type Options struct {
 	Loss float64
 	// Seed seeds the fault wire.
 	Seed uint64
+	// LoopEach gives each host a loop of its own, instead of one loop
+	// polling both hosts' ports.
+	LoopEach bool
 }
 
 var (
@@ -37,10 +40,13 @@ const settle = 100 * time.Millisecond
 
 var pairSeq atomic.Int64
 
-// pair is a server host and a client host, each on one core, joined by a
-// ring pair or by a fault wire.
+// pair is a server host and a client host, both on one core (one loop
+// polls both ports, as the kernel's loopback runs both ends of a
+// connection on the CPU that sends) or, with Options.LoopEach, on a core
+// each, joined by a ring pair or by a fault wire.
 type pair struct {
 	server, client *stack.Host
+	loop           *lcore.Loop // the shared loop, or nil
 
 	rp *dpdk.RingPair // the direct link, or nil
 
@@ -82,16 +88,24 @@ func newPair(o Options) (p *pair, err error) {
 		}
 		portS, portC = p.rp.A, p.rp.B
 	}
-	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle})
+	var loops []*lcore.Loop
+	if !o.LoopEach {
+		p.loop = lcore.NewLoop(lcore.Config{Idle: o.Idle, Shared: true})
+		loops = []*lcore.Loop{p.loop}
+	}
+	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle, Loops: loops})
 	if err != nil {
 		return p, fmt.Errorf("server host: %w", err)
 	}
-	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle})
+	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle, Loops: loops})
 	if err != nil {
 		return p, fmt.Errorf("client host: %w", err)
 	}
 	if p.wire != nil {
 		p.wireDone.Go(func() { p.pollWire(o.Idle) })
+	}
+	if p.loop != nil {
+		p.loop.Go()
 	}
 	if err := p.server.Start(); err != nil {
 		return p, err
@@ -120,6 +134,9 @@ func (p *pair) close() error {
 		if h != nil {
 			errs = append(errs, h.Stop())
 		}
+	}
+	if p.loop != nil && p.loop.Running() {
+		p.loop.Stop()
 	}
 	if p.wire != nil {
 		p.wireStop.Store(true)

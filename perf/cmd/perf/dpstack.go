@@ -17,6 +17,8 @@ import (
 const (
 	blockingName = "dpstack blocking"
 	callbackName = "dpstack callback"
+	// loopEach names the rows whose hosts have a loop each.
+	loopEach = ", 2 loops"
 )
 
 func init() {
@@ -33,18 +35,26 @@ func dpstackEntries(o options) []entry {
 		fmt.Fprintln(os.Stderr, "perf:", err)
 		os.Exit(2)
 	}
-	opts := dpstack.Options{Idle: idle, Seed: o.seed}
-	lossy := opts
-	lossy.Loss = o.loss
-	extras.notes = append(extras.notes, fmt.Sprintf("dpstack hosts: one core each, idle policy %s, joined by a DPDK ring pair (lossy: through faultwire)", idle))
-	return []entry{
-		{blockingName,
-			func() (harness.System, error) { return dpstack.NewBlocking(blockingName, opts) },
-			func() (harness.System, error) { return dpstack.NewBlocking(blockingName+" lossy", lossy) }},
-		{callbackName,
-			func() (harness.System, error) { return dpstack.NewCallback(callbackName, opts) },
-			func() (harness.System, error) { return dpstack.NewCallback(callbackName+" lossy", lossy) }},
+	extras.notes = append(extras.notes, fmt.Sprintf("dpstack hosts: one core each, joined by a DPDK ring pair (lossy: through faultwire), both polled by one loop (the kernel runs both ends of a loopback connection on the sending CPU too) or, in the rows marked%s, by a loop each; idle policy %s", loopEach, idle))
+	var entries []entry
+	for _, each := range []bool{false, true} {
+		opts := dpstack.Options{Idle: idle, Seed: o.seed, LoopEach: each}
+		lossy := opts
+		lossy.Loss = o.loss
+		suffix := ""
+		if each {
+			suffix = loopEach
+		}
+		bn, cn := blockingName+suffix, callbackName+suffix
+		entries = append(entries,
+			entry{bn,
+				func() (harness.System, error) { return dpstack.NewBlocking(bn, opts) },
+				func() (harness.System, error) { return dpstack.NewBlocking(bn+" lossy", lossy) }},
+			entry{cn,
+				func() (harness.System, error) { return dpstack.NewCallback(cn, opts) },
+				func() (harness.System, error) { return dpstack.NewCallback(cn+" lossy", lossy) }})
 	}
+	return entries
 }
 
 // dpstackFinish runs the receive-path benchmark in a process of its own

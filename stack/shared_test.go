@@ -1,0 +1,59 @@
+package stack_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack"
+)
+
+// TestSharedLoop: two hosts whose ports one loop polls (Config.Loops)
+// resolve each other and exchange echoes; Start wants the loop running,
+// Close wants it stopped; and only one-core hosts may share a loop.
+func TestSharedLoop(t *testing.T) {
+	rp, err := dpdk.NewRingPair(uniq("rps"), 256)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, rp.Close()) }()
+	l := lcore.NewLoop(lcore.Config{Shared: true})
+	loops := []*lcore.Loop{l}
+
+	_, err = stack.Open(stack.Config{Name: uniq("sl"), Port: rp.A, Addr: addrA, Cores: 2, Loops: loops})
+	assert.ErrorIs(t, err, syscall.EINVAL, "two cores on one shared loop")
+
+	a, err := stack.Open(stack.Config{Name: uniq("sla"), Port: rp.A, Addr: addrA, PoolSize: 1023, Loops: loops})
+	require.NoError(t, err)
+	b, err := stack.Open(stack.Config{Name: uniq("slb"), Port: rp.B, Addr: addrB, PoolSize: 1023, Loops: loops})
+	require.NoError(t, err)
+	assert.ErrorIs(t, a.Start(), syscall.EINVAL, "the shared loop is not running yet")
+
+	l.Go()
+	require.True(t, l.Running())
+	require.NoError(t, a.Start())
+	require.NoError(t, b.Start())
+	ip := a.Stacks()[0].IPv4().Stats()
+	for i := range 3 {
+		var err error
+		require.NoError(t, a.Do(0, func(*stack.Stack) { err = echoRequest(a, addrB.Addr(), 3, uint16(i), 56) }))
+		require.NoError(t, err)
+	}
+	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a timing assertion
+	for ip.ICMPInEchoReps.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	assert.Equal(t, uint64(3), ip.ICMPInEchoReps.Load(), "echo replies through the shared loop")
+
+	require.NoError(t, a.Stop())
+	require.NoError(t, b.Stop())
+	assert.True(t, l.Running(), "Stop leaves a shared loop to its owner")
+	assert.ErrorIs(t, a.Close(), syscall.EBUSY, "close with the loop running")
+	l.Stop()
+	assert.False(t, l.Running())
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+}
