@@ -221,8 +221,8 @@ func (i *Idler) yieldNow() bool {
 }
 
 // Readied tells a shared Idler that the current turn made a goroutine
-// runnable, so that the loop yields its processor at the end of the turn
-// and the goroutine runs at once. Only the loop calls it.
+// runnable, so that the loop yields its processor (yieldNow, Idle) and the
+// goroutine runs at once. Only the loop calls it.
 func (i *Idler) Readied() { i.readied = true }
 
 // Wake makes a sleeping Idle return at once, or the loop's next sleep be

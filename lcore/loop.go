@@ -183,9 +183,9 @@ func (l *Loop) Post(fn func()) bool {
 
 // Readied records that the current turn made an application goroutine
 // runnable (answered a call it waits for, signalled its channel): a loop
-// that shares its processor (Config.Shared) then yields it at the end of
-// the turn, so that the goroutine runs at once. Only the loop's own
-// goroutine calls it, from the turn's work.
+// that shares its processor (Config.Shared) then yields it, after the
+// turn's input or at the end of the turn, so that the goroutine runs at
+// once. Only the loop's own goroutine calls it, from the turn's work.
 func (l *Loop) Readied() { l.idler.Readied() }
 
 // Poll runs one turn and reports whether it found work. Tests drive a loop
