@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/perf/harness"
 )
 
@@ -72,14 +73,26 @@ func BenchmarkCallbackRoundTrip(b *testing.B) {
 	l := harness.DefaultLimits
 	l.Exchanges, l.RTTTime = b.N, time.Minute
 	b.ReportAllocs()
-	cl := sys.client.Stacks()[0].Loop().Stats()
-	sv := sys.server.Stacks()[0].Loop().Stats()
-	tx0, rx0 := cl.TxPackets.Load()+sv.TxPackets.Load(), cl.RxPackets.Load()+sv.RxPackets.Load()
+	loops := []*lcore.Loop{sys.client.Stacks()[0].Loop()}
+	if sv := sys.server.Stacks()[0].Loop(); sv != loops[0] {
+		loops = append(loops, sv)
+	}
+	count := func() (tx, rx, turns uint64) {
+		for _, l := range loops {
+			tx += l.Stats().TxPackets.Load()
+			rx += l.Stats().RxPackets.Load()
+			turns += l.Stats().Turns.Load()
+		}
+		return tx, rx, turns
+	}
+	tx0, rx0, turns0 := count()
 	b.ResetTimer()
 	lat, err := sys.RoundTrip(context.Background(), l)
 	b.StopTimer()
-	b.ReportMetric(float64(cl.TxPackets.Load()+sv.TxPackets.Load()-tx0)/float64(b.N), "tx/op")
-	b.ReportMetric(float64(cl.RxPackets.Load()+sv.RxPackets.Load()-rx0)/float64(b.N), "rx/op")
+	tx, rx, turns := count()
+	b.ReportMetric(float64(tx-tx0)/float64(b.N), "tx/op")
+	b.ReportMetric(float64(rx-rx0)/float64(b.N), "rx/op")
+	b.ReportMetric(float64(turns-turns0)/float64(b.N), "turns/op")
 	require.NoError(b, err)
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
