@@ -78,10 +78,10 @@ func BenchmarkCallbackRoundTrip(b *testing.B) {
 		loops = append(loops, sv)
 	}
 	count := func() (tx, rx, turns uint64) {
-		for _, l := range loops {
-			tx += l.Stats().TxPackets.Load()
-			rx += l.Stats().RxPackets.Load()
-			turns += l.Stats().Turns.Load()
+		for _, lp := range loops {
+			tx += lp.Stats().TxPackets.Load()
+			rx += lp.Stats().RxPackets.Load()
+			turns += lp.Stats().Turns.Load()
 		}
 		return tx, rx, turns
 	}
