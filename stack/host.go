@@ -54,6 +54,13 @@ type Config struct {
 	Idle lcore.IdlePolicy
 	// PoolSize is the number of mbufs; 0 means 8191.
 	PoolSize int
+	// Pool, when given, is the mbuf pool the host uses, made by the caller
+	// and shared with other hosts (one pool for several ports, as DPDK
+	// applications usually keep one per NUMA socket); the caller closes
+	// it, and checks that every mbuf came back, once every host that
+	// uses it is closed. PoolSize and PoolOps do not apply. Nil: the host
+	// makes a pool of its own.
+	Pool *mbuf.Pool
 	// PoolOps is the mempool handler (mbuf.PoolConfig.Ops); "" picks
 	// mbuf.OpsLockFree when the loops run on goroutines (no Lcores) and
 	// DPDK's default, with its per-lcore caches, on lcores.
@@ -81,6 +88,7 @@ type Host struct {
 	cfg      Config
 	port     *dpdk.Port
 	pool     *mbuf.Pool
+	ownPool  bool // pool is the host's, not Config.Pool
 	offloads dpdk.Configured
 	mac      header.MAC
 	flows    *tcp.FlowTable // nil with one core
@@ -125,17 +133,13 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.Cores > 1 {
 		h.flows = tcp.NewFlowTable(0)
 	}
-	var err error
-	ops := cfg.PoolOps
-	if ops == "" && (len(cfg.Lcores) == 0 || len(cfg.Loops) > 0) {
-		ops = mbuf.OpsLockFree
-	}
-	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: cfg.Name + "_pool", Size: cfg.PoolSize, CacheSize: 256, Socket: -1, Ops: ops})
-	if err != nil {
+	if err := h.openPool(); err != nil {
 		return nil, err
 	}
 	if err := h.setupPort(); err != nil {
-		h.pool.Close()
+		if h.ownPool {
+			h.pool.Close()
+		}
 		return nil, err
 	}
 	h.steer = h.steering()
@@ -146,6 +150,22 @@ func Open(cfg Config) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// openPool takes the caller's pool or makes the host's own.
+func (h *Host) openPool() error {
+	if h.cfg.Pool != nil {
+		h.pool = h.cfg.Pool
+		return nil
+	}
+	ops := h.cfg.PoolOps
+	if ops == "" && (len(h.cfg.Lcores) == 0 || len(h.cfg.Loops) > 0) {
+		ops = mbuf.OpsLockFree
+	}
+	var err error
+	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: 256, Socket: -1, Ops: ops})
+	h.ownPool = err == nil
+	return err
 }
 
 func (h *Host) setupPort() error {
@@ -426,6 +446,9 @@ func (h *Host) Close() error {
 		h.stacks[i].dev.Cache.Drain()
 	}
 	errs = append(errs, h.port.Close())
+	if !h.ownPool {
+		return errors.Join(errs...) // the caller's pool: the caller checks it
+	}
 	if n := h.pool.InUse(); n != 0 {
 		errs = append(errs, fmt.Errorf("stack: %d mbufs still in use at close", n))
 	} else {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
 )
 
@@ -56,4 +57,39 @@ func TestSharedLoop(t *testing.T) {
 	assert.False(t, l.Running())
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())
+}
+
+// TestSharedPool: two hosts on one mbuf pool (Config.Pool) exchange
+// echoes; closing a host leaves the pool to its owner, and every mbuf is
+// back once both are closed.
+func TestSharedPool(t *testing.T) {
+	rp, err := dpdk.NewRingPair(uniq("rpp"), 256)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, rp.Close()) }()
+	pool, err := mbuf.NewPool(mbuf.PoolConfig{Name: uniq("shp"), Size: 2047, CacheSize: 256, Socket: -1, Ops: mbuf.OpsLockFree})
+	require.NoError(t, err)
+	defer pool.Close()
+
+	a, err := stack.Open(stack.Config{Name: uniq("spa"), Port: rp.A, Addr: addrA, Pool: pool})
+	require.NoError(t, err)
+	b, err := stack.Open(stack.Config{Name: uniq("spb"), Port: rp.B, Addr: addrB, Pool: pool})
+	require.NoError(t, err)
+	assert.Same(t, pool, a.Pool())
+	require.NoError(t, a.Start())
+	require.NoError(t, b.Start())
+	ip := a.Stacks()[0].IPv4().Stats()
+	for i := range 3 {
+		var err error
+		require.NoError(t, a.Do(0, func(*stack.Stack) { err = echoRequest(a, addrB.Addr(), 4, uint16(i), 1000) }))
+		require.NoError(t, err)
+	}
+	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a timing assertion
+	for ip.ICMPInEchoReps.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	assert.Equal(t, uint64(3), ip.ICMPInEchoReps.Load())
+
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+	assert.Equal(t, 0, pool.InUse(), "every mbuf back in the shared pool")
 }

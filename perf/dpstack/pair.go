@@ -47,6 +47,7 @@ var pairSeq atomic.Int64
 type pair struct {
 	server, client *stack.Host
 	loop           *lcore.Loop // the shared loop, or nil
+	pool           *mbuf.Pool  // both hosts' mbufs
 
 	rp *dpdk.RingPair // the direct link, or nil
 
@@ -88,16 +89,22 @@ func newPair(o Options) (p *pair, err error) {
 		}
 		portS, portC = p.rp.A, p.rp.B
 	}
+	// One pool for both hosts, as a DPDK application keeps one for its
+	// ports: each host's cache then recycles the mbufs the other sent.
+	p.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: name + "_pool", Size: 16383, CacheSize: 256, Socket: -1, Ops: mbuf.OpsLockFree})
+	if err != nil {
+		return p, err
+	}
 	var loops []*lcore.Loop
 	if !o.LoopEach {
 		p.loop = lcore.NewLoop(lcore.Config{Idle: o.Idle, Shared: true})
 		loops = []*lcore.Loop{p.loop}
 	}
-	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle, Loops: loops})
+	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle, Loops: loops, Pool: p.pool})
 	if err != nil {
 		return p, fmt.Errorf("server host: %w", err)
 	}
-	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle, Loops: loops})
+	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle, Loops: loops, Pool: p.pool})
 	if err != nil {
 		return p, fmt.Errorf("client host: %w", err)
 	}
@@ -153,11 +160,14 @@ func (p *pair) close() error {
 	if p.wire != nil {
 		errs = append(errs, p.wire.Close())
 	}
-	if p.wirePool != nil {
-		if n := p.wirePool.InUse(); n != 0 {
-			errs = append(errs, fmt.Errorf("fault wire: %d mbufs still in use", n))
+	for _, pool := range []*mbuf.Pool{p.pool, p.wirePool} {
+		if pool == nil {
+			continue
+		}
+		if n := pool.InUse(); n != 0 {
+			errs = append(errs, fmt.Errorf("pool %s: %d mbufs still in use", pool.Name(), n))
 		} else {
-			p.wirePool.Close()
+			pool.Close()
 		}
 	}
 	return errors.Join(errs...)
