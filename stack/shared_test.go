@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -37,17 +38,7 @@ func TestSharedLoop(t *testing.T) {
 	require.True(t, l.Running())
 	require.NoError(t, a.Start())
 	require.NoError(t, b.Start())
-	ip := a.Stacks()[0].IPv4().Stats()
-	for i := range 3 {
-		var err error
-		require.NoError(t, a.Do(0, func(*stack.Stack) { err = echoRequest(a, addrB.Addr(), 3, uint16(i), 56) }))
-		require.NoError(t, err)
-	}
-	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a timing assertion
-	for ip.ICMPInEchoReps.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	assert.Equal(t, uint64(3), ip.ICMPInEchoReps.Load(), "echo replies through the shared loop")
+	pingRunning(t, a, addrB.Addr(), 3, 56)
 
 	require.NoError(t, a.Stop())
 	require.NoError(t, b.Stop())
@@ -77,19 +68,27 @@ func TestSharedPool(t *testing.T) {
 	assert.Same(t, pool, a.Pool())
 	require.NoError(t, a.Start())
 	require.NoError(t, b.Start())
-	ip := a.Stacks()[0].IPv4().Stats()
-	for i := range 3 {
-		var err error
-		require.NoError(t, a.Do(0, func(*stack.Stack) { err = echoRequest(a, addrB.Addr(), 4, uint16(i), 1000) }))
-		require.NoError(t, err)
-	}
-	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a timing assertion
-	for ip.ICMPInEchoReps.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	assert.Equal(t, uint64(3), ip.ICMPInEchoReps.Load())
+	pingRunning(t, a, addrB.Addr(), 3, 1000)
 
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())
 	assert.Equal(t, 0, pool.InUse(), "every mbuf back in the shared pool")
+}
+
+// pingRunning sends n echo requests of size bytes from running host h to
+// dst, on h's core, and waits for their replies.
+func pingRunning(t *testing.T, h *stack.Host, dst netip.Addr, n, size int) {
+	t.Helper()
+	ip := h.Stacks()[0].IPv4().Stats()
+	want := ip.ICMPInEchoReps.Load() + uint64(n)
+	for i := range n {
+		var err error
+		require.NoError(t, h.Do(0, func(*stack.Stack) { err = echoRequest(h, dst, 5, uint16(i), size) }))
+		require.NoError(t, err)
+	}
+	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a timing assertion
+	for ip.ICMPInEchoReps.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	assert.Equal(t, want, ip.ICMPInEchoReps.Load(), "echo replies")
 }
