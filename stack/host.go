@@ -163,7 +163,11 @@ func (h *Host) openPool() error {
 		ops = mbuf.OpsLockFree
 	}
 	var err error
-	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: 256, Socket: -1, Ops: ops})
+	// DPDK's per-lcore caches may hold at most two thirds of the pool
+	// (RTE_MEMPOOL_CACHE_MAX_SIZE, CALC_CACHE_FLUSHTHRESH): half, for a
+	// small pool.
+	cache := min(256, h.cfg.PoolSize/2)
+	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: cache, Socket: -1, Ops: ops})
 	h.ownPool = err == nil
 	return err
 }

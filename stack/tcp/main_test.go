@@ -50,8 +50,13 @@ func hostOf(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *
 
 // hostMTU is hostOf with an MTU.
 func hostMTU(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock, mtu int) *stack.Host {
+	return hostPool(t, name, port, addr, clk, mtu, 4095)
+}
+
+// hostPool is hostMTU with a pool of size mbufs.
+func hostPool(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock, mtu, size int) *stack.Host {
 	t.Helper()
-	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: addr, PoolSize: 4095, MTU: mtu})
+	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: addr, PoolSize: size, MTU: mtu})
 	require.NoError(t, err)
 	h.Stacks()[0].TCP().SetNow(clk.Now)
 	return h
@@ -65,13 +70,16 @@ type pair struct {
 	clk  *clock
 }
 
-func newPair(t testing.TB) *pair {
+func newPair(t testing.TB) *pair { return newPairPool(t, 4095) }
+
+// newPairPool is newPair with a pool of poolA mbufs for host a.
+func newPairPool(t testing.TB, poolA int) *pair {
 	t.Helper()
 	name := uniq("tp")
 	rp, err := dpdk.NewRingPair(name, 1024)
 	require.NoError(t, err)
 	p := &pair{t: t, rp: rp, clk: newClock()}
-	p.a = hostOf(t, name+"a", rp.A, addrA, p.clk)
+	p.a = hostPool(t, name+"a", rp.A, addrA, p.clk, 0, poolA)
 	p.b = hostOf(t, name+"b", rp.B, addrB, p.clk)
 	// Known neighbours: no ARP round before the first segment.
 	sa, sb := p.a.Stacks()[0], p.b.Stacks()[0]
