@@ -32,8 +32,19 @@ type TCPConn struct {
 
 	// Core-owned: touched only by closures that run on loop.
 	sk       *tcp.Sock
-	released bool  // Close ran: sk is the transport's alone now
-	reader   *call // a Read waiting on the core for data (rcall), or nil
+	released bool   // Close ran: sk is the transport's alone now
+	reader   *call  // a Read waiting on the core for data (rcall), or nil
+	pending  []byte // staged bytes not yet in the socket (stage.go)
+	after    func() // what Close or CloseWrite left for when pending is empty
+
+	// Write staging (stage.go): the stage is Write's while wbusy is false,
+	// the core's while it is true; stageN is the staged length, handed
+	// over with the post of stageFn.
+	stage   []byte
+	stageN  int
+	stageFn func()
+	wbusy   atomic.Bool
+	wok     atomic.Bool // healthy and established: Writes may stage
 
 	laddr, raddr *net.TCPAddr // set once on the core before the conn is handed out
 
@@ -68,15 +79,19 @@ func newConn(h *stack.Host, core int) *TCPConn {
 	c.rcall = newCall(loop, c.recv)
 	c.wcall = newCall(loop, c.send)
 	c.unread = c.unpark
+	c.stageFn = c.takeStage
 	return c
 }
 
-// attach makes sk c's socket and routes its events to c. It runs on the
+// attach makes sk c's socket and routes its events to c; an established
+// socket (one accepted) may take staged Writes at once. It runs on the
 // core.
 func (c *TCPConn) attach(sk *tcp.Sock) {
 	c.sk = sk
 	sk.Callbacks = (*connEvents)(c)
 	c.setAddrs()
+	c.wok.Store(sk.State() == sock.Established)
+	c.checkHealth()
 }
 
 // setAddrs records the socket's addresses. It runs on the core.
@@ -94,21 +109,33 @@ type connEvents TCPConn
 // DataReady finishes a waiting Read.
 func (e *connEvents) DataReady(*sock.Sock) { (*TCPConn)(e).retryRead(); notify(e.loop, e.rsig) }
 
-// WriteSpace wakes a writer.
-func (e *connEvents) WriteSpace(*sock.Sock) { notify(e.loop, e.wsig) }
+// WriteSpace moves staged bytes on and wakes a writer.
+func (e *connEvents) WriteSpace(*sock.Sock) { (*TCPConn)(e).moreRoom() }
 
 // StateChange wakes both: a connect finished, the peer closed, a reset.
-func (e *connEvents) StateChange(*sock.Sock) {
-	(*TCPConn)(e).retryRead()
-	notify(e.loop, e.rsig)
-	notify(e.loop, e.wsig)
-}
+func (e *connEvents) StateChange(*sock.Sock) { (*TCPConn)(e).changed() }
 
 // ErrorReport wakes both: the pending error is for whoever asks first.
-func (e *connEvents) ErrorReport(*sock.Sock) {
-	(*TCPConn)(e).retryRead()
-	notify(e.loop, e.rsig)
-	notify(e.loop, e.wsig)
+func (e *connEvents) ErrorReport(*sock.Sock) { (*TCPConn)(e).changed() }
+
+// moreRoom is WriteSpace's work: staged bytes go on, a writer wakes.
+func (c *TCPConn) moreRoom() {
+	if len(c.pending) > 0 {
+		c.drain()
+	}
+	notify(c.loop, c.wsig)
+}
+
+// changed is the work of StateChange and ErrorReport: a waiting Read and
+// the staged bytes see the change, and both directions' goroutines wake.
+func (c *TCPConn) changed() {
+	c.checkHealth()
+	c.retryRead()
+	if len(c.pending) > 0 {
+		c.drain()
+	}
+	notify(c.loop, c.rsig)
+	notify(c.loop, c.wsig)
 }
 
 // recv is a Read's work on the core. With nothing to read yet the Read
@@ -243,6 +270,22 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 		if isClosed(c.wd.wait()) {
 			return written, c.opErr("write", "write", os.ErrDeadlineExceeded)
 		}
+		if n, err := c.stageWrite(p[written:]); err != nil {
+			return written, c.opErr("write", "write", err)
+		} else if n > 0 {
+			written += n
+			continue
+		}
+		if c.wbusy.Load() {
+			// The stage is still the core's: wait for it, as for room.
+			select {
+			case <-c.wsig:
+			case <-c.wd.wait():
+			case <-c.closing:
+				return written, c.opErr("write", "write", net.ErrClosed)
+			}
+			continue
+		}
 		cl.p, cl.flags = p[written:], 0
 		err := cl.do()
 		cl.p = nil
@@ -290,8 +333,13 @@ func (c *TCPConn) Close() error {
 			return
 		}
 		c.released = true
-		c.sk.Callbacks = nil
-		c.sk.Close()
+		if c.linger.Load() == 0 {
+			c.pending = nil // SO_LINGER 0: the connection resets, nothing more goes out
+		}
+		c.whenDrained(func() {
+			c.sk.Callbacks = nil
+			c.sk.Close()
+		})
 	})
 	return nil
 }
@@ -306,7 +354,7 @@ func (c *TCPConn) lingerWait(d time.Duration) {
 		if !c.released {
 			unread = c.sk.ReceiveQueue.Bytes() > 0
 			if !unread {
-				c.sk.Shutdown(syscall.SHUT_WR)
+				c.whenDrained(func() { c.sk.Shutdown(syscall.SHUT_WR) })
 			}
 		}
 	}) != nil || unread {
@@ -315,17 +363,18 @@ func (c *TCPConn) lingerWait(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
-		var st sock.State
+		var lingering bool
 		if onCore(c.h, c.core, func() {
-			if !c.released {
-				st = c.sk.State()
+			if c.released {
+				return
 			}
-		}) != nil {
-			return
-		}
-		switch st {
-		case sock.FinWait1, sock.Closing, sock.LastAck:
-		default:
+			switch c.sk.State() {
+			case sock.FinWait1, sock.Closing, sock.LastAck:
+				lingering = true
+			default:
+				lingering = len(c.pending) > 0 // the stage first, then the FIN
+			}
+		}) != nil || !lingering {
 			return
 		}
 		select {
@@ -361,7 +410,15 @@ func (c *TCPConn) ctl(op, sys string, fn func(sk *tcp.Sock) error) error {
 // CloseWrite shuts the sending side (shutdown(SHUT_WR)): queued data goes
 // out followed by a FIN; later Writes fail with EPIPE.
 func (c *TCPConn) CloseWrite() error {
-	err := c.ctl("close", "shutdown", func(sk *tcp.Sock) error { return sk.Shutdown(syscall.SHUT_WR) })
+	err := c.ctl("close", "shutdown", func(sk *tcp.Sock) error {
+		if len(c.pending) > 0 {
+			// The FIN goes after the staged bytes.
+			c.whenDrained(func() { sk.Shutdown(syscall.SHUT_WR) })
+			return nil
+		}
+		c.wok.Store(false)
+		return sk.Shutdown(syscall.SHUT_WR)
+	})
 	signal(c.wsig)
 	return err
 }

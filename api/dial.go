@@ -103,6 +103,8 @@ func (c *TCPConn) connected() (bool, error) {
 		default:
 			up = true
 			c.setAddrs()
+			c.wok.Store(true)
+			c.checkHealth()
 		}
 	}); err != nil {
 		return false, err

@@ -1,0 +1,101 @@
+package api
+
+import "github.com/dpstack/dpstack/stack/sock"
+
+// A conn stages at most stageSize bytes of a Write at a time. The stage
+// grows, from stageMin, only as far as the Writes need: a connection that
+// exchanges small messages keeps a small one (a 64 KiB stage for every
+// short connection would be garbage collected at a rate of gigabytes per
+// second).
+const (
+	stageSize = 64 << 10
+	stageMin  = 512
+)
+
+// A Write on a healthy established conn does not wait for the core: it
+// copies its bytes into the conn's stage, posts them, and returns, as
+// write(2) returns once the bytes are in the socket's send buffer. The
+// core moves the stage into the socket (SendMsg) as room allows, and the
+// stage is the Write side's again when it is empty (wbusy false). So a
+// request-response exchange costs the application one wakeup, the Read's,
+// instead of two. What is staged and not yet in the socket is the send
+// buffer's extension: Close and CloseWrite take effect after it (after),
+// SO_LINGER 0 discards it, and a connection that fails loses it, as a reset
+// loses the send buffer. Once the conn is not healthy (wok false: not yet
+// established, shut down, failed, closed), Writes go to the core and wait,
+// so that they report the socket's error exactly.
+
+// stageWrite stages up to stageSize bytes of p and returns how many, or 0
+// when the stage is not free or the conn not healthy. Only Write calls it,
+// holding wmu.
+func (c *TCPConn) stageWrite(p []byte) (int, error) {
+	if !c.wok.Load() || c.wbusy.Load() {
+		return 0, nil
+	}
+	if want := min(len(p), stageSize); cap(c.stage) < want {
+		c.stage = make([]byte, min(max(want, 2*cap(c.stage), stageMin), stageSize))
+	}
+	c.stageN = copy(c.stage[:cap(c.stage)], p)
+	c.wbusy.Store(true)
+	if err := post(c.loop, c.stageFn); err != nil {
+		c.wbusy.Store(false)
+		return 0, err
+	}
+	return c.stageN, nil
+}
+
+// takeStage is the core's side of stageWrite: the staged bytes become
+// pending, and go into the socket.
+func (c *TCPConn) takeStage() {
+	c.pending = c.stage[:c.stageN]
+	if c.released && c.after == nil {
+		c.pending = nil // closed meanwhile, without a wait for the stage
+	}
+	c.drain()
+}
+
+// drain moves pending bytes into the socket as far as its send buffer
+// allows; WriteSpace calls it again. When nothing is pending, it runs what
+// Close or CloseWrite left for then, and gives the stage back to Write.
+// It runs on the core.
+func (c *TCPConn) drain() {
+	for len(c.pending) > 0 {
+		n, err := c.sk.SendMsg(c.pending, 0)
+		c.pending = c.pending[n:]
+		if isAgain(err) {
+			return
+		}
+		if err != nil {
+			c.pending = nil // the socket failed: its send buffer is gone too
+			c.wok.Store(false)
+		}
+	}
+	if f := c.after; f != nil {
+		c.after = nil
+		f()
+	}
+	if c.wbusy.Load() {
+		c.wbusy.Store(false)
+		notify(c.loop, c.wsig)
+	}
+}
+
+// whenDrained runs f on the core once the pending bytes are in the socket:
+// at once when there are none. It stops staging.
+func (c *TCPConn) whenDrained(f func()) {
+	c.wok.Store(false)
+	if len(c.pending) == 0 {
+		f()
+		return
+	}
+	c.after = f
+}
+
+// checkHealth lets Writes stage while the socket is established and has
+// no pending error. It runs on the core, after the socket's events.
+func (c *TCPConn) checkHealth() {
+	sk := c.sk
+	if c.released || sk.State() != sock.Established || sk.Sock.Shutdown&sock.SendShutdown != 0 || sk.Err != 0 || sk.Done {
+		c.wok.Store(false)
+	}
+}
