@@ -45,6 +45,7 @@ type TCPConn struct {
 	stageFn func()
 	wbusy   atomic.Bool
 	wok     atomic.Bool // healthy and established: Writes may stage
+	wwait   atomic.Bool // a Write waits on wsig (wakeWriter)
 
 	laddr, raddr *net.TCPAddr // set once on the core before the conn is handed out
 
@@ -118,12 +119,13 @@ func (e *connEvents) StateChange(*sock.Sock) { (*TCPConn)(e).changed() }
 // ErrorReport wakes both: the pending error is for whoever asks first.
 func (e *connEvents) ErrorReport(*sock.Sock) { (*TCPConn)(e).changed() }
 
-// moreRoom is WriteSpace's work: staged bytes go on, a writer wakes.
+// moreRoom is WriteSpace's work: staged bytes go on, a waiting Write
+// wakes.
 func (c *TCPConn) moreRoom() {
 	if len(c.pending) > 0 {
 		c.drain()
 	}
-	notify(c.loop, c.wsig)
+	c.wakeWriter()
 }
 
 // changed is the work of StateChange and ErrorReport: a waiting Read and
@@ -278,35 +280,54 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 		}
 		if c.wbusy.Load() {
 			// The stage is still the core's: wait for it, as for room.
-			select {
-			case <-c.wsig:
-			case <-c.wd.wait():
-			case <-c.closing:
-				return written, c.opErr("write", "write", net.ErrClosed)
+			c.wwait.Store(true)
+			var err error
+			if c.wbusy.Load() {
+				err = c.waitWrite()
+			}
+			c.wwait.Store(false)
+			if err != nil {
+				return written, c.opErr("write", "write", err)
 			}
 			continue
 		}
+		// Room may come between the send and the wait: ask for the
+		// signal first.
+		c.wwait.Store(true)
 		cl.p, cl.flags = p[written:], 0
 		err := cl.do()
 		cl.p = nil
 		if err != nil {
+			c.wwait.Store(false)
 			return written, c.opErr("write", "write", err)
 		}
 		written += cl.n
-		if cl.err == nil {
-			continue
-		}
-		if !isAgain(cl.err) {
+		if cl.err != nil && !isAgain(cl.err) {
+			c.wwait.Store(false)
 			return written, c.opErr("write", "write", cl.err)
 		}
-		select {
-		case <-c.wsig:
-		case <-c.wd.wait():
-		case <-c.closing:
-			return written, c.opErr("write", "write", net.ErrClosed)
+		if cl.err != nil {
+			err = c.waitWrite()
+		}
+		c.wwait.Store(false)
+		if err != nil {
+			return written, c.opErr("write", "write", err)
 		}
 	}
 	return written, nil
+}
+
+// waitWrite parks a Write until the core signals room in the send buffer
+// or the stage given back (wsig), the write deadline passes (a later turn
+// of Write's loop reports it) or the conn is closed.
+func (c *TCPConn) waitWrite() error {
+	select {
+	case <-c.wsig:
+	case <-c.wd.wait():
+	case <-c.closing:
+		return net.ErrClosed
+	}
+	return nil
 }
 
 // Close closes the connection: unsent data still goes out and the

@@ -76,7 +76,7 @@ func (c *TCPConn) drain() {
 	}
 	if c.wbusy.Load() {
 		c.wbusy.Store(false)
-		notify(c.loop, c.wsig)
+		c.wakeWriter()
 	}
 }
 
@@ -97,5 +97,15 @@ func (c *TCPConn) checkHealth() {
 	sk := c.sk
 	if c.released || sk.State() != sock.Established || sk.Sock.Shutdown&sock.SendShutdown != 0 || sk.Err != 0 || sk.Done {
 		c.wok.Store(false)
+	}
+}
+
+// wakeWriter signals a Write that waits for room or for the stage. Only a
+// Write that announced its wait (wwait, set before it looks at what it
+// waits for) is woken: a signal nobody waits for would still make the loop
+// yield its processor. It runs on the core.
+func (c *TCPConn) wakeWriter() {
+	if c.wwait.Load() {
+		notify(c.loop, c.wsig)
 	}
 }
