@@ -77,15 +77,23 @@ func (Reno) SSThresh(s *Sock) uint32 {
 	return max(uint32(s.flightSize())/2, 2)
 }
 
+// slowStart grows cwnd by the segments acked while it is below ssthresh,
+// up to ssthresh (RFC 5681 §3.1; tcp_slow_start), and returns the acked
+// segments left for congestion avoidance.
+func slowStart(s *Sock, acked uint32) uint32 {
+	if s.cwnd >= s.ssthresh {
+		return acked
+	}
+	n := min(s.cwnd+acked, s.ssthresh)
+	acked -= n - s.cwnd
+	s.cwnd = n
+	return acked
+}
+
 // CongAvoid grows the window (RFC 5681 §3.1; tcp_reno_cong_avoid).
 func (Reno) CongAvoid(s *Sock, acked uint32) {
-	if s.cwnd < s.ssthresh {
-		n := min(s.cwnd+acked, s.ssthresh)
-		acked -= n - s.cwnd
-		s.cwnd = n
-		if acked == 0 {
-			return
-		}
+	if acked = slowStart(s, acked); acked == 0 {
+		return
 	}
 	s.cwndCnt += acked
 	if s.cwndCnt >= s.cwnd {

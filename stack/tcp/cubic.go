@@ -106,13 +106,8 @@ func (c *Cubic) Loss(*Sock) {
 // below ssthresh (RFC 5681 §3.1), then CUBIC's congestion avoidance (RFC
 // 9438 §4.2 to §4.5) for what remains.
 func (c *Cubic) CongAvoid(s *Sock, acked uint32) {
-	if s.cwnd < s.ssthresh {
-		n := min(s.cwnd+acked, s.ssthresh)
-		acked -= n - s.cwnd
-		s.cwnd = n
-		if acked == 0 {
-			return
-		}
+	if acked = slowStart(s, acked); acked == 0 {
+		return
 	}
 	now := s.now()
 	cwnd := float64(s.cwnd)

@@ -8,6 +8,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 )
 
 // The operations below are the socket's proto_ops (inet_stream_ops with
@@ -360,9 +361,14 @@ func (s *Sock) newSegment() *mbuf.Buf {
 
 // appendSegment puts a new segment of n bytes at the tail of the write
 // queue.
-func (s *Sock) appendSegment(b *mbuf.Buf, n int) {
+func (s *Sock) appendSegment(b *mbuf.Buf, n int) { s.queueSegment(b, seqSize(n), 0) }
+
+// queueSegment puts b at the tail of the write queue, taking size
+// sequence numbers with flags (data, or the FIN's one), charged to the
+// send buffer.
+func (s *Sock) queueSegment(b *mbuf.Buf, size seqnum.Size, flags uint8) {
 	c := cbOf(b)
-	*c = cb{seq: s.writeSeq, endSeq: s.writeSeq.Add(seqSize(n))}
+	*c = cb{seq: s.writeSeq, endSeq: s.writeSeq.Add(size), flags: flags}
 	s.writeSeq = c.endSeq
 	s.ChargeW(b)
 	s.WriteQueue.PushBack(b)
@@ -591,14 +597,7 @@ func (s *Sock) queueFin() {
 		}
 		return
 	}
-	c := cbOf(b)
-	*c = cb{seq: s.writeSeq, endSeq: s.writeSeq.Add(1), flags: flagFIN}
-	s.writeSeq = c.endSeq
-	s.ChargeW(b)
-	s.WriteQueue.PushBack(b)
-	if s.sendHead == nil {
-		s.sendHead = b
-	}
+	s.queueSegment(b, 1, flagFIN)
 	s.finPending, s.finQueued = false, true
 }
 

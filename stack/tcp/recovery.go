@@ -38,6 +38,23 @@ func (s *Sock) onDupAck() {
 	}
 }
 
+// startRecovery begins a loss recovery, NewReno's or SACK's, unless the
+// cumulative ACK has not passed recover: the loss then belongs to a
+// previous recovery or RTO (RFC 6582 §3.2 step 1, RFC 6675 §5 step 4).
+// recover is set to the highest sequence number sent and ssthresh comes
+// from the congestion control; cwnd is the caller's.
+func (s *Sock) startRecovery() bool {
+	if s.sndUna.LessThan(s.recover) {
+		return false
+	}
+	s.recover = s.sndNxt
+	s.ssthresh = s.cc.SSThresh(s)
+	s.ltOut = 0
+	s.inRecovery = true
+	s.proto.stats.Recoveries.Inc()
+	return true
+}
+
 // enterRecovery is fast retransmit on the third duplicate ACK (RFC 5681
 // §3.2 steps 2 and 3, with RFC 6582 §3.2 steps 1 and 2):
 //
@@ -55,15 +72,9 @@ func (s *Sock) onDupAck() {
 // The retransmission timer is left running, as RFC 6298 §5 asks; when no
 // mbuf was found for the retransmission, the RTO repairs the loss.
 func (s *Sock) enterRecovery() {
-	if s.sndUna.LessThan(s.recover) {
+	if !s.startRecovery() {
 		return
 	}
-	p := s.proto
-	s.recover = s.sndNxt
-	s.ssthresh = s.cc.SSThresh(s)
-	s.ltOut = 0
-	s.inRecovery = true
-	p.stats.Recoveries.Inc()
 	s.fastRetransmit()
 	s.SetCwnd(s.ssthresh + dupThresh)
 	s.cwndCnt = 0

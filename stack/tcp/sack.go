@@ -172,17 +172,12 @@ func (s *Sock) sackProgress() {
 //     that reports no blocks);
 //   - then, while cwnd - pipe >= 1 SMSS, NextSeg's segments go (4.4).
 func (s *Sock) enterSACKRecovery() {
-	if s.sndUna.LessThan(s.recover) {
+	if !s.startRecovery() {
 		return
 	}
 	p := s.proto
-	s.recover = s.sndNxt
-	s.ssthresh = s.cc.SSThresh(s)
 	s.SetCwnd(s.ssthresh)
 	s.cwndCnt = 0
-	s.ltOut = 0
-	s.inRecovery = true
-	p.stats.Recoveries.Inc()
 	p.stats.SACKRecoveries.Inc()
 	head := s.WriteQueue.Front()
 	if head != nil && head != s.sendHead && (s.sackedOut == 0 || cbOf(head).sacked&cbLost != 0) {
