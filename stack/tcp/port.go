@@ -116,16 +116,23 @@ func (p *Proto) unbind(s *Sock) {
 		return
 	}
 	s.bucket = nil
-	for i, o := range b.owners {
-		if o == s {
-			last := len(b.owners) - 1
-			b.owners[i] = b.owners[last]
-			b.owners[last] = nil
-			b.owners = b.owners[:last]
-			break
+	b.owners = swapRemove(b.owners, s)
+	p.dropBucketIfEmpty(b)
+}
+
+// swapRemove removes x from s without keeping the order: the last element
+// takes its place, and the freed slot is cleared for the collector.
+func swapRemove[T comparable](s []T, x T) []T {
+	for i, o := range s {
+		if o == x {
+			last := len(s) - 1
+			s[i] = s[last]
+			var zero T
+			s[last] = zero
+			return s[:last]
 		}
 	}
-	p.dropBucketIfEmpty(b)
+	return s
 }
 
 // dropBucketIfEmpty forgets an empty bucket.

@@ -77,15 +77,7 @@ func (p *Proto) killTimewait(tw *TimewaitSock) {
 	}
 	p.wheel.Cancel(&tw.timer)
 	if b := tw.bucket; b != nil {
-		for i, o := range b.tws {
-			if o == tw {
-				last := len(b.tws) - 1
-				b.tws[i] = b.tws[last]
-				b.tws[last] = nil
-				b.tws = b.tws[:last]
-				break
-			}
-		}
+		b.tws = swapRemove(b.tws, tw)
 		tw.bucket = nil
 		p.dropBucketIfEmpty(b)
 	}
