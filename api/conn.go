@@ -91,8 +91,7 @@ func (c *TCPConn) attach(sk *tcp.Sock) {
 	c.sk = sk
 	sk.Callbacks = (*connEvents)(c)
 	c.setAddrs()
-	c.wok.Store(sk.State() == sock.Established)
-	c.checkHealth()
+	c.startStaging()
 }
 
 // setAddrs records the socket's addresses. It runs on the core.

@@ -103,8 +103,7 @@ func (c *TCPConn) connected() (bool, error) {
 		default:
 			up = true
 			c.setAddrs()
-			c.wok.Store(true)
-			c.checkHealth()
+			c.startStaging()
 		}
 	}); err != nil {
 		return false, err

@@ -91,6 +91,13 @@ func (c *TCPConn) whenDrained(f func()) {
 	c.after = f
 }
 
+// startStaging lets Writes stage from now on if the socket is healthy: an
+// established conn handed out by Accept or Dial. It runs on the core.
+func (c *TCPConn) startStaging() {
+	c.wok.Store(true)
+	c.checkHealth()
+}
+
 // checkHealth lets Writes stage while the socket is established and has
 // no pending error. It runs on the core, after the socket's events.
 func (c *TCPConn) checkHealth() {
