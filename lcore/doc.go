@@ -1,12 +1,15 @@
 // Package lcore runs one poll loop per DPDK lcore. Each turn of a Loop:
 //
-//  1. receives a burst (up to 32) from each of its rx queues and hands it to
-//     the stack, then the packets other cores handed over (Handoff);
-//  2. fires the timers that are due on its wheel (bounded work per turn);
-//  3. runs the work that applications posted to its queue;
-//  4. transmits everything queued this turn, one burst per tx queue, and
-//     returns freed mbufs to their pool in bursts;
-//  5. idles by its policy when the turn found nothing to do.
+//  1. makes its I/O in one cgo call (dpdk.Batch): transmits what the
+//     previous turn queued, one burst per tx queue, returns the mbufs it
+//     freed to their pool in bulk, and receives a burst (up to 32) from
+//     each of its rx queues;
+//  2. hands each burst to the stack, then the packets other cores handed
+//     over (Handoff);
+//  3. fires the timers that are due on its wheel (bounded work per turn);
+//  4. runs the work that applications posted to its queue;
+//  5. idles by its policy when the turn found nothing to do, transmitting
+//     first what the turn queued.
 //
 // A loop and everything it drives belong to one core: nothing on this path
 // takes a lock. Other goroutines reach a loop only through Post, and other

@@ -50,21 +50,31 @@ type Stats struct {
 }
 
 type rxQueue struct {
-	port  *dpdk.Port
-	queue uint16
+	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
+	op    int         // its burst in the loop's batch
 	input func(pkts []*mbuf.Buf)
 }
 
-// Loop is one core's poll loop.
+// cacheFree is a cache whose held-back frees the loop makes in its batch.
+type cacheFree struct {
+	c  *mbuf.Cache
+	op int
+}
+
+// Loop is one core's poll loop. A turn's I/O is one dpdk.Batch, one cgo
+// call: it sends what the previous turn queued, makes the frees it held
+// back, and receives on every rx queue. What a turn queues is sent at the
+// start of the next, or before the loop gives up its CPU (an idle sleep,
+// a yield), whichever comes first.
 type Loop struct {
 	wheel  *Wheel
 	work   *WorkQueue
 	idler  *Idler
+	io     *dpdk.Batch
 	rx     []rxQueue
 	tx     []*TxBatch
-	caches []*mbuf.Cache
+	caches []cacheFree
 	now    Time
-	pkts   []*mbuf.Buf // C memory: see mbuf.NewBurst
 	// inbox holds the packets other cores handed over (Handoff), taken
 	// by inboxIn every turn; nil until SetInbox.
 	inbox     *Queue[*mbuf.Buf]
@@ -92,27 +102,29 @@ func NewLoop(cfg Config) *Loop {
 		inbox = 1024
 	}
 	now := Now()
-	return &Loop{
+	l := &Loop{
 		wheel:     NewWheel(tick, now),
 		work:      NewWorkQueue(wq),
 		idler:     NewIdler(cfg.Idle, cfg.Shared),
+		io:        dpdk.NewBatch(),
 		now:       now,
-		pkts:      mbuf.NewBurst(Burst),
 		inboxSize: inbox,
 		done:      make(chan struct{}),
 	}
+	l.idler.beforePause = l.beforePause
+	return l
 }
 
 // AddRx makes the loop poll queue q of port and hand each burst to input,
 // which takes ownership of the packets. Call before the loop runs.
 func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
-	l.rx = append(l.rx, rxQueue{port: port, queue: q, input: input})
+	l.rx = append(l.rx, rxQueue{pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input})
 }
 
-// AddTx returns the loop's batch for tx queue q of port, flushed at the end
-// of every turn. Call before the loop runs.
+// AddTx returns the loop's batch for tx queue q of port, sent with the next
+// turn's I/O (see Loop). Call before the loop runs.
 func (l *Loop) AddTx(port *dpdk.Port, q uint16) *TxBatch {
-	t := &TxBatch{port: port, queue: q, pkts: mbuf.NewBurst(2 * Burst)}
+	t := &TxBatch{port: port, queue: q, pkts: mbuf.NewBurst(2 * Burst), op: l.io.AddTx(port, q), stats: &l.stats}
 	l.tx = append(l.tx, t)
 	return t
 }
@@ -156,8 +168,11 @@ func (l *Loop) DrainInbox() int {
 	}
 }
 
-// AddCache makes the loop return c's pending frees to the pool every turn.
-func (l *Loop) AddCache(c *mbuf.Cache) { l.caches = append(l.caches, c) }
+// AddCache makes the loop return c's held-back frees to the pool with
+// every turn's I/O.
+func (l *Loop) AddCache(c *mbuf.Cache) {
+	l.caches = append(l.caches, cacheFree{c: c, op: l.io.AddFree()})
+}
 
 // Wheel is the loop's timer wheel; only the loop's own core may use it.
 func (l *Loop) Wheel() *Wheel { return l.wheel }
@@ -188,19 +203,32 @@ func (l *Loop) Post(fn func()) bool {
 // once. Only the loop's own goroutine calls it, from the turn's work.
 func (l *Loop) Readied() { l.idler.Readied() }
 
-// Poll runs one turn and reports whether it found work. Tests drive a loop
-// with it; Run calls it until Stop.
+// Poll runs one turn and sends what it queued, and reports whether it
+// found work. Tests drive a loop with it.
 func (l *Loop) Poll() bool {
+	busy := l.turn()
+	l.Flush()
+	return busy
+}
+
+// turn runs one turn: the I/O, the input, the timers and the posted work.
+// What the turn queues waits for the next turn's I/O.
+func (l *Loop) turn() bool {
 	l.now = Now()
 	l.stats.Turns.Inc()
+	l.stageOutput()
+	for i := range l.rx {
+		l.io.Set(l.rx[i].op, l.rx[i].pkts)
+	}
+	l.io.Run()
+	l.sent()
 	busy := false
 	for i := range l.rx {
 		q := &l.rx[i]
-		n := q.port.RxBurst(q.queue, l.pkts)
-		if n > 0 {
+		if n := l.io.Done(q.op); n > 0 {
 			busy = true
 			l.stats.RxPackets.Add(uint64(n))
-			q.input(l.pkts[:n])
+			q.input(q.pkts[:n])
 		}
 	}
 	if l.inbox != nil {
@@ -226,26 +254,63 @@ func (l *Loop) Poll() bool {
 		busy = true
 		l.stats.WorkRun.Add(uint64(n))
 	}
-	l.Flush()
 	return busy
 }
 
-// Flush transmits what the turn queued and returns freed mbufs to their
-// pools.
+// Flush sends what the loop queued and returns the frees it held back to
+// their pools, in one cgo call; when there is nothing to do, it makes none.
 func (l *Loop) Flush() {
-	l.transmit()
-	for _, c := range l.caches {
-		c.Flush()
+	if l.stageOutput() {
+		l.io.Run()
+		l.sent()
 	}
 }
 
-// transmit sends what the turn queued so far, a burst per tx queue.
+// transmit sends what the loop queued, if anything, and the frees it held
+// back with it; unlike Flush, it makes no cgo call for frees alone.
 func (l *Loop) transmit() {
 	for _, t := range l.tx {
 		if t.n > 0 {
-			sent := t.Flush()
-			l.stats.TxBursts.Inc()
-			l.stats.TxPackets.Add(uint64(sent))
+			l.Flush()
+			return
+		}
+	}
+}
+
+// beforePause is the idler's hook: before the loop yields its CPU it sends
+// what it queued; before it sleeps, it also returns its frees.
+func (l *Loop) beforePause(sleep bool) {
+	if sleep {
+		l.Flush()
+	} else {
+		l.transmit()
+	}
+}
+
+// stageOutput gives the batch the packets queued for sending and the frees
+// held back, and reports whether there were any.
+func (l *Loop) stageOutput() bool {
+	queued := false
+	for _, t := range l.tx {
+		if t.n > 0 {
+			l.io.Set(t.op, t.pkts[:t.n])
+			queued = true
+		}
+	}
+	for _, c := range l.caches {
+		if dead := c.c.Release(); len(dead) > 0 {
+			l.io.Set(c.op, dead)
+			queued = true
+		}
+	}
+	return queued
+}
+
+// sent settles the tx batches after the batch ran.
+func (l *Loop) sent() {
+	for _, t := range l.tx {
+		if t.n > 0 {
+			t.sent(l.io.Done(t.op))
 		}
 	}
 }
@@ -259,8 +324,9 @@ func (l *Loop) Run() {
 		close(l.done)
 	}()
 	for !l.stop.Load() {
-		l.idler.Idle(l.Poll())
+		l.idler.Idle(l.turn())
 	}
+	l.Flush()
 }
 
 // Go runs the loop on a goroutine of its own until Stop (give such a loop
@@ -294,6 +360,8 @@ type TxBatch struct {
 	queue uint16
 	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
 	n     int
+	op    int // its burst in the loop's batch
+	stats *Stats
 }
 
 // Enqueue adds b to the batch, sending a burst first when the batch is
@@ -311,13 +379,21 @@ func (t *TxBatch) Enqueue(b *mbuf.Buf) bool {
 	return true
 }
 
-// Flush sends the batch in one burst and returns how many the port took.
-// What it did not take stays, in order, for the next flush.
+// Flush sends the batch in a burst of its own, ahead of the loop's I/O,
+// and returns how many the port took. What it did not take stays, in
+// order, for the next burst.
 func (t *TxBatch) Flush() int {
 	sent := t.port.TxBurst(t.queue, t.pkts[:t.n])
-	rest := copy(t.pkts, t.pkts[sent:t.n])
-	t.n = rest
+	t.sent(sent)
 	return sent
+}
+
+// sent counts a burst that sent the first n queued packets and keeps the
+// rest, in order.
+func (t *TxBatch) sent(n int) {
+	t.stats.TxBursts.Inc()
+	t.stats.TxPackets.Add(uint64(n))
+	t.n = copy(t.pkts, t.pkts[n:t.n])
 }
 
 // Pending is how many packets wait for the next flush.

@@ -66,6 +66,15 @@ func (c *Cache) Flush() {
 	c.ndead = 0
 }
 
+// Release hands the caller the frees held back, for it to make in a bulk
+// free of its own (dpdk.Batch), and forgets them. The vector is the
+// cache's: its packets must be freed before the cache is used again.
+func (c *Cache) Release() []*Buf {
+	n := c.ndead
+	c.ndead = 0
+	return c.dead[:n]
+}
+
 // Drain returns everything the cache holds to the pool, spare mbufs
 // included, so that the pool's in-use count is exact.
 func (c *Cache) Drain() {
