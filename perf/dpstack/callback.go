@@ -82,7 +82,16 @@ func (k *conn) finish(err error) {
 	}
 	k.c.Close()
 	k.c = nil
-	k.done <- err
+	k.report(err)
+}
+
+// report tells the measuring goroutine an outcome. The core never blocks
+// on it: a report nobody took (the goroutine timed out) is dropped.
+func (k *conn) report(err error) {
+	select {
+	case k.done <- err:
+	default:
+	}
 }
 
 // close is finish for the measuring goroutine's timeout.
@@ -123,24 +132,30 @@ func (echoServer) Writable(*api.CConn) {}
 func (echoServer) Closed(c *api.CConn, _ error) { c.Close() }
 
 // rttClient sends a request, waits for the whole response, records the
-// time and sends the next, all on the client's core.
+// time and sends the next, all on the client's core, in slices that Ping
+// starts: after the last exchange of a slice it reports on done and waits
+// for the next.
 type rttClient struct {
 	conn
-	req      [harness.MsgSize]byte
-	got      int
-	warm     int // warm-up exchanges left
-	n        int // timed exchanges wanted
-	limit    time.Duration
-	lat      []time.Duration
-	t0, from time.Time
+	req  [harness.MsgSize]byte
+	got  int
+	warm int // untimed exchanges left in the slice
+	left int // timed exchanges left in the slice
+	lat  []time.Duration
+	t0   time.Time
 }
 
 func (h *rttClient) Accept(c *api.CConn) {
 	h.accept(c)
-	h.send()
+	h.next()
 }
 
-func (h *rttClient) send() {
+// next sends the slice's next request, or reports the slice done.
+func (h *rttClient) next() {
+	if h.warm == 0 && h.left == 0 {
+		h.report(nil)
+		return
+	}
 	h.t0 = time.Now()
 	if n, err := h.c.Send(h.req[:]); n != len(h.req) {
 		h.finish(fmt.Errorf("request took %d bytes: %v", n, err))
@@ -154,20 +169,13 @@ func (h *rttClient) Data(_ *api.CConn, data []byte) int {
 	}
 	now := time.Now()
 	h.got -= len(h.req)
-	switch {
-	case h.warm > 0:
+	if h.warm > 0 {
 		h.warm--
-		if h.warm == 0 {
-			h.from = now
-		}
-	default:
+	} else {
 		h.lat = append(h.lat, now.Sub(h.t0))
-		if len(h.lat) == h.n || now.Sub(h.from) >= h.limit {
-			h.finish(nil)
-			return len(data)
-		}
+		h.left--
 	}
-	h.send()
+	h.next()
 	return len(data)
 }
 
@@ -175,22 +183,71 @@ func (h *rttClient) Writable(*api.CConn) {}
 
 func (h *rttClient) Closed(c *api.CConn, err error) { h.closed(c, err) }
 
+// rttPinger drives an rttClient from the measuring goroutine.
+type rttPinger struct {
+	cb       *Callback
+	h        *rttClient
+	ln       io.Closer
+	deadline time.Time
+}
+
 // RoundTrip implements harness.Scenarios.
-func (cb *Callback) RoundTrip(ctx context.Context, l harness.Limits) ([]time.Duration, error) {
+func (cb *Callback) RoundTrip(ctx context.Context, l harness.Limits) (harness.Pinger, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = harness.Deadline(ctx, l.RTTTime, l)
+	}
 	ln, addr, err := cb.listen(echoServer{})
 	if err != nil {
 		return nil, err
 	}
-	defer ln.Close()
-	h := &rttClient{conn: conn{done: make(chan error, 1)}, warm: max(l.Warmup, 1), n: l.Exchanges, limit: l.RTTTime,
-		lat: make([]time.Duration, 0, l.Exchanges)}
-	if err := api.DialCallback(cb.client, addr, h); err != nil {
+	p := &rttPinger{cb: cb, h: &rttClient{conn: conn{done: make(chan error, 1)}, warm: l.Warmup}, ln: ln,
+		deadline: deadline}
+	if err := api.DialCallback(cb.client, addr, p.h); err != nil {
+		ln.Close()
 		return nil, err
 	}
-	if err := cb.wait(h.done, harness.Deadline(ctx, l.RTTTime, l), &h.conn); err != nil {
+	if err := cb.wait(p.h.done, deadline, &p.h.conn); err != nil {
+		ln.Close()
 		return nil, err
 	}
-	return h.lat, nil
+	return p, nil
+}
+
+// Ping implements harness.Pinger.
+func (p *rttPinger) Ping(warm, n int, lat []time.Duration) (out []time.Duration, err error) {
+	if err := p.cb.onClient(func() {
+		h := p.h
+		if h.c == nil {
+			h.report(net.ErrClosed)
+			return
+		}
+		h.warm, h.left, h.lat = warm, n, lat
+		h.next()
+	}); err != nil {
+		return lat, err
+	}
+	if err := p.cb.wait(p.h.done, p.deadline, &p.h.conn); err != nil {
+		return lat, err
+	}
+	out, p.h.lat = p.h.lat, nil
+	return out, nil
+}
+
+// Close implements harness.Pinger.
+func (p *rttPinger) Close() error {
+	done := make(chan struct{})
+	err := p.cb.onClient(func() {
+		if p.h.c != nil {
+			p.h.c.Close()
+			p.h.c = nil
+		}
+		close(done)
+	})
+	if err == nil {
+		<-done
+	}
+	return errors.Join(err, p.ln.Close())
 }
 
 // connClient makes one exchange on a connection and closes it.

@@ -71,7 +71,7 @@ func BenchmarkCallbackRoundTrip(b *testing.B) {
 	require.NoError(b, err)
 	defer func() { require.NoError(b, sys.Close()) }()
 	l := harness.DefaultLimits
-	l.Exchanges, l.RTTTime = b.N, time.Minute
+	l.RTTTime = time.Minute
 	b.ReportAllocs()
 	loops := []*lcore.Loop{sys.client.Stacks()[0].Loop()}
 	if sv := sys.server.Stacks()[0].Loop(); sv != loops[0] {
@@ -85,9 +85,12 @@ func BenchmarkCallbackRoundTrip(b *testing.B) {
 		}
 		return tx, rx, turns
 	}
+	p, err := sys.RoundTrip(context.Background(), l)
+	require.NoError(b, err)
+	defer func() { require.NoError(b, p.Close()) }()
 	tx0, rx0, turns0 := count()
 	b.ResetTimer()
-	lat, err := sys.RoundTrip(context.Background(), l)
+	lat, err := p.Ping(0, b.N, make([]time.Duration, 0, b.N))
 	b.StopTimer()
 	tx, rx, turns := count()
 	b.ReportMetric(float64(tx-tx0)/float64(b.N), "tx/op")

@@ -123,40 +123,58 @@ func Deadline(ctx context.Context, limit time.Duration, l Limits) time.Time {
 }
 
 // RoundTrip implements Scenarios.
-func (s ConnScenarios) RoundTrip(ctx context.Context, l Limits) (lat []time.Duration, err error) {
-	deadline := Deadline(ctx, l.RTTTime, l)
+func (s ConnScenarios) RoundTrip(ctx context.Context, l Limits) (Pinger, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = Deadline(ctx, l.RTTTime, l)
+	}
 	srv, err := serve(s.Conns, deadline, echo)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, srv.stop()) }()
 	conn, err := s.dial(ctx, srv.ln.Addr())
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, errors.Join(fmt.Errorf("dial: %w", err), srv.stop())
 	}
-	defer conn.Close()
 	conn.SetDeadline(deadline)
-	req, resp := make([]byte, MsgSize), make([]byte, MsgSize)
-	for i := range l.Warmup {
-		req[0] = byte(i)
-		if err := exchange(conn, req, resp); err != nil {
-			return nil, fmt.Errorf("warm-up exchange %d: %w", i, err)
-		}
+	p := &connPinger{srv: srv, conn: conn, req: make([]byte, MsgSize), resp: make([]byte, MsgSize)}
+	if _, err := p.Ping(l.Warmup, 0, nil); err != nil {
+		return nil, errors.Join(err, p.Close())
 	}
-	lat = make([]time.Duration, 0, l.Exchanges)
-	start := time.Now()
-	for i := 0; i < l.Exchanges && time.Since(start) < l.RTTTime; i++ {
-		req[0] = byte(i)
+	return p, nil
+}
+
+// connPinger is the round-trip scenario's net.Conn and echo server.
+type connPinger struct {
+	srv       *server
+	conn      net.Conn
+	req, resp []byte
+	exchanges int
+}
+
+// Ping implements Pinger.
+func (p *connPinger) Ping(warm, n int, lat []time.Duration) ([]time.Duration, error) {
+	for i := range warm + n {
+		p.exchanges++
+		p.req[0] = byte(p.exchanges)
 		t0 := time.Now()
-		if err := exchange(conn, req, resp); err != nil {
-			return nil, fmt.Errorf("exchange %d: %w", i, err)
+		if err := exchange(p.conn, p.req, p.resp); err != nil {
+			return lat, fmt.Errorf("exchange %d: %w", p.exchanges, err)
 		}
-		lat = append(lat, time.Since(t0))
-		if resp[0] != req[0] {
-			return nil, fmt.Errorf("exchange %d: response does not echo the request", i)
+		if i >= warm {
+			lat = append(lat, time.Since(t0))
+		}
+		if p.resp[0] != p.req[0] {
+			return lat, fmt.Errorf("exchange %d: response does not echo the request", p.exchanges)
 		}
 	}
 	return lat, nil
+}
+
+// Close implements Pinger.
+func (p *connPinger) Close() error {
+	p.conn.Close()
+	return p.srv.stop()
 }
 
 // Connections implements Scenarios. The server answers the one request,

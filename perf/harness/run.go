@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -40,14 +41,73 @@ type Row struct {
 	Errors       []string
 }
 
-func (r *Row) fail(scenario string, err error) {
+// Fail records that scenario failed with err.
+func (r *Row) Fail(scenario string, err error) {
 	r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", scenario, err))
 }
 
-// Run measures sys in every scenario and fills a row. Progress goes to
-// log.
-func Run(sys System, l Limits, log io.Writer) Row {
-	row := Row{System: sys.Name(), AllocsPerSeg: -1}
+// RoundTrips measures the round-trip scenario of every system, the
+// systems taking turns: in each of l.Rounds rounds every system makes a
+// slice of its l.Exchanges timed exchanges, after a tenth as many untimed
+// ones that bring it back from idle, and every round starts with the next
+// system. On a shared machine whose speed drifts from one second to the
+// next, every row then sees the same drift and the ratios between rows
+// hold. A system stops after l.Exchanges timed exchanges or l.RTTTime
+// spent exchanging, whichever comes first. The latencies of a system that
+// failed are dropped and its error is in errs.
+func RoundTrips(systems []System, l Limits, log io.Writer) (lat []Latency, errs []error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(systems))*l.RTTTime+2*l.Grace)
+	defer cancel()
+	type run struct {
+		p     Pinger
+		lat   []time.Duration
+		spent time.Duration
+	}
+	runs := make([]run, len(systems))
+	errs = make([]error, len(systems))
+	for i, sys := range systems {
+		runs[i].p, errs[i] = sys.RoundTrip(ctx, l)
+		runs[i].lat = make([]time.Duration, 0, l.Exchanges)
+	}
+	slice := max(1, (l.Exchanges+l.Rounds-1)/max(1, l.Rounds))
+	warm := max(1, slice/10)
+	for r := 0; ; r++ {
+		busy := false
+		for k := range systems {
+			i := (r + k) % len(systems)
+			run := &runs[i]
+			if errs[i] != nil || len(run.lat) >= l.Exchanges || run.spent >= l.RTTTime {
+				continue
+			}
+			busy = true
+			t0 := time.Now()
+			run.lat, errs[i] = run.p.Ping(warm, min(slice, l.Exchanges-len(run.lat)), run.lat)
+			run.spent += time.Since(t0)
+		}
+		if !busy {
+			break
+		}
+	}
+	lat = make([]Latency, len(systems))
+	for i, sys := range systems {
+		if runs[i].p != nil {
+			errs[i] = errors.Join(errs[i], runs[i].p.Close())
+		}
+		if errs[i] == nil {
+			lat[i] = Summarise(runs[i].lat)
+		}
+		fmt.Fprintf(log, "  %-20s %-12s %6.2fs", sys.Name(), "round trip", runs[i].spent.Seconds())
+		if errs[i] != nil {
+			fmt.Fprintf(log, "  error: %v", errs[i])
+		}
+		fmt.Fprintln(log)
+	}
+	return lat, errs
+}
+
+// Run measures sys in the connection and bulk scenarios, into row.
+// Progress goes to log.
+func Run(row *Row, sys System, l Limits, log io.Writer) {
 	step := func(name string, cap time.Duration, fn func(ctx context.Context) error) {
 		ctx, cancel := context.WithTimeout(context.Background(), cap+2*l.Grace)
 		defer cancel()
@@ -55,16 +115,11 @@ func Run(sys System, l Limits, log io.Writer) Row {
 		err := fn(ctx)
 		fmt.Fprintf(log, "  %-20s %-12s %6.2fs", sys.Name(), name, time.Since(t0).Seconds())
 		if err != nil {
-			row.fail(name, err)
+			row.Fail(name, err)
 			fmt.Fprintf(log, "  error: %v", err)
 		}
 		fmt.Fprintln(log)
 	}
-	step("round trip", l.RTTTime, func(ctx context.Context) error {
-		lat, err := sys.RoundTrip(ctx, l)
-		row.RTT = Summarise(lat)
-		return err
-	})
 	step("connections", l.ConnTime, func(ctx context.Context) error {
 		var err error
 		row.Conns, err = sys.Connections(ctx, l)
@@ -76,7 +131,6 @@ func Run(sys System, l Limits, log io.Writer) Row {
 		row.AllocsPerSeg = row.Bulk.AllocsPerSegment()
 		return err
 	})
-	return row
 }
 
 // RunLossy measures the bulk scenario of sys, a system whose link drops
@@ -89,7 +143,7 @@ func RunLossy(row *Row, sys System, l Limits, log io.Writer) {
 	row.BulkLoss, err = sys.Bulk(ctx, l)
 	fmt.Fprintf(log, "  %-20s %-12s %6.2fs", sys.Name(), "bulk lossy", time.Since(t0).Seconds())
 	if err != nil {
-		row.fail("bulk lossy", err)
+		row.Fail("bulk lossy", err)
 		fmt.Fprintf(log, "  error: %v", err)
 	}
 	fmt.Fprintln(log)

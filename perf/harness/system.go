@@ -23,6 +23,7 @@ const MsgSize = 64
 type Limits struct {
 	Warmup    int           // round trips before timing starts
 	Exchanges int           // timed round trips
+	Rounds    int           // slices the timed round trips come in (see RoundTrips)
 	RTTTime   time.Duration // cap on the timed round trips
 	Conns     int           // connections to open, one after another
 	ConnTime  time.Duration // cap on the connection scenario
@@ -35,6 +36,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	Warmup:    2000,
 	Exchanges: 20000,
+	Rounds:    20,
 	RTTTime:   3 * time.Second,
 	Conns:     2000,
 	ConnTime:  3 * time.Second,
@@ -136,15 +138,27 @@ func (m *Meter) Record(t *Throughput) {
 // what it needs (listener, connections) and tears it down before it
 // returns.
 type Scenarios interface {
-	// RoundTrip runs MsgSize-byte request/response exchanges on one
-	// connection and returns the latency of each timed exchange.
-	RoundTrip(ctx context.Context, l Limits) ([]time.Duration, error)
+	// RoundTrip opens one connection, makes l.Warmup untimed
+	// MsgSize-byte request/response exchanges on it and returns it, for
+	// RoundTrips to time exchanges on in slices. ctx bounds the whole
+	// scenario, the Pinger's exchanges included.
+	RoundTrip(ctx context.Context, l Limits) (Pinger, error)
 	// Connections opens connections one after another, each carrying one
 	// exchange and then closed by the client.
 	Connections(ctx context.Context, l Limits) (Rate, error)
 	// Bulk sends bytes one way on one connection and returns what the
 	// receiver got by the time it read the end of the stream.
 	Bulk(ctx context.Context, l Limits) (Throughput, error)
+}
+
+// Pinger is the round-trip scenario's connection, open between slices of
+// exchanges.
+type Pinger interface {
+	// Ping makes warm untimed exchanges, then n timed ones, and appends
+	// the latency of each timed exchange to lat.
+	Ping(warm, n int, lat []time.Duration) ([]time.Duration, error)
+	// Close closes the connection and what the scenario set up for it.
+	Close() error
 }
 
 // System is one TCP implementation set up as a client and a server joined

@@ -113,15 +113,15 @@ func run(o options, stdout io.Writer) error {
 	rep := &harness.Report{Baseline: kernelName, Loss: o.loss}
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "perf: %d systems; limits %+v\n", len(entries), l)
-	for _, e := range entries {
-		rep.Rows = append(rep.Rows, measure(e, l))
-	}
+	rep.Rows = measure(entries, l)
 	for _, fn := range extras.finish {
 		fn(o, rep)
 	}
 	rep.Notes = append(rep.Notes, extras.notes...)
 	rep.Notes = append(rep.Notes, fmt.Sprintf("machine: %d CPUs, GOMAXPROCS %d, %s; other load on the machine shows in every row",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version()))
+	rep.Notes = append(rep.Notes, fmt.Sprintf("rtt: the systems take turns, %d rounds of up to %d timed exchanges each (harness.RoundTrips)",
+		l.Rounds, (l.Exchanges+l.Rounds-1)/l.Rounds))
 	rep.Notes = append(rep.Notes, fmt.Sprintf("lossy links drop %.1f %% of packets (seed %d); ratios are against %s from the same run; run took %s",
 		100*o.loss, o.seed, kernelName, time.Since(start).Round(time.Second)))
 	rep.CheckGoals(gvisorName, extras.goals)
@@ -148,32 +148,63 @@ func record(path string, start func(io.Writer) error, stop func()) (func(), erro
 	}, nil
 }
 
-// measure builds a system, runs every scenario on it, and the lossy bulk
-// on its lossy twin.
-func measure(e entry, l harness.Limits) harness.Row {
-	row := harness.Row{System: e.name, AllocsPerSeg: -1}
-	sys, err := e.new()
-	if err != nil {
-		row.Errors = append(row.Errors, "setup: "+err.Error())
-		return row
+// measure builds every system and measures the round trips of all of
+// them, interleaved (harness.RoundTrips), and closes them; then, one
+// system at a time, built again so that the others are gone, the other
+// scenarios, and the lossy bulk on the system's lossy twin.
+func measure(entries []entry, l harness.Limits) []harness.Row {
+	rows := make([]harness.Row, len(entries))
+	var built []harness.System
+	var at []int // rows[at[k]] is built[k]'s
+	for i, e := range entries {
+		rows[i] = harness.Row{System: e.name, AllocsPerSeg: -1}
+		sys, err := e.new()
+		if err != nil {
+			rows[i].Fail("setup", err)
+			continue
+		}
+		built, at = append(built, sys), append(at, i)
 	}
-	row = harness.Run(sys, l, os.Stderr)
+	lat, errs := harness.RoundTrips(built, l, os.Stderr)
+	for k, sys := range built {
+		row := &rows[at[k]]
+		row.RTT = lat[k]
+		if errs[k] != nil {
+			row.Fail("round trip", errs[k])
+		}
+		if err := sys.Close(); err != nil {
+			row.Fail("close", err)
+		}
+	}
+	for _, i := range at {
+		e, row := entries[i], &rows[i]
+		sys, err := e.new()
+		if err != nil {
+			row.Fail("setup", err)
+			continue
+		}
+		harness.Run(row, sys, l, os.Stderr)
+		if err := sys.Close(); err != nil {
+			row.Fail("close", err)
+		}
+		if e.lossy != nil {
+			lossy(row, e, l)
+		}
+	}
+	return rows
+}
+
+// lossy measures the bulk scenario of e's lossy twin into row.
+func lossy(row *harness.Row, e entry, l harness.Limits) {
+	sys, err := e.lossy()
+	if err != nil {
+		row.Fail("lossy setup", err)
+		return
+	}
+	harness.RunLossy(row, sys, l, os.Stderr)
 	if err := sys.Close(); err != nil {
-		row.Errors = append(row.Errors, "close: "+err.Error())
+		row.Fail("lossy close", err)
 	}
-	if e.lossy == nil {
-		return row
-	}
-	lossy, err := e.lossy()
-	if err != nil {
-		row.Errors = append(row.Errors, "lossy setup: "+err.Error())
-		return row
-	}
-	harness.RunLossy(&row, lossy, l, os.Stderr)
-	if err := lossy.Close(); err != nil {
-		row.Errors = append(row.Errors, "lossy close: "+err.Error())
-	}
-	return row
 }
 
 // write prints the table and writes perf.txt, perf.csv and perf.png into
