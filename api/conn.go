@@ -73,9 +73,9 @@ func newConn(h *stack.Host, core int) *TCPConn {
 		rsig:    make(chan struct{}, 1),
 		wsig:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
-		rd:      newDeadline(),
 		wd:      newDeadline(),
 	}
+	c.rd = newDeadlineFunc(c.unparkRead)
 	c.linger.Store(-1)
 	c.rcall = newCall(loop, c.recv)
 	c.wcall = newCall(loop, c.send)
@@ -151,6 +151,12 @@ func (c *TCPConn) recv(cl *call) bool {
 	}
 	cl.n, cl.err = c.sk.RecvMsg(cl.p, cl.flags)
 	if isAgain(cl.err) {
+		if isClosed(cl.stop) || c.closed() {
+			// The deadline passed, or Close was called, before the
+			// Read got here: its unparkRead found no Read waiting.
+			cl.n, cl.err = 0, errUnparked
+			return true
+		}
 		c.reader = cl
 		return false
 	}
@@ -173,6 +179,15 @@ func (c *TCPConn) unpark() {
 		c.reader = nil
 		cl.n, cl.err = 0, errUnparked
 		cl.answer()
+	}
+}
+
+// unparkRead has a Read waiting on the core return, for its deadline or a
+// Close: the Read's goroutine waits for nothing but the core's answer. It
+// is the read deadline's onPass; Close does the same on the core.
+func (c *TCPConn) unparkRead() {
+	for post(c.loop, c.unread) != nil {
+		time.Sleep(postMaxWait)
 	}
 }
 
@@ -217,18 +232,16 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 		if isClosed(passed) {
 			return 0, c.opErr("read", "read", os.ErrDeadlineExceeded)
 		}
-		cl.p, cl.flags = p, 0
+		// The Read waits on the core (recv) until data, the end of
+		// the stream or an error comes, or its deadline passes or
+		// Close is called (unparkRead): either way the core answers,
+		// and the goroutine waits on that answer alone.
+		cl.p, cl.flags, cl.stop = p, 0, passed
 		if err := post(c.loop, cl.fn); err != nil {
 			cl.p = nil
 			return 0, c.opErr("read", "read", err)
 		}
-		select {
-		case <-cl.done:
-		case <-passed:
-			c.stopWaiting(cl)
-		case <-c.closing:
-			c.stopWaiting(cl)
-		}
+		<-cl.done
 		cl.p = nil
 		switch n, err := cl.n, cl.err; {
 		case err == errUnparked:
@@ -243,17 +256,6 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 			return 0, c.opErr("read", "read", err)
 		}
 	}
-}
-
-// stopWaiting takes back a Read that waits on the core and waits for its
-// answer: errUnparked, or what the core answered before it saw the request
-// (data already copied into the Read's buffer is never lost). The request
-// must reach the core, since the core may still write into the buffer.
-func (c *TCPConn) stopWaiting(cl *call) {
-	for post(c.loop, c.unread) != nil {
-		time.Sleep(postMaxWait)
-	}
-	<-cl.done
 }
 
 // Write queues all of p for sending, waiting for room in the send buffer
@@ -346,9 +348,11 @@ func (c *TCPConn) Close() error {
 	c.rd.stop()
 	c.wd.stop()
 	if secs := c.linger.Load(); secs > 0 {
+		release(c.h, c.core, c.unpark) // a waiting Read returns now, not after the linger
 		c.lingerWait(time.Duration(secs) * time.Second)
 	}
 	release(c.h, c.core, func() {
+		c.unpark()
 		if c.released || c.sk == nil {
 			return
 		}

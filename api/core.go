@@ -56,10 +56,11 @@ type call struct {
 	// whoever resumes it later calls fn again, or answer.
 	run func(c *call) bool
 
-	p     []byte // argument
-	flags int    // argument
-	n     int    // result
-	err   error  // result
+	p     []byte          // argument
+	flags int             // argument
+	stop  <-chan struct{} // argument of a Read: closed when it must stop waiting
+	n     int             // result
+	err   error           // result
 }
 
 func newCall(loop *lcore.Loop, run func(c *call) bool) *call {

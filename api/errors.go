@@ -32,19 +32,34 @@ func isAgain(err error) bool {
 // deadline is one direction's deadline: a channel that is closed once the
 // deadline has passed, re-made when the deadline moves into the future
 // again, so that a goroutine parked on it wakes when the time comes or when
-// SetDeadline moves it into the past.
+// SetDeadline moves it into the past. A deadline made with newDeadlineFunc
+// also calls a function each time it passes, for waiters that are not
+// parked on the channel.
 type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	passed chan struct{} // closed when the deadline has passed
+	onPass func()        // called, without mu, after passed is closed; may be nil
 }
 
-func newDeadline() *deadline {
-	return &deadline{passed: make(chan struct{})}
+func newDeadline() *deadline { return newDeadlineFunc(nil) }
+
+// newDeadlineFunc returns a deadline that calls onPass, from the goroutine
+// that made it pass, each time it passes.
+func newDeadlineFunc(onPass func()) *deadline {
+	return &deadline{passed: make(chan struct{}), onPass: onPass}
 }
 
 // set moves the deadline to t; the zero t means none.
 func (d *deadline) set(t time.Time) {
+	if d.move(t) && d.onPass != nil {
+		d.onPass()
+	}
+}
+
+// move is set's work under the lock; it reports whether the deadline has
+// just passed (t is not in the future).
+func (d *deadline) move(t time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.timer != nil && !d.timer.Stop() {
@@ -56,19 +71,26 @@ func (d *deadline) set(t time.Time) {
 		if closed {
 			d.passed = make(chan struct{})
 		}
-		return
+		return false
 	}
 	if wait := time.Until(t); wait > 0 {
 		if closed {
 			d.passed = make(chan struct{})
 		}
 		ch := d.passed
-		d.timer = time.AfterFunc(wait, func() { close(ch) })
-		return
+		d.timer = time.AfterFunc(wait, func() {
+			close(ch)
+			if d.onPass != nil {
+				d.onPass()
+			}
+		})
+		return false
 	}
 	if !closed {
 		close(d.passed)
+		return true
 	}
+	return false
 }
 
 // wait returns the channel that is closed when the deadline passes.

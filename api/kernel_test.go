@@ -331,6 +331,20 @@ func TestDeadlines(t *testing.T) {
 		requireTimeout(t, waitErr(t, res))
 		require.NoError(t, c.SetReadDeadline(time.Time{}))
 	})
+	t.Run("deadlines passing as the Read starts", func(t *testing.T) {
+		// The deadline passes before, during and after the Read's trip
+		// to the core: every Read times out, none waits for data.
+		for i := range 200 {
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(time.Duration(i%50)*time.Microsecond)))
+			res := make(chan error, 1)
+			go func() {
+				_, err := c.Read(buf)
+				res <- err
+			}()
+			requireTimeout(t, waitErr(t, res))
+		}
+		require.NoError(t, c.SetReadDeadline(time.Time{}))
+	})
 	t.Run("CloseRead ends a waiting Read", func(t *testing.T) {
 		res := make(chan error, 1)
 		go func() {
