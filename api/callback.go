@@ -72,11 +72,10 @@ type CConn struct {
 	inView    bool // inside deliver: Close waits for it to finish
 	short     bool // the handler consumed less than it was offered
 
-	procFn    func()
-	viewFn    func(data []byte) int
-	kickTimer lcore.Timer // queues process when the work queue is full
-	peek      [1]byte
-	scratch   []byte // for data ReadView does not offer, made when needed
+	procFn  func()
+	viewFn  func(data []byte) int
+	peek    [1]byte
+	scratch []byte // for data ReadView does not offer, made when needed
 
 	laddr, raddr *net.TCPAddr
 	value        any
@@ -87,7 +86,6 @@ func newCConn(loop *lcore.Loop, core int, hd Handler, sk *tcp.Sock) *CConn {
 	c := &CConn{loop: loop, core: core, sk: sk, hd: hd}
 	c.procFn = c.process
 	c.viewFn = c.view
-	c.kickTimer.Init(func(lcore.Time) { c.process() })
 	sk.Callbacks = (*cconnEvents)(c)
 	c.setAddrs()
 	return c
@@ -116,17 +114,14 @@ func (e *cconnEvents) StateChange(*sock.Sock) { (*CConn)(e).kick() }
 // ErrorReport queues processing.
 func (e *cconnEvents) ErrorReport(*sock.Sock) { (*CConn)(e).kick() }
 
-// kick queues process on the core once. Posting the conn's own function
-// allocates nothing; when the work queue is full the conn's timer runs it
-// at the next timer pass instead.
+// kick has process run on the core once, later in the loop's turn
+// (lcore.Loop.Defer: the conn's own function, so nothing is allocated).
 func (c *CConn) kick() {
 	if c.kicked || c.released {
 		return
 	}
 	c.kicked = true
-	if !c.loop.Post(c.procFn) {
-		c.loop.Wheel().Schedule(&c.kickTimer, c.loop.Now())
-	}
+	c.loop.Defer(c.procFn)
 }
 
 // process delivers what happened to the handler: the connection coming
@@ -320,7 +315,6 @@ func (c *CConn) Close() error {
 	}
 	c.released = true
 	c.sk.Callbacks = nil
-	c.loop.Wheel().Cancel(&c.kickTimer)
 	if !c.inView {
 		// While data is being delivered, the packet on view is in use
 		// and what the handler consumed is still queued: deliver
@@ -372,7 +366,6 @@ type cbCore struct {
 	released bool
 	kicked   bool
 	drainFn  func()
-	timer    lcore.Timer
 }
 
 // cbListenEvents are a callback listener's socket callbacks: a
@@ -396,9 +389,7 @@ func (l *cbCore) kick() {
 		return
 	}
 	l.kicked = true
-	if !l.loop.Post(l.drainFn) {
-		l.loop.Wheel().Schedule(&l.timer, l.loop.Now())
-	}
+	l.loop.Defer(l.drainFn)
 }
 
 // drain accepts up to acceptBudget connections, hands each to the handler
@@ -430,7 +421,6 @@ func ListenCallback(h *stack.Host, address string, hd Handler) (io.Closer, error
 	for core, s := range h.Stacks() {
 		l := &cbCore{h: h, loop: s.Loop(), core: core, hd: hd}
 		l.drainFn = l.drain
-		l.timer.Init(func(lcore.Time) { l.drain() })
 		ln.cores = append(ln.cores, l)
 	}
 	bound, err := listenOnCores(h, laddr, DefaultBacklog, func(core int, sk *tcp.Sock) sock.Callbacks {
@@ -462,7 +452,6 @@ func (ln *CListener) Close() error {
 			}
 			l.released = true
 			l.sk.Callbacks = nil
-			l.loop.Wheel().Cancel(&l.timer)
 			l.sk.Close()
 		})
 	}

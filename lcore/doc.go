@@ -7,7 +7,8 @@
 //  2. hands each burst to the stack, then the packets other cores handed
 //     over (Handoff);
 //  3. fires the timers that are due on its wheel (bounded work per turn);
-//  4. runs the work that applications posted to its queue;
+//  4. runs what the loop's own code deferred (Defer), then the work that
+//     applications posted to its queue;
 //  5. idles by its policy when the turn found nothing to do, transmitting
 //     first what the turn queued.
 //

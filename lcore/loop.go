@@ -46,7 +46,8 @@ type Stats struct {
 	TxBursts    stat.Counter `stat:"loop_tx_bursts"`
 	TimersFired stat.Counter `stat:"loop_timers_fired"`
 	WorkRun     stat.Counter `stat:"loop_work_run"`
-	HandoffsIn  stat.Counter `stat:"loop_handoffs_in"` // packets other cores handed over
+	DeferredRun stat.Counter `stat:"loop_deferred_run"` // functions run for Defer
+	HandoffsIn  stat.Counter `stat:"loop_handoffs_in"`  // packets other cores handed over
 }
 
 type rxQueue struct {
@@ -75,6 +76,10 @@ type Loop struct {
 	tx     []*TxBatch
 	caches []cacheFree
 	now    Time
+	// deferred is what Defer queued for this turn; spare is the other
+	// half of the pair the two swap between, so that what deferred work
+	// defers runs in the next turn.
+	deferred, spare []func()
 	// inbox holds the packets other cores handed over (Handoff), taken
 	// by inboxIn every turn; nil until SetInbox.
 	inbox     *Queue[*mbuf.Buf]
@@ -109,6 +114,8 @@ func NewLoop(cfg Config) *Loop {
 		io:        dpdk.NewBatch(),
 		now:       now,
 		inboxSize: inbox,
+		deferred:  make([]func(), 0, deferCap),
+		spare:     make([]func(), 0, deferCap),
 		done:      make(chan struct{}),
 	}
 	l.idler.beforePause = l.beforePause
@@ -196,6 +203,33 @@ func (l *Loop) Post(fn func()) bool {
 	return true
 }
 
+// deferCap is the room Defer starts with; it grows as needed.
+const deferCap = 64
+
+// Defer queues fn to run on the loop later in this turn, after the timers
+// and before the posted work (in the next turn, when the deferred
+// functions are running already): work that code running on the loop
+// wants done outside its caller, as a Linux driver raises a softirq. Only
+// the loop's own goroutine may call it. It takes no lock and makes no
+// atomic operation, which Post, being safe from any goroutine, must.
+func (l *Loop) Defer(fn func()) { l.deferred = append(l.deferred, fn) }
+
+// runDeferred runs what Defer queued before it started and reports how
+// many.
+func (l *Loop) runDeferred() int {
+	run := l.deferred
+	if len(run) == 0 {
+		return 0
+	}
+	l.deferred = l.spare
+	for i, fn := range run {
+		fn()
+		run[i] = nil
+	}
+	l.spare = run[:0]
+	return len(run)
+}
+
 // Readied records that the current turn made an application goroutine
 // runnable (answered a call it waits for, signalled its channel): a loop
 // that shares its processor (Config.Shared) then yields it, after the
@@ -249,6 +283,10 @@ func (l *Loop) turn() bool {
 	if n := l.wheel.Advance(l.now, timerBudget); n > 0 {
 		busy = true
 		l.stats.TimersFired.Add(uint64(n))
+	}
+	if n := l.runDeferred(); n > 0 {
+		busy = true
+		l.stats.DeferredRun.Add(uint64(n))
 	}
 	if n := l.work.Drain(workBudget); n > 0 {
 		busy = true

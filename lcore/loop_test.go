@@ -374,3 +374,36 @@ func BenchmarkIdleTurn(b *testing.B) {
 		l.Poll()
 	}
 }
+
+// TestLoopDefer: deferred functions run in the turn, after the timers and
+// before the posted work; what they defer runs in the next turn; and
+// deferring allocates nothing once the loop has room.
+func TestLoopDefer(t *testing.T) {
+	l := NewLoop(Config{})
+	var order []string
+	var tm Timer
+	tm.Init(func(Time) {
+		order = append(order, "timer")
+		l.Defer(func() {
+			order = append(order, "deferred")
+			l.Defer(func() { order = append(order, "deferred again") })
+		})
+	})
+	l.Wheel().Schedule(&tm, Now().Add(-time.Millisecond))
+	require.True(t, l.Post(func() { order = append(order, "posted") }))
+	assert.True(t, l.Poll())
+	assert.Equal(t, []string{"timer", "deferred", "posted"}, order)
+	assert.True(t, l.Poll())
+	assert.Equal(t, []string{"timer", "deferred", "posted", "deferred again"}, order)
+	assert.False(t, l.Poll())
+	assert.Equal(t, uint64(2), l.Stats().DeferredRun.Load())
+
+	n := 0
+	fn := func() { n++ }
+	allocs := testing.AllocsPerRun(100, func() {
+		l.Defer(fn)
+		l.Poll()
+	})
+	assert.Zero(t, allocs)
+	assert.Equal(t, 101, n)
+}
