@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -36,10 +37,10 @@ func isAgain(err error) bool {
 // also calls a function each time it passes, for waiters that are not
 // parked on the channel.
 type deadline struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // serialises set
 	timer  *time.Timer
-	passed chan struct{} // closed when the deadline has passed
-	onPass func()        // called, without mu, after passed is closed; may be nil
+	passed atomic.Pointer[chan struct{}] // closed when the deadline has passed; wait reads it without mu
+	onPass func()                        // called, without mu, after passed is closed; may be nil
 }
 
 func newDeadline() *deadline { return newDeadlineFunc(nil) }
@@ -47,7 +48,15 @@ func newDeadline() *deadline { return newDeadlineFunc(nil) }
 // newDeadlineFunc returns a deadline that calls onPass, from the goroutine
 // that made it pass, each time it passes.
 func newDeadlineFunc(onPass func()) *deadline {
-	return &deadline{passed: make(chan struct{}), onPass: onPass}
+	d := &deadline{onPass: onPass}
+	d.renew()
+	return d
+}
+
+// renew gives the deadline a new, open channel. It runs under mu.
+func (d *deadline) renew() {
+	ch := make(chan struct{})
+	d.passed.Store(&ch)
 }
 
 // set moves the deadline to t; the zero t means none.
@@ -63,21 +72,21 @@ func (d *deadline) move(t time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.timer != nil && !d.timer.Stop() {
-		<-d.passed // the timer fired: let it finish closing the channel
+		<-d.wait() // the timer fired: let it finish closing the channel
 	}
 	d.timer = nil
-	closed := isClosed(d.passed)
+	closed := isClosed(d.wait())
 	if t.IsZero() {
 		if closed {
-			d.passed = make(chan struct{})
+			d.renew()
 		}
 		return false
 	}
 	if wait := time.Until(t); wait > 0 {
 		if closed {
-			d.passed = make(chan struct{})
+			d.renew()
 		}
-		ch := d.passed
+		ch := *d.passed.Load()
 		d.timer = time.AfterFunc(wait, func() {
 			close(ch)
 			if d.onPass != nil {
@@ -87,18 +96,15 @@ func (d *deadline) move(t time.Time) bool {
 		return false
 	}
 	if !closed {
-		close(d.passed)
+		close(*d.passed.Load())
 		return true
 	}
 	return false
 }
 
-// wait returns the channel that is closed when the deadline passes.
-func (d *deadline) wait() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.passed
-}
+// wait returns the channel that is closed when the deadline passes. It
+// takes no lock: a Read calls it every time.
+func (d *deadline) wait() <-chan struct{} { return *d.passed.Load() }
 
 // stop releases the deadline's timer.
 func (d *deadline) stop() {
