@@ -178,32 +178,25 @@ func measure(entries []entry, l harness.Limits) []harness.Row {
 	}
 	for _, i := range at {
 		e, row := entries[i], &rows[i]
-		sys, err := e.new()
-		if err != nil {
-			row.Fail("setup", err)
-			continue
-		}
-		harness.Run(row, sys, l, os.Stderr)
-		if err := sys.Close(); err != nil {
-			row.Fail("close", err)
-		}
+		build(row, "", e.new, func(sys harness.System) { harness.Run(row, sys, l, os.Stderr) })
 		if e.lossy != nil {
-			lossy(row, e, l)
+			build(row, "lossy ", e.lossy, func(sys harness.System) { harness.RunLossy(row, sys, l, os.Stderr) })
 		}
 	}
 	return rows
 }
 
-// lossy measures the bulk scenario of e's lossy twin into row.
-func lossy(row *harness.Row, e entry, l harness.Limits) {
-	sys, err := e.lossy()
+// build builds a system with fn, runs run on it and closes it; a failure
+// to build or to close goes into row, prefixed.
+func build(row *harness.Row, prefix string, fn func() (harness.System, error), run func(harness.System)) {
+	sys, err := fn()
 	if err != nil {
-		row.Fail("lossy setup", err)
+		row.Fail(prefix+"setup", err)
 		return
 	}
-	harness.RunLossy(row, sys, l, os.Stderr)
+	run(sys)
 	if err := sys.Close(); err != nil {
-		row.Fail("lossy close", err)
+		row.Fail(prefix+"close", err)
 	}
 }
 
