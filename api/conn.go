@@ -360,6 +360,9 @@ func (c *TCPConn) Close() error {
 		if c.linger.Load() == 0 {
 			c.pending = nil // SO_LINGER 0: the connection resets, nothing more goes out
 		}
+		if len(c.pending) > 0 {
+			c.drain() // all of it, now that the conn is closed
+		}
 		c.whenDrained(func() {
 			c.sk.Callbacks = nil
 			c.sk.Close()

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/api"
+	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
@@ -210,6 +211,41 @@ func TestLinger(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("%s %d", streamSum(2, size), size), out)
 		assert.NoError(t, waitErr(t, closed))
 	})
+}
+
+// TestCloseStaged: a conn closed while bytes its Writes staged still wait
+// for room in the send buffer (the peer reads nothing) hands them all to
+// its socket and closes it at once, as close(2) leaves the send buffer to
+// the orphan: the socket is an orphan when Close returns, until the peer
+// goes away.
+func TestCloseStaged(t *testing.T) {
+	p := newPeer(t)
+	conns := make(chan net.Conn, 1)
+	release := make(chan struct{})
+	serve(t, listen(t, p.h, ":6008"), func(c net.Conn) error {
+		conns <- c
+		<-release
+		return nil
+	})
+	defer close(release)
+	k := p.start(t, "stall", env(host(6008))...)
+	require.True(t, strings.HasPrefix(k.line(), "connected"))
+	c := (<-conns).(*api.TCPConn)
+	orphans := func() (n int) {
+		require.NoError(t, p.h.Do(0, func(s *stack.Stack) { n = s.TCP().Orphans() }))
+		return n
+	}
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+	_, err := c.Write(make([]byte, 64<<20))
+	requireTimeout(t, err) // the send buffer is full and the stage holds more
+	assert.Zero(t, orphans())
+	require.NoError(t, c.Close())
+	assert.Equal(t, 1, orphans(), "closed, not waiting for the stage to drain")
+	k.wait() // the peer closes with unread data: a RST ends the orphan
+	for deadline := time.Now().Add(10 * time.Second); orphans() > 0; {
+		require.True(t, time.Now().Before(deadline), "the orphan outlived its peer")
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestAcceptBacklogFull: more clients than the backlog connect while

@@ -19,9 +19,11 @@ const (
 // stage is the Write side's again when it is empty (wbusy false). So a
 // request-response exchange costs the application one wakeup, the Read's,
 // instead of two. What is staged and not yet in the socket is the send
-// buffer's extension: Close and CloseWrite take effect after it (after),
-// SO_LINGER 0 discards it, and a connection that fails loses it, as a reset
-// loses the send buffer. Once the conn is not healthy (wok false: not yet
+// buffer's extension: Close moves it into the socket at once, past the
+// buffer's limit (sock.MsgForce), and closes the socket, which finishes
+// alone as an orphan does with its send buffer after close(2); CloseWrite
+// takes effect after it (after); SO_LINGER 0 discards it, and a connection
+// that fails loses it, as a reset loses the send buffer. Once the conn is not healthy (wok false: not yet
 // established, shut down, failed, closed), Writes go to the core and wait,
 // so that they report the socket's error exactly.
 
@@ -55,12 +57,17 @@ func (c *TCPConn) takeStage() {
 }
 
 // drain moves pending bytes into the socket as far as its send buffer
-// allows; WriteSpace calls it again. When nothing is pending, it runs what
+// allows, or all of them once the conn is closed; WriteSpace calls it
+// again. When nothing is pending, it runs what
 // Close or CloseWrite left for then, and gives the stage back to Write.
 // It runs on the core.
 func (c *TCPConn) drain() {
+	flags := 0
+	if c.released {
+		flags = sock.MsgForce
+	}
 	for len(c.pending) > 0 {
-		n, err := c.sk.SendMsg(c.pending, 0)
+		n, err := c.sk.SendMsg(c.pending, flags)
 		c.pending = c.pending[n:]
 		if isAgain(err) {
 			return

@@ -16,6 +16,13 @@ const (
 	// MsgWaitAll: a blocking receive waits for the whole buffer
 	// (MSG_WAITALL). The API layer honours it by receiving again.
 	MsgWaitAll = syscall.MSG_WAITALL
+	// MsgForce: SendMsg queues all of the bytes, past the send buffer's
+	// limit if need be. It is dpstack's own (no Linux value: write(2)
+	// never holds bytes outside the socket). The API layer uses it when
+	// a conn is closed with bytes its Writes had already accepted, so
+	// that the closed socket owns them at once, as a closed kernel socket
+	// owns its send buffer.
+	MsgForce = 1 << 28
 )
 
 // ProtoOps are the operations a transport offers on its sockets (struct

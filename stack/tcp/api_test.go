@@ -105,10 +105,24 @@ func TestCallbacks(t *testing.T) {
 	}
 	assert.LessOrEqual(t, sv.Info().RmemAlloc, sv.RcvBuf+2176)
 	assert.LessOrEqual(t, cl.Info().WmemQueued, cl.SndBuf+2176)
+
+	// MsgForce takes everything past the full buffer; closed, the
+	// socket is an orphan until its connection ends.
+	_, err = cl.SendMsg(pattern(10000, 3), 0)
+	require.ErrorIs(t, err, syscall.EAGAIN)
+	queued := cl.Info().WriteQueue
+	n, err := cl.SendMsg(pattern(30000, 3), sock.MsgForce)
+	require.NoError(t, err)
+	assert.Equal(t, 30000, n)
+	assert.Equal(t, queued+30000, cl.Info().WriteQueue)
+	assert.Greater(t, cl.Info().WmemQueued, cl.SndBuf+2176)
+	assert.Zero(t, p.ta().Orphans())
 	cl.Close()
+	assert.Equal(t, 1, p.ta().Orphans(), "closed with data to send")
 	sv.Close()
 	ln.Close()
 	p.advance(time.Second)
+	assert.Zero(t, p.ta().Orphans(), "reset by the peer, which closed with unread data")
 }
 
 // Initial sequence numbers (RFC 6528): they grow with a 4 µs clock per

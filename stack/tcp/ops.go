@@ -279,15 +279,16 @@ func (s *Sock) expandSndBuf() {
 // checked in Linux's order: the pending error (ECONNRESET ...) once, then
 // EPIPE after shutdown for writing, close or reset; ENOTCONN before
 // Connect; EAGAIN while connecting or when the buffer is full with nothing
-// taken (NoSpace is then set and WriteSpace follows).
+// taken (NoSpace is then set and WriteSpace follows). With sock.MsgForce
+// it takes all of p, past the buffer's limit, while there are mbufs.
 func (s *Sock) SendMsg(p []byte, flags int) (int, error) {
 	if err := s.sendCheck(); err != nil {
 		return 0, err
 	}
-	_ = flags
 	if len(p) == 0 {
 		return 0, nil
 	}
+	force := flags&sock.MsgForce != 0
 	q := &s.WriteQueue
 	goal := s.sizeGoal()
 	n := 0
@@ -304,7 +305,7 @@ func (s *Sock) SendMsg(p []byte, flags int) (int, error) {
 				continue
 			}
 		}
-		b := s.newSegment()
+		b := s.newSegment(force)
 		if b == nil {
 			break
 		}
@@ -343,13 +344,14 @@ func (s *Sock) sendCheck() error {
 }
 
 // newSegment allocates an empty segment for the write queue when the send
-// buffer has room for it, or sets NoSpace and returns nil.
-func (s *Sock) newSegment() *mbuf.Buf {
+// buffer has room for it (always, with force, while there are mbufs), or
+// sets NoSpace and returns nil.
+func (s *Sock) newSegment(force bool) *mbuf.Buf {
 	p := s.proto
-	if p.truesize == 0 || s.WmemSchedule(p.truesize) {
+	if force || p.truesize == 0 || s.WmemSchedule(p.truesize) {
 		if b := p.alloc(); b != nil {
 			p.truesize = sock.Truesize(b)
-			if s.WmemSchedule(p.truesize) {
+			if force || s.WmemSchedule(p.truesize) {
 				return b
 			}
 			p.free(b)
@@ -399,7 +401,7 @@ func (s *Sock) SendBuffer(n int) ([]byte, error) {
 			return tail.Put(k), nil
 		}
 	}
-	b := s.newSegment()
+	b := s.newSegment(false)
 	if b == nil {
 		return nil, syscall.EAGAIN
 	}

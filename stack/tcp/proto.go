@@ -298,6 +298,19 @@ func New(cfg Config) *Proto {
 // Stats returns the counters.
 func (p *Proto) Stats() *Stats { return &p.stats }
 
+// Orphans is how many sockets the user has closed that are still finishing
+// their connection (the "orphan" count of /proc/net/sockstat). It walks
+// every socket: for reports, not for the data path.
+func (p *Proto) Orphans() int {
+	n := 0
+	for s := range p.all {
+		if s.Dead && s.Common.State != sock.Closed {
+			n++
+		}
+	}
+	return n
+}
+
 // SetNow replaces the clock (Config.Now). It is for tests that drive a
 // manual clock; call it before any socket exists.
 func (p *Proto) SetNow(now func() lcore.Time) { p.now = now }
