@@ -2,6 +2,7 @@ package dpdk
 
 /*
 #include <stdlib.h>
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
@@ -17,8 +18,8 @@ struct dps_op {
 };
 
 // dps_batch_run carries out a batch in three passes: the tx bursts, then
-// the frees, then the rx bursts.
-static void dps_batch_run(uintptr_t addr, unsigned nops)
+// the frees, then the rx bursts, and returns the TSC read at the end.
+static uint64_t dps_batch_run(uintptr_t addr, unsigned nops)
 {
 	struct dps_op *ops = (struct dps_op *)addr;
 	for (int kind = DPS_OP_TX; kind <= DPS_OP_RX; kind++) {
@@ -46,6 +47,7 @@ static void dps_batch_run(uintptr_t addr, unsigned nops)
 			}
 		}
 	}
+	return rte_rdtsc();
 }
 */
 import "C"
@@ -123,10 +125,18 @@ func (b *Batch) Done(i int) int { return int(b.ops[i].done) }
 // Run carries out, in one cgo call, every op given packets since the last
 // Run: first the tx bursts, then the frees, then the rx bursts, each kind
 // in the order the ops were added. Sending first lets a queue that loops
-// back to this core (a ring pair) deliver in the same call.
-func (b *Batch) Run() {
+// back to this core (a ring pair) deliver in the same call. It returns the
+// CPU's time stamp counter (rte_rdtsc, TSCHz ticks a second) read as the
+// call ends, so that the caller learns the time without a call of its
+// own; 0 when the batch has no ops and nothing was called.
+func (b *Batch) Run() uint64 {
 	if b.n == 0 {
-		return
+		return 0
 	}
-	C.dps_batch_run(C.uintptr_t(uintptr(unsafe.Pointer(&b.ops[0]))), C.unsigned(b.n))
+	return uint64(C.dps_batch_run(C.uintptr_t(uintptr(unsafe.Pointer(&b.ops[0]))), C.unsigned(b.n)))
 }
+
+// TSCHz is how many times a second the time stamp counter that Batch.Run
+// returns ticks (rte_get_tsc_hz, measured by EAL at start), or 0 before
+// StartEAL.
+func TSCHz() uint64 { return uint64(C.rte_get_tsc_hz()) }

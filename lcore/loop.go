@@ -72,6 +72,7 @@ type Loop struct {
 	work   *WorkQueue
 	idler  *Idler
 	io     *dpdk.Batch
+	clock  turnClock
 	rx     []rxQueue
 	tx     []*TxBatch
 	caches []cacheFree
@@ -112,6 +113,7 @@ func NewLoop(cfg Config) *Loop {
 		work:      NewWorkQueue(wq),
 		idler:     NewIdler(cfg.Idle, cfg.Shared),
 		io:        dpdk.NewBatch(),
+		clock:     newTurnClock(dpdk.TSCHz()),
 		now:       now,
 		inboxSize: inbox,
 		deferred:  make([]func(), 0, deferCap),
@@ -184,7 +186,7 @@ func (l *Loop) AddCache(c *mbuf.Cache) {
 // Wheel is the loop's timer wheel; only the loop's own core may use it.
 func (l *Loop) Wheel() *Wheel { return l.wheel }
 
-// Now is the time this turn started.
+// Now is the time of this turn's I/O.
 func (l *Loop) Now() Time { return l.now }
 
 // Stats are the loop's counters.
@@ -248,13 +250,12 @@ func (l *Loop) Poll() bool {
 // turn runs one turn: the I/O, the input, the timers and the posted work.
 // What the turn queues waits for the next turn's I/O.
 func (l *Loop) turn() bool {
-	l.now = Now()
 	l.stats.Turns.Inc()
 	l.stageOutput()
 	for i := range l.rx {
 		l.io.Set(l.rx[i].op, l.rx[i].pkts)
 	}
-	l.io.Run()
+	l.now = l.clock.at(l.io.Run(), l.now)
 	l.sent()
 	busy := false
 	for i := range l.rx {
