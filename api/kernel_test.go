@@ -213,6 +213,24 @@ func TestLinger(t *testing.T) {
 	})
 }
 
+// holdPeer listens on port and starts a kernel peer in role ("hold", which
+// echoes, or "stall", which reads nothing) that connects there. It returns
+// the peer and the conns accepted on port, which stay open until the test
+// ends.
+func holdPeer(t *testing.T, p *peer, port int, role string) (*kproc, <-chan net.Conn) {
+	conns := make(chan net.Conn, 4)
+	release := make(chan struct{})
+	serve(t, listen(t, p.h, fmt.Sprintf(":%d", port)), func(c net.Conn) error {
+		conns <- c
+		<-release
+		return nil
+	})
+	t.Cleanup(func() { close(release) })
+	k := p.start(t, role, env(host(port))...)
+	require.True(t, strings.HasPrefix(k.line(), "connected"))
+	return k, conns
+}
+
 // TestCloseStaged: a conn closed while bytes its Writes staged still wait
 // for room in the send buffer (the peer reads nothing) hands them all to
 // its socket and closes it at once, as close(2) leaves the send buffer to
@@ -220,16 +238,7 @@ func TestLinger(t *testing.T) {
 // goes away.
 func TestCloseStaged(t *testing.T) {
 	p := newPeer(t)
-	conns := make(chan net.Conn, 1)
-	release := make(chan struct{})
-	serve(t, listen(t, p.h, ":6008"), func(c net.Conn) error {
-		conns <- c
-		<-release
-		return nil
-	})
-	defer close(release)
-	k := p.start(t, "stall", env(host(6008))...)
-	require.True(t, strings.HasPrefix(k.line(), "connected"))
+	k, conns := holdPeer(t, p, 6008, "stall")
 	c := (<-conns).(*api.TCPConn)
 	orphans := func() (n int) {
 		require.NoError(t, p.h.Do(0, func(s *stack.Stack) { n = s.TCP().Orphans() }))
@@ -314,16 +323,7 @@ func TestSSOptions(t *testing.T) {
 // that does not read; Close unblocks a waiting Read.
 func TestDeadlines(t *testing.T) {
 	p := newPeer(t)
-	conns := make(chan net.Conn, 4)
-	release := make(chan struct{})
-	serve(t, listen(t, p.h, ":6006"), func(c net.Conn) error {
-		conns <- c
-		<-release
-		return nil
-	})
-	defer close(release)
-	k := p.start(t, "hold", env(host(6006))...) // echoes
-	require.True(t, strings.HasPrefix(k.line(), "connected"))
+	k, conns := holdPeer(t, p, 6006, "hold") // echoes
 	c := (<-conns).(*api.TCPConn)
 	buf := make([]byte, 64)
 
