@@ -182,11 +182,13 @@ func (c *TCPConn) unpark() {
 	}
 }
 
-// unparkRead has a Read waiting on the core return, for its deadline or a
-// Close: the Read's goroutine waits for nothing but the core's answer. It
-// is the read deadline's onPass; Close does the same on the core.
+// unparkRead has a Read waiting on the core return, for its deadline: the
+// Read's goroutine waits for nothing but the core's answer. It is the read
+// deadline's onPass, and does not wait for the core. A full work queue is
+// tried again for as long as the loop runs; a loop that has stopped
+// answers no Read, and Close then unparks it in place (release).
 func (c *TCPConn) unparkRead() {
-	for post(c.loop, c.unread) != nil {
+	for post(c.loop, c.unread) != nil && c.loop.Running() {
 		time.Sleep(postMaxWait)
 	}
 }
