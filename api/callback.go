@@ -356,16 +356,12 @@ type CListener struct {
 
 // cbCore is a callback listener's socket on one core.
 type cbCore struct {
-	h    *stack.Host
-	loop *lcore.Loop
-	core int
-	hd   Handler
+	listenCore
+	hd Handler
 
 	// Core-owned.
-	sk       *tcp.Sock
-	released bool
-	kicked   bool
-	drainFn  func()
+	kicked  bool
+	drainFn func()
 }
 
 // cbListenEvents are a callback listener's socket callbacks: a
@@ -419,7 +415,7 @@ func ListenCallback(h *stack.Host, address string, hd Handler) (io.Closer, error
 	}
 	ln := &CListener{}
 	for core, s := range h.Stacks() {
-		l := &cbCore{h: h, loop: s.Loop(), core: core, hd: hd}
+		l := &cbCore{listenCore: listenCore{h: h, core: core, loop: s.Loop()}, hd: hd}
 		l.drainFn = l.drain
 		ln.cores = append(ln.cores, l)
 	}
@@ -446,14 +442,7 @@ func (ln *CListener) Close() error {
 		return net.ErrClosed
 	}
 	for _, l := range ln.cores {
-		release(l.h, l.core, func() {
-			if l.released {
-				return
-			}
-			l.released = true
-			l.sk.Callbacks = nil
-			l.sk.Close()
-		})
+		l.close()
 	}
 	return nil
 }

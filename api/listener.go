@@ -63,7 +63,7 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 		d:       newDeadline(),
 	}
 	for core, s := range h.Stacks() {
-		c := &lnCore{ln: ln, h: h, core: core, loop: s.Loop()}
+		c := &lnCore{listenCore: listenCore{h: h, core: core, loop: s.Loop()}, ln: ln}
 		c.acall = newCall(c.loop, c.accept)
 		ln.cores = append(ln.cores, c)
 	}
@@ -146,15 +146,10 @@ type TCPListener struct {
 
 // lnCore is a listener's socket on one core.
 type lnCore struct {
-	ln   *TCPListener
-	h    *stack.Host
-	core int
-	loop *lcore.Loop
+	listenCore
+	ln *TCPListener
 
 	// Core-owned.
-	sk       *tcp.Sock
-	released bool
-
 	acall    *call
 	spare    *TCPConn // the conn the next accepted socket is attached to
 	accepted bool     // result of acall: spare got a socket
@@ -262,16 +257,33 @@ func (ln *TCPListener) Close() error {
 	}
 	ln.d.stop()
 	for _, c := range ln.cores {
-		release(c.h, c.core, func() {
-			if c.released {
-				return
-			}
-			c.released = true
-			c.sk.Callbacks = nil
-			c.sk.Close()
-		})
+		c.close()
 	}
 	return nil
+}
+
+// listenCore is what a listener of either API keeps on each core: the
+// core, and the core's listening socket.
+type listenCore struct {
+	h    *stack.Host
+	loop *lcore.Loop
+	core int
+
+	// Core-owned.
+	sk       *tcp.Sock
+	released bool
+}
+
+// close closes the core's listening socket, on the core, once.
+func (l *listenCore) close() {
+	release(l.h, l.core, func() {
+		if l.released {
+			return
+		}
+		l.released = true
+		l.sk.Callbacks = nil
+		l.sk.Close()
+	})
 }
 
 // Addr is the listening address, a *net.TCPAddr (0.0.0.0 for all
