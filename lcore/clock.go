@@ -47,11 +47,11 @@ func (t Time) After(u Time) bool { return t > u }
 
 // turnClock gives a loop its turn's time from the time stamp counter that
 // comes back with the turn's I/O (dpdk.Batch.Run), so that a turn needs no
-// clock call of its own (a vDSO clock_gettime costs 40-70 ns on a VM, as
-// much as the turn's I/O call). It counts from an anchor, a reading of Now
-// taken with the counter, and takes a new one every anchorSpan: the turn's
-// time then strays from Now by no more than the counter's rate error over
-// that span (EAL measures the rate at start), and never goes back.
+// clock call of its own (a vDSO clock_gettime costs 40-70 ns on this VM).
+// It counts from an anchor, a reading of Now taken with the counter, and
+// takes a new one every anchorSpan: the turn's time then strays from Now
+// by no more than the counter's rate error over that span (EAL measures
+// the rate at start), and never goes back.
 type turnClock struct {
 	mult uint64 // nanoseconds per tick, 32.32 fixed point; 0: no counter
 	span uint64 // ticks between anchors
