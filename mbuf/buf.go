@@ -4,6 +4,7 @@ package mbuf
 #cgo pkg-config: libdpdk
 #include <stddef.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 
 // Offsets of fields that sit in anonymous unions, which cgo cannot name.
 enum {
@@ -382,6 +383,54 @@ func attach(m, b *Buf) {
 func (b *Buf) recyclable(mp *C.struct_rte_mempool) bool {
 	return b.pool == mp && b.nb_segs == 1 && b.next == nil &&
 		uint64(b.ol_flags)&(flagIndirect|flagExternal) == 0 && b.loadRefcnt() == 1
+}
+
+// detachable reports whether Cache.Free can detach b in Go: a one-segment
+// clone of pool mp's (indirect, not of an external buffer) that nothing
+// but its owner references.
+func (b *Buf) detachable(mp *C.struct_rte_mempool) bool {
+	return b.pool == mp && b.nb_segs == 1 && b.next == nil &&
+		uint64(b.ol_flags)&(flagIndirect|flagExternal) == flagIndirect && b.loadRefcnt() == 1
+}
+
+// detach is rte_pktmbuf_detach (DPDK 22.11) for a detachable b of a pool
+// whose mbufs have data room room: b gets its own, empty, buffer back and
+// drops the reference it held on the original. When that was the last
+// reference, detach returns the original, made freeable as DPDK's
+// __rte_pktmbuf_free_direct makes it (count 1, one segment), for the
+// caller to free; otherwise nil.
+func (b *Buf) detach(room uint16) *Buf {
+	orig := b.direct()
+	own := mbufSize + privSize
+	b.priv_size = privSize
+	b.buf_addr = b.at(own)
+	b.buf_iova = b.objIOVA() + C.rte_iova_t(own)
+	b.buf_len = C.uint16_t(room)
+	b.ol_flags = 0
+	if !orig.dropRef() {
+		return nil
+	}
+	orig.refcnt = 1
+	orig.next = nil
+	orig.nb_segs = 1
+	return orig
+}
+
+// objIOVA is the IO address of mbuf b itself, from the header the mempool
+// keeps in front of every object (rte_mempool_virt2iova).
+func (b *Buf) objIOVA() C.rte_iova_t {
+	hdr := (*C.struct_rte_mempool_objhdr)(unsafe.Add(unsafe.Pointer(b), -int(C.sizeof_struct_rte_mempool_objhdr)))
+	return hdr.iova
+}
+
+// dropRef takes one off b's own reference count atomically, as
+// rte_mbuf_refcnt_update(b, -1) does, and reports whether it reached 0.
+// The add is on the 32-bit word that holds the count (see refWordOff):
+// subtracting 1<<refShift leaves the word's other half alone, and a locked
+// add is atomic against the owner's plain stores to that half.
+func (b *Buf) dropRef() bool {
+	w := atomic.AddUint32((*uint32)(b.at(refWordOff)), ^uint32(1<<refShift-1))
+	return uint16(w>>refShift) == 0
 }
 
 // reset makes a recyclable b what rte_pktmbuf_alloc hands out

@@ -44,20 +44,37 @@ func (c *Cache) Get() *Buf {
 // a clone, nothing else referencing it) goes straight back among the spare
 // ones, reset as allocation would leave it, when there is room: the next
 // Get hands it out again, warm in the CPU's cache, and no cgo call is made
-// either way. Anything else reaches the pool with the next burst of frees
-// or at Flush.
+// either way. A one-segment clone of the cache's pool is detached in Go
+// first, and the original it shared comes here in turn when that was the
+// last reference to it. Anything else reaches the pool with the next burst
+// of frees or at Flush.
 func (c *Cache) Free(b *Buf) {
-	if c.nfree < cacheBurst && b.recyclable(c.pool.mp) {
-		b.reset()
-		c.spare[c.nfree] = b
-		c.nfree++
-		return
+	if c.nfree < cacheBurst {
+		switch {
+		case b.recyclable(c.pool.mp):
+			c.recycle(b)
+			return
+		case b.detachable(c.pool.mp):
+			orig := b.detach(c.pool.room)
+			c.recycle(b)
+			if orig != nil {
+				c.Free(orig)
+			}
+			return
+		}
 	}
 	c.dead[c.ndead] = b
 	c.ndead++
 	if c.ndead == cacheBurst {
 		c.Flush()
 	}
+}
+
+// recycle puts recyclable b back among the spare mbufs; there must be room.
+func (c *Cache) recycle(b *Buf) {
+	b.reset()
+	c.spare[c.nfree] = b
+	c.nfree++
 }
 
 // Flush returns the pending frees to the pool.

@@ -51,15 +51,25 @@ func TestCacheBatching(t *testing.T) {
 	c.Free(got[burst])
 	assert.Equal(t, burst, p.InUse(), "a burst of frees reaches the pool; the spares stay")
 
-	// A clone is never recycled: it waits for a burst or a Flush.
+	// A clone comes back detached, among the spares, when there is room...
 	orig := c.Get()
 	cl := orig.Clone(p)
 	require.NotNil(t, cl)
 	assert.Equal(t, burst+1, p.InUse())
 	c.Free(cl)
-	assert.Equal(t, burst+1, p.InUse(), "pending")
+	assert.Equal(t, 1, orig.RefCount(), "the clone's reference is dropped")
+	assert.Equal(t, burst+1, p.InUse(), "and the clone stays in the cache")
+	spare := c.Get()
+	assert.Same(t, cl, spare)
+	// ...and waits for a burst of frees or a Flush when there is none.
+	cl = orig.Clone(p)
+	require.NotNil(t, cl)
+	c.Free(spare)
+	c.Free(cl)
+	assert.Equal(t, burst+2, p.InUse(), "pending")
 	c.Flush()
-	assert.Equal(t, burst, p.InUse(), "Flush gives back pending frees; spares stay")
+	assert.Equal(t, burst+1, p.InUse(), "Flush gives back pending frees; spares stay")
+	assert.Equal(t, 1, orig.RefCount())
 	c.Free(orig)
 
 	c.Drain()
@@ -175,4 +185,42 @@ func TestCacheRecycleMatchesDPDK(t *testing.T) {
 	c.Free(got)
 	c.Drain()
 	assert.Equal(t, 0, p.InUse())
+}
+
+// TestCacheDetachMatchesDPDK: a clone that the cache detaches and recycles
+// is, byte for byte, what DPDK's free and allocation make of the same clone
+// (rte_pktmbuf_free detaching it, then rte_pktmbuf_alloc's reset).
+func TestCacheDetachMatchesDPDK(t *testing.T) {
+	p, err := mbuf.NewPool(mbuf.PoolConfig{Name: "detach", Size: 15, Socket: -1, Ops: mbuf.OpsLockFree})
+	require.NoError(t, err)
+	defer p.Close()
+	orig := p.Alloc()
+	require.NotNil(t, orig)
+	defer orig.Free()
+	mbuf.SetHeaderFields(orig, 0x3c)
+	fill(t, orig, 200, 5)
+	orig.SetOlFlags(mbuf.TxIPv4 | mbuf.TxTCPCksum)
+
+	cl := orig.Clone(p)
+	require.NotNil(t, cl)
+	require.NotNil(t, cl.Push(20))
+	cl.Free()
+	again := p.Alloc() // the lock-free stack hands back the last freed
+	require.Same(t, cl, again)
+	want := append([]byte(nil), mbuf.MbufBytes(again)...)
+
+	c := mbuf.NewCache(p)
+	c.Free(again) // a plain mbuf now: the next Get, and so the clone
+	w := orig.CloneFrom(c)
+	require.Same(t, again, w, "cloned in Go into the recycled mbuf")
+	require.Equal(t, 2, orig.RefCount())
+	require.NotNil(t, w.Push(20))
+	c.Free(w)
+	assert.Equal(t, 1, orig.RefCount())
+	got := c.Get()
+	require.Same(t, w, got, "detached and recycled, not through the pool")
+	assert.Equal(t, want, mbuf.MbufBytes(got))
+	c.Free(got)
+	c.Drain()
+	assert.Equal(t, 1, p.InUse(), "only the original is out")
 }

@@ -15,7 +15,7 @@ func TestClone(t *testing.T) {
 	tests := []struct {
 		name          string
 		ownClonePool  bool // clones come from a second pool
-		fromCache     bool // CloneFrom a cache in front of the clone pool
+		fromCache     bool // CloneFrom and Free through a cache in front of the clone pool
 		freeOrigFirst bool
 	}{
 		{"same pool, free clone first", false, false, false},
@@ -55,6 +55,13 @@ func TestClone(t *testing.T) {
 					return b.CloneFrom(cache)
 				}
 				return b.Clone(cp)
+			}
+			free := func(b *mbuf.Buf) {
+				if cache != nil {
+					cache.Free(b)
+					return
+				}
+				b.Free()
 			}
 			orig := alloc(t, p)
 			fill(t, orig, 100, 0)
@@ -100,17 +107,18 @@ func TestClone(t *testing.T) {
 			if tt.freeOrigFirst {
 				first, second = orig, c
 			}
-			first.Free()
+			free(first)
 			if tt.freeOrigFirst {
-				// The clone still holds the original's data.
-				assert.Equal(t, 1, c.RefCount())
+				// The clone still holds the original's data (a cache's
+				// held-back free counts once inUse has flushed it).
 				assert.Equal(t, 2, inUse(), "the original stays out while cloned")
+				assert.Equal(t, 1, c.RefCount())
 				assert.Equal(t, byte(0xee), c.Bytes()[30+6], "original byte 20 is payload byte 6")
 			} else {
 				assert.Equal(t, 1, orig.RefCount())
 				assert.Equal(t, 1, inUse())
 			}
-			second.Free()
+			free(second)
 			assert.Equal(t, 0, inUse())
 			assert.Equal(t, 0, p.InUse())
 			assert.Equal(t, 0, cp.InUse())

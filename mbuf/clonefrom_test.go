@@ -182,12 +182,20 @@ func TestCloneFromExhausted(t *testing.T) {
 	assert.Equal(t, 1, p.InUse())
 }
 
-// TestCloneFromFreedElsewhere: another thread frees each Go clone (DPDK's
-// atomic decrement, as a peer loop does with a transmitted segment); once
-// RefCount reads 1 again the original is ours alone, and the next clone is
-// made in Go again. The count is polled, not timed; the peer's report that
-// it freed the clone bounds the polling.
+// TestCloneFromFreedElsewhere: another thread frees each Go clone, as a
+// peer loop does with a transmitted segment: through DPDK (its atomic
+// decrement) or through a cache of its own (detached in Go). Once RefCount
+// reads 1 again the original is ours alone, and the next clone is made in
+// Go again. The count is polled, not timed; the peer's report that it freed
+// the clone bounds the polling.
 func TestCloneFromFreedElsewhere(t *testing.T) {
+	for _, viaCache := range []bool{false, true} {
+		name := map[bool]string{false: "DPDK", true: "cache"}[viaCache]
+		t.Run(name, func(t *testing.T) { testCloneFreedElsewhere(t, viaCache) })
+	}
+}
+
+func testCloneFreedElsewhere(t *testing.T, viaCache bool) {
 	const rounds = 2000
 	p := dpdktest.Pool(t, 63)
 	c := newCache(t, p)
@@ -199,13 +207,21 @@ func TestCloneFromFreedElsewhere(t *testing.T) {
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		peer := mbuf.NewCache(p)
 		for w := range clones {
-			w.Free()
+			if viaCache {
+				// Once its spares are full, the cache holds frees
+				// back: a loop flushes them every turn.
+				peer.Free(w)
+				peer.Flush()
+			} else {
+				w.Free()
+			}
 			freed <- struct{}{}
 		}
+		peer.Drain()
 		close(freed)
 	}()
-	defer close(clones)
 	for i := range rounds {
 		// Ours alone: writing the shared data is safe.
 		orig.Bytes()[0] = byte(i)
@@ -228,6 +244,8 @@ func TestCloneFromFreedElsewhere(t *testing.T) {
 			<-freed
 		}
 	}
+	close(clones)
+	<-freed // the peer has drained its cache
 	assert.Equal(t, 1, orig.RefCount())
 	orig.Free()
 	c.Drain()

@@ -84,6 +84,7 @@ const OpsLockFree = "lf_stack"
 type Pool struct {
 	mp   *C.struct_rte_mempool
 	name string
+	room uint16 // each mbuf's data room: what a detached clone gets back
 }
 
 // NewPool creates a pool. EAL must be running.
@@ -112,7 +113,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		}
 		return nil, fmt.Errorf("mbuf: create pool %q of %d%s: %w", cfg.Name, cfg.Size, how, syscall.Errno(errno))
 	}
-	return &Pool{mp: mp, name: cfg.Name}, nil
+	return &Pool{mp: mp, name: cfg.Name, room: uint16(room)}, nil
 }
 
 // Name is the pool's name.
