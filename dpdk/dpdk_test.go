@@ -107,6 +107,49 @@ func TestRingPair(t *testing.T) {
 	assert.ErrorIs(t, err, syscall.ENOTSUP)
 }
 
+// TestRingPairChecksumOffload: a pair that offers TCP checksum offload
+// enables it without asking the driver, carries a packet's transmit flags
+// to the other port, and stops offering it once closed.
+func TestRingPairChecksumOffload(t *testing.T) {
+	pool := dpdktest.Pool(t, 63)
+	open := func() *dpdk.RingPair {
+		rp, err := dpdk.NewRingPair("dpdkc", 64)
+		require.NoError(t, err)
+		return rp
+	}
+	rp := open()
+	rp.OffloadTCPChecksums()
+	for _, p := range []*dpdk.Port{rp.A, rp.B} {
+		info, err := p.Info()
+		require.NoError(t, err)
+		assert.Equal(t, dpdk.TxOffloadTCPCksum, info.TxOffloadCapa&(dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum))
+		got, err := p.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pool,
+			TxOffloads: dpdk.TxOffloadTCPCksum | dpdk.TxOffloadIPv4Cksum})
+		require.NoError(t, err, "the driver is not asked for the link's offload")
+		assert.Equal(t, dpdk.TxOffloadTCPCksum, got.TxOffloads)
+		require.NoError(t, p.Start())
+	}
+	b := pool.Alloc()
+	require.NotNil(t, b)
+	b.Put(60)
+	b.SetOlFlags(mbuf.TxIPv4 | mbuf.TxTCPCksum)
+	require.Equal(t, 1, rp.A.TxBurst(0, []*mbuf.Buf{b}))
+	in := make([]*mbuf.Buf, 4)
+	require.Equal(t, 1, rp.B.RxBurst(0, in))
+	assert.Equal(t, mbuf.TxIPv4|mbuf.TxTCPCksum, in[0].OlFlags(), "the flags cross the link")
+	in[0].Free()
+	for _, p := range []*dpdk.Port{rp.A, rp.B} {
+		require.NoError(t, p.Stop())
+	}
+	require.NoError(t, rp.Close())
+
+	rp = open()
+	defer func() { assert.NoError(t, rp.Close()) }()
+	info, err := rp.A.Info()
+	require.NoError(t, err)
+	assert.Zero(t, info.TxOffloadCapa&dpdk.TxOffloadTCPCksum, "a new pair of the same name offers nothing")
+}
+
 // TestTapPort brings up a net_tap port, as the stack does, and reads its
 // capabilities, link and RSS state.
 func TestTapPort(t *testing.T) {

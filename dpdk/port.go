@@ -107,6 +107,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -208,7 +209,39 @@ type DevInfo struct {
 	MinMTU, MaxMTU      int
 }
 
-// Info returns the port's capabilities.
+// linkOffloads holds, by port name, the tx offloads that the binding
+// provides itself because the port's link is memory that nothing alters
+// (RingPair.OffloadTCPChecksums). The driver does not offer them: Info adds
+// them and Configure keeps them from DPDK. Set up and torn down with the
+// ports, never on the data path.
+var linkOffloads struct {
+	sync.Mutex
+	tx map[string]uint64
+}
+
+// linkTxOffloads is the tx offloads of port name's link (linkOffloads).
+func linkTxOffloads(name string) uint64 {
+	linkOffloads.Lock()
+	defer linkOffloads.Unlock()
+	return linkOffloads.tx[name]
+}
+
+// setLinkTxOffloads records port name's link offloads; 0 removes them.
+func setLinkTxOffloads(name string, tx uint64) {
+	linkOffloads.Lock()
+	defer linkOffloads.Unlock()
+	if tx == 0 {
+		delete(linkOffloads.tx, name)
+		return
+	}
+	if linkOffloads.tx == nil {
+		linkOffloads.tx = make(map[string]uint64)
+	}
+	linkOffloads.tx[name] = tx
+}
+
+// Info returns the port's capabilities: its driver's, and the offloads its
+// link provides (RingPair.OffloadTCPChecksums).
 func (p *Port) Info() (DevInfo, error) {
 	var di C.struct_rte_eth_dev_info
 	if rc := C.rte_eth_dev_info_get(C.uint16_t(p.id), &di); rc != 0 {
@@ -219,7 +252,7 @@ func (p *Port) Info() (DevInfo, error) {
 		MaxRxQueues:         int(di.max_rx_queues),
 		MaxTxQueues:         int(di.max_tx_queues),
 		RxOffloadCapa:       uint64(di.rx_offload_capa),
-		TxOffloadCapa:       uint64(di.tx_offload_capa),
+		TxOffloadCapa:       uint64(di.tx_offload_capa) | linkTxOffloads(p.name),
 		FlowTypeRSSOffloads: uint64(di.flow_type_rss_offloads),
 		HashKeySize:         int(di.hash_key_size),
 		RETASize:            int(di.reta_size),
@@ -271,12 +304,14 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 	if mtu == 0 {
 		mtu = 1500
 	}
+	// The driver is asked only for what it offers itself.
+	driverTx := got.TxOffloads &^ linkTxOffloads(p.name)
 	pc := C.struct_dps_port_conf{
 		nb_rx:       C.uint16_t(cfg.RxQueues),
 		nb_tx:       C.uint16_t(cfg.TxQueues),
 		rss_hf:      C.uint64_t(got.RSSHashFunctions),
 		rx_offloads: C.uint64_t(got.RxOffloads),
-		tx_offloads: C.uint64_t(got.TxOffloads),
+		tx_offloads: C.uint64_t(driverTx),
 		mtu:         C.uint32_t(mtu),
 	}
 	if rc := C.dps_port_configure(C.uint16_t(p.id), &pc); rc != 0 {
@@ -289,7 +324,7 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 		}
 	}
 	for q := range cfg.TxQueues {
-		if rc := C.dps_txq_setup(C.uint16_t(p.id), C.uint16_t(q), txd, C.uint64_t(got.TxOffloads)); rc != 0 {
+		if rc := C.dps_txq_setup(C.uint16_t(p.id), C.uint16_t(q), txd, C.uint64_t(driverTx)); rc != 0 {
 			return got, fmt.Errorf("dpdk: port %d tx queue %d: %w", p.id, q, errnoErr(rc))
 		}
 	}

@@ -72,6 +72,21 @@ func NewRingPair(name string, size int) (*RingPair, error) {
 	return &rp, nil
 }
 
+// OffloadTCPChecksums makes both ports offer TCP checksum offload
+// (TxOffloadTCPCksum) that no hardware performs, as a Linux veth pair
+// offers checksum offload: the sending stack leaves the checksum at the
+// pseudo header's sum, as it would for a NIC, and the packet reaches the
+// other port with its transmit flags, which the receiving dpstack takes
+// for a packet that never left memory (Linux's CHECKSUM_PARTIAL on
+// receive) and does not sum. Only a pair that joins two dpstack hosts
+// directly may offer it: whatever reads the packets in between, or could
+// change them, would see checksums that are not finished. Call it before
+// the ports are configured; Close takes it back.
+func (rp *RingPair) OffloadTCPChecksums() {
+	setLinkTxOffloads(rp.A.name, TxOffloadTCPCksum)
+	setLinkTxOffloads(rp.B.name, TxOffloadTCPCksum)
+}
+
 // Close closes both ports and frees the rings; packets still in flight are
 // freed. The ports must be stopped.
 func (rp *RingPair) Close() error {
@@ -79,6 +94,8 @@ func (rp *RingPair) Close() error {
 		return nil
 	}
 	rp.released = true
+	setLinkTxOffloads(rp.A.name, 0)
+	setLinkTxOffloads(rp.B.name, 0)
 	errA, errB := rp.A.Close(), rp.B.Close()
 	for _, r := range []*C.struct_rte_ring{rp.aToB, rp.bToA} {
 		var m unsafe.Pointer

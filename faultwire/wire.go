@@ -94,6 +94,9 @@ const nsPerSec = int64(time.Second)
 // A, its random decisions seeded by seed. pool supplies the wire's rx
 // queues and the copies it makes (duplicates, corrupted packets). The wire's
 // own ports are configured and started; A and B are left to the caller.
+// Its ring pairs offer no checksum offload (unlike a direct pair with
+// dpdk.RingPair.OffloadTCPChecksums): the hosts finish every checksum, and
+// a corrupted packet fails its receiver's.
 func New(name string, pool *mbuf.Pool, ab, ba Faults, seed int64) (*Wire, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("faultwire: %q: no mbuf pool: %w", name, syscall.EINVAL)

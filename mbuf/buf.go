@@ -49,6 +49,7 @@ const (
 	TxIPv4        = uint64(C.RTE_MBUF_F_TX_IPV4)
 	TxIPCksum     = uint64(C.RTE_MBUF_F_TX_IP_CKSUM)
 	TxTCPCksum    = uint64(C.RTE_MBUF_F_TX_TCP_CKSUM)
+	TxL4Mask      = uint64(C.RTE_MBUF_F_TX_L4_MASK) // TxTCPCksum and TxUDPCksum are values under it
 	TxUDPCksum    = uint64(C.RTE_MBUF_F_TX_UDP_CKSUM)
 )
 

@@ -307,8 +307,9 @@ func TestIgnoredOptions(t *testing.T) {
 }
 
 // The port's checksum verdict is trusted when it gives one
-// (RTE_MBUF_F_RX_L4_CKSUM_GOOD / _BAD); the sum is checked in software
-// otherwise.
+// (RTE_MBUF_F_RX_L4_CKSUM_GOOD / _BAD), and so is a segment that a ring
+// pair delivers still asking for its TCP checksum; the sum is checked in
+// software otherwise.
 func TestRxChecksumOffload(t *testing.T) {
 	rc := established(t)
 	pr := rc.pr
@@ -325,6 +326,23 @@ func TestRxChecksumOffload(t *testing.T) {
 	pr.expectNone()
 	assert.Equal(t, before+1, pr.drops(stat.DropTCPBadChecksum))
 	assert.Equal(t, 9, rc.s.Info().RecvQueue)
+
+	// A segment that still asks for its checksum (a dpstack sender over a
+	// ring pair offering the offload) is trusted; a UDP request on it is
+	// no such thing.
+	partial := rc.seg(fACK|fPSH, []byte("part"))
+	partial.badCsum = true
+	pr.injectFlags(pr.frame(partial), mbuf.TxIPv4|mbuf.TxTCPCksum)
+	pr.poll(2)
+	rc.seq += 4
+	rc.expect(flags(fACK), ackIs(rc.seq))
+	notTCP := rc.seg(fACK|fPSH, []byte("udp?"))
+	notTCP.badCsum = true
+	pr.injectFlags(pr.frame(notTCP), mbuf.TxIPv4|mbuf.TxUDPCksum)
+	pr.poll(2)
+	pr.expectNone()
+	assert.Equal(t, before+2, pr.drops(stat.DropTCPBadChecksum))
+	assert.Equal(t, 13, rc.s.Info().RecvQueue)
 	rc.s.Close()
 }
 

@@ -70,14 +70,21 @@ type pair struct {
 	clk  *clock
 }
 
-func newPair(t testing.TB) *pair { return newPairPool(t, 4095) }
+func newPair(t testing.TB) *pair { return newPairWith(t, 4095, false) }
 
 // newPairPool is newPair with a pool of poolA mbufs for host a.
-func newPairPool(t testing.TB, poolA int) *pair {
+func newPairPool(t testing.TB, poolA int) *pair { return newPairWith(t, poolA, false) }
+
+// newPairWith is newPair with a pool of poolA mbufs for host a, and a
+// ring pair that offers TCP checksum offload when csumOffload is set.
+func newPairWith(t testing.TB, poolA int, csumOffload bool) *pair {
 	t.Helper()
 	name := uniq("tp")
 	rp, err := dpdk.NewRingPair(name, 1024)
 	require.NoError(t, err)
+	if csumOffload {
+		rp.OffloadTCPChecksums()
+	}
 	p := &pair{t: t, rp: rp, clk: newClock()}
 	p.a = hostPool(t, name+"a", rp.A, addrA, p.clk, 0, poolA)
 	p.b = hostOf(t, name+"b", rp.B, addrB, p.clk)

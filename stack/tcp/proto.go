@@ -555,13 +555,23 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 // checksumOK verifies the TCP checksum over the pseudo header (RFC 9293
 // §3.1), trusting the port when it checked (RTE_MBUF_F_RX_L4_CKSUM_GOOD,
 // or _NONE: data verified, field not) and summing in software otherwise.
-// src and dst are the IPv4 addresses as big-endian uint32 values.
+// A segment that still asks for its checksum to be filled in
+// (RTE_MBUF_F_TX_TCP_CKSUM) came from a dpstack host over a link of memory
+// that offers the offload (dpdk.RingPair.OffloadTCPChecksums): it was never
+// exposed to corruption and its field holds only the pseudo header's sum,
+// so it is trusted, as Linux trusts CHECKSUM_PARTIAL on receive. No NIC
+// hands over a received mbuf with transmit flags. src and dst are the IPv4
+// addresses as big-endian uint32 values.
 func checksumOK(b *mbuf.Buf, h header.TCP, src, dst uint32) bool {
-	switch b.OlFlags() & mbuf.RxL4CksumMask {
+	ol := b.OlFlags()
+	switch ol & mbuf.RxL4CksumMask {
 	case mbuf.RxL4CksumGood, mbuf.RxL4CksumMask:
 		return true
 	case mbuf.RxL4CksumBad:
 		return false
+	}
+	if ol&mbuf.TxL4Mask == mbuf.TxTCPCksum {
+		return true
 	}
 	return h.IsChecksumValid(header.PseudoHeaderSum4(src, dst, header.IPProtoTCP, uint16(len(h))))
 }
