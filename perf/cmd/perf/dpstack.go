@@ -35,7 +35,7 @@ func dpstackEntries(o options) []entry {
 		fmt.Fprintln(os.Stderr, "perf:", err)
 		os.Exit(2)
 	}
-	extras.notes = append(extras.notes, fmt.Sprintf("dpstack hosts: one core each, joined by a DPDK ring pair (lossy: through faultwire), both polled by one loop (the kernel runs both ends of a loopback connection on the sending CPU too) or, in the rows marked%s, by a loop each; idle policy %s", loopEach, idle))
+	extras.notes = append(extras.notes, fmt.Sprintf("dpstack hosts: one core each, joined by a DPDK ring pair that leaves TCP checksums to the link, as Linux loopback and veth do (lossy: through faultwire, and checksums in software), both polled by one loop (the kernel runs both ends of a loopback connection on the sending CPU too) or, in the rows marked%s, by a loop each; idle policy %s", loopEach, idle))
 	var entries []entry
 	for _, each := range []bool{false, true} {
 		opts := dpstack.Options{Idle: idle, Seed: o.seed, LoopEach: each}
