@@ -44,7 +44,7 @@ type Stack struct {
 func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, tc tcp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
 	s.ip = ipv4.New(dev, rt)
-	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Now, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Now, core
+	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
 	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)

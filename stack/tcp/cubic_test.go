@@ -24,8 +24,7 @@ type cubicRig struct {
 func newCubicRig(t *testing.T, cwnd, ssthresh uint32, srtt time.Duration) *cubicRig {
 	t.Helper()
 	r := &cubicRig{now: lcore.Time(time.Hour)}
-	p := &Proto{}
-	p.now = func() lcore.Time { return r.now }
+	p := &Proto{clock: &r.now}
 	r.s = &Sock{proto: p}
 	r.s.Options.Congestion = "cubic"
 	r.s.initCongestion()

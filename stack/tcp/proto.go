@@ -43,8 +43,11 @@ type Config struct {
 	Dev *netdev.Device
 	// Wheel is the core's timer wheel.
 	Wheel *lcore.Wheel
-	// Now is the core's clock; nil means lcore.Now. The stack passes its
-	// loop's Now (the time the turn started); tests pass a manual clock.
+	// Clock is the core's time, read in place: the stack passes its
+	// loop's turn time (lcore.Loop.Clock). Without it Now is called.
+	Clock *lcore.Time
+	// Now is the core's clock when there is no Clock; nil means
+	// lcore.Now. Tests pass a manual clock.
 	Now func() lcore.Time
 	// TimeWait is the TIME-WAIT duration, 2 MSL; 0 means DefaultTimeWait.
 	TimeWait time.Duration
@@ -203,7 +206,8 @@ type Proto struct {
 	rt    *route.Table
 	dev   *netdev.Device
 	wheel *lcore.Wheel
-	now   func() lcore.Time
+	clock *lcore.Time       // Config.Clock, or nil
+	nowFn func() lcore.Time // Config.Now, when there is no clock
 
 	timeWait    time.Duration
 	finTimeout  time.Duration
@@ -253,7 +257,8 @@ func New(cfg Config) *Proto {
 		rt:          cfg.Routes,
 		dev:         cfg.Dev,
 		wheel:       cfg.Wheel,
-		now:         cfg.Now,
+		clock:       cfg.Clock,
+		nowFn:       cfg.Now,
 		timeWait:    cfg.TimeWait,
 		finTimeout:  cfg.FinTimeout,
 		maxTimewait: cfg.MaxTimewait,
@@ -277,8 +282,8 @@ func New(cfg Config) *Proto {
 	p.freeFn = p.free
 	seed := newSipKey()
 	p.rng = rand.New(rand.NewPCG(seed.k0, seed.k1))
-	if p.now == nil {
-		p.now = lcore.Now
+	if p.nowFn == nil {
+		p.nowFn = lcore.Now
 	}
 	if p.timeWait <= 0 {
 		p.timeWait = DefaultTimeWait
@@ -311,9 +316,17 @@ func (p *Proto) Orphans() int {
 	return n
 }
 
-// SetNow replaces the clock (Config.Now). It is for tests that drive a
+// SetNow replaces the clock (Config.Clock or Now) with now. It is for tests that drive a
 // manual clock; call it before any socket exists.
-func (p *Proto) SetNow(now func() lcore.Time) { p.now = now }
+func (p *Proto) SetNow(now func() lcore.Time) { p.clock, p.nowFn = nil, now }
+
+// now is the core's time.
+func (p *Proto) now() lcore.Time {
+	if p.clock != nil {
+		return *p.clock
+	}
+	return p.nowFn()
+}
 
 // SetTimeWait sets the TIME-WAIT duration (2 MSL) of connections that
 // enter TIME-WAIT from now on; d <= 0 restores DefaultTimeWait.
