@@ -74,7 +74,6 @@ type CConn struct {
 
 	procFn  func()
 	viewFn  func(data []byte) int
-	peek    [1]byte
 	scratch []byte // for data ReadView does not offer, made when needed
 
 	laddr, raddr *net.TCPAddr
@@ -163,14 +162,9 @@ func (c *CConn) process() {
 			return
 		}
 	}
-	if !c.ended {
-		// A peek tells the end of the stream (0, nil) and a pending
-		// error from "nothing yet" (EAGAIN) or unconsumed data.
-		n, err := c.sk.RecvMsg(c.peek[:], sock.MsgPeek)
-		switch {
-		case err == nil && n == 0:
-			c.end(nil)
-		case err != nil && !isAgain(err):
+	if !c.ended && c.sk.ReceiveQueue.Bytes() == 0 {
+		// Everything delivered: the stream may have ended, or failed.
+		if ended, err := c.sk.RecvEnd(); ended || err != nil {
 			c.end(err)
 		}
 	}

@@ -93,6 +93,38 @@ func TestCallbackEcho(t *testing.T) {
 	}
 }
 
+// resetHandler sends one byte to each client it accepts and reports how
+// the connection ended.
+type resetHandler struct{ ended chan error }
+
+func (r *resetHandler) Accept(c *api.CConn) { c.Send([]byte{1}) }
+
+func (r *resetHandler) Data(c *api.CConn, data []byte) int { return len(data) }
+
+func (r *resetHandler) Writable(c *api.CConn) {}
+
+func (r *resetHandler) Closed(c *api.CConn, err error) {
+	r.ended <- err
+	c.Close()
+}
+
+// TestCallbackReset: a peer's reset ends a callback connection with
+// ECONNRESET, not as the end of the stream.
+func TestCallbackReset(t *testing.T) {
+	p := newPeer(t)
+	hd := &resetHandler{ended: make(chan error, 1)}
+	ln, err := api.ListenCallback(p.h, ":7110", hd)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, ln.Close()) }()
+	assert.Equal(t, "reset", p.run(t, "reset", env(host(7110))...))
+	select {
+	case err := <-hd.ended:
+		assert.ErrorIs(t, err, syscall.ECONNRESET)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the connection never ended")
+	}
+}
+
 // dialResult is what a dialHandler saw.
 type dialResult struct {
 	accepted bool

@@ -463,22 +463,29 @@ func (s *Sock) RecvMsg(p []byte, flags int) (int, error) {
 		}
 		return n, nil
 	}
-	return 0, s.recvEmpty()
+	if ended, err := s.RecvEnd(); ended || err != nil {
+		return 0, err
+	}
+	return 0, syscall.EAGAIN
 }
 
-// recvEmpty is RecvMsg's answer when nothing is queued.
-func (s *Sock) recvEmpty() error {
+// RecvEnd is what a read of the empty receive queue finds, without the
+// read: ended, with a nil error, at the end of the stream (the peer's FIN
+// or a shutdown for reading); the error pending on the socket, or
+// ENOTCONN once it is closed; neither while more data may come (where
+// RecvMsg says EAGAIN). The callback API asks it after each delivery.
+func (s *Sock) RecvEnd() (ended bool, err error) {
 	switch {
 	case s.Done:
-		return nil
+		return true, nil
 	case s.Err != 0:
-		return s.SockError()
+		return false, s.SockError()
 	case s.Sock.Shutdown&sock.RcvShutdown != 0:
-		return nil
+		return true, nil
 	case s.Common.State == sock.Closed:
-		return fmt.Errorf("tcp: recv: %w", syscall.ENOTCONN)
+		return false, fmt.Errorf("tcp: recv: %w", syscall.ENOTCONN)
 	}
-	return syscall.EAGAIN
+	return false, nil
 }
 
 // ReadView is the zero-copy receive of the callback API: it calls fn with
