@@ -105,6 +105,31 @@ func TestChecksumMatchesReference(t *testing.T) {
 	}
 }
 
+// TestIPv4ChecksumMatchesChecksum: the header checksum of a 20-byte header
+// (computed with the field taken as zero, and checked) agrees with the
+// general Checksum over random headers and over headers of all ones.
+func TestIPv4ChecksumMatchesChecksum(t *testing.T) {
+	r := rand.New(rand.NewPCG(791, 20))
+	hdr := make(header.IPv4, header.IPv4MinLen)
+	for i := range 5000 {
+		for j := range hdr {
+			hdr[j] = byte(r.Uint32())
+			if i%100 == 0 {
+				hdr[j] = 0xff
+			}
+		}
+		hdr.SetHeaderLen(header.IPv4MinLen)
+		zeroed := append(header.IPv4(nil), hdr...)
+		zeroed.SetChecksum(0)
+		want := header.Fold(header.Checksum(zeroed, 0))
+		require.Equal(t, want, hdr.CalculateChecksum(), "header % x", []byte(hdr))
+		require.Equal(t, header.Fold(header.Checksum(hdr, 0)) == 0, hdr.IsChecksumValid(), "header % x", []byte(hdr))
+		hdr.SetChecksumFull()
+		require.Equal(t, want, hdr.Checksum())
+		require.True(t, hdr.IsChecksumValid())
+	}
+}
+
 // TestChecksumEveryLength compares the 8-bytes-at-a-time sum with the
 // byte-pair reference for every length from 0 to 2048, at even and odd
 // offsets (so that the 8-byte loads are unaligned), with a random initial
