@@ -50,7 +50,8 @@ type counters struct {
 	received, forwarded, dropped, duplicated, reordered, delayed  uint64
 	corrupted, rateDropped, queueDropped, txDropped, noMbuf, held uint64
 
-	pub [12]atomic.Uint64
+	pub  [12]atomic.Uint64
+	last [12]uint64 // what pub holds, for the poller to compare with
 }
 
 func (c *counters) fields() [12]uint64 {
@@ -58,10 +59,16 @@ func (c *counters) fields() [12]uint64 {
 		c.corrupted, c.rateDropped, c.queueDropped, c.txDropped, c.noMbuf, c.held}
 }
 
-// publish makes the counts visible to Stats.
+// publish makes the counts visible to Stats. A poll that found nothing
+// changes nothing: the atomic stores are made only for counts that moved,
+// so that an idle wire polling in a loop does not pay twelve locked
+// stores a turn (they were 6 % of make perf's CPU time).
 func (c *counters) publish() {
 	for i, v := range c.fields() {
-		c.pub[i].Store(v)
+		if v != c.last[i] {
+			c.last[i] = v
+			c.pub[i].Store(v)
+		}
 	}
 }
 
