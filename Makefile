@@ -13,7 +13,7 @@ APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps
 DEMO_NS   := dpstack
 export GONOSUMDB := github.com/yerden/go-dpdk
 
-.PHONY: all setup build test bench lint demo run clean perf
+.PHONY: all setup build test bench lint demo run clean perf pgo
 
 all: build
 
@@ -57,6 +57,18 @@ perf: setup
 # demo runs the stack on a TAP device whose kernel side lives in namespace
 # $(DEMO_NS), pings and arpings it from there, shows the metrics, then stops
 # it with SIGINT as Ctrl-C would.
+# pgo refreshes the profile that the dpstack command and the perf harness
+# are built with (profile-guided optimization, README "Builds"): a CPU
+# profile of one run of the harness, which drives the stack's data path
+# through every scenario. The binaries it profiles are themselves built
+# with the current profile, the iterative workflow the Go toolchain
+# documents.
+pgo: setup
+	cd perf && $(GO) build -o ../bin/perf ./cmd/perf
+	mkdir -p bin/pgo
+	cd perf && ../bin/perf -go $(GO) -root .. -out ../bin/pgo -cpuprofile ../bin/pgo/cpu.pprof
+	mv bin/pgo/cpu.pprof cmd/dpstack/default.pgo
+
 demo: build
 	@scripts/demo.sh $(BIN) $(DEMO_NS)
 
