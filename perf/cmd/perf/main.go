@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -118,8 +119,8 @@ func run(o options, stdout io.Writer) error {
 		fn(o, rep)
 	}
 	rep.Notes = append(rep.Notes, extras.notes...)
-	rep.Notes = append(rep.Notes, fmt.Sprintf("machine: %d CPUs, GOMAXPROCS %d, %s; other load on the machine shows in every row",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version()))
+	rep.Notes = append(rep.Notes, fmt.Sprintf("machine: %d CPUs, GOMAXPROCS %d, %s%s; other load on the machine shows in every row",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), pgoNote()))
 	rep.Notes = append(rep.Notes, fmt.Sprintf("rtt: the systems take turns, %d rounds of up to %d timed exchanges each (harness.RoundTrips)",
 		l.Rounds, (l.Exchanges+l.Rounds-1)/l.Rounds))
 	rep.Notes = append(rep.Notes, fmt.Sprintf("lossy links drop %.1f %% of packets (seed %d); ratios are against %s from the same run; run took %s",
@@ -233,4 +234,19 @@ func writeFile(path string, fn func(io.Writer) error) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// pgoNote says which profile, if any, the binary was built with
+// (profile-guided optimization: cmd/perf/default.pgo, make pgo).
+func pgoNote() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-pgo" && s.Value != "" {
+			return ", built with PGO profile " + filepath.Base(s.Value)
+		}
+	}
+	return ", built without a PGO profile"
 }
