@@ -12,6 +12,7 @@ struct dps_port_conf {
 	uint64_t rss_hf;
 	uint64_t rx_offloads, tx_offloads;
 	uint32_t mtu;
+	int rx_intr;
 };
 
 static int dps_port_configure(uint16_t port, const struct dps_port_conf *pc)
@@ -25,6 +26,7 @@ static int dps_port_configure(uint16_t port, const struct dps_port_conf *pc)
 	conf.rxmode.offloads = pc->rx_offloads;
 	conf.rxmode.mtu = pc->mtu;
 	conf.txmode.offloads = pc->tx_offloads;
+	conf.intr_conf.rxq = pc->rx_intr != 0;
 	return rte_eth_dev_configure(port, pc->nb_rx, pc->nb_tx, &conf);
 }
 
@@ -269,7 +271,12 @@ type PortConfig struct {
 	RSSHashFunctions   uint64 // wanted RSS hash functions; only what the port offers is enabled
 	RxOffloads         uint64 // wanted rx offloads; only what the port offers is enabled
 	TxOffloads         uint64 // wanted tx offloads; only what the port offers is enabled
-	Pool               *mbuf.Pool
+	// RxInterrupts asks the driver for rx queue interrupts
+	// (intr_conf.rxq), which Port.RxInterrupt hands to a loop that
+	// sleeps when idle. A driver that has none ignores it, or fails
+	// Start: configure the port again without.
+	RxInterrupts bool
+	Pool         *mbuf.Pool
 }
 
 // Configured is what Configure actually enabled.
@@ -313,6 +320,9 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 		rx_offloads: C.uint64_t(got.RxOffloads),
 		tx_offloads: C.uint64_t(driverTx),
 		mtu:         C.uint32_t(mtu),
+	}
+	if cfg.RxInterrupts {
+		pc.rx_intr = 1
 	}
 	if rc := C.dps_port_configure(C.uint16_t(p.id), &pc); rc != 0 {
 		return got, fmt.Errorf("dpdk: port %d configure: %w", p.id, errnoErr(rc))

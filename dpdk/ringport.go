@@ -50,12 +50,17 @@ type RingPair struct {
 	A, B     *Port
 	aToB     *C.struct_rte_ring
 	bToA     *C.struct_rte_ring
+	kickA    *kick // A's receive doorbell, rung by B's transmit
+	kickB    *kick // B's, rung by A's
 	released bool
 }
 
 // NewRingPair creates the rings ("<name>_ab", "<name>_ba", size a power of
 // two) and the ports "net_ring_<name>a" and "net_ring_<name>b" on them.
-// The ports are configured and started like any other.
+// The ports are configured and started like any other. Each port's
+// receive queue has a doorbell that the other port's transmit rings
+// (Port.RxInterrupt), as a NIC raises an interrupt, so that a loop can
+// sleep until its peer sends.
 func NewRingPair(name string, size int) (*RingPair, error) {
 	cs := func(s string) *C.char { return C.CString(s) }
 	na, nb := cs("net_ring_"+name+"a"), cs("net_ring_"+name+"b")
@@ -69,6 +74,16 @@ func NewRingPair(name string, size int) (*RingPair, error) {
 		return nil, fmt.Errorf("dpdk: ring pair %q: %w", name, errnoErr(errno))
 	}
 	rp.A, rp.B = portOf(uint16(pa)), portOf(uint16(pb))
+	var err error
+	if rp.kickA, err = newKick(); err == nil {
+		rp.kickB, err = newKick()
+	}
+	if err != nil {
+		rp.Close()
+		return nil, fmt.Errorf("dpdk: ring pair %q doorbell: %w", name, err)
+	}
+	linkKick(rp.B.id, rp.A.id, rp.kickA)
+	linkKick(rp.A.id, rp.B.id, rp.kickB)
 	return &rp, nil
 }
 
@@ -96,6 +111,13 @@ func (rp *RingPair) Close() error {
 	rp.released = true
 	setLinkTxOffloads(rp.A.name, 0)
 	setLinkTxOffloads(rp.B.name, 0)
+	linkKick(rp.A.id, rp.B.id, nil)
+	linkKick(rp.B.id, rp.A.id, nil)
+	for _, k := range []*kick{rp.kickA, rp.kickB} {
+		if k != nil {
+			freeKick(k)
+		}
+	}
 	errA, errB := rp.A.Close(), rp.B.Close()
 	for _, r := range []*C.struct_rte_ring{rp.aToB, rp.bToA} {
 		var m unsafe.Pointer
