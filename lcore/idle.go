@@ -1,6 +1,7 @@
 package lcore
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -12,23 +13,34 @@ import (
 type IdlePolicy int
 
 const (
-	// IdleAdaptive spins for IdleSpinTurns empty turns, then sleeps with
-	// exponential backoff from IdleMinSleep to IdleMaxSleep, so an idle
-	// core costs little CPU. It is the default.
+	// IdleAdaptive polls while there is work and for IdleSpinTurns empty
+	// turns after it; then the loop sleeps until a packet arrives on one
+	// of its rx queues (their interrupts: dpdk.RxInterrupt), work is
+	// posted to it (Wake), or its next timer is due, and polls again
+	// when it wakes: DPDK l3fwd-power's scheme. A loop whose ports give
+	// no interrupt sleeps in steps instead, twice as long each time from
+	// IdleMinSleep up to IdleMaxSleep, cut short by Wake. It is the
+	// default: an idle loop costs no CPU, and a packet wakes it within
+	// microseconds.
 	IdleAdaptive IdlePolicy = iota
-	// IdleBusyPoll never sleeps: the lowest latency, one core at 100 %.
+	// IdleBusyPoll never sleeps: the lowest latency for a core reserved
+	// for dpstack (isolcpus, nohz_full), one core at 100 %. On a core
+	// that other work shares (the kernel's softirq that feeds a TAP,
+	// the application, the clients) it takes the time they need: do
+	// not use it there (README, "Idle policies").
 	IdleBusyPoll
 )
 
 // Adaptive idling parameters.
 const (
 	// IdleSpinTurns is how many consecutive empty turns an adaptive loop
-	// spins before its first sleep.
+	// polls before it sleeps.
 	IdleSpinTurns = 1000
-	// IdleMinSleep is the first sleep after the spin.
+	// IdleMinSleep is the first step of a loop that has no interrupt to
+	// sleep on.
 	IdleMinSleep = 10 * time.Microsecond
-	// IdleMaxSleep caps the backoff: the most a new packet waits for a
-	// sleeping loop that nobody wakes.
+	// IdleMaxSleep caps the steps: the most a new packet waits for a
+	// loop that has no interrupt to wake it.
 	IdleMaxSleep = time.Millisecond
 )
 
@@ -71,26 +83,30 @@ const (
 )
 
 // Idler carries out an IdlePolicy for one poll loop. The loop calls Idle
-// once per turn; any goroutine may call Wake to cut a sleep short. It must
-// be made with NewIdler.
+// once per turn, and Sleep when Idle says so; any goroutine may call Wake
+// to cut a sleep short. It must be made with NewIdler, and closed once
+// nothing can wake it any more.
 type Idler struct {
 	policy     IdlePolicy
 	shared     bool          // the loop runs on an ordinary goroutine
 	readied    bool          // the turn made a goroutine runnable, loop only
 	sinceYield int           // turns since a shared loop last yielded, loop only
 	spin       int           // empty turns before the first sleep
-	minSleep   time.Duration // first sleep
-	maxSleep   time.Duration // backoff cap
+	minSleep   time.Duration // first step
+	maxSleep   time.Duration // step cap
 	empty      int           // consecutive empty turns, loop only
-	backoff    time.Duration // last sleep, loop only; 0 after work
+	backoff    time.Duration // last step, loop only; 0 after work
 	state      atomic.Uint32 // idleSleeping | idleNotified
 	sleeps     atomic.Uint64
-	wake       chan struct{} // 1-buffered: Wake's signal to a sleeping loop
-	timer      *time.Timer   // reused for every sleep
-	// beforePause, when set, runs before every yield (false) and
-	// sleep (true): the loop sends what its turn queued before it
-	// gives up the CPU.
-	beforePause func(sleep bool)
+	// w is where Sleep blocks, made by the first Watch or Sleep; nil
+	// if the kernel would not make it (Sleep then steps with
+	// time.Sleep). Only the loop writes it, before it first sets
+	// idleSleeping, which Wake reads first.
+	w     *waiter
+	wfail bool // making w failed: do not try again
+	// beforeYield, when set, runs before every yield: the loop sends
+	// what its turn queued before it gives up the CPU.
+	beforeYield func()
 }
 
 // NewIdler returns an Idler for policy p. Shared says that the loop runs
@@ -99,16 +115,12 @@ type Idler struct {
 // Idler then yields the processor after turns that ready a goroutine and
 // every yieldTurns turns.
 func NewIdler(p IdlePolicy, shared bool) *Idler {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
 	return &Idler{
 		policy:   p,
 		shared:   shared,
 		spin:     IdleSpinTurns,
 		minSleep: IdleMinSleep,
 		maxSleep: IdleMaxSleep,
-		wake:     make(chan struct{}, 1),
-		timer:    t,
 	}
 }
 
@@ -117,7 +129,7 @@ func (i *Idler) Policy() IdlePolicy {
 	return i.policy
 }
 
-// Sleeps returns how many times Idle has slept. Safe from any goroutine.
+// Sleeps returns how many times the loop slept. Safe from any goroutine.
 func (i *Idler) Sleeps() uint64 {
 	return i.sleeps.Load()
 }
@@ -128,16 +140,14 @@ func (i *Idler) Sleeps() uint64 {
 const yieldTurns = 32
 
 // Idle is called by the loop once per turn with whether the turn did any
-// work. Work resets the spin count and the backoff. Under IdleBusyPoll it
-// returns at once. Under IdleAdaptive an empty turn returns at once until
-// IdleSpinTurns of them have passed in a row; after that each empty turn
-// sleeps, twice as long as the one before, from IdleMinSleep up to
-// IdleMaxSleep, or until Wake. A Wake since the loop last slept makes the
-// next sleep return at once, so work posted just before the loop goes to
-// sleep is not left waiting. A shared Idler first yields the processor,
-// under either policy, after a turn that readied a goroutine (Readied) and
-// every yieldTurns turns. Idle does not allocate.
-func (i *Idler) Idle(didWork bool) {
+// work, and reports whether the loop should now Sleep. Work resets the
+// spin count and the steps. Under IdleBusyPoll it never says to sleep;
+// under IdleAdaptive it says so once IdleSpinTurns empty turns have passed
+// in a row, and on every empty turn after that until work or Woke. A
+// shared Idler first yields the processor, under either policy, after a
+// turn that readied a goroutine (Readied) and every yieldTurns turns. Idle
+// does not allocate.
+func (i *Idler) Idle(didWork bool) bool {
 	if i.shared {
 		i.sinceYield++
 		if i.readied || i.sinceYield == yieldTurns {
@@ -153,17 +163,15 @@ func (i *Idler) Idle(didWork bool) {
 			// goroutine 8.0 µs (GOMAXPROCS 1, for scale: 9.2 µs).
 			i.readied = false
 			i.sinceYield = 0
-			i.pause(false)
-			runtime.Gosched()
+			i.yield()
 		}
 	}
 	if didWork {
-		i.empty = 0
-		i.backoff = 0
-		return
+		i.Woke()
+		return false
 	}
 	if i.policy == IdleBusyPoll {
-		return
+		return false
 	}
 	if i.empty < i.spin {
 		i.empty++
@@ -176,49 +184,80 @@ func (i *Idler) Idle(didWork bool) {
 		// Measured with make perf on 2 cores: blocking round trip p50
 		// 668 µs -> 90 µs, callback 6.6 µs -> 5.8 µs.
 		if !i.shared && i.empty%yieldTurns == 0 {
-			i.pause(false)
-			runtime.Gosched()
+			i.yield()
 		}
-		return
+		return false
 	}
+	return true
+}
+
+// Woke tells the Idler that the loop found work or was woken: it spins
+// again before its next sleep, and steps start over.
+func (i *Idler) Woke() {
+	i.empty = 0
+	i.backoff = 0
+}
+
+// yield runs the loop's beforeYield hook and gives up the processor.
+func (i *Idler) yield() {
+	if i.beforeYield != nil {
+		i.beforeYield()
+	}
+	runtime.Gosched()
+}
+
+// Step returns how long a loop that has no interrupt to wait for sleeps
+// this time: IdleMinSleep after work, then twice the last step, up to
+// IdleMaxSleep.
+func (i *Idler) Step() time.Duration {
 	d := i.minSleep
 	if i.backoff > 0 {
 		d = 2 * i.backoff
 	}
-	d = min(d, i.maxSleep)
-	i.backoff = d
-	i.pause(true)
-	i.sleep(d)
+	i.backoff = min(d, i.maxSleep)
+	return i.backoff
 }
 
-// pause runs the loop's beforePause hook.
-func (i *Idler) pause(sleep bool) {
-	if i.beforePause != nil {
-		i.beforePause(sleep)
+// Watch makes a readable (edge-triggered) fd end the loop's sleeps: an
+// rx queue's interrupt (dpdk.RxInterrupt.FD). Only the loop calls it.
+func (i *Idler) Watch(fd int) error {
+	w := i.waiter()
+	if w == nil {
+		return errors.New("lcore: no epoll set to sleep in")
 	}
+	return w.add(fd)
 }
 
-// sleep blocks for d or until Wake.
-func (i *Idler) sleep(d time.Duration) {
-	// Discard a signal left over from a Wake that raced with the end of
-	// the previous sleep.
-	select {
-	case <-i.wake:
-	default:
+// waiter returns the Idler's waiter, making it on first use; nil when
+// the kernel would not.
+func (i *Idler) waiter() *waiter {
+	if i.w == nil && !i.wfail {
+		w, err := newWaiter()
+		i.w, i.wfail = w, err != nil
 	}
-	// From here on a Wake sees idleSleeping and signals the channel. A Wake
-	// that came before consumes no sleep at all.
+	return i.w
+}
+
+// Sleep blocks the loop for d (d < 0: no limit), until a watched fd
+// becomes readable, or until Wake. A Wake since the loop last slept makes
+// it return at once, so work posted just before the loop goes to sleep is
+// not left waiting. Only the loop calls it.
+func (i *Idler) Sleep(d time.Duration) {
+	w := i.waiter()
+	// From here on a Wake sees idleSleeping and writes the waiter's
+	// eventfd. A Wake that came before consumes no sleep at all.
 	if i.state.Swap(idleSleeping)&idleNotified != 0 {
 		i.state.Store(0)
 		return
 	}
 	i.sleeps.Add(1)
-	// Go 1.23+ timers: Reset and Stop leave no stale value in C.
-	i.timer.Reset(d)
-	select {
-	case <-i.wake:
-		i.timer.Stop()
-	case <-i.timer.C:
+	if w != nil {
+		w.wait(d)
+	} else {
+		if d < 0 || d > i.maxSleep {
+			d = i.maxSleep
+		}
+		time.Sleep(d)
 	}
 	i.state.Store(0)
 }
@@ -239,22 +278,29 @@ func (i *Idler) yieldNow() bool {
 // goroutine runs at once. Only the loop calls it.
 func (i *Idler) Readied() { i.readied = true }
 
-// Wake makes a sleeping Idle return at once, or the loop's next sleep be
-// skipped if it is not sleeping. Call it after handing the loop work. It is
-// safe from any goroutine, never blocks, and when a Wake is already pending
-// costs one atomic load.
+// Wake makes a sleeping loop return from Sleep at once, or its next Sleep
+// return at once if it is not sleeping. Call it after handing the loop
+// work. It is safe from any goroutine and never blocks; it makes a system
+// call only when the loop sleeps, and when a Wake is already pending costs
+// one atomic load.
 func (i *Idler) Wake() {
 	s := i.state.Load()
 	for s&idleNotified == 0 {
 		if i.state.CompareAndSwap(s, s|idleNotified) {
-			if s&idleSleeping != 0 {
-				select {
-				case i.wake <- struct{}{}:
-				default:
-				}
+			if s&idleSleeping != 0 && i.w != nil {
+				i.w.wake()
 			}
 			return
 		}
 		s = i.state.Load()
+	}
+}
+
+// Close releases what Sleep blocks in. Call it once the loop has stopped
+// and nothing can Wake it any more.
+func (i *Idler) Close() {
+	if i.w != nil {
+		i.w.close()
+		i.w = nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // hangGuard bounds waits that should end at once; it catches hangs and is
@@ -61,10 +62,10 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func TestIdleBusyNeverSleeps(t *testing.T) {
 	i := NewIdler(IdleBusyPoll, false)
 	for range 10 * IdleSpinTurns {
-		i.Idle(false)
+		require.False(t, i.Idle(false))
 	}
 	i.Wake()
-	i.Idle(false)
+	assert.False(t, i.Idle(false))
 	assert.Zero(t, i.Sleeps())
 }
 
@@ -117,93 +118,131 @@ func TestIdleSharedYields(t *testing.T) {
 	}
 }
 
-func TestIdleAdaptiveBackoff(t *testing.T) {
+func TestIdleAdaptiveSpinsThenSleeps(t *testing.T) {
 	i := NewIdler(IdleAdaptive, false)
 	for range IdleSpinTurns {
-		i.Idle(false)
+		require.False(t, i.Idle(false), "spins first")
 	}
-	assert.Zero(t, i.Sleeps(), "spins first")
-	var sleeps []time.Duration
+	assert.True(t, i.Idle(false))
+	assert.True(t, i.Idle(false), "and on every empty turn after")
+
+	// Work resets the spin count; so does a wake.
+	assert.False(t, i.Idle(true))
+	for range IdleSpinTurns {
+		require.False(t, i.Idle(false))
+	}
+	assert.True(t, i.Idle(false))
+	i.Woke()
+	assert.False(t, i.Idle(false))
+}
+
+func TestIdleSteps(t *testing.T) {
+	i := NewIdler(IdleAdaptive, false)
+	var steps []time.Duration
 	for range 10 {
-		i.Idle(false)
-		sleeps = append(sleeps, i.backoff)
+		steps = append(steps, i.Step())
 	}
-	assert.Equal(t, uint64(10), i.Sleeps())
 	us := time.Microsecond
 	assert.Equal(t, []time.Duration{
 		10 * us, 20 * us, 40 * us, 80 * us, 160 * us, 320 * us, 640 * us,
 		time.Millisecond, time.Millisecond, time.Millisecond,
-	}, sleeps)
-
-	// Work resets the spin count and the backoff.
+	}, steps)
 	i.Idle(true)
-	assert.Zero(t, i.backoff)
-	for range IdleSpinTurns {
-		i.Idle(false)
-	}
-	assert.Equal(t, uint64(10), i.Sleeps(), "spins again after work")
-	i.Idle(false)
-	assert.Equal(t, uint64(11), i.Sleeps())
-	assert.Equal(t, IdleMinSleep, i.backoff, "backoff starts over")
+	assert.Equal(t, IdleMinSleep, i.Step(), "work starts the steps over")
 }
 
-// longSleeper returns an adaptive Idler that sleeps on its first empty turn,
-// for an hour.
-func longSleeper() *Idler {
-	i := NewIdler(IdleAdaptive, false)
-	i.spin = 0
-	i.minSleep = time.Hour
-	i.maxSleep = time.Hour
-	return i
+// sleepIn runs Sleep(d) on a goroutine of its own, waits until it sleeps
+// and returns a channel closed when it returns.
+func sleepIn(t *testing.T, i *Idler, d time.Duration) <-chan struct{} {
+	t.Helper()
+	sleeps := i.Sleeps()
+	done := make(chan struct{})
+	go func() {
+		i.Sleep(d)
+		close(done)
+	}()
+	for i.Sleeps() == sleeps {
+		select {
+		case <-done:
+			t.Fatal("Sleep returned without sleeping")
+		default:
+			runtime.Gosched()
+		}
+	}
+	return done
+}
+
+// returns fails the test if done is not closed within hangGuard.
+func returns(t *testing.T, done <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatalf("%s did not end the sleep", what)
+	}
 }
 
 func TestIdleWakeInterruptsSleep(t *testing.T) {
-	i := longSleeper()
-	for round := range 3 { // the timer and channel are reused
-		done := make(chan struct{})
-		go func() {
-			i.Idle(false)
-			close(done)
-		}()
-		for i.state.Load()&idleSleeping == 0 {
-			runtime.Gosched()
-		}
+	i := NewIdler(IdleAdaptive, false)
+	defer i.Close()
+	for round := range 3 { // the waiter is reused
+		done := sleepIn(t, i, -1)
 		i.Wake()
-		select {
-		case <-done:
-		case <-time.After(hangGuard):
-			t.Fatalf("round %d: Wake did not end the sleep", round)
-		}
+		returns(t, done, "Wake")
 		assert.Equal(t, uint64(round+1), i.Sleeps())
 	}
 }
 
 func TestIdleWakeBeforeSleepSkipsIt(t *testing.T) {
-	i := longSleeper()
+	i := NewIdler(IdleAdaptive, false)
+	defer i.Close()
 	i.Wake()
 	i.Wake() // a second one is absorbed
 	done := make(chan struct{})
 	go func() {
-		i.Idle(false) // must not sleep: work may have been posted
+		i.Sleep(-1) // must not sleep: work may have been posted
 		close(done)
 	}()
-	select {
-	case <-done:
-	case <-time.After(hangGuard):
-		t.Fatal("Idle slept despite a pending Wake")
-	}
+	returns(t, done, "a pending Wake")
 	assert.Zero(t, i.Sleeps())
 	assert.Zero(t, i.state.Load(), "the Wake was consumed")
 }
 
+// TestIdleWatchedFDWakes: a sleep with no limit ends when a watched
+// descriptor becomes readable, once per event (edge-triggered: nothing
+// reads it).
+func TestIdleWatchedFDWakes(t *testing.T) {
+	i := NewIdler(IdleAdaptive, false)
+	defer i.Close()
+	var p [2]int
+	require.NoError(t, unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK))
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	require.NoError(t, i.Watch(p[0]))
+	for range 2 {
+		done := sleepIn(t, i, -1)
+		_, err := unix.Write(p[1], []byte{1})
+		require.NoError(t, err)
+		returns(t, done, "the watched fd")
+	}
+}
+
+// TestIdleSleepTimeout: a sleep with a limit ends by itself.
+func TestIdleSleepTimeout(t *testing.T) {
+	i := NewIdler(IdleAdaptive, false)
+	defer i.Close()
+	returns(t, sleepIn(t, i, time.Millisecond), "the timeout")
+}
+
 func TestIdleNoAllocs(t *testing.T) {
 	i := NewIdler(IdleAdaptive, false)
-	i.minSleep, i.maxSleep = time.Microsecond, time.Microsecond
+	defer i.Close()
 	allocs := testing.AllocsPerRun(50, func() {
 		i.Idle(true)
 		for range IdleSpinTurns + 1 {
 			i.Idle(false)
 		}
+		i.Sleep(time.Microsecond)
 	})
 	assert.Zero(t, allocs)
 	assert.Equal(t, uint64(51), i.Sleeps())

@@ -41,6 +41,7 @@ type Config struct {
 // Stats count a loop's work. The loop is their only writer.
 type Stats struct {
 	Turns       stat.Counter `stat:"loop_turns"`
+	BusyTurns   stat.Counter `stat:"loop_busy_turns"` // turns that found work: BusyTurns/Turns is the loop's load
 	RxPackets   stat.Counter `stat:"loop_rx_packets"`
 	TxPackets   stat.Counter `stat:"loop_tx_packets"`
 	TxBursts    stat.Counter `stat:"loop_tx_bursts"`
@@ -51,6 +52,8 @@ type Stats struct {
 }
 
 type rxQueue struct {
+	port  *dpdk.Port
+	queue uint16
 	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
 	op    int         // its burst in the loop's batch
 	input func(pkts []*mbuf.Buf)
@@ -77,6 +80,12 @@ type Loop struct {
 	tx     []*TxBatch
 	caches []cacheFree
 	now    Time
+	// intr are the rx queues' interrupts when every queue has one
+	// (Run: watchRx), armed around a sleep; interruptible says that
+	// the loop sleeps until one of them, a Wake or a timer, rather
+	// than in steps.
+	intr          []*dpdk.RxInterrupt
+	interruptible bool
 	// deferred is what Defer queued for this turn; spare is the other
 	// half of the pair the two swap between, so that what deferred work
 	// defers runs in the next turn.
@@ -120,14 +129,14 @@ func NewLoop(cfg Config) *Loop {
 		spare:     make([]func(), 0, deferCap),
 		done:      make(chan struct{}),
 	}
-	l.idler.beforePause = l.beforePause
+	l.idler.beforeYield = l.transmit
 	return l
 }
 
 // AddRx makes the loop poll queue q of port and hand each burst to input,
 // which takes ownership of the packets. Call before the loop runs.
 func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
-	l.rx = append(l.rx, rxQueue{pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input})
+	l.rx = append(l.rx, rxQueue{port: port, queue: q, pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input})
 }
 
 // AddTx returns the loop's batch for tx queue q of port, sent with the next
@@ -298,6 +307,9 @@ func (l *Loop) turn() bool {
 		busy = true
 		l.stats.WorkRun.Add(uint64(n))
 	}
+	if busy {
+		l.stats.BusyTurns.Inc()
+	}
 	return busy
 }
 
@@ -311,23 +323,11 @@ func (l *Loop) Flush() {
 }
 
 // transmit sends what the loop queued, if anything, and the frees it held
-// back with it; unlike Flush, it makes no cgo call for frees alone.
+// back with it; unlike Flush, it makes no cgo call for frees alone. The
+// idler runs it before the loop yields its CPU.
 func (l *Loop) transmit() {
-	for _, t := range l.tx {
-		if t.n > 0 {
-			l.Flush()
-			return
-		}
-	}
-}
-
-// beforePause is the idler's hook: before the loop yields its CPU it sends
-// what it queued; before it sleeps, it also returns its frees.
-func (l *Loop) beforePause(sleep bool) {
-	if sleep {
+	if l.txPending() {
 		l.Flush()
-	} else {
-		l.transmit()
 	}
 }
 
@@ -359,19 +359,113 @@ func (l *Loop) sent() {
 	}
 }
 
-// Run polls until Stop, idling by the loop's policy on empty turns. Run it
-// on the lcore's thread (RunOnLcore) or through Go.
+// Run polls until Stop, idling by the loop's policy on empty turns (see
+// IdleAdaptive, and sleep). Run it on the lcore's thread (RunOnLcore) or
+// through Go, once; Close the loop after Stop.
 func (l *Loop) Run() {
 	l.running.Store(true)
 	defer func() {
 		l.running.Store(false)
 		close(l.done)
 	}()
+	if l.idler.policy == IdleAdaptive {
+		l.watchRx()
+	}
 	for !l.stop.Load() {
-		l.idler.Idle(l.turn())
+		if l.idler.Idle(l.turn()) {
+			l.sleep()
+		}
 	}
 	l.Flush()
 }
+
+// watchRx asks every rx queue's port for the queue's interrupt and
+// watches them all: the loop can then sleep until a packet arrives. If one
+// queue has none (a driver without rx interrupts), the loop sleeps in
+// steps instead, as a packet on that queue would wake nobody.
+func (l *Loop) watchRx() {
+	intr := make([]*dpdk.RxInterrupt, 0, len(l.rx))
+	for _, q := range l.rx {
+		ri, err := q.port.RxInterrupt(q.queue)
+		if err != nil {
+			return
+		}
+		intr = append(intr, ri)
+	}
+	for _, ri := range intr {
+		if l.idler.Watch(ri.FD()) != nil {
+			return
+		}
+	}
+	l.intr, l.interruptible = intr, true
+}
+
+// Interruptible reports whether the running loop sleeps until a packet
+// arrives (every rx queue has an interrupt) rather than in steps. Only
+// meaningful once Run has started, on the loop's own goroutine.
+func (l *Loop) Interruptible() bool { return l.interruptible }
+
+// sleep is what an adaptive loop does when Idle says to: DPDK
+// l3fwd-power's sequence. It arms the rx interrupts, runs one more turn
+// for what arrived before they were armed (and goes back to polling if
+// that found work), sends what is queued, sleeps until an interrupt, a
+// Wake or the next timer, and disarms. Without interrupts, or with
+// packets that a full tx queue would not take (nothing would wake the
+// loop to send them), it sleeps one step of the backoff instead, or until
+// the next timer if that comes first.
+func (l *Loop) sleep() {
+	for _, ri := range l.intr {
+		ri.Arm()
+	}
+	if l.interruptible && l.turn() {
+		l.disarm()
+		l.idler.Woke()
+		return
+	}
+	l.Flush()
+	d := l.untilTimer()
+	if !l.interruptible || l.txPending() {
+		if step := l.idler.Step(); d < 0 || step < d {
+			d = step
+		}
+	}
+	l.idler.Sleep(d)
+	if l.interruptible {
+		l.disarm()
+		l.idler.Woke()
+	}
+}
+
+// disarm ends what sleep's Arm began.
+func (l *Loop) disarm() {
+	for _, ri := range l.intr {
+		ri.Disarm()
+	}
+}
+
+// untilTimer is how long until the wheel has work, or -1 if it has no
+// timer.
+func (l *Loop) untilTimer() time.Duration {
+	at, ok := l.wheel.NextExpiry()
+	if !ok {
+		return -1
+	}
+	return max(at.Sub(Now()), 0)
+}
+
+// txPending reports whether packets wait for room on a tx queue.
+func (l *Loop) txPending() bool {
+	for _, t := range l.tx {
+		if t.n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Close releases what the loop sleeps in. Call it after Stop, once
+// nothing posts to the loop any more.
+func (l *Loop) Close() { l.idler.Close() }
 
 // Go runs the loop on a goroutine of its own until Stop (give such a loop
 // Config.Shared). Running reports true from the moment Go returns.
