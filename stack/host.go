@@ -174,8 +174,7 @@ func (h *Host) openPool() error {
 
 func (h *Host) setupPort() error {
 	p := h.port
-	var err error
-	h.offloads, err = p.Configure(dpdk.PortConfig{
+	conf := dpdk.PortConfig{
 		RxQueues:         h.cfg.Cores,
 		TxQueues:         h.cfg.Cores,
 		RxDesc:           512,
@@ -184,9 +183,12 @@ func (h *Host) setupPort() error {
 		RSSHashFunctions: dpdk.RSSIPv4 | dpdk.RSSTCP | dpdk.RSSUDP,
 		RxOffloads:       dpdk.RxOffloadIPv4Cksum | dpdk.RxOffloadTCPCksum | dpdk.RxOffloadUDPCksum,
 		TxOffloads:       dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum,
-		Pool:             h.pool,
-	})
-	if err != nil {
+		// An idle loop sleeps until its queue interrupts (lcore.Loop).
+		RxInterrupts: true,
+		Pool:         h.pool,
+	}
+	var err error
+	if h.offloads, err = p.Configure(conf); err != nil {
 		return err
 	}
 	mac, err := p.MAC()
@@ -203,7 +205,13 @@ func (h *Host) setupPort() error {
 		}
 	}
 	if err := p.Start(); err != nil {
-		return err
+		// Some drivers refuse to start with rx interrupts they do not
+		// have: without them, an idle loop sleeps in steps.
+		conf.RxInterrupts = false
+		if h.offloads, err = p.Configure(conf); err != nil {
+			return err
+		}
+		return p.Start()
 	}
 	return nil
 }
@@ -438,6 +446,9 @@ func (h *Host) Close() error {
 	}
 	for _, s := range h.stacks {
 		s.loop.DrainInbox() // handed over after the owner's last turn
+		if !h.shared() {
+			s.loop.Close()
+		}
 	}
 	for _, s := range h.stacks {
 		// Every TCP socket, request and TIME-WAIT socket lets go of its

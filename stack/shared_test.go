@@ -45,6 +45,7 @@ func TestSharedLoop(t *testing.T) {
 	assert.True(t, l.Running(), "Stop leaves a shared loop to its owner")
 	assert.ErrorIs(t, a.Close(), syscall.EBUSY, "close with the loop running")
 	l.Stop()
+	l.Close()
 	assert.False(t, l.Running())
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())

@@ -132,8 +132,13 @@ func newPair(o Options) (p *pair, err error) {
 // idling as the hosts' loops do.
 func (p *pair) pollWire(idle lcore.IdlePolicy) {
 	idler := lcore.NewIdler(idle, true)
+	defer idler.Close()
 	for !p.wireStop.Load() {
-		idler.Idle(p.wire.Poll(lcore.Now()) > 0)
+		if idler.Idle(p.wire.Poll(lcore.Now()) > 0) {
+			// The wire holds packets back (its delay line), so it
+			// sleeps in steps rather than until its ports ring.
+			idler.Sleep(idler.Step())
+		}
 	}
 }
 
@@ -149,6 +154,7 @@ func (p *pair) close() error {
 	}
 	if p.loop != nil && p.loop.Running() {
 		p.loop.Stop()
+		p.loop.Close()
 	}
 	if p.wire != nil {
 		p.wireStop.Store(true)
