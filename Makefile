@@ -10,6 +10,9 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/dpstack
 PKGS      := ./...
 APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps
+# What make perf's second table runs: ab, wrk, dpdk-testpmd (in dpdk-dev
+# on Debian 12), ping, ip.
+PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils
 DEMO_NS   := dpstack
 export GONOSUMDB := github.com/yerden/go-dpdk
 
@@ -45,14 +48,21 @@ lint: setup
 	$(GO) vet $(PKGS)
 
 # perf runs every scenario for every system (perf/README.md), prints the
-# table and writes perf/results/perf.{txt,csv,png}. perf/ is its own module
-# (gVisor and gonum/plot stay out of this one) and is not part of test.
-# When the dpstack adapters do not build yet, it measures the others.
+# table and writes perf/results/perf.{txt,csv,png}; then the second table,
+# clients in a network namespace against dpstack on net_tap and against
+# the kernel over veth (perf/README.md "With a kernel client"), written to
+# perf/results/kclient.{txt,csv}. It installs what those clients need
+# (PERF_APT_PKGS) as setup does. perf/ is its own module (gVisor and
+# gonum/plot stay out of this one) and is not part of test. When the
+# dpstack adapters do not build yet, the first table measures the others.
 perf: setup
+	@$(MAKE) --no-print-directory setup APT_PKGS="$(PERF_APT_PKGS)"
 	cd perf && { $(GO) build -o ../bin/perf ./cmd/perf || { \
 		echo "perf: the dpstack adapters do not build; measuring the other systems"; \
 		$(GO) build -tags nodpstack -o ../bin/perf ./cmd/perf; }; }
 	cd perf && ../bin/perf -go $(GO) -root .. -out results
+	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
+	cd perf && ../bin/kclient -go $(GO) -root .. -out results
 
 # demo runs the stack on a TAP device whose kernel side lives in namespace
 # $(DEMO_NS), pings and arpings it from there, shows the metrics, then stops

@@ -1,0 +1,115 @@
+package kclient
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParsePing(t *testing.T) {
+	out := `PING 198.19.2.2 (198.19.2.2) 56(84) bytes of data.
+
+--- 198.19.2.2 ping statistics ---
+50 packets transmitted, 49 received, 2% packet loss, time 97ms
+rtt min/avg/max/mdev = 0.001/0.004/0.108/0.014 ms
+`
+	s, err := parsePing(out)
+	require.NoError(t, err)
+	assert.Equal(t, pingStats{sent: 50, received: 49, avg: 4 * time.Microsecond, max: 108 * time.Microsecond}, s)
+	_, err = parsePing("ping: connect: Network is unreachable\n")
+	assert.Error(t, err)
+}
+
+func TestParseAB(t *testing.T) {
+	out := `Document Path:          /
+Document Length:        19 bytes
+
+Concurrency Level:      10
+Time taken for tests:   0.012 seconds
+Complete requests:      500
+Failed requests:        3
+Non-2xx responses:      2
+Keep-Alive requests:    500
+Requests per second:    40584.42 [#/sec] (mean)
+Time per request:       0.246 [ms] (mean)
+`
+	s, err := parseAB(out)
+	require.NoError(t, err)
+	assert.Equal(t, abStats{complete: 500, failed: 3, non2xx: 2, bodyLen: 19, perSecond: 40584.42}, s)
+	_, err = parseAB("apr_socket_recv: Connection refused (111)\n")
+	assert.Error(t, err)
+}
+
+func TestParseWrk(t *testing.T) {
+	out := `Running 1s test @ http://198.19.2.2:8080/
+  1 threads and 10 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   317.05us  756.56us  10.55ms   92.43%
+    Req/Sec    82.74k     5.07k   90.81k    54.55%
+  Latency Distribution
+     50%   96.00us
+     75%  157.00us
+     90%  655.00us
+     99%    3.86ms
+  90348 requests in 1.10s, 11.72MB read
+  Socket errors: connect 1, read 2, write 0, timeout 3
+Requests/sec:  82117.52
+Transfer/sec:     10.65MB
+`
+	s, err := parseWrk(out)
+	require.NoError(t, err)
+	assert.Equal(t, wrkStats{requests: 90348, errors: 6, perSecond: 82117.52, p50: 96 * time.Microsecond, p99: 3860 * time.Microsecond}, s)
+	_, err = parseWrk(wrkPctRE.ReplaceAllString(out, "")) // run without --latency
+	assert.Error(t, err)
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	stat := "4242 (a b) c) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 125 0 0 20 0 5 0 100 1000000 500 18446744073709551615"
+	d, err := parseStatCPU(stat)
+	require.NoError(t, err)
+	assert.Equal(t, 3750*time.Millisecond, d)
+	_, err = parseStatCPU("4242 (x) S 1")
+	assert.Error(t, err)
+}
+
+func TestWatchAcrossWrites(t *testing.T) {
+	w := &watch{want: []byte("dpstack up"), seen: make(chan struct{})}
+	for _, p := range []string{"level=INFO msg=\"dps", "tack", " up\" port=net_tap0\n"} {
+		w.Write([]byte(p))
+	}
+	select {
+	case <-w.seen:
+	default:
+		t.Fatal("a ready line written in three pieces was not seen")
+	}
+	w = &watch{want: []byte("dpstack up"), seen: make(chan struct{})}
+	w.Write([]byte("dpstack starting\n"))
+	select {
+	case <-w.seen:
+		t.Fatal("seen without the ready line")
+	default:
+	}
+}
+
+func TestReportRatiosAndFindings(t *testing.T) {
+	rep := &Report{Baseline: KernelRow, Rows: []Row{
+		{System: KernelRow, RTT: PingPong{Exchanges: 10, P50: 20}, AB: 1000, BodyLen: 19, CPUPer100k: 1, IdleCPU: 0},
+		{System: AdaptiveRow, RTT: PingPong{Exchanges: 10, P50: 10}, AB: 500, BodyLen: 19, CPUPer100k: -1, IdleCPU: -1,
+			Errors: []string{"wrk: boom"}},
+	}}
+	var b strings.Builder
+	require.NoError(t, rep.WriteTable(&b))
+	assert.Contains(t, b.String(), "0.50×")
+	assert.Contains(t, b.String(), "error: "+AdaptiveRow+": wrk: boom")
+	assert.Contains(t, b.String(), "same 19-byte body")
+	b.Reset()
+	require.NoError(t, rep.WriteCSV(&b))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	require.Len(t, lines, 3)
+	assert.True(t, strings.HasPrefix(lines[2], AdaptiveRow+",,,,10,"), lines[2])
+	assert.True(t, strings.HasSuffix(lines[2], ",,wrk: boom"), lines[2])
+}

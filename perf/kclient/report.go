@@ -1,0 +1,172 @@
+package kclient
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Row is one server's results; a zero field was not measured (CPUPer100k
+// and IdleCPU: a negative one) and an error says why.
+type Row struct {
+	System          string
+	Ping, PingMax   time.Duration // ping -i 0.002: average and maximum round trip
+	Flood           time.Duration // ping -f: average round trip
+	RTT             PingPong      // 64-byte ping-pong: TCP echo, or UDP for the floor
+	AB, ABKeepAlive float64       // ab requests per second, a connection per request and kept alive
+	Wrk             float64       // wrk requests per second
+	WrkP50, WrkP99  time.Duration // wrk's latency percentiles
+	BodyLen         int           // the HTTP answer's body length, as ab saw it
+	CPUPer100k      float64       // server CPU seconds per 100,000 HTTP requests
+	IdleCPU         float64       // server CPU while idle, percent of one core
+	Errors          []string
+}
+
+func (r *Row) fail(what string, err error) {
+	r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err))
+}
+
+// Report is the results of one run.
+type Report struct {
+	Rows      []Row
+	Baseline  string    // the row ratios are taken against (the kernel's)
+	FloorPing pingStats // ping through the floor's reflection: two TAP round trips
+	Notes     []string
+}
+
+// column is one column of the table: its heading printed and in CSV, and
+// its value for a row given the baseline row.
+type column struct {
+	head, csv, format string
+	value             func(r, base Row) (float64, bool)
+}
+
+func us(d time.Duration) (float64, bool) { return float64(d) / float64(time.Microsecond), d > 0 }
+
+func ratio(a, b float64) (float64, bool) { return a / b, a > 0 && b > 0 }
+
+var columns = []column{
+	{"ping avg µs", "ping_avg_us", "%.1f", func(r, _ Row) (float64, bool) { return us(r.Ping) }},
+	{"ping max µs", "ping_max_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.PingMax) }},
+	{"flood avg µs", "flood_avg_us", "%.1f", func(r, _ Row) (float64, bool) { return us(r.Flood) }},
+	{"rtt p50 µs", "rtt_p50_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P50, r.RTT.Exchanges > 0 }},
+	{"p99 µs", "rtt_p99_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P99, r.RTT.Exchanges > 0 }},
+	{"p99.9 µs", "rtt_p999_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P999, r.RTT.Exchanges > 0 }},
+	{"p50/kernel", "rtt_p50_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.RTT.P50, b.RTT.P50) }},
+	{"ab req/s", "ab_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.AB, r.AB > 0 }},
+	{"ab/kernel", "ab_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.AB, b.AB) }},
+	{"ab -k req/s", "ab_keepalive_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.ABKeepAlive, r.ABKeepAlive > 0 }},
+	{"ab -k/kernel", "ab_keepalive_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.ABKeepAlive, b.ABKeepAlive) }},
+	{"wrk req/s", "wrk_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.Wrk, r.Wrk > 0 }},
+	{"wrk p50 µs", "wrk_p50_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.WrkP50) }},
+	{"wrk p99 µs", "wrk_p99_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.WrkP99) }},
+	{"CPU s/100k req", "server_cpu_s_per_100k_req", "%.2f", func(r, _ Row) (float64, bool) { return r.CPUPer100k, r.CPUPer100k >= 0 }},
+	{"idle CPU %", "server_idle_cpu_pct", "%.1f", func(r, _ Row) (float64, bool) { return r.IdleCPU, r.IdleCPU >= 0 }},
+}
+
+func (rep *Report) base() Row {
+	for _, r := range rep.Rows {
+		if r.System == rep.Baseline {
+			return r
+		}
+	}
+	return Row{}
+}
+
+// WriteTable prints the table, the errors and the notes.
+func (rep *Report) WriteTable(w io.Writer) error {
+	base := rep.base()
+	pad := len("system")
+	for _, r := range rep.Rows {
+		pad = max(pad, len(r.System))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	cells := []string{fmt.Sprintf("%-*s", pad, "system")}
+	for _, c := range columns {
+		cells = append(cells, c.head)
+	}
+	fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	for _, r := range rep.Rows {
+		cells = []string{fmt.Sprintf("%-*s", pad, r.System)}
+		for _, c := range columns {
+			cell := "-"
+			if v, ok := c.value(r, base); ok {
+				cell = fmt.Sprintf(c.format, v)
+			}
+			cells = append(cells, cell)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rep.Rows {
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "error: %s: %s\n", r.System, e)
+		}
+	}
+	for _, n := range append(rep.findings(), rep.Notes...) {
+		fmt.Fprintln(w, n)
+	}
+	return nil
+}
+
+// findings are the notes the rows themselves call for: whether every
+// server answered the same HTTP body, and the floor's ping.
+func (rep *Report) findings() []string {
+	var notes []string
+	lens := map[int][]string{}
+	for _, r := range rep.Rows {
+		if r.BodyLen > 0 {
+			lens[r.BodyLen] = append(lens[r.BodyLen], r.System)
+		}
+	}
+	switch {
+	case len(lens) == 1:
+		for n := range lens {
+			notes = append(notes, fmt.Sprintf("HTTP: every server answered GET / with the same %d-byte body", n))
+		}
+	case len(lens) > 1:
+		notes = append(notes, fmt.Sprintf("HTTP: the servers' bodies differ in length (bytes: rows) %v: the HTTP columns do not compare like with like", lens))
+	}
+	if p := rep.FloorPing; p.avg > 0 {
+		notes = append(notes, fmt.Sprintf("floor: 5tswap reflects an echo request as a request to the namespace, which the kernel answers "+
+			"and testpmd reflects again, so ping there crosses the TAP twice (avg %.0f µs, max %.0f µs) and is left out; "+
+			"the floor's rtt columns are a 64-byte UDP ping-pong, one TAP round trip",
+			float64(p.avg)/1e3, float64(p.max)/1e3))
+	}
+	return notes
+}
+
+// WriteCSV writes the table with full-precision numbers, an empty cell
+// where a value was not measured, and the errors in a last column.
+func (rep *Report) WriteCSV(w io.Writer) error {
+	base := rep.base()
+	cw := csv.NewWriter(w)
+	rec := []string{"system"}
+	for _, c := range columns {
+		rec = append(rec, c.csv)
+	}
+	if err := cw.Write(append(rec, "errors")); err != nil {
+		return err
+	}
+	for _, r := range rep.Rows {
+		rec = []string{r.System}
+		for _, c := range columns {
+			cell := ""
+			if v, ok := c.value(r, base); ok {
+				cell = strconv.FormatFloat(v, 'g', 6, 64)
+			}
+			rec = append(rec, cell)
+		}
+		if err := cw.Write(append(rec, strings.Join(r.Errors, "; "))); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
