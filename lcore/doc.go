@@ -10,7 +10,12 @@
 //  4. runs what the loop's own code deferred (Defer), then the work that
 //     applications posted to its queue;
 //  5. idles by its policy when the turn found nothing to do, transmitting
-//     first what the turn queued.
+//     first what the turn queued. An adaptive loop, after IdleSpinTurns
+//     empty turns, arms its rx queues' interrupts (dpdk.RxInterrupt),
+//     polls once more, and blocks in epoll until a packet arrives, work
+//     is posted (Post wakes it through an eventfd) or its next timer is
+//     due; it disarms when it wakes and polls again. A busy loop never
+//     blocks.
 //
 // A loop and everything it drives belong to one core: nothing on this path
 // takes a lock. Other goroutines reach a loop only through Post, and other

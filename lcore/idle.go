@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -136,7 +137,7 @@ func (i *Idler) Sleeps() uint64 {
 
 // yieldTurns is how often a loop yields its processor when nothing else
 // asks it to: every yieldTurns turns when shared, every yieldTurns empty
-// turns of an adaptive loop on a thread of its own.
+// turns of a loop on a thread of its own when such loops hold every P.
 const yieldTurns = 32
 
 // Idle is called by the loop once per turn with whether the turn did any
@@ -145,8 +146,9 @@ const yieldTurns = 32
 // under IdleAdaptive it says so once IdleSpinTurns empty turns have passed
 // in a row, and on every empty turn after that until work or Woke. A
 // shared Idler first yields the processor, under either policy, after a
-// turn that readied a goroutine (Readied) and every yieldTurns turns. Idle
-// does not allocate.
+// turn that readied a goroutine (Readied) and every yieldTurns turns; one
+// on a thread of its own every yieldTurns empty turns, but only when such
+// loops leave Go no processor. Idle does not allocate.
 func (i *Idler) Idle(didWork bool) bool {
 	if i.shared {
 		i.sinceYield++
@@ -170,25 +172,39 @@ func (i *Idler) Idle(didWork bool) bool {
 		i.Woke()
 		return false
 	}
-	if i.policy == IdleBusyPoll {
-		return false
+	i.empty++
+	if !i.shared && i.empty%yieldTurns == 0 && lcoresHoldEveryP() {
+		// A loop on a thread of its own holds a Go processor (P)
+		// while it polls. When such loops hold every P, the
+		// goroutines that feed them (applications of the blocking
+		// API) would wait for the runtime's 10 ms preemption: yield
+		// every yieldTurns empty turns (a locked goroutine's yield
+		// hands its P to another thread, so not every turn).
+		// Measured with make perf, 2 loops on 2 cores: blocking
+		// round trip p50 668 µs -> 90 µs. With a P to spare the
+		// yield only costs: each one wakes another thread, and on
+		// the kernel-client benchmark (1 loop, 2 cores) yielding
+		// anyway cut ab's keep-alive rate from 51 k to 40 k req/s.
+		i.yield()
+	} else if !i.shared && i.empty%yieldTurns == 0 {
+		schedYield()
 	}
-	if i.empty < i.spin {
-		i.empty++
-		// A spinning loop on a thread of its own holds a Go processor
-		// (P). Where there are fewer spare cores than loops, the
-		// goroutines that feed it (applications of the blocking API)
-		// would otherwise wait for the runtime's 10 ms preemption:
-		// yield every yieldTurns empty turns (a locked goroutine's
-		// yield hands its P to another thread, so not every turn).
-		// Measured with make perf on 2 cores: blocking round trip p50
-		// 668 µs -> 90 µs, callback 6.6 µs -> 5.8 µs.
-		if !i.shared && i.empty%yieldTurns == 0 {
-			i.yield()
-		}
-		return false
-	}
-	return true
+	return i.policy == IdleAdaptive && i.empty > i.spin
+}
+
+// schedYield gives the CPU to another thread that is ready to run on it,
+// if any: sched_yield(2), without telling Go's scheduler (the loop keeps
+// its P).
+func schedYield() { syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }
+
+// lcoreLoops counts the loops running on threads of their own (not
+// shared), each holding one of Go's processors.
+var lcoreLoops atomic.Int32
+
+// lcoresHoldEveryP reports whether the loops on threads of their own hold
+// every one of Go's processors, leaving none for other goroutines.
+func lcoresHoldEveryP() bool {
+	return int(lcoreLoops.Load()) >= runtime.GOMAXPROCS(0)
 }
 
 // Woke tells the Idler that the loop found work or was woken: it spins

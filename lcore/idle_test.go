@@ -118,6 +118,30 @@ func TestIdleSharedYields(t *testing.T) {
 	}
 }
 
+// TestIdleOwnThreadYieldsWhenStarving: a loop on a thread of its own
+// yields every yieldTurns empty turns, under either policy, only while
+// such loops hold every one of Go's processors.
+func TestIdleOwnThreadYieldsWhenStarving(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, policy := range []IdlePolicy{IdleAdaptive, IdleBusyPoll} {
+		for _, loops := range []int32{1, 2} {
+			i := NewIdler(policy, false)
+			yields := 0
+			i.beforeYield = func() { yields++ }
+			lcoreLoops.Add(loops)
+			for range 4 * yieldTurns {
+				i.Idle(false)
+			}
+			lcoreLoops.Add(-loops)
+			want := 0
+			if loops == 2 {
+				want = 4
+			}
+			assert.Equal(t, want, yields, "%v, %d loops on 2 Ps", policy, loops)
+		}
+	}
+}
+
 func TestIdleAdaptiveSpinsThenSleeps(t *testing.T) {
 	i := NewIdler(IdleAdaptive, false)
 	for range IdleSpinTurns {

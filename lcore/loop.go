@@ -42,6 +42,7 @@ type Config struct {
 type Stats struct {
 	Turns       stat.Counter `stat:"loop_turns"`
 	BusyTurns   stat.Counter `stat:"loop_busy_turns"` // turns that found work: BusyTurns/Turns is the loop's load
+	Sleeps      stat.Counter `stat:"loop_sleeps"`     // times the idle loop blocked (adaptive)
 	RxPackets   stat.Counter `stat:"loop_rx_packets"`
 	TxPackets   stat.Counter `stat:"loop_tx_packets"`
 	TxBursts    stat.Counter `stat:"loop_tx_bursts"`
@@ -364,7 +365,13 @@ func (l *Loop) sent() {
 // through Go, once; Close the loop after Stop.
 func (l *Loop) Run() {
 	l.running.Store(true)
+	if !l.idler.shared {
+		lcoreLoops.Add(1)
+	}
 	defer func() {
+		if !l.idler.shared {
+			lcoreLoops.Add(-1)
+		}
 		l.running.Store(false)
 		close(l.done)
 	}()
@@ -429,6 +436,7 @@ func (l *Loop) sleep() {
 			d = step
 		}
 	}
+	l.stats.Sleeps.Inc()
 	l.idler.Sleep(d)
 	if l.interruptible {
 		l.disarm()
