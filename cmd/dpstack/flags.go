@@ -37,6 +37,7 @@ type runConfig struct {
 	statusInterval time.Duration
 	congestion     string
 	services       bool
+	httpIdle       time.Duration
 }
 
 func parseRunFlags(args []string) (runConfig, error) {
@@ -61,6 +62,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
 	fs.BoolVar(&c.services, "services", true, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
+	fs.DurationVar(&c.httpIdle, "http-idle-timeout", time.Minute, "the HTTP hello closes a connection that completes no request for this long")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +94,9 @@ func parseRunFlags(args []string) (runConfig, error) {
 	}
 	if !sock.CongestionRegistered(c.congestion) {
 		return c, fmt.Errorf("--congestion %q: want cubic or reno", c.congestion)
+	}
+	if c.httpIdle <= 0 {
+		return c, fmt.Errorf("--http-idle-timeout %v: want a positive duration", c.httpIdle)
 	}
 	if c.idle, err = lcore.ParseIdlePolicy(idle); err != nil {
 		return c, err

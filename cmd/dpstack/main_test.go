@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/lcore"
 )
@@ -62,6 +64,7 @@ func TestParseRunFlags(t *testing.T) {
 		{"unknown flag", with("--frobnicate"), "frobnicate"},
 		{"stray argument", with("extra"), "unexpected"},
 		{"bad log level", with("--log-level", "loud"), "--log-level"},
+		{"zero http idle timeout", with("--http-idle-timeout", "0s"), "--http-idle-timeout"},
 		{"unknown congestion control", with("--congestion", "bbr"), "--congestion"},
 	}
 	for _, tc := range bad {
@@ -126,7 +129,8 @@ func TestRunFailsClearly(t *testing.T) {
 // TestRunDemoCommandLine runs the demo's command line (with a TAP and a
 // namespace name of the test's own), pings dpstack from the namespace,
 // curls its built-in HTTP hello, scrapes the metrics, and stops it with
-// SIGINT: it must exit 0 and leave no namespace behind.
+// SIGINT: it must exit 0 (its close found every mbuf back in the pool)
+// and leave no namespace behind.
 func TestRunDemoCommandLine(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
@@ -136,7 +140,7 @@ func TestRunDemoCommandLine(t *testing.T) {
 	nsName := fmt.Sprintf("dpstest-cmd-%d", os.Getpid())
 	iface := fmt.Sprintf("dpsc%d", os.Getpid()%100000)
 	cmd := dpstack(ctx, "run", "--vdev", "net_tap0,iface="+iface, "--addr", "198.18.3.2/24",
-		"--netns", nsName, "--peer-addr", "198.18.3.1/24", "--metrics", "127.0.0.1:0",
+		"--netns", nsName, "--peer-addr", "198.18.3.1/24", "--metrics", "127.0.0.1:0", "--http-idle-timeout", "1s",
 		"--file-prefix", "dpstest-cmd-"+fmt.Sprint(os.Getpid()))
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -183,10 +187,22 @@ func TestRunDemoCommandLine(t *testing.T) {
 	out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.3.2")
 	require.NoError(t, err, out)
 
-	// The built-in HTTP hello, net/http over package api.
-	out, err = ns.Output(ctx, "curl", "-sS", "--max-time", "10", "http://198.18.3.2:8080/")
+	testHello(t, ctx, ns, "198.18.3.2:8080")
+
+	// Echo and discard, callback services: 1 MiB echoed back intact
+	// while it is still being sent (the reader runs beside the writer),
+	// and 1 MiB discarded.
+	out, err = ns.Output(ctx, "bash", "-c", `set -e -o pipefail
+head -c 1048576 /dev/urandom > "$0"
+exec 3<>/dev/tcp/198.18.3.2/7
+timeout 20 head -c 1048576 <&3 | sha256sum > "$0.echo" &
+cat "$0" >&3
+wait $!
+exec 3>&-
+head -c 1048576 "$0" >/dev/tcp/198.18.3.2/9
+sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"))
 	require.NoError(t, err, out)
-	assert.Equal(t, helloBody, out)
+	assert.Equal(t, "same\n", out)
 
 	resp, err := http.Get(metricsURL)
 	require.NoError(t, err)
@@ -199,4 +215,65 @@ func TestRunDemoCommandLine(t *testing.T) {
 	require.NoError(t, err, "exit status after SIGINT")
 	out2, _ := exec.Command("ip", "netns", "list").Output()
 	assert.NotContains(t, string(out2), nsName, "namespace removed on exit")
+}
+
+// testHello talks HTTP to the built-in hello at addr from ns: with curl,
+// and raw over bash's /dev/tcp for what curl would not send. The hello
+// must close idle connections within 10 s.
+func testHello(t *testing.T, ctx context.Context, ns *netns.NS, addr string) {
+	url := "http://" + addr + "/"
+	// Two requests on one connection (curl reports one connect, then
+	// none), and HEAD.
+	out, err := ns.Output(ctx, "curl", "-sS", "--max-time", "10", "-w", "%{num_connects}\n", url+"a", url+"b")
+	require.NoError(t, err, out)
+	assert.Equal(t, httphello.Body+"1\n"+httphello.Body+"0\n", out)
+	out, err = ns.Output(ctx, "curl", "-sS", "--max-time", "10", "-I", url)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "HTTP/1.1 200 OK\r\n")
+	assert.Contains(t, out, "Content-Length: 19\r\n")
+
+	host, port, _ := strings.Cut(addr, ":")
+	// raw sends the parts (a pause between them: separate segments) and
+	// returns everything the hello answers until it closes.
+	raw := func(parts ...string) string {
+		script := "exec 3<>/dev/tcp/" + host + "/" + port + "\n"
+		for i := range parts {
+			script += fmt.Sprintf("printf '%%s' \"${%d}\" >&3; sleep 0.05\n", i+1)
+		}
+		script += "timeout 10 cat <&3"
+		out, err := ns.Output(ctx, "bash", append([]string{"-c", script, "raw"}, parts...)...)
+		require.NoError(t, err, "the hello closes the connection: %s", out)
+		return out
+	}
+	get := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	empty := "Content-Length: 0\r\n\r\n" // the end of an error's answer
+	for _, tc := range []struct {
+		name  string
+		parts []string
+		want  []string // in this order
+	}{
+		{"HTTP/1.0 closes", []string{"GET / HTTP/1.0\r\n\r\n"}, []string{"HTTP/1.1 200 OK", "\r\n\r\n" + httphello.Body}},
+		{"pipelined, then close", []string{get + "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"},
+			[]string{"200 OK", httphello.Body, "200 OK", "Connection: close", httphello.Body}},
+		{"head across segments", []string{"GET / HT", "TP/1.1\r\nHost: x\r", "\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n"},
+			[]string{"200 OK", httphello.Body, "200 OK", httphello.Body}},
+		{"a body", []string{"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"}, []string{"413 Content Too Large", "Connection: close", empty}},
+		{"other method", []string{"DELETE / HTTP/1.1\r\n\r\n"}, []string{"405 Method Not Allowed", empty}},
+		{"malformed", []string{"NONSENSE\r\n\r\n"}, []string{"400 Bad Request", empty}},
+		{"space before colon", []string{"GET / HTTP/1.1\r\nHost : x\r\n\r\n"}, []string{"400 Bad Request", empty}},
+		{"head too large", []string{"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", httphello.MaxHead) + "\r\n\r\n"},
+			[]string{"431 Request Header Fields Too Large", empty}},
+		{"idle connection closed (--http-idle-timeout)", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := raw(tc.parts...)
+			rest := out
+			for _, w := range tc.want {
+				_, after, ok := strings.Cut(rest, w)
+				require.True(t, ok, "%q after the earlier parts of:\n%s", w, out)
+				rest = after
+			}
+			assert.Empty(t, rest, "nothing after the last answer")
+		})
+	}
 }

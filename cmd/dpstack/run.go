@@ -114,7 +114,7 @@ func run(c runConfig, log *slog.Logger) (err error) {
 		return err
 	}
 	if c.services {
-		svc, err := startServices(host, log)
+		svc, err := startServices(host, c.httpIdle, log)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"time"
+
+	"github.com/dpstack/dpstack/api"
+	"github.com/dpstack/dpstack/internal/httphello"
+)
+
+// helloService serves the HTTP hello (package httphello) with the callback
+// API: request heads are parsed in the packet's own bytes on the polling
+// core (copied only when one spans packets), and each answer is one Send.
+// A connection that completes no request for idle is closed, as net/http's
+// IdleTimeout and ReadHeaderTimeout would.
+type helloService struct{ idle time.Duration }
+
+// helloConn is one connection's state.
+type helloConn struct {
+	head   []byte // the start of a request head that spans packets
+	out    []byte // the answer being built
+	served int    // requests answered: the idle timer looks for progress
+	idle   time.Duration
+	stop   func() bool
+}
+
+func (s helloService) Accept(c *api.CConn) {
+	hc := &helloConn{idle: s.idle}
+	c.SetValue(hc)
+	c.SetNoDelay(true)
+	hc.watchIdle(c, -1)
+}
+
+// watchIdle closes c if no request completes within hc.idle from now: one
+// timer per connection, re-armed only when it fires, so an idle
+// connection closes between idle and twice idle after its last request.
+func (hc *helloConn) watchIdle(c *api.CConn, seen int) {
+	if hc.served == seen {
+		c.Close()
+		return
+	}
+	served := hc.served
+	hc.stop = c.AfterFunc(hc.idle, func() { hc.watchIdle(c, served) })
+}
+
+// Data answers every complete request head in data, and keeps an
+// incomplete one for the next packet.
+func (helloService) Data(c *api.CConn, data []byte) int {
+	hc := c.Value().(*helloConn)
+	buf := data
+	if len(hc.head) > 0 {
+		hc.head = append(hc.head, data...)
+		buf = hc.head
+	}
+	for len(buf) > 0 {
+		n, tooLong := httphello.Scan(buf)
+		if tooLong {
+			hc.out = httphello.TooLong(hc.out[:0], time.Now())
+			hc.send(c, false)
+			return len(data)
+		}
+		if n == 0 {
+			break
+		}
+		var keepAlive bool
+		hc.out, keepAlive = httphello.Answer(hc.out[:0], buf[:n], time.Now())
+		hc.served++
+		if !hc.send(c, keepAlive) {
+			return len(data)
+		}
+		buf = buf[n:]
+	}
+	// Keep what is left of an incomplete head (moved within hc.head's
+	// own storage when it already lives there).
+	hc.head = append(hc.head[:0], buf...)
+	return len(data)
+}
+
+// send sends the answer in hc.out and reports whether the connection stays
+// open. An answer the send buffer cannot take whole means a client that
+// pipelines requests without reading the answers: it loses the connection.
+func (hc *helloConn) send(c *api.CConn, keepAlive bool) bool {
+	if n, err := c.Send(hc.out); err != nil || n < len(hc.out) {
+		c.SetLinger(0)
+		keepAlive = false
+	}
+	if !keepAlive {
+		hc.stop()
+		c.Close()
+	}
+	return keepAlive
+}
+
+func (helloService) Writable(*api.CConn) {}
+
+// Closed closes c when the client is done or the connection failed.
+func (helloService) Closed(c *api.CConn, err error) {
+	c.Value().(*helloConn).stop()
+	c.Close()
+}
