@@ -36,7 +36,7 @@ func (c clients) run(ctx context.Context, bound time.Duration, name string, args
 	ctx, cancel := context.WithTimeout(ctx, bound+clientGrace)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := inNetns(ctx, c.t.ns, name, args...)
+	cmd := inNetns(ctx, c.t.ns, onCPU(c.t.cpu, name, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%s: %w: %s", name, err, oneLine(stderr.String()+stdout.String()))

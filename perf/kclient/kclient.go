@@ -28,8 +28,17 @@ const (
 	AdaptiveRow    = "dpstack over net_tap (adaptive)"
 	BusyRow        = "dpstack over net_tap (busy)"
 	KernelAgainRow = "kernel over veth (again)"
+	KernelCPU0Row  = "kernel over veth, all on CPU 0"
+	AdaptiveCPURow = "dpstack (adaptive), clients on its CPU 0"
 	FloorRow       = "TAP floor (testpmd 5tswap)"
 )
+
+// sameCPU is the CPU of the rows that keep the clients on one CPU with
+// the server: dpstack's lcore (--cores 0), and for the kernel, kserve.
+// Waking a thread on another, idle CPU is what separates these rows from
+// the others on a machine whose idle CPUs halt (a VM without halt
+// polling): README, "Idle policies".
+const sameCPU = "0"
 
 // Limits bound every client by a count and by time, whichever comes first.
 type Limits struct {
@@ -73,8 +82,8 @@ type Config struct {
 
 // Run builds the servers and the ping-pong client, measures every row one
 // after the other (kernel, dpstack adaptive, dpstack busy, the kernel
-// again to show how far the machine's speed drifted meanwhile, the TAP
-// floor) and returns the report. A row that fails keeps its error and
+// again to show how far the machine's speed drifted meanwhile, kernel and
+// dpstack with the clients on the server's CPU, the TAP floor) and returns the report. A row that fails keeps its error and
 // the others go on; Run itself fails only when nothing can be built or
 // ctx ends.
 func Run(ctx context.Context, c Config) (*Report, error) {
@@ -94,10 +103,12 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		name  string
 		start func(context.Context) (*target, error)
 	}{
-		{KernelRow, func(ctx context.Context) (*target, error) { return startKernel(ctx, b) }},
-		{AdaptiveRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive") }},
-		{BusyRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "busy") }},
-		{KernelAgainRow, func(ctx context.Context) (*target, error) { return startKernel(ctx, b) }},
+		{KernelRow, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, "") }},
+		{AdaptiveRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive", "") }},
+		{BusyRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "busy", "") }},
+		{KernelAgainRow, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, "") }},
+		{KernelCPU0Row, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, sameCPU) }},
+		{AdaptiveCPURow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive", sameCPU) }},
 	}
 	for _, s := range tcp {
 		row := Row{System: s.name, CPUPer100k: -1, IdleCPU: -1}

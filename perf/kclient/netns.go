@@ -45,10 +45,10 @@ func addNetns(name string) error {
 	return nil
 }
 
-// inNetns is a command that runs name with args in network namespace ns:
+// inNetns is a command that runs argv in network namespace ns:
 // `ip netns exec` execs it, so the process started is the program itself.
-func inNetns(ctx context.Context, ns, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+func inNetns(ctx context.Context, ns string, argv ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
 }
 
 // waitPing pings addr from ns once a second until it answers or the

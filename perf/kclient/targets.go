@@ -35,6 +35,7 @@ const (
 // target is a running server and where its clients run.
 type target struct {
 	ns   string  // the clients' namespace
+	cpu  string  // the CPU the clients run on (taskset -c), or "" for any
 	addr string  // the server's address
 	srv  *server // the server process, for its CPU time
 	undo undo    // stops the server, removes the namespaces
@@ -50,9 +51,10 @@ func (t *target) fail(err error) (*target, error) {
 }
 
 // startKernel creates the kernel baseline's two namespaces and veth pair
-// and starts kserve in the server's namespace.
-func startKernel(ctx context.Context, b *bins) (*target, error) {
-	t := &target{ns: kernelCliNS, addr: kernelSrvAddr}
+// and starts kserve in the server's namespace; with a cpu, kserve and the
+// clients run on that CPU only.
+func startKernel(ctx context.Context, b *bins, cpu string) (*target, error) {
+	t := &target{ns: kernelCliNS, addr: kernelSrvAddr, cpu: cpu}
 	for _, ns := range []string{kernelSrvNS, kernelCliNS} {
 		if err := addNetns(ns); err != nil {
 			return t.fail(err)
@@ -72,7 +74,7 @@ func startKernel(ctx context.Context, b *bins) (*target, error) {
 			return t.fail(err)
 		}
 	}
-	cmd := inNetns(context.Background(), kernelSrvNS, b.kserve, "-addr", kernelSrvAddr)
+	cmd := inNetns(context.Background(), kernelSrvNS, onCPU(cpu, b.kserve, "-addr", kernelSrvAddr)...)
 	srv, err := startServer(ctx, "kserve", cmd, filepath.Join(b.dir, "kserve.log"), "kserve up")
 	if err != nil {
 		return t.fail(err)
@@ -85,13 +87,14 @@ func startKernel(ctx context.Context, b *bins) (*target, error) {
 	return t, nil
 }
 
-// startDpstack runs "dpstack run" on net_tap with the idle policy given;
-// it creates its namespace itself and removes it when it stops.
-func startDpstack(ctx context.Context, b *bins, idle string) (*target, error) {
+// startDpstack runs "dpstack run" on net_tap with the idle policy given,
+// its loop on CPU 0; it creates its namespace itself and removes it when
+// it stops. With a cpu, the clients run on that CPU only.
+func startDpstack(ctx context.Context, b *bins, idle, cpu string) (*target, error) {
 	if b.dpstackErr != nil {
 		return nil, b.dpstackErr
 	}
-	t := &target{ns: dpstackNS, addr: dpstackAddr}
+	t := &target{ns: dpstackNS, addr: dpstackAddr, cpu: cpu}
 	if netnsExists(dpstackNS) {
 		return nil, fmt.Errorf("namespace %s exists already (left by an earlier run? ip netns del %s)", dpstackNS, dpstackNS)
 	}
@@ -111,7 +114,7 @@ func startDpstack(ctx context.Context, b *bins, idle string) (*target, error) {
 	cmd := exec.Command(b.dpstack, "run", "--vdev", "net_tap0,iface="+dpstackIf,
 		"--addr", dpstackAddr+"/24", "--netns", dpstackNS, "--peer-addr", "198.19.1.1/24",
 		"--metrics", metrics, "--file-prefix", prefix, "--status-interval", "0",
-		"--idle", idle, "--cores", "0")
+		"--idle", idle, "--cores", sameCPU)
 	srv, err := startServer(ctx, "dpstack", cmd, filepath.Join(b.dir, "dpstack-"+idle+".log"), "dpstack up")
 	if err != nil {
 		return t.fail(err)
@@ -171,4 +174,13 @@ func freeLoopbackPort() (string, error) {
 	}
 	defer ln.Close()
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+// onCPU is the command line that runs name with args on cpu (taskset -c
+// execs it: the process is still the program), or as it is for "".
+func onCPU(cpu, name string, args ...string) []string {
+	if cpu == "" {
+		return append([]string{name}, args...)
+	}
+	return append([]string{"taskset", "-c", cpu, name}, args...)
 }

@@ -1,9 +1,11 @@
 // Command kserve serves, over kernel sockets, what "dpstack run" serves
-// (cmd/dpstack/services.go): echo on TCP port 7, discard on 9 and an HTTP
-// hello on 8080 that answers the same bytes, so that one client runs
-// unchanged against both. It is the kernel baseline of cmd/kclient, run
-// inside a network namespace; it prints "kserve up" on stderr once it
-// listens and stops on SIGINT or SIGTERM.
+// (cmd/dpstack/services.go): echo on TCP port 7, discard on 9 and the HTTP
+// hello on 8080, answered by the same code (package httphello) with the
+// same bytes, so that one client runs unchanged against both and the
+// difference is the stack. It is the kernel baseline of cmd/kclient, run
+// inside a network namespace, written as Go is written for the kernel: a
+// goroutine per connection, parked in the runtime's netpoller. It prints
+// "kserve up" on stderr once it listens and stops on SIGINT or SIGTERM.
 //
 //	ip netns exec dpsperf-ksrv kserve -addr 198.19.2.2
 package main
@@ -16,15 +18,17 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/dpstack/dpstack/internal/httphello"
 )
 
-// helloBody is what the HTTP hello answers: cmd/dpstack's helloBody.
-const helloBody = "hello from dpstack\n"
+// helloIdle is how long a hello connection may complete no request, as
+// dpstack run's --http-idle-timeout default.
+const helloIdle = time.Minute
 
 func main() {
 	addr := flag.String("addr", "", "address to listen on (default: every address)")
@@ -53,25 +57,9 @@ func run(addr string) error {
 	}
 	go serve(lns[0], func(c net.Conn) { io.Copy(c, c) })
 	go serve(lns[1], func(c net.Conn) { io.Copy(io.Discard, c) })
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, helloBody)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lns[2]) }()
+	go serve(lns[2], hello)
 	log.Print("kserve up")
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
+	<-ctx.Done()
 	return nil
 }
 
@@ -90,5 +78,40 @@ func serve(ln net.Listener, handle func(net.Conn)) {
 			defer c.Close()
 			handle(c)
 		}()
+	}
+}
+
+// hello answers the request heads that arrive on c until the client
+// closes, a request ends the connection, or none completes for helloIdle.
+func hello(c net.Conn) {
+	c.(*net.TCPConn).SetNoDelay(true)
+	in := make([]byte, 2*httphello.MaxHead)
+	var out []byte
+	have := 0
+	for {
+		c.SetReadDeadline(time.Now().Add(helloIdle))
+		k, err := c.Read(in[have:])
+		if err != nil {
+			return
+		}
+		have += k
+		buf := in[:have]
+		for {
+			n, tooLong := httphello.Scan(buf)
+			if tooLong {
+				c.Write(httphello.TooLong(out[:0], time.Now()))
+				return
+			}
+			if n == 0 {
+				break
+			}
+			var keepAlive bool
+			out, keepAlive = httphello.Answer(out[:0], buf[:n], time.Now())
+			if _, err := c.Write(out); err != nil || !keepAlive {
+				return
+			}
+			buf = buf[n:]
+		}
+		have = copy(in, buf)
 	}
 }
