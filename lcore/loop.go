@@ -42,7 +42,6 @@ type Config struct {
 type Stats struct {
 	Turns       stat.Counter `stat:"loop_turns"`
 	BusyTurns   stat.Counter `stat:"loop_busy_turns"` // turns that found work: BusyTurns/Turns is the loop's load
-	Sleeps      stat.Counter `stat:"loop_sleeps"`     // times the idle loop blocked (adaptive)
 	RxPackets   stat.Counter `stat:"loop_rx_packets"`
 	TxPackets   stat.Counter `stat:"loop_tx_packets"`
 	TxBursts    stat.Counter `stat:"loop_tx_bursts"`
@@ -86,7 +85,7 @@ type Loop struct {
 	// the loop sleeps until one of them, a Wake or a timer, rather
 	// than in steps.
 	intr          []*dpdk.RxInterrupt
-	interruptible bool
+	interruptible atomic.Bool
 	// deferred is what Defer queued for this turn; spare is the other
 	// half of the pair the two swap between, so that what deferred work
 	// defers runs in the next turn.
@@ -404,13 +403,14 @@ func (l *Loop) watchRx() {
 			return
 		}
 	}
-	l.intr, l.interruptible = intr, true
+	l.intr = intr
+	l.interruptible.Store(true)
 }
 
 // Interruptible reports whether the running loop sleeps until a packet
-// arrives (every rx queue has an interrupt) rather than in steps. Only
-// meaningful once Run has started, on the loop's own goroutine.
-func (l *Loop) Interruptible() bool { return l.interruptible }
+// arrives (every rx queue has an interrupt) rather than in steps. It is
+// false until Run has looked at the queues; safe from any goroutine.
+func (l *Loop) Interruptible() bool { return l.interruptible.Load() }
 
 // sleep is what an adaptive loop does when Idle says to: DPDK
 // l3fwd-power's sequence. It arms the rx interrupts, runs one more turn
@@ -424,21 +424,21 @@ func (l *Loop) sleep() {
 	for _, ri := range l.intr {
 		ri.Arm()
 	}
-	if l.interruptible && l.turn() {
+	interruptible := l.interruptible.Load()
+	if interruptible && l.turn() {
 		l.disarm()
 		l.idler.Woke()
 		return
 	}
 	l.Flush()
 	d := l.untilTimer()
-	if !l.interruptible || l.txPending() {
+	if !interruptible || l.txPending() {
 		if step := l.idler.Step(); d < 0 || step < d {
 			d = step
 		}
 	}
-	l.stats.Sleeps.Inc()
 	l.idler.Sleep(d)
-	if l.interruptible {
+	if interruptible {
 		l.disarm()
 		l.idler.Woke()
 	}

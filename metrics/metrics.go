@@ -28,6 +28,7 @@ type Collector struct {
 	mempoolUse  *prometheus.Desc
 	mempoolSize *prometheus.Desc
 	idleSleeps  *prometheus.Desc
+	rxIntr      *prometheus.Desc
 }
 
 // NewCollector returns a collector for h.
@@ -44,6 +45,7 @@ func NewCollector(h *stack.Host) *Collector {
 		mempoolUse:  prometheus.NewDesc("dpstack_mempool_in_use", "Mbufs out of the pool.", port, nil),
 		mempoolSize: prometheus.NewDesc("dpstack_mempool_size", "Mbufs in the pool.", port, nil),
 		idleSleeps:  prometheus.NewDesc("dpstack_loop_idle_sleeps_total", "Times the core's loop slept for want of work.", []string{"port", "core"}, nil),
+		rxIntr:      prometheus.NewDesc("dpstack_loop_rx_interrupts", "1 if the core's idle loop sleeps until a packet arrives, 0 if in steps (no rx interrupts, or busy polling).", []string{"port", "core"}, nil),
 	}
 }
 
@@ -82,6 +84,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.drops, dev.Drops.Get(r), c.port, core, r.String())
 		}
 		counter(c.idleSleeps, s.Loop().IdleSleeps(), c.port, core)
+		intr := 0.0
+		if s.Loop().Interruptible() {
+			intr = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.rxIntr, prometheus.GaugeValue, intr, c.port, core)
 		visit := func(name string, v uint64) {
 			d := prometheus.NewDesc("dpstack_"+name+"_total", "Per-core counter "+name+".", []string{"port", "core"}, nil)
 			counter(d, v, c.port, core)

@@ -189,7 +189,12 @@ func (h *Host) setupPort() error {
 	}
 	var err error
 	if h.offloads, err = p.Configure(conf); err != nil {
-		return err
+		// Some drivers refuse rx interrupts they do not have already
+		// here: without them, an idle loop sleeps in steps.
+		conf.RxInterrupts = false
+		if h.offloads, err = p.Configure(conf); err != nil {
+			return err
+		}
 	}
 	mac, err := p.MAC()
 	if err != nil {
@@ -205,8 +210,10 @@ func (h *Host) setupPort() error {
 		}
 	}
 	if err := p.Start(); err != nil {
-		// Some drivers refuse to start with rx interrupts they do not
-		// have: without them, an idle loop sleeps in steps.
+		// Others only when they start.
+		if !conf.RxInterrupts {
+			return err
+		}
 		conf.RxInterrupts = false
 		if h.offloads, err = p.Configure(conf); err != nil {
 			return err

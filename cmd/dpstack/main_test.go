@@ -209,6 +209,7 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, string(body), `dpstack_icmp_out_echo_replies_total{core="0",port="net_tap0"} 2`)
+	assert.Contains(t, string(body), `dpstack_loop_rx_interrupts{core="0",port="net_tap0"} 1`, "the idle loop sleeps until a packet")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	err = cmd.Wait()
