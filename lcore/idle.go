@@ -137,7 +137,7 @@ func (i *Idler) Sleeps() uint64 {
 
 // yieldTurns is how often a loop yields its processor when nothing else
 // asks it to: every yieldTurns turns when shared, every yieldTurns empty
-// turns of a loop on a thread of its own when such loops hold every P.
+// turns of a loop on a thread of its own.
 const yieldTurns = 32
 
 // Idle is called by the loop once per turn with whether the turn did any
@@ -146,9 +146,10 @@ const yieldTurns = 32
 // under IdleAdaptive it says so once IdleSpinTurns empty turns have passed
 // in a row, and on every empty turn after that until work or Woke. A
 // shared Idler first yields the processor, under either policy, after a
-// turn that readied a goroutine (Readied) and every yieldTurns turns; one
-// on a thread of its own every yieldTurns empty turns, but only when such
-// loops leave Go no processor. Idle does not allocate.
+// turn that readied a goroutine (Readied) and every yieldTurns turns. One
+// on a thread of its own yields every yieldTurns empty turns: Go's
+// processor when such loops leave Go none, the CPU (sched_yield)
+// otherwise. Idle does not allocate.
 func (i *Idler) Idle(didWork bool) bool {
 	if i.shared {
 		i.sinceYield++
@@ -173,21 +174,28 @@ func (i *Idler) Idle(didWork bool) bool {
 		return false
 	}
 	i.empty++
-	if !i.shared && i.empty%yieldTurns == 0 && lcoresHoldEveryP() {
-		// A loop on a thread of its own holds a Go processor (P)
-		// while it polls. When such loops hold every P, the
-		// goroutines that feed them (applications of the blocking
-		// API) would wait for the runtime's 10 ms preemption: yield
-		// every yieldTurns empty turns (a locked goroutine's yield
-		// hands its P to another thread, so not every turn).
-		// Measured with make perf, 2 loops on 2 cores: blocking
-		// round trip p50 668 µs -> 90 µs. With a P to spare the
-		// yield only costs: each one wakes another thread, and on
-		// the kernel-client benchmark (1 loop, 2 cores) yielding
-		// anyway cut ab's keep-alive rate from 51 k to 40 k req/s.
-		i.yield()
-	} else if !i.shared && i.empty%yieldTurns == 0 {
-		schedYield()
+	if !i.shared && i.empty%yieldTurns == 0 {
+		if lcoresHoldEveryP() {
+			// A loop on a thread of its own holds a Go processor
+			// (P) while it polls. When such loops hold every P,
+			// the goroutines that feed them (applications of the
+			// blocking API) would wait for the runtime's 10 ms
+			// preemption: hand the P over (a locked goroutine's
+			// yield wakes another thread, so not every turn).
+			// Measured with make perf, 2 loops on 2 cores:
+			// blocking round trip p50 668 µs -> 90 µs. With a P to
+			// spare that only costs: on the kernel-client
+			// benchmark (1 loop, 2 CPUs) it cut ab -k from 51 k to
+			// 40 k req/s.
+			i.yield()
+		} else {
+			// Let the threads that share the loop's CPU run: the
+			// client, the softirq that feeds a TAP. Measured on the
+			// kernel-client benchmark with the clients on the
+			// loop's CPU: TCP ping-pong p99 265 -> 45 µs, ab
+			// 22.8 k -> 35.1 k req/s.
+			schedYield()
+		}
 	}
 	return i.policy == IdleAdaptive && i.empty > i.spin
 }
@@ -248,7 +256,7 @@ func (i *Idler) Watch(fd int) error {
 // the kernel would not.
 func (i *Idler) waiter() *waiter {
 	if i.w == nil && !i.wfail {
-		w, err := newWaiter()
+		w, err := newWaiter(i.shared)
 		i.w, i.wfail = w, err != nil
 	}
 	return i.w
@@ -260,8 +268,11 @@ func (i *Idler) waiter() *waiter {
 // not left waiting. Only the loop calls it.
 func (i *Idler) Sleep(d time.Duration) {
 	w := i.waiter()
-	// From here on a Wake sees idleSleeping and writes the waiter's
-	// eventfd. A Wake that came before consumes no sleep at all.
+	if w != nil {
+		w.limit(d)
+	}
+	// From here on a Wake sees idleSleeping and wakes the waiter. A
+	// Wake that came before consumes no sleep at all.
 	if i.state.Swap(idleSleeping)&idleNotified != 0 {
 		i.state.Store(0)
 		return

@@ -206,69 +206,83 @@ func returns(t *testing.T, done <-chan struct{}, what string) {
 	}
 }
 
-func TestIdleWakeInterruptsSleep(t *testing.T) {
-	i := NewIdler(IdleAdaptive, false)
-	defer i.Close()
-	for round := range 3 { // the waiter is reused
-		done := sleepIn(t, i, -1)
-		i.Wake()
-		returns(t, done, "Wake")
-		assert.Equal(t, uint64(round+1), i.Sleeps())
+// eachWaiter runs fn with an adaptive Idler of each kind: one that blocks
+// its thread when it sleeps, one that parks its goroutine (shared).
+func eachWaiter(t *testing.T, fn func(t *testing.T, i *Idler)) {
+	for _, shared := range []bool{false, true} {
+		name := map[bool]string{false: "thread", true: "parked"}[shared]
+		t.Run(name, func(t *testing.T) {
+			i := NewIdler(IdleAdaptive, shared)
+			defer i.Close()
+			fn(t, i)
+		})
 	}
 }
 
+func TestIdleWakeInterruptsSleep(t *testing.T) {
+	eachWaiter(t, func(t *testing.T, i *Idler) {
+		for round := range 3 { // the waiter is reused
+			done := sleepIn(t, i, -1)
+			i.Wake()
+			returns(t, done, "Wake")
+			assert.Equal(t, uint64(round+1), i.Sleeps())
+		}
+	})
+}
+
 func TestIdleWakeBeforeSleepSkipsIt(t *testing.T) {
-	i := NewIdler(IdleAdaptive, false)
-	defer i.Close()
-	i.Wake()
-	i.Wake() // a second one is absorbed
-	done := make(chan struct{})
-	go func() {
-		i.Sleep(-1) // must not sleep: work may have been posted
-		close(done)
-	}()
-	returns(t, done, "a pending Wake")
-	assert.Zero(t, i.Sleeps())
-	assert.Zero(t, i.state.Load(), "the Wake was consumed")
+	eachWaiter(t, func(t *testing.T, i *Idler) {
+		i.Wake()
+		i.Wake() // a second one is absorbed
+		done := make(chan struct{})
+		go func() {
+			i.Sleep(-1) // must not sleep: work may have been posted
+			close(done)
+		}()
+		returns(t, done, "a pending Wake")
+		assert.Zero(t, i.Sleeps())
+		assert.Zero(t, i.state.Load(), "the Wake was consumed")
+	})
 }
 
 // TestIdleWatchedFDWakes: a sleep with no limit ends when a watched
 // descriptor becomes readable, once per event (edge-triggered: nothing
 // reads it).
 func TestIdleWatchedFDWakes(t *testing.T) {
-	i := NewIdler(IdleAdaptive, false)
-	defer i.Close()
-	var p [2]int
-	require.NoError(t, unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK))
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
-	require.NoError(t, i.Watch(p[0]))
-	for range 2 {
-		done := sleepIn(t, i, -1)
-		_, err := unix.Write(p[1], []byte{1})
-		require.NoError(t, err)
-		returns(t, done, "the watched fd")
-	}
+	eachWaiter(t, func(t *testing.T, i *Idler) {
+		var p [2]int
+		require.NoError(t, unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK))
+		defer unix.Close(p[0])
+		defer unix.Close(p[1])
+		require.NoError(t, i.Watch(p[0]))
+		for range 2 {
+			done := sleepIn(t, i, -1)
+			_, err := unix.Write(p[1], []byte{1})
+			require.NoError(t, err)
+			returns(t, done, "the watched fd")
+		}
+	})
 }
 
 // TestIdleSleepTimeout: a sleep with a limit ends by itself.
 func TestIdleSleepTimeout(t *testing.T) {
-	i := NewIdler(IdleAdaptive, false)
-	defer i.Close()
-	returns(t, sleepIn(t, i, time.Millisecond), "the timeout")
+	eachWaiter(t, func(t *testing.T, i *Idler) {
+		returns(t, sleepIn(t, i, time.Millisecond), "the timeout")
+		returns(t, sleepIn(t, i, time.Millisecond), "the timeout, again")
+	})
 }
 
 func TestIdleNoAllocs(t *testing.T) {
-	i := NewIdler(IdleAdaptive, false)
-	defer i.Close()
-	allocs := testing.AllocsPerRun(50, func() {
-		i.Idle(true)
-		for range IdleSpinTurns + 1 {
-			i.Idle(false)
-		}
-		i.Sleep(time.Microsecond)
+	eachWaiter(t, func(t *testing.T, i *Idler) {
+		allocs := testing.AllocsPerRun(50, func() {
+			i.Idle(true)
+			for range IdleSpinTurns + 1 {
+				i.Idle(false)
+			}
+			i.Sleep(time.Microsecond)
+		})
+		assert.Zero(t, allocs)
+		assert.Equal(t, uint64(51), i.Sleeps())
+		assert.Zero(t, testing.AllocsPerRun(100, i.Wake))
 	})
-	assert.Zero(t, allocs)
-	assert.Equal(t, uint64(51), i.Sleeps())
-	assert.Zero(t, testing.AllocsPerRun(100, i.Wake))
 }
