@@ -26,11 +26,11 @@ ip netns exec "$ns" ping -c 2 -i 0.2 -W 2 -s 1472 198.18.0.2
 echo "--- arping from namespace $ns ---"
 iface=$(ip -n "$ns" -o link show | awk -F': ' '$2 != "lo" {print $2; exit}')
 ip netns exec "$ns" arping -c 2 -i "$iface" 198.18.0.2 || true
-echo "--- curl http://198.18.0.2:8080/ from namespace $ns (net/http over dpstack TCP) ---"
+echo "--- curl http://198.18.0.2:8080/ from namespace $ns (the callback HTTP hello over dpstack TCP) ---"
 ip netns exec "$ns" curl -s -m 5 http://198.18.0.2:8080/
 echo "--- kernel neighbour entry ---"
 ip -n "$ns" neigh show 198.18.0.2
 echo "--- metrics (dpstack counters) ---"
-curl -s http://127.0.0.1:9100/metrics | grep -E '^dpstack_(icmp_in_echos|icmp_out_echo|arp_in_req|arp_out_rep|tcp_.*(active|passive|in_segs|out_segs)|port_packets|mempool)' | head -20
+curl -s http://127.0.0.1:9100/metrics | grep -E '^dpstack_(icmp_in_echos|icmp_out_echo|arp_in_req|arp_out_rep|tcp_.*(active|passive|in_segs|out_segs)|port_packets|mempool|loop_(rx_interrupts|idle_sleeps))' | head -20
 trap - EXIT
 stop

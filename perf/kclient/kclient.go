@@ -22,23 +22,37 @@ import (
 	"time"
 )
 
-// Row names.
+// Row names; the rows with a placement add its label.
 const (
 	KernelRow      = "kernel over veth"
 	AdaptiveRow    = "dpstack over net_tap (adaptive)"
 	BusyRow        = "dpstack over net_tap (busy)"
 	KernelAgainRow = "kernel over veth (again)"
-	KernelCPU0Row  = "kernel over veth, all on CPU 0"
-	AdaptiveCPURow = "dpstack (adaptive), clients on its CPU 0"
 	FloorRow       = "TAP floor (testpmd 5tswap)"
 )
 
-// sameCPU is the CPU of the rows that keep the clients on one CPU with
-// the server: dpstack's lcore (--cores 0), and for the kernel, kserve.
-// Waking a thread on another, idle CPU is what separates these rows from
-// the others on a machine whose idle CPUs halt (a VM without halt
-// polling): README, "Idle policies".
-const sameCPU = "0"
+// placement is where a row's server and clients run. The zero placement
+// leaves both to the scheduler, as a user would; the others put the
+// server on CPU 0 (dpstack's lcore is there in every row; kserve runs
+// under taskset) and every client on cpu. Whether a client shares the
+// server's CPU decides, on a VM whose idle CPUs halt, whether each
+// exchange pays for waking a halted CPU twice (README, "Idle policies"),
+// and the scheduler's choice can go either way from one run to the next:
+// the pinned rows show both cases on purpose.
+type placement struct {
+	label string // appended to the row's name
+	cpu   string // the clients' CPU (taskset -c), "" for any
+}
+
+var placements = []placement{
+	{},
+	{", clients on its CPU 0", "0"},
+	{", clients on CPU 1", "1"},
+}
+
+// serverCPU is the CPU of dpstack's lcore (--cores), and of kserve in the
+// rows with a placement.
+const serverCPU = "0"
 
 // Limits bound every client by a count and by time, whichever comes first.
 type Limits struct {
@@ -81,9 +95,9 @@ type Config struct {
 }
 
 // Run builds the servers and the ping-pong client, measures every row one
-// after the other (kernel, dpstack adaptive, dpstack busy, the kernel
-// again to show how far the machine's speed drifted meanwhile, kernel and
-// dpstack with the clients on the server's CPU, the TAP floor) and returns the report. A row that fails keeps its error and
+// after the other (kernel, dpstack adaptive and dpstack busy in each
+// placement, the kernel again to show how far the machine's speed drifted
+// meanwhile, the TAP floor) and returns the report. A row that fails keeps its error and
 // the others go on; Run itself fails only when nothing can be built or
 // ctx ends.
 func Run(ctx context.Context, c Config) (*Report, error) {
@@ -99,19 +113,25 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	l := c.Limits
 	rep := &Report{Baseline: KernelRow}
-	tcp := []struct {
-		name  string
-		start func(context.Context) (*target, error)
-	}{
-		{KernelRow, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, "") }},
-		{AdaptiveRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive", "") }},
-		{BusyRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "busy", "") }},
-		{KernelAgainRow, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, "") }},
-		{KernelCPU0Row, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, sameCPU) }},
-		{AdaptiveCPURow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive", sameCPU) }},
+	type server struct {
+		name, baseline string
+		start          func(context.Context) (*target, error)
 	}
+	var tcp []server
+	for _, p := range placements {
+		kernel := KernelRow + p.label
+		kserveCPU := ""
+		if p.cpu != "" {
+			kserveCPU = serverCPU
+		}
+		tcp = append(tcp,
+			server{kernel, kernel, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, kserveCPU, p.cpu) }},
+			server{AdaptiveRow + p.label, kernel, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive", p.cpu) }},
+			server{BusyRow + p.label, kernel, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "busy", p.cpu) }})
+	}
+	tcp = append(tcp, server{KernelAgainRow, KernelRow, func(ctx context.Context) (*target, error) { return startKernel(ctx, b, "", "") }})
 	for _, s := range tcp {
-		row := Row{System: s.name, CPUPer100k: -1, IdleCPU: -1}
+		row := Row{System: s.name, Baseline: s.baseline, CPUPer100k: -1, IdleCPU: -1}
 		fmt.Fprintf(c.Log, "kclient: %s\n", s.name)
 		if t, err := s.start(ctx); err != nil {
 			row.fail("setup", err)
@@ -141,6 +161,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		return nil, ctx.Err()
 	}
 	rep.Notes = append(rep.Notes,
+		"ratios (×): against the kernel row with the same placement; the floor's and the kernel's again against the first kernel row",
 		fmt.Sprintf("limits: ping -i 0.002 -c %d, ping -f -c %d, ping-pong %d+%d exchanges or %v, ab -n %d -t %v, wrk -d %v, idle %v",
 			l.Pings, l.Floods, l.Warmup, l.Exchanges, l.RTTTime, l.Requests, l.LoadTime, l.LoadTime, l.Idle),
 		fmt.Sprintf("machine: %d CPUs, Linux %s, %s; rows measured one after another, run took %s",

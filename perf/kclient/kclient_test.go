@@ -113,3 +113,18 @@ func TestReportRatiosAndFindings(t *testing.T) {
 	assert.True(t, strings.HasPrefix(lines[2], AdaptiveRow+",,,,10,"), lines[2])
 	assert.True(t, strings.HasSuffix(lines[2], ",,wrk: boom"), lines[2])
 }
+
+// TestReportRowBaseline: a row that names its baseline takes its ratios
+// against that row, not the report's.
+func TestReportRowBaseline(t *testing.T) {
+	pinned := KernelRow + placements[1].label
+	rep := &Report{Baseline: KernelRow, Rows: []Row{
+		{System: KernelRow, AB: 1000, CPUPer100k: -1, IdleCPU: -1},
+		{System: pinned, AB: 400, CPUPer100k: -1, IdleCPU: -1},
+		{System: AdaptiveRow + placements[1].label, Baseline: pinned, AB: 1200, CPUPer100k: -1, IdleCPU: -1},
+	}}
+	var b strings.Builder
+	require.NoError(t, rep.WriteTable(&b))
+	assert.Contains(t, b.String(), "3.00×")
+	assert.NotContains(t, b.String(), "1.20×")
+}

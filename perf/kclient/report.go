@@ -14,6 +14,7 @@ import (
 // and IdleCPU: a negative one) and an error says why.
 type Row struct {
 	System          string
+	Baseline        string        // the row its ratios are against; "": the report's
 	Ping, PingMax   time.Duration // ping -i 0.002: average and maximum round trip
 	Flood           time.Duration // ping -f: average round trip
 	RTT             PingPong      // 64-byte ping-pong: TCP echo, or UDP for the floor
@@ -32,8 +33,9 @@ func (r *Row) fail(what string, err error) {
 
 // Report is the results of one run.
 type Report struct {
-	Rows      []Row
-	Baseline  string    // the row ratios are taken against (the kernel's)
+	Rows     []Row
+	Baseline string // the row ratios are taken against when a row names none
+
 	FloorPing pingStats // ping through the floor's reflection: two TAP round trips
 	Notes     []string
 }
@@ -68,10 +70,15 @@ var columns = []column{
 	{"idle CPU %", "server_idle_cpu_pct", "%.1f", func(r, _ Row) (float64, bool) { return r.IdleCPU, r.IdleCPU >= 0 }},
 }
 
-func (rep *Report) base() Row {
-	for _, r := range rep.Rows {
-		if r.System == rep.Baseline {
-			return r
+// base is the row that r's ratios are taken against.
+func (rep *Report) base(r Row) Row {
+	name := r.Baseline
+	if name == "" {
+		name = rep.Baseline
+	}
+	for _, b := range rep.Rows {
+		if b.System == name {
+			return b
 		}
 	}
 	return Row{}
@@ -79,7 +86,6 @@ func (rep *Report) base() Row {
 
 // WriteTable prints the table, the errors and the notes.
 func (rep *Report) WriteTable(w io.Writer) error {
-	base := rep.base()
 	pad := len("system")
 	for _, r := range rep.Rows {
 		pad = max(pad, len(r.System))
@@ -94,7 +100,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		cells = []string{fmt.Sprintf("%-*s", pad, r.System)}
 		for _, c := range columns {
 			cell := "-"
-			if v, ok := c.value(r, base); ok {
+			if v, ok := c.value(r, rep.base(r)); ok {
 				cell = fmt.Sprintf(c.format, v)
 			}
 			cells = append(cells, cell)
@@ -145,7 +151,6 @@ func (rep *Report) findings() []string {
 // WriteCSV writes the table with full-precision numbers, an empty cell
 // where a value was not measured, and the errors in a last column.
 func (rep *Report) WriteCSV(w io.Writer) error {
-	base := rep.base()
 	cw := csv.NewWriter(w)
 	rec := []string{"system"}
 	for _, c := range columns {
@@ -158,7 +163,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 		rec = []string{r.System}
 		for _, c := range columns {
 			cell := ""
-			if v, ok := c.value(r, base); ok {
+			if v, ok := c.value(r, rep.base(r)); ok {
 				cell = strconv.FormatFloat(v, 'g', 6, 64)
 			}
 			rec = append(rec, cell)

@@ -51,10 +51,10 @@ func (t *target) fail(err error) (*target, error) {
 }
 
 // startKernel creates the kernel baseline's two namespaces and veth pair
-// and starts kserve in the server's namespace; with a cpu, kserve and the
-// clients run on that CPU only.
-func startKernel(ctx context.Context, b *bins, cpu string) (*target, error) {
-	t := &target{ns: kernelCliNS, addr: kernelSrvAddr, cpu: cpu}
+// and starts kserve in the server's namespace, on srvCPU if one is given;
+// the clients run on cliCPU if one is given.
+func startKernel(ctx context.Context, b *bins, srvCPU, cliCPU string) (*target, error) {
+	t := &target{ns: kernelCliNS, addr: kernelSrvAddr, cpu: cliCPU}
 	for _, ns := range []string{kernelSrvNS, kernelCliNS} {
 		if err := addNetns(ns); err != nil {
 			return t.fail(err)
@@ -74,7 +74,7 @@ func startKernel(ctx context.Context, b *bins, cpu string) (*target, error) {
 			return t.fail(err)
 		}
 	}
-	cmd := inNetns(context.Background(), kernelSrvNS, onCPU(cpu, b.kserve, "-addr", kernelSrvAddr)...)
+	cmd := inNetns(context.Background(), kernelSrvNS, onCPU(srvCPU, b.kserve, "-addr", kernelSrvAddr)...)
 	srv, err := startServer(ctx, "kserve", cmd, filepath.Join(b.dir, "kserve.log"), "kserve up")
 	if err != nil {
 		return t.fail(err)
@@ -88,8 +88,8 @@ func startKernel(ctx context.Context, b *bins, cpu string) (*target, error) {
 }
 
 // startDpstack runs "dpstack run" on net_tap with the idle policy given,
-// its loop on CPU 0; it creates its namespace itself and removes it when
-// it stops. With a cpu, the clients run on that CPU only.
+// its loop on serverCPU; it creates its namespace itself and removes it
+// when it stops. With a cpu, the clients run on that CPU only.
 func startDpstack(ctx context.Context, b *bins, idle, cpu string) (*target, error) {
 	if b.dpstackErr != nil {
 		return nil, b.dpstackErr
@@ -114,7 +114,7 @@ func startDpstack(ctx context.Context, b *bins, idle, cpu string) (*target, erro
 	cmd := exec.Command(b.dpstack, "run", "--vdev", "net_tap0,iface="+dpstackIf,
 		"--addr", dpstackAddr+"/24", "--netns", dpstackNS, "--peer-addr", "198.19.1.1/24",
 		"--metrics", metrics, "--file-prefix", prefix, "--status-interval", "0",
-		"--idle", idle, "--cores", sameCPU)
+		"--idle", idle, "--cores", serverCPU)
 	srv, err := startServer(ctx, "dpstack", cmd, filepath.Join(b.dir, "dpstack-"+idle+".log"), "dpstack up")
 	if err != nil {
 		return t.fail(err)
