@@ -184,15 +184,7 @@ func TestTapPort(t *testing.T) {
 // are skipped, and a second Run without new packets does nothing.
 func TestBatch(t *testing.T) {
 	pool := dpdktest.Pool(t, 1023)
-	rp, err := dpdk.NewRingPair("dpdkb", 256)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, rp.Close()) })
-	for _, p := range []*dpdk.Port{rp.A, rp.B} {
-		_, err := p.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pool})
-		require.NoError(t, err)
-		require.NoError(t, p.Start())
-		t.Cleanup(func() { assert.NoError(t, p.Stop()) })
-	}
+	rp := startRingPair(t, "dpdkb", 256, pool)
 	b := dpdk.NewBatch()
 	// Added rx first: the kinds still run tx, free, rx.
 	rxB, rxA := b.AddRx(rp.B, 0), b.AddRx(rp.A, 0)
@@ -226,4 +218,21 @@ func TestBatch(t *testing.T) {
 		assert.Zero(t, b.Done(op), "op %d ran again without packets", op)
 	}
 	mbuf.FreeBulk(in[:8])
+}
+
+// startRingPair makes a ring pair of size slots with both ports started
+// (one queue pair each, receiving into pool), stopped and closed when the
+// test ends.
+func startRingPair(t *testing.T, name string, size int, pool *mbuf.Pool) *dpdk.RingPair {
+	t.Helper()
+	rp, err := dpdk.NewRingPair(name, size)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, rp.Close()) })
+	for _, p := range []*dpdk.Port{rp.A, rp.B} {
+		_, err := p.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pool})
+		require.NoError(t, err)
+		require.NoError(t, p.Start())
+		t.Cleanup(func() { assert.NoError(t, p.Stop()) })
+	}
+	return rp
 }

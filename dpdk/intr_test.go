@@ -43,15 +43,7 @@ func waitReadable(t *testing.T, fd int, d time.Duration) bool {
 // own and from a batch.
 func TestRingPairDoorbell(t *testing.T) {
 	pool := dpdktest.Pool(t, 63)
-	rp, err := dpdk.NewRingPair("dpdki", 64)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, rp.Close()) })
-	for _, p := range []*dpdk.Port{rp.A, rp.B} {
-		_, err := p.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pool})
-		require.NoError(t, err)
-		require.NoError(t, p.Start())
-		t.Cleanup(func() { assert.NoError(t, p.Stop()) })
-	}
+	rp := startRingPair(t, "dpdki", 64, pool)
 	ri, err := rp.B.RxInterrupt(0)
 	require.NoError(t, err)
 	send := func() {

@@ -100,7 +100,7 @@ func (rep *Report) panelPlot(pn panel, names []string) (*plot.Plot, error) {
 		labels.Offset = vg.Point{X: bars.Offset, Y: vg.Points(3)}
 		p.Add(bars, labels)
 		if len(pn.series) > 1 {
-			p.Legend.Add(rep.heading(column{head: s.label}), bars)
+			p.Legend.Add(rep.heading(column{Head: s.label}), bars)
 		}
 	}
 	p.Legend.Top = true

@@ -1,12 +1,9 @@
 package kclient
 
 import (
-	"encoding/csv"
 	"fmt"
+	"github.com/dpstack/dpstack/perf/table"
 	"io"
-	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -40,34 +37,31 @@ type Report struct {
 	Notes     []string
 }
 
-// column is one column of the table: its heading printed and in CSV, and
-// its value for a row given the baseline row.
-type column struct {
-	head, csv, format string
-	value             func(r, base Row) (float64, bool)
-}
+type column = table.Column[Row]
+
+var col = table.NewColumn[Row]
 
 func us(d time.Duration) (float64, bool) { return float64(d) / float64(time.Microsecond), d > 0 }
 
 func ratio(a, b float64) (float64, bool) { return a / b, a > 0 && b > 0 }
 
 var columns = []column{
-	{"ping avg µs", "ping_avg_us", "%.1f", func(r, _ Row) (float64, bool) { return us(r.Ping) }},
-	{"ping max µs", "ping_max_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.PingMax) }},
-	{"flood avg µs", "flood_avg_us", "%.1f", func(r, _ Row) (float64, bool) { return us(r.Flood) }},
-	{"rtt p50 µs", "rtt_p50_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P50, r.RTT.Exchanges > 0 }},
-	{"p99 µs", "rtt_p99_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P99, r.RTT.Exchanges > 0 }},
-	{"p99.9 µs", "rtt_p999_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P999, r.RTT.Exchanges > 0 }},
-	{"p50/kernel", "rtt_p50_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.RTT.P50, b.RTT.P50) }},
-	{"ab req/s", "ab_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.AB, r.AB > 0 }},
-	{"ab/kernel", "ab_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.AB, b.AB) }},
-	{"ab -k req/s", "ab_keepalive_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.ABKeepAlive, r.ABKeepAlive > 0 }},
-	{"ab -k/kernel", "ab_keepalive_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.ABKeepAlive, b.ABKeepAlive) }},
-	{"wrk req/s", "wrk_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.Wrk, r.Wrk > 0 }},
-	{"wrk p50 µs", "wrk_p50_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.WrkP50) }},
-	{"wrk p99 µs", "wrk_p99_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.WrkP99) }},
-	{"CPU s/100k req", "server_cpu_s_per_100k_req", "%.2f", func(r, _ Row) (float64, bool) { return r.CPUPer100k, r.CPUPer100k >= 0 }},
-	{"idle CPU %", "server_idle_cpu_pct", "%.1f", func(r, _ Row) (float64, bool) { return r.IdleCPU, r.IdleCPU >= 0 }},
+	col("ping avg µs", "ping_avg_us", "%.1f", func(r, _ Row) (float64, bool) { return us(r.Ping) }),
+	col("ping max µs", "ping_max_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.PingMax) }),
+	col("flood avg µs", "flood_avg_us", "%.1f", func(r, _ Row) (float64, bool) { return us(r.Flood) }),
+	col("rtt p50 µs", "rtt_p50_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P50, r.RTT.Exchanges > 0 }),
+	col("p99 µs", "rtt_p99_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P99, r.RTT.Exchanges > 0 }),
+	col("p99.9 µs", "rtt_p999_us", "%.1f", func(r, _ Row) (float64, bool) { return r.RTT.P999, r.RTT.Exchanges > 0 }),
+	col("p50/kernel", "rtt_p50_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.RTT.P50, b.RTT.P50) }),
+	col("ab req/s", "ab_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.AB, r.AB > 0 }),
+	col("ab/kernel", "ab_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.AB, b.AB) }),
+	col("ab -k req/s", "ab_keepalive_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.ABKeepAlive, r.ABKeepAlive > 0 }),
+	col("ab -k/kernel", "ab_keepalive_vs_kernel", "%.2f×", func(r, b Row) (float64, bool) { return ratio(r.ABKeepAlive, b.ABKeepAlive) }),
+	col("wrk req/s", "wrk_req_s", "%.0f", func(r, _ Row) (float64, bool) { return r.Wrk, r.Wrk > 0 }),
+	col("wrk p50 µs", "wrk_p50_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.WrkP50) }),
+	col("wrk p99 µs", "wrk_p99_us", "%.0f", func(r, _ Row) (float64, bool) { return us(r.WrkP99) }),
+	col("CPU s/100k req", "server_cpu_s_per_100k_req", "%.2f", func(r, _ Row) (float64, bool) { return r.CPUPer100k, r.CPUPer100k >= 0 }),
+	col("idle CPU %", "server_idle_cpu_pct", "%.1f", func(r, _ Row) (float64, bool) { return r.IdleCPU, r.IdleCPU >= 0 }),
 }
 
 // base is the row that r's ratios are taken against.
@@ -84,41 +78,21 @@ func (rep *Report) base(r Row) Row {
 	return Row{}
 }
 
-// WriteTable prints the table, the errors and the notes.
+// table is the report as a table.Table.
+func (rep *Report) table() table.Table[Row] {
+	return table.Table[Row]{
+		Columns: columns,
+		Rows:    rep.Rows,
+		Name:    func(r Row) string { return r.System },
+		Errors:  func(r Row) []string { return r.Errors },
+		Base:    rep.base,
+	}
+}
+
+// WriteTable prints the table, the errors, what the rows call for and
+// the notes.
 func (rep *Report) WriteTable(w io.Writer) error {
-	pad := len("system")
-	for _, r := range rep.Rows {
-		pad = max(pad, len(r.System))
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	cells := []string{fmt.Sprintf("%-*s", pad, "system")}
-	for _, c := range columns {
-		cells = append(cells, c.head)
-	}
-	fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
-	for _, r := range rep.Rows {
-		cells = []string{fmt.Sprintf("%-*s", pad, r.System)}
-		for _, c := range columns {
-			cell := "-"
-			if v, ok := c.value(r, rep.base(r)); ok {
-				cell = fmt.Sprintf(c.format, v)
-			}
-			cells = append(cells, cell)
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, r := range rep.Rows {
-		for _, e := range r.Errors {
-			fmt.Fprintf(w, "error: %s: %s\n", r.System, e)
-		}
-	}
-	for _, n := range append(rep.findings(), rep.Notes...) {
-		fmt.Fprintln(w, n)
-	}
-	return nil
+	return rep.table().WriteText(w, append(rep.findings(), rep.Notes...))
 }
 
 // findings are the notes the rows themselves call for: whether every
@@ -150,28 +124,4 @@ func (rep *Report) findings() []string {
 
 // WriteCSV writes the table with full-precision numbers, an empty cell
 // where a value was not measured, and the errors in a last column.
-func (rep *Report) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	rec := []string{"system"}
-	for _, c := range columns {
-		rec = append(rec, c.csv)
-	}
-	if err := cw.Write(append(rec, "errors")); err != nil {
-		return err
-	}
-	for _, r := range rep.Rows {
-		rec = []string{r.System}
-		for _, c := range columns {
-			cell := ""
-			if v, ok := c.value(r, rep.base(r)); ok {
-				cell = strconv.FormatFloat(v, 'g', 6, 64)
-			}
-			rec = append(rec, cell)
-		}
-		if err := cw.Write(append(rec, strings.Join(r.Errors, "; "))); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
+func (rep *Report) WriteCSV(w io.Writer) error { return rep.table().WriteCSV(w) }

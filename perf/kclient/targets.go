@@ -75,16 +75,7 @@ func startKernel(ctx context.Context, b *bins, srvCPU, cliCPU string) (*target, 
 		}
 	}
 	cmd := inNetns(context.Background(), kernelSrvNS, onCPU(srvCPU, b.kserve, "-addr", kernelSrvAddr)...)
-	srv, err := startServer(ctx, "kserve", cmd, filepath.Join(b.dir, "kserve.log"), "kserve up")
-	if err != nil {
-		return t.fail(err)
-	}
-	t.srv = srv
-	t.undo.add(srv.stop)
-	if err := waitPing(ctx, t.ns, t.addr, startTimeout); err != nil {
-		return t.fail(err)
-	}
-	return t, nil
+	return t.serve(ctx, "kserve", cmd, filepath.Join(b.dir, "kserve.log"), "kserve up")
 }
 
 // startDpstack runs "dpstack run" on net_tap with the idle policy given,
@@ -115,7 +106,13 @@ func startDpstack(ctx context.Context, b *bins, idle, cpu string) (*target, erro
 		"--addr", dpstackAddr+"/24", "--netns", dpstackNS, "--peer-addr", "198.19.1.1/24",
 		"--metrics", metrics, "--file-prefix", prefix, "--status-interval", "0",
 		"--idle", idle, "--cores", serverCPU)
-	srv, err := startServer(ctx, "dpstack", cmd, filepath.Join(b.dir, "dpstack-"+idle+".log"), "dpstack up")
+	return t.serve(ctx, "dpstack", cmd, filepath.Join(b.dir, "dpstack-"+idle+".log"), "dpstack up")
+}
+
+// serve starts the target's server (startServer's arguments) and waits
+// until it answers ping from the clients' namespace.
+func (t *target) serve(ctx context.Context, name string, cmd *exec.Cmd, logPath, ready string) (*target, error) {
+	srv, err := startServer(ctx, name, cmd, logPath, ready)
 	if err != nil {
 		return t.fail(err)
 	}

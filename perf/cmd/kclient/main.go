@@ -17,10 +17,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/dpstack/dpstack/perf/table"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
+
 	"strings"
 	"syscall"
 
@@ -51,26 +52,11 @@ func run(ctx context.Context, c kclient.Config, dir string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	var table strings.Builder
-	if err := rep.WriteTable(&table); err != nil {
+	var text strings.Builder
+	if err := rep.WriteTable(&text); err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, table.String())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "kclient.txt"), []byte(table.String()), 0o644); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(dir, "kclient.csv"))
-	if err != nil {
-		return err
-	}
-	if err := rep.WriteCSV(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := table.Save(dir, "kclient", text.String(), stdout, map[string]func(io.Writer) error{"kclient.csv": rep.WriteCSV}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s/{kclient.txt,kclient.csv}\n", dir)

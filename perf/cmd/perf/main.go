@@ -9,6 +9,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/dpstack/dpstack/perf/table"
 	"io"
 	"os"
 	"path/filepath"
@@ -204,36 +205,16 @@ func build(row *harness.Row, prefix string, fn func() (harness.System, error), r
 // write prints the table and writes perf.txt, perf.csv and perf.png into
 // dir.
 func write(dir string, rep *harness.Report, stdout io.Writer) error {
-	var table strings.Builder
-	if err := rep.WriteTable(&table); err != nil {
+	var text strings.Builder
+	if err := rep.WriteTable(&text); err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, table.String())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	files := map[string]func(io.Writer) error{"perf.csv": rep.WriteCSV, "perf.png": rep.WritePNG}
+	if err := table.Save(dir, "perf", text.String(), stdout, files); err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "perf.txt"), []byte(table.String()), 0o644); err != nil {
-		return err
-	}
-	for name, fn := range map[string]func(io.Writer) error{"perf.csv": rep.WriteCSV, "perf.png": rep.WritePNG} {
-		if err := writeFile(filepath.Join(dir, name), fn); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(stdout, "wrote %s/{perf.txt,perf.csv,perf.png}\n", dir)
 	return nil
-}
-
-func writeFile(path string, fn func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
 }
 
 // pgoNote says which profile, if any, the binary was built with
