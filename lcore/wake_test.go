@@ -59,55 +59,68 @@ func within[T any](t *testing.T, ch <-chan T, what string) T {
 // for a packet the peer sends, handles it, and sleeps again; Stop ends it
 // while it sleeps.
 func TestLoopWakesForPacket(t *testing.T) {
-	pool := dpdktest.Pool(t, 1023)
-	rp := ringLink(t, pool, 256)
-	l := NewLoop(Config{Idle: IdleAdaptive})
-	got := make(chan int, 16)
-	l.AddRx(rp.B, 0, func(pkts []*mbuf.Buf) {
-		got <- len(pkts)
-		mbuf.FreeBulk(pkts)
-	})
-	l.idler.spin = 0 // sleep at the first empty turn
-	sleepingLoop(t, l)
-	require.True(t, l.Interruptible(), "a ring pair's ports have doorbells")
-	for range 3 {
-		sleeps := l.IdleSleeps()
-		sendFrames(t, pool, rp.A, 2)
-		n := within(t, got, "a packet")
-		if n == 1 {
-			n += within(t, got, "a packet")
+	eachLoop(t, func(t *testing.T, shared bool) {
+		pool := dpdktest.Pool(t, 1023)
+		rp := ringLink(t, pool, 256)
+		l := NewLoop(Config{Idle: IdleAdaptive, Shared: shared})
+		got := make(chan int, 16)
+		l.AddRx(rp.B, 0, func(pkts []*mbuf.Buf) {
+			got <- len(pkts)
+			mbuf.FreeBulk(pkts)
+		})
+		l.idler.spin = 0 // sleep at the first empty turn
+		sleepingLoop(t, l)
+		require.True(t, l.Interruptible(), "a ring pair's ports have doorbells")
+		for range 3 {
+			sleeps := l.IdleSleeps()
+			sendFrames(t, pool, rp.A, 2)
+			n := within(t, got, "a packet")
+			if n == 1 {
+				n += within(t, got, "a packet")
+			}
+			assert.Equal(t, 2, n)
+			waitAsleep(t, l, sleeps)
 		}
-		assert.Equal(t, 2, n)
-		waitAsleep(t, l, sleeps)
+	})
+}
+
+// eachLoop runs fn for a loop on a thread of its own (which blocks the
+// thread when it sleeps) and for one on an ordinary goroutine (shared,
+// which parks in Go's netpoller).
+func eachLoop(t *testing.T, fn func(t *testing.T, shared bool)) {
+	for _, shared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "thread", true: "shared"}[shared], func(t *testing.T) { fn(t, shared) })
 	}
 }
 
 // TestLoopWakesForPostAndTimer: a sleeping loop wakes for work posted to
 // it, and for its next timer, which work posted while it slept armed.
 func TestLoopWakesForPostAndTimer(t *testing.T) {
-	pool := dpdktest.Pool(t, 63)
-	rp := ringLink(t, pool, 64)
-	l := NewLoop(Config{Idle: IdleAdaptive})
-	l.AddRx(rp.B, 0, func(pkts []*mbuf.Buf) { mbuf.FreeBulk(pkts) })
-	l.idler.spin = 0
-	sleepingLoop(t, l)
+	eachLoop(t, func(t *testing.T, shared bool) {
+		pool := dpdktest.Pool(t, 63)
+		rp := ringLink(t, pool, 64)
+		l := NewLoop(Config{Idle: IdleAdaptive, Shared: shared})
+		l.AddRx(rp.B, 0, func(pkts []*mbuf.Buf) { mbuf.FreeBulk(pkts) })
+		l.idler.spin = 0
+		sleepingLoop(t, l)
 
-	ran := make(chan struct{})
-	require.True(t, l.Post(func() { close(ran) }))
-	within(t, ran, "posted work")
+		ran := make(chan struct{})
+		require.True(t, l.Post(func() { close(ran) }))
+		within(t, ran, "posted work")
 
-	sleeps := l.IdleSleeps()
-	fired := make(chan Time, 1)
-	var tm Timer
-	tm.Init(func(now Time) { fired <- now })
-	var at Time
-	require.True(t, l.Post(func() {
-		at = l.Now().Add(20 * time.Millisecond)
-		l.Wheel().Schedule(&tm, at)
-	}))
-	now := within(t, fired, "the timer")
-	assert.False(t, now.Before(at), "not early")
-	assert.Greater(t, l.IdleSleeps(), sleeps, "the loop slept until the timer")
+		sleeps := l.IdleSleeps()
+		fired := make(chan Time, 1)
+		var tm Timer
+		tm.Init(func(now Time) { fired <- now })
+		var at Time
+		require.True(t, l.Post(func() {
+			at = l.Now().Add(20 * time.Millisecond)
+			l.Wheel().Schedule(&tm, at)
+		}))
+		now := within(t, fired, "the timer")
+		assert.False(t, now.Before(at), "not early")
+		assert.Greater(t, l.IdleSleeps(), sleeps, "the loop slept until the timer")
+	})
 }
 
 // TestLoopDisarmsWhilePolling: a loop that a packet woke disarms its
