@@ -162,11 +162,23 @@ func (c *CConn) process() {
 			return
 		}
 	}
-	if !c.ended && c.sk.ReceiveQueue.Bytes() == 0 {
+	if c.ended {
+		return
+	}
+	if c.sk.ReceiveQueue.Bytes() == 0 {
 		// Everything delivered: the stream may have ended, or failed.
 		if ended, err := c.sk.RecvEnd(); ended || err != nil {
 			c.end(err)
 		}
+	} else if c.sk.State() == sock.Closed {
+		// Reset or timed out with data the handler left: it could
+		// only ever consume it by sending it on, as an echo does, and
+		// nothing can be sent now. The end comes now, not never.
+		err := c.sk.SockError()
+		if err == nil {
+			err = syscall.ECONNRESET
+		}
+		c.end(err)
 	}
 }
 

@@ -93,13 +93,21 @@ func TestCallbackEcho(t *testing.T) {
 	}
 }
 
-// resetHandler sends one byte to each client it accepts and reports how
-// the connection ended.
-type resetHandler struct{ ended chan error }
+// resetHandler sends one byte to each client it accepts, consumes what
+// arrives unless it keeps it unread, and reports how the connection ended.
+type resetHandler struct {
+	unread bool
+	ended  chan error
+}
 
 func (r *resetHandler) Accept(c *api.CConn) { c.Send([]byte{1}) }
 
-func (r *resetHandler) Data(c *api.CConn, data []byte) int { return len(data) }
+func (r *resetHandler) Data(c *api.CConn, data []byte) int {
+	if r.unread {
+		return 0
+	}
+	return len(data)
+}
 
 func (r *resetHandler) Writable(c *api.CConn) {}
 
@@ -109,19 +117,25 @@ func (r *resetHandler) Closed(c *api.CConn, err error) {
 }
 
 // TestCallbackReset: a peer's reset ends a callback connection with
-// ECONNRESET, not as the end of the stream.
+// ECONNRESET, not as the end of the stream; also when the handler left
+// received data unread, which it could never consume once the
+// connection is gone (a handler that cannot send it on, as an echo).
 func TestCallbackReset(t *testing.T) {
-	p := newPeer(t)
-	hd := &resetHandler{ended: make(chan error, 1)}
-	ln, err := api.ListenCallback(p.h, ":7110", hd)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, ln.Close()) }()
-	assert.Equal(t, "reset", p.run(t, "reset", env(host(7110))...))
-	select {
-	case err := <-hd.ended:
-		assert.ErrorIs(t, err, syscall.ECONNRESET)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the connection never ended")
+	for _, unread := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unread=%v", unread), func(t *testing.T) {
+			p := newPeer(t)
+			hd := &resetHandler{unread: unread, ended: make(chan error, 1)}
+			ln, err := api.ListenCallback(p.h, ":7110", hd)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, ln.Close()) }()
+			assert.Equal(t, "reset", p.run(t, "reset", env(host(7110))...))
+			select {
+			case err := <-hd.ended:
+				assert.ErrorIs(t, err, syscall.ECONNRESET)
+			case <-time.After(30 * time.Second):
+				t.Fatal("the connection never ended")
+			}
+		})
 	}
 }
 

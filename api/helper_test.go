@@ -365,14 +365,17 @@ func helperResetRead(addr string) error {
 	return nil
 }
 
-// helperReset waits for one byte from the server, then aborts the
-// connection with a RST (SO_LINGER 0).
+// helperReset waits for one byte from the server, sends 100, then aborts
+// the connection with a RST (SO_LINGER 0).
 func helperReset(addr string) error {
 	c, err := dial(addr)
 	if err != nil {
 		return err
 	}
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return err
+	}
+	if _, err := c.Write(make([]byte, 100)); err != nil {
 		return err
 	}
 	if err := c.SetLinger(0); err != nil {

@@ -7,12 +7,15 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // Collector collects one host's metrics.
@@ -29,6 +32,10 @@ type Collector struct {
 	mempoolSize *prometheus.Desc
 	idleSleeps  *prometheus.Desc
 	rxIntr      *prometheus.Desc
+	tcpSockets  *prometheus.Desc
+	tcpOrphans  *prometheus.Desc
+	tcpTW       *prometheus.Desc
+	tcpReqs     *prometheus.Desc
 }
 
 // NewCollector returns a collector for h.
@@ -45,6 +52,10 @@ func NewCollector(h *stack.Host) *Collector {
 		mempoolUse:  prometheus.NewDesc("dpstack_mempool_in_use", "Mbufs out of the pool.", port, nil),
 		mempoolSize: prometheus.NewDesc("dpstack_mempool_size", "Mbufs in the pool.", port, nil),
 		idleSleeps:  prometheus.NewDesc("dpstack_loop_idle_sleeps_total", "Times the core's loop slept for want of work.", []string{"port", "core"}, nil),
+		tcpSockets:  prometheus.NewDesc("dpstack_tcp_sockets", "TCP sockets by state (TIME-WAIT: dpstack_tcp_timewait).", []string{"port", "core", "state"}, nil),
+		tcpOrphans:  prometheus.NewDesc("dpstack_tcp_orphans", "TCP sockets closed by the user and still finishing their connection.", []string{"port", "core"}, nil),
+		tcpTW:       prometheus.NewDesc("dpstack_tcp_timewait", "TCP connections in TIME-WAIT.", []string{"port", "core"}, nil),
+		tcpReqs:     prometheus.NewDesc("dpstack_tcp_requests", "Handshakes in the listeners' SYN queues.", []string{"port", "core"}, nil),
 		rxIntr:      prometheus.NewDesc("dpstack_loop_rx_interrupts", "1 if the core's idle loop sleeps until a packet arrives, 0 if in steps (no rx interrupts, or busy polling).", []string{"port", "core"}, nil),
 	}
 }
@@ -97,8 +108,33 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		stat.Visit(s.Loop().Stats(), visit)
 		stat.Visit(s.IPv4().Stats(), visit)
 		stat.Visit(s.TCP().Stats(), visit)
+		c.census(ch, s, core)
+		stat.Visit(&s.TCP().Mem().Stats, visit)
+		stat.VisitGauges(&s.TCP().Mem().Stats, func(name string, v int64) {
+			d := prometheus.NewDesc("dpstack_"+name, "Per-core level "+name+".", []string{"port", "core"}, nil)
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), c.port, core)
+		})
 		stat.Visit(s.Routes().Neighbours().Stats(), visit)
 	}
+}
+
+// census sends the core's connection counts, taken on the core.
+func (c *Collector) census(ch chan<- prometheus.Metric, s *stack.Stack, core string) {
+	var n tcp.Census
+	if err := c.host.Do(s.Core(), func(s *stack.Stack) { n = s.TCP().Census() }); err != nil {
+		return // the core is too busy to be counted this time
+	}
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	for st := range sock.NumStates {
+		if st != sock.TimeWait {
+			gauge(c.tcpSockets, n.States[st], c.port, core, strings.ToLower(st.String()))
+		}
+	}
+	gauge(c.tcpOrphans, n.Orphans, c.port, core)
+	gauge(c.tcpTW, n.TimeWait, c.port, core)
+	gauge(c.tcpReqs, n.Requests, c.port, core)
 }
 
 // Handler serves the host's metrics, with Go runtime metrics beside them.

@@ -38,7 +38,7 @@ func newLoopHost(t testing.TB, cores int) *loopHost {
 	name := uniq("lh")
 	port, err := dpdk.Probe("net_ring_" + name)
 	require.NoError(t, err)
-	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: addrA, Cores: cores, PoolSize: 4095})
+	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: addrA, Cores: cores, PoolSize: 8191})
 	if err != nil {
 		port.Close()
 		t.Fatal(err)

@@ -52,8 +52,17 @@ type Config struct {
 	Loops []*lcore.Loop
 	// Idle is the loops' idle policy.
 	Idle lcore.IdlePolicy
-	// PoolSize is the number of mbufs; 0 means 8191.
+	// PoolSize is the number of mbufs; 0 means 8191 per core.
 	PoolSize int
+	// SockMem is how many mbufs the host's sockets may hold in their
+	// queues together (Linux's tcp_mem max), divided evenly among the
+	// cores; under memory pressure from two thirds of it until they are
+	// back below half. 0 takes the pool less the receive reserve
+	// (RxReserve per core): whatever the sockets hold, the receive path
+	// can refill its descriptors and take the ACKs and RSTs that free
+	// them. Hosts that share a Pool should divide it with SockMem. -1:
+	// no limit.
+	SockMem int
 	// Pool, when given, is the mbuf pool the host uses, made by the caller
 	// and shared with other hosts (one pool for several ports, as DPDK
 	// applications usually keep one per NUMA socket); the caller closes
@@ -90,6 +99,7 @@ type Host struct {
 	pool     *mbuf.Pool
 	ownPool  bool // pool is the host's, not Config.Pool
 	offloads dpdk.Configured
+	sockMem  sock.MemLimits // each core's share of Config.SockMem
 	mac      header.MAC
 	flows    *tcp.FlowTable // nil with one core
 	steer    *rss.Steering  // nil when the port's RSS is not predictable
@@ -121,7 +131,7 @@ func Open(cfg Config) (*Host, error) {
 			len(cfg.Loops), cfg.Cores, len(cfg.Lcores), syscall.EINVAL)
 	}
 	if cfg.PoolSize == 0 {
-		cfg.PoolSize = 8191
+		cfg.PoolSize = cfg.Cores*8192 - 1 // DPDK's best sizes are 2^n - 1
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
@@ -143,6 +153,10 @@ func Open(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h.steer = h.steering()
+	if err := h.sockMemLimits(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	for core := range cfg.Cores {
 		if err := h.addCore(core); err != nil {
 			h.Close()
@@ -151,6 +165,46 @@ func Open(cfg Config) (*Host, error) {
 	}
 	return h, nil
 }
+
+// RxReserve is the receive reserve: the mbufs per core that the sockets'
+// limit (Config.SockMem) leaves to the port, for its rx and tx descriptors
+// and a margin for what passes through a turn (a burst in flight, ARP and
+// ICMP replies, ACKs, RSTs).
+func RxReserve() int { return rxDesc + txDesc + 128 }
+
+// The port's descriptors per queue.
+const rxDesc, txDesc = 512, 512
+
+// sockMemLimits sets each core's share of the sockets' memory limit, in
+// the truesize bytes that sockets are charged (an mbuf's whole buffer,
+// whatever its payload).
+func (h *Host) sockMemLimits() error {
+	n := h.cfg.SockMem
+	switch {
+	case n < 0:
+		return nil
+	case n == 0:
+		n = h.pool.Size() - h.cfg.Cores*RxReserve()
+		if n < h.cfg.Cores*minSockMem {
+			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each and the sockets need at least %d: %w",
+				h.pool.Size(), h.cfg.Cores, RxReserve(), minSockMem, syscall.EINVAL)
+		}
+	case n < h.cfg.Cores*minSockMem:
+		return fmt.Errorf("stack: SockMem %d: want at least %d per core: %w", n, minSockMem, syscall.EINVAL)
+	}
+	b := h.pool.Alloc()
+	if b == nil {
+		return fmt.Errorf("stack: pool %s is empty: %w", h.pool.Name(), syscall.ENOBUFS)
+	}
+	per := sock.Truesize(b)
+	b.Free()
+	max := n / h.cfg.Cores * per
+	h.sockMem = sock.MemLimits{Min: max / 2, Pressure: max / 3 * 2, Max: max}
+	return nil
+}
+
+// minSockMem is the fewest mbufs a core's sockets may be limited to.
+const minSockMem = 256
 
 // openPool takes the caller's pool or makes the host's own.
 func (h *Host) openPool() error {
@@ -177,8 +231,8 @@ func (h *Host) setupPort() error {
 	conf := dpdk.PortConfig{
 		RxQueues:         h.cfg.Cores,
 		TxQueues:         h.cfg.Cores,
-		RxDesc:           512,
-		TxDesc:           512,
+		RxDesc:           rxDesc,
+		TxDesc:           txDesc,
 		MTU:              h.cfg.MTU,
 		RSSHashFunctions: dpdk.RSSIPv4 | dpdk.RSSTCP | dpdk.RSSUDP,
 		RxOffloads:       dpdk.RxOffloadIPv4Cksum | dpdk.RxOffloadTCPCksum | dpdk.RxOffloadUDPCksum,
@@ -308,7 +362,7 @@ func (h *Host) addCore(core int) error {
 			return fmt.Errorf("stack: default gateway %v: %w", h.cfg.Gateway, err)
 		}
 	}
-	tc := tcp.Config{Congestion: h.cfg.Congestion}
+	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem}
 	if h.flows != nil {
 		tc.Flows, tc.Handoff = h.flows, h.handoff
 	}

@@ -213,7 +213,7 @@ func TestHostCongestion(t *testing.T) {
 	for _, tc := range []struct{ set, want string }{{"", "cubic"}, {"reno", "reno"}, {"bbr", ""}} {
 		rp, err := dpdk.NewRingPair(uniq("rpc"), 256)
 		require.NoError(t, err)
-		h, err := stack.Open(stack.Config{Name: uniq("cg"), Port: rp.A, Addr: addrA, PoolSize: 1023, Congestion: tc.set})
+		h, err := stack.Open(stack.Config{Name: uniq("cg"), Port: rp.A, Addr: addrA, PoolSize: 2047, Congestion: tc.set})
 		if tc.want == "" {
 			assert.ErrorIs(t, err, syscall.ENOENT, tc.set)
 		} else {
@@ -234,7 +234,7 @@ func TestHostPoolOps(t *testing.T) {
 	for _, tc := range []struct{ set, want string }{{"", mbuf.OpsLockFree}, {"ring_mp_mc", "ring_mp_mc"}, {"no_such", ""}} {
 		rp, err := dpdk.NewRingPair(uniq("rpo"), 256)
 		require.NoError(t, err)
-		h, err := stack.Open(stack.Config{Name: uniq("po"), Port: rp.A, Addr: addrA, PoolSize: 1023, PoolOps: tc.set})
+		h, err := stack.Open(stack.Config{Name: uniq("po"), Port: rp.A, Addr: addrA, PoolSize: 2047, PoolOps: tc.set})
 		if tc.want == "" {
 			assert.ErrorIs(t, err, syscall.EINVAL)
 			assert.ErrorContains(t, err, tc.set)

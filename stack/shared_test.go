@@ -28,9 +28,9 @@ func TestSharedLoop(t *testing.T) {
 	_, err = stack.Open(stack.Config{Name: uniq("sl"), Port: rp.A, Addr: addrA, Cores: 2, Loops: loops})
 	assert.ErrorIs(t, err, syscall.EINVAL, "two cores on one shared loop")
 
-	a, err := stack.Open(stack.Config{Name: uniq("sla"), Port: rp.A, Addr: addrA, PoolSize: 1023, Loops: loops})
+	a, err := stack.Open(stack.Config{Name: uniq("sla"), Port: rp.A, Addr: addrA, PoolSize: 2047, Loops: loops})
 	require.NoError(t, err)
-	b, err := stack.Open(stack.Config{Name: uniq("slb"), Port: rp.B, Addr: addrB, PoolSize: 1023, Loops: loops})
+	b, err := stack.Open(stack.Config{Name: uniq("slb"), Port: rp.B, Addr: addrB, PoolSize: 2047, Loops: loops})
 	require.NoError(t, err)
 	assert.ErrorIs(t, a.Start(), syscall.EINVAL, "the shared loop is not running yet")
 

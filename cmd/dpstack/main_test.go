@@ -65,6 +65,7 @@ func TestParseRunFlags(t *testing.T) {
 		{"stray argument", with("extra"), "unexpected"},
 		{"bad log level", with("--log-level", "loud"), "--log-level"},
 		{"zero http idle timeout", with("--http-idle-timeout", "0s"), "--http-idle-timeout"},
+		{"negative mbufs", with("--mbufs", "-1"), "--mbufs"},
 		{"unknown congestion control", with("--congestion", "bbr"), "--congestion"},
 	}
 	for _, tc := range bad {

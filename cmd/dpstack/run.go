@@ -68,6 +68,8 @@ func run(c runConfig, log *slog.Logger) (err error) {
 		Cores:      len(lcores),
 		Lcores:     lcores,
 		Idle:       c.idle,
+		PoolSize:   c.mbufs,
+		SockMem:    c.sockMem,
 		MTU:        c.mtu,
 		Congestion: c.congestion,
 	})

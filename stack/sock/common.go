@@ -45,10 +45,11 @@ const (
 	// TimeWait: waiting 2 MSL for the peer to see our ACK of its FIN.
 	TimeWait
 
-	numStates
+	// NumStates is the number of states, for arrays indexed by State.
+	NumStates
 )
 
-var stateNames = [numStates]string{
+var stateNames = [NumStates]string{
 	Closed:      "CLOSED",
 	Listen:      "LISTEN",
 	SynSent:     "SYN-SENT",
@@ -65,7 +66,7 @@ var stateNames = [numStates]string{
 // String is the state's name as RFC 9293 §3.3.2 spells it, or State(n) for a
 // value outside the TCP states.
 func (st State) String() string {
-	if st < numStates {
+	if st < NumStates {
 		return stateNames[st]
 	}
 	return "State(" + strconv.Itoa(int(st)) + ")"

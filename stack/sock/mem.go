@@ -1,6 +1,9 @@
 package sock
 
-import "github.com/dpstack/dpstack/mbuf"
+import (
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/stat"
+)
 
 // Truesize is what a packet costs a socket's buffer (skb->truesize): the
 // size of the buffers behind all its segments, headroom and tailroom
@@ -21,37 +24,170 @@ func Truesize(b *mbuf.Buf) int {
 	return n
 }
 
+// MemLimits bound what all the sockets of one core may hold in their
+// queues together, in truesize bytes (net.ipv4.tcp_mem, which Linux counts
+// in pages): above Pressure the core is under memory pressure until it is
+// back below Min; nothing may take it above Max. A zero Max means no limit.
+type MemLimits struct{ Min, Pressure, Max int }
+
+// MemStats are a Mem's metrics.
+type MemStats struct {
+	Sockets   stat.Gauge   `stat:"sock_count"`         // sockets charged to the account
+	Held      stat.Gauge   `stat:"sock_mem_bytes"`     // truesize bytes in socket queues
+	Pressure  stat.Gauge   `stat:"sock_mem_pressure"`  // 1 while under memory pressure
+	Pressures stat.Counter `stat:"sock_mem_pressures"` // times memory pressure began
+}
+
+// Mem is one core's account of what its sockets' queues hold, checked
+// against its MemLimits (Linux's per-protocol memory_allocated and
+// memory_pressure). The pool of packet buffers is shared with the receive
+// path, which must always find some to refill its descriptors and take the
+// ACKs and RSTs that free the rest: the limits keep the sockets below that
+// reserve. It belongs to its core; a nil *Mem has no limits.
+type Mem struct {
+	Limits MemLimits
+	Stats  MemStats
+
+	held     int
+	sockets  int
+	pressure bool
+}
+
+// AddSocket counts a socket in (n = 1) or out (n = -1) of the account:
+// under pressure each one's fair share is Pressure divided among them.
+func (m *Mem) AddSocket(n int) {
+	if m == nil {
+		return
+	}
+	m.sockets += n
+	m.Stats.Sockets.Set(int64(m.sockets))
+}
+
+// Held is the truesize the core's socket queues hold.
+func (m *Mem) Held() int {
+	if m == nil {
+		return 0
+	}
+	return m.held
+}
+
+// Allows reports whether size more bytes stay within Max.
+func (m *Mem) Allows(size int) bool {
+	return m == nil || m.Limits.Max == 0 || m.held+size <= m.Limits.Max
+}
+
+// allowsSock reports whether a socket that holds has bytes may take size
+// more (__sk_mem_raise_allocated). A socket that holds less than one small
+// packet (SockMinRcvBuf, Linux's guaranteed tcp_rmem[0]) may, up to Max.
+// Any other stops at Pressure, and under pressure at its fair share of
+// Pressure (Linux's share is of the hard limit). So a crowd of
+// connections that never read, each holding its buffers full, stops at
+// Pressure, and the space between Pressure and Max stays for the
+// connections that hold little: a new one's request still gets in.
+func (m *Mem) allowsSock(has, size int) bool {
+	switch {
+	case m == nil || m.Limits.Max == 0:
+		return true
+	case m.held+size > m.Limits.Max:
+		return false
+	case has < SockMinRcvBuf:
+		return true
+	case m.held+size > m.Limits.Pressure:
+		return false
+	}
+	return !m.pressure || (has+size)*max(m.sockets, 1) <= m.Limits.Pressure
+}
+
+// UnderPressure reports whether the core is under memory pressure
+// (tcp_under_memory_pressure): sockets then offer small windows, do not
+// grow their send buffers, and give up out-of-order data first.
+func (m *Mem) UnderPressure() bool { return m != nil && m.pressure }
+
+// charge adds size held bytes, entering pressure above Limits.Pressure
+// (sk_enter_memory_pressure).
+func (m *Mem) charge(size int) {
+	if m == nil {
+		return
+	}
+	m.held += size
+	m.Stats.Held.Set(int64(m.held))
+	if !m.pressure && m.Limits.Max > 0 && m.held > m.Limits.Pressure {
+		m.pressure = true
+		m.Stats.Pressure.Set(1)
+		m.Stats.Pressures.Inc()
+	}
+}
+
+// uncharge takes size held bytes back, leaving pressure below Limits.Min
+// (sk_leave_memory_pressure).
+func (m *Mem) uncharge(size int) {
+	if m == nil {
+		return
+	}
+	m.held -= size
+	m.Stats.Held.Set(int64(m.held))
+	if m.pressure && m.held < m.Limits.Min {
+		m.pressure = false
+		m.Stats.Pressure.Set(0)
+	}
+}
+
+// MemAllows reports whether the core's account lets the socket take size
+// more truesize bytes (allowsSock), whatever its own buffers say.
+func (s *Sock) MemAllows(size int) bool {
+	return s.Mem.allowsSock(s.RmemAlloc+s.WmemQueued, size)
+}
+
 // RmemSchedule reports whether the receive queue may take size more
-// truesize bytes: whether RmemAlloc+size stays within RcvBuf. An empty
-// receive queue always takes one packet, so a buffer smaller than one
-// packet cannot stall a flow for ever.
+// truesize bytes: whether RmemAlloc+size stays within RcvBuf, and the
+// core's account allows it (allowsSock). An empty receive queue takes one packet
+// past RcvBuf, so a buffer smaller than one packet cannot stall a flow for
+// ever; never past Max: the peer retransmits what a full core drops.
 //
 // Linux (__sock_queue_rcv_skb, tcp_try_rmem_schedule) compares only the
 // current sk_rmem_alloc against sk_rcvbuf and so may overshoot by one skb;
 // this check keeps RcvBuf a hard bound instead.
 func (s *Sock) RmemSchedule(size int) bool {
-	return s.RmemAlloc == 0 || s.RmemAlloc+size <= s.RcvBuf
+	return s.MemAllows(size) && (s.RmemAlloc == 0 || s.RmemAlloc+size <= s.RcvBuf)
 }
 
 // WmemSchedule reports whether the write queue may take size more truesize
-// bytes: whether WmemQueued+size stays within SndBuf, or nothing is queued
-// (so one packet always fits). Linux's sk_stream_memory_free checks only
+// bytes: whether WmemQueued+size stays within SndBuf and the core's
+// account allows it (allowsSock), or nothing is queued (so one packet always
+// fits: a socket with nothing in flight would have no ACK to wake its
+// writer when space frees up). Linux's sk_stream_memory_free checks only
 // sk_wmem_queued < sk_sndbuf before the skb is added.
 func (s *Sock) WmemSchedule(size int) bool {
-	return s.WmemQueued == 0 || s.WmemQueued+size <= s.SndBuf
+	return s.WmemQueued == 0 || s.MemAllows(size) && s.WmemQueued+size <= s.SndBuf
 }
 
 // ChargeR charges b to the receive buffer (skb_set_owner_r).
-func (s *Sock) ChargeR(b *mbuf.Buf) { s.RmemAlloc += Truesize(b) }
+func (s *Sock) ChargeR(b *mbuf.Buf) {
+	size := Truesize(b)
+	s.RmemAlloc += size
+	s.Mem.charge(size)
+}
 
 // UnchargeR returns b's charge to the receive buffer (sock_rfree).
-func (s *Sock) UnchargeR(b *mbuf.Buf) { s.RmemAlloc -= Truesize(b) }
+func (s *Sock) UnchargeR(b *mbuf.Buf) {
+	size := Truesize(b)
+	s.RmemAlloc -= size
+	s.Mem.uncharge(size)
+}
 
 // ChargeW charges b to the send buffer (sk_wmem_queued_add).
-func (s *Sock) ChargeW(b *mbuf.Buf) { s.WmemQueued += Truesize(b) }
+func (s *Sock) ChargeW(b *mbuf.Buf) {
+	size := Truesize(b)
+	s.WmemQueued += size
+	s.Mem.charge(size)
+}
 
 // UnchargeW returns b's charge to the send buffer (sk_wmem_free_skb).
-func (s *Sock) UnchargeW(b *mbuf.Buf) { s.WmemQueued -= Truesize(b) }
+func (s *Sock) UnchargeW(b *mbuf.Buf) {
+	size := Truesize(b)
+	s.WmemQueued -= size
+	s.Mem.uncharge(size)
+}
 
 // QueueRcv charges b and appends it to the receive queue when RmemSchedule
 // allows (tcp_queue_rcv) and reports true: the socket owns b from then on.
@@ -64,6 +200,7 @@ func (s *Sock) QueueRcv(b *mbuf.Buf) bool {
 		return false
 	}
 	s.RmemAlloc += size
+	s.Mem.charge(size)
 	s.ReceiveQueue.PushBack(b)
 	return true
 }

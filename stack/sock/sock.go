@@ -60,6 +60,9 @@ type Sock struct {
 	RmemAlloc int
 	// WmemQueued is the truesize charged for WriteQueue (sk_wmem_queued).
 	WmemQueued int
+	// Mem is the core's account that RmemAlloc and WmemQueued are also
+	// charged to (sk_prot->memory_allocated); nil: none.
+	Mem *Mem
 	// UserLocks says which settings the user fixed (sk_userlocks):
 	// SndBufLock, RcvBufLock, BindAddrLock, BindPortLock.
 	UserLocks uint8

@@ -61,6 +61,7 @@ const (
 	DropTCPZeroWindow     // data beyond a zero receive window
 	DropTCPRcvMem         // no receive buffer left for in-order data
 	DropTCPOFOMem         // no receive buffer left for out-of-order data
+	DropTCPMemLimit       // data refused: the core's sockets hold their limit (tcp_mem)
 	DropTCPAfterClose     // data after the receive side was closed (answered with a RST)
 	DropTCPTimeWait       // a segment that a TIME-WAIT socket does not take
 	DropTCPClosing        // data for a socket that no longer reads (CLOSE-WAIT, CLOSING, LAST-ACK)
@@ -123,6 +124,7 @@ var dropNames = [NumDropReasons]string{
 	DropTCPZeroWindow:     "tcp_zero_window",
 	DropTCPRcvMem:         "tcp_rcv_mem",
 	DropTCPOFOMem:         "tcp_ofo_mem",
+	DropTCPMemLimit:       "tcp_mem_limit",
 	DropTCPAfterClose:     "tcp_data_after_close",
 	DropTCPTimeWait:       "tcp_time_wait",
 	DropTCPClosing:        "tcp_closing",

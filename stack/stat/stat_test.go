@@ -21,6 +21,24 @@ func TestCounterAndVisit(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"in": 5, "out": 1}, got)
 }
 
+func TestGaugeAndVisitGauges(t *testing.T) {
+	var s struct {
+		Held  Gauge   `stat:"held"`
+		Level Gauge   `stat:"level"`
+		In    Counter `stat:"in"`
+	}
+	s.Held.Add(5)
+	s.Held.Add(-2)
+	s.Level.Set(-1)
+	s.In.Inc()
+	got := map[string]int64{}
+	VisitGauges(&s, func(name string, v int64) { got[name] = v })
+	assert.Equal(t, map[string]int64{"held": 3, "level": -1}, got, "gauges only")
+	counters := map[string]uint64{}
+	Visit(&s, func(name string, v uint64) { counters[name] = v })
+	assert.Equal(t, map[string]uint64{"in": 1}, counters, "counters only")
+}
+
 func TestDropReasonsAllNamed(t *testing.T) {
 	seen := map[string]bool{}
 	for r := DropReason(0); r < NumDropReasons; r++ {

@@ -14,3 +14,6 @@ import "unsafe"
 // ordered by the counters. Builds with -race use store_race.go instead,
 // so that the detector keeps checking everything else.
 func (c *Counter) store(v uint64) { *(*uint64)(unsafe.Pointer(&c.v)) = v }
+
+// store writes the owner's new level, as Counter's store does.
+func (g *Gauge) store(v int64) { *(*int64)(unsafe.Pointer(&g.v)) = v }

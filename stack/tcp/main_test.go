@@ -56,7 +56,11 @@ func hostMTU(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk 
 // hostPool is hostMTU with a pool of size mbufs.
 func hostPool(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock, mtu, size int) *stack.Host {
 	t.Helper()
-	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: addr, PoolSize: size, MTU: mtu})
+	cfg := stack.Config{Name: name, Port: port, Addr: addr, PoolSize: size, MTU: mtu}
+	if size < 2*stack.RxReserve() {
+		cfg.SockMem = -1 // too small for a receive reserve: the test is about running dry
+	}
+	h, err := stack.Open(cfg)
 	require.NoError(t, err)
 	h.Stacks()[0].TCP().SetNow(clk.Now)
 	return h

@@ -258,11 +258,11 @@ const wmemMax = 4 << 20
 
 // expandSndBuf grows the send buffer to hold two congestion windows of
 // segments, at least initialCwnd (tcp_sndbuf_expand), unless the user set
-// SO_SNDBUF, and up to wmemMax: a connection can keep its window full
+// SO_SNDBUF or the core is under memory pressure, and up to wmemMax: a connection can keep its window full
 // while the oldest segments wait for their ACK.
 func (s *Sock) expandSndBuf() {
-	if s.UserLocks&sock.SndBufLock != 0 {
-		return
+	if s.UserLocks&sock.SndBufLock != 0 || s.Mem.UnderPressure() {
+		return // tcp_should_expand_sndbuf
 	}
 	per := s.proto.truesize
 	if per == 0 {

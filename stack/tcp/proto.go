@@ -57,6 +57,11 @@ type Config struct {
 	// MaxTimewait bounds the TIME-WAIT sockets; 0 means
 	// DefaultMaxTimewait.
 	MaxTimewait int
+	// Mem bounds what the core's sockets hold in their queues together
+	// (net.ipv4.tcp_mem, in truesize bytes); the zero value: no bound.
+	// The host sets it from its mbuf pool, keeping a reserve for the
+	// receive path.
+	Mem sock.MemLimits
 	// Congestion is the congestion control of new sockets
 	// (net.ipv4.tcp_congestion_control); "" means sock.DefaultCongestion.
 	// It must be a registered name (sock.CongestionRegistered).
@@ -246,6 +251,7 @@ type Proto struct {
 	handedIn   bool                                    // Input gets segments another core handed over
 	congestion string                                  // Config.Congestion
 
+	mem   sock.Mem // what the sockets' queues hold, against Config.Mem
 	stats Stats
 }
 
@@ -267,6 +273,7 @@ func New(cfg Config) *Proto {
 		handoff:     cfg.Handoff,
 		replyHere:   cfg.ReplyHere,
 		congestion:  cfg.Congestion,
+		mem:         sock.Mem{Limits: cfg.Mem},
 		est:         make(map[fourTuple]*Sock),
 		reqs:        make(map[fourTuple]*RequestSock),
 		tw:          make(map[fourTuple]*TimewaitSock),
@@ -303,18 +310,40 @@ func New(cfg Config) *Proto {
 // Stats returns the counters.
 func (p *Proto) Stats() *Stats { return &p.stats }
 
-// Orphans is how many sockets the user has closed that are still finishing
-// their connection (the "orphan" count of /proc/net/sockstat). It walks
-// every socket: for reports, not for the data path.
-func (p *Proto) Orphans() int {
-	n := 0
+// Mem is the core's account of what its sockets' queues hold.
+func (p *Proto) Mem() *sock.Mem { return &p.mem }
+
+// Census is a count of a core's connections (/proc/net/sockstat,
+// ss -s).
+type Census struct {
+	// States counts the sockets by state; TIME-WAIT is in TimeWait.
+	States [sock.NumStates]int
+	// Orphans are sockets the user has closed that are still finishing
+	// their connection.
+	Orphans int
+	// TimeWait are the connections in TIME-WAIT.
+	TimeWait int
+	// Requests are the handshakes in the listeners' SYN queues.
+	Requests int
+}
+
+// Census counts the core's connections. It walks every socket: call it on
+// the core, for reports, not for the data path.
+func (p *Proto) Census() Census {
+	c := Census{TimeWait: len(p.tw), Requests: len(p.reqs)}
 	for s := range p.all {
-		if s.Dead && s.Common.State != sock.Closed {
-			n++
+		st := s.Common.State
+		c.States[st]++
+		if s.Dead && st != sock.Closed {
+			c.Orphans++
 		}
 	}
-	return n
+	return c
 }
+
+// Orphans is how many sockets the user has closed that are still finishing
+// their connection (Census().Orphans).
+func (p *Proto) Orphans() int { return p.Census().Orphans }
 
 // SetNow replaces the clock (Config.Clock or Now) with now. It is for tests that drive a
 // manual clock; call it before any socket exists.
@@ -346,6 +375,7 @@ func (p *Proto) NewSock() *Sock {
 		s.Options.Congestion = p.congestion
 	}
 	p.all[s] = struct{}{}
+	p.mem.AddSocket(1)
 	return s
 }
 

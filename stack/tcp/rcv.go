@@ -77,11 +77,12 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 		if !s.coalesce(b) {
 			if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcvNxt) {
 				s.collapse()
-				if s.RmemAlloc > s.RcvBuf {
+				if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
 					// No room even packed: drop, unacknowledged; the
-					// peer retransmits once the reader makes space.
+					// peer retransmits once the reader (or, for the
+					// core's limit, any socket) makes space.
 					s.scheduleAck(true)
-					s.dropSeg(g, stat.DropTCPRcvMem)
+					s.dropSeg(g, s.memDropReason(size, stat.DropTCPRcvMem))
 					return
 				}
 			}
@@ -243,7 +244,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 	size := sock.Truesize(b)
 	if !s.RmemSchedule(size) && !s.pruneOFO(size, seq) {
 		p.stats.OFODrop.Inc()
-		s.dropSeg(g, stat.DropTCPOFOMem)
+		s.dropSeg(g, s.memDropReason(size, stat.DropTCPOFOMem))
 		return
 	}
 	c := cbOf(b)
@@ -269,6 +270,15 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 	g.b = nil
 	p.stats.OFOQueue.Inc()
 	s.addSACK(seq, end)
+}
+
+// memDropReason is why a segment of size truesize bytes found no room:
+// the core's account, or else the socket's own buffer (reason).
+func (s *Sock) memDropReason(size int, reason stat.DropReason) stat.DropReason {
+	if !s.MemAllows(size) {
+		return stat.DropTCPMemLimit
+	}
+	return reason
 }
 
 // pruneOFO frees out-of-order segments from the highest sequence number
@@ -491,6 +501,11 @@ func (s *Sock) computeWindow() uint32 {
 	mss := uint32(max(s.rcvMSS, 1))
 	full := min(winFromSpace(s.RcvBuf), s.rcvClamp)
 	free := min(s.freeWindow(), s.rcvClamp)
+	if s.Mem.UnderPressure() {
+		// Offer no more than four segments while the core is short
+		// of buffers (__tcp_select_window clamps rcv_ssthresh so).
+		free = min(free, 4*mss)
+	}
 	if free < full>>1 {
 		s.quick = 0
 		if free < mss {

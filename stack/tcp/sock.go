@@ -162,6 +162,7 @@ type Sock struct {
 // init sets s up as a fresh CLOSED socket of p.
 func (s *Sock) init(p *Proto) {
 	s.Sock.Init()
+	s.Sock.Mem = &p.mem
 	s.proto = p
 	s.rto = initialRTO
 	s.ato = delackMin
@@ -311,6 +312,7 @@ func (s *Sock) destroy() {
 	s.killTimers()
 	s.purgeAll()
 	delete(p.all, s)
+	p.mem.AddSocket(-1)
 }
 
 // teardown empties the socket at host shutdown, sending nothing.
