@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role)) // a kernel-side client in the namespace
+	}
 	os.Exit(m.Run())
 }
 
@@ -133,16 +136,59 @@ func TestRunFailsClearly(t *testing.T) {
 // SIGINT: it must exit 0 (its close found every mbuf back in the pool)
 // and leave no namespace behind.
 func TestRunDemoCommandLine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r := startRun(t, ctx, "demo", "198.18.3", "--http-idle-timeout", "1s")
+	ns := r.ns
+	out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.3.2")
+	require.NoError(t, err, out)
+
+	testHello(t, ctx, ns, "198.18.3.2:8080")
+
+	// Echo and discard, callback services: 1 MiB echoed back intact
+	// while it is still being sent (the reader runs beside the writer),
+	// and 1 MiB discarded.
+	out, err = ns.Output(ctx, "bash", "-c", `set -e -o pipefail
+head -c 1048576 /dev/urandom > "$0"
+exec 3<>/dev/tcp/198.18.3.2/7
+timeout 20 head -c 1048576 <&3 | sha256sum > "$0.echo" &
+cat "$0" >&3
+wait $!
+exec 3>&-
+head -c 1048576 "$0" >/dev/tcp/198.18.3.2/9
+sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"))
+	require.NoError(t, err, out)
+	assert.Equal(t, "same\n", out)
+
+	body := r.metrics(t)
+	assert.Contains(t, body, `dpstack_icmp_out_echo_replies_total{core="0",port="net_tap0"} 2`)
+	assert.Contains(t, body, `dpstack_loop_rx_interrupts{core="0",port="net_tap0"} 1`, "the idle loop sleeps until a packet")
+
+	r.stop(t)
+}
+
+// running is a "dpstack run" started by startRun.
+type running struct {
+	cmd        *exec.Cmd
+	ns         *netns.NS
+	metricsURL string
+}
+
+// startRun starts "dpstack run" with a TAP and a namespace of the test's
+// own (name tells the tests apart), dpstack at net.2/24 and the kernel at
+// net.1/24, and waits until it serves its metrics. Cleanup kills it and
+// removes the namespace if the test did not stop it.
+func startRun(t *testing.T, ctx context.Context, name, net string, args ...string) *running {
+	t.Helper()
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	nsName := fmt.Sprintf("dpstest-cmd-%d", os.Getpid())
-	iface := fmt.Sprintf("dpsc%d", os.Getpid()%100000)
-	cmd := dpstack(ctx, "run", "--vdev", "net_tap0,iface="+iface, "--addr", "198.18.3.2/24",
-		"--netns", nsName, "--peer-addr", "198.18.3.1/24", "--metrics", "127.0.0.1:0", "--http-idle-timeout", "1s",
-		"--file-prefix", "dpstest-cmd-"+fmt.Sprint(os.Getpid()))
+	id := fmt.Sprintf("%s-%d", name, os.Getpid())
+	nsName := "dpstest-cmd-" + id
+	iface := fmt.Sprintf("dpsc%s%d", name[:1], os.Getpid()%100000)
+	cmd := dpstack(ctx, append([]string{"run", "--vdev", "net_tap0,iface=" + iface, "--addr", net + ".2/24",
+		"--netns", nsName, "--peer-addr", net + ".1/24", "--metrics", "127.0.0.1:0",
+		"--file-prefix", "dpstest-cmd-" + id}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -179,44 +225,31 @@ func TestRunDemoCommandLine(t *testing.T) {
 	}
 	assert.Contains(t, log.String(), "dpstack up")
 	go func() {
-		for l := range lines {
-			log.WriteString(l + "\n")
+		for range lines { // keep the pipe drained
 		}
 	}()
+	return &running{cmd: cmd, ns: &netns.NS{Name: nsName}, metricsURL: metricsURL}
+}
 
-	ns := &netns.NS{Name: nsName}
-	out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.3.2")
-	require.NoError(t, err, out)
+// stop stops dpstack with SIGINT, as Ctrl-C would: it must exit 0 (its
+// close found every mbuf back in the pool) and remove its namespace.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, r.cmd.Wait(), "exit status after SIGINT")
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	assert.NotContains(t, string(out), r.ns.Name, "namespace removed on exit")
+}
 
-	testHello(t, ctx, ns, "198.18.3.2:8080")
-
-	// Echo and discard, callback services: 1 MiB echoed back intact
-	// while it is still being sent (the reader runs beside the writer),
-	// and 1 MiB discarded.
-	out, err = ns.Output(ctx, "bash", "-c", `set -e -o pipefail
-head -c 1048576 /dev/urandom > "$0"
-exec 3<>/dev/tcp/198.18.3.2/7
-timeout 20 head -c 1048576 <&3 | sha256sum > "$0.echo" &
-cat "$0" >&3
-wait $!
-exec 3>&-
-head -c 1048576 "$0" >/dev/tcp/198.18.3.2/9
-sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"))
-	require.NoError(t, err, out)
-	assert.Equal(t, "same\n", out)
-
-	resp, err := http.Get(metricsURL)
+// metrics scrapes the running command's metrics.
+func (r *running) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(r.metricsURL)
 	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Contains(t, string(body), `dpstack_icmp_out_echo_replies_total{core="0",port="net_tap0"} 2`)
-	assert.Contains(t, string(body), `dpstack_loop_rx_interrupts{core="0",port="net_tap0"} 1`, "the idle loop sleeps until a packet")
-
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	err = cmd.Wait()
-	require.NoError(t, err, "exit status after SIGINT")
-	out2, _ := exec.Command("ip", "netns", "list").Output()
-	assert.NotContains(t, string(out2), nsName, "namespace removed on exit")
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(body)
 }
 
 // testHello talks HTTP to the built-in hello at addr from ns: with curl,

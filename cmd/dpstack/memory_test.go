@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// roleEnv names the role the test binary plays as a kernel-side client,
+// started in a test's namespace; its arguments follow in os.Args.
+const roleEnv = "DPSTACK_TEST_ROLE"
+
+// runRole plays role and returns the exit status.
+func runRole(role string) int {
+	var err error
+	switch role {
+	case "crowd":
+		err = crowd(os.Args[1:])
+	default:
+		err = fmt.Errorf("unknown role %q", role)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
+		return 1
+	}
+	return 0
+}
+
+// crowdSize is how many connections the crowd opens.
+const crowdSize = 300
+
+// crowd opens n connections to addr (args: addr n), each with a 4 KiB
+// receive buffer, writes on all of them without ever reading, prints
+// "opened N" once they are up, and holds them until its stdin closes (or
+// a minute passes); closing them with unread data then resets them.
+func crowd(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want: addr n")
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := d.Dial("tcp4", args[0])
+		if err != nil {
+			return fmt.Errorf("after %d connections: %w", len(conns), err)
+		}
+		conns = append(conns, c)
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				c.SetWriteDeadline(time.Now().Add(time.Minute))
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	fmt.Printf("opened %d\n", len(conns))
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+	}
+	return nil
+}
+
+// metricValue is the value of the sample of name (labels included, as
+// the metrics print them) in body, or -1.
+func metricValue(body, name string) float64 {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// TestCrowdThatNeverReads: 300 kernel connections that send to the echo
+// service and never read (so dpstack can neither echo nor take more) fill
+// the sockets' share of the pool, not the pool: ping and the HTTP hello
+// still answer within a second, and when the crowd leaves every mbuf comes
+// back and only the listeners remain.
+func TestCrowdThatNeverReads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := startRun(t, ctx, "crowd", "198.18.6")
+	const (
+		inUse    = `dpstack_mempool_in_use{port="net_tap0"}`
+		size     = `dpstack_mempool_size{port="net_tap0"}`
+		pressure = `dpstack_sock_mem_pressure{core="0",port="net_tap0"}`
+		est      = `dpstack_tcp_sockets{core="0",port="net_tap0",state="established"}`
+		held     = `dpstack_sock_mem_bytes{core="0",port="net_tap0"}`
+		// The core's cache of spare mbufs may hold a burst more than
+		// at the start; its exit checks the pool exactly.
+		slack = 32
+	)
+	base := metricValue(r.metrics(t), inUse)
+	require.Positive(t, base)
+
+	cmd := r.ns.Command(ctx, os.Args[0], "198.18.6.2:7", strconv.Itoa(crowdSize))
+	cmd.Env = append(os.Environ(), roleEnv+"=crowd")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("opened %d\n", crowdSize), line)
+
+	// The crowd fills what it may: the sockets are under pressure.
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		body = r.metrics(t)
+		if metricValue(body, pressure) == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the crowd never brought memory pressure:\n%s", body)
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.Less(t, metricValue(body, inUse), metricValue(body, size), "the pool is not exhausted")
+	out, err := r.ns.Output(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "1", "198.18.6.2")
+	assert.NoError(t, err, "ping during the crowd: %s", out)
+	out, err = r.ns.Output(ctx, "curl", "-sS", "--max-time", "1", "http://198.18.6.2:8080/")
+	assert.NoError(t, err, "HTTP during the crowd: %s", out)
+
+	// The crowd leaves (resetting its connections): everything comes back.
+	stdin.Close()
+	require.NoError(t, cmd.Wait())
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		body = r.metrics(t)
+		if metricValue(body, held) == 0 && metricValue(body, est) == 0 && metricValue(body, inUse) <= base+slack {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "sockets still hold buffers, or more than %v mbufs in use:\n%s", base+slack, body)
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.stop(t)
+}
