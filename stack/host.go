@@ -63,6 +63,12 @@ type Config struct {
 	// them. Hosts that share a Pool should divide it with SockMem. -1:
 	// no limit.
 	SockMem int
+	// MaxOrphans bounds the connections the user closed that are still
+	// finishing, divided evenly among the cores (tcp_max_orphans); past
+	// it, or with the sockets at their memory limit, a closed connection
+	// is reset. 0: half of SockMem's mbufs (each orphan holds at least
+	// its FIN), or tcp.DefaultMaxOrphans per core without a limit.
+	MaxOrphans int
 	// Pool, when given, is the mbuf pool the host uses, made by the caller
 	// and shared with other hosts (one pool for several ports, as DPDK
 	// applications usually keep one per NUMA socket); the caller closes
@@ -100,6 +106,7 @@ type Host struct {
 	ownPool  bool // pool is the host's, not Config.Pool
 	offloads dpdk.Configured
 	sockMem  sock.MemLimits // each core's share of Config.SockMem
+	orphans  int            // each core's share of Config.MaxOrphans
 	mac      header.MAC
 	flows    *tcp.FlowTable // nil with one core
 	steer    *rss.Steering  // nil when the port's RSS is not predictable
@@ -177,9 +184,12 @@ const rxDesc, txDesc = 512, 512
 
 // sockMemLimits sets each core's share of the sockets' memory limit, in
 // the truesize bytes that sockets are charged (an mbuf's whole buffer,
-// whatever its payload).
+// whatever its payload), and of the orphans.
 func (h *Host) sockMemLimits() error {
 	n := h.cfg.SockMem
+	if h.cfg.MaxOrphans > 0 {
+		h.orphans = max(h.cfg.MaxOrphans/h.cfg.Cores, 1)
+	}
 	switch {
 	case n < 0:
 		return nil
@@ -200,6 +210,9 @@ func (h *Host) sockMemLimits() error {
 	b.Free()
 	max := n / h.cfg.Cores * per
 	h.sockMem = sock.MemLimits{Min: max / 2, Pressure: max / 3 * 2, Max: max}
+	if h.orphans == 0 {
+		h.orphans = n / h.cfg.Cores / 2
+	}
 	return nil
 }
 
@@ -362,7 +375,7 @@ func (h *Host) addCore(core int) error {
 			return fmt.Errorf("stack: default gateway %v: %w", h.cfg.Gateway, err)
 		}
 	}
-	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem}
+	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans}
 	if h.flows != nil {
 		tc.Flows, tc.Handoff = h.flows, h.handoff
 	}

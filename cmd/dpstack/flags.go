@@ -40,6 +40,7 @@ type runConfig struct {
 	httpIdle       time.Duration
 	mbufs          int
 	sockMem        int
+	maxOrphans     int
 }
 
 func parseRunFlags(args []string) (runConfig, error) {
@@ -59,6 +60,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.IntVar(&c.mtu, "mtu", 1500, "port MTU")
 	fs.IntVar(&c.mbufs, "mbufs", 0, "mbufs in the pool (0: 8191 per lcore)")
 	fs.IntVar(&c.sockMem, "sock-mem", 0, "mbufs the sockets may hold together (0: the pool less the receive reserve)")
+	fs.IntVar(&c.maxOrphans, "max-orphans", 0, "closed connections still finishing before more are reset (0: half of --sock-mem)")
 	fs.StringVar(&c.netns, "netns", "", "create this network namespace and move the TAP's kernel side into it")
 	fs.StringVar(&peer, "peer-addr", "", "with --netns: the kernel side's address and prefix, e.g. 198.18.0.1/24")
 	fs.StringVar(&c.metrics, "metrics", "127.0.0.1:9100", "Prometheus metrics listener on loopback, or off")
@@ -99,8 +101,8 @@ func parseRunFlags(args []string) (runConfig, error) {
 	if !sock.CongestionRegistered(c.congestion) {
 		return c, fmt.Errorf("--congestion %q: want cubic or reno", c.congestion)
 	}
-	if c.mbufs < 0 || c.sockMem < 0 {
-		return c, fmt.Errorf("--mbufs %d, --sock-mem %d: want 0 (the default) or more", c.mbufs, c.sockMem)
+	if c.mbufs < 0 || c.sockMem < 0 || c.maxOrphans < 0 {
+		return c, fmt.Errorf("--mbufs %d, --sock-mem %d, --max-orphans %d: want 0 (the default) or more", c.mbufs, c.sockMem, c.maxOrphans)
 	}
 	if c.httpIdle <= 0 {
 		return c, fmt.Errorf("--http-idle-timeout %v: want a positive duration", c.httpIdle)

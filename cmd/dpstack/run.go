@@ -70,6 +70,7 @@ func run(c runConfig, log *slog.Logger) (err error) {
 		Idle:       c.idle,
 		PoolSize:   c.mbufs,
 		SockMem:    c.sockMem,
+		MaxOrphans: c.maxOrphans,
 		MTU:        c.mtu,
 		Congestion: c.congestion,
 	})

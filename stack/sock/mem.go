@@ -77,8 +77,8 @@ func (m *Mem) Allows(size int) bool {
 }
 
 // allowsSock reports whether a socket that holds has bytes may take size
-// more (__sk_mem_raise_allocated). A socket that holds less than one small
-// packet (SockMinRcvBuf, Linux's guaranteed tcp_rmem[0]) may, up to Max.
+// more (__sk_mem_raise_allocated). A socket that holds less than
+// SockMinRcvBuf (one mbuf; Linux guarantees tcp_rmem[0]) may, up to Max.
 // Any other stops at Pressure, and under pressure at its fair share of
 // Pressure (Linux's share is of the hard limit). So a crowd of
 // connections that never read, each holding its buffers full, stops at

@@ -333,3 +333,54 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	assert.Zero(t, e.inUse())
 }
+
+// TestMemAccount: sockets charge a shared account. A socket that holds
+// SockMinRcvBuf or more stops at Pressure, and under pressure at its
+// fair share of it; one that holds less (an mbuf) may go on up to Max; nothing goes
+// past Max, not even into an empty queue. Pressure lasts until the
+// account is back below Min.
+func TestMemAccount(t *testing.T) {
+	e := newEnv(t)
+	m := &sock.Mem{Limits: sock.MemLimits{Min: 4 * ts, Pressure: 6 * ts, Max: 8 * ts}}
+	newSock := func() *sock.Sock {
+		s := sock.New()
+		s.RcvBuf = 100 * ts
+		s.Mem = m
+		m.AddSocket(1)
+		return s
+	}
+	big, small := newSock(), newSock()
+	take := func(s *sock.Sock) bool {
+		b := e.pkt("data")
+		if s.QueueRcv(b) {
+			return true
+		}
+		e.cache.Free(b)
+		return false
+	}
+	for i := range 6 {
+		require.True(t, take(big), "packet %d: below Pressure", i)
+	}
+	assert.False(t, m.UnderPressure(), "at Pressure, not past it")
+	assert.False(t, take(big), "a big socket stops at Pressure")
+	require.True(t, take(small), "a socket that holds less than SockMinRcvBuf gets a packet")
+	assert.True(t, m.UnderPressure(), "past Pressure now")
+	assert.Equal(t, uint64(1), m.Stats.Pressures.Load())
+	require.True(t, take(small), "one mbuf is less than SockMinRcvBuf: another")
+	assert.Equal(t, 8*ts, m.Held())
+	third := newSock()
+	assert.False(t, take(third), "not past Max, even into an empty queue")
+	small.PurgeQueues(e.free)
+	assert.True(t, m.UnderPressure(), "not yet below Min")
+	require.True(t, take(third), "room below Max again")
+	assert.False(t, take(big), "but not for a big socket over its share")
+
+	for _, s := range []*sock.Sock{big, third} {
+		s.PurgeQueues(e.free)
+	}
+	assert.Zero(t, m.Held())
+	assert.False(t, m.UnderPressure(), "below Min again")
+	assert.Zero(t, m.Stats.Held.Load())
+	assert.Equal(t, int64(3), m.Stats.Sockets.Load())
+	assert.Zero(t, e.inUse())
+}

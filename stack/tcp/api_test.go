@@ -217,3 +217,26 @@ func TestHostCloseTearsDown(t *testing.T) {
 	// The pair's cleanup closes both hosts: Host.Close runs Proto.Close,
 	// then fails if any mbuf is still out.
 }
+
+// TestOrphanLimit: past MaxOrphans a closed connection is reset rather
+// than left to finish (tcp_check_oom): its peer sees ECONNRESET, the
+// orphan count stays at the limit, and it comes back to zero.
+func TestOrphanLimit(t *testing.T) {
+	p := newPair(t)
+	p.ta().SetMaxOrphans(1)
+	c1, c2 := p.connect(4501), p.connect(4502)
+	c1.cl.Close() // FIN-WAIT-1: an orphan
+	assert.Equal(t, 1, p.ta().Orphans())
+	c2.cl.Close() // one too many: reset
+	assert.Equal(t, 1, p.ta().Orphans())
+	assert.Equal(t, uint64(1), p.ta().Stats().AbortOnMemory.Load())
+	p.pump(4)
+	_, err := c2.sv.RecvMsg(make([]byte, 1), 0)
+	assert.ErrorIs(t, err, syscall.ECONNRESET)
+	_, err = c1.sv.RecvMsg(make([]byte, 1), 0)
+	assert.NoError(t, err, "the first finishes: end of stream")
+	c1.sv.Close()
+	c2.sv.Close()
+	p.advance(2 * time.Second)
+	assert.Zero(t, p.ta().Orphans())
+}

@@ -67,3 +67,6 @@ func (s *Sock) CongestionName() string {
 func (s *Sock) SACKScoreboard() (sacked, lost, steps int) {
 	return s.sackedOut, s.lostOut, s.sackSteps
 }
+
+// SetMaxOrphans sets Config.MaxOrphans after New.
+func (p *Proto) SetMaxOrphans(n int) { p.maxOrphans = n }

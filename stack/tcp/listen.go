@@ -201,7 +201,7 @@ func (l *Sock) stopListen() {
 		}
 	}
 	for _, c := range l.acceptQ {
-		c.Sock.Orphan()
+		c.orphan()
 		c.released = true
 		switch c.Common.State {
 		case sock.Established, sock.CloseWait, sock.FinWait1, sock.FinWait2, sock.SynRecv:

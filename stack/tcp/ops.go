@@ -615,8 +615,9 @@ func (s *Sock) queueFin() {
 // connection finishes alone: a FIN after the queued data, then the rest
 // of the close handshake with its timers (FIN-WAIT-2 times out after
 // Config.FinTimeout). It is aborted with a RST instead (RFC 9293 §3.10.4
-// ABORT, RFC 2525 §2.17) when unread data is discarded, or with SO_LINGER
-// on and a time of 0. (A non-zero linger time, which makes a blocking
+// ABORT, RFC 2525 §2.17) when unread data is discarded, with SO_LINGER
+// on and a time of 0, or when the core is out of resources for orphans
+// (Config.MaxOrphans, the sockets' memory limit). (A non-zero linger time, which makes a blocking
 // close wait, is the API layer's to honour.) A listener resets the
 // connections it never handed out.
 func (s *Sock) Close() {
@@ -627,7 +628,7 @@ func (s *Sock) Close() {
 	s.released = true
 	s.abandonPending()
 	s.Sock.Shutdown = sock.ShutdownMask
-	s.Sock.Orphan()
+	s.orphan()
 	s.events = 0
 	unread := s.ReceiveQueue.Bytes() > 0
 	s.purgeReceive()
@@ -641,6 +642,9 @@ func (s *Sock) Close() {
 		s.abort()
 	case s.Options.LingerOn && s.Options.LingerSecs == 0:
 		p.stats.AbortOnLinger.Inc()
+		s.abort()
+	case p.outOfResources():
+		p.stats.AbortOnMemory.Inc()
 		s.abort()
 	default:
 		if s.closeState() {

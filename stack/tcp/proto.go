@@ -29,6 +29,10 @@ const (
 	// (net.ipv4.tcp_max_tw_buckets); beyond it a connection closes without
 	// TIME-WAIT.
 	DefaultMaxTimewait = 32768
+	// DefaultMaxOrphans bounds the orphans of one core
+	// (net.ipv4.tcp_max_orphans): sockets closed by the user that are
+	// still finishing their connection.
+	DefaultMaxOrphans = 4096
 	// SoMaxConn caps a listener's backlog (net.core.somaxconn).
 	SoMaxConn = 4096
 )
@@ -57,6 +61,10 @@ type Config struct {
 	// MaxTimewait bounds the TIME-WAIT sockets; 0 means
 	// DefaultMaxTimewait.
 	MaxTimewait int
+	// MaxOrphans bounds the orphans; 0 means DefaultMaxOrphans. A
+	// connection closed beyond it, or while the sockets hold their
+	// memory limit, is reset instead of finishing (tcp_check_oom).
+	MaxOrphans int
 	// Mem bounds what the core's sockets hold in their queues together
 	// (net.ipv4.tcp_mem, in truesize bytes); the zero value: no bound.
 	// The host sets it from its mbuf pool, keeping a reserve for the
@@ -140,6 +148,7 @@ type Stats struct {
 	AbortOnClose      stat.Counter `stat:"tcp_abort_on_close"`      // resets: closed with unread data
 	AbortOnLinger     stat.Counter `stat:"tcp_abort_on_linger"`     // resets: SO_LINGER 0, or the FIN-WAIT-2 timeout
 	AbortOnTimeout    stat.Counter `stat:"tcp_abort_on_timeout"`    // connections given up: retransmissions, probes, user timeout
+	AbortOnMemory     stat.Counter `stat:"tcp_abort_on_memory"`     // orphans reset: too many, or the sockets at their memory limit
 	TimeWaitReused    stat.Counter `stat:"tcp_tw_reused"`           // TIME-WAIT sockets replaced by a new SYN
 	TimeWaitOverflow  stat.Counter `stat:"tcp_tw_overflow"`         // connections closed without TIME-WAIT: table full
 	WindowProbes      stat.Counter `stat:"tcp_window_probes"`       // zero-window probes sent
@@ -217,6 +226,8 @@ type Proto struct {
 	timeWait    time.Duration
 	finTimeout  time.Duration
 	maxTimewait int
+	maxOrphans  int
+	orphans     int // sockets the user closed, not yet destroyed
 
 	est       map[fourTuple]*Sock         // synchronized connections and SYN-SENT
 	lastEst   *Sock                       // the socket est last gave Input (lookupEst)
@@ -268,6 +279,7 @@ func New(cfg Config) *Proto {
 		timeWait:    cfg.TimeWait,
 		finTimeout:  cfg.FinTimeout,
 		maxTimewait: cfg.MaxTimewait,
+		maxOrphans:  cfg.MaxOrphans,
 		flows:       cfg.Flows,
 		core:        cfg.Core,
 		handoff:     cfg.Handoff,
@@ -301,6 +313,9 @@ func New(cfg Config) *Proto {
 	if p.maxTimewait <= 0 {
 		p.maxTimewait = DefaultMaxTimewait
 	}
+	if p.maxOrphans <= 0 {
+		p.maxOrphans = DefaultMaxOrphans
+	}
 	if p.flows != nil && p.handoff == nil {
 		panic("tcp: Config.Flows without Config.Handoff")
 	}
@@ -330,20 +345,25 @@ type Census struct {
 // Census counts the core's connections. It walks every socket: call it on
 // the core, for reports, not for the data path.
 func (p *Proto) Census() Census {
-	c := Census{TimeWait: len(p.tw), Requests: len(p.reqs)}
+	c := Census{TimeWait: len(p.tw), Requests: len(p.reqs), Orphans: p.orphans}
 	for s := range p.all {
-		st := s.Common.State
-		c.States[st]++
-		if s.Dead && st != sock.Closed {
-			c.Orphans++
-		}
+		c.States[s.Common.State]++
 	}
 	return c
 }
 
 // Orphans is how many sockets the user has closed that are still finishing
-// their connection (Census().Orphans).
-func (p *Proto) Orphans() int { return p.Census().Orphans }
+// their connection.
+func (p *Proto) Orphans() int { return p.orphans }
+
+// outOfResources reports whether an orphan should be reset rather than
+// finish its connection (tcp_check_oom, tcp_out_of_resources): too many
+// orphans, or the sockets at their memory limit, so that a crowd of
+// closing connections cannot take the buffers the live ones and the
+// receive path need.
+func (p *Proto) outOfResources() bool {
+	return p.orphans > p.maxOrphans || !p.mem.Allows(max(p.truesize, 1))
+}
 
 // SetNow replaces the clock (Config.Clock or Now) with now. It is for tests that drive a
 // manual clock; call it before any socket exists.

@@ -130,6 +130,10 @@ func (s *Sock) retransmitTimeout(now lcore.Time) {
 	} else if s.writeTimedOut(now) {
 		s.writeErr()
 		return
+	} else if s.Dead && p.outOfResources() {
+		p.stats.AbortOnMemory.Inc()
+		s.abort()
+		return
 	}
 	p.stats.Timeouts.Inc()
 	s.enterLoss()

@@ -303,6 +303,15 @@ func (s *Sock) resetErr() syscall.Errno {
 	return syscall.ECONNRESET
 }
 
+// orphan gives the socket up for good (sock_orphan): no more callbacks,
+// and it counts among the core's orphans until destroy.
+func (s *Sock) orphan() {
+	if !s.Dead {
+		s.Sock.Orphan()
+		s.proto.orphans++
+	}
+}
+
 // destroy frees everything of an orphaned, closed socket
 // (inet_csk_destroy_sock).
 func (s *Sock) destroy() {
@@ -311,8 +320,13 @@ func (s *Sock) destroy() {
 	p.unbind(s)
 	s.killTimers()
 	s.purgeAll()
-	delete(p.all, s)
-	p.mem.AddSocket(-1)
+	if _, ok := p.all[s]; ok { // destroy may come twice (done, then Close)
+		delete(p.all, s)
+		p.mem.AddSocket(-1)
+		if s.Dead {
+			p.orphans--
+		}
+	}
 }
 
 // teardown empties the socket at host shutdown, sending nothing.
