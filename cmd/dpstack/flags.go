@@ -37,7 +37,7 @@ type runConfig struct {
 	statusInterval time.Duration
 	congestion     string
 	services       bool
-	httpIdle       time.Duration
+	idleTimeout    time.Duration
 	mbufs          int
 	sockMem        int
 	maxOrphans     int
@@ -68,7 +68,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
 	fs.BoolVar(&c.services, "services", true, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
-	fs.DurationVar(&c.httpIdle, "http-idle-timeout", time.Minute, "the HTTP hello closes a connection that completes no request for this long")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "the services close a connection that makes no progress for this long")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -104,8 +104,8 @@ func parseRunFlags(args []string) (runConfig, error) {
 	if c.mbufs < 0 || c.sockMem < 0 || c.maxOrphans < 0 {
 		return c, fmt.Errorf("--mbufs %d, --sock-mem %d, --max-orphans %d: want 0 (the default) or more", c.mbufs, c.sockMem, c.maxOrphans)
 	}
-	if c.httpIdle <= 0 {
-		return c, fmt.Errorf("--http-idle-timeout %v: want a positive duration", c.httpIdle)
+	if c.idleTimeout <= 0 {
+		return c, fmt.Errorf("--idle-timeout %v: want a positive duration", c.idleTimeout)
 	}
 	if c.idle, err = lcore.ParseIdlePolicy(idle); err != nil {
 		return c, err

@@ -14,32 +14,16 @@ import (
 // IdleTimeout and ReadHeaderTimeout would.
 type helloService struct{ idle time.Duration }
 
-// helloConn is one connection's state.
+// helloConn is one connection's state; its progress is requests answered.
 type helloConn struct {
-	head   []byte // the start of a request head that spans packets
-	out    []byte // the answer being built
-	served int    // requests answered: the idle timer looks for progress
-	idle   time.Duration
-	stop   func() bool
+	idleWatch
+	head []byte // the start of a request head that spans packets
+	out  []byte // the answer being built
 }
 
 func (s helloService) Accept(c *api.CConn) {
-	hc := &helloConn{idle: s.idle}
-	c.SetValue(hc)
 	c.SetNoDelay(true)
-	hc.watchIdle(c, -1)
-}
-
-// watchIdle closes c if no request completes within hc.idle from now: one
-// timer per connection, re-armed only when it fires, so an idle
-// connection closes between idle and twice idle after its last request.
-func (hc *helloConn) watchIdle(c *api.CConn, seen int) {
-	if hc.served == seen {
-		c.Close()
-		return
-	}
-	served := hc.served
-	hc.stop = c.AfterFunc(hc.idle, func() { hc.watchIdle(c, served) })
+	startWatch(c, &helloConn{}, s.idle)
 }
 
 // Data answers every complete request head in data, and keeps an
@@ -63,7 +47,7 @@ func (helloService) Data(c *api.CConn, data []byte) int {
 		}
 		var keepAlive bool
 		hc.out, keepAlive = httphello.Answer(hc.out[:0], buf[:n], time.Now())
-		hc.served++
+		hc.progress++
 		if !hc.send(c, keepAlive) {
 			return len(data)
 		}
@@ -93,7 +77,4 @@ func (hc *helloConn) send(c *api.CConn, keepAlive bool) bool {
 func (helloService) Writable(*api.CConn) {}
 
 // Closed closes c when the client is done or the connection failed.
-func (helloService) Closed(c *api.CConn, err error) {
-	c.Value().(*helloConn).stop()
-	c.Close()
-}
+func (helloService) Closed(c *api.CConn, err error) { closeWatched(c) }

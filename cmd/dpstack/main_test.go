@@ -67,7 +67,7 @@ func TestParseRunFlags(t *testing.T) {
 		{"unknown flag", with("--frobnicate"), "frobnicate"},
 		{"stray argument", with("extra"), "unexpected"},
 		{"bad log level", with("--log-level", "loud"), "--log-level"},
-		{"zero http idle timeout", with("--http-idle-timeout", "0s"), "--http-idle-timeout"},
+		{"zero idle timeout", with("--idle-timeout", "0s"), "--idle-timeout"},
 		{"negative mbufs", with("--mbufs", "-1"), "--mbufs"},
 		{"unknown congestion control", with("--congestion", "bbr"), "--congestion"},
 	}
@@ -138,7 +138,7 @@ func TestRunFailsClearly(t *testing.T) {
 func TestRunDemoCommandLine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	r := startRun(t, ctx, "demo", "198.18.3", "--http-idle-timeout", "1s")
+	r := startRun(t, ctx, "demo", "198.18.3", "--idle-timeout", "1s")
 	ns := r.ns
 	out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.3.2")
 	require.NoError(t, err, out)
@@ -159,6 +159,12 @@ head -c 1048576 "$0" >/dev/tcp/198.18.3.2/9
 sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"))
 	require.NoError(t, err, out)
 	assert.Equal(t, "same\n", out)
+
+	// Echo and discard close a connection idle past --idle-timeout (1s).
+	for _, port := range []string{"7", "9"} {
+		out, err = ns.Output(ctx, "bash", "-c", "exec 3<>/dev/tcp/198.18.3.2/"+port+"; timeout 10 cat <&3")
+		assert.NoError(t, err, "port %s: the idle connection was not closed: %s", port, out)
+	}
 
 	body := r.metrics(t)
 	assert.Contains(t, body, `dpstack_icmp_out_echo_replies_total{core="0",port="net_tap0"} 2`)
@@ -298,7 +304,7 @@ func testHello(t *testing.T, ctx context.Context, ns *netns.NS, addr string) {
 		{"space before colon", []string{"GET / HTTP/1.1\r\nHost : x\r\n\r\n"}, []string{"400 Bad Request", empty}},
 		{"head too large", []string{"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", httphello.MaxHead) + "\r\n\r\n"},
 			[]string{"431 Request Header Fields Too Large", empty}},
-		{"idle connection closed (--http-idle-timeout)", nil, nil},
+		{"idle connection closed (--idle-timeout)", nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := raw(tc.parts...)

@@ -117,7 +117,7 @@ func run(c runConfig, log *slog.Logger) (err error) {
 		return err
 	}
 	if c.services {
-		svc, err := startServices(host, c.httpIdle, log)
+		svc, err := startServices(host, c.idleTimeout, log)
 		if err != nil {
 			return err
 		}

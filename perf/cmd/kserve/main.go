@@ -27,7 +27,7 @@ import (
 )
 
 // helloIdle is how long a hello connection may complete no request, as
-// dpstack run's --http-idle-timeout default.
+// dpstack run's --idle-timeout default.
 const helloIdle = time.Minute
 
 func main() {
