@@ -95,6 +95,39 @@ func crowd(args []string) error {
 	return nil
 }
 
+// roleProc is the test binary playing a role in a run's namespace.
+type roleProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser // closing it tells the role to finish
+	out   *bufio.Reader
+}
+
+// startRole starts role with args in r's namespace; cleanup ends it.
+func startRole(t *testing.T, ctx context.Context, r *running, role string, args ...string) *roleProc {
+	t.Helper()
+	cmd := r.ns.Command(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), roleEnv+"="+role)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	return &roleProc{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+}
+
+// expect reads the role's next line and requires it to be want.
+func (p *roleProc) expect(t *testing.T, want string) {
+	t.Helper()
+	line, err := p.out.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, want+"\n", line)
+}
+
 // metricValue is the value of the sample of name (labels included, as
 // the metrics print them) in body, or -1.
 func metricValue(body, name string) float64 {
@@ -131,21 +164,8 @@ func TestCrowdThatNeverReads(t *testing.T) {
 	base := metricValue(r.metrics(t), inUse)
 	require.Positive(t, base)
 
-	cmd := r.ns.Command(ctx, os.Args[0], "198.18.6.2:7", strconv.Itoa(crowdSize))
-	cmd.Env = append(os.Environ(), roleEnv+"=crowd")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, fmt.Sprintf("opened %d\n", crowdSize), line)
+	crowd := startRole(t, ctx, r, "crowd", "198.18.6.2:7", strconv.Itoa(crowdSize))
+	crowd.expect(t, fmt.Sprintf("opened %d", crowdSize))
 
 	// The crowd fills what it may: the sockets are under pressure.
 	var body string
@@ -164,8 +184,8 @@ func TestCrowdThatNeverReads(t *testing.T) {
 	assert.NoError(t, err, "HTTP during the crowd: %s", out)
 
 	// The crowd leaves (resetting its connections): everything comes back.
-	stdin.Close()
-	require.NoError(t, cmd.Wait())
+	crowd.stdin.Close()
+	require.NoError(t, crowd.cmd.Wait())
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		body = r.metrics(t)
 		if metricValue(body, held) == 0 && metricValue(body, est) == 0 && metricValue(body, inUse) <= base+slack {
@@ -239,32 +259,13 @@ func TestMassClose(t *testing.T) {
 		sockets = `dpstack_sock_count{core="0",port="net_tap0"}`
 		orphans = `dpstack_tcp_orphans{core="0",port="net_tap0"}`
 	)
-	type helper struct {
-		cmd   *exec.Cmd
-		stdin io.WriteCloser
-		out   *bufio.Reader
-	}
 	each := massCloseSize / massCloseHelpers
-	var hs []helper
+	var hs []*roleProc
 	for range massCloseHelpers {
-		cmd := r.ns.Command(ctx, os.Args[0], "198.18.7.2:7", strconv.Itoa(each))
-		cmd.Env = append(os.Environ(), roleEnv+"=mass-close")
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			stdin.Close()
-			cmd.Wait()
-		})
-		hs = append(hs, helper{cmd, stdin, bufio.NewReader(stdout)})
+		hs = append(hs, startRole(t, ctx, r, "mass-close", "198.18.7.2:7", strconv.Itoa(each)))
 	}
 	for _, h := range hs {
-		line, err := h.out.ReadString('\n')
-		require.NoError(t, err)
-		require.Equal(t, fmt.Sprintf("opened %d\n", each), line)
+		h.expect(t, fmt.Sprintf("opened %d", each))
 	}
 	assert.GreaterOrEqual(t, metricValue(r.metrics(t), sockets), float64(massCloseSize))
 
@@ -274,9 +275,7 @@ func TestMassClose(t *testing.T) {
 	ping := r.ns.Command(ctx, "ping", "-c", "20", "-i", "0.1", "-W", "1", "198.18.7.2")
 	pingOut, pingErr := ping.CombinedOutput() // during the close: 2 s
 	for _, h := range hs {
-		line, err := h.out.ReadString('\n')
-		require.NoError(t, err)
-		require.Equal(t, fmt.Sprintf("closed %d\n", each), line)
+		h.expect(t, fmt.Sprintf("closed %d", each))
 		require.NoError(t, h.cmd.Wait())
 	}
 	// The 40,000 segments of the close cross the TAP in the first few
