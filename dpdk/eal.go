@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/yerden/go-dpdk/eal"
 )
 
@@ -194,6 +196,25 @@ func checkPrerequisites(cfg EALConfig) error {
 	}
 	if cfg.Hugepages == HugeOn && !hugepagesAvailable() {
 		return errors.New("dpdk: hugepages requested but none are reserved and mounted (see /proc/meminfo HugePages_Total); use --hugepages off")
+	}
+	return checkPrefixFree(cfg.FilePrefix)
+}
+
+// checkPrefixFree fails when another primary DPDK process holds the
+// runtime directory of prefix: EAL would fail on its config file's lock,
+// and go-dpdk's Init, finding no rte_errno, would go on and crash.
+func checkPrefixFree(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	f, err := os.OpenFile("/var/run/dpdk/"+prefix+"/config", os.O_RDWR, 0)
+	if err != nil {
+		return nil // no directory yet, or nobody's: EAL makes its own
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk); err == nil && lk.Type != unix.F_UNLCK {
+		return fmt.Errorf("dpdk: file prefix %q is in use by process %d (another DPDK primary process); give this one its own --file-prefix", prefix, lk.Pid)
 	}
 	return nil
 }

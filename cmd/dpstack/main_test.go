@@ -160,6 +160,13 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 	require.NoError(t, err, out)
 	assert.Equal(t, "same\n", out)
 
+	// A second command with the same EAL file prefix fails clearly.
+	out2, err := dpstack(ctx, "run", "--vdev", "net_tap1", "--addr", "198.18.3.9/24", "--metrics", "off",
+		"--file-prefix", "dpstest-cmd-demo-"+fmt.Sprint(os.Getpid())).CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, string(out2))
+	assert.Contains(t, string(out2), "is in use by process")
+
 	// Echo and discard close a connection idle past --idle-timeout (1s).
 	for _, port := range []string{"7", "9"} {
 		out, err = ns.Output(ctx, "bash", "-c", "exec 3<>/dev/tcp/198.18.3.2/"+port+"; timeout 10 cat <&3")
