@@ -177,7 +177,7 @@ func Open(cfg Config) (*Host, error) {
 // limit (Config.SockMem) leaves to the port, for its rx and tx descriptors
 // and a margin for what passes through a turn (a burst in flight, ARP and
 // ICMP replies, ACKs, RSTs).
-func RxReserve() int { return rxDesc + txDesc + 128 }
+const RxReserve = rxDesc + txDesc + 128
 
 // The port's descriptors per queue.
 const rxDesc, txDesc = 512, 512
@@ -194,10 +194,10 @@ func (h *Host) sockMemLimits() error {
 	case n < 0:
 		return nil
 	case n == 0:
-		n = h.pool.Size() - h.cfg.Cores*RxReserve()
+		n = h.pool.Size() - h.cfg.Cores*RxReserve
 		if n < h.cfg.Cores*minSockMem {
 			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each and the sockets need at least %d: %w",
-				h.pool.Size(), h.cfg.Cores, RxReserve(), minSockMem, syscall.EINVAL)
+				h.pool.Size(), h.cfg.Cores, RxReserve, minSockMem, syscall.EINVAL)
 		}
 	case n < h.cfg.Cores*minSockMem:
 		return fmt.Errorf("stack: SockMem %d: want at least %d per core: %w", n, minSockMem, syscall.EINVAL)

@@ -22,16 +22,19 @@ import (
 // started in a test's namespace; its arguments follow in os.Args.
 const roleEnv = "DPSTACK_TEST_ROLE"
 
-// runRole plays role and returns the exit status.
+// runRole plays role against the address and count in os.Args and
+// returns the exit status.
 func runRole(role string) int {
-	var err error
-	switch role {
-	case "crowd":
-		err = crowd(os.Args[1:])
-	case "mass-close":
-		err = massClose(os.Args[1:])
-	default:
-		err = fmt.Errorf("unknown role %q", role)
+	roles := map[string]func(addr string, n int) error{"crowd": crowd, "mass-close": massClose}
+	err := fmt.Errorf("unknown role %q", role)
+	if play := roles[role]; play != nil {
+		err = fmt.Errorf("want: addr n")
+		if len(os.Args) == 3 {
+			var n int
+			if n, err = strconv.Atoi(os.Args[2]); err == nil {
+				err = play(os.Args[1], n)
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
@@ -43,18 +46,11 @@ func runRole(role string) int {
 // crowdSize is how many connections the crowd opens.
 const crowdSize = 300
 
-// crowd opens n connections to addr (args: addr n), each with a 4 KiB
+// crowd opens n connections to addr, each with a 4 KiB
 // receive buffer, writes on all of them without ever reading, prints
 // "opened N" once they are up, and holds them until its stdin closes (or
 // a minute passes); closing them with unread data then resets them.
-func crowd(args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("want: addr n")
-	}
-	n, err := strconv.Atoi(args[1])
-	if err != nil {
-		return err
-	}
+func crowd(addr string, n int) error {
 	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
@@ -67,7 +63,7 @@ func crowd(args []string) error {
 		}
 	}()
 	for range n {
-		c, err := d.Dial("tcp4", args[0])
+		c, err := d.Dial("tcp4", addr)
 		if err != nil {
 			return fmt.Errorf("after %d connections: %w", len(conns), err)
 		}
@@ -197,17 +193,10 @@ func TestCrowdThatNeverReads(t *testing.T) {
 	r.stop(t)
 }
 
-// massClose opens n connections to addr (args: addr n), each sending a
+// massClose opens n connections to addr, each sending a
 // line and reading it back, prints "opened N", waits for its stdin to
 // close, then closes them all at once and prints "closed N".
-func massClose(args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("want: addr n")
-	}
-	n, err := strconv.Atoi(args[1])
-	if err != nil {
-		return err
-	}
+func massClose(addr string, n int) error {
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
@@ -216,7 +205,7 @@ func massClose(args []string) error {
 	}()
 	msg := []byte("hello\n")
 	for range n {
-		c, err := net.DialTimeout("tcp4", args[0], 5*time.Second)
+		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
 		if err != nil {
 			return fmt.Errorf("after %d connections: %w", len(conns), err)
 		}

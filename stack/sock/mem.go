@@ -43,24 +43,19 @@ type MemStats struct {
 // memory_pressure). The pool of packet buffers is shared with the receive
 // path, which must always find some to refill its descriptors and take the
 // ACKs and RSTs that free the rest: the limits keep the sockets below that
-// reserve. It belongs to its core; a nil *Mem has no limits.
+// reserve. Its levels are its Stats' gauges, read in place: only its core
+// writes them. A nil *Mem has no limits.
 type Mem struct {
 	Limits MemLimits
 	Stats  MemStats
-
-	held     int
-	sockets  int
-	pressure bool
 }
 
 // AddSocket counts a socket in (n = 1) or out (n = -1) of the account:
 // under pressure each one's fair share is Pressure divided among them.
 func (m *Mem) AddSocket(n int) {
-	if m == nil {
-		return
+	if m != nil {
+		m.Stats.Sockets.Add(int64(n))
 	}
-	m.sockets += n
-	m.Stats.Sockets.Set(int64(m.sockets))
 }
 
 // Held is the truesize the core's socket queues hold.
@@ -68,12 +63,12 @@ func (m *Mem) Held() int {
 	if m == nil {
 		return 0
 	}
-	return m.held
+	return int(m.Stats.Held.Load())
 }
 
 // Allows reports whether size more bytes stay within Max.
 func (m *Mem) Allows(size int) bool {
-	return m == nil || m.Limits.Max == 0 || m.held+size <= m.Limits.Max
+	return m == nil || m.Limits.Max == 0 || m.Held()+size <= m.Limits.Max
 }
 
 // allowsSock reports whether a socket that holds has bytes may take size
@@ -88,46 +83,35 @@ func (m *Mem) allowsSock(has, size int) bool {
 	switch {
 	case m == nil || m.Limits.Max == 0:
 		return true
-	case m.held+size > m.Limits.Max:
+	case m.Held()+size > m.Limits.Max:
 		return false
 	case has < SockMinRcvBuf:
 		return true
-	case m.held+size > m.Limits.Pressure:
+	case m.Held()+size > m.Limits.Pressure:
 		return false
 	}
-	return !m.pressure || (has+size)*max(m.sockets, 1) <= m.Limits.Pressure
+	return !m.UnderPressure() || (has+size)*max(int(m.Stats.Sockets.Load()), 1) <= m.Limits.Pressure
 }
 
 // UnderPressure reports whether the core is under memory pressure
 // (tcp_under_memory_pressure): sockets then offer small windows, do not
 // grow their send buffers, and give up out-of-order data first.
-func (m *Mem) UnderPressure() bool { return m != nil && m.pressure }
+func (m *Mem) UnderPressure() bool { return m != nil && m.Stats.Pressure.Load() != 0 }
 
-// charge adds size held bytes, entering pressure above Limits.Pressure
-// (sk_enter_memory_pressure).
-func (m *Mem) charge(size int) {
+// add charges size held bytes, or takes them back when negative, entering
+// pressure above Limits.Pressure and leaving it below Limits.Min
+// (sk_enter_memory_pressure, sk_leave_memory_pressure).
+func (m *Mem) add(size int) {
 	if m == nil {
 		return
 	}
-	m.held += size
-	m.Stats.Held.Set(int64(m.held))
-	if !m.pressure && m.Limits.Max > 0 && m.held > m.Limits.Pressure {
-		m.pressure = true
+	m.Stats.Held.Add(int64(size))
+	held, pressure := m.Held(), m.UnderPressure()
+	switch {
+	case !pressure && m.Limits.Max > 0 && held > m.Limits.Pressure:
 		m.Stats.Pressure.Set(1)
 		m.Stats.Pressures.Inc()
-	}
-}
-
-// uncharge takes size held bytes back, leaving pressure below Limits.Min
-// (sk_leave_memory_pressure).
-func (m *Mem) uncharge(size int) {
-	if m == nil {
-		return
-	}
-	m.held -= size
-	m.Stats.Held.Set(int64(m.held))
-	if m.pressure && m.held < m.Limits.Min {
-		m.pressure = false
+	case pressure && held < m.Limits.Min:
 		m.Stats.Pressure.Set(0)
 	}
 }
@@ -165,28 +149,28 @@ func (s *Sock) WmemSchedule(size int) bool {
 func (s *Sock) ChargeR(b *mbuf.Buf) {
 	size := Truesize(b)
 	s.RmemAlloc += size
-	s.Mem.charge(size)
+	s.Mem.add(size)
 }
 
 // UnchargeR returns b's charge to the receive buffer (sock_rfree).
 func (s *Sock) UnchargeR(b *mbuf.Buf) {
 	size := Truesize(b)
 	s.RmemAlloc -= size
-	s.Mem.uncharge(size)
+	s.Mem.add(-size)
 }
 
 // ChargeW charges b to the send buffer (sk_wmem_queued_add).
 func (s *Sock) ChargeW(b *mbuf.Buf) {
 	size := Truesize(b)
 	s.WmemQueued += size
-	s.Mem.charge(size)
+	s.Mem.add(size)
 }
 
 // UnchargeW returns b's charge to the send buffer (sk_wmem_free_skb).
 func (s *Sock) UnchargeW(b *mbuf.Buf) {
 	size := Truesize(b)
 	s.WmemQueued -= size
-	s.Mem.uncharge(size)
+	s.Mem.add(-size)
 }
 
 // QueueRcv charges b and appends it to the receive queue when RmemSchedule
@@ -200,7 +184,7 @@ func (s *Sock) QueueRcv(b *mbuf.Buf) bool {
 		return false
 	}
 	s.RmemAlloc += size
-	s.Mem.charge(size)
+	s.Mem.add(size)
 	s.ReceiveQueue.PushBack(b)
 	return true
 }

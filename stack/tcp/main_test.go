@@ -57,7 +57,7 @@ func hostMTU(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk 
 func hostPool(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock, mtu, size int) *stack.Host {
 	t.Helper()
 	cfg := stack.Config{Name: name, Port: port, Addr: addr, PoolSize: size, MTU: mtu}
-	if size < 2*stack.RxReserve() {
+	if size < 2*stack.RxReserve {
 		cfg.SockMem = -1 // too small for a receive reserve: the test is about running dry
 	}
 	h, err := stack.Open(cfg)
