@@ -149,8 +149,17 @@ func (c *TCPConn) recv(cl *call) bool {
 		cl.n, cl.err = 0, net.ErrClosed
 		return true
 	}
-	cl.n, cl.err = c.sk.RecvMsg(cl.p, cl.flags)
+	p := cl.p
+	if p == nil {
+		// WriteTo's Read: a buffer only once there are bytes for it.
+		if cl.lent == nil {
+			cl.lent = copyBufs.Get().(*[]byte)
+		}
+		p = *cl.lent
+	}
+	cl.n, cl.err = c.sk.RecvMsg(p, cl.flags)
 	if isAgain(cl.err) {
+		cl.giveBack()
 		if isClosed(cl.stop) || c.closed() {
 			// The deadline passed, or Close was called, before the
 			// Read got here: its unparkRead found no Read waiting.
@@ -225,6 +234,12 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 		}
 		return 0, nil
 	}
+	return c.read(p)
+}
+
+// read is Read's work, for a caller holding rmu and a non-empty p; a nil p
+// has the core lend the buffer (WriteTo).
+func (c *TCPConn) read(p []byte) (int, error) {
 	cl := c.rcall
 	for {
 		if c.closed() {
@@ -266,6 +281,11 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 func (c *TCPConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.write(p)
+}
+
+// write is Write's work, for a caller holding wmu.
+func (c *TCPConn) write(p []byte) (int, error) {
 	if c.closed() {
 		return 0, c.opErr("write", "write", net.ErrClosed)
 	}
@@ -282,14 +302,7 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 			continue
 		}
 		if c.wbusy.Load() {
-			// The stage is still the core's: wait for it, as for room.
-			c.wwait.Store(true)
-			var err error
-			if c.wbusy.Load() {
-				err = c.waitWrite()
-			}
-			c.wwait.Store(false)
-			if err != nil {
+			if err := c.waitStage(); err != nil {
 				return written, c.opErr("write", "write", err)
 			}
 			continue
@@ -318,6 +331,16 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// waitStage waits, as for room, while the stage is the core's.
+func (c *TCPConn) waitStage() error {
+	c.wwait.Store(true)
+	defer c.wwait.Store(false)
+	if c.wbusy.Load() {
+		return c.waitWrite()
+	}
+	return nil
 }
 
 // waitWrite parks a Write until the core signals room in the send buffer

@@ -56,7 +56,8 @@ type call struct {
 	// whoever resumes it later calls fn again, or answer.
 	run func(c *call) bool
 
-	p     []byte          // argument
+	p     []byte          // argument; nil for a Read into a lent buffer
+	lent  *[]byte         // the buffer a Read with a nil p borrowed from copyBufs
 	flags int             // argument
 	stop  <-chan struct{} // argument of a Read: closed when it must stop waiting
 	n     int             // result

@@ -65,6 +65,8 @@ func runHelper(role string) int {
 		err = helperHold(addr, false)
 	case "backlog":
 		err = helperBacklog(addr, n)
+	case "idle":
+		err = helperIdle(addr, n)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -434,6 +436,45 @@ func helperBacklog(addr string, n int) error {
 	for range n {
 		if err := <-errs; err != nil {
 			return err
+		}
+	}
+	fmt.Println("ok")
+	return nil
+}
+
+// helperIdle opens n connections, has each echo one message, prints
+// "ready", and holds them open until its stdin ends; then each half-closes
+// and must read the end of the stream.
+func helperIdle(addr string, n int) error {
+	conns := make([]*net.TCPConn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		c, err := dial(addr)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		msg := message(i, 16)
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+			return err
+		}
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		if err := c.CloseWrite(); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(helperTimeout))
+		if rest, err := io.ReadAll(c); err != nil || len(rest) > 0 {
+			return fmt.Errorf("after the half-close: %q, %v", rest, err)
 		}
 	}
 	fmt.Println("ok")

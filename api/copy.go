@@ -1,0 +1,128 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+)
+
+// copyBufs lend WriteTo its buffers, and ReadFrom where it cannot read
+// into the stage. A buffer is borrowed only while bytes pass through it:
+// a connection that waits holds none.
+var copyBufs = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
+
+// giveBack returns the buffer a Read borrowed, if any.
+func (cl *call) giveBack() {
+	if cl.lent != nil {
+		copyBufs.Put(cl.lent)
+		cl.lent = nil
+	}
+}
+
+// WriteTo writes what the connection receives to w until the peer ends
+// the stream (io.WriterTo: io.Copy from a conn uses it). It waits for data
+// without a buffer: the core lends one from a shared pool when there are
+// bytes to copy, and it goes back once they are in w. So a connection
+// that idles while it is copied costs no buffer, where io.Copy's own is
+// 32 KiB for the connection's whole life.
+func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	cl := c.rcall
+	var total int64
+	for {
+		n, err := c.read(nil)
+		if n > 0 {
+			m, werr := w.Write((*cl.lent)[:n])
+			total += int64(m)
+			if werr == nil && m < n {
+				werr = io.ErrShortWrite
+			}
+			err = werr
+		}
+		cl.giveBack()
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// ReadFrom sends what it reads from r until r ends (io.ReaderFrom: io.Copy
+// to a conn uses it when r has no WriteTo). r reads straight into the
+// conn's write stage, a copy fewer than Write makes and no buffer besides;
+// the stage grows only as far as r's reads fill it. Where the stage cannot
+// take bytes (the conn is not established, or shut down), the bytes go
+// through Write's path, which reports the socket's error exactly.
+func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var total int64
+	for {
+		var n int
+		var err error
+		switch {
+		case c.closed():
+			return total, c.opErr("write", "write", net.ErrClosed)
+		case isClosed(c.wd.wait()):
+			return total, c.opErr("write", "write", os.ErrDeadlineExceeded)
+		case c.wbusy.Load():
+			if err := c.waitStage(); err != nil {
+				return total, c.opErr("write", "write", err)
+			}
+			continue
+		case c.wok.Load():
+			n, err = c.readStage(r)
+		default:
+			n, err = c.readThrough(r)
+		}
+		total += int64(n)
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// readStage reads from r into the stage, which is Write's, and posts what
+// it read to the core, as stageWrite does.
+func (c *TCPConn) readStage(r io.Reader) (int, error) {
+	if n := cap(c.stage); n < stageMin || c.stageN == n && n < stageSize {
+		// The last read filled the stage: r has more than it holds.
+		c.stage = make([]byte, min(max(2*n, stageMin), stageSize))
+	}
+	n, err := r.Read(c.stage[:cap(c.stage)])
+	if n <= 0 {
+		return 0, err
+	}
+	c.stageN = n
+	c.wbusy.Store(true)
+	if perr := post(c.loop, c.stageFn); perr != nil {
+		c.wbusy.Store(false)
+		return 0, c.opErr("write", "write", perr)
+	}
+	return n, err
+}
+
+// readThrough reads from r into a borrowed buffer and writes it.
+func (c *TCPConn) readThrough(r io.Reader) (int, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	n, err := r.Read(*bp)
+	if n > 0 {
+		var werr error
+		if n, werr = c.write((*bp)[:n]); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
