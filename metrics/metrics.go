@@ -137,9 +137,11 @@ func (c *Collector) census(ch chan<- prometheus.Metric, s *stack.Stack, core str
 	gauge(c.tcpReqs, n.Requests, c.port, core)
 }
 
-// Handler serves the host's metrics, with Go runtime metrics beside them.
-func Handler(h *stack.Host) http.Handler {
+// Handler serves the host's metrics, with Go runtime metrics and the
+// application's own collectors beside them.
+func Handler(h *stack.Host, app ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(h), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(app...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

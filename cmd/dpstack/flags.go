@@ -38,6 +38,7 @@ type runConfig struct {
 	congestion     string
 	services       bool
 	idleTimeout    time.Duration
+	maxConns       int
 	mbufs          int
 	sockMem        int
 	maxOrphans     int
@@ -69,6 +70,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
 	fs.BoolVar(&c.services, "services", true, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "the services close a connection that makes no progress for this long")
+	fs.IntVar(&c.maxConns, "max-conns", 65536, "the services hold at most this many connections at once; more are reset")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -103,6 +105,9 @@ func parseRunFlags(args []string) (runConfig, error) {
 	}
 	if c.mbufs < 0 || c.sockMem < 0 || c.maxOrphans < 0 {
 		return c, fmt.Errorf("--mbufs %d, --sock-mem %d, --max-orphans %d: want 0 (the default) or more", c.mbufs, c.sockMem, c.maxOrphans)
+	}
+	if c.maxConns <= 0 {
+		return c, fmt.Errorf("--max-conns %d: want a positive count", c.maxConns)
 	}
 	if c.idleTimeout <= 0 {
 		return c, fmt.Errorf("--idle-timeout %v: want a positive duration", c.idleTimeout)

@@ -12,7 +12,7 @@ import (
 // core (copied only when one spans packets), and each answer is one Send.
 // A connection that completes no request for idle is closed, as net/http's
 // IdleTimeout and ReadHeaderTimeout would.
-type helloService struct{ idle time.Duration }
+type helloService struct{ serviceConf }
 
 // helloConn is one connection's state; its progress is requests answered.
 type helloConn struct {
@@ -23,7 +23,7 @@ type helloConn struct {
 
 func (s helloService) Accept(c *api.CConn) {
 	c.SetNoDelay(true)
-	startWatch(c, &helloConn{}, s.idle)
+	s.start(c, &helloConn{})
 }
 
 // Data answers every complete request head in data, and keeps an
@@ -68,8 +68,7 @@ func (hc *helloConn) send(c *api.CConn, keepAlive bool) bool {
 		keepAlive = false
 	}
 	if !keepAlive {
-		hc.stop()
-		c.Close()
+		hc.end(c)
 	}
 	return keepAlive
 }
@@ -77,4 +76,4 @@ func (hc *helloConn) send(c *api.CConn, keepAlive bool) bool {
 func (helloService) Writable(*api.CConn) {}
 
 // Closed closes c when the client is done or the connection failed.
-func (helloService) Closed(c *api.CConn, err error) { closeWatched(c) }
+func (helloService) Closed(c *api.CConn, err error) { end(c) }

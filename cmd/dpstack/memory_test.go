@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,7 +26,7 @@ const roleEnv = "DPSTACK_TEST_ROLE"
 // runRole plays role against the address and count in os.Args and
 // returns the exit status.
 func runRole(role string) int {
-	roles := map[string]func(addr string, n int) error{"crowd": crowd, "mass-close": massClose}
+	roles := map[string]func(addr string, n int) error{"crowd": crowd, "mass-close": massClose, "over-limit": overLimit}
 	err := fmt.Errorf("unknown role %q", role)
 	if play := roles[role]; play != nil {
 		err = fmt.Errorf("want: addr n")
@@ -285,5 +286,78 @@ func TestMassClose(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "connections left after the mass close:\n%s", body)
 		time.Sleep(200 * time.Millisecond)
 	}
+	r.stop(t)
+}
+
+// overLimit opens n echo connections, each echoing a line, prints "held
+// N", then opens one more and prints how it ends ("ECONNRESET" for the
+// reset of a refused connection), and closes them all when its stdin
+// closes.
+func overLimit(addr string, n int) error {
+	conns := make([]net.Conn, 0, n+1)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	msg := []byte("hello\n")
+	for range n {
+		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("after %d connections: %w", len(conns), err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("held %d\n", len(conns))
+	// The reset may come before connect(2) has returned.
+	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	if err == nil {
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		fmt.Println("ECONNRESET")
+	default:
+		fmt.Println(err)
+	}
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// TestServiceConnLimit: with --max-conns 20 the services hold 20
+// connections; the 21st is reset at once and counted, and once the 20
+// close, new connections are served again.
+func TestServiceConnLimit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := startRun(t, ctx, "limit", "198.18.8", "--max-conns", "20")
+	const (
+		open    = `dpstack_service_connections{service="echo"}`
+		refused = `dpstack_service_refused_total{service="echo"}`
+	)
+	p := startRole(t, ctx, r, "over-limit", "198.18.8.2:7", "20")
+	p.expect(t, "held 20")
+	p.expect(t, "ECONNRESET")
+	body := r.metrics(t)
+	assert.Equal(t, 20.0, metricValue(body, open), body)
+	assert.Equal(t, 1.0, metricValue(body, refused), body)
+
+	p.stdin.Close()
+	require.NoError(t, p.cmd.Wait())
+	for deadline := time.Now().Add(10 * time.Second); metricValue(body, open) != 0; body = r.metrics(t) {
+		require.True(t, time.Now().Before(deadline), "connections still counted:\n%s", body)
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, err := r.ns.Output(ctx, "curl", "-sS", "--max-time", "5", "http://198.18.8.2:8080/")
+	assert.NoError(t, err, "HTTP after the limit: %s", out)
 	r.stop(t)
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/metrics"
@@ -116,17 +118,19 @@ func run(c runConfig, log *slog.Logger) (err error) {
 	if err := host.Start(); err != nil {
 		return err
 	}
+	var app []prometheus.Collector
 	if c.services {
-		svc, err := startServices(host, c.idleTimeout, log)
+		svc, err := startServices(host, c.idleTimeout, c.maxConns, log)
 		if err != nil {
 			return err
 		}
 		// Deferred after host.Close, so it runs before it: the
 		// services' sockets go back to their cores while they run.
 		defer svc.Close()
+		app = svc.Collectors()
 	}
 	if c.metrics != "off" {
-		srv, err := serveMetrics(c.metrics, host, log)
+		srv, err := serveMetrics(c.metrics, host, log, app...)
 		if err != nil {
 			return err
 		}
@@ -154,7 +158,7 @@ func run(c runConfig, log *slog.Logger) (err error) {
 }
 
 // serveMetrics binds the metrics listener; it must be a loopback address.
-func serveMetrics(addr string, host *stack.Host, log *slog.Logger) (*http.Server, error) {
+func serveMetrics(addr string, host *stack.Host, log *slog.Logger, app ...prometheus.Collector) (*http.Server, error) {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %q: %w", addr, err)
@@ -167,7 +171,7 @@ func serveMetrics(addr string, host *stack.Host, log *slog.Logger) (*http.Server
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics.Handler(host))
+	mux.Handle("/metrics", metrics.Handler(host, app...))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")

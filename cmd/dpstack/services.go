@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dpstack/dpstack/api"
 	"github.com/dpstack/dpstack/stack"
@@ -27,19 +30,31 @@ const (
 // two thread wakeups per exchange on top: the core waking the reader, the
 // writer waking the core.
 type services struct {
-	log *slog.Logger
-	lns []io.Closer
+	log    *slog.Logger
+	lns    []io.Closer
+	counts []*connCount
 }
 
 // startServices listens on the services' ports on every address of h.
 // Each closes a connection that makes no progress for idle (idleWatch), so
-// that peers that vanished without a word leave nothing behind.
-func startServices(h *stack.Host, idle time.Duration, log *slog.Logger) (*services, error) {
+// that peers that vanished without a word leave nothing behind; together
+// they hold at most maxConns connections (connLimit).
+func startServices(h *stack.Host, idle time.Duration, maxConns int, log *slog.Logger) (*services, error) {
 	s := &services{log: log}
+	limit := &connLimit{max: int64(maxConns)}
+	conf := func(name string) serviceConf {
+		c := &connCount{name: name, limit: limit}
+		s.counts = append(s.counts, c)
+		return serviceConf{idle: idle, count: c}
+	}
 	for _, svc := range []struct {
 		port int
 		hd   api.Handler
-	}{{echoPort, echoService{idle}}, {discardPort, discardService{idle}}, {httpPort, helloService{idle}}} {
+	}{
+		{echoPort, echoService{conf("echo")}},
+		{discardPort, discardService{conf("discard")}},
+		{httpPort, helloService{conf("http")}},
+	} {
 		ln, err := api.ListenCallback(h, fmt.Sprintf(":%d", svc.port), svc.hd)
 		if err != nil {
 			s.Close()
@@ -49,7 +64,7 @@ func startServices(h *stack.Host, idle time.Duration, log *slog.Logger) (*servic
 	}
 	addr := h.Addr().Addr()
 	log.Info("services", "echo", fmt.Sprintf("%v:%d", addr, echoPort), "discard", fmt.Sprintf("%v:%d", addr, discardPort),
-		"http", fmt.Sprintf("http://%v:%d/", addr, httpPort))
+		"http", fmt.Sprintf("http://%v:%d/", addr, httpPort), "max_conns", maxConns)
 	return s, nil
 }
 
@@ -64,15 +79,83 @@ func (s *services) Close() error {
 	return errors.Join(errs...)
 }
 
+// Collectors are the services' metrics: connections open and refused, by
+// service.
+func (s *services) Collectors() []prometheus.Collector {
+	var cs []prometheus.Collector
+	for _, c := range s.counts {
+		labels := prometheus.Labels{"service": c.name}
+		cs = append(cs,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "dpstack_service_connections", Help: "Connections a built-in service holds.", ConstLabels: labels,
+			}, func() float64 { return float64(c.open.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "dpstack_service_refused_total", Help: "Connections a built-in service reset at once: --max-conns was reached.", ConstLabels: labels,
+			}, func() float64 { return float64(c.refused.Load()) }))
+	}
+	return cs
+}
+
+// connLimit caps the connections the services hold at once, across cores
+// (as a proxy's maxconn): one atomic add per connection, none per packet.
+type connLimit struct {
+	max  int64
+	open atomic.Int64
+}
+
+// connCount is one service's share of the limit, and its counts.
+type connCount struct {
+	name    string
+	limit   *connLimit
+	open    atomic.Int64
+	refused atomic.Uint64
+}
+
+// admit keeps c if the limit allows one more connection, and otherwise
+// resets it at once, counted: the client learns at once rather than after
+// a timeout, and the connection holds nothing.
+func (n *connCount) admit(c *api.CConn) bool {
+	if n.limit.open.Add(1) > n.limit.max {
+		n.limit.open.Add(-1)
+		n.refused.Add(1)
+		c.SetLinger(0)
+		c.Close()
+		return false
+	}
+	n.open.Add(1)
+	return true
+}
+
+// release gives an admitted connection's place back.
+func (n *connCount) release() {
+	n.open.Add(-1)
+	n.limit.open.Add(-1)
+}
+
+// serviceConf is what every service is given: the idle timeout and its
+// connection count.
+type serviceConf struct {
+	idle  time.Duration
+	count *connCount
+}
+
+// start admits c and starts watching it, with v as its Value.
+func (s serviceConf) start(c *api.CConn, v watched) {
+	if s.count.admit(c) {
+		c.SetValue(v)
+		v.watch().start(c, s)
+	}
+}
+
 // echoService echoes (RFC 862) on the core: each view of received bytes
 // is sent back as far as the send buffer takes it, and what it does not
 // take is left unconsumed, so a client that does not read is slowed by
 // its own receive window, not by our memory.
-type echoService struct{ idle time.Duration }
+type echoService struct{ serviceConf }
 
 func (s echoService) Accept(c *api.CConn) {
 	c.SetNoDelay(true)
-	startWatch(c, &idleWatch{}, s.idle)
+	s.start(c, &idleWatch{})
 }
 
 func (echoService) Data(c *api.CConn, data []byte) int {
@@ -85,13 +168,13 @@ func (echoService) Writable(*api.CConn) {} // the unconsumed rest comes back as 
 
 // Closed closes c: after the client's FIN once everything it sent is
 // echoed, as queued data still goes out before ours.
-func (echoService) Closed(c *api.CConn, err error) { closeWatched(c) }
+func (echoService) Closed(c *api.CConn, err error) { end(c) }
 
 // discardService consumes whatever arrives (RFC 863) and closes when the
 // client does.
-type discardService struct{ idle time.Duration }
+type discardService struct{ serviceConf }
 
-func (s discardService) Accept(c *api.CConn) { startWatch(c, &idleWatch{}, s.idle) }
+func (s discardService) Accept(c *api.CConn) { s.start(c, &idleWatch{}) }
 
 func (discardService) Data(c *api.CConn, data []byte) int {
 	c.Value().(*idleWatch).progress += len(data)
@@ -100,16 +183,18 @@ func (discardService) Data(c *api.CConn, data []byte) int {
 
 func (discardService) Writable(*api.CConn) {}
 
-func (discardService) Closed(c *api.CConn, err error) { closeWatched(c) }
+func (discardService) Closed(c *api.CConn, err error) { end(c) }
 
 // idleWatch closes a connection that makes no progress for idle (as
 // net/http's IdleTimeout would): one timer per connection, re-armed only
 // when it fires, so an idle connection closes between idle and twice idle
 // after its last progress. The connection's Value is it, or a service's
-// state that embeds it.
+// state that embeds it; every close of an admitted connection goes
+// through its end.
 type idleWatch struct {
 	progress int // what the service counts as progress: bytes, requests
 	idle     time.Duration
+	count    *connCount
 	stop     func() bool
 }
 
@@ -118,11 +203,9 @@ type watched interface{ watch() *idleWatch }
 
 func (w *idleWatch) watch() *idleWatch { return w }
 
-// startWatch makes v c's Value and starts watching c.
-func startWatch(c *api.CConn, v watched, idle time.Duration) {
-	c.SetValue(v)
-	w := v.watch()
-	w.idle = idle
+// start starts watching c.
+func (w *idleWatch) start(c *api.CConn, s serviceConf) {
+	w.idle, w.count = s.idle, s.count
 	w.check(c, -1)
 }
 
@@ -130,15 +213,20 @@ func startWatch(c *api.CConn, v watched, idle time.Duration) {
 // again after idle.
 func (w *idleWatch) check(c *api.CConn, seen int) {
 	if w.progress == seen {
-		c.Close()
+		w.end(c)
 		return
 	}
 	at := w.progress
 	w.stop = c.AfterFunc(w.idle, func() { w.check(c, at) })
 }
 
-// closeWatched stops c's watch and closes it.
-func closeWatched(c *api.CConn) {
-	c.Value().(watched).watch().stop()
-	c.Close()
+// end stops watching c, closes it and gives its place back.
+func (w *idleWatch) end(c *api.CConn) {
+	w.stop()
+	if c.Close() == nil {
+		w.count.release()
+	}
 }
+
+// end ends c, whose Value is watched.
+func end(c *api.CConn) { c.Value().(watched).watch().end(c) }
