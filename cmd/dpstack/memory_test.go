@@ -26,7 +26,7 @@ const roleEnv = "DPSTACK_TEST_ROLE"
 // runRole plays role against the address and count in os.Args and
 // returns the exit status.
 func runRole(role string) int {
-	roles := map[string]func(addr string, n int) error{"crowd": crowd, "mass-close": massClose, "over-limit": overLimit}
+	roles := map[string]func(addr string, n int) error{"crowd": crowd, "tiny-crowd": tinyCrowd, "mass-close": massClose, "over-limit": overLimit}
 	err := fmt.Errorf("unknown role %q", role)
 	if play := roles[role]; play != nil {
 		err = fmt.Errorf("want: addr n")
@@ -51,10 +51,26 @@ const crowdSize = 300
 // receive buffer, writes on all of them without ever reading, prints
 // "opened N" once they are up, and holds them until its stdin closes (or
 // a minute passes); closing them with unread data then resets them.
-func crowd(addr string, n int) error {
+func crowd(addr string, n int) error { return crowdMSS(addr, n, 0) }
+
+// tinyMSS is the smallest MSS Linux lets a socket set (TCP_MIN_MSS).
+const tinyMSS = 88
+
+// tinyCrowd is a crowd whose connections send tinyMSS-byte segments: each
+// costs the receiver a whole mbuf for 88 bytes.
+func tinyCrowd(addr string, n int) error { return crowdMSS(addr, n, tinyMSS) }
+
+// crowdMSS is crowd with the connections' MSS set to mss (TCP_MAXSEG)
+// unless it is 0.
+func crowdMSS(addr string, n, mss int) error {
 	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			if serr == nil && mss > 0 {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, mss)
+			}
+		})
 		return serr
 	}}
 	var conns []net.Conn
@@ -359,5 +375,73 @@ func TestServiceConnLimit(t *testing.T) {
 	}
 	out, err := r.ns.Output(ctx, "curl", "-sS", "--max-time", "5", "http://198.18.8.2:8080/")
 	assert.NoError(t, err, "HTTP after the limit: %s", out)
+	r.stop(t)
+}
+
+// TestTinyMSSPeers: connections that send 88-byte segments and never read
+// are held to their share in mbufs, not bytes. One alone holds what its
+// buffers' true size allows (tens of mbufs, where the issue measured one
+// holding 1,580); 200 of them leave the receive reserve untouched, and
+// ping and the HTTP hello answer within a second.
+func TestTinyMSSPeers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := startRun(t, ctx, "tinymss", "198.18.9")
+	const (
+		inUse = `dpstack_mempool_in_use{port="net_tap0"}`
+		size  = `dpstack_mempool_size{port="net_tap0"}`
+		held  = `dpstack_sock_mem_bytes{core="0",port="net_tap0"}`
+		est   = `dpstack_tcp_sockets{core="0",port="net_tap0",state="established"}`
+		// One connection's receive and send buffers, in mbufs: their
+		// default limits over an mbuf's true size, with room to spare.
+		perConn = 128
+		reserve = 1152 // stack.RxReserve, for the one core
+		slack   = 32   // the core's cache of spare mbufs
+	)
+	base := metricValue(r.metrics(t), inUse)
+	require.Positive(t, base)
+
+	// settle waits until the pool's use has not grown for half a second.
+	settle := func() string {
+		var body string
+		last := -1.0
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			body = r.metrics(t)
+			if v := metricValue(body, inUse); v == last {
+				break
+			} else {
+				last = v
+			}
+		}
+		return body
+	}
+	one := startRole(t, ctx, r, "tiny-crowd", "198.18.9.2:7", "1")
+	one.expect(t, "opened 1")
+	body := settle()
+	t.Logf("one tiny-MSS connection: %v mbufs, %v bytes held", metricValue(body, inUse)-base, metricValue(body, held))
+	assert.LessOrEqual(t, metricValue(body, inUse), base+perConn+slack, body)
+	one.stdin.Close()
+	require.NoError(t, one.cmd.Wait())
+
+	many := startRole(t, ctx, r, "tiny-crowd", "198.18.9.2:7", "200")
+	many.expect(t, "opened 200")
+	body = settle()
+	t.Logf("200 tiny-MSS connections: %v mbufs of %v, %v bytes held", metricValue(body, inUse)-base, metricValue(body, size), metricValue(body, held))
+	assert.LessOrEqual(t, metricValue(body, inUse), metricValue(body, size)-reserve+slack, "the receive reserve is intact")
+	out, err := r.ns.Output(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "1", "198.18.9.2")
+	assert.NoError(t, err, "ping during the crowd: %s", out)
+	out, err = r.ns.Output(ctx, "curl", "-sS", "--max-time", "1", "http://198.18.9.2:8080/")
+	assert.NoError(t, err, "HTTP during the crowd: %s", out)
+
+	many.stdin.Close()
+	require.NoError(t, many.cmd.Wait())
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		body = r.metrics(t)
+		if metricValue(body, held) == 0 && metricValue(body, est) == 0 && metricValue(body, inUse) <= base+slack {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "sockets still hold buffers:\n%s", body)
+		time.Sleep(100 * time.Millisecond)
+	}
 	r.stop(t)
 }
