@@ -104,3 +104,24 @@ func TestCopyShapes(t *testing.T) {
 		k.wait()
 	})
 }
+
+// TestVanishedPeersLeaveNoGoroutine: 100 kernel connections to a
+// goroutine-per-connection echo send without reading, so that every
+// echo goroutine waits in Write, then reset. Each goroutine ends with the
+// reset, and the mbufs the connections held come back.
+func TestVanishedPeersLeaveNoGoroutine(t *testing.T) {
+	const conns = 100
+	p := newPeer(t)
+	serve(t, listen(t, p.h, ":6404"), echo)
+	time.Sleep(10 * time.Millisecond) // the accept loop's goroutine is up
+	before, pool := runtime.NumGoroutine(), p.h.Pool().InUse()
+	k := p.start(t, "vanish", env(host(6404), helperN, conns)...)
+	require.Equal(t, "opened", k.line())
+	require.GreaterOrEqual(t, runtime.NumGoroutine(), before+conns, "a goroutine per connection")
+	k.wait()
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before || p.h.Pool().InUse() > pool+32; {
+		require.True(t, time.Now().Before(deadline), "%d goroutines (%d before), %d mbufs in use (%d before)",
+			runtime.NumGoroutine(), before, p.h.Pool().InUse(), pool)
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -67,6 +67,8 @@ func runHelper(role string) int {
 		err = helperBacklog(addr, n)
 	case "idle":
 		err = helperIdle(addr, n)
+	case "vanish":
+		err = helperVanish(addr, n)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -478,6 +480,42 @@ func helperIdle(addr string, n int) error {
 		}
 	}
 	fmt.Println("ok")
+	return nil
+}
+
+// helperVanish opens n connections with 4 KiB receive buffers, sends on
+// each without reading, prints "opened", and when its stdin ends closes
+// them with the data unread, which resets them.
+func helperVanish(addr string, n int) error {
+	d := net.Dialer{Timeout: helperTimeout, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := d.Dial("tcp4", addr)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		go func() {
+			buf := make([]byte, 64<<10)
+			c.SetWriteDeadline(time.Now().Add(helperTimeout))
+			for {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	fmt.Println("opened")
+	io.Copy(io.Discard, os.Stdin)
 	return nil
 }
 
