@@ -218,25 +218,58 @@ func TestHostCloseTearsDown(t *testing.T) {
 	// then fails if any mbuf is still out.
 }
 
-// TestOrphanLimit: past MaxOrphans a closed connection is reset rather
-// than left to finish (tcp_check_oom): its peer sees ECONNRESET, the
-// orphan count stays at the limit, and it comes back to zero.
+// TestOrphanLimit: one orphan more than MaxOrphans resets the oldest
+// (its peer reads ECONNRESET); the newest finishes its close.
 func TestOrphanLimit(t *testing.T) {
 	p := newPair(t)
 	p.ta().SetMaxOrphans(1)
 	c1, c2 := p.connect(4501), p.connect(4502)
 	c1.cl.Close() // FIN-WAIT-1: an orphan
 	assert.Equal(t, 1, p.ta().Orphans())
-	c2.cl.Close() // one too many: reset
+	c2.cl.Close() // one too many: the oldest is reset
 	assert.Equal(t, 1, p.ta().Orphans())
 	assert.Equal(t, uint64(1), p.ta().Stats().AbortOnMemory.Load())
 	p.pump(4)
-	_, err := c2.sv.RecvMsg(make([]byte, 1), 0)
-	assert.ErrorIs(t, err, syscall.ECONNRESET)
-	_, err = c1.sv.RecvMsg(make([]byte, 1), 0)
-	assert.NoError(t, err, "the first finishes: end of stream")
+	// The oldest had sent its FIN: its peer reads the end of the stream
+	// (as Linux's, which reports the RST's EPIPE only to a write) and is
+	// closed by the reset.
+	assert.Equal(t, sock.Closed, c1.sv.State(), "the oldest was reset")
+	assert.Equal(t, sock.CloseWait, c2.sv.State(), "the newest finishes its close")
 	c1.sv.Close()
 	c2.sv.Close()
 	p.advance(2 * time.Second)
 	assert.Zero(t, p.ta().Orphans())
+}
+
+// TestZeroWindowOrphanUnderPressure: an orphan whose peer never reads
+// keeps its unsent data and probes the closed window; once the sockets
+// are at their memory limit, the next probe resets it and its buffers
+// go.
+func TestZeroWindowOrphanUnderPressure(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(4503)
+	data := make([]byte, 4096)
+	for i := 0; c.cl.Info().SndWnd > 0; i++ {
+		require.Less(t, i, 1000, "the window never closes")
+		if _, err := c.cl.SendMsg(data, 0); err != nil && err != syscall.EAGAIN {
+			t.Fatal(err)
+		}
+		p.advance(50 * time.Millisecond) // delayed ACKs included
+	}
+	c.cl.SendMsg(data, 0) // unsent, behind the closed window
+	c.cl.Close()
+	require.Equal(t, 1, p.ta().Orphans())
+	p.advance(time.Second)
+	require.Equal(t, 1, p.ta().Orphans(), "with memory to spare the orphan waits for the window")
+
+	mem := p.ta().Mem()
+	limits := mem.Limits
+	mem.Limits = sock.MemLimits{Min: 1, Pressure: 1, Max: 1}
+	defer func() { mem.Limits = limits }()
+	p.advanceBy(10*time.Second, 500*time.Millisecond) // fewer probes than the orphan's retries
+	assert.Zero(t, p.ta().Orphans())
+	assert.Positive(t, p.ta().Stats().AbortOnMemory.Load())
+	assert.Zero(t, mem.Held())
+	assert.Equal(t, sock.Closed, c.sv.State(), "the peer got the reset")
+	c.sv.Close()
 }

@@ -616,8 +616,8 @@ func (s *Sock) queueFin() {
 // of the close handshake with its timers (FIN-WAIT-2 times out after
 // Config.FinTimeout). It is aborted with a RST instead (RFC 9293 §3.10.4
 // ABORT, RFC 2525 §2.17) when unread data is discarded, with SO_LINGER
-// on and a time of 0, or when the core is out of resources for orphans
-// (Config.MaxOrphans, the sockets' memory limit). (A non-zero linger time, which makes a blocking
+// on and a time of 0, or when the sockets are at their memory limit; one
+// orphan more than Config.MaxOrphans resets the oldest (trimOrphans). (A non-zero linger time, which makes a blocking
 // close wait, is the API layer's to honour.) A listener resets the
 // connections it never handed out.
 func (s *Sock) Close() {
@@ -643,7 +643,7 @@ func (s *Sock) Close() {
 	case s.Options.LingerOn && s.Options.LingerSecs == 0:
 		p.stats.AbortOnLinger.Inc()
 		s.abort()
-	case p.outOfResources():
+	case p.memExhausted():
 		p.stats.AbortOnMemory.Inc()
 		s.abort()
 	default:
@@ -657,6 +657,7 @@ func (s *Sock) Close() {
 	if s.Common.State == sock.Closed {
 		s.destroy()
 	}
+	p.trimOrphans()
 	p.flushEvents()
 }
 

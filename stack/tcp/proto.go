@@ -227,7 +227,7 @@ type Proto struct {
 	finTimeout  time.Duration
 	maxTimewait int
 	maxOrphans  int
-	orphans     int // sockets the user closed, not yet destroyed
+	orphans     orphanQueue // sockets the user closed, not yet destroyed
 
 	est       map[fourTuple]*Sock         // synchronized connections and SYN-SENT
 	lastEst   *Sock                       // the socket est last gave Input (lookupEst)
@@ -345,7 +345,7 @@ type Census struct {
 // Census counts the core's connections. It walks every socket: call it on
 // the core, for reports, not for the data path.
 func (p *Proto) Census() Census {
-	c := Census{TimeWait: len(p.tw), Requests: len(p.reqs), Orphans: p.orphans}
+	c := Census{TimeWait: len(p.tw), Requests: len(p.reqs), Orphans: p.orphans.n}
 	for s := range p.all {
 		c.States[s.Common.State]++
 	}
@@ -354,15 +354,56 @@ func (p *Proto) Census() Census {
 
 // Orphans is how many sockets the user has closed that are still finishing
 // their connection.
-func (p *Proto) Orphans() int { return p.orphans }
+func (p *Proto) Orphans() int { return p.orphans.n }
 
-// outOfResources reports whether an orphan should be reset rather than
-// finish its connection (tcp_check_oom, tcp_out_of_resources): too many
-// orphans, or the sockets at their memory limit, so that a crowd of
-// closing connections cannot take the buffers the live ones and the
-// receive path need.
-func (p *Proto) outOfResources() bool {
-	return p.orphans > p.maxOrphans || !p.mem.Allows(max(p.truesize, 1))
+// memExhausted reports whether an orphan should be reset rather than
+// finish its connection (tcp_check_oom, tcp_out_of_resources): the
+// sockets are at their memory limit, and a crowd of closing connections
+// must not take the buffers the live ones and the receive path need.
+func (p *Proto) memExhausted() bool { return !p.mem.Allows(max(p.truesize, 1)) }
+
+// trimOrphans resets the oldest orphans while there are more than
+// Config.MaxOrphans (tcp_max_orphans). Linux resets the socket being
+// closed instead; the oldest is the one whose peer is likeliest gone, and
+// the newest the likeliest to finish soon by itself.
+func (p *Proto) trimOrphans() {
+	for p.orphans.n > p.maxOrphans {
+		p.stats.AbortOnMemory.Inc()
+		p.orphans.first.abort()
+	}
+}
+
+// orphanQueue is a core's orphans, oldest first, linked through the
+// sockets themselves.
+type orphanQueue struct {
+	first, last *Sock
+	n           int
+}
+
+func (q *orphanQueue) push(s *Sock) {
+	s.orphanPrev, s.orphanNext = q.last, nil
+	if q.last != nil {
+		q.last.orphanNext = s
+	} else {
+		q.first = s
+	}
+	q.last = s
+	q.n++
+}
+
+func (q *orphanQueue) remove(s *Sock) {
+	if s.orphanPrev != nil {
+		s.orphanPrev.orphanNext = s.orphanNext
+	} else {
+		q.first = s.orphanNext
+	}
+	if s.orphanNext != nil {
+		s.orphanNext.orphanPrev = s.orphanPrev
+	} else {
+		q.last = s.orphanPrev
+	}
+	s.orphanPrev, s.orphanNext = nil, nil
+	q.n--
 }
 
 // SetNow replaces the clock (Config.Clock or Now) with now. It is for tests that drive a

@@ -130,7 +130,7 @@ func (s *Sock) retransmitTimeout(now lcore.Time) {
 	} else if s.writeTimedOut(now) {
 		s.writeErr()
 		return
-	} else if s.Dead && p.outOfResources() {
+	} else if s.Dead && p.memExhausted() {
 		p.stats.AbortOnMemory.Inc()
 		s.abort()
 		return
@@ -275,6 +275,13 @@ func (s *Sock) probeTimeout(now lcore.Time) {
 			s.writeErr()
 			return
 		}
+	}
+	if s.Dead && s.proto.memExhausted() {
+		// An orphan the peer's closed window holds, with the sockets
+		// at their limit: its send queue goes (tcp_probe_timer).
+		s.proto.stats.AbortOnMemory.Inc()
+		s.abort()
+		return
 	}
 	s.proto.stats.WindowProbes.Inc()
 	s.probesOut++

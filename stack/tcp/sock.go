@@ -44,6 +44,8 @@ type Sock struct {
 	bucket *bindBucket
 	dst    *route.Dst
 
+	orphanPrev, orphanNext *Sock // in the core's orphanQueue once Dead
+
 	// Send sequence variables (RFC 9293 §3.3.1).
 	sndUna   seqnum.Value // oldest unacknowledged sequence number
 	sndNxt   seqnum.Value // next sequence number to send
@@ -304,11 +306,12 @@ func (s *Sock) resetErr() syscall.Errno {
 }
 
 // orphan gives the socket up for good (sock_orphan): no more callbacks,
-// and it counts among the core's orphans until destroy.
+// and it joins the core's orphans until destroy. The caller trims them
+// (trimOrphans) once it is done with the socket.
 func (s *Sock) orphan() {
 	if !s.Dead {
 		s.Sock.Orphan()
-		s.proto.orphans++
+		s.proto.orphans.push(s)
 	}
 }
 
@@ -324,7 +327,7 @@ func (s *Sock) destroy() {
 		delete(p.all, s)
 		p.mem.AddSocket(-1)
 		if s.Dead {
-			p.orphans--
+			p.orphans.remove(s)
 		}
 	}
 }
