@@ -251,8 +251,8 @@ const massCloseSize, massCloseHelpers = 20000, 2
 
 // TestMassClose: 20,000 echo connections closed by the kernel at once
 // (each then closed by the echo, which sends its FIN and waits for the
-// ACK as an orphan): ping answers throughout, and the sockets, orphans
-// and their buffers are all gone soon after.
+// ACK as an orphan): ping answers throughout; soon after, the sockets,
+// the orphans and their buffers are gone, and no goroutine is left.
 func TestMassClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -264,7 +264,10 @@ func TestMassClose(t *testing.T) {
 		held    = `dpstack_sock_mem_bytes{core="0",port="net_tap0"}`
 		sockets = `dpstack_sock_count{core="0",port="net_tap0"}`
 		orphans = `dpstack_tcp_orphans{core="0",port="net_tap0"}`
+		gs      = `go_goroutines`
 	)
+	goroutines := metricValue(r.metrics(t), gs)
+	require.Positive(t, goroutines)
 	each := massCloseSize / massCloseHelpers
 	var hs []*roleProc
 	for range massCloseHelpers {
@@ -296,7 +299,8 @@ func TestMassClose(t *testing.T) {
 	var body string
 	for deadline := time.Now().Add(90 * time.Second); ; {
 		body = r.metrics(t)
-		if metricValue(body, sockets) == 3 && metricValue(body, orphans) == 0 && metricValue(body, held) == 0 {
+		if metricValue(body, sockets) == 3 && metricValue(body, orphans) == 0 && metricValue(body, held) == 0 &&
+			metricValue(body, gs) <= goroutines {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "connections left after the mass close:\n%s", body)
