@@ -14,7 +14,7 @@ import (
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
-// Bounded work per turn (STYLE.md 10): how many connections a callback
+// Bounded work per turn (ARCHITECTURE.md §5): how many connections a callback
 // listener accepts in one go, and how many copying rounds deliver makes,
 // before the core does other work.
 const (

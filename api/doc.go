@@ -9,7 +9,7 @@
 //	c, err := api.Dial(ctx, h, "tcp", "198.18.0.1:9000") // a net.Conn
 //
 // A TCP socket (tcp.Sock) belongs to one core and is touched only there
-// (DESIGN.md §3). Every operation of a TCPConn or TCPListener posts a
+// (ARCHITECTURE.md §3). Every operation of a TCPConn or TCPListener posts a
 // closure to the owning core's loop (lcore.Loop.Post) that makes the
 // non-blocking call (RecvMsg, SendMsg, Accept ...) and hands the result back
 // on a channel. When the call would block (EAGAIN), the goroutine parks on

@@ -541,7 +541,7 @@ func waitErr(t *testing.T, ch <-chan error) error {
 }
 
 // TestConnAllocs: a Write and a Read on a blocking conn allocate nothing
-// on the Go heap in steady state (DESIGN.md §5), the stack's core
+// on the Go heap in steady state (ARCHITECTURE.md §5), the stack's core
 // included: AllocsPerRun counts every goroutine's allocations.
 func TestConnAllocs(t *testing.T) {
 	p := newPeer(t)

@@ -15,7 +15,7 @@
 // Poll moves what X received to Y and what Y received to X, applying the
 // direction's Faults (see Faults for the order of the stages). Time is
 // whatever Poll is given, so tests drive the delay line, the reorder
-// timeout and the rate limiter with a manual clock (STYLE.md 8) and
+// timeout and the rate limiter with a manual clock (ARCHITECTURE.md §7) and
 // benchmarks with lcore.Now.
 //
 // Determinism: every random decision draws from a PCG stream of its own

@@ -18,7 +18,7 @@ import (
 const RingSize = 1024
 
 // burst is the size of the wire's rx and tx bursts; maxRxBursts bounds how
-// many rx bursts a direction takes per Poll (STYLE.md 10).
+// many rx bursts a direction takes per Poll (ARCHITECTURE.md §5).
 const (
 	burst       = 32
 	maxRxBursts = 4

@@ -9,7 +9,7 @@ import (
 // Time is a point on the monotonic clock of a core, in nanoseconds since an
 // arbitrary origin fixed when the process started. It never jumps with the
 // wall clock. Tests build Time values directly to drive a manual clock
-// (STYLE.md 8); the zero value is the origin.
+// (ARCHITECTURE.md §5, §7); the zero value is the origin.
 type Time int64
 
 // epoch is the origin of Now. time.Since on a time.Time that carries a

@@ -13,7 +13,7 @@ import (
 // Burst is the most packets a loop receives from one queue per turn.
 const Burst = 32
 
-// Per-turn bounds (STYLE: bounded work per turn).
+// Per-turn bounds (ARCHITECTURE.md §5: bounded work per turn).
 const (
 	timerBudget = 256
 	workBudget  = 64

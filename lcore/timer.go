@@ -141,7 +141,7 @@ func (w *Wheel) Cancel(t *Timer) {
 // timers in tick order (timers due in the same tick run in any order),
 // passing now to each. It runs at most budget callbacks and returns how many
 // ran; if due timers remain, the next call runs them before anything later
-// (STYLE.md 10: bounded work per turn). A budget <= 0 runs nothing. A now
+// (ARCHITECTURE.md §5: bounded work per turn). A budget <= 0 runs nothing. A now
 // earlier than a previous call's is treated as that earlier now.
 //
 // Callbacks may Schedule and Cancel any timer, but must not call Advance.

@@ -9,7 +9,7 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 )
 
-// DESIGN.md §5: no Go heap allocation per packet on the receive paths, the
+// ARCHITECTURE.md §5: no Go heap allocation per packet on the receive paths, the
 // in-place echo reply and ARP reply included, nor on Output.
 func TestZeroAllocs(t *testing.T) {
 	e := newEnv(t, 0)

@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzInput feeds any bytes to Input or ARPInput: no panic, and every mbuf
-// comes back (STYLE.md 13).
+// comes back (ARCHITECTURE.md §7).
 func FuzzInput(f *testing.F) {
 	f.Add(echoSpec(56).bytes(), false)
 	f.Add(echoSpec(0).bytes()[:19], false)

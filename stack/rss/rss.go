@@ -3,7 +3,7 @@
 // (Microsoft's "Receive-Side Scaling" specification, "RSS Hashing
 // Functions"), and the redirection table that maps the hash to a queue.
 // A host uses it to open connections whose replies come back to the
-// opening core (DESIGN.md §3; Seastar's tcp connect does the same).
+// opening core (ARCHITECTURE.md §3; Seastar's tcp connect does the same).
 //
 // Nothing here touches a packet: it is pure computation over a key and a
 // table read once from the port (dpdk.Port.RSS).

@@ -15,8 +15,7 @@ const CongestionNameMax = 16
 const DefaultCongestion = "cubic"
 
 // congestionNames is the set of names TCP_CONGESTION accepts
-// (tcp_cong_list). It starts with the two algorithms DESIGN.md §1 commits
-// tcp.CongestionOps to, Reno (which Linux always builds in, and the
+// (tcp_cong_list). It starts with the two algorithms tcp implements, Reno (which Linux always builds in, and the
 // default) and CUBIC (Linux's default), so that the default is always
 // valid; the tcp package adds what else it implements through
 // RegisterCongestion and maps each name to its own operations.

@@ -20,7 +20,7 @@
 //
 // # One core
 //
-// A socket belongs to the lcore that owns its flow (DESIGN.md §3). Every
+// A socket belongs to the lcore that owns its flow (ARCHITECTURE.md §3). Every
 // method here runs on that core and nothing in this package locks: the API
 // layer hands requests to the owning core through the core's work queue,
 // and the core answers through the callbacks. The one package-level table,

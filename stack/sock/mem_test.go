@@ -276,7 +276,7 @@ func TestPurgeQueues(t *testing.T) {
 	assert.Zero(t, e.inUse())
 }
 
-// DESIGN.md §5: queueing and reading allocate nothing.
+// ARCHITECTURE.md §5: queueing and reading allocate nothing.
 func TestZeroAllocs(t *testing.T) {
 	e := newEnv(t)
 	s := sock.New()

@@ -11,7 +11,7 @@ import (
 	"github.com/dpstack/dpstack/stack/netdev"
 )
 
-// The established data path allocates nothing on the Go heap (DESIGN.md
+// The established data path allocates nothing on the Go heap (ARCHITECTURE.md
 // §5): request/response, bulk with ACKs and window updates, delayed ACKs
 // and retransmission timers.
 func TestEstablishedPathNoAllocs(t *testing.T) {

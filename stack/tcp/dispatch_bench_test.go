@@ -11,7 +11,7 @@ import (
 )
 
 // dispatchBurst is how many data segments the peer injects per turn: one
-// rx burst of the stack's loop (STYLE 10).
+// rx burst of the stack's loop (ARCHITECTURE.md §5).
 const dispatchBurst = 32
 
 // Offsets into a crafted frame with an option-less TCP header.

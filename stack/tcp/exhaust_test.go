@@ -15,8 +15,8 @@ import (
 // queue stops growing, transmissions that find no mbuf are counted) and
 // recovers as the peer frees what it received: 2 MiB still arrive
 // byte-exact, and every mbuf is back at the end (the pair's cleanup
-// checks both pools). TESTING.md, "Running out of mbufs degrades and
-// recovers; the stack never wedges".
+// checks both pools). Running out of mbufs degrades and recovers; the
+// stack never wedges (ARCHITECTURE.md §5).
 func TestMbufExhaustion(t *testing.T) {
 	p := newPairPool(t, 127)
 	c := p.connect(4400)

@@ -26,7 +26,7 @@ type flowBucket struct {
 // has no connection for asks the directory before it falls back to a
 // listener or answers with a RST, and hands the segment to the owner (the
 // port's queue choice, RSS or the kernel's on net_tap, need not agree with
-// the core that opened the connection: DESIGN.md §3).
+// the core that opened the connection: ARCHITECTURE.md §3).
 //
 // Reads take no lock and allocate nothing: a bucket is an atomic pointer to
 // an immutable slice of entries. A write (once per connection, on the

@@ -35,7 +35,7 @@ func establishedWith(t *testing.T, o []byte) *rawConn {
 	return rc
 }
 
-// Bad input (RFC 9293 §3.1, §3.10.7; TESTING.md "TCP basics"): dropped
+// Bad input (RFC 9293 §3.1, §3.10.7; ARCHITECTURE.md §5): dropped
 // or answered exactly as the RFCs say, counted by reason, freed.
 func TestBadSegments(t *testing.T) {
 	type result struct {
@@ -349,7 +349,7 @@ func TestRxChecksumOffload(t *testing.T) {
 // Random segments, well formed enough to reach the state machine (valid
 // checksums, random flags, sequence and acknowledgment numbers, windows,
 // options and data), thrown at a listener and at connections in several
-// states: no panic, and every mbuf comes back (STYLE 13).
+// states: no panic, and every mbuf comes back (ARCHITECTURE.md §7).
 func TestRandomSegments(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	rc := established(t)

@@ -36,7 +36,7 @@ func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seqNo.Add(1
 // clock is a manual clock. It starts an hour ahead of the real one, so
 // that the loops' own Poll, which advances the wheels to the real time,
 // never reaches a deadline the stacks set from it: timers fire only when
-// the test advances the clock (STYLE 8).
+// the test advances the clock (ARCHITECTURE.md §8).
 type clock struct{ t lcore.Time }
 
 func newClock() *clock { return &clock{t: lcore.Now().Add(time.Hour)} }
@@ -66,7 +66,7 @@ func hostPool(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk
 	return h
 }
 
-// pair is two hosts joined by a ring pair, polled by the test (STYLE 12).
+// pair is two hosts joined by a ring pair, polled by the test (ARCHITECTURE.md §7).
 type pair struct {
 	t    testing.TB
 	rp   *dpdk.RingPair
@@ -585,7 +585,7 @@ func flagString(f uint8) string {
 	return s
 }
 
-// A check is one assertion on a received segment (STYLE 12).
+// A check is one assertion on a received segment (ARCHITECTURE.md §7).
 type check func(t testing.TB, r rxSeg)
 
 func checkTCP(t testing.TB, r rxSeg, checks ...check) {

@@ -165,7 +165,7 @@ func (p *Proto) tupleInUse(t fourTuple) bool {
 // cores: the port is claimed in the flow directory, and a 4-tuple another
 // core has is skipped. When the port's RSS is predictable
 // (Config.ReplyHere), the search goes on to the first port whose replies
-// the port steers to this core (DESIGN.md §3; Seastar's tcp connect does
+// the port steers to this core (ARCHITECTURE.md §3; Seastar's tcp connect does
 // the same), so that the choice stays as random as Algorithm 4 makes it
 // within that constraint; should no such port be free, the first free one
 // is taken and its segments are handed over.

@@ -89,7 +89,7 @@ type Config struct {
 	Handoff func(b *mbuf.Buf, core int) bool
 	// ReplyHere, when set, reports whether the port steers the segments
 	// from remote to local to this core (RSS). An active open then picks
-	// a local port for which it does (DESIGN.md §3), so that its segments
+	// a local port for which it does (ARCHITECTURE.md §3), so that its segments
 	// need no handoff. nil when the steering cannot be predicted.
 	ReplyHere func(local, remote netip.AddrPort) bool
 }
@@ -181,7 +181,7 @@ func u32Addr(v uint32) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-// segment is a received segment parsed once (STYLE 4; gVisor's segment,
+// segment is a received segment parsed once (ARCHITECTURE.md §8; gVisor's segment,
 // Linux's tcp_skb_cb on input): every step of input reads it.
 type segment struct {
 	b       *mbuf.Buf
@@ -601,7 +601,7 @@ func (p *Proto) handOff(g *segment, ip header.IPv4) bool {
 func (p *Proto) SetHandedIn(on bool) { p.handedIn = on }
 
 // parse fills g from b and ip, or drops b and reports false. The checks
-// are made once (STYLE 2): a header of at least 20 bytes whose Data Offset
+// are made once (ARCHITECTURE.md §8): a header of at least 20 bytes whose Data Offset
 // is at least 5 words and within the segment (RFC 9293 §3.1), the
 // checksum (RFC 9293 §3.1, MUST-2/3: a bad one is dropped silently), no SYN
 // with FIN, and a well-formed option list (RFC 9293 §3.1 MUST-7).

@@ -135,7 +135,7 @@ func TestRACKReorderingWindow(t *testing.T) {
 }
 
 // RACK's reordering timer and TLP's probe allocate nothing on the Go
-// heap (DESIGN.md §5): each run between two stacks loses the last frame
+// heap (ARCHITECTURE.md §5): each run between two stacks loses the last frame
 // of a three-segment flight (repaired by a probe) and then the first
 // (two SACKs: repaired at RACK's reordering timeout).
 func TestRACKTLPNoAllocs(t *testing.T) {
@@ -385,7 +385,7 @@ func TestRACKDSACKAvoidsSpuriousRetransmission(t *testing.T) {
 }
 
 // The D-SACK path of RACK's reordering window allocates nothing on the
-// Go heap (DESIGN.md §5): each run between two stacks holds back the
+// Go heap (ARCHITECTURE.md §5): each run between two stacks holds back the
 // first frame of a three-segment flight until RACK has retransmitted it,
 // then lets it through, so that the receiver D-SACKs the duplicate and
 // the sender grows its window.

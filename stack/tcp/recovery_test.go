@@ -321,7 +321,7 @@ func TestLossyTransferFastRetransmit(t *testing.T) {
 }
 
 // Fast retransmit, limited transmit and recovery (RFC 6675's, the
-// stacks permitting SACK) allocate nothing on the Go heap (DESIGN.md §5). Each run grows the window with a clean
+// stacks permitting SACK) allocate nothing on the Go heap (ARCHITECTURE.md §5). Each run grows the window with a clean
 // transfer, then loses the first and third frames of the next flight.
 func TestFastRecoveryNoAllocs(t *testing.T) {
 	p := newPair(t)

@@ -204,8 +204,8 @@ func newSACKReceiver(rc *rawConn, first rxSeg, lost ...uint32) *sackReceiver {
 }
 
 // Recovery by SACK: one hole, or several in one window, are each
-// retransmitted once, and only they (TESTING.md: "A SACK that covers all
-// but a hole retransmits only the hole"), in a single recovery, with no
+// retransmitted once, and only they (RFC 6675 §5: a SACK that covers all
+// but a hole retransmits only the hole), in a single recovery, with no
 // RTO; the data arrives whole.
 func TestSACKRecovery(t *testing.T) {
 	for _, tc := range []struct {

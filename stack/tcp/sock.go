@@ -21,8 +21,8 @@ const (
 	evError                   // sk_error_report
 )
 
-// deadline is one of a socket's timers, cancelled lazily (STYLE 8): the
-// socket keeps the deadline; the wheel's timer only wakes it, no later
+// deadline is one of a socket's timers, cancelled lazily
+// (ARCHITECTURE.md §8): the socket keeps the deadline; the wheel's timer only wakes it, no later
 // than the deadline, and is re-armed when it fires early. Moving a
 // deadline later (every ACK moves the RTO) costs no wheel operation.
 type deadline struct {

@@ -15,8 +15,8 @@ import (
 )
 
 // faultyWire moves frames between the two hosts of a pair itself,
-// dropping, duplicating and reordering them from a seed (DESIGN.md §6's
-// fault wire, in the test).
+// dropping, duplicating and reordering them from a seed (the fault
+// wire of ARCHITECTURE.md §7, in the test).
 type faultyWire struct {
 	p                  *pair
 	rng                *rand.Rand
