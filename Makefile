@@ -42,9 +42,14 @@ test: setup lint
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
 
+# lint also refuses tracked files over 1 MiB (build outputs, test
+# binaries), the PGO profile excepted.
 lint: setup
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | \
+		awk '$$1 > 1048576 { sub(/^[0-9]+ /, ""); if ($$0 != "cmd/dpstack/default.pgo") print }'); \
+	if [ -n "$$big" ]; then echo "tracked files over 1 MiB (build outputs?):"; echo "$$big"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 # perf runs every scenario for every system (perf/README.md), prints the
