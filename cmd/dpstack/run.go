@@ -25,25 +25,7 @@ import (
 // run starts EAL, the port and the stack, serves until SIGINT or SIGTERM,
 // and takes everything down again in reverse order.
 func run(c runConfig, log *slog.Logger) (err error) {
-	ealCfg := dpdk.EALConfig{
-		Lcores:     c.cores,
-		MemoryMB:   c.memoryMB,
-		Hugepages:  c.huge,
-		FilePrefix: c.filePrefix,
-		LogLevel:   c.ealLogLevel,
-	}
-	portName, iface := c.pci, ""
-	if c.vdev != "" {
-		vdev := c.vdev
-		if strings.HasPrefix(vdev, "net_tap") {
-			vdev, iface = tapIface(vdev)
-		}
-		ealCfg.Vdevs = []string{vdev}
-		portName, _, _ = strings.Cut(vdev, ",")
-	} else {
-		ealCfg.PCI = []string{c.pci}
-	}
-
+	ealCfg, portName, iface := c.eal()
 	// Trap signals from the start, so that Ctrl-C during setup still
 	// tears down what exists.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,25 +39,26 @@ func run(c runConfig, log *slog.Logger) (err error) {
 			log.Warn("EAL cleanup", "err", e)
 		}
 	}()
+	var ns *netns.NS
+	if c.netns != "" {
+		if ns, err = netns.Create(c.netns); err != nil {
+			return err
+		}
+		// Deferred before the host's Close, so it runs after it: the
+		// port's close removes the TAP, then the namespace goes.
+		defer func() {
+			if e := ns.Delete(); e != nil {
+				log.Warn("remove namespace", "err", e)
+			} else {
+				log.Info("namespace removed", "netns", c.netns)
+			}
+		}()
+	}
 	port, err := dpdk.PortByName(portName)
 	if err != nil {
 		return fmt.Errorf("port %s did not come up: %w", portName, err)
 	}
-	lcores := dpdk.Lcores()
-	host, err := stack.Open(stack.Config{
-		Name:       "dps",
-		Port:       port,
-		Addr:       c.addr,
-		Gateway:    c.gateway,
-		Cores:      len(lcores),
-		Lcores:     lcores,
-		Idle:       c.idle,
-		PoolSize:   c.mbufs,
-		SockMem:    c.sockMem,
-		MaxOrphans: c.maxOrphans,
-		MTU:        c.mtu,
-		Congestion: c.congestion,
-	})
+	host, err := c.openHost(port)
 	if err != nil {
 		return err
 	}
@@ -85,35 +68,13 @@ func run(c runConfig, log *slog.Logger) (err error) {
 		}
 		log.Info("port closed", "port", portName)
 	}()
-
-	if c.netns != "" {
-		ns, err := netns.Create(c.netns)
-		if err != nil {
-			return err
-		}
-		// Close the port (which removes the TAP) before the namespace.
-		defer func() {
-			if e := host.Close(); e != nil {
-				log.Warn("close", "err", e)
-			}
-			if e := ns.Delete(); e != nil {
-				log.Warn("remove namespace", "err", e)
-			} else {
-				log.Info("namespace removed", "netns", c.netns)
-			}
-		}()
+	if ns != nil {
 		if err := ns.Adopt(iface, c.peerAddr); err != nil {
 			return err
 		}
 		log.Info("TAP kernel side moved", "iface", iface, "netns", c.netns, "peer", c.peerAddr)
 	}
-
-	info, _ := port.Info()
-	link, _ := port.Link()
-	off := host.Offloads()
-	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
-		"link", link.String(), "addr", c.addr, "gateway", c.gateway, "lcores", lcores, "idle", c.idle.String(),
-		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads))
+	logUp(log, c, host, portName)
 
 	if err := host.Start(); err != nil {
 		return err
@@ -139,10 +100,67 @@ func run(c runConfig, log *slog.Logger) (err error) {
 	if c.netns != "" {
 		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addr.Addr()))
 	}
+	serve(ctx, c.statusInterval, host, log)
+	return nil
+}
 
+// eal is the EAL configuration of c, with the port's name and, for a TAP,
+// the name of its kernel interface.
+func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
+	cfg = dpdk.EALConfig{
+		Lcores:     c.cores,
+		MemoryMB:   c.memoryMB,
+		Hugepages:  c.huge,
+		FilePrefix: c.filePrefix,
+		LogLevel:   c.ealLogLevel,
+	}
+	if c.vdev == "" {
+		cfg.PCI = []string{c.pci}
+		return cfg, c.pci, ""
+	}
+	vdev := c.vdev
+	if strings.HasPrefix(vdev, "net_tap") {
+		vdev, iface = tapIface(vdev)
+	}
+	cfg.Vdevs = []string{vdev}
+	portName, _, _ = strings.Cut(vdev, ",")
+	return cfg, portName, iface
+}
+
+// openHost opens the stack on port, one core per EAL lcore.
+func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
+	lcores := dpdk.Lcores()
+	return stack.Open(stack.Config{
+		Name:       "dps",
+		Port:       port,
+		Addr:       c.addr,
+		Gateway:    c.gateway,
+		Cores:      len(lcores),
+		Lcores:     lcores,
+		Idle:       c.idle,
+		PoolSize:   c.mbufs,
+		SockMem:    c.sockMem,
+		MaxOrphans: c.maxOrphans,
+		MTU:        c.mtu,
+		Congestion: c.congestion,
+	})
+}
+
+// logUp logs what came up: the port, its driver and offloads, the address.
+func logUp(log *slog.Logger, c runConfig, host *stack.Host, portName string) {
+	info, _ := host.Port().Info()
+	link, _ := host.Port().Link()
+	off := host.Offloads()
+	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
+		"link", link.String(), "addr", c.addr, "gateway", c.gateway, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
+		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads))
+}
+
+// serve waits for ctx, logging the status every interval (never if 0).
+func serve(ctx context.Context, interval time.Duration, host *stack.Host, log *slog.Logger) {
 	var tick <-chan time.Time
-	if c.statusInterval > 0 {
-		t := time.NewTicker(c.statusInterval)
+	if interval > 0 {
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		tick = t.C
 	}
@@ -150,7 +168,7 @@ func run(c runConfig, log *slog.Logger) (err error) {
 		select {
 		case <-ctx.Done():
 			log.Info("stopping")
-			return nil
+			return
 		case <-tick:
 			logStatus(log, host)
 		}
