@@ -69,9 +69,6 @@ perf: setup
 	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
 	cd perf && ../bin/kclient -go $(GO) -root .. -out results
 
-# demo runs the stack on a TAP device whose kernel side lives in namespace
-# $(DEMO_NS), pings and arpings it from there, shows the metrics, then stops
-# it with SIGINT as Ctrl-C would.
 # pgo refreshes the profile that the dpstack command and the perf harness
 # are built with (profile-guided optimization, README "Builds"): a CPU
 # profile of one run of the harness, which drives the stack's data path
@@ -84,6 +81,9 @@ pgo: setup
 	cd perf && ../bin/perf -go $(GO) -root .. -out ../bin/pgo -cpuprofile ../bin/pgo/cpu.pprof
 	mv bin/pgo/cpu.pprof cmd/dpstack/default.pgo
 
+# demo runs the stack on a TAP device whose kernel side lives in namespace
+# $(DEMO_NS), pings and arpings it from there, shows the metrics, then stops
+# it with SIGINT as Ctrl-C would.
 demo: build
 	@scripts/demo.sh $(BIN) $(DEMO_NS)
 

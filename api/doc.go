@@ -8,17 +8,22 @@
 //	http.Serve(ln, handler)                               // unmodified net/http
 //	c, err := api.Dial(ctx, h, "tcp", "198.18.0.1:9000") // a net.Conn
 //
-// A TCP socket (tcp.Sock) belongs to one core and is touched only there
+// A TCP socket belongs to one core and is touched only there
 // (ARCHITECTURE.md §3). Every operation of a TCPConn or TCPListener posts a
-// closure to the owning core's loop (lcore.Loop.Post) that makes the
-// non-blocking call (RecvMsg, SendMsg, Accept ...) and hands the result back
-// on a channel. When the call would block (EAGAIN), the goroutine parks on
-// the socket's notification channel, which the socket's callbacks
-// (sk_data_ready, sk_write_space, sk_state_change, sk_error_report) signal
-// from the core without blocking, or on its deadline, and then tries again.
-// A blocked call never spins a core. Any number of goroutines may use the
-// stack at once; Read and Write of one TCPConn may run concurrently with
-// each other and with Close, as with net.TCPConn.
+// closure to the owning core's loop (lcore.Loop.Post) and parks the calling
+// goroutine on a channel until the core answers; a blocked call never spins
+// a core. A Read with nothing to read waits on the core itself: the
+// socket's data-ready callback (sk_data_ready) finishes it there, so a
+// waiting Read costs one trip to the core and one wakeup, as a read(2) that
+// sleeps in the kernel. A Write on an established connection copies its
+// bytes into the conn's stage and returns without waiting for the core, as
+// write(2) returns once the bytes are in the send buffer; the core moves
+// them into the socket as room allows. Writes that must wait for room park
+// on a channel that the write-space callback (sk_write_space) signals.
+// io.Copy to and from a TCPConn uses its ReadFrom and WriteTo, which hold
+// no buffer while the connection waits. Any number of goroutines may use
+// the stack at once; Read and Write of one TCPConn may run concurrently
+// with each other and with Close, as with net.TCPConn.
 //
 // Errors are *net.OpError values whose Err wraps a syscall.Errno, so that
 // errors.Is(err, syscall.ECONNRESET) (ECONNREFUSED, ETIMEDOUT, EPIPE,

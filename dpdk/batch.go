@@ -63,7 +63,7 @@ import (
 // Batch is a list of bursts that one cgo call carries out: a poll loop's
 // I/O for a turn, its tx bursts, its bulk frees and its rx bursts, costs
 // one crossing into C instead of one per queue and one per free (each
-// crossing saved is 20-40 ns on this VM: lcore's BenchmarkIdleTurn).
+// crossing saved shows in lcore's BenchmarkIdleTurn).
 // The ops live in C memory; the batch is owned by one core and lives as
 // long as the process, as the loop that keeps it does.
 type Batch struct {

@@ -47,7 +47,8 @@ func (t Time) After(u Time) bool { return t > u }
 
 // turnClock gives a loop its turn's time from the time stamp counter that
 // comes back with the turn's I/O (dpdk.Batch.Run), so that a turn needs no
-// clock call of its own (a vDSO clock_gettime costs 40-70 ns on this VM).
+// clock call of its own (a clock_gettime through the vDSO costs several
+// times the counter's conversion).
 // It counts from an anchor, a reading of Now taken with the counter, and
 // takes a new one every anchorSpan: the turn's time then strays from Now
 // by no more than the counter's rate error over that span (EAL measures
