@@ -22,8 +22,8 @@ import (
 
 	"github.com/dpstack/dpstack/api"
 	"github.com/dpstack/dpstack/stack"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // TestHTTPHello: unmodified net/http serves over api.Listen, and the

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/stack"
 )
@@ -15,20 +16,20 @@ const (
 	timerStopped
 )
 
-// appTimer is an application's timer on a core's wheel (lcore.Timer).
+// appTimer is an application's timer on a core's wheel (ktime.Timer).
 // Arming and firing happen on the core; stop may be called from anywhere:
 // it settles the race with firing through state and cancels the wheel entry
 // lazily, so that it never waits for the core.
 type appTimer struct {
 	loop  *lcore.Loop
-	t     lcore.Timer
+	t     ktime.Timer
 	fn    func()
 	state atomic.Int32
 }
 
 func newAppTimer(loop *lcore.Loop, fn func()) *appTimer {
 	a := &appTimer{loop: loop, fn: fn}
-	a.t.Init(func(lcore.Time) {
+	a.t.Init(func(ktime.Time) {
 		if a.state.CompareAndSwap(timerPending, timerFired) {
 			a.fn()
 		}

@@ -16,7 +16,7 @@
 // direction's Faults (see Faults for the order of the stages). Time is
 // whatever Poll is given, so tests drive the delay line, the reorder
 // timeout and the rate limiter with a manual clock (ARCHITECTURE.md §7) and
-// benchmarks with lcore.Now.
+// benchmarks with ktime.Now.
 //
 // Determinism: every random decision draws from a PCG stream of its own
 // (one per fault kind and direction) seeded from New's seed. The same seed

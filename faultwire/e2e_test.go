@@ -9,11 +9,11 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk/dpdktest"
 	"github.com/dpstack/dpstack/faultwire"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/route"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 var (
@@ -54,9 +54,9 @@ func newHosts(t *testing.T, seed int64) *hosts {
 func (h *hosts) pump(n int) {
 	for range n {
 		h.a.Stacks()[0].Loop().Poll()
-		h.w.Poll(lcore.Now())
+		h.w.Poll(ktime.Now())
 		h.b.Stacks()[0].Loop().Poll()
-		h.w.Poll(lcore.Now())
+		h.w.Poll(ktime.Now())
 	}
 }
 

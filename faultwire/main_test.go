@@ -14,7 +14,7 @@ import (
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/dpdk/dpdktest"
 	"github.com/dpstack/dpstack/faultwire"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 )
@@ -39,7 +39,7 @@ type rig struct {
 	pool *mbuf.Pool
 	w    *faultwire.Wire
 	vec  []*mbuf.Buf // burst vector in C memory
-	now  lcore.Time
+	now  ktime.Time
 }
 
 func newRig(t testing.TB, ab, ba faultwire.Faults, seed int64) *rig {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/dpdk"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 )
 
@@ -27,7 +27,7 @@ const (
 // Where the wire keeps a packet's due time and reorder count in the mbuf
 // control block while the packet sits in one of its queues.
 const (
-	cbTime  = 0 // lcore.Time at which the delay line or the hold lets it go
+	cbTime  = 0 // ktime.Time at which the delay line or the hold lets it go
 	cbCount = 8 // pass count at which the hold lets it go
 )
 
@@ -79,7 +79,7 @@ type direction struct {
 	// Token bucket, in bytes scaled by nsPerSec so that refilling by
 	// elapsed nanoseconds times bytes per second stays integral.
 	tokens, depth int64
-	lastFill      lcore.Time
+	lastFill      ktime.Time
 	filled        bool
 
 	passed uint64 // packets sent on without a hold: the reorder clock
@@ -196,7 +196,7 @@ func (d *direction) setFaults(f Faults) {
 // on. now must not go backwards (if it does, no time passes). Each
 // direction takes at most 4 bursts of 32 packets per call. After Close it
 // does nothing.
-func (w *Wire) Poll(now lcore.Time) int {
+func (w *Wire) Poll(now ktime.Time) int {
 	if w.closed {
 		return 0
 	}
@@ -205,7 +205,7 @@ func (w *Wire) Poll(now lcore.Time) int {
 	return n
 }
 
-func (w *Wire) poll(d *direction, now lcore.Time) int {
+func (w *Wire) poll(d *direction, now ktime.Time) int {
 	before := d.st.forwarded
 	for range maxRxBursts {
 		n := d.in.RxBurst(0, w.rx)
@@ -243,7 +243,7 @@ func below(r *rand.PCG, n uint64) uint64 {
 
 // ingress takes one packet from the sending side: drop, duplicate,
 // corrupt, then on to the rate limiter.
-func (w *Wire) ingress(d *direction, b *mbuf.Buf, now lcore.Time) {
+func (w *Wire) ingress(d *direction, b *mbuf.Buf, now ktime.Time) {
 	if hit(d.rng[streamDrop], d.drop) {
 		d.st.dropped++
 		w.cache.Free(b)
@@ -271,7 +271,7 @@ func (w *Wire) ingress(d *direction, b *mbuf.Buf, now lcore.Time) {
 
 // admit is the rate limiter's entry: straight on when it is off and has
 // nothing queued, else to the back of its queue, tail-dropping when full.
-func (w *Wire) admit(d *direction, b *mbuf.Buf, now lcore.Time) {
+func (w *Wire) admit(d *direction, b *mbuf.Buf, now ktime.Time) {
 	if d.f.RateBps == 0 && d.rateQ.Empty() {
 		w.propagate(d, b, now)
 		return
@@ -288,7 +288,7 @@ func (w *Wire) admit(d *direction, b *mbuf.Buf, now lcore.Time) {
 // the head of the rate queue that the tokens pay for. A packet goes when
 // the bucket holds its length in bytes, or is full (a packet larger than
 // the bucket).
-func (w *Wire) runRate(d *direction, now lcore.Time) {
+func (w *Wire) runRate(d *direction, now ktime.Time) {
 	if d.f.RateBps == 0 {
 		// Off (or turned off): what waited goes on.
 		for b := d.rateQ.PopFront(); b != nil; b = d.rateQ.PopFront() {
@@ -309,7 +309,7 @@ func (w *Wire) runRate(d *direction, now lcore.Time) {
 }
 
 // refill adds the tokens earned since the last refill, up to the depth.
-func (d *direction) refill(now lcore.Time) {
+func (d *direction) refill(now ktime.Time) {
 	if !d.filled {
 		d.filled, d.lastFill, d.tokens = true, now, d.depth
 		return
@@ -334,7 +334,7 @@ func (d *direction) refill(now lcore.Time) {
 // propagate is the delay line's entry: straight on when it is off and
 // empty, else to the back with a due time no earlier than the packet
 // ahead's (FIFO: jitter does not reorder).
-func (w *Wire) propagate(d *direction, b *mbuf.Buf, now lcore.Time) {
+func (w *Wire) propagate(d *direction, b *mbuf.Buf, now ktime.Time) {
 	on := d.f.delayed()
 	if !on && d.delayQ.Empty() {
 		w.arrive(d, b, now)
@@ -361,7 +361,7 @@ func (w *Wire) propagate(d *direction, b *mbuf.Buf, now lcore.Time) {
 }
 
 // runDelay lets out of the delay line what is due at now.
-func (w *Wire) runDelay(d *direction, now lcore.Time) {
+func (w *Wire) runDelay(d *direction, now ktime.Time) {
 	for b := d.delayQ.Front(); b != nil && dueTime(b) <= now; b = d.delayQ.Front() {
 		d.delayQ.PopFront()
 		w.arrive(d, b, now)
@@ -371,7 +371,7 @@ func (w *Wire) runDelay(d *direction, now lcore.Time) {
 // arrive is the reorder hold: a packet is held until ReorderGap later
 // packets have gone ahead of it (or ReorderTimeout passed), else sent, after
 // which the held packets it was the last overtaker of follow it.
-func (w *Wire) arrive(d *direction, b *mbuf.Buf, now lcore.Time) {
+func (w *Wire) arrive(d *direction, b *mbuf.Buf, now ktime.Time) {
 	if hit(d.rng[streamReorder], d.reorder) && d.holdQ.Len() < d.f.QueueLimit {
 		setDueTime(b, now.Add(d.f.ReorderTimeout))
 		binary.NativeEndian.PutUint64(b.CB()[cbCount:], d.passed+uint64(d.f.ReorderGap))
@@ -388,7 +388,7 @@ func (w *Wire) arrive(d *direction, b *mbuf.Buf, now lcore.Time) {
 }
 
 // runHold lets go the held packets whose overtakers did not come in time.
-func (w *Wire) runHold(d *direction, now lcore.Time) {
+func (w *Wire) runHold(d *direction, now ktime.Time) {
 	for b := d.holdQ.Front(); b != nil && dueTime(b) <= now; b = d.holdQ.Front() {
 		d.holdQ.PopFront()
 		w.emit(d, b)
@@ -418,11 +418,11 @@ func (w *Wire) flush(d *direction) {
 	w.ntx = 0
 }
 
-func dueTime(b *mbuf.Buf) lcore.Time {
-	return lcore.Time(binary.NativeEndian.Uint64(b.CB()[cbTime:]))
+func dueTime(b *mbuf.Buf) ktime.Time {
+	return ktime.Time(binary.NativeEndian.Uint64(b.CB()[cbTime:]))
 }
 
-func setDueTime(b *mbuf.Buf, t lcore.Time) {
+func setDueTime(b *mbuf.Buf, t ktime.Time) {
 	binary.NativeEndian.PutUint64(b.CB()[cbTime:], uint64(t))
 }
 

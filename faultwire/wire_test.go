@@ -13,7 +13,7 @@ import (
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/dpdk/dpdktest"
 	"github.com/dpstack/dpstack/faultwire"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 )
 
@@ -160,8 +160,8 @@ func TestDelay(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, faultwire.Faults{Delay: tc.delay, Jitter: tc.jitter}, faultwire.Faults{}, 9)
-			sent := make([]lcore.Time, n)
-			arrived := make([]lcore.Time, n)
+			sent := make([]ktime.Time, n)
+			arrived := make([]ktime.Time, n)
 			var order []uint32
 			for i := 0; len(order) < n && i < 10*n; i++ {
 				if i < n {
@@ -245,7 +245,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Offered 2 MB/s for one second: the wire delivers 1 MB/s.
 	run(time.Second, 5)
-	last := time.Duration(r.now - lcore.Time(step))
+	last := time.Duration(r.now - ktime.Time(step))
 	assert.InDelta(t, rate*last.Seconds(), float64(delivered), 2*size)
 	s := r.w.Stats(faultwire.AToB)
 	assert.InDelta(t, limit, s.Held, 1, "the queue stays full")

@@ -1,13 +1,15 @@
 package lcore
 
 import (
+	"github.com/dpstack/dpstack/ktime"
+
 	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/mbuf"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Burst is the most packets a loop receives from one queue per turn.
@@ -71,7 +73,7 @@ type cacheFree struct {
 // start of the next, or before the loop gives up its CPU (an idle sleep,
 // a yield), whichever comes first.
 type Loop struct {
-	wheel  *Wheel
+	wheel  *ktime.Wheel
 	work   *WorkQueue
 	idler  *Idler
 	io     *dpdk.Batch
@@ -79,7 +81,7 @@ type Loop struct {
 	rx     []rxQueue
 	tx     []*TxBatch
 	caches []cacheFree
-	now    Time
+	now    ktime.Time
 	// intr are the rx queues' interrupts when every queue has one
 	// (Run: watchRx), armed around a sleep; interruptible says that
 	// the loop sleeps until one of them, a Wake or a timer, rather
@@ -116,9 +118,9 @@ func NewLoop(cfg Config) *Loop {
 	if inbox <= 0 {
 		inbox = 1024
 	}
-	now := Now()
+	now := ktime.Now()
 	l := &Loop{
-		wheel:     NewWheel(tick, now),
+		wheel:     ktime.NewWheel(tick, now),
 		work:      NewWorkQueue(wq),
 		idler:     NewIdler(cfg.Idle, cfg.Shared),
 		io:        dpdk.NewBatch(),
@@ -192,16 +194,16 @@ func (l *Loop) AddCache(c *mbuf.Cache) {
 	l.caches = append(l.caches, cacheFree{c: c, op: l.io.AddFree()})
 }
 
-// Wheel is the loop's timer wheel; only the loop's own core may use it.
-func (l *Loop) Wheel() *Wheel { return l.wheel }
+// ktime.Wheel is the loop's timer wheel; only the loop's own core may use it.
+func (l *Loop) Wheel() *ktime.Wheel { return l.wheel }
 
 // Now is the time of this turn's I/O.
-func (l *Loop) Now() Time { return l.now }
+func (l *Loop) Now() ktime.Time { return l.now }
 
 // Clock points at the time of this turn's I/O (Now), for the loop's own
 // core to read in place where it reads the time several times a packet:
 // a load instead of a call through a func value.
-func (l *Loop) Clock() *Time { return &l.now }
+func (l *Loop) Clock() *ktime.Time { return &l.now }
 
 // Stats are the loop's counters.
 func (l *Loop) Stats() *Stats { return &l.stats }
@@ -458,7 +460,7 @@ func (l *Loop) untilTimer() time.Duration {
 	if !ok {
 		return -1
 	}
-	return max(at.Sub(Now()), 0)
+	return max(at.Sub(ktime.Now()), 0)
 }
 
 // txPending reports whether packets wait for room on a tx queue.

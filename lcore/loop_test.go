@@ -1,6 +1,8 @@
 package lcore
 
 import (
+	"github.com/dpstack/dpstack/ktime"
+
 	"runtime"
 	"testing"
 	"time"
@@ -61,9 +63,9 @@ func TestLoopTurn(t *testing.T) {
 		}
 	})
 	var fired, worked bool
-	var tm Timer
-	tm.Init(func(Time) { fired = true })
-	l.Wheel().Schedule(&tm, Now().Add(-time.Millisecond)) // due
+	var tm ktime.Timer
+	tm.Init(func(ktime.Time) { fired = true })
+	l.Wheel().Schedule(&tm, ktime.Now().Add(-time.Millisecond)) // due
 	require.True(t, l.Post(func() { worked = true }))
 
 	sendFrames(t, pool, rp.B, 40)
@@ -173,9 +175,9 @@ func TestLoopInbox(t *testing.T) {
 		order = append(order, "inbox")
 		got = append(got, pkts...)
 	})
-	var tm Timer
-	tm.Init(func(Time) { order = append(order, "timer") })
-	l.Wheel().Schedule(&tm, Now().Add(-time.Millisecond))
+	var tm ktime.Timer
+	tm.Init(func(ktime.Time) { order = append(order, "timer") })
+	l.Wheel().Schedule(&tm, ktime.Now().Add(-time.Millisecond))
 	require.True(t, l.Handoff(b))
 	more := make([]*mbuf.Buf, 63)
 	require.True(t, pool.AllocBulk(more))
@@ -381,15 +383,15 @@ func BenchmarkIdleTurn(b *testing.B) {
 func TestLoopDefer(t *testing.T) {
 	l := NewLoop(Config{})
 	var order []string
-	var tm Timer
-	tm.Init(func(Time) {
+	var tm ktime.Timer
+	tm.Init(func(ktime.Time) {
 		order = append(order, "timer")
 		l.Defer(func() {
 			order = append(order, "deferred")
 			l.Defer(func() { order = append(order, "deferred again") })
 		})
 	})
-	l.Wheel().Schedule(&tm, Now().Add(-time.Millisecond))
+	l.Wheel().Schedule(&tm, ktime.Now().Add(-time.Millisecond))
 	require.True(t, l.Post(func() { order = append(order, "posted") }))
 	assert.True(t, l.Poll())
 	assert.Equal(t, []string{"timer", "deferred", "posted"}, order)

@@ -1,6 +1,8 @@
 package lcore
 
 import (
+	"github.com/dpstack/dpstack/ktime"
+
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -109,10 +111,10 @@ func TestLoopWakesForPostAndTimer(t *testing.T) {
 		within(t, ran, "posted work")
 
 		sleeps := l.IdleSleeps()
-		fired := make(chan Time, 1)
-		var tm Timer
-		tm.Init(func(now Time) { fired <- now })
-		var at Time
+		fired := make(chan ktime.Time, 1)
+		var tm ktime.Timer
+		tm.Init(func(now ktime.Time) { fired <- now })
+		var at ktime.Time
 		require.True(t, l.Post(func() {
 			at = l.Now().Add(20 * time.Millisecond)
 			l.Wheel().Schedule(&tm, at)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Collector collects one host's metrics.

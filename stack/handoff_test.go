@@ -10,13 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/dpdk"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // loopHost is a host of two cores on a net_ring port created without
@@ -320,7 +320,7 @@ func TestHandoffTimeWait(t *testing.T) {
 	assert.Equal(t, uint64(2), lh.tcpStats(1).Handoffs.Load())
 
 	// TIME-WAIT ends: the 4-tuple is free on every core.
-	s0.Loop().Wheel().Advance(lcore.Now().Add(3*time.Second), 1<<16)
+	s0.Loop().Wheel().Advance(ktime.Now().Add(3*time.Second), 1<<16)
 	_, ok = s0.TCP().StateOf(local, remote)
 	assert.False(t, ok)
 	_, ok = lh.h.Flows().Owner(local, remote)

@@ -14,7 +14,7 @@ import (
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/route"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 var seq atomic.Int64

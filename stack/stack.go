@@ -14,8 +14,8 @@ import (
 	"github.com/dpstack/dpstack/stack/ipv4"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // PacketHandler takes a frame whose data starts after the Ethernet header;

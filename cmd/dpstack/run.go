@@ -19,7 +19,7 @@ import (
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/metrics"
 	"github.com/dpstack/dpstack/stack"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // run starts EAL, the port and the stack, serves until SIGINT or SIGTERM,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/faultwire"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
@@ -134,7 +135,7 @@ func (p *pair) pollWire(idle lcore.IdlePolicy) {
 	idler := lcore.NewIdler(idle, true)
 	defer idler.Close()
 	for !p.wireStop.Load() {
-		if idler.Idle(p.wire.Poll(lcore.Now()) > 0) {
+		if idler.Idle(p.wire.Poll(ktime.Now()) > 0) {
 			// The wire holds packets back (its delay line), so it
 			// sleeps in steps rather than until its ports ring.
 			idler.Sleep(idler.Step())

@@ -9,13 +9,13 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/dpdk/dpdktest"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/netdev/netdevtest"
 	"github.com/dpstack/dpstack/stack/route"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 func TestMain(m *testing.M) { dpdktest.Main(m, "ipv4", dpdk.EALConfig{}) }
@@ -41,7 +41,7 @@ type env struct {
 	cache *mbuf.Cache
 	txq   *netdevtest.TxRecorder
 	dev   *netdev.Device
-	wheel *lcore.Wheel
+	wheel *ktime.Wheel
 	rt    *route.Table
 	l     *Layer
 }
@@ -54,8 +54,8 @@ func newEnv(t testing.TB, feat netdev.Features) *env {
 	t.Cleanup(e.reset)
 	e.dev = netdev.New(netdev.Config{Name: "test0", MAC: ourMAC, MTU: 1500, Features: feat,
 		Cache: e.cache, TxQueue: e.txq})
-	now := lcore.Time(time.Hour)
-	e.wheel = lcore.NewWheel(time.Millisecond, now)
+	now := ktime.Time(time.Hour)
+	e.wheel = ktime.NewWheel(time.Millisecond, now)
 	e.rt = route.NewTable(e.wheel)
 	e.rt.SetNow(now)
 	require.NoError(t, e.rt.AddConnected(ourPrefix, e.dev))

@@ -7,7 +7,7 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // maxTotalLen is the largest IPv4 datagram: Total Length is 16 bits

@@ -11,7 +11,7 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // segment returns an mbuf holding n bytes of transport data.

@@ -9,7 +9,7 @@ package netdev
 import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Features are the offloads a port offers and dpstack enabled.

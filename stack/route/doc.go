@@ -25,7 +25,7 @@
 // (bounded) while it is being resolved. Resolution requests and probes go
 // out through the solicit function that ARP installs (SetSolicit); ARP
 // feeds answers back with NeighTable.Update. Each Neighbour carries one
-// lcore.Timer on the core's wheel, which drives retransmission, aging and
+// ktime.Timer on the core's wheel, which drives retransmission, aging and
 // garbage collection, so the cache needs no periodic scan.
 //
 // Ownership: Output takes ownership of the mbuf. It is sent, queued on the

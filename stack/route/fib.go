@@ -8,11 +8,11 @@ import (
 	"slices"
 	"syscall"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Flow4 is what a route lookup is keyed by (struct flowi4). Dst is
@@ -122,12 +122,12 @@ type Table struct {
 
 // NewTable returns an empty table with default configuration whose
 // neighbour timers run on wheel.
-func NewTable(wheel *lcore.Wheel) *Table {
+func NewTable(wheel *ktime.Wheel) *Table {
 	return NewTableConfig(wheel, Config{})
 }
 
 // NewTableConfig returns an empty table configured by cfg.
-func NewTableConfig(wheel *lcore.Wheel, cfg Config) *Table {
+func NewTableConfig(wheel *ktime.Wheel, cfg Config) *Table {
 	if cfg.DstCacheSize <= 0 {
 		cfg.DstCacheSize = DefaultDstCacheSize
 	}
@@ -152,11 +152,11 @@ func (t *Table) Stats() *Stats { return &t.stats }
 
 // SetClock makes the table read the core's clock itself (see
 // NeighTable.SetClock).
-func (t *Table) SetClock(clock func() lcore.Time) { t.neigh.SetClock(clock) }
+func (t *Table) SetClock(clock func() ktime.Time) { t.neigh.SetClock(clock) }
 
 // SetNow sets the core's clock for this turn: neighbour entries are
 // stamped with it.
-func (t *Table) SetNow(now lcore.Time) { t.neigh.SetNow(now) }
+func (t *Table) SetNow(now ktime.Time) { t.neigh.SetNow(now) }
 
 // SetLoopback installs the function that receives packets output through a
 // Dst to one of our own addresses (Linux sends them through the loopback

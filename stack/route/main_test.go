@@ -10,7 +10,7 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/dpdk/dpdktest"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
@@ -39,8 +39,8 @@ type env struct {
 	cache     *mbuf.Cache
 	txq       *netdevtest.TxRecorder
 	dev       *netdev.Device
-	wheel     *lcore.Wheel
-	now       lcore.Time
+	wheel     *ktime.Wheel
+	now       ktime.Time
 	tbl       *Table
 	solicits  []solicitation
 	looped    []*mbuf.Buf
@@ -61,8 +61,8 @@ func newEnv(t *testing.T, cfg Config) *env {
 		e.cache.Drain()
 	})
 	e.dev = netdev.New(netdev.Config{Name: "test0", MAC: ourMAC, MTU: 1500, Cache: e.cache, TxQueue: e.txq})
-	e.now = lcore.Time(time.Hour)
-	e.wheel = lcore.NewWheel(time.Millisecond, e.now)
+	e.now = ktime.Time(time.Hour)
+	e.wheel = ktime.NewWheel(time.Millisecond, e.now)
 	e.tbl = NewTableConfig(e.wheel, cfg)
 	e.tbl.SetNow(e.now)
 	e.tbl.Neighbours().SetSolicit(func(dev *netdev.Device, target netip.Addr, dst header.MAC) {

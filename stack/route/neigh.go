@@ -5,11 +5,11 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // NeighState is the reachability state of a neighbour entry: the states of
@@ -153,17 +153,17 @@ type NeighStats struct {
 // keyed by IPv4 address alone: a core's devices are expected to hold
 // disjoint subnets.
 type NeighTable struct {
-	wheel   *lcore.Wheel
+	wheel   *ktime.Wheel
 	cfg     NeighConfig
 	entries map[uint32]*Neighbour
 	solicit func(dev *netdev.Device, target netip.Addr, dst header.MAC)
-	now     lcore.Time
-	clock   func() lcore.Time
+	now     ktime.Time
+	clock   func() ktime.Time
 	stats   NeighStats
 }
 
 // NewNeighTable returns an empty neighbour table whose timers run on wheel.
-func NewNeighTable(wheel *lcore.Wheel, cfg NeighConfig) *NeighTable {
+func NewNeighTable(wheel *ktime.Wheel, cfg NeighConfig) *NeighTable {
 	cfg = cfg.withDefaults()
 	return &NeighTable{
 		wheel:   wheel,
@@ -186,10 +186,10 @@ func (nt *NeighTable) SetSolicit(fn func(dev *netdev.Device, target netip.Addr, 
 // SetClock makes the table read the core's clock itself (the loop's turn
 // time) whenever it stamps an entry or arms a timer, so that output started
 // from timers or posted work sees the current time too.
-func (nt *NeighTable) SetClock(clock func() lcore.Time) { nt.clock = clock }
+func (nt *NeighTable) SetClock(clock func() ktime.Time) { nt.clock = clock }
 
 // time is the table's current time: the clock's, or the last SetNow.
-func (nt *NeighTable) time() lcore.Time {
+func (nt *NeighTable) time() ktime.Time {
 	if nt.clock != nil {
 		nt.SetNow(nt.clock())
 	}
@@ -197,7 +197,7 @@ func (nt *NeighTable) time() lcore.Time {
 }
 
 // SetNow sets the core's clock for this turn; entries are stamped with it.
-func (nt *NeighTable) SetNow(now lcore.Time) {
+func (nt *NeighTable) SetNow(now ktime.Time) {
 	if now > nt.now {
 		nt.now = now
 	}
@@ -381,7 +381,7 @@ func (nt *NeighTable) remove(n *Neighbour) {
 // IPv4 next hop on a device, its MAC address, its reachability state and
 // the packets waiting for it to be resolved.
 type Neighbour struct {
-	timer  lcore.Timer
+	timer  ktime.Timer
 	table  *NeighTable
 	dev    *netdev.Device
 	addr   netip.Addr
@@ -392,9 +392,9 @@ type Neighbour struct {
 	probes uint8 // solicitations sent in the current INCOMPLETE or PROBE round
 	queue  mbuf.Queue
 
-	used      lcore.Time // last packet output through the entry
-	updated   lcore.Time // last change of state or MAC
-	confirmed lcore.Time // last confirmation of reachability
+	used      ktime.Time // last packet output through the entry
+	updated   ktime.Time // last change of state or MAC
+	confirmed ktime.Time // last confirmation of reachability
 }
 
 // Addr is the neighbour's IPv4 address.
@@ -474,7 +474,7 @@ func (n *Neighbour) enqueue(b *mbuf.Buf) {
 }
 
 // flushQueue sends the packets waiting for a MAC that is now known.
-func (n *Neighbour) flushQueue(now lcore.Time) {
+func (n *Neighbour) flushQueue(now ktime.Time) {
 	if n.queue.Empty() || !n.state.Valid() {
 		return
 	}
@@ -496,7 +496,7 @@ func (n *Neighbour) purgeQueue(r stat.DropReason) {
 }
 
 // solicit sends one solicitation to dst and arms the retransmission timer.
-func (n *Neighbour) solicit(now lcore.Time, dst header.MAC) {
+func (n *Neighbour) solicit(now ktime.Time, dst header.MAC) {
 	nt := n.table
 	n.probes++
 	nt.stats.Solicits.Inc()
@@ -511,7 +511,7 @@ func (n *Neighbour) solicit(now lcore.Time, dst header.MAC) {
 
 // becomeReachable enters REACHABLE for a random time between 0.5 and 1.5
 // ReachableTime (RFC 4861 §6.3.2; Linux neigh_rand_reach_time).
-func (n *Neighbour) becomeReachable(now lcore.Time) {
+func (n *Neighbour) becomeReachable(now ktime.Time) {
 	n.state = NeighReachable
 	n.confirmed = now
 	base := int64(n.table.cfg.ReachableTime)
@@ -521,7 +521,7 @@ func (n *Neighbour) becomeReachable(now lcore.Time) {
 
 // fail enters FAILED: the waiting packets are dropped, and the entry is
 // collected after GCStaleTime unless used again.
-func (n *Neighbour) fail(now lcore.Time) {
+func (n *Neighbour) fail(now ktime.Time) {
 	n.state = NeighFailed
 	n.probes = 0
 	n.updated = now
@@ -531,7 +531,7 @@ func (n *Neighbour) fail(now lcore.Time) {
 }
 
 // lastActive is when the entry was last used or changed.
-func (n *Neighbour) lastActive() lcore.Time {
+func (n *Neighbour) lastActive() ktime.Time {
 	return max(n.used, n.updated)
 }
 
@@ -557,7 +557,7 @@ func (n *Neighbour) scheduleGC() {
 }
 
 // timerFired runs the state machine's timed transitions (neigh_timer_handler).
-func (n *Neighbour) timerFired(now lcore.Time) {
+func (n *Neighbour) timerFired(now ktime.Time) {
 	nt := n.table
 	nt.SetNow(now)
 	switch n.state {
@@ -594,7 +594,7 @@ func (n *Neighbour) timerFired(now lcore.Time) {
 
 // gc removes the entry if it has been inactive for GCStaleTime, or re-arms
 // the timer for when it will have been.
-func (n *Neighbour) gc(now lcore.Time) {
+func (n *Neighbour) gc(now ktime.Time) {
 	if n.collectable() && now.Sub(n.lastActive()) >= n.table.cfg.GCStaleTime {
 		n.table.remove(n)
 		n.table.stats.GC.Inc()

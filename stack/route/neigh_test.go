@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/header"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // host returns 198.18.0.i.
@@ -317,7 +317,7 @@ func TestNeighStateString(t *testing.T) {
 }
 
 func TestNewTableDefaults(t *testing.T) {
-	tbl := NewTable(lcore.NewWheel(time.Millisecond, 0))
+	tbl := NewTable(ktime.NewWheel(time.Millisecond, 0))
 	assert.Equal(t, NeighConfig{
 		MaxEntries:          1024,
 		QueueLen:            64,

@@ -2,7 +2,7 @@ package sock
 
 import (
 	"github.com/dpstack/dpstack/mbuf"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Truesize is what a packet costs a socket's buffer (skb->truesize): the

@@ -3,9 +3,9 @@ package tcp
 import (
 	"time"
 
-	"github.com/dpstack/dpstack/lcore"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // ack processes the acknowledgment of a segment in a synchronized state
@@ -182,7 +182,7 @@ func (s *Sock) cleanRtxQueue(g *segment) int {
 	q := &s.WriteQueue
 	ack := g.ack
 	acked := 0
-	var first lcore.Time
+	var first ktime.Time
 	retrans := false
 	now := s.now()
 	for b := q.Front(); b != nil && b != s.sendHead; {

@@ -3,7 +3,7 @@ package tcp
 import (
 	"unsafe"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 )
@@ -15,7 +15,7 @@ import (
 type cb struct {
 	seq    seqnum.Value // first sequence number (SYN included)
 	endSeq seqnum.Value // seq + data + SYN + FIN
-	when   lcore.Time   // last transmission; 0 before the first
+	when   ktime.Time   // last transmission; 0 before the first
 	flags  uint8        // TCP flags the segment carries (SYN, FIN, PSH)
 	sacked uint8        // cbRetrans, cbEverRetrans, cbLost, cbSacked
 }

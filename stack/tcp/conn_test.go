@@ -15,7 +15,7 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Two stacks over the ring pair: the three-way handshake, data both

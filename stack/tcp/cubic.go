@@ -3,7 +3,7 @@ package tcp
 import (
 	"math"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 )
 
 // CUBIC's constants (RFC 9438 §4.1, §4.3).
@@ -53,7 +53,7 @@ type Cubic struct {
 	k         float64    // K, in seconds
 	wEst      float64    // W_est (§4.3)
 	frac      float64    // growth of the window not yet a whole segment
-	epoch     lcore.Time // t_epoch
+	epoch     ktime.Time // t_epoch
 	inEpoch   bool       // a congestion-avoidance stage has started since the last loss
 	afterRTO  bool       // the next stage follows a retransmission timeout (§4.8)
 }
@@ -147,7 +147,7 @@ func (c *Cubic) CongAvoid(s *Sock, acked uint32) {
 // above W_max has K = 0 and its curve's plateau at cwnd_epoch, as Linux's
 // bictcp_update; after an RTO, W_max itself is cwnd_epoch (§4.8). W_est
 // starts at cwnd_epoch (§4.3).
-func (c *Cubic) startEpoch(now lcore.Time, cwnd float64) {
+func (c *Cubic) startEpoch(now ktime.Time, cwnd float64) {
 	c.epoch, c.inEpoch = now, true
 	c.frac = 0
 	c.wEst = cwnd

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 )
 
 // CUBIC (RFC 9438) against its formulas, on a bare socket whose Proto
@@ -18,12 +18,12 @@ import (
 type cubicRig struct {
 	s   *Sock
 	c   *Cubic
-	now lcore.Time
+	now ktime.Time
 }
 
 func newCubicRig(t *testing.T, cwnd, ssthresh uint32, srtt time.Duration) *cubicRig {
 	t.Helper()
-	r := &cubicRig{now: lcore.Time(time.Hour)}
+	r := &cubicRig{now: ktime.Time(time.Hour)}
 	p := &Proto{clock: &r.now}
 	r.s = &Sock{proto: p}
 	r.s.Options.Congestion = "cubic"

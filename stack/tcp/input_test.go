@@ -13,7 +13,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // established makes a connection from the raw peer to a listener of the

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 )
 
 // sipKey is a SipHash key.
@@ -67,7 +67,7 @@ func tupleWords(t fourTuple) (uint64, uint64) {
 
 // isnClock is M of RFC 6528 §3: a timer that ticks every 4 microseconds,
 // truncated to 32 bits (it wraps every 4.77 hours).
-func isnClock(now lcore.Time) uint32 {
+func isnClock(now ktime.Time) uint32 {
 	return uint32(int64(now) / 4000)
 }
 

@@ -3,7 +3,7 @@ package tcp
 import (
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // listen adds l to the listeners of its port.

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/faultwire"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // matrixStats are the sender's and receiver's counters a loss-matrix

@@ -14,13 +14,13 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/dpdk/dpdktest"
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 func TestMain(m *testing.M) { dpdktest.Main(m, "tcp", dpdk.EALConfig{}) }
@@ -37,11 +37,11 @@ func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seqNo.Add(1
 // that the loops' own Poll, which advances the wheels to the real time,
 // never reaches a deadline the stacks set from it: timers fire only when
 // the test advances the clock (ARCHITECTURE.md §8).
-type clock struct{ t lcore.Time }
+type clock struct{ t ktime.Time }
 
-func newClock() *clock { return &clock{t: lcore.Now().Add(time.Hour)} }
+func newClock() *clock { return &clock{t: ktime.Now().Add(time.Hour)} }
 
-func (c *clock) Now() lcore.Time { return c.t }
+func (c *clock) Now() ktime.Time { return c.t }
 
 // hostOf opens a host on port with the manual clock.
 func hostOf(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock) *stack.Host {
@@ -151,7 +151,7 @@ func (p *pair) advanceBy(total, step time.Duration) {
 }
 
 // fire runs h's due timers at now and sends what they queued.
-func fire(h *stack.Host, now lcore.Time) {
+func fire(h *stack.Host, now ktime.Time) {
 	l := h.Stacks()[0].Loop()
 	for range 64 {
 		if l.Wheel().Advance(now, 1<<16) == 0 {

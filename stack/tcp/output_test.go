@@ -11,7 +11,7 @@ import (
 
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Delayed ACKs (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at most every second

@@ -6,15 +6,15 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/ipv4"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // Defaults of Config.
@@ -46,13 +46,13 @@ type Config struct {
 	// Dev is the core's device: its mbuf cache, offloads and drop counters.
 	Dev *netdev.Device
 	// Wheel is the core's timer wheel.
-	Wheel *lcore.Wheel
+	Wheel *ktime.Wheel
 	// Clock is the core's time, read in place: the stack passes its
 	// loop's turn time (lcore.Loop.Clock). Without it Now is called.
-	Clock *lcore.Time
+	Clock *ktime.Time
 	// Now is the core's clock when there is no Clock; nil means
-	// lcore.Now. Tests pass a manual clock.
-	Now func() lcore.Time
+	// ktime.Now. Tests pass a manual clock.
+	Now func() ktime.Time
 	// TimeWait is the TIME-WAIT duration, 2 MSL; 0 means DefaultTimeWait.
 	TimeWait time.Duration
 	// FinTimeout is the FIN-WAIT-2 timeout of orphaned connections; 0
@@ -219,9 +219,9 @@ type Proto struct {
 	ip    *ipv4.Layer
 	rt    *route.Table
 	dev   *netdev.Device
-	wheel *lcore.Wheel
-	clock *lcore.Time       // Config.Clock, or nil
-	nowFn func() lcore.Time // Config.Now, when there is no clock
+	wheel *ktime.Wheel
+	clock *ktime.Time       // Config.Clock, or nil
+	nowFn func() ktime.Time // Config.Now, when there is no clock
 
 	timeWait    time.Duration
 	finTimeout  time.Duration
@@ -302,7 +302,7 @@ func New(cfg Config) *Proto {
 	seed := newSipKey()
 	p.rng = rand.New(rand.NewPCG(seed.k0, seed.k1))
 	if p.nowFn == nil {
-		p.nowFn = lcore.Now
+		p.nowFn = ktime.Now
 	}
 	if p.timeWait <= 0 {
 		p.timeWait = DefaultTimeWait
@@ -408,10 +408,10 @@ func (q *orphanQueue) remove(s *Sock) {
 
 // SetNow replaces the clock (Config.Clock or Now) with now. It is for tests that drive a
 // manual clock; call it before any socket exists.
-func (p *Proto) SetNow(now func() lcore.Time) { p.clock, p.nowFn = nil, now }
+func (p *Proto) SetNow(now func() ktime.Time) { p.clock, p.nowFn = nil, now }
 
 // now is the core's time.
-func (p *Proto) now() lcore.Time {
+func (p *Proto) now() ktime.Time {
 	if p.clock != nil {
 		return *p.clock
 	}

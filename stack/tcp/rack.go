@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 )
@@ -53,7 +53,7 @@ const (
 
 // rackState is RFC 8985's RACK and TLP variables (§5.2, §5.3).
 type rackState struct {
-	xmit   lcore.Time    // RACK.xmit_ts: send time of the most recently sent segment delivered
+	xmit   ktime.Time    // RACK.xmit_ts: send time of the most recently sent segment delivered
 	endSeq seqnum.Value  // RACK.end_seq of that segment
 	rtt    time.Duration // RACK.rtt: its round-trip time
 	minRTT minFilter     // RACK.min_RTT, windowed
@@ -91,7 +91,7 @@ type minFilter struct {
 
 // minSample is one sample of a minFilter.
 type minSample struct {
-	at lcore.Time
+	at ktime.Time
 	v  time.Duration
 }
 
@@ -99,7 +99,7 @@ type minSample struct {
 func (f *minFilter) get() (time.Duration, bool) { return f.s[0].v, f.ok }
 
 // reset makes v, taken at at, the filter's only sample.
-func (f *minFilter) reset(at lcore.Time, v time.Duration) {
+func (f *minFilter) reset(at ktime.Time, v time.Duration) {
 	n := minSample{at, v}
 	f.s = [3]minSample{n, n, n}
 	f.ok = true
@@ -107,7 +107,7 @@ func (f *minFilter) reset(at lcore.Time, v time.Duration) {
 
 // update adds sample v taken at at (no earlier than the samples before
 // it) and returns the least sample of the last win.
-func (f *minFilter) update(win time.Duration, at lcore.Time, v time.Duration) time.Duration {
+func (f *minFilter) update(win time.Duration, at ktime.Time, v time.Duration) time.Duration {
 	n := minSample{at, v}
 	if !f.ok || v <= f.s[0].v || at.Sub(f.s[2].at) > win {
 		// A new least, or every choice aged out: start over.
@@ -149,7 +149,7 @@ func (s *Sock) rackOn() bool { return s.sackOK && s.cc != nil }
 // retransmitted whose last transmission is less than min_RTT ago gives
 // an ambiguous sample and is ignored (step 2). A delivered segment below
 // the highest delivered one, never retransmitted, shows reordering.
-func (s *Sock) rackUpdate(c *cb, now lcore.Time) {
+func (s *Sock) rackUpdate(c *cb, now ktime.Time) {
 	r := &s.rack
 	if c.when == 0 || c.flags&flagSYN != 0 {
 		return // never sent, or the handshake's, which RACK leaves alone
@@ -239,7 +239,7 @@ func (s *Sock) rackRecoveryEnd() {
 // none), for the reordering timer (§6.3). A retransmission sent at the
 // very time of RACK's segment is not ordered by sequence: it went out
 // after the original it repeats.
-func (s *Sock) rackDetect(now lcore.Time) (int, time.Duration) {
+func (s *Sock) rackDetect(now ktime.Time) (int, time.Duration) {
 	r := &s.rack
 	if !r.fackOK {
 		return 0, 0
@@ -356,7 +356,7 @@ func (s *Sock) schedulePTO() {
 // lossFired runs lossT: the reordering timeout (RFC 8985 §6.3), which
 // runs RACK's detection again and recovers what it marks, or the PTO
 // (§7.3).
-func (s *Sock) lossFired(now lcore.Time) {
+func (s *Sock) lossFired(now ktime.Time) {
 	if !s.due(&s.lossT, now) {
 		return
 	}
@@ -375,7 +375,7 @@ func (s *Sock) lossFired(now lcore.Time) {
 // is queued and the peer's window takes it (the congestion window is not
 // checked), else the last segment sent again. One probe per episode:
 // the next waits until an ACK covers this one.
-func (s *Sock) tlpFire(now lcore.Time) {
+func (s *Sock) tlpFire(now ktime.Time) {
 	if !s.tlpEligible() {
 		return
 	}

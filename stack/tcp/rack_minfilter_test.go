@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 )
 
 // RACK's min_RTT is the least sample over a recent period (RFC 8985
@@ -64,7 +64,7 @@ func TestMinFilter(t *testing.T) {
 			var f minFilter
 			_, ok := f.get()
 			assert.False(t, ok, "empty")
-			origin := lcore.Time(time.Hour)
+			origin := ktime.Time(time.Hour)
 			for i, x := range tc.samples {
 				got := f.update(win, origin.Add(x.at), x.v)
 				assert.Equal(t, x.want, got, "after sample %d", i)
@@ -79,7 +79,7 @@ func TestMinFilter(t *testing.T) {
 // The filter's work is constant and allocates nothing.
 func TestMinFilterNoAllocs(t *testing.T) {
 	var f minFilter
-	at := lcore.Time(0)
+	at := ktime.Time(0)
 	v := time.Duration(0)
 	assert.Zero(t, testing.AllocsPerRun(1000, func() {
 		at = at.Add(time.Second)

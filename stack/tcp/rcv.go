@@ -4,8 +4,8 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // sackBlock is a range of sequence numbers received out of order, or a

@@ -3,10 +3,10 @@ package tcp
 import (
 	"net/netip"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // RequestSock is a connection in a listener's SYN queue (struct
@@ -32,9 +32,9 @@ type RequestSock struct {
 
 	numTimeout int        // SYN-ACK retransmissions
 	acked      bool       // the handshake completed while the accept queue was full
-	sent       lcore.Time // last SYN-ACK
-	oowStamp   lcore.Time
-	timer      lcore.Timer
+	sent       ktime.Time // last SYN-ACK
+	oowStamp   ktime.Time
+	timer      ktime.Timer
 }
 
 // seqFrom converts a raw sequence number.
@@ -87,7 +87,7 @@ func (p *Proto) newRequest(l *Sock, g *segment, mtu int) *RequestSock {
 	}
 	r.rcvWnd = min(winFromSpace(l.RcvBuf), 0xffff)
 	r.iss = seqFrom(p.isn(g.tuple))
-	r.timer.Init(func(now lcore.Time) { p.requestTimer(r, now) })
+	r.timer.Init(func(now ktime.Time) { p.requestTimer(r, now) })
 	return r
 }
 
@@ -120,7 +120,7 @@ func (p *Proto) sendSynAck(r *RequestSock) {
 // handshake completed while the accept queue was full is retried the same
 // way: the client answers the SYN-ACK again, and the connection is made
 // once the queue has room.
-func (p *Proto) requestTimer(r *RequestSock, now lcore.Time) {
+func (p *Proto) requestTimer(r *RequestSock, now ktime.Time) {
 	if p.reqs[r.tuple] != r {
 		return
 	}

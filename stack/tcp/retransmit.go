@@ -4,7 +4,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/sock"
 )
@@ -85,7 +85,7 @@ func (s *Sock) probeInterval() time.Duration {
 
 // rtxFired runs when the retransmission timer wakes the socket: the RTO,
 // or the persist timer while probing a zero window.
-func (s *Sock) rtxFired(now lcore.Time) {
+func (s *Sock) rtxFired(now ktime.Time) {
 	if !s.due(&s.rtxT, now) {
 		return
 	}
@@ -103,7 +103,7 @@ func (s *Sock) rtxFired(now lcore.Time) {
 // (RFC 5681 §3.1: ssthresh halves, cwnd drops to one segment), the oldest
 // is retransmitted at once, the rest as ACKs come back, and the RTO
 // doubles.
-func (s *Sock) retransmitTimeout(now lcore.Time) {
+func (s *Sock) retransmitTimeout(now ktime.Time) {
 	head := s.WriteQueue.Front()
 	if s.packetsOut == 0 || head == nil || head == s.sendHead {
 		if s.sendHead != nil || s.finPending {
@@ -145,7 +145,7 @@ func (s *Sock) retransmitTimeout(now lcore.Time) {
 
 // userTimedOut reports whether TCP_USER_TIMEOUT has passed since the
 // oldest unacknowledged data was first sent (RFC 5482; RFC 9293 §3.8.3).
-func (s *Sock) userTimedOut(now lcore.Time) bool {
+func (s *Sock) userTimedOut(now ktime.Time) bool {
 	ut := s.Options.UserTimeout
 	return ut > 0 && s.retransStamp != 0 && now.Sub(s.retransStamp) >= time.Duration(ut)*time.Millisecond
 }
@@ -153,7 +153,7 @@ func (s *Sock) userTimedOut(now lcore.Time) bool {
 // writeTimedOut reports whether retransmission must stop
 // (retransmits_timed_out): past the user timeout when one is set, else
 // after retries2 timeouts (orphanRetries for an orphan).
-func (s *Sock) writeTimedOut(now lcore.Time) bool {
+func (s *Sock) writeTimedOut(now ktime.Time) bool {
 	if s.Options.UserTimeout > 0 {
 		return s.userTimedOut(now)
 	}
@@ -252,7 +252,7 @@ func (s *Sock) retransmitSkb(b *mbuf.Buf) bool {
 // (RFC 9293 §3.8.6.1: the connection "MUST NOT" be closed "merely because
 // the receiving TCP keeps advertising a zero window", but a user timeout
 // may close it).
-func (s *Sock) probeTimeout(now lcore.Time) {
+func (s *Sock) probeTimeout(now ktime.Time) {
 	if s.packetsOut > 0 || s.sendHead == nil {
 		s.probing = false
 		s.probesOut = 0

@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/route"
@@ -26,8 +26,8 @@ const (
 // than the deadline, and is re-armed when it fires early. Moving a
 // deadline later (every ACK moves the RTO) costs no wheel operation.
 type deadline struct {
-	t  lcore.Timer
-	at lcore.Time
+	t  ktime.Timer
+	at ktime.Time
 	on bool
 }
 
@@ -75,7 +75,7 @@ type Sock struct {
 	tsOK      bool
 	sackOK    bool
 	tsRecent  uint32     // TS.Recent (RFC 7323 §4.3)
-	tsStamp   lcore.Time // when TS.Recent was set, for the 24-day PAWS rule
+	tsStamp   ktime.Time // when TS.Recent was set, for the 24-day PAWS rule
 	tsOff     uint32     // this connection's timestamp clock offset
 
 	// Retransmission (RFC 6298).
@@ -84,7 +84,7 @@ type Sock struct {
 	rto          time.Duration
 	backoff      int        // RTO doublings in a row
 	retransmits  int        // timeouts since the last forward progress
-	retransStamp lcore.Time // first transmission of the oldest unacknowledged segment
+	retransStamp ktime.Time // first transmission of the oldest unacknowledged segment
 	synRetrans   bool       // the SYN or SYN-ACK was retransmitted
 
 	// Congestion control and loss (RFC 5681); see congestion.go.
@@ -130,10 +130,10 @@ type Sock struct {
 	quick      int           // ACKs still to send at once (quickack mode)
 	pingpong   bool          // interactive: delay ACKs to piggyback them
 	ato        time.Duration // the delayed-ACK timeout
-	lrcvTime   lcore.Time    // last data received
-	lsndTime   lcore.Time    // last data sent
-	rcvTstamp  lcore.Time    // last ACK received
-	oowStamp   lcore.Time    // last challenge or out-of-window ACK (rate limit)
+	lrcvTime   ktime.Time    // last data received
+	lsndTime   ktime.Time    // last data sent
+	rcvTstamp  ktime.Time    // last ACK received
+	oowStamp   ktime.Time    // last challenge or out-of-window ACK (rate limit)
 
 	// Timers.
 	rtxT      deadline // retransmission, or persist when probing
@@ -141,14 +141,14 @@ type Sock struct {
 	keepT     deadline // keepalive, FIN-WAIT-2
 	probing   bool     // rtxT is the persist timer
 	probesOut int      // unanswered window or keepalive probes
-	probeTime lcore.Time
+	probeTime ktime.Time
 
 	// Listening.
 	backlog  int
 	acceptQ  []*Sock
 	reqCount int
 
-	cookieStamp lcore.Time // when the SYN queue last overflowed into SYN cookies (tcp_synq_overflow)
+	cookieStamp ktime.Time // when the SYN queue last overflowed into SYN cookies (tcp_synq_overflow)
 
 	// Zero-copy send in progress (SendBuffer / Commit).
 	pend    *mbuf.Buf
@@ -189,7 +189,7 @@ func (s *Sock) RemoteAddr() netip.AddrPort { return s.Remote }
 func (s *Sock) Proto() *Proto { return s.proto }
 
 // now is the core's time.
-func (s *Sock) now() lcore.Time { return s.proto.now() }
+func (s *Sock) now() ktime.Time { return s.proto.now() }
 
 // wake records events for delivery after the current processing.
 func (s *Sock) wake(ev uint8) { s.proto.wake(s, ev) }
@@ -397,7 +397,7 @@ func (s *Sock) abandonPending() {
 }
 
 // arm sets deadline d to at, waking the wheel timer earlier if needed.
-func (s *Sock) arm(d *deadline, at lcore.Time) {
+func (s *Sock) arm(d *deadline, at ktime.Time) {
 	d.at, d.on = at, true
 	if !d.t.Pending() || d.t.Expires() > at {
 		s.proto.wheel.Schedule(&d.t, at)
@@ -406,7 +406,7 @@ func (s *Sock) arm(d *deadline, at lcore.Time) {
 
 // due reports whether d's deadline has come when its timer fires at now,
 // disarming it; a deadline moved later makes the timer wait again.
-func (s *Sock) due(d *deadline, now lcore.Time) bool {
+func (s *Sock) due(d *deadline, now ktime.Time) bool {
 	if !d.on {
 		return false
 	}

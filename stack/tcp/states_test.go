@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // The state diagram of RFC 9293 §3.3.2, state by state, against crafted

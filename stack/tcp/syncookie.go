@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/stack/header"
-	"github.com/dpstack/dpstack/stack/stat"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // SYN cookies (RFC 4987 §3.6): when a listener's SYN queue is full, a SYN

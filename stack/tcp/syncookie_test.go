@@ -11,8 +11,8 @@ import (
 
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // cookiePeriod is the SYN cookie counter's period (syncookie.go).

@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -11,7 +11,7 @@ import (
 // owed ACK goes out. A timer that fires in interactive mode means the
 // reply did not come in time: interactive mode ends and the timeout
 // shrinks back; otherwise the timeout grows.
-func (s *Sock) delackFired(now lcore.Time) {
+func (s *Sock) delackFired(now ktime.Time) {
 	if !s.due(&s.delackT, now) {
 		return
 	}
@@ -31,7 +31,7 @@ func (s *Sock) delackFired(now lcore.Time) {
 
 // keepFired runs the keepalive timer (tcp_keepalive_timer), which also
 // times FIN-WAIT-2 for orphans.
-func (s *Sock) keepFired(now lcore.Time) {
+func (s *Sock) keepFired(now ktime.Time) {
 	if !s.due(&s.keepT, now) {
 		return
 	}
@@ -72,7 +72,7 @@ func (s *Sock) armKeepalive() {
 // TCP_KEEPINTVL seconds; after TCP_KEEPCNT unanswered probes, or once idle
 // for TCP_USER_TIMEOUT with a probe out, the connection is reset with
 // ETIMEDOUT. A connection with data in flight is left to its RTO.
-func (s *Sock) keepalive(now lcore.Time) {
+func (s *Sock) keepalive(now ktime.Time) {
 	if !s.keepaliveOn() {
 		return
 	}

@@ -1,10 +1,10 @@
 package tcp
 
 import (
-	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/stat"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // TimewaitSock is a connection in TIME-WAIT (struct inet_timewait_sock,
@@ -20,13 +20,13 @@ type TimewaitSock struct {
 	rcvWscale uint8
 	tsOK      bool
 	tsRecent  uint32
-	tsStamp   lcore.Time
+	tsStamp   ktime.Time
 	tsOff     uint32
 	reuseAddr bool
 	reusePort bool
 	bucket    *bindBucket
-	oowStamp  lcore.Time
-	timer     lcore.Timer
+	oowStamp  ktime.Time
+	timer     ktime.Timer
 }
 
 // enterTimeWait moves the connection to TIME-WAIT (tcp_time_wait): a
@@ -54,7 +54,7 @@ func (s *Sock) enterTimeWait() {
 		reuseAddr: s.ReuseAddr,
 		reusePort: s.ReusePort,
 	}
-	tw.timer.Init(func(lcore.Time) { p.killTimewait(tw) })
+	tw.timer.Init(func(ktime.Time) { p.killTimewait(tw) })
 	if b := s.bucket; b != nil {
 		b.tws = append(b.tws, tw)
 		tw.bucket = b

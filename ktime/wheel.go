@@ -1,4 +1,4 @@
-package lcore
+package ktime
 
 import (
 	"math"
