@@ -11,7 +11,6 @@ import (
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // Bounded work per turn (ARCHITECTURE.md §5): how many connections a callback
@@ -61,7 +60,7 @@ type Handler interface {
 type CConn struct {
 	loop *lcore.Loop
 	core int
-	sk   *tcp.Sock
+	sk   sock.ProtoOps
 	hd   Handler
 
 	up        bool // Accept was delivered
@@ -81,11 +80,11 @@ type CConn struct {
 }
 
 // newCConn wraps sk, routing its events to c. It runs on the core.
-func newCConn(loop *lcore.Loop, core int, hd Handler, sk *tcp.Sock) *CConn {
+func newCConn(loop *lcore.Loop, core int, hd Handler, sk sock.ProtoOps) *CConn {
 	c := &CConn{loop: loop, core: core, sk: sk, hd: hd}
 	c.procFn = c.process
 	c.viewFn = c.view
-	sk.Callbacks = (*cconnEvents)(c)
+	sk.Sk().Callbacks = (*cconnEvents)(c)
 	c.setAddrs()
 	return c
 }
@@ -131,11 +130,11 @@ func (c *CConn) process() {
 		return
 	}
 	if !c.up {
-		if err := c.sk.SockError(); err != nil {
+		if err := c.sk.Sk().SockError(); err != nil {
 			c.end(err)
 			return
 		}
-		switch c.sk.State() {
+		switch c.sk.Sk().State {
 		case sock.SynSent, sock.SynRecv:
 			return
 		case sock.Closed, sock.Listen:
@@ -155,7 +154,7 @@ func (c *CConn) process() {
 			return
 		}
 	}
-	if c.wantWrite && c.sk.Writable() {
+	if c.wantWrite && c.sk.Sk().Writable() {
 		c.wantWrite = false
 		c.hd.Writable(c)
 		if c.released {
@@ -165,16 +164,16 @@ func (c *CConn) process() {
 	if c.ended {
 		return
 	}
-	if c.sk.ReceiveQueue.Bytes() == 0 {
+	if c.sk.Sk().ReceiveQueue.Bytes() == 0 {
 		// Everything delivered: the stream may have ended, or failed.
 		if ended, err := c.sk.RecvEnd(); ended || err != nil {
 			c.end(err)
 		}
-	} else if c.sk.State() == sock.Closed {
+	} else if c.sk.Sk().State == sock.Closed {
 		// Reset or timed out with data the handler left: it could
 		// only ever consume it by sending it on, as an echo does, and
 		// nothing can be sent now. The end comes now, not never.
-		err := c.sk.SockError()
+		err := c.sk.Sk().SockError()
 		if err == nil {
 			err = syscall.ECONNRESET
 		}
@@ -192,7 +191,7 @@ func (c *CConn) deliver() {
 	c.short = false
 	c.inView = true
 	c.sk.ReadView(c.viewFn)
-	for round := 0; !c.released && !c.short && c.sk.ReceiveQueue.Bytes() > 0; round++ {
+	for round := 0; !c.released && !c.short && c.sk.Sk().ReceiveQueue.Bytes() > 0; round++ {
 		if round == copyRounds {
 			c.kick() // more is queued: come back after other work
 			break
@@ -255,7 +254,7 @@ func (c *CConn) Send(p []byte) (int, error) {
 // waitWrite asks for Writable once the send buffer has room.
 func (c *CConn) waitWrite() {
 	c.wantWrite = true
-	c.sk.NoSpace = true
+	c.sk.Sk().NoSpace = true
 }
 
 // SendBuffer returns a writable region of up to n bytes at the tail of the
@@ -306,9 +305,9 @@ func (c *CConn) SetLinger(sec int) error {
 		return net.ErrClosed
 	}
 	if sec < 0 {
-		return c.sk.SetLinger(false, 0)
+		return c.sk.Sk().SetLinger(false, 0)
 	}
-	return c.sk.SetLinger(true, sec)
+	return c.sk.Sk().SetLinger(true, sec)
 }
 
 // Close gives the connection up: queued data still goes out and the
@@ -320,7 +319,7 @@ func (c *CConn) Close() error {
 		return net.ErrClosed
 	}
 	c.released = true
-	c.sk.Callbacks = nil
+	c.sk.Sk().Callbacks = nil
 	if !c.inView {
 		// While data is being delivered, the packet on view is in use
 		// and what the handler consumed is still queued: deliver
@@ -425,7 +424,7 @@ func ListenCallback(h *stack.Host, address string, hd Handler) (io.Closer, error
 		l.drainFn = l.drain
 		ln.cores = append(ln.cores, l)
 	}
-	bound, err := listenOnCores(h, laddr, DefaultBacklog, func(core int, sk *tcp.Sock) sock.Callbacks {
+	bound, err := listenOnCores(h, laddr, DefaultBacklog, func(core int, sk sock.ProtoOps) sock.Callbacks {
 		ln.cores[core].sk = sk
 		return (*cbListenEvents)(ln.cores[core])
 	})
@@ -467,7 +466,11 @@ func DialCallback(h *stack.Host, address string, hd Handler) error {
 	loop := h.Stacks()[core].Loop()
 	var cerr error
 	if err := onCore(h, core, func() {
-		sk := proto(h, core).NewSock()
+		sk, err := tcpSocket(h, core)
+		if err != nil {
+			cerr = err
+			return
+		}
 		c := newCConn(loop, core, hd, sk)
 		switch err := sk.Connect(raddr); {
 		case err == nil:
@@ -475,7 +478,7 @@ func DialCallback(h *stack.Host, address string, hd Handler) error {
 		case errors.Is(err, syscall.EINPROGRESS):
 		default:
 			c.released = true
-			sk.Callbacks = nil
+			sk.Sk().Callbacks = nil
 			sk.Close()
 			cerr = err
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // TCPConn is a TCP connection of a dpstack Host, for goroutines: a
@@ -31,7 +30,7 @@ type TCPConn struct {
 	loop *lcore.Loop
 
 	// Core-owned: touched only by closures that run on loop.
-	sk       *tcp.Sock
+	sk       sock.ProtoOps
 	released bool   // Close ran: sk is the transport's alone now
 	reader   *call  // a Read waiting on the core for data (rcall), or nil
 	pending  []byte // staged bytes not yet in the socket (stage.go)
@@ -87,9 +86,9 @@ func newConn(h *stack.Host, core int) *TCPConn {
 // attach makes sk c's socket and routes its events to c; an established
 // socket (one accepted) may take staged Writes at once. It runs on the
 // core.
-func (c *TCPConn) attach(sk *tcp.Sock) {
+func (c *TCPConn) attach(sk sock.ProtoOps) {
 	c.sk = sk
-	sk.Callbacks = (*connEvents)(c)
+	sk.Sk().Callbacks = (*connEvents)(c)
 	c.setAddrs()
 	c.startStaging()
 }
@@ -389,7 +388,7 @@ func (c *TCPConn) Close() error {
 			c.drain() // all of it, now that the conn is closed
 		}
 		c.whenDrained(func() {
-			c.sk.Callbacks = nil
+			c.sk.Sk().Callbacks = nil
 			c.sk.Close()
 		})
 	})
@@ -404,7 +403,7 @@ func (c *TCPConn) lingerWait(d time.Duration) {
 	var unread bool
 	if onCore(c.h, c.core, func() {
 		if !c.released {
-			unread = c.sk.ReceiveQueue.Bytes() > 0
+			unread = c.sk.Sk().ReceiveQueue.Bytes() > 0
 			if !unread {
 				c.whenDrained(func() { c.sk.Shutdown(syscall.SHUT_WR) })
 			}
@@ -420,7 +419,7 @@ func (c *TCPConn) lingerWait(d time.Duration) {
 			if c.released {
 				return
 			}
-			switch c.sk.State() {
+			switch c.sk.Sk().State {
 			case sock.FinWait1, sock.Closing, sock.LastAck:
 				lingering = true
 			default:
@@ -439,7 +438,7 @@ func (c *TCPConn) lingerWait(d time.Duration) {
 }
 
 // ctl runs fn on the socket's core unless the conn is closed.
-func (c *TCPConn) ctl(op, sys string, fn func(sk *tcp.Sock) error) error {
+func (c *TCPConn) ctl(op, sys string, fn func(sk sock.ProtoOps) error) error {
 	if c.closed() {
 		return c.opErr(op, sys, net.ErrClosed)
 	}
@@ -462,7 +461,7 @@ func (c *TCPConn) ctl(op, sys string, fn func(sk *tcp.Sock) error) error {
 // CloseWrite shuts the sending side (shutdown(SHUT_WR)): queued data goes
 // out followed by a FIN; later Writes fail with EPIPE.
 func (c *TCPConn) CloseWrite() error {
-	err := c.ctl("close", "shutdown", func(sk *tcp.Sock) error {
+	err := c.ctl("close", "shutdown", func(sk sock.ProtoOps) error {
 		if len(c.pending) > 0 {
 			// The FIN goes after the staged bytes.
 			c.whenDrained(func() { sk.Shutdown(syscall.SHUT_WR) })
@@ -479,12 +478,12 @@ func (c *TCPConn) CloseWrite() error {
 // io.EOF once what was received is read.
 func (c *TCPConn) CloseRead() error {
 	// The shutdown's state change finishes a waiting Read (retryRead).
-	return c.ctl("close", "shutdown", func(sk *tcp.Sock) error { return sk.Shutdown(syscall.SHUT_RD) })
+	return c.ctl("close", "shutdown", func(sk sock.ProtoOps) error { return sk.Shutdown(syscall.SHUT_RD) })
 }
 
 // SetNoDelay turns Nagle's algorithm off (TCP_NODELAY, true) or on.
 func (c *TCPConn) SetNoDelay(noDelay bool) error {
-	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error {
 		return sk.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, boolInt(noDelay))
 	})
 }
@@ -494,11 +493,11 @@ func (c *TCPConn) SetNoDelay(noDelay bool) error {
 // a RST, discarding unsent data; sec > 0 makes Close wait up to sec seconds
 // for the peer to acknowledge the data and the FIN.
 func (c *TCPConn) SetLinger(sec int) error {
-	err := c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+	err := c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error {
 		if sec < 0 {
-			return sk.SetLinger(false, 0)
+			return sk.Sk().SetLinger(false, 0)
 		}
-		return sk.SetLinger(true, sec)
+		return sk.Sk().SetLinger(true, sec)
 	})
 	if err == nil {
 		c.linger.Store(int32(max(min(sec, math.MaxInt32), -1)))
@@ -508,7 +507,7 @@ func (c *TCPConn) SetLinger(sec int) error {
 
 // SetKeepAlive turns keepalive probes (SO_KEEPALIVE) on or off.
 func (c *TCPConn) SetKeepAlive(keepalive bool) error {
-	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error {
 		return sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, boolInt(keepalive))
 	})
 }
@@ -518,7 +517,7 @@ func (c *TCPConn) SetKeepAlive(keepalive bool) error {
 // seconds.
 func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
 	secs := max(int((d+time.Second-1)/time.Second), 1)
-	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error {
 		if err := sk.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, secs); err != nil {
 			return err
 		}
@@ -528,23 +527,23 @@ func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
 
 // SetReadBuffer sets the receive buffer (SO_RCVBUF).
 func (c *TCPConn) SetReadBuffer(bytes int) error {
-	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error {
 		return sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, bytes)
 	})
 }
 
 // SetWriteBuffer sets the send buffer (SO_SNDBUF).
 func (c *TCPConn) SetWriteBuffer(bytes int) error {
-	return c.ctl("set", "setsockopt", func(sk *tcp.Sock) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error {
 		return sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_SNDBUF, bytes)
 	})
 }
 
 // Info is a snapshot of the connection's TCP state (negotiated options,
 // RTT, window, queues), for diagnostics.
-func (c *TCPConn) Info() (tcp.Info, error) {
-	var info tcp.Info
-	err := c.ctl("info", "getsockopt", func(sk *tcp.Sock) error {
+func (c *TCPConn) Info() (sock.TCPInfo, error) {
+	var info sock.TCPInfo
+	err := c.ctl("info", "getsockopt", func(sk sock.ProtoOps) error {
 		info = sk.Info()
 		return nil
 	})

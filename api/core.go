@@ -6,7 +6,7 @@ import (
 
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/stack"
-	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stack/sock"
 )
 
 // Retrying a post to a full work queue: the first wait, the cap of the
@@ -18,9 +18,10 @@ const (
 	postTries     = 60
 )
 
-// proto is the TCP of the host's core.
-func proto(h *stack.Host, core int) *tcp.Proto {
-	return h.Stacks()[core].TCP()
+// tcpSocket creates a TCP socket on the host's core, through the socket
+// switch (socket(AF_INET, SOCK_STREAM, 0)). It runs on the core.
+func tcpSocket(h *stack.Host, core int) (sock.ProtoOps, error) {
+	return h.Stacks()[core].Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 }
 
 // post queues fn on loop. When the core's work queue is full it waits

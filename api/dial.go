@@ -47,7 +47,11 @@ func DialTCP(ctx context.Context, h *stack.Host, network, address string) (*TCPC
 	c.raddr = tcpAddr(raddr)
 	var cerr error
 	if err := onCore(h, core, func() {
-		sk := proto(h, core).NewSock()
+		sk, err := tcpSocket(h, core)
+		if err != nil {
+			cerr = err
+			return
+		}
 		c.attach(sk)
 		cerr = sk.Connect(raddr)
 		c.setAddrs()
@@ -92,11 +96,11 @@ func (c *TCPConn) connected() (bool, error) {
 	var up bool
 	var cerr error
 	if err := onCore(c.h, c.core, func() {
-		if err := c.sk.SockError(); err != nil {
+		if err := c.sk.Sk().SockError(); err != nil {
 			cerr = err
 			return
 		}
-		switch c.sk.State() {
+		switch c.sk.Sk().State {
 		case sock.SynSent, sock.SynRecv:
 		case sock.Closed, sock.Listen:
 			cerr = syscall.ECONNABORTED

@@ -11,7 +11,6 @@ import (
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // DefaultBacklog bounds each core's accept queue when ListenConfig gives
@@ -67,7 +66,7 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 		c.acall = newCall(c.loop, c.accept)
 		ln.cores = append(ln.cores, c)
 	}
-	bound, err := listenOnCores(h, laddr, backlog, func(core int, sk *tcp.Sock) sock.Callbacks {
+	bound, err := listenOnCores(h, laddr, backlog, func(core int, sk sock.ProtoOps) sock.Callbacks {
 		ln.cores[core].sk = sk
 		return (*lnEvents)(ln.cores[core])
 	})
@@ -87,32 +86,35 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 // that an incoming connection is accepted on whichever core the port
 // steers it to (one listening socket per core, SO_REUSEPORT style). On
 // failure it closes what it opened and returns a *net.OpError.
-func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func(core int, sk *tcp.Sock) sock.Callbacks) (netip.AddrPort, error) {
-	socks := make([]*tcp.Sock, 0, len(h.Stacks()))
+func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func(core int, sk sock.ProtoOps) sock.Callbacks) (netip.AddrPort, error) {
+	socks := make([]sock.ProtoOps, 0, len(h.Stacks()))
 	fail := func(sys string, err error) (netip.AddrPort, error) {
 		for core, sk := range socks {
 			release(h, core, func() {
-				sk.Callbacks = nil
+				sk.Sk().Callbacks = nil
 				sk.Close()
 			})
 		}
 		return netip.AddrPort{}, opError("listen", sys, nil, tcpAddr(laddr), err)
 	}
 	for core := range h.Stacks() {
-		var sk *tcp.Sock
+		var sk sock.ProtoOps
 		sys, lerr := "listen", error(nil)
 		if err := onCore(h, core, func() {
-			sk = proto(h, core).NewSock()
+			if sk, lerr = tcpSocket(h, core); lerr != nil {
+				sys = "socket"
+				return
+			}
 			// As Go's net.Listen: rebinding a port whose old
 			// connections linger in TIME_WAIT is fine.
 			_ = sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-			sk.Callbacks = events(core, sk)
+			sk.Sk().Callbacks = events(core, sk)
 			sys, lerr = "bind", sk.Bind(laddr)
 			if lerr == nil {
 				sys, lerr = "listen", sk.Listen(backlog)
 			}
 			if lerr != nil {
-				sk.Callbacks = nil
+				sk.Sk().Callbacks = nil
 				sk.Close()
 				return
 			}
@@ -270,7 +272,7 @@ type listenCore struct {
 	core int
 
 	// Core-owned.
-	sk       *tcp.Sock
+	sk       sock.ProtoOps
 	released bool
 }
 
@@ -281,7 +283,7 @@ func (l *listenCore) close() {
 			return
 		}
 		l.released = true
-		l.sk.Callbacks = nil
+		l.sk.Sk().Callbacks = nil
 		l.sk.Close()
 	})
 }

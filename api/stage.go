@@ -108,8 +108,8 @@ func (c *TCPConn) startStaging() {
 // checkHealth lets Writes stage while the socket is established and has
 // no pending error. It runs on the core, after the socket's events.
 func (c *TCPConn) checkHealth() {
-	sk := c.sk
-	if c.released || sk.State() != sock.Established || sk.Sock.Shutdown&sock.SendShutdown != 0 || sk.Err != 0 || sk.Done {
+	sk := c.sk.Sk()
+	if c.released || sk.State != sock.Established || sk.Shutdown&sock.SendShutdown != 0 || sk.Err != 0 || sk.Done {
 		c.wok.Store(false)
 	}
 }

@@ -7,6 +7,7 @@ package stack
 
 import (
 	"net/netip"
+	"syscall"
 
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/mbuf"
@@ -14,6 +15,7 @@ import (
 	"github.com/dpstack/dpstack/stack/ipv4"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/tcp"
 	"github.com/dpstack/dpstack/stat"
 )
@@ -36,6 +38,7 @@ type Stack struct {
 	ip     *ipv4.Layer
 	tcp    *tcp.Proto
 	ptypes []packetType
+	inetsw sock.Switch
 }
 
 // newStack builds a core's stack on dev, driven by loop, with the routes
@@ -47,9 +50,18 @@ func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, t
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
+	s.inetsw.Register(sock.Protosw{Type: syscall.SOCK_STREAM, Protocol: syscall.IPPROTO_TCP,
+		Create: func() sock.ProtoOps { return s.tcp.NewSock() }})
 	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)
 	s.RegisterPacketType(header.EtherTypeIPv4, s.ip.Input)
 	return s
+}
+
+// Socket creates a socket of the core (socket(2)): family AF_INET, type
+// and protocol as the transports registered them (SOCK_STREAM with
+// IPPROTO_TCP or 0 for TCP). It runs on the core.
+func (s *Stack) Socket(family, typ, protocol int) (sock.ProtoOps, error) {
+	return s.inetsw.Create(family, typ, protocol)
 }
 
 // RegisterPacketType makes fn receive the frames of etherType

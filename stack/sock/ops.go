@@ -25,9 +25,12 @@ const (
 	MsgForce = 1 << 28
 )
 
-// ProtoOps are the operations a transport offers on its sockets (struct
-// proto_ops, inet_stream_ops): what the API layer calls, on the socket's
-// own core, to carry out a user's request.
+// ProtoOps are the operations a transport's socket offers (struct
+// proto_ops, inet_stream_ops): all the API layer calls, on the socket's own
+// core, to carry out a user's request. The API layer holds a socket as
+// ProtoOps and imports no transport; what is common to every socket
+// (state, addresses, queues, callbacks, errors) it reaches through Sk, as
+// Linux reaches struct sock through socket->sk.
 //
 // No operation blocks. Where the Berkeley call would wait, the operation
 // returns syscall.EAGAIN (or EINPROGRESS for Connect) and the socket's
@@ -35,44 +38,67 @@ const (
 // API layer's. Errors wrap a syscall.Errno, so errors.Is(err,
 // syscall.ECONNRESET) works.
 type ProtoOps interface {
-	// Bind gives s its local address and port (inet_bind). An address
-	// not IPv4 is EAFNOSUPPORT (CheckFamily); one in use is EADDRINUSE;
-	// binding twice is EINVAL.
-	Bind(s *Sock, addr netip.AddrPort) error
-	// Listen makes s accept connections, with at most backlog of them
-	// waiting for Accept (inet_listen).
-	Listen(s *Sock, backlog int) error
-	// Accept takes a connection off the listener s's accept queue
-	// (inet_accept): the new socket, holding one reference for the
-	// caller, with no Callbacks yet; EAGAIN when the queue is empty.
-	Accept(s *Sock) (*Sock, error)
+	// Sk is the socket's sock (socket->sk).
+	Sk() *Sock
+	// LocalAddr and RemoteAddr are the socket's addresses; the zero
+	// AddrPort where there is none yet.
+	LocalAddr() netip.AddrPort
+	RemoteAddr() netip.AddrPort
+	// Bind gives the socket its local address and port (inet_bind). An
+	// address not IPv4 is EAFNOSUPPORT (CheckFamily); one in use is
+	// EADDRINUSE; binding twice is EINVAL.
+	Bind(addr netip.AddrPort) error
+	// Listen makes the socket accept connections, with at most backlog
+	// of them waiting for Accept (inet_listen).
+	Listen(backlog int) error
+	// Accept takes a connection off the listener's accept queue
+	// (inet_accept): a new socket with no Callbacks yet; EAGAIN when the
+	// queue is empty.
+	Accept() (ProtoOps, error)
 	// Connect starts an active open to addr (inet_stream_connect):
 	// EINPROGRESS while the handshake runs, StateChange when it ends
 	// (Err set on failure); EISCONN, EALREADY, EAFNOSUPPORT as in Linux.
-	Connect(s *Sock, addr netip.AddrPort) error
+	Connect(addr netip.AddrPort) error
 	// SendMsg queues bytes of p for sending (tcp_sendmsg) and returns
 	// how many it took: fewer than len(p) when the send buffer fills,
 	// EAGAIN when it took none (NoSpace set, WriteSpace follows); EPIPE
-	// after shutdown for writing.
-	SendMsg(s *Sock, p []byte, flags int) (int, error)
+	// after shutdown for writing. MsgForce takes all of p.
+	SendMsg(p []byte, flags int) (int, error)
+	// SendBuffer lends up to n bytes of room at the tail of the send
+	// queue, for the caller to fill in place; Commit sends the first k of
+	// them and returns how many it took.
+	SendBuffer(n int) ([]byte, error)
+	Commit(k int) int
 	// RecvMsg copies received bytes into p (tcp_recvmsg), consuming them
 	// unless flags has MsgPeek: 0 and no error at end of stream, EAGAIN
 	// when nothing is there yet (DataReady follows).
-	RecvMsg(s *Sock, p []byte, flags int) (int, error)
+	RecvMsg(p []byte, flags int) (int, error)
+	// ReadView offers the received bytes in place, a buffer at a time, to
+	// fn, which returns how many it consumed; ReadView returns the total.
+	ReadView(fn func(data []byte) int) int
+	// RecvEnd is what a read of the empty receive queue finds: ended at
+	// the end of the stream, the pending error, or neither while more
+	// may come.
+	RecvEnd() (ended bool, err error)
 	// Shutdown shuts one or both directions (inet_shutdown); how is
 	// syscall.SHUT_RD, SHUT_WR or SHUT_RDWR (see ShutdownHow).
-	Shutdown(s *Sock, how int) error
-	// SetSockOpt sets an integer option (sock_common_setsockopt): the
-	// transport validates and stores through Sock.SetOption and applies
-	// what takes effect at once (e.g. TCP_NODELAY pushes pending data).
-	SetSockOpt(s *Sock, level, name, val int) error
-	// GetSockOpt reads an integer option (sock_common_getsockopt),
-	// through Sock.GetOption where the transport has nothing better.
-	GetSockOpt(s *Sock, level, name int) (int, error)
-	// Release is close(2) (inet_release): the user gives s up; the
-	// transport orphans it (Orphan), finishes the connection as SO_LINGER
-	// says, and drops the user's reference.
-	Release(s *Sock)
+	Shutdown(how int) error
+	// SetSockOpt sets an integer option by level and name
+	// (sock_common_setsockopt: SOL_SOCKET, IPPROTO_TCP ...): the transport
+	// validates and stores through Sock.SetOption and applies what takes
+	// effect at once (TCP_NODELAY pushes pending data).
+	SetSockOpt(level, name, val int) error
+	// GetSockOpt reads an integer option (sock_common_getsockopt).
+	GetSockOpt(level, name int) (int, error)
+	// SetCongestion chooses the congestion control by name
+	// (TCP_CONGESTION, a string option).
+	SetCongestion(name string) error
+	// Info is the connection's state for diagnostics (TCP_INFO).
+	Info() TCPInfo
+	// Close is close(2) (inet_release): the user gives the socket up;
+	// the transport orphans it and finishes the connection as SO_LINGER
+	// says.
+	Close()
 }
 
 // FamilyOf is the address family of addr: AFInet for IPv4 and

@@ -52,19 +52,3 @@ func TestMsgFlags(t *testing.T) {
 	assert.Equal(t, 0x40, sock.MsgDontWait)
 	assert.Equal(t, 0x100, sock.MsgWaitAll)
 }
-
-// nopOps shows that a transport can satisfy ProtoOps.
-type nopOps struct{}
-
-func (nopOps) Bind(*sock.Sock, netip.AddrPort) error        { return nil }
-func (nopOps) Listen(*sock.Sock, int) error                 { return nil }
-func (nopOps) Accept(*sock.Sock) (*sock.Sock, error)        { return nil, syscall.EAGAIN }
-func (nopOps) Connect(*sock.Sock, netip.AddrPort) error     { return syscall.EINPROGRESS }
-func (nopOps) SendMsg(*sock.Sock, []byte, int) (int, error) { return 0, syscall.EAGAIN }
-func (nopOps) RecvMsg(*sock.Sock, []byte, int) (int, error) { return 0, syscall.EAGAIN }
-func (nopOps) Shutdown(*sock.Sock, int) error               { return nil }
-func (nopOps) SetSockOpt(*sock.Sock, int, int, int) error   { return nil }
-func (nopOps) GetSockOpt(*sock.Sock, int, int) (int, error) { return 0, nil }
-func (nopOps) Release(*sock.Sock)                           {}
-
-var _ sock.ProtoOps = nopOps{}

@@ -75,7 +75,7 @@ func TestCallbacks(t *testing.T) {
 	p.pumpUntil("established", func() bool { return cl.State() == sock.Established })
 	assert.Equal(t, 1, lr.data, "the listener hears of the connection")
 	assert.Positive(t, cr.write, "the client may write")
-	sv, err := ln.Accept()
+	sv, err := ln.AcceptSock()
 	require.NoError(t, err)
 	sr := &recorder{}
 	sv.Callbacks = sr

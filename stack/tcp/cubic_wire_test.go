@@ -84,7 +84,7 @@ func (wp *wirePair) connectWire(port uint16, cc string) (cl, sv *tcp.Sock) {
 	for i := 0; sv == nil; i++ {
 		require.Less(t, i, 1000, "no connection")
 		wp.step(100 * time.Microsecond)
-		if s, err := ln.Accept(); err == nil {
+		if s, err := ln.AcceptSock(); err == nil {
 			sv = s
 		}
 	}

@@ -70,3 +70,6 @@ func (s *Sock) SACKScoreboard() (sacked, lost, steps int) {
 
 // SetMaxOrphans sets Config.MaxOrphans after New.
 func (p *Proto) SetMaxOrphans(n int) { p.maxOrphans = n }
+
+// AcceptSock is Accept with the transport's own type, for tests.
+func (s *Sock) AcceptSock() (*Sock, error) { return s.accept() }

@@ -1,67 +1,10 @@
 package tcp
 
-import (
-	"time"
-
-	"github.com/dpstack/dpstack/stack/sock"
-)
-
-// Info is a snapshot of a connection's variables, for tests and
-// diagnostics (struct tcp_info, what `ss -tni` shows).
-type Info struct {
-	State sock.State
-
-	MSS     int // send MSS: data bytes per segment
-	AdvMSS  int // the MSS we advertised
-	PeerMSS int // the MSS the peer advertised (536 when it sent none)
-	RcvMSS  int // guess of the peer's segment size
-
-	WindowScaling bool // both SYNs carried Window Scale
-	SndWscale     int  // the peer's shift, applied to its windows
-	RcvWscale     int  // our shift, applied to the windows we send
-	SACK          bool // SACK permitted both ways
-	Timestamps    bool // timestamps in use
-
-	RTO         time.Duration
-	SRTT        time.Duration
-	RTTVar      time.Duration
-	Backoff     int
-	Retransmits int
-	ProbesOut   int
-
-	Cwnd          uint32
-	Ssthresh      uint32
-	PacketsOut    int
-	BytesInFlight int
-	InLoss        bool
-	InRecovery    bool // in fast recovery: NewReno's (RFC 6582), or SACK's (RFC 6675) when SACK is on
-
-	ISS, IRS       uint32
-	SndUna, SndNxt uint32
-	RcvNxt         uint32
-	SndWnd         uint32 // the peer's window in bytes
-	RcvWnd         uint32 // the window we last advertised, in bytes
-	MaxSndWnd      uint32
-
-	WriteQueue  int // bytes queued, sent or not, not yet acknowledged
-	Unsent      int // bytes queued and not sent
-	RecvQueue   int // bytes received, not yet read
-	OFOQueue    int // out-of-order segments held
-	SACKBlocks  int // SACK blocks we would report
-	RmemAlloc   int
-	WmemQueued  int
-	AcceptQueue int // listener: connections waiting for Accept
-	SynQueue    int // listener: requests waiting for the ACK
-
-	DelayedAckPending bool
-	Pingpong          bool
-	ATO               time.Duration
-	Dead              bool
-}
+import "github.com/dpstack/dpstack/stack/sock"
 
 // Info returns a snapshot of the connection.
-func (s *Sock) Info() Info {
-	in := Info{
+func (s *Sock) Info() sock.TCPInfo {
+	in := sock.TCPInfo{
 		State:             s.Common.State,
 		MSS:               s.mss,
 		AdvMSS:            s.advMSS,

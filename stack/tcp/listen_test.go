@@ -94,7 +94,7 @@ func TestListen(t *testing.T) {
 		pr.expectNone()
 		_, reqs, _, _ = pr.tcp().Counts()
 		assert.Zero(t, reqs)
-		_, err := l.Accept()
+		_, err := l.AcceptSock()
 		assert.ErrorIs(t, err, syscall.EAGAIN)
 	})
 	t.Run("SYN-RECEIVED: bad ACK answered with RST, request kept", func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestListen(t *testing.T) {
 		pr.expect(flags(fRST), seqIs(sa.seq+7))
 		pr.send(seg{sport: 1002, dport: 80, seq: 5001, ack: sa.seq + 1, flags: fACK, wnd: 100})
 		pr.expectNone()
-		s, err := l.Accept()
+		s, err := l.AcceptSock()
 		require.NoError(t, err)
 		assert.Equal(t, sock.Established, s.State())
 		in := s.Info()
@@ -160,16 +160,16 @@ func TestAcceptQueueFullKeepsData(t *testing.T) {
 	r2.send(fACK|fPSH, []byte("hello"))
 	pr.expectNone()
 	assert.Equal(t, before+1, pr.tcp().Stats().ListenOverflows.Load())
-	c1, err := l.Accept()
+	c1, err := l.AcceptSock()
 	require.NoError(t, err)
-	_, err = l.Accept()
+	_, err = l.AcceptSock()
 	require.ErrorIs(t, err, syscall.EAGAIN)
 	// The request's SYN-ACK goes again; a third client in the same
 	// situation completes with its answer to it.
 	r3 := &rawConn{pr: pr, pport: 2003, hport: 80, seq: 300, wnd: 65535}
 	r3.send(fSYN, nil)
 	sa := r3.expect(flags(fSYN | fACK))
-	c0, err := l.Accept()
+	c0, err := l.AcceptSock()
 	require.ErrorIs(t, err, syscall.EAGAIN)
 	_ = c0
 	pr.advance(1010 * time.Millisecond)
@@ -180,7 +180,7 @@ func TestAcceptQueueFullKeepsData(t *testing.T) {
 		}
 	}
 	r3.send(fACK, nil)
-	c3, err := l.Accept()
+	c3, err := l.AcceptSock()
 	require.NoError(t, err, "the answer to the SYN-ACK completes it")
 	c3.Close()
 	pr.poll(2)
@@ -189,7 +189,7 @@ func TestAcceptQueueFullKeepsData(t *testing.T) {
 	r2.seq -= 5
 	r2.send(fACK|fPSH, []byte("hello"))
 	r2.expect(flags(fACK), ackIs(r2.seq))
-	c2, err := l.Accept()
+	c2, err := l.AcceptSock()
 	require.NoError(t, err)
 	buf := make([]byte, 16)
 	n, err := c2.RecvMsg(buf, 0)
@@ -267,7 +267,7 @@ func TestBindRules(t *testing.T) {
 	assert.ErrorIs(t, c.Connect(netip.AddrPortFrom(pr.addr, 1)), syscall.EISCONN)
 	c.Close()
 	d := p.NewSock()
-	_, err = d.Accept()
+	_, err = d.AcceptSock()
 	assert.ErrorIs(t, err, syscall.EINVAL)
 	_, err = d.SendMsg([]byte("x"), 0)
 	assert.ErrorIs(t, err, syscall.ENOTCONN)

@@ -215,7 +215,7 @@ func (p *pair) connect(port uint16) *conn {
 	c.cl = dial(p.t, p.a, netip.AddrPortFrom(addrB.Addr(), port))
 	c.cl.Callbacks = c.rcl
 	p.pumpUntil("accept", func() bool {
-		s, err := c.ln.Accept()
+		s, err := c.ln.AcceptSock()
 		if err == nil {
 			c.sv = s
 			return true
@@ -718,7 +718,7 @@ func (pr *peer) accept(l *tcp.Sock, pport uint16, iss uint32, o []byte) *rawConn
 	sa := rc.expect(flags(fSYN|fACK), ackIs(iss+1))
 	rc.iss = sa.seq
 	rc.send(fACK, nil)
-	s, err := l.Accept()
+	s, err := l.AcceptSock()
 	require.NoError(pr.t, err)
 	require.Equal(pr.t, sock.Established, s.State())
 	rc.s = s

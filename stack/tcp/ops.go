@@ -91,11 +91,20 @@ func (s *Sock) Listen(backlog int) error {
 	return nil
 }
 
-// Accept takes the oldest established connection off the accept queue
+// Accept is accept for the socket layer (sock.ProtoOps).
+func (s *Sock) Accept() (sock.ProtoOps, error) {
+	c, err := s.accept()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// accept takes the oldest established connection off the accept queue
 // (inet_csk_accept): a socket holding one reference for the caller, with
 // no callbacks yet. Errors: EAGAIN when the queue is empty (DataReady on
 // the listener says when it is not); EINVAL when not listening.
-func (s *Sock) Accept() (*Sock, error) {
+func (s *Sock) accept() (*Sock, error) {
 	if s.Common.State != sock.Listen {
 		return nil, fmt.Errorf("tcp: accept: not listening: %w", syscall.EINVAL)
 	}

@@ -50,7 +50,7 @@ func TestOptionNegotiation(t *testing.T) {
 				ack.opts = optTS(100, sa.opts.TSVal)
 			}
 			pr.send(ack)
-			s, err := l.Accept()
+			s, err := l.AcceptSock()
 			require.NoError(t, err)
 			in := s.Info()
 			assert.Equal(t, c.mss, in.MSS)

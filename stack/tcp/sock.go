@@ -179,6 +179,9 @@ func (s *Sock) init(p *Proto) {
 // TimewaitSock (see Proto.StateOf), as in Linux.
 func (s *Sock) State() sock.State { return s.Common.State }
 
+// Sk is the socket's sock (sock.ProtoOps).
+func (s *Sock) Sk() *sock.Sock { return &s.Sock }
+
 // LocalAddr is the bound address and port; zero when unbound.
 func (s *Sock) LocalAddr() netip.AddrPort { return s.Local }
 
@@ -453,3 +456,6 @@ func (s *Sock) route() *route.Dst {
 	s.dst = d
 	return d
 }
+
+// The socket layer reaches TCP through these operations only.
+var _ sock.ProtoOps = (*Sock)(nil)

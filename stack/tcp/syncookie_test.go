@@ -141,7 +141,7 @@ func TestSynCookieHandshake(t *testing.T) {
 			rc := &rawConn{pr: pr, pport: pport, hport: 80, seq: 70001, ack: sa.seq + 1, wnd: 1000, ts: c.ts,
 				tsVal: 5, tsEcr: sa.opts.TSVal, iss: sa.seq}
 			rc.send(fACK, nil)
-			s, err := l.Accept()
+			s, err := l.AcceptSock()
 			require.NoError(t, err)
 			rc.s = s
 			assert.Equal(t, recv+1, st.SynCookiesRecv.Load())
@@ -195,7 +195,7 @@ func TestSynCookieRejected(t *testing.T) {
 			_, ok := pr.tcp().StateOf(local, netip.AddrPortFrom(pr.addr, pport))
 			assert.False(t, ok)
 		}
-		_, err := l.Accept()
+		_, err := l.AcceptSock()
 		assert.Error(t, err)
 	})
 
@@ -224,7 +224,7 @@ func TestSynCookieRejected(t *testing.T) {
 		assert.Equal(t, failed+1, st.SynCookiesFailed.Load())
 		_, ok := pr.tcp().StateOf(local, netip.AddrPortFrom(pr.addr, 3100))
 		assert.False(t, ok)
-		_, err := l.Accept()
+		_, err := l.AcceptSock()
 		assert.Error(t, err)
 	})
 
@@ -235,7 +235,7 @@ func TestSynCookieRejected(t *testing.T) {
 		pr.send(ackOf(3200, sa))
 		pr.expectNone()
 		assert.Equal(t, recv+1, st.SynCookiesRecv.Load())
-		s, err := l.Accept()
+		s, err := l.AcceptSock()
 		require.NoError(t, err)
 		assert.Equal(t, sock.Established, s.State())
 	})
