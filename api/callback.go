@@ -2,14 +2,12 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/dpstack/dpstack/lcore"
-	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -413,14 +411,14 @@ func (l *cbCore) drain() {
 // ListenCallback listens on address (":7" or "198.18.0.2:7") on every core
 // of h and hands every connection to hd on its core. Closing the returned
 // *CListener stops listening; connections already accepted stay.
-func ListenCallback(h *stack.Host, address string, hd Handler) (io.Closer, error) {
+func ListenCallback(h Host, address string, hd Handler) (*CListener, error) {
 	laddr, err := parseAddr(address, true)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: errnoOr(err, "bind")}
 	}
 	ln := &CListener{}
-	for core, s := range h.Stacks() {
-		l := &cbCore{listenCore: listenCore{h: h, core: core, loop: s.Loop()}, hd: hd}
+	for core := range h.Cores() {
+		l := &cbCore{listenCore: listenCore{h: h, core: core, loop: h.Loop(core)}, hd: hd}
 		l.drainFn = l.drain
 		ln.cores = append(ln.cores, l)
 	}
@@ -457,13 +455,13 @@ func (ln *CListener) Close() error {
 // receives Accept when the connection is up, or Closed with the error
 // (ECONNREFUSED, ETIMEDOUT) when it fails. Call it from a goroutine, not
 // from a Handler method: it waits for the core.
-func DialCallback(h *stack.Host, address string, hd Handler) error {
+func DialCallback(h Host, address string, hd Handler) error {
 	raddr, err := parseAddr(address, false)
 	if err != nil {
 		return &net.OpError{Op: "dial", Net: "tcp", Err: errnoOr(err, "connect")}
 	}
 	core := h.NextCore()
-	loop := h.Stacks()[core].Loop()
+	loop := h.Loop(core)
 	var cerr error
 	if err := onCore(h, core, func() {
 		sk, err := tcpSocket(h, core)

@@ -66,7 +66,7 @@ func TestCallbackEcho(t *testing.T) {
 			ln, err := api.ListenCallback(p.h, fmt.Sprintf(":%d", port), hd)
 			require.NoError(t, err)
 			defer func() { require.NoError(t, ln.Close()) }()
-			assert.Equal(t, fmt.Sprintf("0.0.0.0:%d", port), ln.(*api.CListener).Addr().String())
+			assert.Equal(t, fmt.Sprintf("0.0.0.0:%d", port), ln.Addr().String())
 
 			total := 0
 			for _, w := range []struct {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/lcore"
-	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -25,7 +24,7 @@ import (
 // Read and Write may be called concurrently with each other, with Close and
 // with the Set methods; concurrent Reads (or Writes) take turns.
 type TCPConn struct {
-	h    *stack.Host
+	h    Host
 	core int
 	loop *lcore.Loop
 
@@ -63,8 +62,8 @@ type TCPConn struct {
 
 // newConn returns a conn for a socket of the host's core; the socket is
 // attached on the core (attach).
-func newConn(h *stack.Host, core int) *TCPConn {
-	loop := h.Stacks()[core].Loop()
+func newConn(h Host, core int) *TCPConn {
+	loop := h.Loop(core)
 	c := &TCPConn{
 		h:       h,
 		core:    core,

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/lcore"
-	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -18,10 +17,28 @@ const (
 	postTries     = 60
 )
 
+// Host is what the sockets need of a dpstack host: its cores, their poll
+// loops, a way to run work on a core, and socket creation through the
+// core's socket switch. *stack.Host is one; api needs no transport
+// package, and no more of the stack than this.
+type Host interface {
+	// Cores is how many cores the host runs on; they are numbered from 0.
+	Cores() int
+	// Loop is the poll loop of a core.
+	Loop(core int) *lcore.Loop
+	// NextCore is the core for the next connection a Dial opens.
+	NextCore() int
+	// OnCore runs fn on the core and waits for it; while the core's loop
+	// does not run, it runs fn on the caller.
+	OnCore(core int, fn func()) error
+	// Socket creates a socket on the core (socket(2)); it runs there.
+	Socket(core, family, typ, protocol int) (sock.ProtoOps, error)
+}
+
 // tcpSocket creates a TCP socket on the host's core, through the socket
 // switch (socket(AF_INET, SOCK_STREAM, 0)). It runs on the core.
-func tcpSocket(h *stack.Host, core int) (sock.ProtoOps, error) {
-	return h.Stacks()[core].Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+func tcpSocket(h Host, core int) (sock.ProtoOps, error) {
+	return h.Socket(core, syscall.AF_INET, syscall.SOCK_STREAM, 0)
 }
 
 // post queues fn on loop. When the core's work queue is full it waits
@@ -98,10 +115,10 @@ func (c *call) do() error {
 // are not running): for the rare operations (setup, options, shutdown,
 // close) that need no reusable call. A full work queue is retried as post
 // does.
-func onCore(h *stack.Host, core int, fn func()) error {
+func onCore(h Host, core int, fn func()) error {
 	wait := postFirstWait
 	for try := 0; ; try++ {
-		err := h.Do(core, func(*stack.Stack) { fn() })
+		err := h.OnCore(core, fn)
 		if err == nil || !isAgain(err) || try == postTries {
 			return err
 		}
@@ -113,7 +130,7 @@ func onCore(h *stack.Host, core int, fn func()) error {
 // release runs fn on the host's core and waits for it, trying for as long
 // as it takes: a socket given back must reach its core, or its packets
 // would never be freed.
-func release(h *stack.Host, core int, fn func()) {
+func release(h Host, core int, fn func()) {
 	for onCore(h, core, fn) != nil {
 		time.Sleep(postMaxWait)
 	}

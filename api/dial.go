@@ -7,7 +7,6 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -22,7 +21,7 @@ import (
 // timeout (net.Error) and matches context.DeadlineExceeded. A refused
 // connection matches syscall.ECONNREFUSED, an unanswered one
 // syscall.ETIMEDOUT, an unreachable network syscall.ENETUNREACH.
-func Dial(ctx context.Context, h *stack.Host, network, address string) (net.Conn, error) {
+func Dial(ctx context.Context, h Host, network, address string) (net.Conn, error) {
 	c, err := DialTCP(ctx, h, network, address)
 	if err != nil {
 		return nil, err // no typed nil in the interface
@@ -31,7 +30,7 @@ func Dial(ctx context.Context, h *stack.Host, network, address string) (net.Conn
 }
 
 // DialTCP is Dial returning the concrete type.
-func DialTCP(ctx context.Context, h *stack.Host, network, address string) (*TCPConn, error) {
+func DialTCP(ctx context.Context, h Host, network, address string) (*TCPConn, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errnoOr(err, "socket")}
 	}

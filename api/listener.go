@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/lcore"
-	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -27,7 +26,7 @@ type ListenConfig struct {
 
 // Listen listens on address (":8080" or "198.18.0.2:8080") for network
 // "tcp" or "tcp4" with the default options.
-func Listen(h *stack.Host, network, address string) (net.Listener, error) {
+func Listen(h Host, network, address string) (net.Listener, error) {
 	return (&ListenConfig{}).Listen(h, network, address)
 }
 
@@ -35,7 +34,7 @@ func Listen(h *stack.Host, network, address string) (net.Listener, error) {
 // h, one listening socket per core for the same port. Port 0 picks a free
 // port (the same on every core). A port already in use matches
 // syscall.EADDRINUSE; an address not the host's syscall.EADDRNOTAVAIL.
-func (lc *ListenConfig) Listen(h *stack.Host, network, address string) (net.Listener, error) {
+func (lc *ListenConfig) Listen(h Host, network, address string) (net.Listener, error) {
 	ln, err := lc.ListenTCP(h, network, address)
 	if err != nil {
 		return nil, err // no typed nil in the interface
@@ -44,7 +43,7 @@ func (lc *ListenConfig) Listen(h *stack.Host, network, address string) (net.List
 }
 
 // ListenTCP is Listen returning the concrete type.
-func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPListener, error) {
+func (lc *ListenConfig) ListenTCP(h Host, network, address string) (*TCPListener, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: errnoOr(err, "socket")}
 	}
@@ -61,8 +60,8 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 		closing: make(chan struct{}),
 		d:       newDeadline(),
 	}
-	for core, s := range h.Stacks() {
-		c := &lnCore{listenCore: listenCore{h: h, core: core, loop: s.Loop()}, ln: ln}
+	for core := range h.Cores() {
+		c := &lnCore{listenCore: listenCore{h: h, core: core, loop: h.Loop(core)}, ln: ln}
 		c.acall = newCall(c.loop, c.accept)
 		ln.cores = append(ln.cores, c)
 	}
@@ -86,8 +85,8 @@ func (lc *ListenConfig) ListenTCP(h *stack.Host, network, address string) (*TCPL
 // that an incoming connection is accepted on whichever core the port
 // steers it to (one listening socket per core, SO_REUSEPORT style). On
 // failure it closes what it opened and returns a *net.OpError.
-func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func(core int, sk sock.ProtoOps) sock.Callbacks) (netip.AddrPort, error) {
-	socks := make([]sock.ProtoOps, 0, len(h.Stacks()))
+func listenOnCores(h Host, laddr netip.AddrPort, backlog int, events func(core int, sk sock.ProtoOps) sock.Callbacks) (netip.AddrPort, error) {
+	socks := make([]sock.ProtoOps, 0, h.Cores())
 	fail := func(sys string, err error) (netip.AddrPort, error) {
 		for core, sk := range socks {
 			release(h, core, func() {
@@ -97,7 +96,7 @@ func listenOnCores(h *stack.Host, laddr netip.AddrPort, backlog int, events func
 		}
 		return netip.AddrPort{}, opError("listen", sys, nil, tcpAddr(laddr), err)
 	}
-	for core := range h.Stacks() {
+	for core := range h.Cores() {
 		var sk sock.ProtoOps
 		sys, lerr := "listen", error(nil)
 		if err := onCore(h, core, func() {
@@ -267,7 +266,7 @@ func (ln *TCPListener) Close() error {
 // listenCore is what a listener of either API keeps on each core: the
 // core, and the core's listening socket.
 type listenCore struct {
-	h    *stack.Host
+	h    Host
 	loop *lcore.Loop
 	core int
 

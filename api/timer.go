@@ -6,7 +6,6 @@ import (
 
 	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/lcore"
-	"github.com/dpstack/dpstack/stack"
 )
 
 // appTimer states.
@@ -62,8 +61,8 @@ func (a *appTimer) stop() bool {
 // running. fn runs on the core, like a Handler's methods: it must not
 // block, and may use that core's CConns. AfterFunc itself never waits and
 // may be called from any goroutine, a Handler's methods included.
-func AfterFunc(h *stack.Host, core int, d time.Duration, fn func()) (stop func() bool) {
-	loop := h.Stacks()[core].Loop()
+func AfterFunc(h Host, core int, d time.Duration, fn func()) (stop func() bool) {
+	loop := h.Loop(core)
 	t := newAppTimer(loop, fn)
 	arm := func() { t.arm(d) }
 	if !loop.Post(arm) {

@@ -546,6 +546,23 @@ func (h *Host) Close() error {
 	return errors.Join(errs...)
 }
 
+// Cores is how many cores the host runs on.
+func (h *Host) Cores() int { return len(h.stacks) }
+
+// Loop is the poll loop of the core.
+func (h *Host) Loop(core int) *lcore.Loop { return h.stacks[core].loop }
+
+// OnCore is Do for callers that need no Stack: it runs fn on the core and
+// waits for it.
+func (h *Host) OnCore(core int, fn func()) error {
+	return h.Do(core, func(*Stack) { fn() })
+}
+
+// Socket creates a socket on the core (Stack.Socket). It runs on the core.
+func (h *Host) Socket(core, family, typ, protocol int) (sock.ProtoOps, error) {
+	return h.stacks[core].Socket(family, typ, protocol)
+}
+
 // Stacks are the per-core stacks.
 func (h *Host) Stacks() []*Stack { return h.stacks }
 

@@ -43,7 +43,7 @@ func (cb *Callback) listen(hd api.Handler) (io.Closer, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return ln, ln.(interface{ Addr() net.Addr }).Addr().String(), nil
+	return ln, ln.Addr().String(), nil
 }
 
 // onClient runs fn on the client's core.
