@@ -422,7 +422,7 @@ func ListenCallback(h Host, address string, hd Handler) (*CListener, error) {
 		l.drainFn = l.drain
 		ln.cores = append(ln.cores, l)
 	}
-	bound, err := listenOnCores(h, laddr, DefaultBacklog, func(core int, sk sock.ProtoOps) sock.Callbacks {
+	bound, err := listenOnCores(h, laddr, DefaultBacklog, false, func(core int, sk sock.ProtoOps) sock.Callbacks {
 		ln.cores[core].sk = sk
 		return (*cbListenEvents)(ln.cores[core])
 	})

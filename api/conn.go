@@ -232,12 +232,24 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 		}
 		return 0, nil
 	}
-	return c.read(p)
+	return c.read(p, 0)
 }
 
-// read is Read's work, for a caller holding rmu and a non-empty p; a nil p
-// has the core lend the buffer (WriteTo).
-func (c *TCPConn) read(p []byte) (int, error) {
+// Peek is Read that leaves the bytes it returns in the connection, for
+// the next Read (recv(2) with MSG_PEEK): it waits as Read does, and an
+// empty p returns at once.
+func (c *TCPConn) Peek(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return c.read(p, sock.MsgPeek)
+}
+
+// read is Read's work, for a caller holding rmu and a non-empty p, with
+// RecvMsg's flags; a nil p has the core lend the buffer (WriteTo).
+func (c *TCPConn) read(p []byte, flags int) (int, error) {
 	cl := c.rcall
 	for {
 		if c.closed() {
@@ -251,7 +263,7 @@ func (c *TCPConn) read(p []byte) (int, error) {
 		// the stream or an error comes, or its deadline passes or
 		// Close is called (unparkRead): either way the core answers,
 		// and the goroutine waits on that answer alone.
-		cl.p, cl.flags, cl.stop = p, 0, passed
+		cl.p, cl.flags, cl.stop = p, flags, passed
 		if err := post(c.loop, cl.fn); err != nil {
 			cl.p = nil
 			return 0, c.opErr("read", "read", err)

@@ -36,7 +36,7 @@ func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
 	cl := c.rcall
 	var total int64
 	for {
-		n, err := c.read(nil)
+		n, err := c.read(nil, 0)
 		if n > 0 {
 			m, werr := w.Write((*cl.lent)[:n])
 			total += int64(m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 
@@ -22,21 +23,43 @@ import (
 // connection matches syscall.ECONNREFUSED, an unanswered one
 // syscall.ETIMEDOUT, an unreachable network syscall.ENETUNREACH.
 func Dial(ctx context.Context, h Host, network, address string) (net.Conn, error) {
-	c, err := DialTCP(ctx, h, network, address)
+	return (&Dialer{}).DialContext(ctx, h, network, address)
+}
+
+// DialTCP is Dial returning the concrete type.
+func DialTCP(ctx context.Context, h Host, network, address string) (*TCPConn, error) {
+	return (&Dialer{}).DialTCP(ctx, h, network, address)
+}
+
+// Dialer holds the options of a dial, as net.Dialer does.
+type Dialer struct {
+	// LocalAddr is the address and port to dial from, bound before the
+	// connect (bind(2), then connect(2)); nil lets the stack choose. A
+	// port already in use matches syscall.EADDRINUSE.
+	LocalAddr *net.TCPAddr
+}
+
+// DialContext is Dial with d's options.
+func (d *Dialer) DialContext(ctx context.Context, h Host, network, address string) (net.Conn, error) {
+	c, err := d.DialTCP(ctx, h, network, address)
 	if err != nil {
 		return nil, err // no typed nil in the interface
 	}
 	return c, nil
 }
 
-// DialTCP is Dial returning the concrete type.
-func DialTCP(ctx context.Context, h Host, network, address string) (*TCPConn, error) {
+// DialTCP is DialContext returning the concrete type.
+func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (*TCPConn, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errnoOr(err, "socket")}
 	}
 	raddr, err := parseAddr(address, false)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errnoOr(err, "connect")}
+	}
+	var laddr netip.AddrPort
+	if d.LocalAddr != nil {
+		laddr = d.LocalAddr.AddrPort()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, opError("dial", "connect", nil, tcpAddr(raddr), ctxErr(err))
@@ -45,21 +68,30 @@ func DialTCP(ctx context.Context, h Host, network, address string) (*TCPConn, er
 	c := newConn(h, core)
 	c.raddr = tcpAddr(raddr)
 	var cerr error
+	sys := "connect"
 	if err := onCore(h, core, func() {
 		sk, err := tcpSocket(h, core)
 		if err != nil {
-			cerr = err
+			sys, cerr = "socket", err
 			return
 		}
 		c.attach(sk)
+		if laddr.IsValid() {
+			if err := sk.Bind(laddr); err != nil {
+				sys, cerr = "bind", err
+				return
+			}
+		}
 		cerr = sk.Connect(raddr)
 		c.setAddrs()
 	}); err != nil {
-		return nil, opError("dial", "connect", nil, c.raddr, err)
+		return nil, opError("dial", sys, nil, c.raddr, err)
 	}
 	if cerr != nil && !errors.Is(cerr, syscall.EINPROGRESS) {
-		c.abandon()
-		return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, cerr)
+		if c.sk != nil {
+			c.abandon()
+		}
+		return nil, opError("dial", sys, addrOrNil(c.laddr), c.raddr, cerr)
 	}
 	// The socket's events reach c from before the SYN went out, so the
 	// handshake's end, however quick, leaves a signal: wait for one

@@ -22,6 +22,11 @@ type ListenConfig struct {
 	// once their handshake is done (listen(2)'s backlog); 0 means
 	// DefaultBacklog.
 	Backlog int
+	// ReusePort sets SO_REUSEPORT: listeners that all set it may listen
+	// on the same address and port, and the connections are spread over
+	// them by a hash of their addresses and ports, as Linux spreads them
+	// over a reuseport group.
+	ReusePort bool
 }
 
 // Listen listens on address (":8080" or "198.18.0.2:8080") for network
@@ -65,7 +70,7 @@ func (lc *ListenConfig) ListenTCP(h Host, network, address string) (*TCPListener
 		c.acall = newCall(c.loop, c.accept)
 		ln.cores = append(ln.cores, c)
 	}
-	bound, err := listenOnCores(h, laddr, backlog, func(core int, sk sock.ProtoOps) sock.Callbacks {
+	bound, err := listenOnCores(h, laddr, backlog, lc.ReusePort, func(core int, sk sock.ProtoOps) sock.Callbacks {
 		ln.cores[core].sk = sk
 		return (*lnEvents)(ln.cores[core])
 	})
@@ -85,7 +90,7 @@ func (lc *ListenConfig) ListenTCP(h Host, network, address string) (*TCPListener
 // that an incoming connection is accepted on whichever core the port
 // steers it to (one listening socket per core, SO_REUSEPORT style). On
 // failure it closes what it opened and returns a *net.OpError.
-func listenOnCores(h Host, laddr netip.AddrPort, backlog int, events func(core int, sk sock.ProtoOps) sock.Callbacks) (netip.AddrPort, error) {
+func listenOnCores(h Host, laddr netip.AddrPort, backlog int, reusePort bool, events func(core int, sk sock.ProtoOps) sock.Callbacks) (netip.AddrPort, error) {
 	socks := make([]sock.ProtoOps, 0, h.Cores())
 	fail := func(sys string, err error) (netip.AddrPort, error) {
 		for core, sk := range socks {
@@ -107,6 +112,9 @@ func listenOnCores(h Host, laddr netip.AddrPort, backlog int, events func(core i
 			// As Go's net.Listen: rebinding a port whose old
 			// connections linger in TIME_WAIT is fine.
 			_ = sk.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+			if reusePort {
+				_ = sk.SetSockOpt(syscall.SOL_SOCKET, sock.SO_REUSEPORT, 1)
+			}
 			sk.Sk().Callbacks = events(core, sk)
 			sys, lerr = "bind", sk.Bind(laddr)
 			if lerr == nil {

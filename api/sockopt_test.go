@@ -1,0 +1,101 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/api"
+)
+
+// TestReusePort: two listeners with SO_REUSEPORT share a port and the
+// kernel's connections are spread over both; a listener without it is
+// EADDRINUSE there.
+func TestReusePort(t *testing.T) {
+	p := newPeer(t)
+	lc := &api.ListenConfig{ReusePort: true}
+	var mu sync.Mutex
+	accepted := map[int]int{}
+	for i := range 2 {
+		ln, err := lc.Listen(p.h, "tcp", ":6500")
+		require.NoError(t, err, "listener %d", i)
+		serve(t, ln, func(c net.Conn) error {
+			mu.Lock()
+			accepted[i]++
+			mu.Unlock()
+			return echo(c)
+		})
+	}
+	_, err := api.Listen(p.h, "tcp", ":6500")
+	assert.ErrorIs(t, err, syscall.EADDRINUSE, "without SO_REUSEPORT")
+
+	const n = 40
+	assert.Equal(t, fmt.Sprintf("ok %d", n), p.run(t, "echo", env(host(6500), helperN, n, helperConc, 1)...))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, n, accepted[0]+accepted[1])
+	assert.Positive(t, accepted[0], "the first listener got connections")
+	assert.Positive(t, accepted[1], "the second listener got connections")
+}
+
+// TestDialFrom: a Dialer with a LocalAddr dials from that address and
+// port (the kernel sees it); a second dial from the same address and port
+// to the same peer is EADDRINUSE.
+func TestDialFrom(t *testing.T) {
+	p := newPeer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k := p.start(t, "serve-echo", env(kern(9001))...)
+	require.Equal(t, "listening", k.line())
+	from := &net.TCPAddr{IP: hostAddr.Addr().AsSlice(), Port: 45001}
+	d := &api.Dialer{LocalAddr: from}
+	c, err := d.DialContext(ctx, p.h, "tcp", kern(9001))
+	require.NoError(t, err)
+	assert.Equal(t, from.String(), c.LocalAddr().String())
+	_, err = d.DialContext(ctx, p.h, "tcp", kern(9001))
+	assert.ErrorIs(t, err, syscall.EADDRINUSE)
+
+	go func() {
+		c.Write([]byte("from a chosen port"))
+		c.(*api.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	assert.Equal(t, "from a chosen port", string(got))
+	c.Close()
+	k.wait()
+}
+
+// TestPeek: Peek waits for data as Read does and leaves it for the next
+// Read (MSG_PEEK); at the end of the stream it is io.EOF.
+func TestPeek(t *testing.T) {
+	p := newPeer(t)
+	result := make(chan string, 1)
+	srv := serve(t, listen(t, p.h, ":6501"), func(c net.Conn) error {
+		tc := c.(*api.TCPConn)
+		peek := make([]byte, 3)
+		n, err := tc.Peek(peek)
+		if err != nil {
+			return err
+		}
+		all, err := io.ReadAll(c)
+		if err != nil {
+			return err
+		}
+		_, eof := tc.Peek(peek)
+		result <- fmt.Sprintf("%s|%s|%v", peek[:n], all, eof)
+		_, err = c.Write([]byte("answer"))
+		return err
+	})
+	assert.Equal(t, "answer", p.run(t, "halfclose", env(host(6501))...))
+	assert.Equal(t, "que|question|EOF", <-result)
+	require.NoError(t, srv.err())
+}
