@@ -550,6 +550,31 @@ func (c *TCPConn) SetWriteBuffer(bytes int) error {
 	})
 }
 
+// SetSockoptInt sets an integer socket option by level and name, as
+// setsockopt(2) does (SOL_SOCKET: SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE ...;
+// IPPROTO_TCP: TCP_NODELAY, TCP_KEEPIDLE, TCP_USER_TIMEOUT ...). An option
+// the stack does not know is ENOPROTOOPT.
+func (c *TCPConn) SetSockoptInt(level, name, val int) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error { return sk.SetSockOpt(level, name, val) })
+}
+
+// GetSockoptInt reads an integer socket option, as getsockopt(2) does.
+func (c *TCPConn) GetSockoptInt(level, name int) (int, error) {
+	var v int
+	err := c.ctl("get", "getsockopt", func(sk sock.ProtoOps) error {
+		var err error
+		v, err = sk.GetSockOpt(level, name)
+		return err
+	})
+	return v, err
+}
+
+// SetCongestion chooses the connection's congestion control by name
+// (TCP_CONGESTION: "cubic", "reno").
+func (c *TCPConn) SetCongestion(name string) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error { return sk.SetCongestion(name) })
+}
+
 // Info is a snapshot of the connection's TCP state (negotiated options,
 // RTT, window, queues), for diagnostics.
 func (c *TCPConn) Info() (sock.TCPInfo, error) {

@@ -99,3 +99,32 @@ func TestPeek(t *testing.T) {
 	assert.Equal(t, "que|question|EOF", <-result)
 	require.NoError(t, srv.err())
 }
+
+// TestSockopts: options by level and name reach the socket and read back;
+// an unknown one is ENOPROTOOPT; TCP_CONGESTION takes a name.
+func TestSockopts(t *testing.T) {
+	p := newPeer(t)
+	conns := make(chan *api.TCPConn, 1)
+	release := make(chan struct{})
+	serve(t, listen(t, p.h, ":6502"), func(c net.Conn) error {
+		conns <- c.(*api.TCPConn)
+		<-release
+		return nil
+	})
+	k := p.start(t, "hold", env(host(6502))...)
+	require.Contains(t, k.line(), "connected")
+	c := <-conns
+	require.NoError(t, c.SetSockoptInt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1))
+	v, err := c.GetSockoptInt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+	require.NoError(t, err)
+	assert.Equal(t, 1, v)
+	require.NoError(t, c.SetSockoptInt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, 65536))
+	v, err = c.GetSockoptInt(syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	require.NoError(t, err)
+	assert.Equal(t, 2*65536, v, "doubled, as Linux reports it")
+	assert.ErrorIs(t, c.SetSockoptInt(syscall.SOL_SOCKET, 9999, 1), syscall.ENOPROTOOPT)
+	require.NoError(t, c.SetCongestion("reno"))
+	assert.Error(t, c.SetCongestion("bbr9"), "an algorithm the stack does not have")
+	close(release)
+	k.wait()
+}
