@@ -140,7 +140,7 @@ func (s *Sock) synSentRcv(g *segment) {
 	// open. The SYN on the write queue goes again, now with ACK.
 	s.setState(sock.SynRecv)
 	if head := s.WriteQueue.Front(); head != nil {
-		s.xmitSkb(head)
+		s.transmitSkb(head)
 	}
 }
 

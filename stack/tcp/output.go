@@ -63,13 +63,14 @@ type txHeader struct {
 	sacks []header.SACKBlock
 }
 
-// xmit pushes the TCP header that p.txh describes in front of b's data,
-// sums it, and hands the segment to IPv4 along d. It owns b. The checksum
+// outputSegment pushes the TCP header that p.txh describes in front of
+// b's data, sums it, and hands the segment to IPv4 along d (the header
+// half of tcp_transmit_skb, then ip_queue_xmit). It owns b. The checksum
 // is the port's when the device offers TxTCPCksum: the field then holds
 // the pseudo-header sum, as DPDK's rte_ipv4_phdr_cksum leaves it, and the
 // mbuf asks for RTE_MBUF_F_TX_TCP_CKSUM; otherwise it is summed here
 // (RFC 9293 §3.1).
-func (p *Proto) xmit(b *mbuf.Buf, d *route.Dst) {
+func (p *Proto) outputSegment(b *mbuf.Buf, d *route.Dst) {
 	h := &p.txh
 	optLen := 0
 	syn := h.flags&flagSYN != 0
@@ -179,7 +180,7 @@ func (p *Proto) sendResetFor(g *segment) {
 		h.flags = flagRST | flagACK
 	}
 	if b, d := p.controlSegment(g.dst, g.src); b != nil {
-		p.xmit(b, d)
+		p.outputSegment(b, d)
 	}
 }
 
@@ -289,13 +290,13 @@ func mtuOf(d *route.Dst) int {
 	return d.Dev.MTU
 }
 
-// xmitSkb sends write-queue segment b (tcp_transmit_skb): a clone that
+// transmitSkb sends write-queue segment b (tcp_transmit_skb): a clone that
 // shares b's data, with the headers pushed into the clone's headroom; or,
 // when an earlier clone of b is still alive (in a tx ring, or held by the
 // receiver of a ring pair), a copy, as Linux does with pskb_copy, so that
 // two headers are never written into one buffer. b stays on the queue. It
 // reports false when no mbuf or route was found; a timer tries again.
-func (s *Sock) xmitSkb(b *mbuf.Buf) bool {
+func (s *Sock) transmitSkb(b *mbuf.Buf) bool {
 	p := s.proto
 	d := s.route()
 	if d == nil {
@@ -325,18 +326,19 @@ func (s *Sock) xmitSkb(b *mbuf.Buf) bool {
 	}
 	s.fillHeader(c.seq, flags, b.Len(), mtuOf(d))
 	c.when = s.now()
-	p.xmit(w, d)
+	p.outputSegment(w, d)
 	if flags&flagACK != 0 {
 		s.ackSent()
 	}
 	return true
 }
 
-// transmit sends write-queue segment b for the first time and moves
-// SND.NXT past it; the retransmission timer starts if it is not running
+// transmitNew sends write-queue segment b for the first time and moves
+// SND.NXT past it (tcp_write_xmit's send of one segment, with
+// tcp_event_new_data_sent); the retransmission timer starts if it is not running
 // (RFC 6298 §5.1).
-func (s *Sock) transmit(b *mbuf.Buf) bool {
-	if !s.xmitSkb(b) {
+func (s *Sock) transmitNew(b *mbuf.Buf) bool {
+	if !s.transmitSkb(b) {
 		return false
 	}
 	c := cbOf(b)
@@ -428,7 +430,7 @@ func (s *Sock) push() {
 		if b == s.WriteQueue.Back() && c.flags&flagFIN == 0 && b.Len() < s.sizeGoal() && s.nagle() {
 			break
 		}
-		if !s.transmit(b) {
+		if !s.transmitNew(b) {
 			if !s.rtxT.on {
 				// No mbuf or route: try again with the RTO.
 				s.arm(&s.rtxT, s.now().Add(s.currentRTO()))
@@ -574,7 +576,7 @@ func (s *Sock) sendCtl(seq seqnum.Value, flags uint8) {
 		return
 	}
 	s.fillHeader(seq, flags, 0, mtuOf(d))
-	p.xmit(b, d)
+	p.outputSegment(b, d)
 	if flags&flagACK != 0 && flags&flagRST == 0 {
 		s.ackSent()
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
-	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -180,37 +179,6 @@ func u32Addr(v uint32) netip.Addr {
 	binary.BigEndian.PutUint32(b[:], v)
 	return netip.AddrFrom4(b)
 }
-
-// segment is a received segment parsed once (ARCHITECTURE.md §8; gVisor's segment,
-// Linux's tcp_skb_cb on input): every step of input reads it.
-type segment struct {
-	b       *mbuf.Buf
-	hdr     header.TCP
-	tuple   fourTuple // our side first
-	src     netip.Addr
-	dst     netip.Addr
-	seq     seqnum.Value
-	ack     seqnum.Value
-	wnd     uint32 // the raw Window field
-	flags   uint8
-	dataLen int
-	opts    header.TCPOptions
-}
-
-// segLen is SEG.LEN: data plus SYN and FIN (RFC 9293 §3.4).
-func (g *segment) segLen() seqnum.Size {
-	n := seqnum.Size(g.dataLen)
-	if g.flags&header.TCPFlagSYN != 0 {
-		n++
-	}
-	if g.flags&header.TCPFlagFIN != 0 {
-		n++
-	}
-	return n
-}
-
-// end is SEG.SEQ + SEG.LEN.
-func (g *segment) end() seqnum.Value { return g.seq.Add(g.segLen()) }
 
 // Proto is one core's TCP: its tables, its secrets, its port allocator,
 // its counters. It is created by the stack for each core and registered
@@ -599,86 +567,6 @@ func (p *Proto) handOff(g *segment, ip header.IPv4) bool {
 // handed over by another core (the host sets it around its inbox): those
 // are not counted in InSegs again, nor handed on.
 func (p *Proto) SetHandedIn(on bool) { p.handedIn = on }
-
-// parse fills g from b and ip, or drops b and reports false. The checks
-// are made once (ARCHITECTURE.md §8): a header of at least 20 bytes whose Data Offset
-// is at least 5 words and within the segment (RFC 9293 §3.1), the
-// checksum (RFC 9293 §3.1, MUST-2/3: a bad one is dropped silently), no SYN
-// with FIN, and a well-formed option list (RFC 9293 §3.1 MUST-7).
-func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
-	if b.Segments() != 1 {
-		p.stats.InErrs.Inc()
-		p.drop(b, stat.DropTCPMultiSeg)
-		return false
-	}
-	data := b.Bytes()
-	if len(data) < header.TCPMinLen {
-		p.stats.InErrs.Inc()
-		p.drop(b, stat.DropTCPTruncated)
-		return false
-	}
-	h, ok := header.ParseTCP(data)
-	if !ok {
-		p.stats.InErrs.Inc()
-		p.drop(b, stat.DropTCPBadOffset)
-		return false
-	}
-	src, dst := ip.SrcUint32(), ip.DstUint32()
-	if !checksumOK(b, h, src, dst) {
-		p.stats.InErrs.Inc()
-		p.stats.InCsumErrors.Inc()
-		p.drop(b, stat.DropTCPBadChecksum)
-		return false
-	}
-	flags := h.Flags()
-	if flags&(header.TCPFlagSYN|header.TCPFlagFIN) == header.TCPFlagSYN|header.TCPFlagFIN {
-		// Never legal (RFC 9293 §3.10.7: a SYN's FIN has no sequence
-		// number of its own to acknowledge); Linux drops it in LISTEN
-		// and scanners use it for fingerprinting.
-		p.stats.InErrs.Inc()
-		p.drop(b, stat.DropTCPBadFlags)
-		return false
-	}
-	if !header.ParseTCPOptions(h.Options(), &g.opts) {
-		p.stats.InErrs.Inc()
-		p.drop(b, stat.DropTCPBadOptions)
-		return false
-	}
-	g.b = b
-	g.hdr = h
-	g.src, g.dst = ip.Src(), ip.Dst()
-	g.tuple = fourTuple{laddr: dst, raddr: src, lport: h.DstPort(), rport: h.SrcPort()}
-	g.seq = seqnum.Value(h.SeqNum())
-	g.ack = seqnum.Value(h.AckNum())
-	g.wnd = uint32(h.Window())
-	g.flags = flags
-	g.dataLen = len(data) - h.DataOffset()
-	return true
-}
-
-// checksumOK verifies the TCP checksum over the pseudo header (RFC 9293
-// §3.1), trusting the port when it checked (RTE_MBUF_F_RX_L4_CKSUM_GOOD,
-// or _NONE: data verified, field not) and summing in software otherwise.
-// A segment that still asks for its checksum to be filled in
-// (RTE_MBUF_F_TX_TCP_CKSUM) came from a dpstack host over a link of memory
-// that offers the offload (dpdk.RingPair.OffloadTCPChecksums): it was never
-// exposed to corruption and its field holds only the pseudo header's sum,
-// so it is trusted, as Linux trusts CHECKSUM_PARTIAL on receive. No NIC
-// hands over a received mbuf with transmit flags. src and dst are the IPv4
-// addresses as big-endian uint32 values.
-func checksumOK(b *mbuf.Buf, h header.TCP, src, dst uint32) bool {
-	ol := b.OlFlags()
-	switch ol & mbuf.RxL4CksumMask {
-	case mbuf.RxL4CksumGood, mbuf.RxL4CksumMask:
-		return true
-	case mbuf.RxL4CksumBad:
-		return false
-	}
-	if ol&mbuf.TxL4Mask == mbuf.TxTCPCksum {
-		return true
-	}
-	return h.IsChecksumValid(header.PseudoHeaderSum4(src, dst, header.IPProtoTCP, uint16(len(h))))
-}
 
 // wake records events for s, delivered by flushEvents once the processing
 // that caused them is complete.

@@ -383,7 +383,7 @@ func (s *Sock) tlpFire(now ktime.Time) {
 	r.tlpOn = true
 	sent, retrans := false, false
 	if h := s.sendHead; h != nil && !cbOf(h).endSeq.GreaterThan(s.sndWndEnd()) {
-		sent = s.transmit(h)
+		sent = s.transmitNew(h)
 	}
 	if !sent {
 		q := &s.WriteQueue

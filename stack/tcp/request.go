@@ -112,7 +112,7 @@ func (p *Proto) sendSynAck(r *RequestSock) {
 		h.ts, h.tsVal, h.tsEcr = true, p.tsClock()+r.tsOff, r.tsRecent
 	}
 	r.sent = p.now()
-	p.xmit(b, d)
+	p.outputSegment(b, d)
 }
 
 // requestTimer retransmits the SYN-ACK with exponential backoff, and drops
@@ -174,7 +174,7 @@ func (p *Proto) reqAck(r *RequestSock) {
 	if r.tsOK {
 		h.ts, h.tsVal, h.tsEcr = true, p.tsClock()+r.tsOff, r.tsRecent
 	}
-	p.xmit(b, d)
+	p.outputSegment(b, d)
 }
 
 // requestRcv processes a segment for a request in SYN-RECEIVED

@@ -232,7 +232,7 @@ func (s *Sock) retransmitLost() {
 // retransmitSkb sends write-queue segment b again (tcp_retransmit_skb).
 // The segment is marked so that its ACK gives no RTT sample (Karn).
 func (s *Sock) retransmitSkb(b *mbuf.Buf) bool {
-	if !s.xmitSkb(b) {
+	if !s.transmitSkb(b) {
 		return false
 	}
 	c := cbOf(b)
@@ -305,7 +305,7 @@ func (s *Sock) writeWakeup() {
 		if c.seq.LessThan(end) {
 			room := int(c.seq.Size(end))
 			if room >= head.Len() || s.split(head, room) {
-				if s.transmit(head) {
+				if s.transmitNew(head) {
 					return
 				}
 			}

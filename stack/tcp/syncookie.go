@@ -156,7 +156,7 @@ func (l *Sock) sendCookie(g *segment) {
 	}
 	l.cookieStamp = p.now()
 	p.stats.SynCookiesSent.Inc()
-	p.xmit(b, d)
+	p.outputSegment(b, d)
 	p.free(g.b)
 	g.b = nil
 }

@@ -97,7 +97,7 @@ func (p *Proto) timewaitAck(tw *TimewaitSock) {
 	if tw.tsOK {
 		h.ts, h.tsVal, h.tsEcr = true, p.tsClock()+tw.tsOff, tw.tsRecent
 	}
-	p.xmit(b, d)
+	p.outputSegment(b, d)
 }
 
 // timewaitRcv processes a segment in TIME-WAIT (RFC 9293 §3.10.7.4 for
