@@ -31,12 +31,12 @@ import (
 //
 // It reports whether processing continues.
 func (s *Sock) ack(g *segment) bool {
-	if g.ack.GreaterThan(s.sndNxt) {
+	if g.ack.GreaterThan(s.snd.nxt) {
 		s.oowAck()
 		s.dropSeg(g, stat.DropTCPAckUnsent)
 		return false
 	}
-	if g.ack.LessThan(s.sndUna.Sub(seqnum.Size(s.maxWnd))) {
+	if g.ack.LessThan(s.snd.una.Sub(seqnum.Size(s.snd.maxWnd))) {
 		s.challengeAck()
 		s.dropSeg(g, stat.DropTCPAckTooOld)
 		return false
@@ -45,12 +45,12 @@ func (s *Sock) ack(g *segment) bool {
 	s.rcvTstamp = now
 	s.probesOut = 0
 	s.updateTSRecent(g)
-	if g.ack.LessThan(s.sndUna) {
+	if g.ack.LessThan(s.snd.una) {
 		return true // an old duplicate
 	}
 	windowChanged := s.updateWindow(g)
-	if g.ack.GreaterThan(s.sndUna) {
-		s.sndUna = g.ack
+	if g.ack.GreaterThan(s.snd.una) {
+		s.snd.una = g.ack
 		prior := s.inflight()
 		acked := s.cleanRtxQueue(g)
 		s.sackRcv(g)
@@ -59,7 +59,7 @@ func (s *Sock) ack(g *segment) bool {
 		s.retransmits = 0
 		s.backoff = 0
 		s.retransStamp = 0
-		if s.inLoss && !s.sndUna.LessThan(s.highRxt) {
+		if s.inLoss && !s.snd.una.LessThan(s.highRxt) {
 			s.inLoss = false
 			s.rackRecoveryEnd()
 		}
@@ -69,10 +69,10 @@ func (s *Sock) ack(g *segment) bool {
 			s.cc.CongAvoid(s, uint32(acked))
 			s.expandSndBuf()
 		}
-		if s.recover.LessThan(s.sndUna) {
+		if s.recover.LessThan(s.snd.una) {
 			// Keep recover within reach of SND.UNA, so that it never
 			// looks ahead after the sequence space wraps.
-			s.recover = s.sndUna
+			s.recover = s.snd.una
 		}
 		if s.packetsOut > 0 {
 			s.probing = false
@@ -136,7 +136,7 @@ func (s *Sock) cwndLimited(prior int) bool {
 // SND.UNA, and the window unchanged.
 func (s *Sock) isDupAck(g *segment, windowChanged bool) bool {
 	return s.packetsOut > 0 && g.dataLen == 0 && g.flags&(flagSYN|flagFIN) == 0 &&
-		g.ack == s.sndUna && !windowChanged
+		g.ack == s.snd.una && !windowChanged
 }
 
 // updateWindow applies RFC 9293 §3.10.7.4's window update: "If SND.UNA =<
@@ -145,14 +145,14 @@ func (s *Sock) isDupAck(g *segment, windowChanged bool) bool {
 // SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK." The
 // caller checked the range. It reports whether the window changed.
 func (s *Sock) updateWindow(g *segment) bool {
-	if !(s.sndWl1.LessThan(g.seq) || s.sndWl1 == g.seq && s.sndWl2.LessThanEq(g.ack)) {
+	if !(s.snd.wl1.LessThan(g.seq) || s.snd.wl1 == g.seq && s.snd.wl2.LessThanEq(g.ack)) {
 		return false
 	}
 	nwin := s.scaledWindow(g)
-	changed := nwin != s.sndWnd
-	s.sndWnd = nwin
-	s.sndWl1, s.sndWl2 = g.seq, g.ack
-	s.maxWnd = max(s.maxWnd, nwin)
+	changed := nwin != s.snd.wnd
+	s.snd.wnd = nwin
+	s.snd.wl1, s.snd.wl2 = g.seq, g.ack
+	s.snd.maxWnd = max(s.snd.maxWnd, nwin)
 	return changed
 }
 
@@ -161,7 +161,7 @@ func (s *Sock) updateWindow(g *segment) bool {
 // TS.Recent and SEG.SEQ =< Last.ACK.sent"; Last.ACK.sent is rcv_wup, as in
 // Linux's tcp_replace_ts_recent).
 func (s *Sock) updateTSRecent(g *segment) {
-	if !s.tsOK || !g.opts.HasTS || g.seq.GreaterThan(s.rcvWup) {
+	if !s.tsOK || !g.opts.HasTS || g.seq.GreaterThan(s.rcv.wup) {
 		return
 	}
 	if int32(g.opts.TSVal-s.tsRecent) >= 0 || s.now().Sub(s.tsStamp) >= pawsIdle {
@@ -239,4 +239,4 @@ func (s *Sock) cleanRtxQueue(g *segment) int {
 }
 
 // sndWndEnd is the right edge of the send window, SND.UNA + SND.WND.
-func (s *Sock) sndWndEnd() seqnum.Value { return s.sndUna.Add(seqnum.Size(s.sndWnd)) }
+func (s *Sock) sndWndEnd() seqnum.Value { return s.snd.una.Add(seqnum.Size(s.snd.wnd)) }

@@ -83,7 +83,7 @@ func (s *Sock) queueFin() {
 		if c.flags&(flagSYN|flagFIN) == 0 {
 			c.flags |= flagFIN
 			c.endSeq = c.endSeq.Add(1)
-			s.writeSeq = s.writeSeq.Add(1)
+			s.snd.writeSeq = s.snd.writeSeq.Add(1)
 			s.finPending, s.finQueued = false, true
 			return
 		}

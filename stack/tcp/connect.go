@@ -82,7 +82,7 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 	s.active = true
 	s.connectInit(mtuOf(d))
 	c := cbOf(syn)
-	*c = cb{seq: s.iss, endSeq: s.iss.Add(1), flags: flagSYN}
+	*c = cb{seq: s.snd.iss, endSeq: s.snd.iss.Add(1), flags: flagSYN}
 	s.ChargeW(syn)
 	s.WriteQueue.PushBack(syn)
 	s.sendHead = syn
@@ -100,16 +100,16 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 // (tcp_connect_init).
 func (s *Sock) connectInit(mtu int) {
 	p := s.proto
-	s.iss = seqFrom(p.isn(s.tuple))
+	s.snd.iss = seqFrom(p.isn(s.tuple))
 	s.tsOff = p.tsOffset(s.tuple)
-	s.sndUna = s.iss
-	s.sndNxt = s.iss
-	s.writeSeq = s.iss.Add(1)
-	s.sndSml = s.iss
+	s.snd.una = s.snd.iss
+	s.snd.nxt = s.snd.iss
+	s.snd.writeSeq = s.snd.iss.Add(1)
+	s.snd.sml = s.snd.iss
 	s.advMSS = advMSSFor(mtu, s.Options.MaxSeg)
 	s.peerMSS = defaultMSS
 	s.rcvWscale = rcvWscaleFor(s.RcvBuf)
-	s.rcvWnd = min(winFromSpace(s.RcvBuf), 0xffff)
+	s.rcv.wnd = min(winFromSpace(s.RcvBuf), 0xffff)
 	s.rcvMSS = min(s.advMSS, defaultMSS)
 	s.rto = initialRTO
 	s.setMSS()
@@ -134,7 +134,7 @@ func (s *Sock) setMSS() {
 	if s.rcvMSS == 0 {
 		s.rcvMSS = min(s.advMSS, defaultMSS)
 	}
-	s.rcvClamp = min(winFromSpace(max(s.RcvBuf, 2*sock.RmemMax)), 0xffff<<s.rcvWscale)
+	s.rcv.clamp = min(winFromSpace(max(s.RcvBuf, 2*sock.RmemMax)), 0xffff<<s.rcvWscale)
 }
 
 // initTransfer starts data transfer on entering ESTABLISHED
@@ -143,7 +143,7 @@ func (s *Sock) setMSS() {
 func (s *Sock) initTransfer() {
 	s.connected = true
 	s.initCongestion()
-	s.recover = s.iss // RFC 6582 §3.2: "initialized to the initial send sequence number"
+	s.recover = s.snd.iss // RFC 6582 §3.2: "initialized to the initial send sequence number"
 	s.inRecovery = false
 	if s.synRetrans && s.srtt == 0 {
 		s.rto = fallbackRTO

@@ -26,14 +26,14 @@ func (s *Sock) Info() sock.TCPInfo {
 		PacketsOut:        s.packetsOut,
 		InLoss:            s.inLoss,
 		InRecovery:        s.inRecovery,
-		ISS:               uint32(s.iss),
-		IRS:               uint32(s.irs),
-		SndUna:            uint32(s.sndUna),
-		SndNxt:            uint32(s.sndNxt),
-		RcvNxt:            uint32(s.rcvNxt),
-		SndWnd:            s.sndWnd,
-		RcvWnd:            s.rcvWnd,
-		MaxSndWnd:         s.maxWnd,
+		ISS:               uint32(s.snd.iss),
+		IRS:               uint32(s.rcv.irs),
+		SndUna:            uint32(s.snd.una),
+		SndNxt:            uint32(s.snd.nxt),
+		RcvNxt:            uint32(s.rcv.nxt),
+		SndWnd:            s.snd.wnd,
+		RcvWnd:            s.rcv.wnd,
+		MaxSndWnd:         s.snd.maxWnd,
 		WriteQueue:        s.WriteQueue.Bytes(),
 		RecvQueue:         s.ReceiveQueue.Bytes(),
 		OFOQueue:          s.ofo.Len(),
@@ -51,7 +51,7 @@ func (s *Sock) Info() sock.TCPInfo {
 		in.SndWscale, in.RcvWscale = -1, -1
 	}
 	if s.synchronized() {
-		in.BytesInFlight = int(s.sndUna.Size(s.sndNxt))
+		in.BytesInFlight = int(s.snd.una.Size(s.snd.nxt))
 	}
 	for b := s.sendHead; b != nil; b = s.WriteQueue.NextOf(b) {
 		in.Unsent += b.Len()

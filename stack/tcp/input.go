@@ -41,10 +41,10 @@ func (s *Sock) dropSeg(g *segment, r stat.DropReason) {
 	}
 }
 
-// rcv processes a segment for a socket in the established table
+// doRcv processes a segment for a socket in the established table
 // (tcp_v4_do_rcv): SYN-SENT by §3.10.7.3, every other state by §3.10.7.4,
 // then whatever the segment allows us to send.
-func (s *Sock) rcv(g *segment) {
+func (s *Sock) doRcv(g *segment) {
 	switch {
 	case s.Common.State == sock.SynSent:
 		s.synSentRcv(g)
@@ -82,7 +82,7 @@ func (s *Sock) synSentRcv(g *segment) {
 	// return)."
 	ackOK := false
 	if g.flags&flagACK != 0 {
-		if g.ack.LessThanEq(s.iss) || g.ack.GreaterThan(s.sndNxt) {
+		if g.ack.LessThanEq(s.snd.iss) || g.ack.GreaterThan(s.snd.nxt) {
 			p.sendResetFor(g)
 			s.dropSeg(g, stat.DropTCPAckInvalid)
 			return
@@ -107,21 +107,21 @@ func (s *Sock) synSentRcv(g *segment) {
 		s.dropSeg(g, stat.DropTCPSynSent)
 		return
 	}
-	s.irs = g.seq
-	s.rcvNxt = g.seq.Add(1)
-	s.rcvWup = s.rcvNxt
+	s.rcv.irs = g.seq
+	s.rcv.nxt = g.seq.Add(1)
+	s.rcv.wup = s.rcv.nxt
 	s.takeSynOptions(g)
 	// The window of a SYN is never scaled (RFC 7323 §2.2).
-	s.sndWnd = g.wnd
-	s.maxWnd = max(s.maxWnd, s.sndWnd)
-	s.sndWl1 = g.seq
-	s.sndWl2 = g.ack
+	s.snd.wnd = g.wnd
+	s.snd.maxWnd = max(s.snd.maxWnd, s.snd.wnd)
+	s.snd.wl1 = g.seq
+	s.snd.wl2 = g.ack
 	if ackOK {
 		// "If SND.UNA > ISS (our SYN has been ACKed), change the
 		// connection state to ESTABLISHED, form an ACK segment
 		// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
 		s.rcvTstamp = s.now()
-		s.sndUna = g.ack
+		s.snd.una = g.ack
 		s.cleanRtxQueue(g)
 		s.retransmits, s.backoff, s.retransStamp = 0, 0, 0
 		if s.packetsOut == 0 {
@@ -155,9 +155,9 @@ func (s *Sock) synSentRcv(g *segment) {
 // nothing to do: only the ACK and the text remain. Anything else takes
 // the full path of otherRcv.
 func (s *Sock) predicted(g *segment) bool {
-	if s.Common.State != sock.Established || g.flags&^flagPSH != flagACK || g.seq != s.rcvNxt ||
-		g.opts.NumSACK != 0 || g.ack.LessThan(s.sndUna) || g.ack.GreaterThan(s.sndNxt) ||
-		g.wnd<<s.sndWscale != s.sndWnd {
+	if s.Common.State != sock.Established || g.flags&^flagPSH != flagACK || g.seq != s.rcv.nxt ||
+		g.opts.NumSACK != 0 || g.ack.LessThan(s.snd.una) || g.ack.GreaterThan(s.snd.nxt) ||
+		g.wnd<<s.sndWscale != s.snd.wnd {
 		return false
 	}
 	if s.tsOK {
@@ -237,7 +237,7 @@ func (s *Sock) seqStep(g *segment) bool {
 		s.dropSeg(g, stat.DropTCPPAWS)
 		return false
 	}
-	if !g.end().LessThan(s.rcvWup) && !g.seq.GreaterThan(s.rcvNxt.Add(seqnum.Size(s.rcvWindow()))) {
+	if !g.end().LessThan(s.rcv.wup) && !g.seq.GreaterThan(s.rcv.nxt.Add(seqnum.Size(s.rcvWindow()))) {
 		return true
 	}
 	switch {
@@ -267,8 +267,8 @@ func (s *Sock) pawsReject(tsval uint32) bool {
 // Linux (tcp_reset_check), a RST at RCV.NXT-1 is exact too once the peer's
 // FIN is in: the peer sends it with its FIN's sequence number.
 func (s *Sock) rstStep(g *segment) {
-	exact := g.seq == s.rcvNxt
-	if !exact && g.seq == s.rcvNxt.Sub(1) {
+	exact := g.seq == s.rcv.nxt
+	if !exact && g.seq == s.rcv.nxt.Sub(1) {
 		switch s.Common.State {
 		case sock.CloseWait, sock.Closing, sock.LastAck:
 			exact = true
@@ -295,7 +295,7 @@ func (s *Sock) rstStep(g *segment) {
 // ACK step, which establishes the connection.
 func (s *Sock) synStep(g *segment) bool {
 	if s.Common.State == sock.SynRecv && g.flags&flagACK != 0 && g.dataLen == 0 &&
-		g.flags&flagFIN == 0 && g.seq.Add(1) == s.rcvNxt && g.ack == s.sndNxt {
+		g.flags&flagFIN == 0 && g.seq.Add(1) == s.rcv.nxt && g.ack == s.snd.nxt {
 		return true
 	}
 	s.challengeAck()
@@ -319,14 +319,14 @@ func (s *Sock) ackStep(g *segment) bool {
 		// SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK.
 		// If the segment acknowledgment is not acceptable, form a reset
 		// segment <SEQ=SEG.ACK><CTL=RST> and send it."
-		if !s.sndUna.LessThan(g.ack) || g.ack.GreaterThan(s.sndNxt) {
+		if !s.snd.una.LessThan(g.ack) || g.ack.GreaterThan(s.snd.nxt) {
 			s.proto.sendResetFor(g)
 			s.dropSeg(g, stat.DropTCPAckInvalid)
 			return false
 		}
-		s.sndWnd = s.scaledWindow(g)
-		s.maxWnd = max(s.maxWnd, s.sndWnd)
-		s.sndWl1, s.sndWl2 = g.seq, g.ack
+		s.snd.wnd = s.scaledWindow(g)
+		s.snd.maxWnd = max(s.snd.maxWnd, s.snd.wnd)
+		s.snd.wl1, s.snd.wl2 = g.seq, g.ack
 		if !s.ack(g) {
 			return false
 		}
@@ -366,7 +366,7 @@ func (s *Sock) ackStep(g *segment) bool {
 
 // finAcked reports whether our FIN is queued and acknowledged.
 func (s *Sock) finAcked() bool {
-	return s.finQueued && s.sndUna == s.writeSeq
+	return s.finQueued && s.snd.una == s.snd.writeSeq
 }
 
 // scaledWindow is SEG.WND scaled by the peer's shift; the window of a SYN
@@ -392,7 +392,7 @@ func (s *Sock) textStep(g *segment) {
 		// retransmission of old data or of the FIN is answered with an
 		// ACK; anything new "should not occur since a FIN has been
 		// received from the remote side. Ignore the segment text."
-		if !g.end().GreaterThan(s.rcvNxt) {
+		if !g.end().GreaterThan(s.rcv.nxt) {
 			s.scheduleAck(true)
 			s.dropSeg(g, stat.DropTCPOldData)
 			return
@@ -400,7 +400,7 @@ func (s *Sock) textStep(g *segment) {
 		s.dropSeg(g, stat.DropTCPClosing)
 		return
 	}
-	if s.Dead && g.dataLen > 0 && g.end().Sub(uint32Size(g.flags&flagFIN)).GreaterThan(s.rcvNxt) {
+	if s.Dead && g.dataLen > 0 && g.end().Sub(uint32Size(g.flags&flagFIN)).GreaterThan(s.rcv.nxt) {
 		// New data for a socket the user closed: nobody will read it.
 		// Linux resets the connection (tcp_rcv_state_process, "abort on
 		// data"; RFC 9293 §3.10.4 leaves the choice open).

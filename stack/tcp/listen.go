@@ -162,7 +162,7 @@ func (l *Sock) acceptOverflow(g *segment) bool {
 // handshake, the segment that completed it, and queues it for Accept unless
 // processing that segment closed it.
 func (l *Sock) acceptChild(c *Sock, g *segment) {
-	c.rcv(g)
+	c.doRcv(g)
 	if c.Common.State != sock.Closed {
 		l.acceptQ = append(l.acceptQ, c)
 		l.proto.wake(l, evData)

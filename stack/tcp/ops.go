@@ -164,7 +164,7 @@ func (s *Sock) SendMsg(p []byte, flags int) (int, error) {
 				copy(tail.Put(k), p[n:n+k])
 				q.Adjust(k)
 				c.endSeq = c.endSeq.Add(seqSize(k))
-				s.writeSeq = s.writeSeq.Add(seqSize(k))
+				s.snd.writeSeq = s.snd.writeSeq.Add(seqSize(k))
 				n += k
 				continue
 			}
@@ -234,8 +234,8 @@ func (s *Sock) appendSegment(b *mbuf.Buf, n int) { s.queueSegment(b, seqSize(n),
 // send buffer.
 func (s *Sock) queueSegment(b *mbuf.Buf, size seqnum.Size, flags uint8) {
 	c := cbOf(b)
-	*c = cb{seq: s.writeSeq, endSeq: s.writeSeq.Add(size), flags: flags}
-	s.writeSeq = c.endSeq
+	*c = cb{seq: s.snd.writeSeq, endSeq: s.snd.writeSeq.Add(size), flags: flags}
+	s.snd.writeSeq = c.endSeq
 	s.ChargeW(b)
 	s.WriteQueue.PushBack(b)
 	if s.sendHead == nil {
@@ -296,7 +296,7 @@ func (s *Sock) Commit(k int) int {
 		s.WriteQueue.Adjust(k)
 		c := cbOf(b)
 		c.endSeq = c.endSeq.Add(seqSize(k))
-		s.writeSeq = s.writeSeq.Add(seqSize(k))
+		s.snd.writeSeq = s.snd.writeSeq.Add(seqSize(k))
 	}
 	if k > 0 && s.sendCheck() == nil {
 		s.push()

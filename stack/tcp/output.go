@@ -209,12 +209,12 @@ func (s *Sock) fillHeader(seq seqnum.Value, flags uint8, dataLen int, mtu int) {
 	h.flags = flags
 	h.ack = 0
 	if flags&flagACK != 0 {
-		h.ack = s.rcvNxt
+		h.ack = s.rcv.nxt
 	}
 	h.mss, h.ws, h.sackPerm = 0, -1, false
 	h.sacks = nil
 	if flags&flagSYN != 0 {
-		h.wnd = uint16(min(s.rcvWnd, 0xffff))
+		h.wnd = uint16(min(s.rcv.wnd, 0xffff))
 		h.mss = uint16(s.advMSS)
 		if s.Common.State == sock.SynSent {
 			h.ws, h.sackPerm, h.ts = int(s.rcvWscale), true, true
@@ -345,13 +345,13 @@ func (s *Sock) transmitNew(b *mbuf.Buf) bool {
 	if b == s.sendHead {
 		s.sendHead = s.WriteQueue.NextOf(b)
 	}
-	if c.endSeq.GreaterThan(s.sndNxt) {
-		s.sndNxt = c.endSeq
+	if c.endSeq.GreaterThan(s.snd.nxt) {
+		s.snd.nxt = c.endSeq
 	}
 	s.packetsOut++
 	n := b.Len()
 	if n > 0 && n < s.sizeGoal() {
-		s.sndSml = c.endSeq
+		s.snd.sml = c.endSeq
 	}
 	if !s.rtxT.on || s.probing {
 		s.probing = false
@@ -454,7 +454,7 @@ func (s *Sock) nagle() bool {
 	if s.Options.NoDelay {
 		return false
 	}
-	return s.packetsOut > 0 && s.sndSml.GreaterThan(s.sndUna) && s.sndSml.LessThanEq(s.sndNxt)
+	return s.packetsOut > 0 && s.snd.sml.GreaterThan(s.snd.una) && s.snd.sml.LessThanEq(s.snd.nxt)
 }
 
 // checkProbeTimer starts the persist timer when data waits, nothing is in
@@ -489,7 +489,7 @@ func (s *Sock) ackSndCheck() {
 		return
 	}
 	if s.ackNow || !s.ofo.Empty() || (s.quick > 0 && !s.pingpong) ||
-		int(s.rcvWup.Size(s.rcvNxt)) > s.rcvMSS {
+		int(s.rcv.wup.Size(s.rcv.nxt)) > s.rcvMSS {
 		s.sendAck()
 		return
 	}
@@ -533,7 +533,7 @@ func (s *Sock) eventDataRecv() {
 // incrQuickack enters quickack mode for up to half a window of segments
 // (tcp_incr_quickack).
 func (s *Sock) incrQuickack() {
-	n := int(s.rcvWnd) / (2 * max(s.rcvMSS, 1))
+	n := int(s.rcv.wnd) / (2 * max(s.rcvMSS, 1))
 	if n == 0 {
 		n = 2
 	}
@@ -544,20 +544,20 @@ func (s *Sock) incrQuickack() {
 // current window and options (tcp_send_ack). Without an mbuf the ACK
 // stays owed and the delayed-ACK timer tries again.
 func (s *Sock) sendAck() {
-	s.sendCtl(s.sndNxt, flagACK)
+	s.sendCtl(s.snd.nxt, flagACK)
 }
 
 // sendProbe sends <SEQ=SND.UNA-1><ACK=RCV.NXT><CTL=ACK>, a segment the
 // peer must answer with an ACK: the zero-window and keepalive probe
 // (tcp_xmit_probe_skb; RFC 1122 §4.2.3.6 allows the old sequence number).
 func (s *Sock) sendProbe() {
-	s.sendCtl(s.sndUna.Sub(1), flagACK)
+	s.sendCtl(s.snd.una.Sub(1), flagACK)
 }
 
 // sendActiveReset aborts the connection on the wire
 // (tcp_send_active_reset): <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>.
 func (s *Sock) sendActiveReset() {
-	s.sendCtl(s.sndNxt, flagRST|flagACK)
+	s.sendCtl(s.snd.nxt, flagRST|flagACK)
 }
 
 // sendCtl sends a segment without data from the socket.
@@ -623,8 +623,8 @@ func (s *Sock) oowAck() {
 // (tcp_send_dupack): data we already have gets a D-SACK and an immediate
 // ACK; a segment without data a rate-limited one.
 func (s *Sock) sendDupAck(g *segment) {
-	if g.dataLen > 0 && g.seq.LessThan(s.rcvNxt) {
-		end := seqnum.Min(g.end(), s.rcvNxt)
+	if g.dataLen > 0 && g.seq.LessThan(s.rcv.nxt) {
+		end := seqnum.Min(g.end(), s.rcv.nxt)
 		s.setDSACK(g.seq, end)
 		s.incrQuickack()
 	}

@@ -494,7 +494,7 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 		return
 	}
 	if s := p.lookupEst(g.tuple); s != nil {
-		s.rcv(g)
+		s.doRcv(g)
 	} else if r := p.reqs[g.tuple]; r != nil {
 		p.requestRcv(r, g)
 	} else if tw := p.tw[g.tuple]; tw != nil {

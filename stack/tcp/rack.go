@@ -192,7 +192,7 @@ func (s *Sock) rackReoWnd() time.Duration {
 func (s *Sock) rackNewAck() {
 	r := &s.rack
 	r.dsack, r.reoGrew = false, false
-	if r.dsackRoundOn && !s.sndUna.LessThan(r.dsackRound) {
+	if r.dsackRoundOn && !s.snd.una.LessThan(r.dsackRound) {
 		r.dsackRoundOn = false
 	}
 }
@@ -206,10 +206,10 @@ func (s *Sock) rackNewAck() {
 func (s *Sock) rackDSACK() {
 	r := &s.rack
 	r.dsack = true
-	if r.dsackRoundOn && s.sndUna.LessThan(r.dsackRound) {
+	if r.dsackRoundOn && s.snd.una.LessThan(r.dsackRound) {
 		return
 	}
-	r.dsackRound, r.dsackRoundOn = s.sndNxt, true
+	r.dsackRound, r.dsackRoundOn = s.snd.nxt, true
 	r.reoInc = min(r.reoInc+1, rackMaxReoInc)
 	r.reoPersist = rackReoPersist
 	r.reoGrew = true
@@ -402,7 +402,7 @@ func (s *Sock) tlpFire(now ktime.Time) {
 		return
 	}
 	s.proto.stats.TLPProbes.Inc()
-	r.tlpHigh, r.tlpRetrans, r.tlpLoss = s.sndNxt, retrans, false
+	r.tlpHigh, r.tlpRetrans, r.tlpLoss = s.snd.nxt, retrans, false
 	s.arm(&s.rtxT, now.Add(s.currentRTO()))
 }
 
@@ -426,7 +426,7 @@ func (s *Sock) tlpAck() {
 		r.tlpOn = false
 		return
 	}
-	if s.sndUna.LessThan(r.tlpHigh) {
+	if s.snd.una.LessThan(r.tlpHigh) {
 		return
 	}
 	r.tlpOn = false

@@ -34,7 +34,7 @@ func (s *Sock) dataQueue(g *segment) {
 		s.measureRcvMSS(g.dataLen)
 	}
 	switch {
-	case seq == s.rcvNxt:
+	case seq == s.rcv.nxt:
 		if g.dataLen > 0 && s.rcvWindow() == 0 {
 			// "If a segment's contents straddle the boundary between
 			// old and new, only the new parts are processed"; with a
@@ -44,21 +44,21 @@ func (s *Sock) dataQueue(g *segment) {
 			return
 		}
 		s.queueInOrder(g, end, fin)
-	case !end.GreaterThan(s.rcvNxt):
+	case !end.GreaterThan(s.rcv.nxt):
 		// Every byte is old: a retransmission. D-SACK it and ACK now.
 		if g.dataLen > 0 {
 			s.setDSACK(seq, end)
 		}
 		s.scheduleAck(true)
 		s.dropSeg(g, stat.DropTCPOldData)
-	case seq.LessThan(s.rcvNxt):
+	case seq.LessThan(s.rcv.nxt):
 		// Overlaps the left edge: D-SACK the old part, keep the new.
-		s.setDSACK(seq, s.rcvNxt)
-		n := int(seq.Size(s.rcvNxt))
+		s.setDSACK(seq, s.rcv.nxt)
+		n := int(seq.Size(s.rcv.nxt))
 		b.Pull(n)
 		g.dataLen -= n
 		s.queueInOrder(g, end, fin)
-	case !seq.LessThan(s.rcvNxt.Add(seqnum.Size(s.rcvWindow()))):
+	case !seq.LessThan(s.rcv.nxt.Add(seqnum.Size(s.rcvWindow()))):
 		s.scheduleAck(true)
 		s.dropSeg(g, stat.DropTCPInvalidSeq)
 	default:
@@ -75,7 +75,7 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 	if g.dataLen > 0 {
 		s.eventDataRecv()
 		if !s.coalesce(b) {
-			if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcvNxt) {
+			if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcv.nxt) {
 				s.collapse()
 				if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
 					// No room even packed: drop, unacknowledged; the
@@ -92,11 +92,11 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 		g.b = nil
 		s.wake(evData)
 	}
-	s.rcvNxt = end
+	s.rcv.nxt = end
 	s.scheduleAck(false)
 	hadOFO := !s.ofo.Empty()
 	if fin {
-		s.rcvNxt = s.rcvNxt.Add(1)
+		s.rcv.nxt = s.rcv.nxt.Add(1)
 		s.rcvFin()
 	} else if hadOFO {
 		s.ofoToReceive()
@@ -304,11 +304,11 @@ func (s *Sock) pruneOFO(size int, above seqnum.Value) bool {
 // moves with them.
 func (s *Sock) ofoToReceive() {
 	q := &s.ofo
-	for b := q.Front(); b != nil && !cbOf(b).seq.GreaterThan(s.rcvNxt); b = q.Front() {
+	for b := q.Front(); b != nil && !cbOf(b).seq.GreaterThan(s.rcv.nxt); b = q.Front() {
 		c := cbOf(b)
 		q.Unlink(b)
-		if c.seq.LessThan(s.rcvNxt) {
-			n := int(c.seq.Size(s.rcvNxt))
+		if c.seq.LessThan(s.rcv.nxt) {
+			n := int(c.seq.Size(s.rcv.nxt))
 			if n >= b.Len() {
 				// Cannot happen: the queue has no overlaps.
 				s.UnchargeR(b)
@@ -318,7 +318,7 @@ func (s *Sock) ofoToReceive() {
 			b.Pull(n)
 		}
 		fin := c.flags&flagFIN != 0
-		s.rcvNxt = c.endSeq
+		s.rcv.nxt = c.endSeq
 		if b.Len() > 0 {
 			s.ReceiveQueue.PushBack(b)
 			s.wake(evData)
@@ -327,7 +327,7 @@ func (s *Sock) ofoToReceive() {
 			s.proto.free(b)
 		}
 		if fin {
-			s.rcvNxt = s.rcvNxt.Add(1)
+			s.rcv.nxt = s.rcv.nxt.Add(1)
 			s.rcvFin()
 			return
 		}
@@ -428,9 +428,9 @@ func (s *Sock) addSACK(start, end seqnum.Value) {
 func (s *Sock) trimSACK() {
 	n := 0
 	for i := 0; i < s.numSel; i++ {
-		if s.selAcks[i].end.GreaterThan(s.rcvNxt) {
-			if s.selAcks[i].start.LessThan(s.rcvNxt) {
-				s.selAcks[i].start = s.rcvNxt
+		if s.selAcks[i].end.GreaterThan(s.rcv.nxt) {
+			if s.selAcks[i].start.LessThan(s.rcv.nxt) {
+				s.selAcks[i].start = s.rcv.nxt
 			}
 			s.selAcks[n] = s.selAcks[i]
 			n++
@@ -467,11 +467,11 @@ func (s *Sock) measureRcvMSS(n int) {
 // rcvWindow is what remains of the window last advertised
 // (tcp_receive_window): RCV.WUP + RCV.WND - RCV.NXT, or 0.
 func (s *Sock) rcvWindow() uint32 {
-	right := s.rcvWup.Add(seqnum.Size(s.rcvWnd))
-	if !right.GreaterThan(s.rcvNxt) {
+	right := s.rcv.wup.Add(seqnum.Size(s.rcv.wnd))
+	if !right.GreaterThan(s.rcv.nxt) {
 		return 0
 	}
-	return uint32(s.rcvNxt.Size(right))
+	return uint32(s.rcv.nxt.Size(right))
 }
 
 // winFromSpace turns free receive buffer (truesize bytes) into window
@@ -499,8 +499,8 @@ func (s *Sock) maxWindow() uint32 { return 0xffff << s.rcvWscale }
 // §3.8.6.2.2).
 func (s *Sock) computeWindow() uint32 {
 	mss := uint32(max(s.rcvMSS, 1))
-	full := min(winFromSpace(s.RcvBuf), s.rcvClamp)
-	free := min(s.freeWindow(), s.rcvClamp)
+	full := min(winFromSpace(s.RcvBuf), s.rcv.clamp)
+	free := min(s.freeWindow(), s.rcv.clamp)
 	if s.Mem.UnderPressure() {
 		// Offer no more than four segments while the core is short
 		// of buffers (__tcp_select_window clamps rcv_ssthresh so).
@@ -516,7 +516,7 @@ func (s *Sock) computeWindow() uint32 {
 		g := uint32(1) << s.rcvWscale
 		return min((free+g-1)&^(g-1), s.maxWindow())
 	}
-	if w := s.rcvWnd; w+mss > free && w <= free {
+	if w := s.rcv.wnd; w+mss > free && w <= free {
 		return w
 	}
 	return min(free/mss*mss, s.maxWindow())
@@ -534,8 +534,8 @@ func (s *Sock) selectWindow() uint16 {
 		nw = (cur + g - 1) &^ (g - 1)
 	}
 	nw = min(nw, s.maxWindow())
-	s.rcvWnd = nw
-	s.rcvWup = s.rcvNxt
+	s.rcv.wnd = nw
+	s.rcv.wup = s.rcv.nxt
 	return uint16(nw >> s.rcvWscale)
 }
 
@@ -550,7 +550,7 @@ func (s *Sock) cleanupRbuf(copied int) {
 	if copied <= 0 || !s.synchronized() {
 		return
 	}
-	if s.ackPending && int(s.rcvWup.Size(s.rcvNxt)) > s.rcvMSS {
+	if s.ackPending && int(s.rcv.wup.Size(s.rcv.nxt)) > s.rcvMSS {
 		s.sendAck()
 		return
 	}
@@ -558,7 +558,7 @@ func (s *Sock) cleanupRbuf(copied int) {
 		return
 	}
 	now := s.rcvWindow()
-	if 2*now <= s.rcvClamp {
+	if 2*now <= s.rcv.clamp {
 		if nw := s.computeWindow(); nw != 0 && nw >= 2*now {
 			s.sendAck()
 		}

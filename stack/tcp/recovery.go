@@ -44,10 +44,10 @@ func (s *Sock) onDupAck() {
 // recover is set to the highest sequence number sent and ssthresh comes
 // from the congestion control; cwnd is the caller's.
 func (s *Sock) startRecovery() bool {
-	if s.sndUna.LessThan(s.recover) {
+	if s.snd.una.LessThan(s.recover) {
 		return false
 	}
-	s.recover = s.sndNxt
+	s.recover = s.snd.nxt
 	s.ssthresh = s.cc.SSThresh(s)
 	s.ltOut = 0
 	s.inRecovery = true
@@ -112,7 +112,7 @@ func (s *Sock) recoveryAck(acked int) {
 		s.sackRecoveryAck()
 		return
 	}
-	if !s.sndUna.LessThan(s.recover) {
+	if !s.snd.una.LessThan(s.recover) {
 		s.inRecovery = false
 		s.SetCwnd(min(s.ssthresh, uint32(max(s.inflight(), 1))+1))
 		s.cwndCnt = 0
@@ -138,7 +138,7 @@ func (s *Sock) recoveryAck(acked int) {
 // applicable").
 func (s *Sock) exitRecovery() {
 	s.inRecovery = false
-	s.recover = s.sndNxt
+	s.recover = s.snd.nxt
 	s.ltOut = 0
 }
 

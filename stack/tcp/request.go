@@ -278,15 +278,15 @@ func (p *Proto) createChild(r *RequestSock) *Sock {
 		p.addOwner(l.bucket, c, r.tuple.laddr)
 	}
 	c.tuple = r.tuple
-	c.iss = r.iss
-	c.sndUna = r.iss
-	c.sndNxt = r.iss.Add(1)
-	c.writeSeq = c.sndNxt
-	c.sndSml = c.sndNxt
-	c.irs = r.irs
-	c.rcvNxt = r.irs.Add(1)
-	c.rcvWup = c.rcvNxt
-	c.rcvWnd = r.rcvWnd
+	c.snd.iss = r.iss
+	c.snd.una = r.iss
+	c.snd.nxt = r.iss.Add(1)
+	c.snd.writeSeq = c.snd.nxt
+	c.snd.sml = c.snd.nxt
+	c.rcv.irs = r.irs
+	c.rcv.nxt = r.irs.Add(1)
+	c.rcv.wup = c.rcv.nxt
+	c.rcv.wnd = r.rcvWnd
 	c.peerMSS = r.peerMSS
 	c.advMSS = r.advMSS
 	c.wscaleOK, c.sndWscale, c.rcvWscale = r.wscaleOK, r.sndWscale, r.rcvWscale

@@ -205,7 +205,7 @@ func (s *Sock) enterLoss() {
 	// reneging.)
 	s.sackedOut, s.sackHint = 0, nil
 	s.inLoss = true
-	s.highRxt = s.sndNxt
+	s.highRxt = s.snd.nxt
 	s.rtxNext = q.Front()
 	s.dupAcks = 0
 }

@@ -50,11 +50,11 @@ func (s *Sock) sackRcv(g *segment) int {
 			s.rackDSACK()
 			continue
 		}
-		if !start.LessThan(end) || !s.sndUna.LessThan(end) || end.GreaterThan(s.sndNxt) {
+		if !start.LessThan(end) || !s.snd.una.LessThan(end) || end.GreaterThan(s.snd.nxt) {
 			p.stats.SACKBlocksIgnored.Inc()
 			continue
 		}
-		start = seqnum.Max(start, s.sndUna)
+		start = seqnum.Max(start, s.snd.una)
 		// Insertion into blk, ordered by left edge.
 		j := n
 		for j > 0 && start.LessThan(blk[j-1].start) {
@@ -199,7 +199,7 @@ func (s *Sock) enterSACKRecovery() {
 // Once the peer has sent SACK blocks, RACK decides what is lost: a
 // partial ACK with nothing SACKed may well follow a reordering.
 func (s *Sock) sackRecoveryAck() {
-	if !s.sndUna.LessThan(s.recover) {
+	if !s.snd.una.LessThan(s.recover) {
 		s.inRecovery = false
 		s.SetCwnd(s.ssthresh)
 		s.cwndCnt = 0

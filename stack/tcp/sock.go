@@ -46,23 +46,8 @@ type Sock struct {
 
 	orphanPrev, orphanNext *Sock // in the core's orphanQueue once Dead
 
-	// Send sequence variables (RFC 9293 §3.3.1).
-	sndUna   seqnum.Value // oldest unacknowledged sequence number
-	sndNxt   seqnum.Value // next sequence number to send
-	sndWnd   uint32       // the peer's window, scaled, in bytes
-	sndWl1   seqnum.Value // SEG.SEQ of the last window update
-	sndWl2   seqnum.Value // SEG.ACK of the last window update
-	iss      seqnum.Value // initial send sequence number
-	writeSeq seqnum.Value // sequence number of the next byte queued (write_seq)
-	sndSml   seqnum.Value // end of the last small segment sent (Nagle, Minshall)
-	maxWnd   uint32       // the largest window the peer offered (MAX.SND.WND)
-
-	// Receive sequence variables (RFC 9293 §3.3.1).
-	rcvNxt   seqnum.Value // next sequence number expected
-	rcvWnd   uint32       // the window last advertised, in bytes
-	rcvWup   seqnum.Value // RCV.NXT when rcvWnd was advertised (rcv_wup)
-	irs      seqnum.Value // initial receive sequence number
-	rcvClamp uint32       // the largest window we may offer
+	snd sndVars // the send sequence variables (RFC 9293 §3.3.1)
+	rcv rcvVars // the receive sequence variables (RFC 9293 §3.3.1)
 
 	// Negotiated options.
 	mss       int // send MSS: data bytes per segment (mss_cache)
@@ -178,6 +163,32 @@ func (s *Sock) init(p *Proto) {
 // through TIME-WAIT reads Closed: the TIME-WAIT state lives on in a
 // TimewaitSock (see Proto.StateOf), as in Linux.
 func (s *Sock) State() sock.State { return s.Common.State }
+
+// sndVars are a connection's send sequence variables (RFC 9293 §3.3.1),
+// with Linux's additions: what is queued (write_seq), Nagle's mark, the
+// largest window offered.
+type sndVars struct {
+	una      seqnum.Value // SND.UNA: oldest unacknowledged sequence number
+	nxt      seqnum.Value // SND.NXT: next sequence number to send
+	wnd      uint32       // SND.WND: the peer's window, scaled, in bytes
+	wl1      seqnum.Value // SND.WL1: SEG.SEQ of the last window update
+	wl2      seqnum.Value // SND.WL2: SEG.ACK of the last window update
+	iss      seqnum.Value // ISS: initial send sequence number
+	writeSeq seqnum.Value // sequence number of the next byte queued (write_seq)
+	sml      seqnum.Value // end of the last small segment sent (Nagle, Minshall)
+	maxWnd   uint32       // the largest window the peer offered (MAX.SND.WND)
+}
+
+// rcvVars are a connection's receive sequence variables (RFC 9293
+// §3.3.1), with the window bookkeeping of Linux's rcv_wup and
+// window_clamp.
+type rcvVars struct {
+	nxt   seqnum.Value // RCV.NXT: next sequence number expected
+	wnd   uint32       // RCV.WND: the window last advertised, in bytes
+	wup   seqnum.Value // RCV.NXT when wnd was advertised (rcv_wup)
+	irs   seqnum.Value // IRS: initial receive sequence number
+	clamp uint32       // the largest window we may offer
+}
 
 // Sk is the socket's sock (sock.ProtoOps).
 func (s *Sock) Sk() *sock.Sock { return &s.Sock }

@@ -43,9 +43,9 @@ func (s *Sock) enterTimeWait() {
 	tw := &TimewaitSock{
 		proto:     p,
 		tuple:     s.tuple,
-		sndNxt:    s.sndNxt,
-		rcvNxt:    s.rcvNxt,
-		rcvWnd:    s.rcvWnd,
+		sndNxt:    s.snd.nxt,
+		rcvNxt:    s.rcv.nxt,
+		rcvWnd:    s.rcv.wnd,
 		rcvWscale: s.rcvWscale,
 		tsOK:      s.tsOK,
 		tsRecent:  s.tsRecent,
