@@ -7,12 +7,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dpstack/dpstack/dpdk/dpdktest"
 	"github.com/dpstack/dpstack/faultwire"
-	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -21,43 +20,11 @@ var (
 	hostB = netip.MustParsePrefix("198.18.8.2/24")
 )
 
-// hosts are two stacks joined through a wire, polled by the test itself.
-type hosts struct {
-	w    *faultwire.Wire
-	a, b *stack.Host
-}
-
-func newHosts(t *testing.T, seed int64) *hosts {
+// newHosts is two stacks joined through a wire, polled by the test itself.
+func newHosts(t *testing.T, seed int64) *stacktest.Pair {
 	t.Helper()
-	name := uniq("fwh")
-	w, err := faultwire.New(name, dpdktest.Pool(t, 1023), faultwire.Faults{}, faultwire.Faults{}, seed)
-	require.NoError(t, err)
-	h := &hosts{w: w}
-	h.a, err = stack.Open(stack.Config{Name: name + "a", Port: w.A, Addr: hostA, PoolSize: 4095})
-	require.NoError(t, err)
-	h.b, err = stack.Open(stack.Config{Name: name + "b", Port: w.B, Addr: hostB, PoolSize: 4095})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		// Let what is in flight arrive and be freed, then close the
-		// hosts before the wire.
-		require.NoError(t, w.SetFaults(faultwire.AToB, faultwire.Faults{}))
-		require.NoError(t, w.SetFaults(faultwire.BToA, faultwire.Faults{}))
-		h.pump(8)
-		require.NoError(t, h.a.Close(), "host a")
-		require.NoError(t, h.b.Close(), "host b")
-		require.NoError(t, w.Close())
-	})
-	return h
-}
-
-// pump runs n turns of both loops, each followed by a turn of the wire.
-func (h *hosts) pump(n int) {
-	for range n {
-		h.a.Stacks()[0].Loop().Poll()
-		h.w.Poll(ktime.Now())
-		h.b.Stacks()[0].Loop().Poll()
-		h.w.Poll(ktime.Now())
-	}
+	return stacktest.NewPair(t, stacktest.PairConfig{Name: uniq("fwh"), AddrA: hostA, AddrB: hostB,
+		Wire: &stacktest.WireConfig{Seed: seed}})
 }
 
 // echo sends an ICMP echo request of size payload bytes from h to dst
@@ -98,50 +65,50 @@ func drops(h *stack.Host) (all, checksum uint64) {
 // answered or counted as a reply.
 func TestHostsThroughLossyWire(t *testing.T) {
 	h := newHosts(t, 42)
-	ipA, ipB := h.a.Stacks()[0].IPv4().Stats(), h.b.Stacks()[0].IPv4().Stats()
+	ipA, ipB := h.A.Stacks()[0].IPv4().Stats(), h.B.Stacks()[0].IPv4().Stats()
 
 	// Resolve the neighbours over a clean wire: ARP has no checksum, and
 	// the test is about the echoes.
-	echo(t, h.a, hostB.Addr(), 0, 56)
+	echo(t, h.A, hostB.Addr(), 0, 56)
 	for i := 0; ipA.ICMPInEchoReps.Load() == 0; i++ {
 		require.Less(t, i, 1000, "no first echo reply")
-		h.pump(1)
+		h.Pump(1)
 	}
 
 	lossy := faultwire.Faults{Drop: 0.2, Corrupt: 0.2}
-	require.NoError(t, h.w.SetFaults(faultwire.AToB, lossy))
-	require.NoError(t, h.w.SetFaults(faultwire.BToA, lossy))
-	ab0, ba0 := h.w.Stats(faultwire.AToB), h.w.Stats(faultwire.BToA)
-	allA0, sumA0 := drops(h.a)
-	allB0, sumB0 := drops(h.b)
+	require.NoError(t, h.Wire.SetFaults(faultwire.AToB, lossy))
+	require.NoError(t, h.Wire.SetFaults(faultwire.BToA, lossy))
+	ab0, ba0 := h.Wire.Stats(faultwire.AToB), h.Wire.Stats(faultwire.BToA)
+	allA0, sumA0 := drops(h.A)
+	allB0, sumB0 := drops(h.B)
 	echos0, replies0, reps0 := ipB.ICMPInEchos.Load(), ipB.ICMPOutEchoReplies.Load(), ipA.ICMPInEchoReps.Load()
 
 	const n = 500
 	for i := range n {
-		echo(t, h.a, hostB.Addr(), uint16(i+1), i%300)
+		echo(t, h.A, hostB.Addr(), uint16(i+1), i%300)
 		if i%25 == 24 {
-			h.pump(8)
+			h.Pump(8)
 		}
 	}
-	h.pump(16)
+	h.Pump(16)
 
-	ab, ba := h.w.Stats(faultwire.AToB), h.w.Stats(faultwire.BToA)
+	ab, ba := h.Wire.Stats(faultwire.AToB), h.Wire.Stats(faultwire.BToA)
 	ab.Received -= ab0.Received
 	ab.Forwarded -= ab0.Forwarded
 	ba.Forwarded -= ba0.Forwarded
 	ba.Received -= ba0.Received
-	allA, sumA := drops(h.a)
-	allB, sumB := drops(h.b)
+	allA, sumA := drops(h.A)
+	allB, sumB := drops(h.B)
 	allA, sumA, allB, sumB = allA-allA0, sumA-sumA0, allB-allB0, sumB-sumB0
 	echos := ipB.ICMPInEchos.Load() - echos0
 	replies := ipB.ICMPOutEchoReplies.Load() - replies0
 	reps := ipA.ICMPInEchoReps.Load() - reps0
 
 	for r := range stat.NumDropReasons {
-		if n := h.a.Stacks()[0].Device().Drops.Get(r); n > 0 {
+		if n := h.A.Stacks()[0].Device().Drops.Get(r); n > 0 {
 			t.Logf("a drop %v: %d", r, n)
 		}
-		if n := h.b.Stacks()[0].Device().Drops.Get(r); n > 0 {
+		if n := h.B.Stacks()[0].Device().Drops.Get(r); n > 0 {
 			t.Logf("b drop %v: %d", r, n)
 		}
 	}

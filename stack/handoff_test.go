@@ -15,6 +15,7 @@ import (
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 	"github.com/dpstack/dpstack/stat"
 )
@@ -64,8 +65,8 @@ func (lh *loopHost) frame(f header.TCPFields, payload []byte) []byte {
 	copy(seg[header.TCPMinLen:], payload)
 	sum := header.PseudoHeaderSum(addrB.Addr(), addrA.Addr(), header.IPProtoTCP, uint16(len(seg)))
 	header.TCP(seg).SetChecksum(header.TCP(seg).CalculateChecksum(sum))
-	return ethFrame(lh.h.MAC(), loopPeerMAC, header.EtherTypeIPv4,
-		ipPacket(addrB.Addr(), addrA.Addr(), header.IPProtoTCP, 64, seg))
+	return stacktest.EthFrame(lh.h.MAC(), loopPeerMAC, header.EtherTypeIPv4,
+		stacktest.IPv4Packet(addrB.Addr(), addrA.Addr(), header.IPProtoTCP, 64, seg))
 }
 
 // inject transmits a TCP segment from the peer (addrB) into queue q.

@@ -14,6 +14,7 @@ import (
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/route"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -23,30 +24,30 @@ var seq atomic.Int64
 // and exchange ICMP echoes of every size up to the MTU.
 func TestPairARPAndEcho(t *testing.T) {
 	p := newPair(t, uniq("rpe"))
-	ipA := p.a.Stacks()[0].IPv4().Stats()
-	ipB := p.b.Stacks()[0].IPv4().Stats()
+	ipA := p.A.Stacks()[0].IPv4().Stats()
+	ipB := p.B.Stacks()[0].IPv4().Stats()
 
 	for i, size := range []int{0, 56, 1472} {
-		sendEcho(t, p.a, addrB.Addr(), 7, uint16(i), size)
-		p.pumpUntil(t, "echo reply", func() bool { return ipA.ICMPInEchoReps.Load() == uint64(i+1) })
+		sendEcho(t, p.A, addrB.Addr(), 7, uint16(i), size)
+		p.PumpUntil("echo reply", func() bool { return ipA.ICMPInEchoReps.Load() == uint64(i+1) })
 	}
 	assert.Equal(t, uint64(3), ipB.ICMPInEchos.Load())
 	assert.Equal(t, uint64(3), ipB.ICMPOutEchoReplies.Load())
 	assert.Equal(t, uint64(1), ipA.ARPOutRequests.Load(), "one resolution, then the cache")
 	assert.Equal(t, uint64(1), ipA.ARPInReplies.Load())
 
-	na := p.a.Stacks()[0].Routes().Neighbours().Lookup(addrB.Addr())
+	na := p.A.Stacks()[0].Routes().Neighbours().Lookup(addrB.Addr())
 	require.NotNil(t, na)
 	assert.Equal(t, route.NeighReachable, na.State())
-	assert.Equal(t, p.b.MAC(), na.MAC())
-	nb := p.b.Stacks()[0].Routes().Neighbours().Lookup(addrA.Addr())
+	assert.Equal(t, p.B.MAC(), na.MAC())
+	nb := p.B.Stacks()[0].Routes().Neighbours().Lookup(addrA.Addr())
 	require.NotNil(t, nb, "b learned a from its request")
-	assert.Equal(t, p.a.MAC(), nb.MAC())
+	assert.Equal(t, p.A.MAC(), nb.MAC())
 
 	// An echo larger than the MTU is refused at output, not sent.
 	before := ipA.OutDiscards.Load()
-	sendEcho(t, p.a, addrB.Addr(), 7, 9, 1473)
-	p.pump(4)
+	sendEcho(t, p.A, addrB.Addr(), 7, 9, 1473)
+	p.Pump(4)
 	assert.Equal(t, before+1, ipA.OutDiscards.Load())
 }
 
@@ -54,10 +55,10 @@ func TestPairARPAndEcho(t *testing.T) {
 // checks that each is dropped under its own reason and freed.
 func TestMalformedFramesDropped(t *testing.T) {
 	p := newPair(t, uniq("rpm"))
-	macA, macB := p.a.MAC(), p.b.MAC()
+	macA, macB := p.A.MAC(), p.B.MAC()
 	src, dst := addrA.Addr(), addrB.Addr()
-	ip := func(proto uint8, payload []byte) []byte { return ipPacket(src, dst, proto, 64, payload) }
-	ipFrame := func(pkt []byte) []byte { return ethFrame(macB, macA, header.EtherTypeIPv4, pkt) }
+	ip := func(proto uint8, payload []byte) []byte { return stacktest.IPv4Packet(src, dst, proto, 64, payload) }
+	ipFrame := func(pkt []byte) []byte { return stacktest.EthFrame(macB, macA, header.EtherTypeIPv4, pkt) }
 	mutate := func(pkt []byte, fn func(header.IPv4)) []byte {
 		fn(header.IPv4(pkt))
 		return pkt
@@ -67,7 +68,7 @@ func TestMalformedFramesDropped(t *testing.T) {
 		a := make([]byte, header.ARPLen)
 		header.ARP(a).Encode(header.ARPRequest, macA, src, header.MAC{}, dst)
 		fn(header.ARP(a))
-		return ethFrame(header.BroadcastMAC, macA, header.EtherTypeARP, a)
+		return stacktest.EthFrame(header.BroadcastMAC, macA, header.EtherTypeARP, a)
 	}
 	badICMP := icmpEcho(1, 1, 8)
 	badICMP[2] ^= 0xff
@@ -77,10 +78,10 @@ func TestMalformedFramesDropped(t *testing.T) {
 		reason stat.DropReason
 	}{
 		{"truncated frame", make([]byte, 10), stat.DropEthTruncated},
-		{"other host", ethFrame(header.MAC{2, 0, 0, 0, 0, 9}, macA, header.EtherTypeIPv4, ip(header.IPProtoICMP, icmpEcho(1, 1, 0))), stat.DropEthOtherHost},
-		{"unknown ethertype", ethFrame(macB, macA, 0x88b5, make([]byte, 46)), stat.DropUnknownEtherType},
+		{"other host", stacktest.EthFrame(header.MAC{2, 0, 0, 0, 0, 9}, macA, header.EtherTypeIPv4, ip(header.IPProtoICMP, icmpEcho(1, 1, 0))), stat.DropEthOtherHost},
+		{"unknown ethertype", stacktest.EthFrame(macB, macA, 0x88b5, make([]byte, 46)), stat.DropUnknownEtherType},
 		{"arp bad hlen", arp(func(a header.ARP) { a.SetHardwareLen(7) }), stat.DropARPMalformed},
-		{"arp truncated", ethFrame(header.BroadcastMAC, macA, header.EtherTypeARP, make([]byte, 20)), stat.DropARPMalformed},
+		{"arp truncated", stacktest.EthFrame(header.BroadcastMAC, macA, header.EtherTypeARP, make([]byte, 20)), stat.DropARPMalformed},
 		{"arp other target", arp(func(a header.ARP) { a.SetTargetIP(addrB.Addr().Next()) }), stat.DropARPOtherTarget},
 		{"ip truncated", ipFrame(make([]byte, 12)), stat.DropIPTruncated},
 		{"ip version 6", ipFrame(mutate(ip(253, nil), func(h header.IPv4) { h.SetVersion(6) })), stat.DropIPBadVersion},
@@ -89,17 +90,17 @@ func TestMalformedFramesDropped(t *testing.T) {
 		{"ip total length past frame", ipFrame(mutate(ip(253, nil), func(h header.IPv4) { h.SetTotalLen(200); rechecksum(h) })), stat.DropIPBadTotalLen},
 		{"ip total length below header", ipFrame(mutate(ip(253, nil), func(h header.IPv4) { h.SetTotalLen(12); rechecksum(h) })), stat.DropIPBadTotalLen},
 		{"ip bad checksum", ipFrame(mutate(ip(header.IPProtoICMP, icmpEcho(1, 1, 0)), func(h header.IPv4) { h.SetChecksum(h.Checksum() + 1) })), stat.DropIPBadChecksum},
-		{"ip ttl 0", ipFrame(ipPacket(src, dst, header.IPProtoICMP, 0, icmpEcho(1, 1, 0))), stat.DropIPTTLZero},
-		{"ip not ours", ipFrame(ipPacket(src, addrB.Addr().Next(), header.IPProtoICMP, 64, icmpEcho(1, 1, 0))), stat.DropIPOtherHost},
-		{"ip broadcast source", ipFrame(ipPacket(netip4(255, 255, 255, 255), dst, header.IPProtoICMP, 64, icmpEcho(1, 1, 0))), stat.DropIPBadSource},
+		{"ip ttl 0", ipFrame(stacktest.IPv4Packet(src, dst, header.IPProtoICMP, 0, icmpEcho(1, 1, 0))), stat.DropIPTTLZero},
+		{"ip not ours", ipFrame(stacktest.IPv4Packet(src, addrB.Addr().Next(), header.IPProtoICMP, 64, icmpEcho(1, 1, 0))), stat.DropIPOtherHost},
+		{"ip broadcast source", ipFrame(stacktest.IPv4Packet(netip4(255, 255, 255, 255), dst, header.IPProtoICMP, 64, icmpEcho(1, 1, 0))), stat.DropIPBadSource},
 		{"ip first fragment", ipFrame(mutate(ip(header.IPProtoICMP, icmpEcho(1, 1, 8)), func(h header.IPv4) { h.SetFlags(header.IPv4FlagMF); rechecksum(h) })), stat.DropIPFragment},
 		{"ip non-first fragment", ipFrame(mutate(ip(header.IPProtoICMP, icmpEcho(1, 1, 8)), func(h header.IPv4) { h.SetFragmentOffset(1480); rechecksum(h) })), stat.DropIPFragment},
 		{"ip unknown protocol", ipFrame(ip(253, make([]byte, 8))), stat.DropIPUnknownProtocol},
 		{"icmp bad checksum", ipFrame(ip(header.IPProtoICMP, badICMP)), stat.DropICMPBadChecksum},
 		{"icmp truncated", ipFrame(ip(header.IPProtoICMP, []byte{8, 0, 0, 0})), stat.DropICMPTruncated},
 	}
-	drops := &p.b.Stacks()[0].Device().Drops
-	pool := p.a.Pool()
+	drops := &p.B.Stacks()[0].Device().Drops
+	pool := p.A.Pool()
 	baseline := pool.InUse()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,9 +108,9 @@ func TestMalformedFramesDropped(t *testing.T) {
 			b := pool.Alloc()
 			require.NotNil(t, b)
 			copy(b.Put(len(tc.frame)), tc.frame)
-			require.Equal(t, 1, p.rp.A.TxBurst(0, []*mbuf.Buf{b}))
-			p.pumpUntil(t, "drop counted", func() bool { return drops.Get(tc.reason) == before+1 })
-			p.pump(2)
+			require.Equal(t, 1, p.Rings.A.TxBurst(0, []*mbuf.Buf{b}))
+			p.PumpUntil("drop counted", func() bool { return drops.Get(tc.reason) == before+1 })
+			p.Pump(2)
 			assert.Equal(t, baseline, pool.InUse(), "the dropped frame was freed")
 		})
 	}
@@ -122,14 +123,14 @@ func netip4(a, b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{a, b, c
 // receive path and echo reply, back into a.
 func BenchmarkEchoRoundTrip(b *testing.B) {
 	p := newPair(b, uniq("rpb"))
-	ipA := p.a.Stacks()[0].IPv4().Stats()
-	sendEcho(b, p.a, addrB.Addr(), 1, 0, 56)
-	p.pumpUntil(b, "first reply", func() bool { return ipA.ICMPInEchoReps.Load() == 1 })
-	la, lb := p.a.Stacks()[0].Loop(), p.b.Stacks()[0].Loop()
+	ipA := p.A.Stacks()[0].IPv4().Stats()
+	sendEcho(b, p.A, addrB.Addr(), 1, 0, 56)
+	p.PumpUntil("first reply", func() bool { return ipA.ICMPInEchoReps.Load() == 1 })
+	la, lb := p.A.Stacks()[0].Loop(), p.B.Stacks()[0].Loop()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if err := echoRequest(p.a, addrB.Addr(), 1, uint16(i), 56); err != nil {
+		if err := echoRequest(p.A, addrB.Addr(), 1, uint16(i), 56); err != nil {
 			b.Fatal(err)
 		}
 		la.Flush()
@@ -150,29 +151,29 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 // requests again in place and re-sent, so no mbuf is allocated or copied.
 func BenchmarkDispatch(b *testing.B) {
 	p := newPair(b, uniq("rpd"))
-	ipA := p.a.Stacks()[0].IPv4().Stats()
-	sendEcho(b, p.a, addrB.Addr(), 1, 0, 56) // resolve both ways
-	p.pumpUntil(b, "first reply", func() bool { return ipA.ICMPInEchoReps.Load() == 1 })
+	ipA := p.A.Stacks()[0].IPv4().Stats()
+	sendEcho(b, p.A, addrB.Addr(), 1, 0, 56) // resolve both ways
+	p.PumpUntil("first reply", func() bool { return ipA.ICMPInEchoReps.Load() == 1 })
 
-	pool := p.a.Pool()
-	frame := ethFrame(p.b.MAC(), p.a.MAC(), header.EtherTypeIPv4,
-		ipPacket(addrA.Addr(), addrB.Addr(), header.IPProtoICMP, 64, icmpEcho(1, 1, 56)))
+	pool := p.A.Pool()
+	frame := stacktest.EthFrame(p.B.MAC(), p.A.MAC(), header.EtherTypeIPv4,
+		stacktest.IPv4Packet(addrA.Addr(), addrB.Addr(), header.IPProtoICMP, 64, icmpEcho(1, 1, 56)))
 	burst := mbuf.NewBurst(32)
 	require.True(b, pool.AllocBulk(burst))
 	for _, m := range burst {
 		copy(m.Put(len(frame)), frame)
 	}
-	lb := p.b.Stacks()[0].Loop()
-	ipB := p.b.Stacks()[0].IPv4().Stats()
+	lb := p.B.Stacks()[0].Loop()
+	ipB := p.B.Stacks()[0].IPv4().Stats()
 	before := ipB.ICMPOutEchoReplies.Load()
 	b.ReportAllocs()
 	b.ResetTimer()
 	sent := 0
 	for sent < b.N {
-		n := p.rp.A.TxBurst(0, burst)
+		n := p.Rings.A.TxBurst(0, burst)
 		sent += n
 		lb.Poll()
-		got := p.rp.A.RxBurst(0, burst)
+		got := p.Rings.A.RxBurst(0, burst)
 		for _, m := range burst[:got] {
 			replyToRequest(m)
 		}

@@ -8,12 +8,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/faultwire"
 	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/stacktest"
 )
 
 // Options set up a pair of hosts.
@@ -44,17 +44,15 @@ var pairSeq atomic.Int64
 // pair is a server host and a client host, both on one core (one loop
 // polls both ports, as the kernel's loopback runs both ends of a
 // connection on the CPU that sends) or, with Options.LoopEach, on a core
-// each, joined by a ring pair that offers TCP checksum offload, or by a
-// fault wire, which offers none.
+// each, joined by a stacktest.Link: a ring pair that offers TCP checksum
+// offload, or a fault wire, which offers none.
 type pair struct {
 	server, client *stack.Host
 	loop           *lcore.Loop // the shared loop, or nil
 	pool           *mbuf.Pool  // both hosts' mbufs
 
-	rp *dpdk.RingPair // the direct link, or nil
-
-	wire     *faultwire.Wire // the lossy link, or nil
-	wirePool *mbuf.Pool
+	link     *stacktest.Link // a direct ring pair or a lossy fault wire
+	wirePool *mbuf.Pool      // the wire's copies, or nil
 	wireStop atomic.Bool
 	wireDone sync.WaitGroup
 }
@@ -72,29 +70,22 @@ func newPair(o Options) (p *pair, err error) {
 			err = errors.Join(err, p.close())
 		}
 	}()
-	var portS, portC *dpdk.Port
 	if o.Loss > 0 {
 		p.wirePool, err = mbuf.NewPool(mbuf.PoolConfig{Name: name + "w_pool", Size: 4095, CacheSize: 256, Socket: -1, Ops: mbuf.OpsLockFree})
 		if err != nil {
 			return p, err
 		}
 		f := faultwire.Faults{Drop: o.Loss}
-		p.wire, err = faultwire.New(name+"w", p.wirePool, f, f, int64(o.Seed))
-		if err != nil {
-			return p, err
-		}
-		portS, portC = p.wire.A, p.wire.B
+		p.link, err = stacktest.NewWire(name+"w", p.wirePool, f, f, int64(o.Seed))
 	} else {
-		p.rp, err = dpdk.NewRingPair(name, 1024)
-		if err != nil {
-			return p, err
-		}
 		// Two hosts joined directly, as a veth pair joins two namespaces:
-		// nothing in between can change a packet, so TCP checksums are
-		// left to the link as Linux leaves them to loopback and veth.
-		p.rp.OffloadTCPChecksums()
-		portS, portC = p.rp.A, p.rp.B
+		// TCP checksums are left to the link.
+		p.link, err = stacktest.NewRings(name, true)
 	}
+	if err != nil {
+		return p, err
+	}
+	portS, portC := p.link.Ports()
 	// One pool for both hosts, as a DPDK application keeps one for its
 	// ports: each host's cache then recycles the mbufs the other sent.
 	p.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: name + "_pool", Size: 16383, CacheSize: 256, Socket: -1, Ops: mbuf.OpsLockFree})
@@ -114,7 +105,7 @@ func newPair(o Options) (p *pair, err error) {
 	if err != nil {
 		return p, fmt.Errorf("client host: %w", err)
 	}
-	if p.wire != nil {
+	if p.link.Wire != nil {
 		p.wireDone.Go(func() { p.pollWire(o.Idle) })
 	}
 	if p.loop != nil {
@@ -135,7 +126,7 @@ func (p *pair) pollWire(idle lcore.IdlePolicy) {
 	idler := lcore.NewIdler(idle, true)
 	defer idler.Close()
 	for !p.wireStop.Load() {
-		if idler.Idle(p.wire.Poll(ktime.Now()) > 0) {
+		if idler.Idle(p.link.Wire.Poll(ktime.Now()) > 0) {
 			// The wire holds packets back (its delay line), so it
 			// sleeps in steps rather than until its ports ring.
 			idler.Sleep(idler.Step())
@@ -157,7 +148,7 @@ func (p *pair) close() error {
 		p.loop.Stop()
 		p.loop.Close()
 	}
-	if p.wire != nil {
+	if p.link != nil && p.link.Wire != nil {
 		p.wireStop.Store(true)
 		p.wireDone.Wait()
 	}
@@ -166,11 +157,8 @@ func (p *pair) close() error {
 			errs = append(errs, h.Close())
 		}
 	}
-	if p.rp != nil {
-		errs = append(errs, p.rp.Close())
-	}
-	if p.wire != nil {
-		errs = append(errs, p.wire.Close())
+	if p.link != nil {
+		errs = append(errs, p.link.Close())
 	}
 	for _, pool := range []*mbuf.Pool{p.pool, p.wirePool} {
 		if pool == nil {

@@ -23,14 +23,14 @@ func TestEstablishedPathNoAllocs(t *testing.T) {
 		if _, err := c.cl.SendMsg(msg, 0); err != nil {
 			t.Fatal(err)
 		}
-		p.pump(2)
+		p.Pump(2)
 		if n, _ := c.sv.RecvMsg(buf, 0); n != len(msg) {
 			t.Fatalf("server got %d", n)
 		}
 		if _, err := c.sv.SendMsg(msg, 0); err != nil {
 			t.Fatal(err)
 		}
-		p.pump(2)
+		p.Pump(2)
 		if n, _ := c.cl.RecvMsg(buf, 0); n != len(msg) {
 			t.Fatalf("client got %d", n)
 		}
@@ -52,7 +52,7 @@ func TestEstablishedPathNoAllocs(t *testing.T) {
 					sent += n
 				}
 			}
-			p.pump(1)
+			p.Pump(1)
 			if n, err := c.sv.RecvMsg(buf, 0); err == nil {
 				got += n
 			}
@@ -64,21 +64,21 @@ func TestEstablishedPathNoAllocs(t *testing.T) {
 	// Timers: a delayed ACK, then a retransmission by RTO.
 	require.NoError(t, c.sv.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 0))
 	require.NoError(t, c.cl.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1))
-	p.advance(time.Second)
+	p.Advance(time.Second)
 	timers := func() {
 		if _, err := c.cl.SendMsg(msg[:10], 0); err != nil {
 			t.Fatal(err)
 		}
-		p.a.Stacks()[0].Loop().Flush()
-		if p.rp.B.RxBurst(0, burstOf(1)) != 1 { // lost
+		p.A.Stacks()[0].Loop().Flush()
+		if p.Rings.B.RxBurst(0, burstOf(1)) != 1 { // lost
 			t.Fatal("nothing to lose")
 		}
 		freeBurst()
-		p.advance(c.cl.Info().RTO + 50*time.Millisecond)
+		p.Advance(c.cl.Info().RTO + 50*time.Millisecond)
 		if n, _ := c.sv.RecvMsg(buf, 0); n != 10 {
 			t.Fatalf("server got %d", n)
 		}
-		p.advance(250 * time.Millisecond)
+		p.Advance(250 * time.Millisecond)
 	}
 	timers()
 	assert.Zero(t, testing.AllocsPerRun(20, timers), "delayed ACK and RTO")
@@ -110,7 +110,7 @@ func BenchmarkRequestResponse(b *testing.B) {
 	require.NoError(b, c.sv.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1))
 	msg := pattern(64, 1)
 	buf := make([]byte, 4096)
-	la, lb := p.a.Stacks()[0].Loop(), p.b.Stacks()[0].Loop()
+	la, lb := p.A.Stacks()[0].Loop(), p.B.Stacks()[0].Loop()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -153,7 +153,7 @@ func BenchmarkBulk(b *testing.B) {
 					sent += n
 				}
 			}
-			p.pump(1)
+			p.Pump(1)
 			if n, err := c.sv.RecvMsg(buf, 0); err == nil {
 				got += n
 			}

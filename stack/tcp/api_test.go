@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
@@ -18,14 +19,14 @@ import (
 func TestZeroCopy(t *testing.T) {
 	p := newPair(t)
 	c := p.connect(80)
-	base := inUse(p.a) + inUse(p.b)
+	base := stacktest.InUse(p.A) + stacktest.InUse(p.B)
 
 	buf, err := c.cl.SendBuffer(100)
 	require.NoError(t, err)
 	require.Len(t, buf, 100)
 	copy(buf, "zero-copy hello, and some bytes that will not be committed")
 	assert.Equal(t, 15, c.cl.Commit(15))
-	p.pump(4)
+	p.Pump(4)
 	var got []byte
 	n := c.sv.ReadView(func(data []byte) int {
 		got = append(got, data...)
@@ -36,7 +37,7 @@ func TestZeroCopy(t *testing.T) {
 
 	// Partial consumption leaves the rest queued.
 	p.send(c.cl, []byte("abcdef"))
-	p.pump(4)
+	p.Pump(4)
 	n = c.sv.ReadView(func(data []byte) int { return 2 })
 	assert.Equal(t, 2, n)
 	assert.Equal(t, []byte("cdef"), recvNow(t, c.sv, 10))
@@ -52,11 +53,11 @@ func TestZeroCopy(t *testing.T) {
 	require.NoError(t, err)
 	copy(b1, "yz!")
 	c.cl.Commit(3)
-	p.pump(4)
-	p.advance(50 * time.Millisecond)
+	p.Pump(4)
+	p.Advance(50 * time.Millisecond)
 	assert.Equal(t, []byte("xyz!"), p.recvAll(c.sv, 4))
-	p.advance(time.Second)
-	assert.Equal(t, base, inUse(p.a)+inUse(p.b))
+	p.Advance(time.Second)
+	assert.Equal(t, base, stacktest.InUse(p.A)+stacktest.InUse(p.B))
 	c.cl.Close()
 	c.sv.Close()
 	c.ln.Close()
@@ -67,12 +68,12 @@ func TestZeroCopy(t *testing.T) {
 func TestCallbacks(t *testing.T) {
 	p := newPair(t)
 	lr := &recorder{}
-	ln := listen(t, p.b, 80, 4)
+	ln := listen(t, p.B, 80, 4)
 	ln.Callbacks = lr
 	cr := &recorder{}
-	cl := dial(t, p.a, netip.AddrPortFrom(addrB.Addr(), 80))
+	cl := dial(t, p.A, netip.AddrPortFrom(addrB.Addr(), 80))
 	cl.Callbacks = cr
-	p.pumpUntil("established", func() bool { return cl.State() == sock.Established })
+	p.PumpUntil("established", func() bool { return cl.State() == sock.Established })
 	assert.Equal(t, 1, lr.data, "the listener hears of the connection")
 	assert.Positive(t, cr.write, "the client may write")
 	sv, err := ln.AcceptSock()
@@ -89,19 +90,19 @@ func TestCallbacks(t *testing.T) {
 		}
 		require.NoError(t, err)
 		sent += n
-		p.pump(2)
+		p.Pump(2)
 	}
 	assert.True(t, cl.NoSpace)
 	w := cr.write
 	p.recvAll(sv, sent)
-	p.pump(4)
+	p.Pump(4)
 	assert.Greater(t, cr.write, w, "WriteSpace after the ACKs freed the buffer")
 	assert.Positive(t, sr.data)
 
 	// A peer that never reads cannot grow either side past its buffers.
 	for range 200 {
 		cl.SendMsg(pattern(10000, 2), 0)
-		p.pump(1)
+		p.Pump(1)
 	}
 	assert.LessOrEqual(t, sv.Info().RmemAlloc, sv.RcvBuf+2176)
 	assert.LessOrEqual(t, cl.Info().WmemQueued, cl.SndBuf+2176)
@@ -121,7 +122,7 @@ func TestCallbacks(t *testing.T) {
 	assert.Equal(t, 1, p.ta().Orphans(), "closed with data to send")
 	sv.Close()
 	ln.Close()
-	p.advance(time.Second)
+	p.Advance(time.Second)
 	assert.Zero(t, p.ta().Orphans(), "reset by the peer, which closed with unread data")
 }
 
@@ -133,7 +134,7 @@ func TestISN(t *testing.T) {
 	l := netip.AddrPortFrom(addrA.Addr(), 40000)
 	r := netip.AddrPortFrom(addrB.Addr(), 80)
 	a := tp.ISNForTest(l, r)
-	p.clk.t = p.clk.t.Add(time.Second)
+	p.Clock.Add(time.Second)
 	b := tp.ISNForTest(l, r)
 	assert.Equal(t, uint32(250_000), b-a, "M ticks every 4 µs")
 	seen := map[uint32]bool{}
@@ -184,9 +185,9 @@ func TestEphemeralPorts(t *testing.T) {
 		require.NoError(t, s.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port))))
 		held = append(held, s)
 	}
-	c := dial(t, p.b, netip.AddrPortFrom(addrA.Addr(), 9))
+	c := dial(t, p.B, netip.AddrPortFrom(addrA.Addr(), 9))
 	assert.Equal(t, uint16(45000), c.LocalAddr().Port())
-	e := dial(t, p.b, netip.AddrPortFrom(addrA.Addr(), 10))
+	e := dial(t, p.B, netip.AddrPortFrom(addrA.Addr(), 10))
 	assert.Equal(t, uint16(45000), e.LocalAddr().Port(), "shared by connections to other peers")
 	d := pb.NewSock()
 	assert.ErrorIs(t, d.Connect(netip.AddrPortFrom(addrA.Addr(), 9)), syscall.EADDRNOTAVAIL, "none left for this peer")
@@ -197,7 +198,7 @@ func TestEphemeralPorts(t *testing.T) {
 	c.Close()
 	d.Close()
 	e.Close()
-	p.pump(4)
+	p.Pump(4)
 }
 
 // Host.Close tears down whatever TCP holds, with connections in every
@@ -207,11 +208,11 @@ func TestHostCloseTearsDown(t *testing.T) {
 	c := p.connect(80)
 	p.send(c.cl, pattern(5000, 1))                     // unread on the server
 	_, _ = c.sv.SendMsg(pattern(50000, 2), 0)          // queued and in flight
-	dial(t, p.a, netip.AddrPortFrom(addrB.Addr(), 81)) // refused, closed, never released
+	dial(t, p.A, netip.AddrPortFrom(addrB.Addr(), 81)) // refused, closed, never released
 	e := p.connect(82)
 	e.cl.Close()
 	e.sv.Close()
-	p.pump(8) // TIME-WAIT on the client side
+	p.Pump(8) // TIME-WAIT on the client side
 	_, _, tw, _ := p.ta().Counts()
 	assert.Equal(t, 1, tw)
 	// The pair's cleanup closes both hosts: Host.Close runs Proto.Close,
@@ -229,7 +230,7 @@ func TestOrphanLimit(t *testing.T) {
 	c2.cl.Close() // one too many: the oldest is reset
 	assert.Equal(t, 1, p.ta().Orphans())
 	assert.Equal(t, uint64(1), p.ta().Stats().AbortOnMemory.Load())
-	p.pump(4)
+	p.Pump(4)
 	// The oldest had sent its FIN: its peer reads the end of the stream
 	// (as Linux's, which reports the RST's EPIPE only to a write) and is
 	// closed by the reset.
@@ -237,7 +238,7 @@ func TestOrphanLimit(t *testing.T) {
 	assert.Equal(t, sock.CloseWait, c2.sv.State(), "the newest finishes its close")
 	c1.sv.Close()
 	c2.sv.Close()
-	p.advance(2 * time.Second)
+	p.Advance(2 * time.Second)
 	assert.Zero(t, p.ta().Orphans())
 }
 
@@ -254,19 +255,19 @@ func TestZeroWindowOrphanUnderPressure(t *testing.T) {
 		if _, err := c.cl.SendMsg(data, 0); err != nil && err != syscall.EAGAIN {
 			t.Fatal(err)
 		}
-		p.advance(50 * time.Millisecond) // delayed ACKs included
+		p.Advance(50 * time.Millisecond) // delayed ACKs included
 	}
 	c.cl.SendMsg(data, 0) // unsent, behind the closed window
 	c.cl.Close()
 	require.Equal(t, 1, p.ta().Orphans())
-	p.advance(time.Second)
+	p.Advance(time.Second)
 	require.Equal(t, 1, p.ta().Orphans(), "with memory to spare the orphan waits for the window")
 
 	mem := p.ta().Mem()
 	limits := mem.Limits
 	mem.Limits = sock.MemLimits{Min: 1, Pressure: 1, Max: 1}
 	defer func() { mem.Limits = limits }()
-	p.advanceBy(10*time.Second, 500*time.Millisecond) // fewer probes than the orphan's retries
+	p.AdvanceBy(10*time.Second, 500*time.Millisecond) // fewer probes than the orphan's retries
 	assert.Zero(t, p.ta().Orphans())
 	assert.Positive(t, p.ta().Stats().AbortOnMemory.Load())
 	assert.Zero(t, mem.Held())

@@ -15,6 +15,7 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -23,7 +24,7 @@ import (
 
 func TestConnectAcceptData(t *testing.T) {
 	p := newPair(t)
-	base := inUse(p.a) + inUse(p.b)
+	base := stacktest.InUse(p.A) + stacktest.InUse(p.B)
 	c := p.connect(80)
 	assert.Equal(t, addrB.Addr(), c.cl.RemoteAddr().Addr())
 	assert.Equal(t, uint16(80), c.cl.RemoteAddr().Port())
@@ -58,7 +59,7 @@ func TestConnectAcceptData(t *testing.T) {
 				down = down[n:]
 			}
 		}
-		p.pump(1)
+		p.Pump(1)
 		if n, err := c.sv.RecvMsg(buf, 0); err == nil {
 			gotUp = append(gotUp, buf[:n]...)
 		}
@@ -72,7 +73,7 @@ func TestConnectAcceptData(t *testing.T) {
 	// Client closes first: FIN-WAIT-1/2, the server sees EOF, closes, the
 	// client ends in TIME-WAIT.
 	c.cl.Close()
-	p.pumpUntil("server sees EOF", func() bool {
+	p.PumpUntil("server sees EOF", func() bool {
 		n, err := c.sv.RecvMsg(buf, 0)
 		return n == 0 && err == nil
 	})
@@ -80,27 +81,27 @@ func TestConnectAcceptData(t *testing.T) {
 	st, ok := p.ta().StateOf(c.cl.LocalAddr(), c.cl.RemoteAddr())
 	require.True(t, ok)
 	assert.Equal(t, sock.FinWait1, st, "the server delays its ACK of the FIN")
-	p.advance(200 * time.Millisecond)
+	p.Advance(200 * time.Millisecond)
 	st, _ = p.ta().StateOf(c.cl.LocalAddr(), c.cl.RemoteAddr())
 	assert.Equal(t, sock.FinWait2, st)
 	c.sv.Close()
-	p.pump(8)
+	p.Pump(8)
 	st, ok = p.ta().StateOf(c.cl.LocalAddr(), c.cl.RemoteAddr())
 	require.True(t, ok)
 	assert.Equal(t, sock.TimeWait, st)
 	_, ok = p.tb().StateOf(c.sv.LocalAddr(), c.sv.RemoteAddr())
 	assert.False(t, ok, "the server is gone after LAST-ACK")
 	c.ln.Close()
-	p.pump(4)
-	assert.Equal(t, base, inUse(p.a)+inUse(p.b), "every mbuf is back")
+	p.Pump(4)
+	assert.Equal(t, base, stacktest.InUse(p.A)+stacktest.InUse(p.B), "every mbuf is back")
 }
 
 func TestConnectRefused(t *testing.T) {
 	p := newPair(t)
 	r := &recorder{}
-	s := dial(t, p.a, netip.AddrPortFrom(addrB.Addr(), 81))
+	s := dial(t, p.A, netip.AddrPortFrom(addrB.Addr(), 81))
 	s.Callbacks = r
-	p.pumpUntil("refused", func() bool { return s.State() == sock.Closed })
+	p.PumpUntil("refused", func() bool { return s.State() == sock.Closed })
 	assert.Positive(t, r.errs)
 	assert.ErrorIs(t, s.SockError(), syscall.ECONNREFUSED)
 	assert.Equal(t, uint64(1), p.tb().Stats().OutRsts.Load())
@@ -112,10 +113,10 @@ func TestResetByPeer(t *testing.T) {
 	p := newPair(t)
 	c := p.connect(80)
 	p.send(c.cl, []byte("unread"))
-	p.pump(4)
+	p.Pump(4)
 	// Closing with unread data resets (RFC 2525 §2.17).
 	c.sv.Close()
-	p.pumpUntil("client reset", func() bool { return c.cl.State() == sock.Closed })
+	p.PumpUntil("client reset", func() bool { return c.cl.State() == sock.Closed })
 	buf := make([]byte, 10)
 	_, err := c.cl.RecvMsg(buf, 0)
 	assert.ErrorIs(t, err, syscall.ECONNRESET)
@@ -135,29 +136,29 @@ func TestResetByPeer(t *testing.T) {
 // come: data flows both ways and no segment is dropped for its checksum.
 func TestRingPairChecksumOffload(t *testing.T) {
 	p := newPairWith(t, 4095, true)
-	for _, h := range []*stack.Host{p.a, p.b} {
+	for _, h := range []*stack.Host{p.A, p.B} {
 		require.True(t, h.Stacks()[0].Device().Features.Has(netdev.TxTCPCksum))
 	}
 	c := p.connect(80)
 
 	// Take a's next segment off the link to look at it, then pass it on.
 	p.send(c.cl, []byte("partial"))
-	p.a.Stacks()[0].Loop().Poll() // a's turn sends it; b's would take it
+	p.A.Stacks()[0].Loop().Poll() // a's turn sends it; b's would take it
 	in := mbuf.NewBurst(4)
-	require.Equal(t, 1, p.rp.B.RxBurst(0, in))
+	require.Equal(t, 1, p.Rings.B.RxBurst(0, in))
 	seg := in[0]
 	assert.Equal(t, mbuf.TxTCPCksum, seg.OlFlags()&mbuf.TxL4Mask)
 	ip := header.IPv4(seg.Bytes()[header.EthernetLen:])
 	tcpSeg := header.TCP(ip.Payload())
 	pseudo := header.PseudoHeaderSum(ip.Src(), ip.Dst(), header.IPProtoTCP, uint16(len(tcpSeg)))
 	assert.False(t, tcpSeg.IsChecksumValid(pseudo), "the checksum is left unfinished")
-	require.Equal(t, 1, p.rp.A.TxBurst(0, in[:1]))
+	require.Equal(t, 1, p.Rings.A.TxBurst(0, in[:1]))
 	assert.Equal(t, []byte("partial"), p.recvAll(c.sv, 7))
 
 	up, down := pattern(200_000, 4), pattern(200_000, 5)
 	assert.True(t, bytes.Equal(up, p.transfer(c.cl, c.sv, up)))
 	assert.True(t, bytes.Equal(down, p.transfer(c.sv, c.cl, down)))
-	for _, h := range []*stack.Host{p.a, p.b} {
+	for _, h := range []*stack.Host{p.A, p.B} {
 		assert.Zero(t, h.Stacks()[0].Device().Drops.Get(stat.DropTCPBadChecksum))
 	}
 }

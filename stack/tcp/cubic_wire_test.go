@@ -9,81 +9,39 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dpstack/dpstack/dpdk/dpdktest"
 	"github.com/dpstack/dpstack/faultwire"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
-// wirePair is two hosts joined by a fault wire, on one manual clock that
-// drives the stacks' timers and the wire's rate limiter and delay line
-// alike: every time in these tests is simulated.
-type wirePair struct {
-	*pair
-	w *faultwire.Wire
-}
-
-func newWirePair(t *testing.T, ab, ba faultwire.Faults) *wirePair {
+// newWirePair is two hosts joined by a fault wire, on one manual clock
+// that drives the stacks' timers and the wire's rate limiter and delay
+// line alike: every time in these tests is simulated.
+func newWirePair(t *testing.T, ab, ba faultwire.Faults) *pair {
 	t.Helper()
-	name := uniq("tcw")
-	w, err := faultwire.New(name, dpdktest.Pool(t, 1023), ab, ba, 7)
-	require.NoError(t, err)
-	p := &pair{t: t, clk: newClock()}
-	p.a = hostOf(t, name+"a", w.A, addrA, p.clk)
-	p.b = hostOf(t, name+"b", w.B, addrB, p.clk)
-	sa, sb := p.a.Stacks()[0], p.b.Stacks()[0]
-	sa.Routes().Neighbours().Update(sa.Device(), addrB.Addr(), p.b.MAC(), true)
-	sb.Routes().Neighbours().Update(sb.Device(), addrA.Addr(), p.a.MAC(), true)
-	wp := &wirePair{pair: p, w: w}
-	t.Cleanup(func() {
-		// A clean wire, time for what is queued to arrive, then the
-		// TCPs, the hosts and the wire go.
-		require.NoError(t, w.SetFaults(faultwire.AToB, faultwire.Faults{}))
-		require.NoError(t, w.SetFaults(faultwire.BToA, faultwire.Faults{}))
-		for range 100 {
-			wp.step(time.Millisecond)
-		}
-		p.ta().Close()
-		p.tb().Close()
-		wp.turn()
-		p.a.Stacks()[0].Device().Cache.Flush()
-		p.b.Stacks()[0].Device().Cache.Flush()
-		require.NoError(t, p.a.Close(), "host a")
-		require.NoError(t, p.b.Close(), "host b")
-		require.NoError(t, w.Close())
-	})
-	return wp
-}
-
-// turn polls a, the wire, b and the wire again at the clock's time.
-func (wp *wirePair) turn() {
-	wp.a.Stacks()[0].Loop().Poll()
-	wp.w.Poll(wp.clk.t)
-	wp.b.Stacks()[0].Loop().Poll()
-	wp.w.Poll(wp.clk.t)
+	return &pair{stacktest.NewPair(t, stacktest.PairConfig{Name: uniq("tcw"), ManualClock: true,
+		KnownNeighbours: true, Wire: &stacktest.WireConfig{AB: ab, BA: ba, Seed: 7}})}
 }
 
 // step moves the clock on by d, fires due timers and runs two turns.
-func (wp *wirePair) step(d time.Duration) {
-	wp.clk.t = wp.clk.t.Add(d)
-	fire(wp.a, wp.clk.t)
-	fire(wp.b, wp.clk.t)
-	wp.turn()
-	wp.turn()
+func (p *pair) step(d time.Duration) {
+	p.Fire(d)
+	p.Pump(2)
 }
 
 // connectWire makes an established connection from a to b's port with
 // TCP_CONGESTION cc on both ends.
-func (wp *wirePair) connectWire(port uint16, cc string) (cl, sv *tcp.Sock) {
-	t := wp.t
-	ln := listen(t, wp.b, port, 4)
+func (p *pair) connectWire(port uint16, cc string) (cl, sv *tcp.Sock) {
+	t := p.T
+	ln := listen(t, p.B, port, 4)
 	require.NoError(t, ln.SetCongestion(cc))
-	cl = wp.a.Stacks()[0].TCP().NewSock()
+	cl = p.A.Stacks()[0].TCP().NewSock()
 	require.NoError(t, cl.SetCongestion(cc))
 	require.ErrorIs(t, cl.Connect(netip.AddrPortFrom(addrB.Addr(), port)), syscall.EINPROGRESS)
 	for i := 0; sv == nil; i++ {
 		require.Less(t, i, 1000, "no connection")
-		wp.step(100 * time.Microsecond)
+		p.step(100 * time.Microsecond)
 		if s, err := ln.AcceptSock(); err == nil {
 			sv = s
 		}

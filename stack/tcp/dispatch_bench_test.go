@@ -8,6 +8,7 @@ import (
 
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/stacktest"
 )
 
 // dispatchBurst is how many data segments the peer injects per turn: one
@@ -56,7 +57,7 @@ func BenchmarkDispatchTCP(b *testing.B) {
 	loop := pr.h.Stacks()[0].Loop()
 	in := mbuf.NewBurst(dispatchBurst)
 	acks := mbuf.NewBurst(dispatchBurst)
-	base := inUse(pr.h)
+	base := stacktest.InUse(pr.h)
 	peerBase := pr.pool.InUse()
 	seq := rc.seq
 	sent := 0
@@ -101,6 +102,6 @@ func BenchmarkDispatchTCP(b *testing.B) {
 	pr.advance(0)
 	loop.Poll()
 	drainAcks()
-	require.Equal(b, base, inUse(pr.h), "host pool back at its baseline")
+	require.Equal(b, base, stacktest.InUse(pr.h), "host pool back at its baseline")
 	require.Equal(b, peerBase, pr.pool.InUse(), "peer pool back at its baseline")
 }

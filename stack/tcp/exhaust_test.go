@@ -33,7 +33,7 @@ func TestMbufExhaustion(t *testing.T) {
 				rest = rest[n:]
 			}
 		}
-		p.pump(1)
+		p.Pump(1)
 		k, err := c.sv.RecvMsg(buf, 0)
 		if err == syscall.EAGAIN {
 			// Nothing moved: what could not be sent for want of an
@@ -42,7 +42,7 @@ func TestMbufExhaustion(t *testing.T) {
 			if idle++; idle == 8 {
 				idle = 0
 				stalls++
-				p.advance(10 * time.Millisecond)
+				p.Advance(10 * time.Millisecond)
 			}
 			continue
 		}
@@ -51,7 +51,7 @@ func TestMbufExhaustion(t *testing.T) {
 		out = append(out, buf[:k]...)
 	}
 	assert.Equal(t, data, out)
-	drops := &p.a.Stacks()[0].Device().Drops
+	drops := &p.A.Stacks()[0].Device().Drops
 	assert.Positive(t, p.ta().Stats().NoMbuf.Load(), "transmissions without an mbuf are counted")
 	assert.Positive(t, drops.Get(stat.DropNoMbuf), "as drops for want of an mbuf")
 }

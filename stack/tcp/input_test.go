@@ -13,6 +13,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -85,7 +86,7 @@ func TestBadSegments(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rc := established(t)
 			pr := rc.pr
-			base := inUse(pr.h)
+			base := stacktest.InUse(pr.h)
 			before := pr.drops(c.want.reason)
 			snd, rcv := rc.s.Info().SndNxt, rc.s.Info().RcvNxt
 			pr.send(c.mk(rc))
@@ -99,7 +100,7 @@ func TestBadSegments(t *testing.T) {
 			assert.Equal(t, sock.Established, rc.s.State(), "the connection is unharmed")
 			assert.Equal(t, rcv, rc.s.Info().RcvNxt, "nothing taken")
 			assert.Equal(t, 5, rc.s.Info().RecvQueue, "only the first data")
-			assert.Equal(t, base, inUse(pr.h), "freed")
+			assert.Equal(t, base, stacktest.InUse(pr.h), "freed")
 		})
 	}
 }
@@ -241,7 +242,7 @@ func TestSequenceWrap(t *testing.T) {
 	assert.Less(t, c.cl.Info().SndNxt, uint32(1<<20), "wrapped")
 	c.cl.Close()
 	c.sv.Close()
-	p.advance(time.Second)
+	p.Advance(time.Second)
 	c.ln.Close()
 
 	// And against a crafted peer whose ISN wraps within its first segment.

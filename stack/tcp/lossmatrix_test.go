@@ -97,7 +97,7 @@ func TestLossMatrix(t *testing.T) {
 			before := rackStatsOf(pa)
 			stA := pa.Stats()
 			fast0, sr0, ds0 := stA.FastRetransmits.Load(), stA.SACKRetransmits.Load(), stA.DSACKsReceived.Load()
-			da, db := wp.a.Stacks()[0].Device(), wp.b.Stacks()[0].Device()
+			da, db := wp.A.Stacks()[0].Device(), wp.B.Stacks()[0].Device()
 			csum := func() uint64 {
 				return da.Drops.Get(stat.DropIPBadChecksum) + da.Drops.Get(stat.DropTCPBadChecksum) +
 					db.Drops.Get(stat.DropIPBadChecksum) + db.Drops.Get(stat.DropTCPBadChecksum)
@@ -112,7 +112,7 @@ func TestLossMatrix(t *testing.T) {
 				wp.step(100 * time.Microsecond)
 			}
 
-			ab, ba := wp.w.Stats(faultwire.AToB), wp.w.Stats(faultwire.BToA)
+			ab, ba := wp.Wire.Stats(faultwire.AToB), wp.Wire.Stats(faultwire.BToA)
 			m := matrixStats{
 				rack:        rackStatsOf(pa).sub(before),
 				fast:        stA.FastRetransmits.Load() - fast0,
@@ -137,7 +137,7 @@ func TestLossMatrix(t *testing.T) {
 
 // transferWire sends data from cl to sv over the wire pair, a 100 µs tick
 // at a time, and returns what sv received.
-func transferWire(t *testing.T, wp *wirePair, cl, sv *tcp.Sock, data []byte) []byte {
+func transferWire(t *testing.T, wp *pair, cl, sv *tcp.Sock, data []byte) []byte {
 	t.Helper()
 	got := make([]byte, 0, len(data))
 	buf := make([]byte, 1<<16)

@@ -14,159 +14,44 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/dpdk/dpdktest"
-	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 	"github.com/dpstack/dpstack/stat"
 )
 
 func TestMain(m *testing.M) { dpdktest.Main(m, "tcp", dpdk.EALConfig{}) }
 
-var (
-	addrA = netip.MustParsePrefix("198.18.1.1/24")
-	addrB = netip.MustParsePrefix("198.18.1.2/24")
-	seqNo atomic.Int64
-)
+// addrA and addrB are the addresses of a pair's hosts.
+var addrA, addrB = stacktest.AddrA, stacktest.AddrB
+
+var seqNo atomic.Int64
 
 func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seqNo.Add(1)) }
 
-// clock is a manual clock. It starts an hour ahead of the real one, so
-// that the loops' own Poll, which advances the wheels to the real time,
-// never reaches a deadline the stacks set from it: timers fire only when
-// the test advances the clock (ARCHITECTURE.md §8).
-type clock struct{ t ktime.Time }
+// pair is two hosts on a manual clock, each the other's known neighbour,
+// joined by a ring pair or a fault wire.
+type pair struct{ *stacktest.Pair }
 
-func newClock() *clock { return &clock{t: ktime.Now().Add(time.Hour)} }
-
-func (c *clock) Now() ktime.Time { return c.t }
-
-// hostOf opens a host on port with the manual clock.
-func hostOf(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock) *stack.Host {
-	return hostMTU(t, name, port, addr, clk, 0)
-}
-
-// hostMTU is hostOf with an MTU.
-func hostMTU(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock, mtu int) *stack.Host {
-	return hostPool(t, name, port, addr, clk, mtu, 4095)
-}
-
-// hostPool is hostMTU with a pool of size mbufs.
-func hostPool(t testing.TB, name string, port *dpdk.Port, addr netip.Prefix, clk *clock, mtu, size int) *stack.Host {
-	t.Helper()
-	cfg := stack.Config{Name: name, Port: port, Addr: addr, PoolSize: size, MTU: mtu}
-	if size < 2*stack.RxReserve {
-		cfg.SockMem = -1 // too small for a receive reserve: the test is about running dry
-	}
-	h, err := stack.Open(cfg)
-	require.NoError(t, err)
-	h.Stacks()[0].TCP().SetNow(clk.Now)
-	return h
-}
-
-// pair is two hosts joined by a ring pair, polled by the test (ARCHITECTURE.md §7).
-type pair struct {
-	t    testing.TB
-	rp   *dpdk.RingPair
-	a, b *stack.Host
-	clk  *clock
-}
-
-func newPair(t testing.TB) *pair { return newPairWith(t, 4095, false) }
+func newPair(t testing.TB) *pair { return newPairWith(t, 0, false) }
 
 // newPairPool is newPair with a pool of poolA mbufs for host a.
 func newPairPool(t testing.TB, poolA int) *pair { return newPairWith(t, poolA, false) }
 
-// newPairWith is newPair with a pool of poolA mbufs for host a, and a
-// ring pair that offers TCP checksum offload when csumOffload is set.
+// newPairWith is newPair with a pool of poolA mbufs for host a (0: the
+// default), and a ring pair that offers TCP checksum offload when
+// csumOffload is set.
 func newPairWith(t testing.TB, poolA int, csumOffload bool) *pair {
 	t.Helper()
-	name := uniq("tp")
-	rp, err := dpdk.NewRingPair(name, 1024)
-	require.NoError(t, err)
-	if csumOffload {
-		rp.OffloadTCPChecksums()
-	}
-	p := &pair{t: t, rp: rp, clk: newClock()}
-	p.a = hostPool(t, name+"a", rp.A, addrA, p.clk, 0, poolA)
-	p.b = hostOf(t, name+"b", rp.B, addrB, p.clk)
-	// Known neighbours: no ARP round before the first segment.
-	sa, sb := p.a.Stacks()[0], p.b.Stacks()[0]
-	sa.Routes().Neighbours().Update(sa.Device(), addrB.Addr(), p.b.MAC(), true)
-	sb.Routes().Neighbours().Update(sb.Device(), addrA.Addr(), p.a.MAC(), true)
-	t.Cleanup(func() {
-		p.pump(8)
-		// Each host may hold the other's mbufs (clones that crossed the
-		// ring): let both TCPs go before either host checks its pool.
-		p.ta().Close()
-		p.tb().Close()
-		p.a.Stacks()[0].Device().Cache.Flush()
-		p.b.Stacks()[0].Device().Cache.Flush()
-		require.NoError(t, p.a.Close(), "host a")
-		require.NoError(t, p.b.Close(), "host b")
-		require.NoError(t, rp.Close())
-	})
-	return p
+	return &pair{stacktest.NewPair(t, stacktest.PairConfig{Name: uniq("tp"), PoolA: poolA,
+		CsumOffload: csumOffload, ManualClock: true, KnownNeighbours: true})}
 }
 
-func (p *pair) ta() *tcp.Proto { return p.a.Stacks()[0].TCP() }
-func (p *pair) tb() *tcp.Proto { return p.b.Stacks()[0].TCP() }
-
-// pump runs n turns of both loops.
-func (p *pair) pump(n int) {
-	for range n {
-		p.a.Stacks()[0].Loop().Poll()
-		p.b.Stacks()[0].Loop().Poll()
-	}
-}
-
-// pumpUntil runs turns until cond holds, failing after a bounded number.
-func (p *pair) pumpUntil(what string, cond func() bool) {
-	p.t.Helper()
-	for range 20000 {
-		if cond() {
-			return
-		}
-		p.pump(1)
-	}
-	p.t.Fatalf("never happened: %s", what)
-}
-
-// advance moves the manual clock on by d and fires what is due on both
-// hosts, then lets the packets flow.
-func (p *pair) advance(d time.Duration) {
-	p.clk.t = p.clk.t.Add(d)
-	fire(p.a, p.clk.t)
-	fire(p.b, p.clk.t)
-	p.pump(4)
-}
-
-// advanceBy advances the clock step by step up to total, pumping between.
-func (p *pair) advanceBy(total, step time.Duration) {
-	for d := time.Duration(0); d < total; d += step {
-		p.advance(step)
-	}
-}
-
-// fire runs h's due timers at now and sends what they queued.
-func fire(h *stack.Host, now ktime.Time) {
-	l := h.Stacks()[0].Loop()
-	for range 64 {
-		if l.Wheel().Advance(now, 1<<16) == 0 {
-			break
-		}
-	}
-	l.Flush()
-}
-
-// inUse is how many mbufs of h's pool are out, after the core's cache gave
-// back what it holds.
-func inUse(h *stack.Host) int {
-	h.Stacks()[0].Device().Cache.Drain()
-	return h.Pool().InUse()
-}
+func (p *pair) ta() *tcp.Proto { return p.A.Stacks()[0].TCP() }
+func (p *pair) tb() *tcp.Proto { return p.B.Stacks()[0].TCP() }
 
 // recorder collects a socket's events, and the states it was told of.
 type recorder struct {
@@ -209,12 +94,12 @@ func dial(t testing.TB, h *stack.Host, addr netip.AddrPort) *tcp.Sock {
 
 // connect makes an established connection from a to b's port.
 func (p *pair) connect(port uint16) *conn {
-	p.t.Helper()
+	p.T.Helper()
 	c := &conn{rcl: &recorder{}, rsv: &recorder{}}
-	c.ln = listen(p.t, p.b, port, 16)
-	c.cl = dial(p.t, p.a, netip.AddrPortFrom(addrB.Addr(), port))
+	c.ln = listen(p.T, p.B, port, 16)
+	c.cl = dial(p.T, p.A, netip.AddrPortFrom(addrB.Addr(), port))
 	c.cl.Callbacks = c.rcl
-	p.pumpUntil("accept", func() bool {
+	p.PumpUntil("accept", func() bool {
 		s, err := c.ln.AcceptSock()
 		if err == nil {
 			c.sv = s
@@ -223,40 +108,40 @@ func (p *pair) connect(port uint16) *conn {
 		return false
 	})
 	c.sv.Callbacks = c.rsv
-	p.pumpUntil("client established", func() bool { return c.cl.State() == sock.Established })
-	require.Equal(p.t, sock.Established, c.sv.State())
+	p.PumpUntil("client established", func() bool { return c.cl.State() == sock.Established })
+	require.Equal(p.T, sock.Established, c.sv.State())
 	return c
 }
 
 // send writes all of data to s, pumping while the buffer is full.
 func (p *pair) send(s *tcp.Sock, data []byte) {
-	p.t.Helper()
+	p.T.Helper()
 	for i := 0; len(data) > 0; i++ {
-		require.Less(p.t, i, 100000, "send never completes")
+		require.Less(p.T, i, 100000, "send never completes")
 		n, err := s.SendMsg(data, 0)
 		if err == syscall.EAGAIN {
-			p.pump(1)
+			p.Pump(1)
 			continue
 		}
-		require.NoError(p.t, err)
+		require.NoError(p.T, err)
 		data = data[n:]
 	}
 }
 
 // recvAll reads from s until n bytes came, pumping.
 func (p *pair) recvAll(s *tcp.Sock, n int) []byte {
-	p.t.Helper()
+	p.T.Helper()
 	out := make([]byte, 0, n)
 	buf := make([]byte, 65536)
 	for i := 0; len(out) < n; i++ {
-		require.Less(p.t, i, 100000, "only %d of %d bytes came", len(out), n)
+		require.Less(p.T, i, 100000, "only %d of %d bytes came", len(out), n)
 		k, err := s.RecvMsg(buf, 0)
 		if err == syscall.EAGAIN {
-			p.pump(1)
+			p.Pump(1)
 			continue
 		}
-		require.NoError(p.t, err)
-		require.NotZero(p.t, k, "early end of stream after %d bytes", len(out))
+		require.NoError(p.T, err)
+		require.NotZero(p.T, k, "early end of stream after %d bytes", len(out))
 		out = append(out, buf[:k]...)
 	}
 	return out
@@ -265,26 +150,26 @@ func (p *pair) recvAll(s *tcp.Sock, n int) []byte {
 // transfer sends data from one socket to the other, reading as it goes,
 // and returns what arrived.
 func (p *pair) transfer(from, to *tcp.Sock, data []byte) []byte {
-	p.t.Helper()
+	p.T.Helper()
 	out := make([]byte, 0, len(data))
 	buf := make([]byte, 65536)
 	want := len(data)
 	for i := 0; len(out) < want; i++ {
-		require.Less(p.t, i, 200000, "only %d of %d bytes came", len(out), want)
+		require.Less(p.T, i, 200000, "only %d of %d bytes came", len(out), want)
 		if len(data) > 0 {
 			n, err := from.SendMsg(data, 0)
 			if err != syscall.EAGAIN {
-				require.NoError(p.t, err)
+				require.NoError(p.T, err)
 				data = data[n:]
 			}
 		}
-		p.pump(1)
+		p.Pump(1)
 		k, err := to.RecvMsg(buf, 0)
 		if err == syscall.EAGAIN {
 			continue
 		}
-		require.NoError(p.t, err)
-		require.NotZero(p.t, k, "early end of stream after %d bytes", len(out))
+		require.NoError(p.T, err)
+		require.NotZero(p.T, k, "early end of stream after %d bytes", len(out))
 		out = append(out, buf[:k]...)
 	}
 	return out
@@ -308,7 +193,7 @@ type peer struct {
 	h     *stack.Host
 	rp    *dpdk.RingPair
 	pool  *mbuf.Pool
-	clk   *clock
+	clk   *stacktest.Clock
 	mac   header.MAC
 	addr  netip.Addr // the raw peer's address
 	inbox []rxSeg
@@ -326,12 +211,12 @@ func newPeerMTU(t testing.TB, mtu int) *peer {
 	name := uniq("tr")
 	rp, err := dpdk.NewRingPair(name, 1024)
 	require.NoError(t, err)
-	pr := &peer{t: t, rp: rp, clk: newClock(), mac: peerMAC, addr: addrA.Addr(), burst: mbuf.NewBurst(32)}
+	pr := &peer{t: t, rp: rp, clk: stacktest.NewClock(), mac: peerMAC, addr: addrA.Addr(), burst: mbuf.NewBurst(32)}
 	pr.pool = dpdktest.Pool(t, 1023)
 	_, err = rp.A.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pr.pool})
 	require.NoError(t, err)
 	require.NoError(t, rp.A.Start())
-	pr.h = hostMTU(t, name+"b", rp.B, addrB, pr.clk, mtu)
+	pr.h = stacktest.OpenHost(t, stacktest.HostConfig{Name: name + "b", Port: rp.B, Addr: addrB, MTU: mtu, Clock: pr.clk})
 	// Known neighbour, so the first answer needs no ARP round.
 	st := pr.h.Stacks()[0]
 	st.Routes().Neighbours().Update(st.Device(), pr.addr, pr.mac, true)
@@ -357,8 +242,8 @@ func (pr *peer) poll(n int) {
 
 // advance moves the clock on and fires the host's due timers.
 func (pr *peer) advance(d time.Duration) {
-	pr.clk.t = pr.clk.t.Add(d)
-	fire(pr.h, pr.clk.t)
+	pr.clk.Add(d)
+	stacktest.Fire(pr.h, pr.clk.Now())
 	pr.poll(2)
 }
 
@@ -397,7 +282,7 @@ func (pr *peer) take(b *mbuf.Buf) {
 		if ok && a.Op() == header.ARPRequest && a.TargetIP() == pr.addr {
 			r := make([]byte, header.ARPLen)
 			header.ARP(r).Encode(header.ARPReply, pr.mac, pr.addr, a.SenderMAC(), a.SenderIP())
-			pr.inject(ethFrame(a.SenderMAC(), pr.mac, header.EtherTypeARP, r))
+			pr.inject(stacktest.EthFrame(a.SenderMAC(), pr.mac, header.EtherTypeARP, r))
 		}
 		return
 	case header.EtherTypeIPv4:
@@ -524,18 +409,8 @@ func (pr *peer) frame(s seg) []byte {
 		th.SetChecksum(th.Checksum() ^ 0x5555)
 	}
 	t = t[:len(t)-s.truncate]
-	ip := make([]byte, header.IPv4MinLen+len(t))
-	header.IPv4(ip).Encode(header.IPv4Fields{TotalLen: uint16(len(ip)), TTL: 64, Protocol: header.IPProtoTCP, Src: pr.addr, Dst: dst})
-	header.IPv4(ip).SetChecksumFull()
-	copy(ip[header.IPv4MinLen:], t)
-	return ethFrame(pr.h.MAC(), pr.mac, header.EtherTypeIPv4, ip)
-}
-
-func ethFrame(dst, src header.MAC, etherType uint16, payload []byte) []byte {
-	f := make([]byte, header.EthernetLen+len(payload))
-	header.Ethernet(f).Encode(dst, src, etherType)
-	copy(f[header.EthernetLen:], payload)
-	return f
+	return stacktest.EthFrame(pr.h.MAC(), pr.mac, header.EtherTypeIPv4,
+		stacktest.IPv4Packet(pr.addr, dst, header.IPProtoTCP, 64, t))
 }
 
 // Option builders for crafted segments.

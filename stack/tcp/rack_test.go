@@ -104,7 +104,7 @@ func TestRACKReorderingWindow(t *testing.T) {
 			p := pr.tcp()
 			before := rackStatsOf(p)
 			// Time passes without firing timers: the ACKs carry it.
-			pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+			pr.clk.Add(20 * time.Millisecond)
 			rc.ackWith(segs[1].seq)
 			rc.sackAck(segs[1].seq, [2]uint32{segs[2].seq, segs[2].end()})
 			pr.expectNone()
@@ -155,7 +155,7 @@ func TestRACKTLPNoAllocs(t *testing.T) {
 			if i > 100000 {
 				t.Fatalf("stalled at %d/%d: %+v", got, len(data), c.cl.Info())
 			}
-			p.advance(time.Millisecond)
+			p.Advance(time.Millisecond)
 			if k, err := c.sv.RecvMsg(buf, 0); err == nil {
 				got += k
 			}
@@ -184,9 +184,9 @@ func TestRACKTLPNoAllocs(t *testing.T) {
 func TestRACKReoWndDSACKGrowth(t *testing.T) {
 	rc, segs := rackFlight(t, 9221, 10)
 	pr := rc.pr
-	pr.clk.t = pr.clk.t.Add(4 * time.Millisecond)
+	pr.clk.Add(4 * time.Millisecond)
 	rc.ackWith(segs[1].seq)
-	pr.clk.t = pr.clk.t.Add(196 * time.Millisecond)
+	pr.clk.Add(196 * time.Millisecond)
 	rc.ackWith(segs[2].seq)
 	wnd, mult, minRTT, srtt := rc.s.RACKReoWnd()
 	require.Equal(t, 4*time.Millisecond, minRTT)
@@ -232,7 +232,7 @@ func TestRACKReoWndDSACKGrowth(t *testing.T) {
 func rackWarm(t *testing.T, port uint16) *rawConn {
 	t.Helper()
 	rc, segs := rackFlight(t, port, 10)
-	rc.pr.clk.t = rc.pr.clk.t.Add(20 * time.Millisecond)
+	rc.pr.clk.Add(20 * time.Millisecond)
 	for _, sg := range segs {
 		rc.ackWith(sg.end())
 	}
@@ -271,7 +271,7 @@ func rackRecovery(t *testing.T, rc *rawConn) {
 	require.NoError(t, err)
 	require.Equal(t, 2*mss, n)
 	a, b := rc.expect(dataLen(mss)), rc.expect(dataLen(mss))
-	pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+	pr.clk.Add(20 * time.Millisecond)
 	rc.sackAck(a.seq, [2]uint32{b.seq, b.end()})
 	pr.advance(25 * time.Millisecond)
 	rc.expect(seqIs(a.seq), dataLen(mss))
@@ -287,7 +287,7 @@ func rackRecovery(t *testing.T, rc *rawConn) {
 func TestRACKReoWndPersist(t *testing.T) {
 	rc, segs := rackFlight(t, 9222, 10)
 	pr := rc.pr
-	pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+	pr.clk.Add(20 * time.Millisecond)
 	rc.ackWith(segs[9].end())
 	rc.sackAck(segs[9].end(), [2]uint32{segs[0].seq, segs[0].end()})
 	_, mult, _, _ := rc.s.RACKReoWnd()
@@ -330,13 +330,13 @@ func TestRACKDSACKAvoidsSpuriousRetransmission(t *testing.T) {
 			p := pr.tcp()
 			// The first flight: f[1] is held back and retransmitted.
 			f := rackSend(t, rc, 10)
-			pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+			pr.clk.Add(20 * time.Millisecond)
 			rc.ackWith(f[1].seq)
 			rc.sackAck(f[1].seq, [2]uint32{f[2].seq, f[2].end()})
 			pr.advance(5 * time.Millisecond)
 			rc.expect(seqIs(f[1].seq), dataLen(mss))
 			require.True(t, rc.s.Info().InRecovery)
-			pr.clk.t = pr.clk.t.Add(3 * time.Millisecond)
+			pr.clk.Add(3 * time.Millisecond)
 			rc.ackWith(f[3].seq) // the original arrives, 8 ms late
 			if tc.dsack {
 				rc.sackAck(f[3].seq, [2]uint32{f[1].seq, f[1].end()}) // then the copy
@@ -355,7 +355,7 @@ func TestRACKDSACKAvoidsSpuriousRetransmission(t *testing.T) {
 			// The second flight, with the same reordering.
 			f = rackSend(t, rc, 4)
 			before := rackStatsOf(p)
-			pr.clk.t = pr.clk.t.Add(20 * time.Millisecond)
+			pr.clk.Add(20 * time.Millisecond)
 			rc.ackWith(f[1].seq)
 			rc.sackAck(f[1].seq, [2]uint32{f[2].seq, f[2].end()})
 			pr.advance(4 * time.Millisecond)
@@ -402,13 +402,13 @@ func TestRACKDSACKNoAllocs(t *testing.T) {
 			t.Fatalf("sent %d: %v", n, err)
 		}
 		// Hold the first frame back; let the others through.
-		p.a.Stacks()[0].Loop().Flush()
-		k := p.rp.B.RxBurst(0, burst)
+		p.A.Stacks()[0].Loop().Flush()
+		k := p.Rings.B.RxBurst(0, burst)
 		if k == 0 {
 			t.Fatal("nothing sent")
 		}
 		one[0] = burst[0]
-		if m := p.rp.A.TxBurst(0, burst[1:k]); m != k-1 {
+		if m := p.Rings.A.TxBurst(0, burst[1:k]); m != k-1 {
 			t.Fatalf("%d of %d frames put back", m, k-1)
 		}
 		clear(burst)
@@ -417,10 +417,10 @@ func TestRACKDSACKNoAllocs(t *testing.T) {
 			if i > 100000 {
 				t.Fatalf("stalled at %d/%d: %+v", got, len(data), c.cl.Info())
 			}
-			p.advance(time.Millisecond)
+			p.Advance(time.Millisecond)
 			if one[0] != nil && c.cl.Info().PacketsOut == 0 {
 				// Repaired: the original arrives late.
-				if p.rp.A.TxBurst(0, one) != 1 {
+				if p.Rings.A.TxBurst(0, one) != 1 {
 					t.Fatal("held frame not put back")
 				}
 				one[0] = nil
@@ -429,7 +429,7 @@ func TestRACKDSACKNoAllocs(t *testing.T) {
 				got += k
 			}
 		}
-		p.advance(time.Millisecond)
+		p.Advance(time.Millisecond)
 	}
 	run()
 	st := p.ta().Stats()

@@ -227,8 +227,8 @@ func TestRecoveryAndRTO(t *testing.T) {
 // frames whose indices are in lose, and puts the rest back in order. It
 // reports how many frames it found.
 func dropFrames(t testing.TB, p *pair, burst []*mbuf.Buf, lose ...int) int {
-	p.a.Stacks()[0].Loop().Flush()
-	n := p.rp.B.RxBurst(0, burst)
+	p.A.Stacks()[0].Loop().Flush()
+	n := p.Rings.B.RxBurst(0, burst)
 	keep := burst[:0]
 	for i, b := range burst[:n] {
 		lost := false
@@ -241,7 +241,7 @@ func dropFrames(t testing.TB, p *pair, burst []*mbuf.Buf, lose ...int) int {
 		}
 		keep = append(keep, b)
 	}
-	if k := p.rp.A.TxBurst(0, keep); k != len(keep) {
+	if k := p.Rings.A.TxBurst(0, keep); k != len(keep) {
 		t.Fatalf("%d of %d frames put back", k, len(keep))
 	}
 	clear(burst)
@@ -276,7 +276,7 @@ func TestFastRecoveryBetweenStacks(t *testing.T) {
 			assert.Zero(t, st.partial)
 			assert.Equal(t, uint64(1), p.ta().Stats().SACKRecoveries.Load())
 			assert.Positive(t, st.limited)
-			p.pumpUntil("all acknowledged", func() bool { return c.cl.Info().PacketsOut == 0 })
+			p.PumpUntil("all acknowledged", func() bool { return c.cl.Info().PacketsOut == 0 })
 			assert.False(t, c.cl.Info().InRecovery)
 			c.cl.Close()
 			c.sv.Close()
@@ -349,12 +349,12 @@ func TestFastRecoveryNoAllocs(t *testing.T) {
 				}
 				lose = false
 			}
-			p.pump(1)
+			p.Pump(1)
 			if n, err := c.sv.RecvMsg(buf, 0); err == nil {
 				got += n
 			}
 		}
-		p.pump(4)
+		p.Pump(4)
 	}
 	run := func() {
 		move(clean, false)

@@ -458,7 +458,7 @@ func TestSACKLossyWire(t *testing.T) {
 	}
 	require.True(t, bytes.Equal(data, got), "byte-exact")
 	d := sackStatsOf(p).sub(before)
-	ab := wp.w.Stats(faultwire.AToB)
+	ab := wp.Wire.Stats(faultwire.AToB)
 	t.Logf("dropped %d data frames; SACK recoveries %d, SACK retransmits %d, RTOs %d, retransmissions %d, D-SACKs %d",
 		ab.Dropped, d.recoveries, d.retransmits, d.timeouts, d.retrans, d.dsacks)
 	assert.Positive(t, d.recoveries)

@@ -322,11 +322,11 @@ func TestSimultaneousOpenClose(t *testing.T) {
 	require.ErrorIs(t, a.Connect(netip.AddrPortFrom(addrB.Addr(), 6000)), syscall.EINPROGRESS)
 	require.ErrorIs(t, b.Connect(netip.AddrPortFrom(addrA.Addr(), 5000)), syscall.EINPROGRESS)
 	// Deliver both SYNs before either side answers.
-	p.a.Stacks()[0].Loop().Flush()
-	p.b.Stacks()[0].Loop().Flush()
-	p.a.Stacks()[0].Loop().Poll()
+	p.A.Stacks()[0].Loop().Flush()
+	p.B.Stacks()[0].Loop().Flush()
+	p.A.Stacks()[0].Loop().Poll()
 	assert.Equal(t, sock.SynRecv, a.State(), "a got b's SYN while in SYN-SENT")
-	p.pumpUntil("both established", func() bool {
+	p.PumpUntil("both established", func() bool {
 		return a.State() == sock.Established && b.State() == sock.Established
 	})
 	want := []sock.State{sock.SynSent, sock.SynRecv, sock.Established}
@@ -335,12 +335,12 @@ func TestSimultaneousOpenClose(t *testing.T) {
 	assert.True(t, bytes.Equal([]byte("simultaneous"), p.transfer(a, b, []byte("simultaneous"))))
 	a.Close()
 	b.Close()
-	p.a.Stacks()[0].Loop().Flush()
-	p.b.Stacks()[0].Loop().Flush()
-	p.a.Stacks()[0].Loop().Poll()
+	p.A.Stacks()[0].Loop().Flush()
+	p.B.Stacks()[0].Loop().Flush()
+	p.A.Stacks()[0].Loop().Poll()
 	sa, _ := p.ta().StateOf(netip.AddrPortFrom(addrA.Addr(), 5000), netip.AddrPortFrom(addrB.Addr(), 6000))
 	assert.Equal(t, sock.Closing, sa)
-	p.pump(4)
+	p.Pump(4)
 	sa, _ = p.ta().StateOf(netip.AddrPortFrom(addrA.Addr(), 5000), netip.AddrPortFrom(addrB.Addr(), 6000))
 	sb, _ := p.tb().StateOf(netip.AddrPortFrom(addrB.Addr(), 6000), netip.AddrPortFrom(addrA.Addr(), 5000))
 	assert.Equal(t, sock.TimeWait, sa)
@@ -359,7 +359,7 @@ func TestHalfClose(t *testing.T) {
 	c := p.connect(80)
 	require.NoError(t, c.cl.Shutdown(syscall.SHUT_WR))
 	buf := make([]byte, 100)
-	p.pumpUntil("server sees EOF", func() bool {
+	p.PumpUntil("server sees EOF", func() bool {
 		n, err := c.sv.RecvMsg(buf, 0)
 		return n == 0 && err == nil
 	})
@@ -367,14 +367,14 @@ func TestHalfClose(t *testing.T) {
 	got := p.transfer(c.sv, c.cl, pattern(50_000, 9))
 	assert.True(t, bytes.Equal(pattern(50_000, 9), got))
 	require.NoError(t, c.sv.Shutdown(syscall.SHUT_WR))
-	p.pumpUntil("client sees EOF", func() bool {
+	p.PumpUntil("client sees EOF", func() bool {
 		n, err := c.cl.RecvMsg(buf, 0)
 		return n == 0 && err == nil
 	})
 	// And the server-first variant on a new connection.
 	d := p.connect(81)
 	require.NoError(t, d.sv.Shutdown(syscall.SHUT_WR))
-	p.pumpUntil("client sees EOF", func() bool {
+	p.PumpUntil("client sees EOF", func() bool {
 		n, err := d.cl.RecvMsg(buf, 0)
 		return n == 0 && err == nil
 	})
@@ -388,7 +388,7 @@ func TestHalfClose(t *testing.T) {
 	for _, s := range []interface{ Close() }{c.cl, c.sv, d.cl, d.sv, c.ln, d.ln} {
 		s.Close()
 	}
-	p.advance(time.Second)
+	p.Advance(time.Second)
 }
 
 // Retransmission by RTO (RFC 6298): a lost segment is sent again after
@@ -435,19 +435,19 @@ func TestRetransmissionBetweenStacks(t *testing.T) {
 	data := pattern(3000, 4) // three segments: two duplicate ACKs at most
 	n, err := c.cl.SendMsg(data, 0)
 	require.NoError(t, err)
-	p.a.Stacks()[0].Loop().Flush()
+	p.A.Stacks()[0].Loop().Flush()
 	// Lose the first frame on the wire.
-	lost := p.rp.B.RxBurst(0, burstOf(1))
+	lost := p.Rings.B.RxBurst(0, burstOf(1))
 	require.Equal(t, 1, lost)
 	freeBurst()
-	p.pump(4)
+	p.Pump(4)
 	buf := make([]byte, 65536)
 	k, err := c.sv.RecvMsg(buf, 0)
 	assert.ErrorIs(t, err, syscall.EAGAIN, "the rest waits out of order")
 	assert.Zero(t, k)
 	assert.Positive(t, c.sv.Info().OFOQueue)
 	assert.Zero(t, p.ta().Stats().Recoveries.Load(), "no fast retransmit on two duplicate ACKs")
-	p.advance(250 * time.Millisecond)
+	p.Advance(250 * time.Millisecond)
 	got := p.recvAll(c.sv, n)
 	assert.True(t, bytes.Equal(data[:n], got))
 	st := p.ta().Stats()
@@ -466,15 +466,15 @@ func TestRetransmitWhileCloneHeld(t *testing.T) {
 	data := pattern(3000, 8)
 	_, err := c.cl.SendMsg(data, 0)
 	require.NoError(t, err)
-	p.a.Stacks()[0].Loop().Flush()
-	p.b.Stacks()[0].Loop().Poll() // the server queues the clones, unread
+	p.A.Stacks()[0].Loop().Flush()
+	p.B.Stacks()[0].Loop().Poll() // the server queues the clones, unread
 	// Lose the server's ACKs.
-	p.b.Stacks()[0].Loop().Flush()
-	for p.rp.A.RxBurst(0, burstOf(32)) > 0 {
+	p.B.Stacks()[0].Loop().Flush()
+	for p.Rings.A.RxBurst(0, burstOf(32)) > 0 {
 		freeBurst()
 	}
 	freeBurst()
-	p.advance(c.cl.Info().RTO + 50*time.Millisecond)
+	p.Advance(c.cl.Info().RTO + 50*time.Millisecond)
 	assert.Positive(t, p.ta().Stats().RetransSegs.Load())
 	assert.Positive(t, p.tb().Stats().DSACKSent.Load(), "the copy was a duplicate")
 	assert.True(t, bytes.Equal(data, p.recvAll(c.sv, len(data))))

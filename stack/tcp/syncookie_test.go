@@ -11,6 +11,7 @@ import (
 
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 	"github.com/dpstack/dpstack/stat"
 )
@@ -260,7 +261,7 @@ func TestSynCookieFlood(t *testing.T) {
 	l := listen(t, pr.h, 80, 4)
 	st := pr.tcp().Stats()
 	f := newFlooder(pr, 64)
-	base := inUse(pr.h)
+	base := stacktest.InUse(pr.h)
 	buf := make([]byte, 64)
 	var conns []*rawConn
 	for i := range 100 {
@@ -292,7 +293,7 @@ func TestSynCookieFlood(t *testing.T) {
 	}
 	pr.poll(2)
 	pr.inbox = pr.inbox[:0]
-	assert.Equal(t, base, inUse(pr.h), "pool in use back at baseline")
+	assert.Equal(t, base, stacktest.InUse(pr.h), "pool in use back at baseline")
 
 	// A cookie SYN-ACK allocates nothing.
 	frame := f.next(80)
@@ -313,5 +314,5 @@ func TestSynCookieFlood(t *testing.T) {
 	sent := st.SynCookiesSent.Load()
 	assert.Zero(t, testing.AllocsPerRun(200, synAck))
 	assert.Equal(t, sent+201, st.SynCookiesSent.Load())
-	assert.Equal(t, base, inUse(pr.h))
+	assert.Equal(t, base, stacktest.InUse(pr.h))
 }

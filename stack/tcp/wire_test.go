@@ -76,14 +76,12 @@ func (w *faultyWire) carry(rx, tx *dpdk.Port, from *stack.Host) {
 // by step.
 func (w *faultyWire) turn(step time.Duration) {
 	p := w.p
-	p.a.Stacks()[0].Loop().Flush()
-	w.carry(p.rp.B, p.rp.A, p.a) // a's frames, read off the a->b ring and put back
-	p.b.Stacks()[0].Loop().Poll()
-	w.carry(p.rp.A, p.rp.B, p.b)
-	p.a.Stacks()[0].Loop().Poll()
-	p.clk.t = p.clk.t.Add(step)
-	fire(p.a, p.clk.t)
-	fire(p.b, p.clk.t)
+	p.A.Stacks()[0].Loop().Flush()
+	w.carry(p.Rings.B, p.Rings.A, p.A) // a's frames, read off the a->b ring and put back
+	p.B.Stacks()[0].Loop().Poll()
+	w.carry(p.Rings.A, p.Rings.B, p.B)
+	p.A.Stacks()[0].Loop().Poll()
+	p.Fire(step)
 }
 
 // A transfer both ways over a wire that loses, duplicates and reorders
