@@ -151,7 +151,7 @@ func (c *TCPConn) recv(cl *call) bool {
 	if p == nil {
 		// WriteTo's Read: a buffer only once there are bytes for it.
 		if cl.lent == nil {
-			cl.lent = copyBufs.Get().(*[]byte)
+			cl.lent = getCopyBuf()
 		}
 		p = *cl.lent
 	}

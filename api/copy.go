@@ -5,21 +5,44 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 )
 
 // copyBufs lend WriteTo its buffers, and ReadFrom where it cannot read
 // into the stage. A buffer is borrowed only while bytes pass through it:
-// a connection that waits holds none.
-var copyBufs = sync.Pool{New: func() any {
-	b := make([]byte, 32<<10)
-	return &b
-}}
+// a connection that waits holds none. They are kept in a bounded free
+// list rather than a sync.Pool, which empties at every garbage collection:
+// a steady stream of copies then allocates nothing, and the list never
+// keeps more than copyBufsKept buffers.
+var copyBufs = make(chan *[]byte, copyBufsKept)
+
+const (
+	copyBufSize  = 32 << 10
+	copyBufsKept = 64
+)
+
+// getCopyBuf borrows a buffer from copyBufs, or makes one.
+func getCopyBuf() *[]byte {
+	select {
+	case b := <-copyBufs:
+		return b
+	default:
+		b := make([]byte, copyBufSize)
+		return &b
+	}
+}
+
+// putCopyBuf gives a buffer back, dropping it when the list is full.
+func putCopyBuf(b *[]byte) {
+	select {
+	case copyBufs <- b:
+	default:
+	}
+}
 
 // giveBack returns the buffer a Read borrowed, if any.
 func (cl *call) giveBack() {
 	if cl.lent != nil {
-		copyBufs.Put(cl.lent)
+		putCopyBuf(cl.lent)
 		cl.lent = nil
 	}
 }
@@ -115,8 +138,8 @@ func (c *TCPConn) readStage(r io.Reader) (int, error) {
 
 // readThrough reads from r into a borrowed buffer and writes it.
 func (c *TCPConn) readThrough(r io.Reader) (int, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := getCopyBuf()
+	defer putCopyBuf(bp)
 	n, err := r.Read(*bp)
 	if n > 0 {
 		var werr error
