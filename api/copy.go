@@ -117,7 +117,7 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // readStage reads from r into the stage, which is Write's, and posts what
-// it read to the core, as stageWrite does.
+// it read to the core (postStage).
 func (c *TCPConn) readStage(r io.Reader) (int, error) {
 	if n := cap(c.stage); n < stageMin || c.stageN == n && n < stageSize {
 		// The last read filled the stage: r has more than it holds.
@@ -127,10 +127,7 @@ func (c *TCPConn) readStage(r io.Reader) (int, error) {
 	if n <= 0 {
 		return 0, err
 	}
-	c.stageN = n
-	c.wbusy.Store(true)
-	if perr := post(c.loop, c.stageFn); perr != nil {
-		c.wbusy.Store(false)
+	if perr := c.postStage(n); perr != nil {
 		return 0, c.opErr("write", "write", perr)
 	}
 	return n, err

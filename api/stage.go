@@ -37,13 +37,23 @@ func (c *TCPConn) stageWrite(p []byte) (int, error) {
 	if want := min(len(p), stageSize); cap(c.stage) < want {
 		c.stage = make([]byte, min(max(want, 2*cap(c.stage), stageMin), stageSize))
 	}
-	c.stageN = copy(c.stage[:cap(c.stage)], p)
+	n := copy(c.stage[:cap(c.stage)], p)
+	if err := c.postStage(n); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// postStage hands the first n bytes of the stage to the core (takeStage):
+// the stage is the core's until it gives it back.
+func (c *TCPConn) postStage(n int) error {
+	c.stageN = n
 	c.wbusy.Store(true)
 	if err := post(c.loop, c.stageFn); err != nil {
 		c.wbusy.Store(false)
-		return 0, err
+		return err
 	}
-	return c.stageN, nil
+	return nil
 }
 
 // takeStage is the core's side of stageWrite: the staged bytes become

@@ -74,11 +74,7 @@ func crowdMSS(addr string, n, mss int) error {
 		return serr
 	}}
 	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	defer func() { closeAll(conns) }()
 	for range n {
 		c, err := d.Dial("tcp4", addr)
 		if err != nil {
@@ -214,35 +210,48 @@ func TestCrowdThatNeverReads(t *testing.T) {
 // line and reading it back, prints "opened N", waits for its stdin to
 // close, then closes them all at once and prints "closed N".
 func massClose(addr string, n int) error {
+	conns, err := openEchoed(addr, n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("opened %d\n", len(conns))
+	io.Copy(io.Discard, os.Stdin)
+	closeAll(conns)
+	fmt.Printf("closed %d\n", len(conns))
+	return nil
+}
+
+// openEchoed opens n connections to the echo service at addr, each
+// sending a line and reading it back. On an error it closes what it
+// opened.
+func openEchoed(addr string, n int) ([]net.Conn, error) {
 	conns := make([]net.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
 	msg := []byte("hello\n")
 	for range n {
 		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
 		if err != nil {
-			return fmt.Errorf("after %d connections: %w", len(conns), err)
+			closeAll(conns)
+			return nil, fmt.Errorf("after %d connections: %w", len(conns), err)
 		}
 		conns = append(conns, c)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Write(msg); err != nil {
-			return err
+			closeAll(conns)
+			return nil, err
 		}
 		if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
-			return err
+			closeAll(conns)
+			return nil, err
 		}
 	}
-	fmt.Printf("opened %d\n", len(conns))
-	io.Copy(io.Discard, os.Stdin)
+	return conns, nil
+}
+
+// closeAll closes every connection of conns.
+func closeAll(conns []net.Conn) {
 	for _, c := range conns {
 		c.Close()
 	}
-	fmt.Printf("closed %d\n", len(conns))
-	conns = nil
-	return nil
 }
 
 // massCloseSize is how many connections close at once, opened by
@@ -314,27 +323,11 @@ func TestMassClose(t *testing.T) {
 // reset of a refused connection), and closes them all when its stdin
 // closes.
 func overLimit(addr string, n int) error {
-	conns := make([]net.Conn, 0, n+1)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	msg := []byte("hello\n")
-	for range n {
-		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
-		if err != nil {
-			return fmt.Errorf("after %d connections: %w", len(conns), err)
-		}
-		conns = append(conns, c)
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(msg); err != nil {
-			return err
-		}
-		if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
-			return err
-		}
+	conns, err := openEchoed(addr, n)
+	if err != nil {
+		return err
 	}
+	defer func() { closeAll(conns) }()
 	fmt.Printf("held %d\n", len(conns))
 	// The reset may come before connect(2) has returned.
 	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
