@@ -267,8 +267,10 @@ func TestMassClose(t *testing.T) {
 	defer cancel()
 	// A FIN the TAP's queue dropped is retransmitted by the kernel, but
 	// a peer may give up first (its own orphan limits): the echo's idle
-	// timeout then ends what it left.
-	r := startRun(t, ctx, "massclose", "198.18.7", "--idle-timeout", "5s")
+	// timeout then ends what it left. It is long enough that no
+	// connection idles out while the 20,000 are still being opened on a
+	// busy machine, and short enough to end within the wait below.
+	r := startRun(t, ctx, "massclose", "198.18.7", "--idle-timeout", "30s")
 	const (
 		held    = `dpstack_sock_mem_bytes{core="0",port="net_tap0"}`
 		sockets = `dpstack_sock_count{core="0",port="net_tap0"}`
