@@ -302,10 +302,7 @@ func (c *CConn) SetLinger(sec int) error {
 	if c.released {
 		return net.ErrClosed
 	}
-	if sec < 0 {
-		return c.sk.Sk().SetLinger(false, 0)
-	}
-	return c.sk.Sk().SetLinger(true, sec)
+	return c.sk.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, lingerOf(sec))
 }
 
 // Close gives the connection up: queued data still goes out and the

@@ -505,10 +505,7 @@ func (c *TCPConn) SetNoDelay(noDelay bool) error {
 // for the peer to acknowledge the data and the FIN.
 func (c *TCPConn) SetLinger(sec int) error {
 	err := c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error {
-		if sec < 0 {
-			return sk.Sk().SetLinger(false, 0)
-		}
-		return sk.Sk().SetLinger(true, sec)
+		return sk.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, lingerOf(sec))
 	})
 	if err == nil {
 		c.linger.Store(int32(max(min(sec, math.MaxInt32), -1)))
@@ -569,10 +566,55 @@ func (c *TCPConn) GetSockoptInt(level, name int) (int, error) {
 	return v, err
 }
 
+// SetSockoptString sets a string socket option, as setsockopt(2) does
+// with a name: TCP_CONGESTION.
+func (c *TCPConn) SetSockoptString(level, name int, val string) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error { return sk.SetSockOptString(level, name, val) })
+}
+
+// GetSockoptString reads a string socket option: TCP_CONGESTION.
+func (c *TCPConn) GetSockoptString(level, name int) (string, error) {
+	var v string
+	err := c.ctl("get", "getsockopt", func(sk sock.ProtoOps) error {
+		var err error
+		v, err = sk.GetSockOptString(level, name)
+		return err
+	})
+	return v, err
+}
+
+// SetSockoptLinger sets a struct linger socket option (SO_LINGER), as
+// syscall.SetsockoptLinger does. SetLinger is the net.TCPConn way.
+func (c *TCPConn) SetSockoptLinger(level, name int, l *syscall.Linger) error {
+	err := c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error { return sk.SetSockOptLinger(level, name, *l) })
+	if err == nil {
+		sec := -1
+		if l.Onoff != 0 {
+			sec = int(l.Linger)
+		}
+		c.linger.Store(int32(sec))
+	}
+	return err
+}
+
+// GetSockoptLinger reads a struct linger socket option (SO_LINGER).
+func (c *TCPConn) GetSockoptLinger(level, name int) (*syscall.Linger, error) {
+	var l syscall.Linger
+	err := c.ctl("get", "getsockopt", func(sk sock.ProtoOps) error {
+		var err error
+		l, err = sk.GetSockOptLinger(level, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
 // SetCongestion chooses the connection's congestion control by name
 // (TCP_CONGESTION: "cubic", "reno").
 func (c *TCPConn) SetCongestion(name string) error {
-	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error { return sk.SetCongestion(name) })
+	return c.SetSockoptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, name)
 }
 
 // Info is a snapshot of the connection's TCP state (negotiated options,
@@ -625,6 +667,15 @@ func (c *TCPConn) SetWriteDeadline(t time.Time) error {
 	}
 	c.wd.set(t)
 	return nil
+}
+
+// lingerOf is SO_LINGER for net.TCPConn's SetLinger(sec): off when sec is
+// negative, otherwise on with sec seconds.
+func lingerOf(sec int) syscall.Linger {
+	if sec < 0 {
+		return syscall.Linger{}
+	}
+	return syscall.Linger{Onoff: 1, Linger: int32(min(sec, math.MaxInt32))}
 }
 
 func boolInt(b bool) int {

@@ -100,8 +100,9 @@ func TestPeek(t *testing.T) {
 	require.NoError(t, srv.err())
 }
 
-// TestSockopts: options by level and name reach the socket and read back;
-// an unknown one is ENOPROTOOPT; TCP_CONGESTION takes a name.
+// TestSockopts: options by level and name reach the socket and read back,
+// integers, names (TCP_CONGESTION) and struct linger (SO_LINGER) alike; an
+// unknown one is ENOPROTOOPT, one of another kind EINVAL.
 func TestSockopts(t *testing.T) {
 	p := newPeer(t)
 	conns := make(chan *api.TCPConn, 1)
@@ -124,7 +125,23 @@ func TestSockopts(t *testing.T) {
 	assert.Equal(t, 2*65536, v, "doubled, as Linux reports it")
 	assert.ErrorIs(t, c.SetSockoptInt(syscall.SOL_SOCKET, 9999, 1), syscall.ENOPROTOOPT)
 	require.NoError(t, c.SetCongestion("reno"))
-	assert.Error(t, c.SetCongestion("bbr9"), "an algorithm the stack does not have")
+	cc, err := c.GetSockoptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION)
+	require.NoError(t, err)
+	assert.Equal(t, "reno", cc)
+	assert.ErrorIs(t, c.SetSockoptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "bbr9"), syscall.ENOENT,
+		"an algorithm the stack does not have")
+	assert.ErrorIs(t, c.SetSockoptInt(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, 1), syscall.EINVAL)
+	assert.ErrorIs(t, c.SetSockoptString(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, "1"), syscall.EINVAL)
+
+	require.NoError(t, c.SetSockoptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 7}))
+	l, err := c.GetSockoptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER)
+	require.NoError(t, err)
+	assert.Equal(t, syscall.Linger{Onoff: 1, Linger: 7}, *l)
+	require.NoError(t, c.SetLinger(-1))
+	l, err = c.GetSockoptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER)
+	require.NoError(t, err)
+	assert.Equal(t, syscall.Linger{Linger: 7}, *l, "off keeps the time, as Linux")
+	assert.ErrorIs(t, c.SetSockoptLinger(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, &syscall.Linger{}), syscall.EINVAL)
 	close(release)
 	k.wait()
 }

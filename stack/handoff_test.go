@@ -164,7 +164,7 @@ func TestHandoffSynAck(t *testing.T) {
 	assert.Equal(t, uint64(2), lh.tcpStats(1).Handoffs.Load())
 
 	// An abortive close sends a RST and frees the 4-tuple everywhere.
-	require.NoError(t, sk.SetLinger(true, 0))
+	require.NoError(t, sk.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 	sk.Close()
 	s0.Loop().Flush()
 	_, ok = lh.h.Flows().Owner(local, remote)
@@ -223,7 +223,7 @@ func TestHandoffBeforeListener(t *testing.T) {
 	owner, ok := lh.h.Flows().Owner(netip.AddrPortFrom(addrA.Addr(), 7000), netip.AddrPortFrom(addrB.Addr(), 3333))
 	assert.True(t, ok)
 	assert.Equal(t, 0, owner)
-	require.NoError(t, c.Sk().SetLinger(true, 0))
+	require.NoError(t, c.Sk().SetOptionLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 	c.Close()
 	for _, l := range lns {
 		l.Close()
@@ -262,7 +262,7 @@ func TestHandoffInboxFull(t *testing.T) {
 	assert.Empty(t, lh.sent(1))
 	assert.Equal(t, uint64(1), s1.Device().Drops.Get(stat.DropHandoffFull))
 	assert.Zero(t, lh.tcpStats(1).Handoffs.Load())
-	require.NoError(t, sk.SetLinger(true, 0))
+	require.NoError(t, sk.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 	sk.Close()
 	// The junk in the inbox is freed by Close (the leak check).
 }
@@ -386,7 +386,7 @@ func TestHandoffNoAllocs(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(200, func() { ack(1) }))
 	assert.Equal(t, uint64(202), lh.tcpStats(1).Handoffs.Load())
 	assert.Empty(t, lh.sent(1))
-	require.NoError(t, sk.SetLinger(true, 0))
+	require.NoError(t, sk.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 	sk.Close()
 }
 
@@ -411,7 +411,7 @@ func BenchmarkHandoff(b *testing.B) {
 			if tc.queue == 1 && lh.tcpStats(1).Handoffs.Load() != uint64(b.N) {
 				b.Fatalf("%d handoffs for %d segments", lh.tcpStats(1).Handoffs.Load(), b.N)
 			}
-			require.NoError(b, sk.SetLinger(true, 0))
+			require.NoError(b, sk.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 			sk.Close()
 		})
 	}

@@ -220,7 +220,9 @@ func TestHostCongestion(t *testing.T) {
 		} else {
 			require.NoError(t, err)
 			s := h.Stacks()[0].TCP().NewSock()
-			assert.Equal(t, tc.want, s.Congestion())
+			v, err := s.GetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, v)
 			s.Close()
 			require.NoError(t, h.Close())
 		}

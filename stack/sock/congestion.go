@@ -1,9 +1,6 @@
 package sock
 
-import (
-	"fmt"
-	"syscall"
-)
+import "fmt"
 
 // CongestionNameMax is the longest congestion-control name plus one
 // (TCP_CA_NAME_MAX, room for C's terminating NUL).
@@ -11,14 +8,14 @@ const CongestionNameMax = 16
 
 // DefaultCongestion is the congestion control of a new socket
 // (net.ipv4.tcp_congestion_control): CUBIC, as Linux. Reno is chosen per
-// socket with SetCongestion (TCP_CONGESTION).
+// socket with the TCP_CONGESTION option (SetOptionString).
 const DefaultCongestion = "cubic"
 
 // congestionNames is the set of names TCP_CONGESTION accepts
-// (tcp_cong_list). It starts with the two algorithms tcp implements, Reno (which Linux always builds in, and the
-// default) and CUBIC (Linux's default), so that the default is always
-// valid; the tcp package adds what else it implements through
-// RegisterCongestion and maps each name to its own operations.
+// (tcp_cong_list). It starts with the two algorithms tcp implements, Reno
+// (which Linux always builds in) and CUBIC (Linux's default), so that the
+// default is always valid; the tcp package adds what else it implements
+// through RegisterCongestion and maps each name to its own operations.
 var congestionNames = map[string]struct{}{
 	"reno":  {},
 	"cubic": {},
@@ -43,18 +40,3 @@ func CongestionRegistered(name string) bool {
 	_, ok := congestionNames[name]
 	return ok
 }
-
-// SetCongestion sets TCP_CONGESTION to name; a name not registered is
-// ENOENT (tcp_set_congestion_control) and changes nothing. The transport
-// switches algorithms when it next looks at the name (Linux reinitialises
-// an established connection's state on the spot).
-func (s *Sock) SetCongestion(name string) error {
-	if !CongestionRegistered(name) {
-		return fmt.Errorf("sock: setsockopt TCP_CONGESTION=%q: no such algorithm: %w", name, syscall.ENOENT)
-	}
-	s.Options.Congestion = name
-	return nil
-}
-
-// Congestion reads TCP_CONGESTION.
-func (s *Sock) Congestion() string { return s.Options.Congestion }

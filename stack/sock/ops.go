@@ -86,13 +86,20 @@ type ProtoOps interface {
 	// SetSockOpt sets an integer option by level and name
 	// (sock_common_setsockopt: SOL_SOCKET, IPPROTO_TCP ...): the transport
 	// validates and stores through Sock.SetOption and applies what takes
-	// effect at once (TCP_NODELAY pushes pending data).
+	// effect at once (TCP_NODELAY pushes pending data). Options of other
+	// kinds have their own calls, as in Go's syscall package:
+	// SetSockOptString (TCP_CONGESTION) and SetSockOptLinger (SO_LINGER).
 	SetSockOpt(level, name, val int) error
 	// GetSockOpt reads an integer option (sock_common_getsockopt).
 	GetSockOpt(level, name int) (int, error)
-	// SetCongestion chooses the congestion control by name
-	// (TCP_CONGESTION, a string option).
-	SetCongestion(name string) error
+	// SetSockOptString sets a string option: TCP_CONGESTION.
+	SetSockOptString(level, name int, val string) error
+	// GetSockOptString reads a string option.
+	GetSockOptString(level, name int) (string, error)
+	// SetSockOptLinger sets a struct linger option: SO_LINGER.
+	SetSockOptLinger(level, name int, l syscall.Linger) error
+	// GetSockOptLinger reads a struct linger option.
+	GetSockOptLinger(level, name int) (syscall.Linger, error)
 	// Info is the connection's state for diagnostics (TCP_INFO).
 	Info() TCPInfo
 	// Close is close(2) (inet_release): the user gives the socket up;

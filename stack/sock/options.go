@@ -67,8 +67,8 @@ const (
 
 // Options are a socket's options other than SO_RCVBUF/SO_SNDBUF (Sock.RcvBuf,
 // Sock.SndBuf) and SO_REUSEADDR/SO_REUSEPORT (Common). The transport reads
-// them; they are set through SetOption, SetLinger and SetCongestion, which
-// validate.
+// them; they are set through SetOption, SetOptionLinger and
+// SetOptionString, which validate.
 type Options struct {
 	// KeepAlive is SO_KEEPALIVE (SOCK_KEEPOPEN).
 	KeepAlive bool
@@ -100,8 +100,8 @@ type Options struct {
 // syscall.SOL_SOCKET or syscall.IPPROTO_TCP. A bad value is EINVAL and
 // changes nothing; an unknown level or name, or SO_ERROR (read-only), is
 // ENOPROTOOPT. SO_LINGER and TCP_CONGESTION are not integers: they are
-// EINVAL here, set through SetLinger and SetCongestion. Errors wrap a
-// syscall.Errno.
+// EINVAL here, set through SetOptionLinger and SetOptionString. Errors
+// wrap a syscall.Errno.
 //
 // As in Linux, SO_RCVBUF and SO_SNDBUF cap the value at RmemMax/WmemMax,
 // double it (for the bookkeeping overhead, since the limits count Truesize)
@@ -109,6 +109,9 @@ type Options struct {
 // automatic tuning (RcvBufLock, SndBufLock). Unlike Linux, which treats a
 // negative size as a huge unsigned one, a negative size is EINVAL.
 func (s *Sock) SetOption(level, name int, val int) error {
+	if err := checkKind("setsockopt", level, name, optInt); err != nil {
+		return err
+	}
 	switch level {
 	case syscall.SOL_SOCKET:
 		return s.setSocketOption(name, val)
@@ -139,8 +142,6 @@ func (s *Sock) setSocketOption(name, val int) error {
 		}
 		s.UserLocks |= SndBufLock
 		s.SndBuf = max(min(val, WmemMax)*2, SockMinSndBuf)
-	case syscall.SO_LINGER:
-		return valueError(level, name, val, "struct-valued, use SetLinger")
 	default:
 		return optError("setsockopt", level, name, syscall.ENOPROTOOPT)
 	}
@@ -180,8 +181,6 @@ func (s *Sock) setTCPOption(name, val int) error {
 			return valueError(level, name, val, "negative timeout")
 		}
 		o.UserTimeout = val
-	case syscall.TCP_CONGESTION:
-		return valueError(level, name, val, "string-valued, use SetCongestion")
 	default:
 		return optError("setsockopt", level, name, syscall.ENOPROTOOPT)
 	}
@@ -193,8 +192,11 @@ func (s *Sock) setTCPOption(name, val int) error {
 // as SockError. TCP_MAXSEG reads what was set (0 for none); the transport
 // reports the MSS in use where it knows it. An unknown level or name is
 // ENOPROTOOPT; SO_LINGER and TCP_CONGESTION are EINVAL here, read through
-// Linger and Congestion.
+// GetOptionLinger and GetOptionString.
 func (s *Sock) GetOption(level, name int) (int, error) {
+	if err := checkKind("getsockopt", level, name, optInt); err != nil {
+		return 0, err
+	}
 	switch level {
 	case syscall.SOL_SOCKET:
 		switch name {
@@ -212,8 +214,6 @@ func (s *Sock) GetOption(level, name int) (int, error) {
 			e := s.Err
 			s.Err = 0
 			return int(e), nil
-		case syscall.SO_LINGER:
-			return 0, optError("getsockopt", level, name, syscall.EINVAL)
 		}
 	case syscall.IPPROTO_TCP:
 		o := &s.Options
@@ -232,34 +232,63 @@ func (s *Sock) GetOption(level, name int) (int, error) {
 			return b2i(o.QuickAck), nil
 		case TCP_USER_TIMEOUT:
 			return o.UserTimeout, nil
-		case syscall.TCP_CONGESTION:
-			return 0, optError("getsockopt", level, name, syscall.EINVAL)
 		}
 	}
 	return 0, optError("getsockopt", level, name, syscall.ENOPROTOOPT)
 }
 
-// SetLinger sets SO_LINGER (struct linger): with on, closing waits up to
-// secs seconds for unsent data to go, and 0 seconds aborts with a RST (RFC
-// 9293 §3.10.4 ABORT). Turning it off keeps the old time, as Linux does. A
-// negative secs with on is EINVAL (Linux would read it as unsigned, i.e.
-// for ever).
-func (s *Sock) SetLinger(on bool, secs int) error {
-	if !on {
+// SetOptionLinger sets SO_LINGER (struct linger, syscall.Linger): with
+// Onoff set, closing waits up to Linger seconds for unsent data to go, and
+// 0 seconds aborts with a RST (RFC 9293 §3.10.4 ABORT). Turning it off
+// keeps the old time, as Linux does. A negative time with Onoff set is
+// EINVAL (Linux would read it as unsigned, i.e. for ever). Any other
+// option is EINVAL (another kind) or ENOPROTOOPT (unknown).
+func (s *Sock) SetOptionLinger(level, name int, l syscall.Linger) error {
+	if err := checkKind("setsockopt", level, name, optLinger); err != nil {
+		return err
+	}
+	if l.Onoff == 0 {
 		s.Options.LingerOn = false
 		return nil
 	}
-	if secs < 0 {
-		return valueError(syscall.SOL_SOCKET, syscall.SO_LINGER, secs, "negative linger time")
+	if l.Linger < 0 {
+		return valueError(level, name, int(l.Linger), "negative linger time")
 	}
 	s.Options.LingerOn = true
-	s.Options.LingerSecs = secs
+	s.Options.LingerSecs = int(l.Linger)
 	return nil
 }
 
-// Linger reads SO_LINGER: whether it is on and its time in seconds.
-func (s *Sock) Linger() (bool, int) {
-	return s.Options.LingerOn, s.Options.LingerSecs
+// GetOptionLinger reads SO_LINGER: Onoff 1 or 0, and the time in seconds.
+func (s *Sock) GetOptionLinger(level, name int) (syscall.Linger, error) {
+	if err := checkKind("getsockopt", level, name, optLinger); err != nil {
+		return syscall.Linger{}, err
+	}
+	return syscall.Linger{Onoff: int32(b2i(s.Options.LingerOn)), Linger: int32(s.Options.LingerSecs)}, nil
+}
+
+// SetOptionString sets a string-valued option: TCP_CONGESTION, the
+// congestion control by name, where a name not registered is ENOENT
+// (tcp_set_congestion_control) and changes nothing. The transport switches
+// algorithms when it next looks at the name. Any other option is EINVAL
+// (another kind) or ENOPROTOOPT (unknown).
+func (s *Sock) SetOptionString(level, name int, val string) error {
+	if err := checkKind("setsockopt", level, name, optString); err != nil {
+		return err
+	}
+	if !CongestionRegistered(val) {
+		return fmt.Errorf("sock: setsockopt TCP_CONGESTION=%q: no such algorithm: %w", val, syscall.ENOENT)
+	}
+	s.Options.Congestion = val
+	return nil
+}
+
+// GetOptionString reads a string-valued option: TCP_CONGESTION.
+func (s *Sock) GetOptionString(level, name int) (string, error) {
+	if err := checkKind("getsockopt", level, name, optString); err != nil {
+		return "", err
+	}
+	return s.Options.Congestion, nil
 }
 
 func b2i(b bool) int {
@@ -269,45 +298,69 @@ func b2i(b bool) int {
 	return 0
 }
 
+// optKind is the type of an option's value, what optval points at.
+type optKind uint8
+
+const (
+	optInt    optKind = iota + 1 // int (booleans as 0 or 1)
+	optString                    // a name: TCP_CONGESTION
+	optLinger                    // struct linger: SO_LINGER
+)
+
+// optKey is an option's level and name.
+type optKey struct{ level, name int }
+
+// options are the options dpstack knows, with their names for messages and
+// the kind of their value.
+var options = map[optKey]struct {
+	name string
+	kind optKind
+}{
+	{syscall.SOL_SOCKET, syscall.SO_REUSEADDR}:    {"SO_REUSEADDR", optInt},
+	{syscall.SOL_SOCKET, SO_REUSEPORT}:            {"SO_REUSEPORT", optInt},
+	{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE}:    {"SO_KEEPALIVE", optInt},
+	{syscall.SOL_SOCKET, syscall.SO_RCVBUF}:       {"SO_RCVBUF", optInt},
+	{syscall.SOL_SOCKET, syscall.SO_SNDBUF}:       {"SO_SNDBUF", optInt},
+	{syscall.SOL_SOCKET, syscall.SO_ERROR}:        {"SO_ERROR", optInt},
+	{syscall.SOL_SOCKET, syscall.SO_LINGER}:       {"SO_LINGER", optLinger},
+	{syscall.IPPROTO_TCP, syscall.TCP_NODELAY}:    {"TCP_NODELAY", optInt},
+	{syscall.IPPROTO_TCP, syscall.TCP_MAXSEG}:     {"TCP_MAXSEG", optInt},
+	{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE}:   {"TCP_KEEPIDLE", optInt},
+	{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL}:  {"TCP_KEEPINTVL", optInt},
+	{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT}:    {"TCP_KEEPCNT", optInt},
+	{syscall.IPPROTO_TCP, syscall.TCP_QUICKACK}:   {"TCP_QUICKACK", optInt},
+	{syscall.IPPROTO_TCP, TCP_USER_TIMEOUT}:       {"TCP_USER_TIMEOUT", optInt},
+	{syscall.IPPROTO_TCP, syscall.TCP_CONGESTION}: {"TCP_CONGESTION", optString},
+}
+
+// checkKind refuses an option the stack does not know (ENOPROTOOPT) and
+// one whose value is of another kind than want (EINVAL, as Linux does for
+// an optlen that does not fit).
+func checkKind(op string, level, name int, want optKind) error {
+	o, ok := options[optKey{level, name}]
+	switch {
+	case !ok:
+		return optError(op, level, name, syscall.ENOPROTOOPT)
+	case o.kind != want:
+		return fmt.Errorf("sock: %s %s: %s-valued: %w", op, o.name, o.kind, syscall.EINVAL)
+	}
+	return nil
+}
+
+func (k optKind) String() string {
+	switch k {
+	case optInt:
+		return "integer"
+	case optString:
+		return "string"
+	}
+	return "struct linger"
+}
+
 // optName names an option for error messages.
 func optName(level, name int) string {
-	switch level {
-	case syscall.SOL_SOCKET:
-		switch name {
-		case syscall.SO_REUSEADDR:
-			return "SO_REUSEADDR"
-		case SO_REUSEPORT:
-			return "SO_REUSEPORT"
-		case syscall.SO_KEEPALIVE:
-			return "SO_KEEPALIVE"
-		case syscall.SO_RCVBUF:
-			return "SO_RCVBUF"
-		case syscall.SO_SNDBUF:
-			return "SO_SNDBUF"
-		case syscall.SO_ERROR:
-			return "SO_ERROR"
-		case syscall.SO_LINGER:
-			return "SO_LINGER"
-		}
-	case syscall.IPPROTO_TCP:
-		switch name {
-		case syscall.TCP_NODELAY:
-			return "TCP_NODELAY"
-		case syscall.TCP_MAXSEG:
-			return "TCP_MAXSEG"
-		case syscall.TCP_KEEPIDLE:
-			return "TCP_KEEPIDLE"
-		case syscall.TCP_KEEPINTVL:
-			return "TCP_KEEPINTVL"
-		case syscall.TCP_KEEPCNT:
-			return "TCP_KEEPCNT"
-		case syscall.TCP_QUICKACK:
-			return "TCP_QUICKACK"
-		case TCP_USER_TIMEOUT:
-			return "TCP_USER_TIMEOUT"
-		case syscall.TCP_CONGESTION:
-			return "TCP_CONGESTION"
-		}
+	if o, ok := options[optKey{level, name}]; ok {
+		return o.name
 	}
 	return "level " + strconv.Itoa(level) + " option " + strconv.Itoa(name)
 }

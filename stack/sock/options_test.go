@@ -135,10 +135,8 @@ func TestOptionDefaults(t *testing.T) {
 		})
 	}
 	s := sock.New()
-	on, secs := s.Linger()
-	assert.False(t, on)
-	assert.Zero(t, secs)
-	assert.Equal(t, "cubic", s.Congestion(), "Linux's default")
+	assert.Equal(t, syscall.Linger{}, linger(t, s))
+	assert.Equal(t, "cubic", congestion(t, s), "Linux's default")
 }
 
 func TestOptionSetGet(t *testing.T) {
@@ -271,16 +269,16 @@ func TestLinger(t *testing.T) {
 	}
 	for i, st := range steps {
 		before := *s
-		err := s.SetLinger(st.on, st.secs)
+		err := s.SetOptionLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: int32(b2i(st.on)), Linger: int32(st.secs)})
 		if st.err {
 			requireErrno(t, err, syscall.EINVAL)
 			assert.Equal(t, before, *s, "step %d changes nothing", i)
 		} else {
 			require.NoError(t, err, "step %d", i)
 		}
-		on, secs := s.Linger()
-		assert.Equal(t, st.wantOn, on, "step %d", i)
-		assert.Equal(t, st.wantSec, secs, "step %d", i)
+		l := linger(t, s)
+		assert.Equal(t, st.wantOn, l.Onoff != 0, "step %d", i)
+		assert.Equal(t, st.wantSec, int(l.Linger), "step %d", i)
 	}
 }
 
@@ -292,24 +290,55 @@ func TestCongestion(t *testing.T) {
 	congestionRuns++
 	fresh := "dps-test-" + strconv.Itoa(congestionRuns)
 	s := sock.New()
-	assert.Equal(t, sock.DefaultCongestion, s.Congestion())
+	assert.Equal(t, sock.DefaultCongestion, congestion(t, s))
 	assert.True(t, sock.CongestionRegistered("reno"))
 	assert.True(t, sock.CongestionRegistered("cubic"))
 
-	require.NoError(t, s.SetCongestion("reno"))
-	assert.Equal(t, "reno", s.Congestion())
+	require.NoError(t, s.SetOptionString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
+	assert.Equal(t, "reno", congestion(t, s))
 
 	for _, bad := range []string{"", fresh, "RENO", "cubic "} {
-		requireErrno(t, s.SetCongestion(bad), syscall.ENOENT)
-		assert.Equal(t, "reno", s.Congestion(), "%q changes nothing", bad)
+		requireErrno(t, s.SetOptionString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, bad), syscall.ENOENT)
+		assert.Equal(t, "reno", congestion(t, s), "%q changes nothing", bad)
 	}
 
 	sock.RegisterCongestion(fresh)
 	assert.True(t, sock.CongestionRegistered(fresh))
-	require.NoError(t, s.SetCongestion(fresh))
-	assert.Equal(t, fresh, s.Congestion())
+	require.NoError(t, s.SetOptionString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, fresh))
+	assert.Equal(t, fresh, congestion(t, s))
 
 	assert.Panics(t, func() { sock.RegisterCongestion("") })
 	assert.Panics(t, func() { sock.RegisterCongestion("sixteen-bytes-xx") })
 	assert.NotPanics(t, func() { sock.RegisterCongestion("fifteen-bytes-x") })
+}
+
+// TestOptionKinds: each option takes one kind of value; another kind is
+// EINVAL, an unknown option ENOPROTOOPT, whichever call is used.
+func TestOptionKinds(t *testing.T) {
+	s := sock.New()
+	requireErrno(t, s.SetOptionString(syscall.SOL_SOCKET, syscall.SO_RCVBUF, "1"), syscall.EINVAL)
+	requireErrno(t, s.SetOptionLinger(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, syscall.Linger{}), syscall.EINVAL)
+	requireErrno(t, s.SetOptionString(syscall.SOL_SOCKET, syscall.SO_LINGER, "on"), syscall.EINVAL)
+	_, err := s.GetOptionString(syscall.SOL_SOCKET, syscall.SO_LINGER)
+	requireErrno(t, err, syscall.EINVAL)
+	_, err = s.GetOptionLinger(syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+	requireErrno(t, err, syscall.EINVAL)
+	requireErrno(t, s.SetOptionString(syscall.IPPROTO_TCP, 9999, "x"), syscall.ENOPROTOOPT)
+	requireErrno(t, s.SetOptionLinger(999, syscall.SO_LINGER, syscall.Linger{}), syscall.ENOPROTOOPT)
+	_, err = s.GetOptionString(syscall.IPPROTO_IP, syscall.IP_TOS)
+	requireErrno(t, err, syscall.ENOPROTOOPT)
+}
+
+func linger(t *testing.T, s *sock.Sock) syscall.Linger {
+	t.Helper()
+	l, err := s.GetOptionLinger(syscall.SOL_SOCKET, syscall.SO_LINGER)
+	require.NoError(t, err)
+	return l
+}
+
+func congestion(t *testing.T, s *sock.Sock) string {
+	t.Helper()
+	v, err := s.GetOptionString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION)
+	require.NoError(t, err)
+	return v
 }

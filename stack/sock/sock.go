@@ -35,8 +35,8 @@ const (
 // core and not safe for concurrent use.
 //
 // The exported fields are the transport's to read and write on its own
-// core; options are changed through SetOption, SetLinger and SetCongestion
-// so that they are validated.
+// core; options are changed through SetOption, SetOptionLinger and
+// SetOptionString so that they are validated.
 type Sock struct {
 	Common
 

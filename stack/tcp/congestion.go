@@ -123,18 +123,24 @@ func (s *Sock) initCongestion() {
 	s.cc.Init(s)
 }
 
-// SetCongestion sets TCP_CONGESTION (sock.Sock.SetCongestion). On a
-// connection whose congestion control already runs, the new algorithm
-// takes over at once, with its own state set up afresh and the window as
-// it is (tcp_set_congestion_control, tcp_reinit_congestion_control); a
-// connection not yet established takes it when it is.
-func (s *Sock) SetCongestion(name string) error {
-	if err := s.Sock.SetCongestion(name); err != nil {
+// SetSockOptString sets a string option (setsockopt): TCP_CONGESTION,
+// validated by sock.Sock.SetOptionString. On a connection whose congestion
+// control already runs, the new algorithm takes over at once, with its own
+// state set up afresh and the window as it is (tcp_set_congestion_control,
+// tcp_reinit_congestion_control); a connection not yet established takes
+// it when it is.
+func (s *Sock) SetSockOptString(level, name int, val string) error {
+	if err := s.SetOptionString(level, name, val); err != nil {
 		return err
 	}
 	if s.cc != nil {
-		s.cc = s.congestionFor(name)
+		s.cc = s.congestionFor(val)
 		s.cc.Init(s)
 	}
 	return nil
+}
+
+// GetSockOptString reads a string option: TCP_CONGESTION.
+func (s *Sock) GetSockOptString(level, name int) (string, error) {
+	return s.GetOptionString(level, name)
 }

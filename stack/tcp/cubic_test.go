@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"math"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,19 +283,19 @@ func TestCubicSlowStart(t *testing.T) {
 func TestCubicSwitch(t *testing.T) {
 	r := newCubicRig(t, 50, 30, 10*time.Millisecond)
 	r.loss()
-	require.NoError(t, r.s.SetCongestion("reno"))
+	require.NoError(t, r.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	assert.Equal(t, "reno", r.s.cc.Name())
 	assert.Equal(t, uint32(35), r.s.cwnd)
 	assert.Equal(t, uint32(35), r.s.ssthresh)
-	require.NoError(t, r.s.SetCongestion("cubic"))
+	require.NoError(t, r.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "cubic"))
 	assert.Equal(t, "cubic", r.s.cc.Name())
 	assert.Zero(t, r.c.wMax, "state set up afresh")
-	assert.Error(t, r.s.SetCongestion("vegas"))
+	assert.Error(t, r.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "vegas"))
 	assert.Equal(t, "cubic", r.s.cc.Name())
 	// Not yet established: only the name changes.
 	s := &Sock{proto: r.s.proto}
 	s.Options.Congestion = "reno"
-	require.NoError(t, s.SetCongestion("cubic"))
+	require.NoError(t, s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "cubic"))
 	assert.Nil(t, s.cc)
 	s.initCongestion()
 	assert.Equal(t, "cubic", s.cc.Name())

@@ -35,9 +35,9 @@ func (p *pair) step(d time.Duration) {
 func (p *pair) connectWire(port uint16, cc string) (cl, sv *tcp.Sock) {
 	t := p.T
 	ln := listen(t, p.B, port, 4)
-	require.NoError(t, ln.SetCongestion(cc))
+	require.NoError(t, ln.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, cc))
 	cl = p.A.Stacks()[0].TCP().NewSock()
-	require.NoError(t, cl.SetCongestion(cc))
+	require.NoError(t, cl.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, cc))
 	require.ErrorIs(t, cl.Connect(netip.AddrPortFrom(addrB.Addr(), port)), syscall.EINPROGRESS)
 	for i := 0; sv == nil; i++ {
 		require.Less(t, i, 1000, "no connection")
@@ -72,9 +72,9 @@ func TestCubicFillsLink(t *testing.T) {
 	// TCP_CONGESTION on the open connection switches at once, keeping
 	// the window.
 	w := cl.Info().Cwnd
-	require.NoError(t, cl.SetCongestion("reno"))
+	require.NoError(t, cl.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	assert.Equal(t, "reno", cl.CongestionName())
-	require.NoError(t, cl.SetCongestion("cubic"))
+	require.NoError(t, cl.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "cubic"))
 	assert.Equal(t, "cubic", cl.CongestionName())
 	assert.Equal(t, w, cl.Info().Cwnd)
 	p := wp.ta()

@@ -215,7 +215,7 @@ func TestConnectClaimsFlow(t *testing.T) {
 	e := p.NewSock()
 	assert.ErrorIs(t, e.Connect(remote), syscall.EADDRNOTAVAIL, "none left")
 	e.Close()
-	require.NoError(t, s.SetLinger(true, 0))
+	require.NoError(t, s.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 	s.Close()
 	_, ok = ft.Owner(ap(local, 50000), remote)
 	assert.False(t, ok, "released")

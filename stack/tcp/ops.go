@@ -423,6 +423,16 @@ func (s *Sock) SetSockOpt(level, name, val int) error {
 	return nil
 }
 
+// SetSockOptLinger sets SO_LINGER; Close reads it.
+func (s *Sock) SetSockOptLinger(level, name int, l syscall.Linger) error {
+	return s.SetOptionLinger(level, name, l)
+}
+
+// GetSockOptLinger reads SO_LINGER.
+func (s *Sock) GetSockOptLinger(level, name int) (syscall.Linger, error) {
+	return s.GetOptionLinger(level, name)
+}
+
 // GetSockOpt reads an integer option (getsockopt). TCP_MAXSEG reads the
 // MSS in use once connected, as Linux does.
 func (s *Sock) GetSockOpt(level, name int) (int, error) {

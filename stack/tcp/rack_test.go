@@ -1,6 +1,7 @@
 package tcp_test
 
 import (
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func rackFlight(t *testing.T, port uint16, n int) (*rawConn, []rxSeg) {
 	pr := newPeer(t)
 	rc := pr.dial(port, 7000, opts(optMSS(mss), optSACKPerm()))
 	require.True(t, rc.s.Info().SACK)
-	require.NoError(t, rc.s.SetCongestion("reno"))
+	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	return rc, rackSend(t, rc, n)
 }
 

@@ -2,6 +2,7 @@ package tcp_test
 
 import (
 	"bytes"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func flight(t *testing.T, port uint16, n int) (*rawConn, []rxSeg) {
 	rc := pr.dial(port, 7000, optMSS(mss))
 	// The expectations below are RFC 5681/6582's, with Reno's
 	// ssthresh = FlightSize/2.
-	require.NoError(t, rc.s.SetCongestion("reno"))
+	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	got, err := rc.s.SendMsg(pattern(n*mss, 3), 0)
 	require.NoError(t, err)
 	require.Equal(t, n*mss, got)

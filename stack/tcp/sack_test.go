@@ -53,7 +53,7 @@ func sackFlight(t *testing.T, port uint16, n, m int) (*rawConn, []rxSeg) {
 	pr := newPeer(t)
 	rc := pr.dial(port, 7000, opts(optMSS(uint16(m)), optSACKPerm()))
 	require.True(t, rc.s.Info().SACK)
-	require.NoError(t, rc.s.SetCongestion("reno"))
+	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	got, err := rc.s.SendMsg(pattern(n*m, 5), 0)
 	require.NoError(t, err)
 	require.Equal(t, n*m, got)
@@ -335,7 +335,7 @@ func TestSACKTinyBlocksBounded(t *testing.T) {
 	const m, n = 88, 180
 	pr := newPeer(t)
 	rc := pr.dial(9130, 7000, opts(optMSS(m), optSACKPerm()))
-	require.NoError(t, rc.s.SetCongestion("reno"))
+	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	require.NoError(t, rc.s.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1<<20))
 	data := pattern(n*m, 6)
 	got, err := rc.s.SendMsg(data, 0)

@@ -86,7 +86,7 @@ func TestLingerZero(t *testing.T) {
 	rc := established(t)
 	_, err := rc.s.RecvMsg(make([]byte, 10), 0)
 	require.NoError(t, err)
-	require.NoError(t, rc.s.SetLinger(true, 0))
+	require.NoError(t, rc.s.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 	snd := rc.s.Info().SndNxt
 	rc.s.Close()
 	rc.expect(flags(fRST|fACK), seqIs(snd), ackIs(rc.seq))
