@@ -385,7 +385,7 @@ func (h *Host) addCore(core int) error {
 			return st.QueueIPv4TCP(remote.Addr(), local.Addr(), remote.Port(), local.Port()) == q
 		}
 	}
-	s := newStack(core, loop, dev, rt, tc)
+	s := newStack(core, h.cfg.Cores, loop, dev, rt, tc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)
 	}

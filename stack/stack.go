@@ -41,12 +41,12 @@ type Stack struct {
 	inetsw sock.Switch
 }
 
-// newStack builds a core's stack on dev, driven by loop, with the routes
+// newStack builds the stack of core (of cores) on dev, driven by loop, with the routes
 // in rt. tc carries the host-wide parts of TCP's configuration (the flow
 // directory and its handoff, RSS steering); newStack fills in the rest.
-func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, tc tcp.Config) *Stack {
+func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, tc tcp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
-	s.ip = ipv4.New(dev, rt)
+	s.ip = ipv4.New(ipv4.Config{Dev: dev, Routes: rt, Clock: loop.Clock(), Cores: cores})
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)

@@ -10,9 +10,48 @@ const ICMPv4MinLen = 8
 const (
 	ICMPv4EchoReply       uint8 = 0  // Echo Reply
 	ICMPv4DestUnreachable uint8 = 3  // Destination Unreachable
+	ICMPv4SourceQuench    uint8 = 4  // Source Quench (deprecated, RFC 6633)
+	ICMPv4Redirect        uint8 = 5  // Redirect
 	ICMPv4Echo            uint8 = 8  // Echo (request)
 	ICMPv4TimeExceeded    uint8 = 11 // Time Exceeded
+	ICMPv4ParamProblem    uint8 = 12 // Parameter Problem
+	ICMPv4Timestamp       uint8 = 13 // Timestamp
+	ICMPv4TimestampReply  uint8 = 14 // Timestamp Reply
 )
+
+// Destination Unreachable codes (RFC 792, RFC 1122 §3.2.2.1, RFC 1812
+// §5.2.7.1).
+const (
+	ICMPv4NetUnreachable   uint8 = 0  // net unreachable
+	ICMPv4HostUnreachable  uint8 = 1  // host unreachable
+	ICMPv4ProtoUnreachable uint8 = 2  // protocol unreachable
+	ICMPv4PortUnreachable  uint8 = 3  // port unreachable
+	ICMPv4FragNeeded       uint8 = 4  // fragmentation needed and DF set (RFC 1191: next-hop MTU in the low 16 bits)
+	ICMPv4SourceRouteFail  uint8 = 5  // source route failed
+	ICMPv4NetProhibited    uint8 = 9  // communication with the network administratively prohibited
+	ICMPv4HostProhibited   uint8 = 10 // communication with the host administratively prohibited
+	ICMPv4AdminProhibited  uint8 = 13 // communication administratively prohibited (RFC 1812)
+)
+
+// Time Exceeded codes (RFC 792).
+const (
+	ICMPv4TTLExceeded        uint8 = 0 // time to live exceeded in transit
+	ICMPv4ReassemblyExceeded uint8 = 1 // fragment reassembly time exceeded
+)
+
+// ICMPv4IsError reports whether typ is an ICMP error message, one that must
+// never be answered with another error (RFC 1122 §3.2.2): Destination
+// Unreachable, Source Quench, Redirect, Time Exceeded and Parameter
+// Problem. As Linux does, a type above the last one RFC 792 and RFC 950
+// assign (18, Address Mask Reply) counts as an error too, since nothing
+// says it is not.
+func ICMPv4IsError(typ uint8) bool {
+	switch typ {
+	case ICMPv4DestUnreachable, ICMPv4SourceQuench, ICMPv4Redirect, ICMPv4TimeExceeded, ICMPv4ParamProblem:
+		return true
+	}
+	return typ > 18
+}
 
 // ICMPv4 is a view of an ICMP message, from its Type byte to the end of the
 // IP payload (RFC 792):

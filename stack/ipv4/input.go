@@ -20,8 +20,9 @@ var parseDrops = [header.NumIPv4Errors]stat.DropReason{
 // Input receives one IPv4 packet (ip_rcv, ip_rcv_finish, ip_local_deliver).
 // b's data starts at the IPv4 header; the Ethernet header has been pulled.
 // Input owns b: it hands it to the protocol's handler with the data at the
-// transport header, or drops it, counted under its reason. Every check is
-// a silent discard (RFC 1122 §3.2.1: no ICMP error is sent).
+// transport header, or drops it, counted under its reason. Every header
+// check is a silent discard (RFC 1122 §3.2.1); a protocol nobody handles
+// draws a protocol unreachable (SendError).
 func (l *Layer) Input(b *mbuf.Buf) {
 	l.stats.InReceives.Inc()
 	ip, perr := header.ParseIPv4(b.Bytes())
@@ -67,9 +68,8 @@ func (l *Layer) Input(b *mbuf.Buf) {
 	}
 	h := l.protos[ip.Protocol()]
 	if h == nil {
-		// Linux answers with an ICMP protocol unreachable here (RFC 1122
-		// §3.2.2.1, a SHOULD). dpstack does not yet: it has no ICMP error
-		// path with rate limiting (RFC 1812 §4.3.2.8). Left for later.
+		// RFC 1122 §3.2.2.1: a host SHOULD say protocol unreachable.
+		l.SendError(ip, header.ICMPv4DestUnreachable, header.ICMPv4ProtoUnreachable, 0)
 		l.stats.InUnknownProtos.Inc()
 		l.dev.Drop(b, stat.DropIPUnknownProtocol)
 		return

@@ -69,7 +69,6 @@ func TestInputDrops(t *testing.T) {
 		{"first fragment (MF)", withSpec(func(s *ipSpec) { s.flags = header.IPv4FlagMF }), stat.DropIPFragment},
 		{"non-first fragment", withSpec(func(s *ipSpec) { s.fragOff = 8 }), stat.DropIPFragment},
 		{"last fragment", withSpec(func(s *ipSpec) { s.fragOff = 1480 }), stat.DropIPFragment},
-		{"unknown protocol", withSpec(func(s *ipSpec) { s.proto = 200 }), stat.DropIPUnknownProtocol},
 		{"ICMP bad checksum", withSpec(func(s *ipSpec) { s.payload[9] ^= 1 }), stat.DropICMPBadChecksum},
 		{"ICMP truncated", withSpec(func(s *ipSpec) { s.payload = s.payload[:4] }), stat.DropICMPTruncated},
 		{"ICMP unhandled type", withSpec(func(s *ipSpec) {
@@ -152,6 +151,7 @@ func TestRegisterProtocolDelivery(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, 0)
+			e.learnPeer()
 			var seg []byte
 			var src, dst netip.Addr
 			var proto uint8
@@ -171,11 +171,17 @@ func TestRegisterProtocolDelivery(t *testing.T) {
 			assert.Equal(t, uint64(1), e.l.Stats().InDelivers.Load())
 			assert.Zero(t, e.totalDrops())
 
-			// Unregistering makes the protocol unknown again.
+			// Unregistering makes the protocol unknown again: a protocol
+			// unreachable goes back, unless the datagram was broadcast.
 			e.l.RegisterProtocol(testProto, nil)
 			e.l.Input(e.mbuf(s.bytes()))
 			assert.Equal(t, uint64(1), e.dev.Drops.Get(stat.DropIPUnknownProtocol))
 			assert.Equal(t, uint64(1), e.l.Stats().InUnknownProtos.Load())
+			errors := 0
+			if c.dst == ourAddr {
+				errors = 1
+			}
+			assert.Len(t, e.takeFrames(), errors)
 			e.requireNoLeak()
 		})
 	}

@@ -2,7 +2,9 @@ package ipv4
 
 import (
 	"net/netip"
+	"time"
 
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/netdev"
@@ -23,12 +25,35 @@ const DefaultTTL = 64
 // pushes a header onto b. The handler owns b.
 type ProtocolHandler func(b *mbuf.Buf, ip header.IPv4)
 
+// Config is what a Layer is built from.
+type Config struct {
+	Dev    *netdev.Device
+	Routes *route.Table
+	// Clock is the core's time, read in place (the loop's turn clock).
+	Clock *ktime.Time
+	// Cores is how many cores share the host's ICMP error budget: each
+	// core's global bucket refills Cores times slower. 0 means 1.
+	Cores int
+	// ICMPGlobalLimit and ICMPHostLimit bound the ICMP errors sent, for
+	// the whole host and to each destination; zero means
+	// DefaultICMPGlobalLimit and DefaultICMPHostLimit.
+	ICMPGlobalLimit RateLimit
+	ICMPHostLimit   RateLimit
+}
+
 // Layer is one core's IPv4, ICMP and ARP layer for one device.
 type Layer struct {
 	dev    *netdev.Device
 	rt     *route.Table
+	clock  *ktime.Time
 	learnt func(addr netip.Addr, mac header.MAC, confirmed bool)
 	protos [256]ProtocolHandler
+
+	// ICMP error rate limits (SendError).
+	globalLimit  RateLimit
+	hostLimit    RateLimit
+	globalBucket bucket
+	hosts        hostLimiter
 
 	// ipID is the next Identification for Output: a per-core counter.
 	// Output sets DF, so the value only has to be unique enough for
@@ -60,15 +85,21 @@ type Stats struct {
 	OutNoRoutes stat.Counter `stat:"ip_out_no_routes"` // no route for an echo reply
 
 	// ICMP (icmp_rcv, icmp_reply).
-	ICMPInMsgs         stat.Counter `stat:"icmp_in_msgs"`          // every ICMP message received
-	ICMPInErrors       stat.Counter `stat:"icmp_in_errors"`        // truncated, or sent to a broadcast
-	ICMPInCsumErrors   stat.Counter `stat:"icmp_in_csum_errors"`   // bad ICMP checksum
-	ICMPInEchos        stat.Counter `stat:"icmp_in_echos"`         // echo requests
-	ICMPInEchoReps     stat.Counter `stat:"icmp_in_echo_reps"`     // echo replies (no ping sockets yet)
-	ICMPInDestUnreachs stat.Counter `stat:"icmp_in_dest_unreachs"` // destination unreachable
-	ICMPInTimeExcds    stat.Counter `stat:"icmp_in_time_excds"`    // time exceeded
-	ICMPOutMsgs        stat.Counter `stat:"icmp_out_msgs"`         // every ICMP message sent
-	ICMPOutEchoReplies stat.Counter `stat:"icmp_out_echo_replies"` // echo replies sent
+	ICMPInMsgs             stat.Counter `stat:"icmp_in_msgs"`               // every ICMP message received
+	ICMPInErrors           stat.Counter `stat:"icmp_in_errors"`             // truncated, or sent to a broadcast
+	ICMPInCsumErrors       stat.Counter `stat:"icmp_in_csum_errors"`        // bad ICMP checksum
+	ICMPInEchos            stat.Counter `stat:"icmp_in_echos"`              // echo requests
+	ICMPInEchoReps         stat.Counter `stat:"icmp_in_echo_reps"`          // echo replies (no ping sockets yet)
+	ICMPInDestUnreachs     stat.Counter `stat:"icmp_in_dest_unreachs"`      // destination unreachable
+	ICMPInTimeExcds        stat.Counter `stat:"icmp_in_time_excds"`         // time exceeded
+	ICMPOutMsgs            stat.Counter `stat:"icmp_out_msgs"`              // every ICMP message sent
+	ICMPOutErrors          stat.Counter `stat:"icmp_out_errors"`            // errors not sent for want of an mbuf
+	ICMPOutEchoReplies     stat.Counter `stat:"icmp_out_echo_replies"`      // echo replies sent
+	ICMPOutDestUnreachs    stat.Counter `stat:"icmp_out_dest_unreachs"`     // destination unreachable sent
+	ICMPOutTimeExcds       stat.Counter `stat:"icmp_out_time_excds"`        // time exceeded sent
+	ICMPOutParmProbs       stat.Counter `stat:"icmp_out_parm_probs"`        // parameter problem sent
+	ICMPOutRateLimitGlobal stat.Counter `stat:"icmp_out_rate_limit_global"` // errors held back by the core's limit
+	ICMPOutRateLimitHost   stat.Counter `stat:"icmp_out_rate_limit_host"`   // errors held back by a destination's limit
 
 	// ARP (arp_process, arp_solicit, arp_send).
 	ARPInRequests    stat.Counter `stat:"arp_in_requests"`    // well-formed requests received
@@ -79,13 +110,21 @@ type Stats struct {
 	ARPOutGratuitous stat.Counter `stat:"arp_out_gratuitous"` // announcements sent (also in arp_out_requests)
 }
 
-// New returns the layer for dev, routing through rt. It registers ICMP as
-// protocol 1 and itself as the neighbour table's solicitor, so that
-// resolving a neighbour sends ARP requests from this layer.
-func New(dev *netdev.Device, rt *route.Table) *Layer {
-	l := &Layer{dev: dev, rt: rt}
+// New returns the layer that cfg describes. It registers ICMP as protocol
+// 1 and itself as the neighbour table's solicitor, so that resolving a
+// neighbour sends ARP requests from this layer.
+func New(cfg Config) *Layer {
+	l := &Layer{dev: cfg.Dev, rt: cfg.Routes, clock: cfg.Clock,
+		globalLimit: cfg.ICMPGlobalLimit, hostLimit: cfg.ICMPHostLimit}
+	if l.globalLimit == (RateLimit{}) {
+		l.globalLimit = DefaultICMPGlobalLimit
+	}
+	if l.hostLimit == (RateLimit{}) {
+		l.hostLimit = DefaultICMPHostLimit
+	}
+	l.globalLimit.Interval *= time.Duration(max(cfg.Cores, 1))
 	l.protos[header.IPProtoICMP] = l.icmpInput
-	rt.Neighbours().SetSolicit(l.solicit)
+	l.rt.Neighbours().SetSolicit(l.solicit)
 	return l
 }
 

@@ -43,6 +43,7 @@ type env struct {
 	dev   *netdev.Device
 	wheel *ktime.Wheel
 	rt    *route.Table
+	now   ktime.Time // the layer's clock
 	l     *Layer
 }
 
@@ -59,7 +60,8 @@ func newEnv(t testing.TB, feat netdev.Features) *env {
 	e.rt = route.NewTable(e.wheel)
 	e.rt.SetNow(now)
 	require.NoError(t, e.rt.AddConnected(ourPrefix, e.dev))
-	e.l = New(e.dev, e.rt)
+	e.now = now
+	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now})
 	return e
 }
 
