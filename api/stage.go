@@ -23,9 +23,10 @@ const (
 // buffer's limit (sock.MsgForce), and closes the socket, which finishes
 // alone as an orphan does with its send buffer after close(2); CloseWrite
 // takes effect after it (after); SO_LINGER 0 discards it, and a connection
-// that fails loses it, as a reset loses the send buffer. Once the conn is not healthy (wok false: not yet
-// established, shut down, failed, closed), Writes go to the core and wait,
-// so that they report the socket's error exactly.
+// that fails loses it, as a reset loses the send buffer. Once the conn is
+// not healthy (wok false: not yet established, shut down, failed, closed),
+// Writes go to the core and wait, so that they report the socket's error
+// exactly.
 
 // stageWrite stages up to stageSize bytes of p and returns how many, or 0
 // when the stage is not free or the conn not healthy. Only Write calls it,
