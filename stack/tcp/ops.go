@@ -423,6 +423,26 @@ func (s *Sock) SetSockOpt(level, name, val int) error {
 	return nil
 }
 
+// SetSockOptBytes sets a bytes option (setsockopt): IP_OPTIONS, validated
+// by sock.Sock.SetOptionBytes. Every segment the socket sends from then on
+// carries them, and a socket with a route (connecting or connected)
+// settles its MSS again at once, as Linux's do_ip_setsockopt calls
+// tcp_sync_mss. Segments already queued keep the size they were cut to.
+func (s *Sock) SetSockOptBytes(level, name int, val []byte) error {
+	if err := s.SetOptionBytes(level, name, val); err != nil {
+		return err
+	}
+	if s.dst != nil {
+		s.setMSS()
+	}
+	return nil
+}
+
+// GetSockOptBytes reads a bytes option: IP_OPTIONS.
+func (s *Sock) GetSockOptBytes(level, name int) ([]byte, error) {
+	return s.GetOptionBytes(level, name)
+}
+
 // SetSockOptLinger sets SO_LINGER; Close reads it.
 func (s *Sock) SetSockOptLinger(level, name int, l syscall.Linger) error {
 	return s.SetOptionLinger(level, name, l)
