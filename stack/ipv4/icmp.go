@@ -76,7 +76,11 @@ func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 	var opts []byte
 	hop := src
 	if ip.HeaderLen() > header.IPv4MinLen {
-		opts, hop = l.echoOptions(ip)
+		var ok bool
+		if opts, hop, ok = l.echoOptions(ip); !ok {
+			l.dev.Drop(b, stat.DropIPBadOptions)
+			return
+		}
 	}
 
 	// The first 16-bit word is Type and Code: only Type changes, 8 -> 0.

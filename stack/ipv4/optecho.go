@@ -27,8 +27,11 @@ import (
 // It returns the options, padded with End of Option List to a multiple of
 // 4, and the reply's first hop (the request's source without a source
 // route). The result fits in header.IPv4MaxOptionsLen: each option is
-// returned once, none longer than it came.
-func (l *Layer) echoOptions(ip header.IPv4) (opts []byte, first netip.Addr) {
+// returned once, none longer than it came. ok is false when the options
+// would go out malformed (a route whose length is not 3 plus a multiple
+// of 4, its pointer now inside its last, partial slot): then, as Linux's
+// ip_options_echo fails, no reply is sent.
+func (l *Layer) echoOptions(ip header.IPv4) (opts []byte, first netip.Addr, ok bool) {
 	in := &l.rxOpt
 	self := [4]byte(ip[16:20]) // the reply's source: an Echo to a broadcast gets no reply
 	n := 0
@@ -61,7 +64,10 @@ func (l *Layer) echoOptions(ip header.IPv4) (opts []byte, first netip.Addr) {
 	for ; n%4 != 0; n++ {
 		l.optBuf[n] = header.IPOptionEOL
 	}
-	return l.optBuf[:n], first
+	if _, bad := header.ParseIPv4Options(l.optBuf[:n]); bad != 0 {
+		return nil, first, false
+	}
+	return l.optBuf[:n], first, true
 }
 
 // reverseRoute writes into d the source route that takes a reply back

@@ -300,3 +300,52 @@ func cat(parts ...[]byte) []byte {
 	}
 	return out
 }
+
+// A Record Route whose length leaves a partial slot: our address fits on
+// the way in, and the pointer then lies inside the partial slot, so no
+// well-formed reply can carry it; as in Linux, none is sent.
+func TestEchoOptionsMalformedAfterFill(t *testing.T) {
+	e := newOptEnv(t, false)
+	e.l.Input(e.mbuf(echoWith(cat([]byte{7, 10, 4}, make([]byte, 7), []byte{0, 0})...)))
+	assert.Empty(t, e.takeFrames())
+	assert.Equal(t, uint64(1), e.dev.Drops.Get(stat.DropIPBadOptions))
+	e.requireNoLeak()
+}
+
+// FuzzEchoOptions: an echo request with any options, source routes
+// accepted, never panics nor leaks; a reply, when one is sent, has a
+// valid header whose options parse.
+func FuzzEchoOptions(f *testing.F) {
+	f.Add(cat([]byte{7, 15, 8}, a4(otherAddr), make([]byte, 8)))
+	f.Add(cat([]byte{68, 20, 5, 1}, make([]byte, 16)))
+	f.Add(cat([]byte{68, 20, 5, 3}, a4(ourAddr), ms(0), a4(otherAddr), ms(0)))
+	f.Add(cat([]byte{131, 11, 12}, a4(otherAddr), a4(peerAddr)))
+	f.Add(cat([]byte{137, 11, 8}, a4(otherAddr), a4(ourAddr)))
+	f.Add([]byte{68, 8, 9, 0xf0, 0, 0, 0, 0})
+	f.Add([]byte{7, 10, 4, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{148, 4, 0, 0, 30, 2})
+	e := newEnv(f, 0)
+	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now, AcceptSourceRoute: true})
+	f.Fuzz(func(t *testing.T, opts []byte) {
+		if len(opts) > header.IPv4MaxOptionsLen {
+			return
+		}
+		e.t = t
+		e.learnPeer()
+		padded := make([]byte, (len(opts)+3)&^3)
+		copy(padded, opts)
+		e.l.Input(e.mbuf(echoWith(padded...)))
+		for _, fr := range e.takeFrames() {
+			if fr.eth().EtherType() != header.EtherTypeIPv4 {
+				continue
+			}
+			ip, perr := header.ParseIPv4(fr.eth().Payload())
+			require.Equal(t, header.IPv4OK, perr)
+			require.True(t, ip.IsChecksumValid())
+			_, bad := header.ParseIPv4Options(ip.Options())
+			require.Zero(t, bad, "%x", ip.Options())
+		}
+		e.reset()
+		require.Zero(t, e.pool.InUse())
+	})
+}
