@@ -92,9 +92,11 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 // data at the IPv4 header. It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 	s.tcp.SetHandedIn(true)
+	s.ip.SetHandedIn(true)
 	for _, b := range pkts {
 		s.ip.Input(b)
 	}
+	s.ip.SetHandedIn(false)
 	s.tcp.SetHandedIn(false)
 }
 

@@ -61,8 +61,9 @@ func (l *Layer) Input(b *mbuf.Buf) {
 	}
 	// Options before fragments: only a first fragment carries Record
 	// Route and Timestamp (RFC 791 §3.1: not copied), and each fragment
-	// is checked as it comes, as Linux does before reassembly.
-	if ip.HeaderLen() > header.IPv4MinLen && !l.rcvOptions(b, ip) {
+	// is checked as it comes, as Linux does before reassembly. A packet
+	// handed over by another core had them checked and filled in there.
+	if ip.HeaderLen() > header.IPv4MinLen && !l.handedIn && !l.rcvOptions(b, ip) {
 		return
 	}
 	if ip.IsFragment() {

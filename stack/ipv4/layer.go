@@ -64,11 +64,13 @@ type Layer struct {
 	// duplicate detection (RFC 6864 §4.1: atomic datagrams).
 	ipID uint16
 
-	// IP options (options.go): whether source routes are accepted, and
-	// the wall clock less the turn's clock, in nanoseconds, for the
-	// Internet Timestamp.
+	// IP options (options.go): whether source routes are accepted, the
+	// wall clock less the turn's clock, in nanoseconds, for the Internet
+	// Timestamp, and whether Input's packets come from another core,
+	// which processed their options already (SetHandedIn).
 	acceptSourceRoute bool
 	realOffset        int64
+	handedIn          bool
 	// rxOpt describes the options of the datagram being delivered, and
 	// optBuf is scratch for the options of an echo reply.
 	rxOpt  rxOptions

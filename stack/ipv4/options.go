@@ -73,6 +73,12 @@ func (l *Layer) rcvOptions(b *mbuf.Buf, ip header.IPv4) bool {
 	return true
 }
 
+// SetHandedIn tells l whether the packets Input gets from now on were
+// handed over by another core (the host sets it around its inbox): their
+// options were checked and filled in by the core that received them, and
+// a Record Route or Timestamp must not get this host's entry twice.
+func (l *Layer) SetHandedIn(on bool) { l.handedIn = on }
+
 // rxOptions is what rcvOptions learnt of the options of the datagram
 // being delivered (Linux keeps it in IPCB(skb)->opt): where they are, and
 // whether this host added its entry to the Record Route and the

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stat"
 )
@@ -348,4 +349,30 @@ func FuzzEchoOptions(f *testing.F) {
 		e.reset()
 		require.Zero(t, e.pool.InUse())
 	})
+}
+
+// A packet another core handed over had its options processed there: its
+// Record Route does not get our address twice.
+func TestHandedInOptionsNotFilledAgain(t *testing.T) {
+	e := newOptEnv(t, false)
+	var got []byte
+	e.l.RegisterProtocol(testProto, func(b *mbuf.Buf, ip header.IPv4) {
+		got = append([]byte(nil), ip.Options()...)
+		e.dev.Free(b)
+	})
+	s := ipSpec{src: peerAddr, dst: ourAddr, proto: testProto, ttl: 64, payload: echoData(8),
+		options: []byte{7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0}}
+	e.l.Input(e.mbuf(s.bytes()))
+	want := cat([]byte{7, 11, 8}, a4(ourAddr), make([]byte, 5))
+	assert.Equal(t, want, got)
+
+	e.l.SetHandedIn(true)
+	b := e.mbuf(s.bytes())
+	copy(b.Bytes()[header.IPv4MinLen:], want) // as the first core left it
+	header.IPv4(b.Bytes()).SetChecksumFull()
+	e.l.Input(b)
+	e.l.SetHandedIn(false)
+	assert.Equal(t, want, got)
+	assert.Equal(t, uint64(1), e.l.Stats().InRecordRoutes.Load())
+	e.requireNoLeak()
 }
