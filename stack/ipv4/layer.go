@@ -89,7 +89,7 @@ type Layer struct {
 type Stats struct {
 	// IPv4 input (ip_rcv, ip_local_deliver).
 	InReceives      stat.Counter `stat:"ip_in_receives"`       // every packet given to Input
-	InHdrErrors     stat.Counter `stat:"ip_in_hdr_errors"`     // bad version, IHL, length, checksum, TTL 0
+	InHdrErrors     stat.Counter `stat:"ip_in_hdr_errors"`     // bad version, IHL, length, checksum, TTL 0, options
 	InAddrErrors    stat.Counter `stat:"ip_in_addr_errors"`    // not ours, or a source that must not appear
 	InUnknownProtos stat.Counter `stat:"ip_in_unknown_protos"` // no handler for the protocol
 	InDiscards      stat.Counter `stat:"ip_in_discards"`       // well formed but not deliverable (fragments)

@@ -33,6 +33,16 @@ import (
 // ip_options_echo fails, no reply is sent.
 func (l *Layer) echoOptions(ip header.IPv4) (opts []byte, first netip.Addr, ok bool) {
 	in := &l.rxOpt
+	if in.hdr != &ip[0] {
+		// Not the header rcvOptions last saw (a datagram put together
+		// from fragments): its options are read afresh, and nothing is
+		// added to them.
+		o, bad := header.ParseIPv4Options(ip.Options())
+		if bad != 0 {
+			return nil, ip.Src(), false
+		}
+		l.rxOpt = rxOptions{IPv4Options: o, hdr: &ip[0]}
+	}
 	self := [4]byte(ip[16:20]) // the reply's source: an Echo to a broadcast gets no reply
 	n := 0
 	if in.RR != 0 {

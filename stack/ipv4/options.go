@@ -45,7 +45,7 @@ func (l *Layer) rcvOptions(b *mbuf.Buf, ip header.IPv4) bool {
 		l.dev.Drop(b, stat.DropIPSourceRoute)
 		return false
 	}
-	l.rxOpt = rxOptions{IPv4Options: o}
+	l.rxOpt = rxOptions{IPv4Options: o, hdr: &ip[0]}
 	if o.SRR == 0 && o.RR == 0 && o.TS == 0 {
 		return true
 	}
@@ -82,10 +82,11 @@ func (l *Layer) SetHandedIn(on bool) { l.handedIn = on }
 // rxOptions is what rcvOptions learnt of the options of the datagram
 // being delivered (Linux keeps it in IPCB(skb)->opt): where they are, and
 // whether this host added its entry to the Record Route and the
-// Timestamp. It is valid while the datagram's handler runs, for a header
-// longer than 20 bytes.
+// Timestamp. hdr is the first octet of the header it describes: it is
+// valid for that header while the datagram's handler runs.
 type rxOptions struct {
 	header.IPv4Options
+	hdr       *byte
 	rrAdded   bool
 	tsStamped bool
 }

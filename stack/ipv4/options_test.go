@@ -376,3 +376,17 @@ func TestHandedInOptionsNotFilledAgain(t *testing.T) {
 	assert.Equal(t, uint64(1), e.l.Stats().InRecordRoutes.Load())
 	e.requireNoLeak()
 }
+
+// The echo of a header rcvOptions did not see (one a reassembly put
+// together) reads its options afresh rather than trusting what was
+// learnt of another datagram.
+func TestEchoOptionsOtherHeader(t *testing.T) {
+	e := newOptEnv(t, false)
+	e.l.rxOpt = rxOptions{IPv4Options: header.IPv4Options{RR: 52, TS: 200}}
+	rr := cat([]byte{7, 7, 8}, a4(otherAddr), []byte{0})
+	ip := header.IPv4(echoWith(rr...))
+	opts, first, ok := e.l.echoOptions(ip)
+	require.True(t, ok)
+	assert.Equal(t, rr, opts)
+	assert.Equal(t, peerAddr, first)
+}

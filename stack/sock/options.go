@@ -104,9 +104,9 @@ type Options struct {
 // SetOption sets the integer-valued option name at level (setsockopt):
 // syscall.SOL_SOCKET or syscall.IPPROTO_TCP. A bad value is EINVAL and
 // changes nothing; an unknown level or name, or SO_ERROR (read-only), is
-// ENOPROTOOPT. SO_LINGER and TCP_CONGESTION are not integers: they are
-// EINVAL here, set through SetOptionLinger and SetOptionString. Errors
-// wrap a syscall.Errno.
+// ENOPROTOOPT. SO_LINGER, TCP_CONGESTION and IP_OPTIONS are not integers:
+// they are EINVAL here, set through SetOptionLinger, SetOptionString and
+// SetOptionBytes. Errors wrap a syscall.Errno.
 //
 // As in Linux, SO_RCVBUF and SO_SNDBUF cap the value at RmemMax/WmemMax,
 // double it (for the bookkeeping overhead, since the limits count Truesize)
