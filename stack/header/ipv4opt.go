@@ -63,14 +63,15 @@ type IPv4Options struct {
 // RFC 1122 §3.2.2.5). bad is 0 when the list is well formed. It does not
 // allocate.
 //
-// The rules (RFC 791 §3.1, RFC 1812 §5.2.4.1):
+// The rules (RFC 791 §3.1):
 //   - End of Option List ends the list; what follows is padding. No
 //     Operation is one octet.
 //   - Every other option has a length octet counting type and length; a
 //     type octet with no room for its length, a length below 2 or one
 //     that runs past the area is an error at the type octet.
 //   - Record Route, Timestamp and a source route appear at most once: a
-//     second is an error at its type octet.
+//     second is an error at its type octet, as in Linux (RFC 1122
+//     §3.2.1.8 leaves what two source routes mean to the implementation).
 //   - A route option needs length 3 or more (else an error at its length)
 //     and a pointer of 4 or more (else an error at its pointer); a
 //     Timestamp needs length 4 and pointer 5. When the pointer shows room

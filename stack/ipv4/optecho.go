@@ -20,8 +20,9 @@ import (
 //     answers.
 //   - A source route becomes the recorded hops in reverse order, ending at
 //     the request's source; its first hop is where the reply goes first.
-//     A first recorded hop equal to the source is left out (RFC 1812
-//     §5.2.4.1, as Linux does).
+//     A first recorded hop equal to the source is left out, so that the
+//     return route is well formed even when the source recorded itself
+//     (RFC 1122 §3.2.1.8 (c); Linux does the same).
 //   - Router Alert and options this host does not know are not returned.
 //
 // It returns the options, padded with End of Option List to a multiple of

@@ -18,11 +18,14 @@ import (
 //   - A malformed option list draws a Parameter Problem pointing at the
 //     bad octet (RFC 1122 §3.2.1.8, §3.2.2.5) and is dropped.
 //   - A source-routed datagram is dropped unless Config.AcceptSourceRoute
-//     is set, as Linux does with its default accept_source_route=0. With
-//     it, this host must be the route's end (RFC 1122 §3.3.5): entries
+//     is set, as Linux does with its default accept_source_route=0 (RFC
+//     1122 §3.2.1.8 (c) wants a host to be able to be a route's final
+//     destination; source routes are a spoofing tool, so both refuse them
+//     by default). With it, this host must be the route's end: entries
 //     that name one of our addresses are passed over, and a route that
-//     goes on to another host draws a Source Route Failed, since a host
-//     does not forward (RFC 1122 §3.3.1.1).
+//     goes on to another host draws a Source Route Failed, the error RFC
+//     1122 §3.3.5 gives for a source route that cannot be forwarded, as a
+//     host does not forward.
 //   - Record Route and Timestamp get our address and time where they have
 //     room (RFC 791 §3.1), and a full Timestamp its overflow count, as
 //     Linux fills them for the datagrams it delivers. The header checksum

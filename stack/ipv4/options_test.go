@@ -171,7 +171,7 @@ func TestSourceRouteDropped(t *testing.T) {
 // With accept_source_route, a route that ends here is delivered, and the
 // echo reply goes back along it reversed (RFC 1122 §3.2.1.8 (c)): first
 // to the last hop recorded, the rest in reverse, the source last; a first
-// hop equal to the source is left out (RFC 1812 §5.2.4.1).
+// hop equal to the source is left out (the same section's case (B)).
 func TestSourceRouteAccepted(t *testing.T) {
 	hopA := netip.MustParseAddr("198.18.1.1")
 	cases := []struct {
