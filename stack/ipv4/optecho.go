@@ -1,9 +1,11 @@
 package ipv4
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/route"
 )
 
 // echoOptions builds in l.optBuf the options of the reply to datagram ip,
@@ -66,7 +68,7 @@ func (l *Layer) echoOptions(ip header.IPv4) (opts []byte, first netip.Addr, ok b
 	}
 	first = ip.Src()
 	if in.SRR != 0 {
-		k, hop := reverseRoute(l.optBuf[n:], option(ip, in.SRR), [4]byte(ip[12:16]))
+		k, hop := l.reverseRoute(l.optBuf[n:], option(ip, in.SRR), [4]byte(ip[12:16]))
 		if k > 0 {
 			first = hop
 			n += k
@@ -84,11 +86,16 @@ func (l *Layer) echoOptions(ip header.IPv4) (opts []byte, first netip.Addr, ok b
 // reverseRoute writes into d the source route that takes a reply back
 // along the route the option opt recorded, ending at src, the request's
 // source. It returns the option's length and the reply's first hop (the
-// last hop recorded), or 0 when the route recorded no hop.
-func reverseRoute(d, opt []byte, src [4]byte) (int, netip.Addr) {
+// last hop recorded), or 0 when the route recorded no hop. The last
+// entries, when they name this host (rcvSourceRoute passed over them),
+// are not hops of the way back.
+func (l *Layer) reverseRoute(d, opt []byte, src [4]byte) (int, netip.Addr) {
 	const slots = 3 // the first address follows type, length and pointer
 	end := min(int(opt[2]), len(opt)+1) - 1
 	hops := (end - slots) / 4
+	for hops > 0 && l.rt.AddrKind4(binary.BigEndian.Uint32(opt[slots+4*(hops-1):]))&route.AddrLocal != 0 {
+		hops--
+	}
 	if hops < 1 {
 		return 0, netip.Addr{}
 	}
