@@ -15,6 +15,7 @@ import (
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stat"
 )
 
 // ipOptsSeen counts the TCP segments a host receives, and those whose IP
@@ -102,6 +103,47 @@ func TestIPOptionsOnConnection(t *testing.T) {
 	cl.Close()
 	sv.Close()
 	ln.Close()
+	p.Pump(8)
+	assert.Equal(t, base, stacktest.InUse(p.A)+stacktest.InUse(p.B), "every mbuf is back")
+}
+
+// IP_OPTIONS set while data waits unsent: the waiting segments are cut
+// again to the smaller MSS, so that with the options every datagram still
+// fits the MTU and all of the data arrives.
+func TestIPOptionsQueuedData(t *testing.T) {
+	p := newPair(t)
+	base := stacktest.InUse(p.A) + stacktest.InUse(p.B)
+	c := p.connect(80)
+	opts := []byte{7, 39, 4, 39: 0}
+	atB := watchIPOptions(p.B, opts[:2]) // B fills in the pointer
+
+	data := pattern(60_000, 6)
+	n, err := c.cl.SendMsg(data, 0)
+	require.NoError(t, err)
+	require.Positive(t, c.cl.Info().Unsent, "data waits unsent")
+	require.NoError(t, c.cl.SetSockOptBytes(syscall.IPPROTO_IP, syscall.IP_OPTIONS, opts))
+	assert.Equal(t, 1448-len(opts), c.cl.Info().MSS)
+
+	var got []byte
+	buf := make([]byte, 65536)
+	for left, i := data[n:], 0; len(got) < len(data); i++ {
+		require.Less(t, i, 100000, "only %d of %d bytes came", len(got), len(data))
+		if k, err := c.cl.SendMsg(left, 0); err == nil {
+			left = left[k:]
+		}
+		p.Pump(1)
+		if k, err := c.sv.RecvMsg(buf, 0); err == nil {
+			got = append(got, buf[:k]...)
+		}
+	}
+	assert.True(t, bytes.Equal(data, got))
+	assert.Positive(t, atB.withOpt)
+	assert.LessOrEqual(t, atB.biggest, 1500)
+	assert.Zero(t, p.A.Stacks()[0].Device().Drops.Get(stat.DropFrameTooBig))
+
+	c.cl.Close()
+	c.sv.Close()
+	c.ln.Close()
 	p.Pump(8)
 	assert.Equal(t, base, stacktest.InUse(p.A)+stacktest.InUse(p.B), "every mbuf is back")
 }
