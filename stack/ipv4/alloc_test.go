@@ -69,5 +69,15 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	out()
 	assert.Zero(t, testing.AllocsPerRun(200, out), "Output")
+	opts := []byte{148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0}
+	outOpts := func() {
+		b := e.cache.Get()
+		if b == nil {
+			panic("pool empty")
+		}
+		b.Put(64)
+		e.l.OutputOptions(b, d, testProto, ourAddr, peerAddr, 0, 64, opts)
+	}
+	assert.Zero(t, testing.AllocsPerRun(200, outOpts), "OutputOptions")
 	e.requireNoLeak()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -380,4 +381,34 @@ func TestEchoOptionsOtherHeader(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, rr, opts)
 	assert.Equal(t, peerAddr, first)
+}
+
+// OutputOptions puts the options after the fixed header (ip_options_build)
+// and counts their length in IHL and Total Length.
+func TestOutputOptions(t *testing.T) {
+	for _, feat := range []netdev.Features{0, netdev.TxIPv4Cksum} {
+		e := newEnv(t, feat)
+		e.learnPeer()
+		opts := []byte{148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0}
+		e.l.OutputOptions(e.segment(100), e.lookup(), testProto, ourAddr, peerAddr, 0, 64, opts)
+		f := e.takeFrame()
+		ip, perr := header.ParseIPv4(f.eth().Payload())
+		require.Equal(t, header.IPv4OK, perr)
+		assert.Equal(t, header.IPv4MinLen+len(opts), ip.HeaderLen())
+		assert.Equal(t, uint16(132), ip.TotalLen())
+		assert.Equal(t, opts, []byte(ip.Options()))
+		assert.Equal(t, echoData(100), ip.Payload())
+		if feat.Has(netdev.TxIPv4Cksum) {
+			assert.Equal(t, mbuf.TxIPv4|mbuf.TxIPCksum, f.ol)
+		} else {
+			assert.True(t, ip.IsChecksumValid())
+		}
+		assert.Equal(t, uint64(1), e.l.Stats().OutOptions.Load())
+
+		// The options count against the MTU as the data does.
+		e.l.OutputOptions(e.segment(1480-len(opts)+1), e.lookup(), testProto, ourAddr, peerAddr, 0, 64, opts)
+		assert.Empty(t, e.takeFrames())
+		assert.Equal(t, uint64(1), e.dev.Drops.Get(stat.DropFrameTooBig))
+		e.requireNoLeak()
+	}
 }
