@@ -16,8 +16,8 @@ const maxTotalLen = 65535
 
 // Output sends the transport segment in b as one IPv4 datagram
 // (ip_queue_xmit / ip_build_and_send_pkt) from src to daddr over dst, the
-// route the caller looked up. It pushes a 20-byte header without options
-// (OutputOptions sends some): Identification from the core's counter, DF set (dpstack does not
+// route the caller looked up. It pushes a 20-byte header without options:
+// Identification from the core's counter, DF set (dpstack does not
 // fragment: RFC 1191 path MTU discovery is the transports' business), the
 // given TOS and TTL (0 means DefaultTTL: a host must not send TTL 0,
 // RFC 1122 §3.2.1.7). The header checksum is left to the port when the
