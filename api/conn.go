@@ -583,6 +583,27 @@ func (c *TCPConn) GetSockoptString(level, name int) (string, error) {
 	return v, err
 }
 
+// SetSockoptBytes sets a socket option whose value is raw bytes, as
+// setsockopt(2) does with a buffer: IP_OPTIONS at level IPPROTO_IP, the
+// IPv4 options every segment of the connection then carries (at most 40
+// bytes, padded to a multiple of 4; empty removes them). The bytes are
+// copied.
+func (c *TCPConn) SetSockoptBytes(level, name int, val []byte) error {
+	return c.ctl("set", "setsockopt", func(sk sock.ProtoOps) error { return sk.SetSockOptBytes(level, name, val) })
+}
+
+// GetSockoptBytes reads a socket option whose value is raw bytes:
+// IP_OPTIONS as set, padded.
+func (c *TCPConn) GetSockoptBytes(level, name int) ([]byte, error) {
+	var v []byte
+	err := c.ctl("get", "getsockopt", func(sk sock.ProtoOps) error {
+		var err error
+		v, err = sk.GetSockOptBytes(level, name)
+		return err
+	})
+	return v, err
+}
+
 // SetSockoptLinger sets a struct linger socket option (SO_LINGER), as
 // syscall.SetsockoptLinger does. SetLinger is the net.TCPConn way.
 func (c *TCPConn) SetSockoptLinger(level, name int, l *syscall.Linger) error {

@@ -145,3 +145,43 @@ func TestSockopts(t *testing.T) {
 	close(release)
 	k.wait()
 }
+
+// TestIPOptionsKernel: IP_OPTIONS set on a connection to the kernel go
+// with its segments, which the kernel takes (it fills in the Record Route
+// as the destination) while 100 kB cross both ways; they read back padded,
+// and a list the kernel too would refuse is EINVAL.
+func TestIPOptionsKernel(t *testing.T) {
+	p := newPeer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k := p.start(t, "serve-echo", env(kern(9010))...)
+	require.Equal(t, "listening", k.line())
+	nc, err := api.Dial(ctx, p.h, "tcp", kern(9010))
+	require.NoError(t, err)
+	defer nc.Close()
+	c := nc.(*api.TCPConn)
+
+	rr := []byte{7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0}
+	require.NoError(t, c.SetSockoptBytes(syscall.IPPROTO_IP, syscall.IP_OPTIONS, rr))
+	got, err := c.GetSockoptBytes(syscall.IPPROTO_IP, syscall.IP_OPTIONS)
+	require.NoError(t, err)
+	assert.Equal(t, append(rr, 0), got)
+	assert.ErrorIs(t, c.SetSockoptBytes(syscall.IPPROTO_IP, syscall.IP_OPTIONS, []byte{7, 2, 4, 0}), syscall.EINVAL)
+	assert.ErrorIs(t, c.SetSockoptBytes(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, []byte{1}), syscall.EINVAL)
+	assert.ErrorIs(t, c.SetSockoptInt(syscall.IPPROTO_IP, syscall.IP_OPTIONS, 1), syscall.EINVAL)
+
+	msg := message(9, 100000)
+	go func() {
+		c.Write(msg)
+		c.CloseWrite()
+	}()
+	back, err := io.ReadAll(c)
+	require.NoError(t, err)
+	assert.Equal(t, msg, back)
+	k.wait()
+	out := 0
+	for _, s := range p.h.Stacks() {
+		out += int(s.IPv4().Stats().OutOptions.Load())
+	}
+	assert.Greater(t, out, 10, "the segments carried the options")
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/ipv4"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/rss"
@@ -85,6 +86,10 @@ type Config struct {
 	// Congestion is the TCP congestion control of new sockets ("cubic" or
 	// "reno"); "" means sock.DefaultCongestion (CUBIC).
 	Congestion string
+	// AcceptSourceRoute lets in datagrams with a source route option
+	// that ends at this host (Linux's accept_source_route); by default
+	// they are dropped (ipv4.Config.AcceptSourceRoute).
+	AcceptSourceRoute bool
 }
 
 // Host runs one port on a set of cores: the pool, the port's queues and
@@ -385,7 +390,8 @@ func (h *Host) addCore(core int) error {
 			return st.QueueIPv4TCP(remote.Addr(), local.Addr(), remote.Port(), local.Port()) == q
 		}
 	}
-	s := newStack(core, h.cfg.Cores, loop, dev, rt, tc)
+	ic := ipv4.Config{Cores: h.cfg.Cores, AcceptSourceRoute: h.cfg.AcceptSourceRoute}
+	s := newStack(core, loop, dev, rt, ic, tc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)
 	}

@@ -41,12 +41,14 @@ type Stack struct {
 	inetsw sock.Switch
 }
 
-// newStack builds the stack of core (of cores) on dev, driven by loop, with the routes
-// in rt. tc carries the host-wide parts of TCP's configuration (the flow
+// newStack builds the stack of core on dev, driven by loop, with the
+// routes in rt. ic and tc carry the host-wide parts of IPv4's and TCP's
+// configuration (the number of cores, accept_source_route; the flow
 // directory and its handoff, RSS steering); newStack fills in the rest.
-func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, tc tcp.Config) *Stack {
+func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, ic ipv4.Config, tc tcp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
-	s.ip = ipv4.New(ipv4.Config{Dev: dev, Routes: rt, Clock: loop.Clock(), Cores: cores})
+	ic.Dev, ic.Routes, ic.Clock = dev, rt, loop.Clock()
+	s.ip = ipv4.New(ic)
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
@@ -90,9 +92,11 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 // data at the IPv4 header. It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 	s.tcp.SetHandedIn(true)
+	s.ip.SetHandedIn(true)
 	for _, b := range pkts {
 		s.ip.Input(b)
 	}
+	s.ip.SetHandedIn(false)
 	s.tcp.SetHandedIn(false)
 }
 

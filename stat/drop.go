@@ -21,6 +21,8 @@ const (
 	DropIPBadSource
 	DropIPFragment
 	DropIPUnknownProtocol
+	DropIPBadOptions  // a malformed option list (answered by a Parameter Problem)
+	DropIPSourceRoute // a source route: refused (accept_source_route off), or it goes on to another host
 	DropICMPTruncated
 	DropICMPBadChecksum
 	DropICMPUnhandledType
@@ -87,6 +89,8 @@ var dropNames = [NumDropReasons]string{
 	DropIPBadSource:       "ip_bad_source",
 	DropIPFragment:        "ip_fragment",
 	DropIPUnknownProtocol: "ip_unknown_protocol",
+	DropIPBadOptions:      "ip_bad_options",
+	DropIPSourceRoute:     "ip_source_route",
 	DropICMPTruncated:     "icmp_truncated",
 	DropICMPBadChecksum:   "icmp_bad_checksum",
 	DropICMPUnhandledType: "icmp_unhandled_type",

@@ -36,6 +36,7 @@ type runConfig struct {
 	ealLogLevel    string
 	statusInterval time.Duration
 	congestion     string
+	sourceRoute    bool
 	services       bool
 	idleTimeout    time.Duration
 	maxConns       int
@@ -54,6 +55,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix, e.g. 198.18.0.2/24 (required)")
 	fs.StringVar(&gw, "gateway", "", "default gateway (optional)")
 	fs.StringVar(&c.congestion, "congestion", sock.DefaultCongestion, "TCP congestion control of new sockets: cubic or reno")
+	fs.BoolVar(&c.sourceRoute, "accept-source-route", false, "accept datagrams with a source route option that ends here (default: drop them)")
 	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1")
 	fs.StringVar(&idle, "idle", "adaptive", "idle policy of the poll loops: adaptive or busy")
 	fs.StringVar(&huge, "hugepages", "auto", "hugepages: auto (use them when mounted), on or off")

@@ -143,6 +143,8 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 		MaxOrphans: c.maxOrphans,
 		MTU:        c.mtu,
 		Congestion: c.congestion,
+
+		AcceptSourceRoute: c.sourceRoute,
 	})
 }
 

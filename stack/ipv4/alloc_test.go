@@ -27,6 +27,9 @@ func TestZeroAllocs(t *testing.T) {
 	}{
 		{"echo request, 56 bytes", e.l.Input, echoSpec(56).bytes(), true},
 		{"echo request, 1472 bytes", e.l.Input, echoSpec(1472).bytes(), true},
+		{"echo request with Record Route and Timestamp", e.l.Input,
+			withSpec(func(s *ipSpec) { s.options = []byte{7, 19, 4, 18: 0, 1, 68, 20, 5, 1, 39: 0} })(), true},
+		{"drop: source route", e.l.Input, withSpec(func(s *ipSpec) { s.options = []byte{131, 3, 4, 0} })(), false},
 		{"delivery to a protocol", e.l.Input,
 			ipSpec{src: peerAddr, dst: ourAddr, proto: testProto, ttl: 64, payload: echoData(100)}.bytes(), false},
 		{"drop: bad header checksum", e.l.Input, badCksum, false},
@@ -66,5 +69,15 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	out()
 	assert.Zero(t, testing.AllocsPerRun(200, out), "Output")
+	opts := []byte{148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0}
+	outOpts := func() {
+		b := e.cache.Get()
+		if b == nil {
+			panic("pool empty")
+		}
+		b.Put(64)
+		e.l.OutputOptions(b, d, testProto, ourAddr, peerAddr, 0, 64, opts)
+	}
+	assert.Zero(t, testing.AllocsPerRun(200, outOpts), "OutputOptions")
 	e.requireNoLeak()
 }

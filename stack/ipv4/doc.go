@@ -1,12 +1,14 @@
 // Package ipv4 is one core's IPv4 layer: input (Linux ip_input.c), output
-// (ip_output.c), ICMP echo (icmp.c) and ARP (arp.c).
+// (ip_output.c), options (ip_options.c), ICMP echo (icmp.c) and ARP
+// (arp.c).
 //
 // A Layer belongs to one core and is not safe for concurrent use. The
 // stack's ethertype dispatch hands it IPv4 packets (Input) and ARP packets
 // (ARPInput) with the Ethernet header already pulled; transports register
 // by protocol number (RegisterProtocol, Linux's inet_protos) and send
-// through Output, which pushes the IPv4 header and hands the packet to the
-// route's Dst (the neighbour pushes the Ethernet header).
+// through Output (or OutputOptions, with IP options), which pushes the
+// IPv4 header and hands the packet to the route's Dst (the neighbour
+// pushes the Ethernet header).
 //
 // Ownership: every entry point takes ownership of the mbuf it is given. A
 // packet is either handed on (to a protocol handler, to a Dst, to the

@@ -55,11 +55,13 @@ func (l *Layer) icmpInput(b *mbuf.Buf, ip header.IPv4) {
 // as Linux does with its default icmp_echo_ignore_broadcasts=1, to not be a
 // smurf amplifier.
 //
-// Departures from Linux: the reply carries no IP options (RFC 1122
-// §3.2.2.6 says Record Route and Timestamp options SHOULD be updated and
-// returned, and Linux does so); DF is clear, as on Linux's ICMP replies;
-// the TOS is the request's DSCP with the ECN field cleared, since ICMP is
-// not an ECN-capable transport (RFC 3168 §5).
+// The request's Record Route and Timestamp are returned, and a source
+// route reversed (echoOptions; RFC 1122 §3.2.2.6): the reply's header is
+// then longer than 20 bytes, and it goes first to the route's first hop.
+//
+// As on Linux's ICMP replies, DF is clear; the TOS is the request's DSCP
+// with the ECN field cleared, since ICMP is not an ECN-capable transport
+// (RFC 3168 §5).
 func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 	l.stats.ICMPInEchos.Inc()
 	if l.rt.AddrKind4(ip.DstUint32())&route.AddrBroadcast != 0 {
@@ -69,6 +71,17 @@ func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 	}
 	src, dst := ip.Src(), ip.Dst()
 	tos := ip.TOS() &^ ecnMask
+	// The options are built before the reply's header is pushed over the
+	// request's.
+	var opts []byte
+	hop := src
+	if ip.HeaderLen() > header.IPv4MinLen {
+		var ok bool
+		if opts, hop, ok = l.echoOptions(ip); !ok {
+			l.dev.Drop(b, stat.DropIPBadOptions)
+			return
+		}
+	}
 
 	// The first 16-bit word is Type and Code: only Type changes, 8 -> 0.
 	code := uint16(icmp.Code())
@@ -76,7 +89,7 @@ func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 		uint16(header.ICMPv4Echo)<<8|code, uint16(header.ICMPv4EchoReply)<<8|code))
 	icmp.SetType(header.ICMPv4EchoReply)
 
-	l.fl = route.Flow4{Dst: src, Src: dst, Proto: header.IPProtoICMP, TOS: tos}
+	l.fl = route.Flow4{Dst: hop, Src: dst, Proto: header.IPProtoICMP, TOS: tos}
 	rd, err := l.rt.Lookup(&l.fl)
 	if err != nil {
 		l.stats.OutNoRoutes.Inc()
@@ -88,5 +101,5 @@ func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 	b.SetOlFlags(0)
 	l.stats.ICMPOutMsgs.Inc()
 	l.stats.ICMPOutEchoReplies.Inc()
-	l.output(b, rd, header.IPProtoICMP, dst, src, tos, DefaultTTL, 0)
+	l.output(b, rd, header.IPProtoICMP, dst, hop, tos, DefaultTTL, 0, opts)
 }

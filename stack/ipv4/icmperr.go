@@ -103,7 +103,7 @@ func (l *Layer) SendError(ip header.IPv4, typ, code uint8, info uint32) {
 	if !l.rt.IsLocal(src) {
 		src = rd.Src
 	}
-	l.output(m, rd, header.IPProtoICMP, src, ip.Src(), tos, DefaultTTL, 0)
+	l.output(m, rd, header.IPProtoICMP, src, ip.Src(), tos, DefaultTTL, 0, nil)
 }
 
 // errorAllowed applies RFC 1122 §3.2.2's list of datagrams that must not

@@ -59,6 +59,13 @@ func (l *Layer) Input(b *mbuf.Buf) {
 		l.dev.Drop(b, stat.DropIPBadSource)
 		return
 	}
+	// Options before fragments: only a first fragment carries Record
+	// Route and Timestamp (RFC 791 §3.1: not copied), and each fragment
+	// is checked as it comes, as Linux does before reassembly. A packet
+	// handed over by another core had them checked and filled in there.
+	if ip.HeaderLen() > header.IPv4MinLen && !l.handedIn && !l.rcvOptions(b, ip) {
+		return
+	}
 	if ip.IsFragment() {
 		// No reassembly yet (RFC 791 §3.2, RFC 815): a fragment can
 		// never be delivered, so it is dropped on arrival.

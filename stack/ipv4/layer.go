@@ -39,6 +39,10 @@ type Config struct {
 	// DefaultICMPGlobalLimit and DefaultICMPHostLimit.
 	ICMPGlobalLimit RateLimit
 	ICMPHostLimit   RateLimit
+	// AcceptSourceRoute lets datagrams with a Loose or Strict Source
+	// Route option in (Linux's accept_source_route); by default they are
+	// dropped (stat.DropIPSourceRoute).
+	AcceptSourceRoute bool
 }
 
 // Layer is one core's IPv4, ICMP and ARP layer for one device.
@@ -60,6 +64,18 @@ type Layer struct {
 	// duplicate detection (RFC 6864 §4.1: atomic datagrams).
 	ipID uint16
 
+	// IP options (options.go): whether source routes are accepted, the
+	// wall clock less the turn's clock, in nanoseconds, for the Internet
+	// Timestamp, and whether Input's packets come from another core,
+	// which processed their options already (SetHandedIn).
+	acceptSourceRoute bool
+	realOffset        int64
+	handedIn          bool
+	// rxOpt describes the options of the datagram being delivered, and
+	// optBuf is scratch for the options of an echo reply.
+	rxOpt  rxOptions
+	optBuf [header.IPv4MaxOptionsLen]byte
+
 	// fl is scratch for route lookups on the data path: a Flow4 kept in
 	// the Layer so that taking its address allocates nothing.
 	fl route.Flow4
@@ -73,11 +89,20 @@ type Layer struct {
 type Stats struct {
 	// IPv4 input (ip_rcv, ip_local_deliver).
 	InReceives      stat.Counter `stat:"ip_in_receives"`       // every packet given to Input
-	InHdrErrors     stat.Counter `stat:"ip_in_hdr_errors"`     // bad version, IHL, length, checksum, TTL 0
+	InHdrErrors     stat.Counter `stat:"ip_in_hdr_errors"`     // bad version, IHL, length, checksum, TTL 0, options
 	InAddrErrors    stat.Counter `stat:"ip_in_addr_errors"`    // not ours, or a source that must not appear
 	InUnknownProtos stat.Counter `stat:"ip_in_unknown_protos"` // no handler for the protocol
 	InDiscards      stat.Counter `stat:"ip_in_discards"`       // well formed but not deliverable (fragments)
 	InDelivers      stat.Counter `stat:"ip_in_delivers"`       // handed to a protocol handler
+
+	// IPv4 options (ip_options_compile, ip_rcv_options, ip_options_echo,
+	// ip_options_build).
+	InBadOptions         stat.Counter `stat:"ip_in_bad_options"`         // malformed option lists (also in ip_in_hdr_errors), answered by a Parameter Problem
+	InSourceRouteDrops   stat.Counter `stat:"ip_in_source_route_drops"`  // source-routed datagrams refused, or whose route goes on
+	InRecordRoutes       stat.Counter `stat:"ip_in_record_routes"`       // our address written into a Record Route
+	InTimestamps         stat.Counter `stat:"ip_in_timestamps"`          // our time written into a Timestamp
+	InTimestampOverflows stat.Counter `stat:"ip_in_timestamp_overflows"` // full Timestamps whose overflow count we raised
+	OutOptions           stat.Counter `stat:"ip_out_options"`            // datagrams sent with options: echo replies and sockets'
 
 	// IPv4 output (ip_queue_xmit, ip_build_and_send_pkt).
 	OutRequests stat.Counter `stat:"ip_out_requests"`  // packets given to Output, and echo replies
@@ -115,7 +140,9 @@ type Stats struct {
 // neighbour sends ARP requests from this layer.
 func New(cfg Config) *Layer {
 	l := &Layer{dev: cfg.Dev, rt: cfg.Routes, clock: cfg.Clock,
-		globalLimit: cfg.ICMPGlobalLimit, hostLimit: cfg.ICMPHostLimit}
+		globalLimit: cfg.ICMPGlobalLimit, hostLimit: cfg.ICMPHostLimit,
+		acceptSourceRoute: cfg.AcceptSourceRoute,
+		realOffset:        time.Now().UnixNano() - int64(ktime.Now())}
 	if l.globalLimit == (RateLimit{}) {
 		l.globalLimit = DefaultICMPGlobalLimit
 	}

@@ -29,11 +29,20 @@ const maxTotalLen = 65535
 // (stat.DropFrameTooBig), as is one without room for the header
 // (stat.DropNoHeadroom).
 func (l *Layer) Output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos uint8, ttl uint8) {
-	l.output(b, dst, proto, src, daddr, tos, ttl, header.IPv4FlagDF)
+	l.output(b, dst, proto, src, daddr, tos, ttl, header.IPv4FlagDF, nil)
 }
 
-// output is Output with the IP flags to send (DF or none).
-func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos, ttl, flags uint8) {
+// OutputOptions is Output with the IP options opts after the fixed header
+// (ip_options_build): a socket's IP_OPTIONS, checked by
+// header.ParseIPv4Options, padded to a multiple of 4 and at most
+// header.IPv4MaxOptionsLen bytes, which the caller keeps. The header grows
+// by their length, which counts against the route's MTU as the data does.
+func (l *Layer) OutputOptions(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos, ttl uint8, opts []byte) {
+	l.output(b, dst, proto, src, daddr, tos, ttl, header.IPv4FlagDF, opts)
+}
+
+// output is OutputOptions with the IP flags to send (DF or none).
+func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos, ttl, flags uint8, opts []byte) {
 	l.stats.OutRequests.Inc()
 	dev := dst.Dev
 	if dev == nil {
@@ -43,13 +52,14 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 	if mtu <= 0 || mtu > dev.MTU {
 		mtu = dev.MTU
 	}
-	tl := b.Len() + header.IPv4MinLen
+	hl := header.IPv4MinLen + len(opts)
+	tl := b.Len() + hl
 	if tl > mtu || tl > maxTotalLen {
 		l.stats.OutDiscards.Inc()
 		dev.Drop(b, stat.DropFrameTooBig)
 		return
 	}
-	p := b.Push(header.IPv4MinLen)
+	p := b.Push(hl)
 	if p == nil {
 		l.stats.OutDiscards.Inc()
 		dev.Drop(b, stat.DropNoHeadroom)
@@ -58,7 +68,7 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
-	ip := header.IPv4(p[:header.IPv4MinLen])
+	ip := header.IPv4(p[:hl])
 	ip.Encode(header.IPv4Fields{
 		TOS:      tos,
 		TotalLen: uint16(tl),
@@ -69,6 +79,11 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 		Src:      src,
 		Dst:      daddr,
 	})
+	if len(opts) > 0 {
+		ip.SetHeaderLen(hl)
+		copy(ip[header.IPv4MinLen:], opts)
+		l.stats.OutOptions.Inc()
+	}
 	l.ipID++
 	var ol uint64
 	if dev.Features.Has(netdev.TxIPv4Cksum) {
@@ -80,7 +95,7 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 	if ol != 0 || b.OlFlags()&(mbuf.TxTCPCksum|mbuf.TxUDPCksum) != 0 {
 		// Any checksum offload needs TX_IPV4 and the l2/l3 lengths, the
 		// transport's L4 offload included (DPDK rte_mbuf_core.h).
-		b.SetTxOffload(header.EthernetLen, header.IPv4MinLen, 0, ol|mbuf.TxIPv4)
+		b.SetTxOffload(header.EthernetLen, hl, 0, ol|mbuf.TxIPv4)
 	}
 	dst.Output(b)
 }

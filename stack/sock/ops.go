@@ -88,7 +88,8 @@ type ProtoOps interface {
 	// validates and stores through Sock.SetOption and applies what takes
 	// effect at once (TCP_NODELAY pushes pending data). Options of other
 	// kinds have their own calls, as in Go's syscall package:
-	// SetSockOptString (TCP_CONGESTION) and SetSockOptLinger (SO_LINGER).
+	// SetSockOptString (TCP_CONGESTION), SetSockOptLinger (SO_LINGER) and
+	// SetSockOptBytes (IP_OPTIONS).
 	SetSockOpt(level, name, val int) error
 	// GetSockOpt reads an integer option (sock_common_getsockopt).
 	GetSockOpt(level, name int) (int, error)
@@ -100,6 +101,11 @@ type ProtoOps interface {
 	SetSockOptLinger(level, name int, l syscall.Linger) error
 	// GetSockOptLinger reads a struct linger option.
 	GetSockOptLinger(level, name int) (syscall.Linger, error)
+	// SetSockOptBytes sets an option of raw bytes: IP_OPTIONS.
+	SetSockOptBytes(level, name int, val []byte) error
+	// GetSockOptBytes reads an option of raw bytes; the result is the
+	// caller's.
+	GetSockOptBytes(level, name int) ([]byte, error)
 	// Info is the connection's state for diagnostics (TCP_INFO).
 	Info() TCPInfo
 	// Close is close(2) (inet_release): the user gives the socket up;

@@ -9,8 +9,8 @@ import (
 // Option names that Go's syscall package lacks (Linux values). The others
 // are syscall's: SO_REUSEADDR, SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE,
 // SO_LINGER, SO_ERROR, TCP_NODELAY, TCP_MAXSEG, TCP_KEEPIDLE,
-// TCP_KEEPINTVL, TCP_KEEPCNT, TCP_QUICKACK, TCP_CONGESTION, at levels
-// syscall.SOL_SOCKET and syscall.IPPROTO_TCP.
+// TCP_KEEPINTVL, TCP_KEEPCNT, TCP_QUICKACK, TCP_CONGESTION, IP_OPTIONS, at
+// levels syscall.SOL_SOCKET, syscall.IPPROTO_TCP and syscall.IPPROTO_IP.
 const (
 	// SO_REUSEPORT lets sockets bind the same address and port
 	// (include/uapi/asm-generic/socket.h).
@@ -94,14 +94,19 @@ type Options struct {
 	UserTimeout int
 	// Congestion is TCP_CONGESTION, the congestion control's name.
 	Congestion string
+	// IPOptions is IP_OPTIONS: the options every IPv4 header of the
+	// socket carries, checked and padded to a multiple of 4; nil for
+	// none. SetOptionBytes replaces the slice and never writes into it,
+	// so a copy of Options may share it.
+	IPOptions []byte
 }
 
 // SetOption sets the integer-valued option name at level (setsockopt):
 // syscall.SOL_SOCKET or syscall.IPPROTO_TCP. A bad value is EINVAL and
 // changes nothing; an unknown level or name, or SO_ERROR (read-only), is
-// ENOPROTOOPT. SO_LINGER and TCP_CONGESTION are not integers: they are
-// EINVAL here, set through SetOptionLinger and SetOptionString. Errors
-// wrap a syscall.Errno.
+// ENOPROTOOPT. SO_LINGER, TCP_CONGESTION and IP_OPTIONS are not integers:
+// they are EINVAL here, set through SetOptionLinger, SetOptionString and
+// SetOptionBytes. Errors wrap a syscall.Errno.
 //
 // As in Linux, SO_RCVBUF and SO_SNDBUF cap the value at RmemMax/WmemMax,
 // double it (for the bookkeeping overhead, since the limits count Truesize)
@@ -305,6 +310,7 @@ const (
 	optInt    optKind = iota + 1 // int (booleans as 0 or 1)
 	optString                    // a name: TCP_CONGESTION
 	optLinger                    // struct linger: SO_LINGER
+	optBytes                     // raw bytes: IP_OPTIONS
 )
 
 // optKey is an option's level and name.
@@ -331,6 +337,7 @@ var options = map[optKey]struct {
 	{syscall.IPPROTO_TCP, syscall.TCP_QUICKACK}:   {"TCP_QUICKACK", optInt},
 	{syscall.IPPROTO_TCP, TCP_USER_TIMEOUT}:       {"TCP_USER_TIMEOUT", optInt},
 	{syscall.IPPROTO_TCP, syscall.TCP_CONGESTION}: {"TCP_CONGESTION", optString},
+	{syscall.IPPROTO_IP, syscall.IP_OPTIONS}:      {"IP_OPTIONS", optBytes},
 }
 
 // checkKind refuses an option the stack does not know (ENOPROTOOPT) and
@@ -353,6 +360,8 @@ func (k optKind) String() string {
 		return "integer"
 	case optString:
 		return "string"
+	case optBytes:
+		return "bytes"
 	}
 	return "struct linger"
 }

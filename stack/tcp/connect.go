@@ -116,8 +116,9 @@ func (s *Sock) connectInit(mtu int) {
 }
 
 // setMSS settles the send MSS (tcp_sync_mss): the peer's MSS, the route's
-// MTU less 40 and TCP_MAXSEG, less the option space every segment carries
-// (RFC 6691 §2: the MSS counts data only), and the window clamp.
+// MTU less 40 and TCP_MAXSEG, less the option space every segment carries,
+// TCP's and IP's (RFC 6691 §2: the MSS counts data only; Linux's
+// icsk_ext_hdr_len), and the window clamp.
 func (s *Sock) setMSS() {
 	mtu := 1500
 	if d := s.route(); d != nil {
@@ -127,7 +128,7 @@ func (s *Sock) setMSS() {
 	if s.Options.MaxSeg > 0 {
 		m = min(m, s.Options.MaxSeg)
 	}
-	s.mss = max(m-s.tsLen(), minMSS)
+	s.mss = max(m-s.tsLen()-s.extHdrLen(), minMSS)
 	if s.advMSS == 0 {
 		s.advMSS = advMSSFor(mtu, s.Options.MaxSeg)
 	}

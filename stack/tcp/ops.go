@@ -423,6 +423,42 @@ func (s *Sock) SetSockOpt(level, name, val int) error {
 	return nil
 }
 
+// SetSockOptBytes sets a bytes option (setsockopt): IP_OPTIONS, validated
+// by sock.Sock.SetOptionBytes. Every segment the socket sends from then on
+// carries them, and a socket with a route (connecting or connected)
+// settles its MSS again at once, as Linux's do_ip_setsockopt calls
+// tcp_sync_mss; unsent segments cut to the old MSS are cut again to fit
+// (fitMSS).
+func (s *Sock) SetSockOptBytes(level, name int, val []byte) error {
+	if err := s.SetOptionBytes(level, name, val); err != nil {
+		return err
+	}
+	if s.dst != nil {
+		s.setMSS()
+		s.fitMSS()
+	}
+	return nil
+}
+
+// fitMSS cuts the unsent segments longer than the MSS, after it shrank
+// (tcp_fragment, as tcp_write_xmit cuts an skb longer than mss_now), so
+// that none is too big for the path once the headers grow. A segment
+// being written into is left whole, and a cut that finds no mbuf stops
+// the walk. Segments already sent keep their size: should one be lost,
+// its retransmission no longer fits the MTU.
+func (s *Sock) fitMSS() {
+	for b := s.sendHead; b != nil && b != s.pend; b = s.WriteQueue.NextOf(b) {
+		if b.Len() > s.mss && !s.split(b, s.mss) {
+			return
+		}
+	}
+}
+
+// GetSockOptBytes reads a bytes option: IP_OPTIONS.
+func (s *Sock) GetSockOptBytes(level, name int) ([]byte, error) {
+	return s.GetOptionBytes(level, name)
+}
+
 // SetSockOptLinger sets SO_LINGER; Close reads it.
 func (s *Sock) SetSockOptLinger(level, name int, l syscall.Linger) error {
 	return s.SetOptionLinger(level, name, l)

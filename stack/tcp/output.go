@@ -61,6 +61,8 @@ type txHeader struct {
 	tsVal, tsEcr uint32
 	// SACK blocks (RFC 2018), first block first.
 	sacks []header.SACKBlock
+	// ipOpts are the IP options of the datagram: the socket's IP_OPTIONS.
+	ipOpts []byte
 }
 
 // outputSegment pushes the TCP header that p.txh describes in front of
@@ -123,7 +125,7 @@ func (p *Proto) outputSegment(b *mbuf.Buf, d *route.Dst) {
 	if h.flags&flagRST != 0 {
 		p.stats.OutRsts.Inc()
 	}
-	p.ip.Output(b, d, header.IPProtoTCP, h.src, h.dst, 0, 0)
+	p.ip.OutputOptions(b, d, header.IPProtoTCP, h.src, h.dst, 0, 0, h.ipOpts)
 }
 
 // lookup finds the route from src to dst for a segment not sent by a
@@ -199,7 +201,7 @@ func (s *Sock) tsVal() uint32 { return s.proto.tsClock() + s.tsOff }
 // offered); otherwise Timestamps when negotiated (RFC 7323 §3.2: on every
 // segment) and SACK blocks when there are any, a D-SACK first (RFC 2883),
 // at most 4, or 3 beside Timestamps (RFC 2018 §3), and only as many as fit
-// the MTU beside the data.
+// the MTU beside the data. The socket's IP options go with every segment.
 func (s *Sock) fillHeader(seq seqnum.Value, flags uint8, dataLen int, mtu int) {
 	p := s.proto
 	h := &p.txh
@@ -213,6 +215,7 @@ func (s *Sock) fillHeader(seq seqnum.Value, flags uint8, dataLen int, mtu int) {
 	}
 	h.mss, h.ws, h.sackPerm = 0, -1, false
 	h.sacks = nil
+	h.ipOpts = s.Options.IPOptions
 	if flags&flagSYN != 0 {
 		h.wnd = uint16(min(s.rcv.wnd, 0xffff))
 		h.mss = uint16(s.advMSS)
@@ -246,7 +249,7 @@ func (s *Sock) fillHeader(seq seqnum.Value, flags uint8, dataLen int, mtu int) {
 		room -= header.TCPTSOptionSpace
 	}
 	if dataLen > 0 {
-		room = min(room, mtu-ipTCPHeaders-dataLen-s.tsLen())
+		room = min(room, mtu-ipTCPHeaders-dataLen-s.tsLen()-s.extHdrLen())
 	}
 	most = min(most, (room-4)/header.TCPOptionSACKBlockLen)
 	n := 0
@@ -261,6 +264,10 @@ func (s *Sock) fillHeader(seq seqnum.Value, flags uint8, dataLen int, mtu int) {
 	}
 	h.sacks = blocks
 }
+
+// extHdrLen is the room the socket's IP options take in every datagram
+// (icsk_ext_hdr_len).
+func (s *Sock) extHdrLen() int { return len(s.Options.IPOptions) }
 
 // tsLen is the option space Timestamps take on every segment.
 func (s *Sock) tsLen() int {

@@ -270,6 +270,10 @@ func (p *Proto) createChild(r *RequestSock) *Sock {
 	c.RcvBuf, c.SndBuf = l.RcvBuf, l.SndBuf
 	c.UserLocks = l.UserLocks &^ (sock.BindAddrLock | sock.BindPortLock)
 	c.Options = l.Options
+	// Linux gives the child the options echoed from the SYN
+	// (tcp_v4_syn_recv_sock's ireq_opt), not the listener's IP_OPTIONS;
+	// dpstack echoes none.
+	c.Options.IPOptions = nil
 	c.ReuseAddr, c.ReusePort = l.ReuseAddr, l.ReusePort
 	laddr, raddr := u32Addr(r.tuple.laddr), u32Addr(r.tuple.raddr)
 	c.Local = netip.AddrPortFrom(laddr, r.tuple.lport)
