@@ -116,18 +116,26 @@ func (s *Sock) connectInit(mtu int) {
 }
 
 // setMSS settles the send MSS (tcp_sync_mss): the peer's MSS, the route's
-// MTU less 40 and TCP_MAXSEG, less the option space every segment carries
-// (RFC 6691 §2: the MSS counts data only), and the window clamp.
+// MTU (the path MTU, route.Table.UpdatePMTU) less 40 and TCP_MAXSEG, less
+// the option space every segment carries (RFC 6691 §2: the MSS counts
+// data only), no more than packetization-layer PMTUD allows (mtu.go), and
+// the window clamp. The MTU it used is remembered (icsk_pmtu_cookie), so
+// that output notices when the route's changes (currentMSS).
 func (s *Sock) setMSS() {
 	mtu := 1500
 	if d := s.route(); d != nil {
 		mtu = mtuOf(d)
 	}
+	s.pmtuCookie = mtu
 	m := min(s.peerMSS, mtu-ipTCPHeaders)
 	if s.Options.MaxSeg > 0 {
 		m = min(m, s.Options.MaxSeg)
 	}
-	s.mss = max(m-s.tsLen(), minMSS)
+	m -= s.tsLen()
+	if s.mtup.enabled {
+		m = min(m, s.mtuToMSS(s.mtup.searchLow))
+	}
+	s.mss = max(m, minMSS)
 	if s.advMSS == 0 {
 		s.advMSS = advMSSFor(mtu, s.Options.MaxSeg)
 	}

@@ -415,6 +415,7 @@ func (s *Sock) push() {
 	if s.finPending {
 		s.queueFin()
 	}
+	s.currentMSS()
 	for b := s.sendHead; b != nil; b = s.sendHead {
 		limited := false
 		if s.inflight() >= int(s.cwnd) {
@@ -430,7 +431,7 @@ func (s *Sock) push() {
 		if b == s.WriteQueue.Back() && c.flags&flagFIN == 0 && b.Len() < s.sizeGoal() && s.nagle() {
 			break
 		}
-		if !s.transmitNew(b) {
+		if !s.fitMSS(b) || !s.transmitNew(b) {
 			if !s.rtxT.on {
 				// No mbuf or route: try again with the RTO.
 				s.arm(&s.rtxT, s.now().Add(s.currentRTO()))
