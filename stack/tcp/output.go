@@ -338,7 +338,7 @@ func (s *Sock) transmitSkb(b *mbuf.Buf) bool {
 // tcp_event_new_data_sent); the retransmission timer starts if it is not running
 // (RFC 6298 §5.1).
 func (s *Sock) transmitNew(b *mbuf.Buf) bool {
-	if !s.transmitSkb(b) {
+	if !s.fitMSS(b) || !s.transmitSkb(b) {
 		return false
 	}
 	c := cbOf(b)
@@ -431,7 +431,7 @@ func (s *Sock) push() {
 		if b == s.WriteQueue.Back() && c.flags&flagFIN == 0 && b.Len() < s.sizeGoal() && s.nagle() {
 			break
 		}
-		if !s.fitMSS(b) || !s.transmitNew(b) {
+		if !s.transmitNew(b) {
 			if !s.rtxT.on {
 				// No mbuf or route: try again with the RTO.
 				s.arm(&s.rtxT, s.now().Add(s.currentRTO()))
