@@ -249,3 +249,41 @@ func TestMTUBlackHole(t *testing.T) {
 	_, _, ok := pr.h.Stacks()[0].Routes().PMTU(pr.addr)
 	assert.False(t, ok, "the route learns nothing")
 }
+
+// tcp_req_err: an error about a SYN-ACK must quote the ISS exactly; a
+// host unreachable drops the request silently, a port unreachable
+// changes nothing. An error for a TIME-WAIT connection is ignored.
+func TestICMPRequestAndTimeWait(t *testing.T) {
+	pr := newPeer(t)
+	l := listen(t, pr.h, 5006, 8)
+	pr.send(seg{sport: 6000, dport: 5006, seq: 100, flags: fSYN, wnd: 65535, opts: synOpts(1)})
+	sa := pr.expect(flags(fSYN | fACK))
+	host := pr.h.Addr().Addr()
+	du := header.ICMPv4DestUnreachable
+
+	pr.icmpAbout(du, header.ICMPv4HostUnreachable, 0, host, 5006, 6000, sa.seq+1)
+	assert.EqualValues(t, 1, pr.tcp().Stats().OutOfWindowICMPs.Load())
+	pr.icmpAbout(du, header.ICMPv4PortUnreachable, 0, host, 5006, 6000, sa.seq)
+	assert.EqualValues(t, 1, pr.drops(stat.DropICMPErrorIgnored))
+	_, reqs, _, _ := pr.tcp().Counts()
+	require.Equal(t, 1, reqs)
+	pr.icmpAbout(du, header.ICMPv4HostUnreachable, 0, host, 5006, 6000, sa.seq)
+	_, reqs, _, _ = pr.tcp().Counts()
+	assert.Zero(t, reqs, "the request is gone")
+	assert.EqualValues(t, 1, pr.tcp().Stats().ListenDrops.Load())
+	_, err := l.AcceptSock()
+	assert.ErrorIs(t, err, syscall.EAGAIN, "accept reports nothing")
+
+	rc := pr.accept(l, 6001, 500, synOpts(1))
+	rc.s.Close()
+	fin := rc.expect(flags(fFIN | fACK))
+	rc.send(fFIN|fACK, nil)
+	rc.expect(flags(fACK))
+	st, ok := pr.tcp().StateOf(netip.AddrPortFrom(host, 5006), netip.AddrPortFrom(pr.addr, 6001))
+	require.True(t, ok)
+	require.Equal(t, sock.TimeWait, st)
+	pr.icmpAbout(du, header.ICMPv4PortUnreachable, 0, host, 5006, 6001, fin.seq)
+	assert.EqualValues(t, 2, pr.drops(stat.DropICMPErrorIgnored))
+	st, _ = pr.tcp().StateOf(netip.AddrPortFrom(host, 5006), netip.AddrPortFrom(pr.addr, 6001))
+	assert.Equal(t, sock.TimeWait, st)
+}
