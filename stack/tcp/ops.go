@@ -154,6 +154,7 @@ func (s *Sock) SendMsg(p []byte, flags int) (int, error) {
 	}
 	force := flags&sock.MsgForce != 0
 	q := &s.WriteQueue
+	s.currentMSS()
 	goal := s.sizeGoal()
 	n := 0
 	for n < len(p) {
@@ -256,6 +257,7 @@ func (s *Sock) SendBuffer(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	s.currentMSS()
 	goal := s.sizeGoal()
 	if tail := s.WriteQueue.Back(); tail != nil && s.sendHead != nil {
 		c := cbOf(tail)
