@@ -133,6 +133,7 @@ func (s *Sock) setMSS() {
 	}
 	m -= s.tsLen()
 	if s.mtup.enabled {
+		s.mtup.searchHigh = min(s.mtup.searchHigh, mtu)
 		m = min(m, s.mtuToMSS(s.mtup.searchLow))
 	}
 	s.mss = max(m, minMSS)

@@ -234,18 +234,24 @@ func TestFragNeeded(t *testing.T) {
 
 // RFC 4821 black hole detection: a path that drops segments bigger than
 // 1280 bytes and the ICMP that would say so. After retries1 timeouts the
-// MSS falls to 1024 and the transfer completes byte-exact.
+// MSS falls to 1024; probes then search upwards and settle the MSS where
+// a segment fills the 1280 bytes exactly, and the transfer completes
+// byte-exact.
 func TestMTUBlackHole(t *testing.T) {
 	pr := newPeer(t)
 	rc := pr.dial(5005, 1000, synOpts(1))
-	data := pattern(32*1024, 9)
+	data := pattern(512*1024, 9)
 	n, err := rc.s.SendMsg(data, 0)
 	require.NoError(t, err)
 	got, largest := rc.receive(len(data), data[n:], 1280)
 	assert.Equal(t, data, got)
-	assert.Equal(t, 1024, largest)
-	assert.Equal(t, 1024, rc.s.Info().MSS)
-	assert.EqualValues(t, 1, pr.tcp().Stats().MTUProbeBlackHoles.Load())
+	const fits = 1280 - 52 // timestamps on every segment
+	assert.Equal(t, fits, largest)
+	assert.Equal(t, fits, rc.s.Info().MSS)
+	st := pr.tcp().Stats()
+	assert.EqualValues(t, 1, st.MTUProbeBlackHoles.Load())
+	assert.NotZero(t, st.MTUProbeFailures.Load(), "the first probe, 1288 bytes, is lost")
+	assert.NotZero(t, st.MTUProbeSuccesses.Load())
 	_, _, ok := pr.h.Stacks()[0].Routes().PMTU(pr.addr)
 	assert.False(t, ok, "the route learns nothing")
 }

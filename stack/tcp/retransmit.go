@@ -247,6 +247,7 @@ func (s *Sock) retransmitLost() {
 // retransmitSkb sends write-queue segment b again (tcp_retransmit_skb).
 // The segment is marked so that its ACK gives no RTT sample (Karn).
 func (s *Sock) retransmitSkb(b *mbuf.Buf) bool {
+	s.mtuProbeLost(b)
 	if !s.fitMSS(b) || !s.transmitSkb(b) {
 		return false
 	}
