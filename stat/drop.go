@@ -70,7 +70,7 @@ const (
 	// ICMP errors received (icmp_unreach, tcp_v4_err).
 	DropICMPBadQuote         // the quote lacks an IPv4 header or 8 bytes of its data (RFC 1122 §3.2.2)
 	DropICMPQuoteNotOurs     // the quoted datagram's source is not one of our addresses
-	DropICMPErrorIgnored     // an error that changes nothing: no handler, TIME-WAIT, Source Quench to TCP, an unknown code
+	DropICMPErrorIgnored     // an error that changes nothing: no handler, TIME-WAIT, a request it does not end, an unknown code
 	DropICMPErrorNoSocket    // no connection has the quoted 4-tuple
 	DropICMPErrorOutOfWindow // the quoted sequence number is outside SND.UNA..SND.NXT (RFC 5927 §4.1)
 
