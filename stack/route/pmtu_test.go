@@ -70,3 +70,24 @@ func TestPMTUFloor(t *testing.T) {
 	assert.False(t, e.tbl.UpdatePMTU(netip.MustParseAddr("198.18.0.255"), 1280))
 	assert.False(t, e.tbl.UpdatePMTU(netip.MustParseAddr("198.19.0.1"), 1280), "no route")
 }
+
+// The path MTUs a table keeps are bounded: past maxPMTUEntries the entry
+// closest to expiry gives way.
+func TestPMTUBounded(t *testing.T) {
+	e := newEnv(t, Config{})
+	require.NoError(t, e.tbl.SetDefaultGateway(gwAddr))
+	first := netip.MustParseAddr("198.19.0.1")
+	require.True(t, e.tbl.UpdatePMTU(first, 1400))
+	e.advance(time.Second)
+	a := first
+	for range maxPMTUEntries {
+		a = a.Next()
+		require.True(t, e.tbl.UpdatePMTU(a, 1400))
+	}
+	assert.Len(t, e.tbl.pmtu, maxPMTUEntries)
+	_, _, ok := e.tbl.PMTU(first)
+	assert.False(t, ok, "the oldest entry went")
+	mtu, _, ok := e.tbl.PMTU(a)
+	assert.True(t, ok)
+	assert.Equal(t, 1400, mtu)
+}
