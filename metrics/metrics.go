@@ -114,6 +114,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			d := prometheus.NewDesc("dpstack_"+name, "Per-core level "+name+".", []string{"port", "core"}, nil)
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), c.port, core)
 		})
+		stat.Visit(s.Routes().Stats(), visit)
 		stat.Visit(s.Routes().Neighbours().Stats(), visit)
 	}
 }

@@ -396,6 +396,7 @@ func (h *Host) addCore(core int) error {
 		loop.SetInbox(s.handedIn)
 	}
 	s.ip.OnLearn(func(addr netip.Addr, mac header.MAC, confirmed bool) { h.shareNeighbour(core, addr, mac, confirmed) })
+	rt.OnPMTU(func(dst netip.Addr, mtu int) { h.sharePMTU(core, dst, mtu) })
 	loop.AddRx(h.port, q, s.Input)
 	h.stacks = append(h.stacks, s)
 	return nil
@@ -418,6 +419,18 @@ func (h *Host) shareNeighbour(from int, addr netip.Addr, mac header.MAC, confirm
 				nt.Update(s.dev, addr, mac, confirmed)
 			}
 		})
+	}
+}
+
+// sharePMTU gives a path MTU that one core learnt to the other cores,
+// each applying Linux's rules to it on its own loop (route.Table.LearnPMTU):
+// the ICMP error that reports it reaches one core, and every core sends to
+// that destination.
+func (h *Host) sharePMTU(from int, dst netip.Addr, mtu int) {
+	for _, s := range h.stacks {
+		if s.core != from {
+			s.loop.Post(func() { s.routes.LearnPMTU(dst, mtu) })
+		}
 	}
 }
 

@@ -69,6 +69,13 @@ const (
 	DropTCPClosing        // data for a socket that no longer reads (CLOSE-WAIT, CLOSING, LAST-ACK)
 	DropTCPFlowElsewhere  // a SYN whose 4-tuple another core of the host took meanwhile
 
+	// ICMP errors received (icmp_unreach, tcp_v4_err).
+	DropICMPBadQuote         // the quote lacks an IPv4 header or 8 bytes of its data (RFC 1122 §3.2.2)
+	DropICMPQuoteNotOurs     // the quoted datagram's source is not one of our addresses
+	DropICMPErrorIgnored     // an error that changes nothing: no handler, TIME-WAIT, a request it does not end, an unknown code
+	DropICMPErrorNoSocket    // no connection has the quoted 4-tuple
+	DropICMPErrorOutOfWindow // the quoted sequence number is outside SND.UNA..SND.NXT (RFC 5927 §4.1)
+
 	// NumDropReasons is the number of reasons.
 	NumDropReasons
 )
@@ -133,6 +140,13 @@ var dropNames = [NumDropReasons]string{
 	DropTCPTimeWait:       "tcp_time_wait",
 	DropTCPClosing:        "tcp_closing",
 	DropTCPFlowElsewhere:  "tcp_flow_elsewhere",
+
+	// ICMP errors received.
+	DropICMPBadQuote:         "icmp_bad_quote",
+	DropICMPQuoteNotOurs:     "icmp_quote_not_ours",
+	DropICMPErrorIgnored:     "icmp_error_ignored",
+	DropICMPErrorNoSocket:    "icmp_error_no_socket",
+	DropICMPErrorOutOfWindow: "icmp_error_out_of_window",
 }
 
 // String is the reason's metric label.

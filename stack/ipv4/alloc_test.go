@@ -16,6 +16,7 @@ func TestZeroAllocs(t *testing.T) {
 	e.learnPeer()
 	e.txq.Discard = e.cache
 	e.l.RegisterProtocol(testProto, func(b *mbuf.Buf, ip header.IPv4) { e.dev.Free(b) })
+	e.l.RegisterErrorHandler(testProto, func(b *mbuf.Buf, _ *ICMPError) { e.dev.Free(b) })
 
 	badCksum := echoSpec(56).bytes()
 	badCksum[10] ^= 0xff
@@ -35,6 +36,8 @@ func TestZeroAllocs(t *testing.T) {
 		{"drop: bad header checksum", e.l.Input, badCksum, false},
 		{"drop: not our address", e.l.Input, withSpec(func(s *ipSpec) { s.dst = otherAddr })(), false},
 		{"drop: fragment", e.l.Input, withSpec(func(s *ipSpec) { s.fragOff = 8 })(), false},
+		{"ICMP error to its protocol", e.l.Input,
+			errorFrom(header.ICMPv4DestUnreachable, header.ICMPv4FragNeeded, 1280, quotedDatagram(ourAddr, 8)), false},
 		{"ARP request for us", e.l.ARPInput, arpPacket(header.ARPRequest, peerMAC, peerAddr, header.MAC{}, ourAddr), true},
 		{"ARP reply", e.l.ARPInput, arpPacket(header.ARPReply, peerMAC, peerAddr, ourMAC, ourAddr), false},
 		{"ARP for another", e.l.ARPInput, arpPacket(header.ARPRequest, peerMAC, peerAddr, header.MAC{}, otherAddr), false},

@@ -5,10 +5,11 @@
 // A Layer belongs to one core and is not safe for concurrent use. The
 // stack's ethertype dispatch hands it IPv4 packets (Input) and ARP packets
 // (ARPInput) with the Ethernet header already pulled; transports register
-// by protocol number (RegisterProtocol, Linux's inet_protos) and send
-// through Output (or OutputOptions, with IP options), which pushes the
-// IPv4 header and hands the packet to the route's Dst (the neighbour
-// pushes the Ethernet header).
+// by protocol number (RegisterProtocol, Linux's inet_protos), with a
+// handler for the ICMP errors about their datagrams (RegisterErrorHandler,
+// Linux's err_handler), and send through Output (or OutputOptions, with IP
+// options), which pushes the IPv4 header and hands the packet to the
+// route's Dst (the neighbour pushes the Ethernet header).
 //
 // Ownership: every entry point takes ownership of the mbuf it is given. A
 // packet is either handed on (to a protocol handler, to a Dst, to the

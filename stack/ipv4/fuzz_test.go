@@ -18,6 +18,8 @@ func FuzzInput(f *testing.F) {
 	f.Add(arpPacket(header.ARPRequest, peerMAC, peerAddr, header.MAC{}, ourAddr), true)
 	f.Add(arpPacket(header.ARPReply, peerMAC, peerAddr, ourMAC, ourAddr), true)
 	f.Add([]byte{}, true)
+	f.Add(errorFrom(header.ICMPv4DestUnreachable, header.ICMPv4FragNeeded, 1280, quotedDatagram(ourAddr, 8)), false)
+	f.Add(errorFrom(header.ICMPv4ParamProblem, 0, 0, quotedDatagram(ourAddr, 3)), false)
 	e := newEnv(f, 0)
 	f.Fuzz(func(t *testing.T, data []byte, arp bool) {
 		if len(data) > 2000 {

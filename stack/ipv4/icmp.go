@@ -11,9 +11,13 @@ import (
 const ecnMask = 0x03
 
 // icmpInput receives an ICMP message (icmp_rcv): b's data starts at the
-// ICMP header. Messages other than Echo are counted by type and dropped
-// (stat.DropICMPUnhandledType) until ping sockets and the transports'
-// error handlers exist.
+// ICMP header. Echo is answered; Destination Unreachable, Time Exceeded
+// and Parameter Problem go to the quoted transport (icmpUnreach). The
+// rest is counted by type and dropped (stat.DropICMPUnhandledType): echo
+// replies (no ping sockets yet), timestamps; Source Quench, which RFC 6633
+// §3 says hosts MUST ignore; Redirect, which a host MAY ignore (RFC 1122
+// §3.2.2.2 says it SHOULD follow them; dpstack's routes are configured,
+// not learnt, as on a Linux host with accept_redirects=0).
 func (l *Layer) icmpInput(b *mbuf.Buf, ip header.IPv4) {
 	l.stats.ICMPInMsgs.Inc()
 	icmp, ok := header.ParseICMPv4(b.Bytes())
@@ -34,12 +38,28 @@ func (l *Layer) icmpInput(b *mbuf.Buf, ip header.IPv4) {
 	case header.ICMPv4Echo:
 		l.icmpEcho(b, ip, icmp)
 		return
-	case header.ICMPv4EchoReply:
-		l.stats.ICMPInEchoReps.Inc()
 	case header.ICMPv4DestUnreachable:
 		l.stats.ICMPInDestUnreachs.Inc()
+		l.icmpUnreach(b, ip, icmp)
+		return
 	case header.ICMPv4TimeExceeded:
 		l.stats.ICMPInTimeExcds.Inc()
+		l.icmpUnreach(b, ip, icmp)
+		return
+	case header.ICMPv4ParamProblem:
+		l.stats.ICMPInParmProbs.Inc()
+		l.icmpUnreach(b, ip, icmp)
+		return
+	case header.ICMPv4EchoReply:
+		l.stats.ICMPInEchoReps.Inc()
+	case header.ICMPv4SourceQuench:
+		l.stats.ICMPInSrcQuenchs.Inc()
+	case header.ICMPv4Redirect:
+		l.stats.ICMPInRedirects.Inc()
+	case header.ICMPv4Timestamp:
+		l.stats.ICMPInTimestamps.Inc()
+	case header.ICMPv4TimestampReply:
+		l.stats.ICMPInTimestampReps.Inc()
 	}
 	l.dev.Drop(b, stat.DropICMPUnhandledType)
 }

@@ -53,6 +53,11 @@ type Layer struct {
 	learnt func(addr netip.Addr, mac header.MAC, confirmed bool)
 	protos [256]ProtocolHandler
 
+	// errHandlers are the transports' ICMP error handlers
+	// (RegisterErrorHandler); icmpErr is the error handed to them.
+	errHandlers [256]ErrorHandler
+	icmpErr     ICMPError
+
 	// ICMP error rate limits (SendError).
 	globalLimit  RateLimit
 	hostLimit    RateLimit
@@ -117,6 +122,11 @@ type Stats struct {
 	ICMPInEchoReps         stat.Counter `stat:"icmp_in_echo_reps"`          // echo replies (no ping sockets yet)
 	ICMPInDestUnreachs     stat.Counter `stat:"icmp_in_dest_unreachs"`      // destination unreachable
 	ICMPInTimeExcds        stat.Counter `stat:"icmp_in_time_excds"`         // time exceeded
+	ICMPInParmProbs        stat.Counter `stat:"icmp_in_parm_probs"`         // parameter problem
+	ICMPInSrcQuenchs       stat.Counter `stat:"icmp_in_src_quenchs"`        // source quench (ignored, RFC 6633)
+	ICMPInRedirects        stat.Counter `stat:"icmp_in_redirects"`          // redirect (ignored: dpstack does not follow them)
+	ICMPInTimestamps       stat.Counter `stat:"icmp_in_timestamps"`         // timestamp requests (not answered)
+	ICMPInTimestampReps    stat.Counter `stat:"icmp_in_timestamp_reps"`     // timestamp replies
 	ICMPOutMsgs            stat.Counter `stat:"icmp_out_msgs"`              // every ICMP message sent
 	ICMPOutErrors          stat.Counter `stat:"icmp_out_errors"`            // errors not sent for want of an mbuf
 	ICMPOutEchoReplies     stat.Counter `stat:"icmp_out_echo_replies"`      // echo replies sent

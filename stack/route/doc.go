@@ -18,6 +18,15 @@
 // the table bumps a generation number (Linux's rt_genid) so that every Dst
 // made before reports Obsolete and its holder looks up again.
 //
+// # Path MTU
+//
+// UpdatePMTU takes a path MTU learnt for a destination (RFC 1191; Linux's
+// fib_nh_exception and __ip_rt_update_pmtu): it only ever lowers it, to no
+// less than MinPMTU, and it holds for PMTUExpires. It is kept beside the
+// Dst cache, so that a flush loses nothing, and every Dst made afterwards
+// carries it as its MTU. OnPMTU lets a host pass what one core learnt to
+// the others (LearnPMTU).
+//
 // # Neighbours
 //
 // Dst.Output hands a packet to the next hop's Neighbour, which adds the

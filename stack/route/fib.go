@@ -42,7 +42,9 @@ type Stats struct {
 	CacheHits    stat.Counter `stat:"route_cache_hits"`    // ... answered from the Dst cache
 	CacheMisses  stat.Counter `stat:"route_cache_misses"`  // ... that walked the table
 	Unreachable  stat.Counter `stat:"route_unreachable"`   // ... that found no route
-	CacheFlushes stat.Counter `stat:"route_cache_flushes"` // Dst cache flushes (full or table changed)
+	CacheFlushes stat.Counter `stat:"route_cache_flushes"` // Dst cache flushes (full, table or a path MTU changed)
+	PMTUUpdates  stat.Counter `stat:"route_pmtu_updates"`  // path MTUs lowered or refreshed (UpdatePMTU, LearnPMTU)
+	PMTUExpired  stat.Counter `stat:"route_pmtu_expired"`  // learnt path MTUs that expired (PMTUExpires)
 }
 
 // Errors that Lookup returns without allocating; each wraps its errno.
@@ -113,6 +115,10 @@ type Table struct {
 	loopback func(b *mbuf.Buf)
 	stats    Stats
 
+	// pmtu holds the path MTUs learnt per destination (pmtu.go).
+	pmtu     map[uint32]*pmtuEntry
+	pmtuHook func(dst netip.Addr, mtu int)
+
 	// special is local and bcast flattened into a short array for the
 	// per-packet address checks of IPv4 input, rebuilt by changed(); when
 	// they do not fit, nSpecial is -1 and AddrKind4 reads the maps.
@@ -136,6 +142,7 @@ func NewTableConfig(wheel *ktime.Wheel, cfg Config) *Table {
 		bcast:    make(map[uint32]*fibEntry),
 		cache:    make(map[dstKey]*Dst),
 		cacheMax: cfg.DstCacheSize,
+		pmtu:     make(map[uint32]*pmtuEntry),
 		neigh:    NewNeighTable(wheel, cfg.Neigh),
 	}
 	for l := range t.byLen {
@@ -614,6 +621,9 @@ func (t *Table) resolve(dk, sk uint32) (*Dst, error) {
 		src = keyAddr(sk)
 	}
 	d := &Dst{Dev: dev, Src: src, Gateway: gw, NextHop: dst, MTU: dev.MTU, table: t, genid: t.genid}
+	if kind == dstUnicast {
+		d.MTU = t.pathMTU(dk, dev.MTU)
+	}
 	if gw.IsValid() {
 		d.NextHop = gw
 	}
@@ -651,7 +661,7 @@ type Dst struct {
 	Src     netip.Addr // our address to send from
 	Gateway netip.Addr // the gateway; zero on a connected subnet
 	NextHop netip.Addr // whom the frame goes to: Gateway, or the destination
-	MTU     int        // largest IP packet: the device's MTU
+	MTU     int        // largest IP packet: the device's MTU, or the destination's lower path MTU (UpdatePMTU)
 	// Neigh is the next hop's neighbour entry; nil for Local, Broadcast
 	// and Multicast Dsts, and when the neighbour table was full (Output
 	// retries).

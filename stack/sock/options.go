@@ -194,7 +194,8 @@ func (s *Sock) setTCPOption(name, val int) error {
 
 // GetOption reads the integer-valued option name at level (getsockopt).
 // Booleans read 0 or 1. SO_ERROR returns the pending error and clears it,
-// as SockError. TCP_MAXSEG reads what was set (0 for none); the transport
+// as SockError, or else the soft error (ErrSoft), also cleared, as
+// Linux's sock_getsockopt does. TCP_MAXSEG reads what was set (0 for none); the transport
 // reports the MSS in use where it knows it. An unknown level or name is
 // ENOPROTOOPT; SO_LINGER and TCP_CONGESTION are EINVAL here, read through
 // GetOptionLinger and GetOptionString.
@@ -218,6 +219,9 @@ func (s *Sock) GetOption(level, name int) (int, error) {
 		case syscall.SO_ERROR:
 			e := s.Err
 			s.Err = 0
+			if e == 0 {
+				e, s.ErrSoft = s.ErrSoft, 0
+			}
 			return int(e), nil
 		}
 	case syscall.IPPROTO_TCP:

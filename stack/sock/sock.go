@@ -70,6 +70,11 @@ type Sock struct {
 	// Err is the pending error reported to the user once (sk_err), 0 for
 	// none; see SockError.
 	Err syscall.Errno
+	// ErrSoft is the last soft error (sk_err_soft): an ICMP error on a
+	// connection that may still recover (RFC 1122 §4.2.3.9). It becomes
+	// the connection's error only if the connection then times out; until
+	// then SO_ERROR reads it when there is no Err, as Linux's does.
+	ErrSoft syscall.Errno
 	// Shutdown is the set of shut directions (sk_shutdown): RcvShutdown,
 	// SendShutdown.
 	Shutdown uint8

@@ -30,7 +30,8 @@ type HostConfig struct {
 	PoolSize int
 	// MTU, when not 0, is the port's MTU.
 	MTU int
-	// Clock, when set, is TCP's clock instead of the real one.
+	// Clock, when set, is TCP's and the routing table's clock instead of
+	// the real one.
 	Clock *Clock
 }
 
@@ -48,7 +49,10 @@ func OpenHost(t testing.TB, c HostConfig) *stack.Host {
 	h, err := stack.Open(cfg)
 	require.NoError(t, err)
 	if c.Clock != nil {
+		// The routing table too: its timers (neighbours, path MTUs) are
+		// on the wheel that Fire moves to the clock's time.
 		h.Stacks()[0].TCP().SetNow(c.Clock.Now)
+		h.Stacks()[0].Routes().SetClock(c.Clock.Now)
 	}
 	return h
 }

@@ -59,6 +59,8 @@ func (s *Sock) ack(g *segment) bool {
 		s.retransmits = 0
 		s.backoff = 0
 		s.retransStamp = 0
+		s.ErrSoft = 0 // something got through (tcp_ack)
+		s.mtuProbeAcked()
 		if s.inLoss && !s.snd.una.LessThan(s.highRxt) {
 			s.inLoss = false
 			s.rackRecoveryEnd()

@@ -116,19 +116,28 @@ func (s *Sock) connectInit(mtu int) {
 }
 
 // setMSS settles the send MSS (tcp_sync_mss): the peer's MSS, the route's
-// MTU less 40 and TCP_MAXSEG, less the option space every segment carries,
-// TCP's and IP's (RFC 6691 §2: the MSS counts data only; Linux's
-// icsk_ext_hdr_len), and the window clamp.
+// MTU (the path MTU, route.Table.UpdatePMTU) less 40 and TCP_MAXSEG, less
+// the option space every segment carries, TCP's and IP's (RFC 6691 §2: the
+// MSS counts data only; Linux's icsk_ext_hdr_len), no more than
+// packetization-layer PMTUD allows (mtu.go), and the window clamp. The MTU
+// it used is remembered (icsk_pmtu_cookie), so that output notices when
+// the route's changes (currentMSS).
 func (s *Sock) setMSS() {
 	mtu := 1500
 	if d := s.route(); d != nil {
 		mtu = mtuOf(d)
 	}
+	s.pmtuCookie = mtu
 	m := min(s.peerMSS, mtu-ipTCPHeaders)
 	if s.Options.MaxSeg > 0 {
 		m = min(m, s.Options.MaxSeg)
 	}
-	s.mss = max(m-s.tsLen()-s.extHdrLen(), minMSS)
+	m -= s.tsLen() + s.extHdrLen()
+	if s.mtup.enabled {
+		s.mtup.searchHigh = min(s.mtup.searchHigh, mtu)
+		m = min(m, s.mtuToMSS(s.mtup.searchLow))
+	}
+	s.mss = max(m, minMSS)
 	if s.advMSS == 0 {
 		s.advMSS = advMSSFor(mtu, s.Options.MaxSeg)
 	}

@@ -36,7 +36,12 @@
 //   - isn.go, port.go: initial sequence numbers (RFC 6528) and ephemeral
 //     ports (RFC 6056), steered by RSS when the port's is predictable;
 //   - flows.go: FlowTable, the host-wide directory of which core owns each
-//     connection.
+//     connection;
+//   - err.go: ICMP errors about our segments (tcp_v4_err): RFC 5927
+//     checks, hard and soft errors;
+//   - mtu.go: the send MSS against the path MTU (tcp_v4_mtu_reduced,
+//     tcp_simple_retransmit) and black hole detection (RFC 4821,
+//     tcp_mtu_probing).
 //
 // # One core
 //

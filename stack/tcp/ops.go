@@ -154,6 +154,7 @@ func (s *Sock) SendMsg(p []byte, flags int) (int, error) {
 	}
 	force := flags&sock.MsgForce != 0
 	q := &s.WriteQueue
+	s.currentMSS()
 	goal := s.sizeGoal()
 	n := 0
 	for n < len(p) {
@@ -256,6 +257,7 @@ func (s *Sock) SendBuffer(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	s.currentMSS()
 	goal := s.sizeGoal()
 	if tail := s.WriteQueue.Back(); tail != nil && s.sendHead != nil {
 		c := cbOf(tail)
@@ -427,31 +429,16 @@ func (s *Sock) SetSockOpt(level, name, val int) error {
 // by sock.Sock.SetOptionBytes. Every segment the socket sends from then on
 // carries them, and a socket with a route (connecting or connected)
 // settles its MSS again at once, as Linux's do_ip_setsockopt calls
-// tcp_sync_mss; unsent segments cut to the old MSS are cut again to fit
-// (fitMSS).
+// tcp_sync_mss; segments cut to the old MSS, unsent or to be sent again,
+// are cut to the new one as they go out (fitMSS).
 func (s *Sock) SetSockOptBytes(level, name int, val []byte) error {
 	if err := s.SetOptionBytes(level, name, val); err != nil {
 		return err
 	}
 	if s.dst != nil {
 		s.setMSS()
-		s.fitMSS()
 	}
 	return nil
-}
-
-// fitMSS cuts the unsent segments longer than the MSS, after it shrank
-// (tcp_fragment, as tcp_write_xmit cuts an skb longer than mss_now), so
-// that none is too big for the path once the headers grow. A segment
-// being written into is left whole, and a cut that finds no mbuf stops
-// the walk. Segments already sent keep their size: should one be lost,
-// its retransmission no longer fits the MTU.
-func (s *Sock) fitMSS() {
-	for b := s.sendHead; b != nil && b != s.pend; b = s.WriteQueue.NextOf(b) {
-		if b.Len() > s.mss && !s.split(b, s.mss) {
-			return
-		}
-	}
 }
 
 // GetSockOptBytes reads a bytes option: IP_OPTIONS.

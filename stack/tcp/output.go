@@ -340,11 +340,16 @@ func (s *Sock) transmitSkb(b *mbuf.Buf) bool {
 	return true
 }
 
-// transmitNew sends write-queue segment b for the first time and moves
-// SND.NXT past it (tcp_write_xmit's send of one segment, with
-// tcp_event_new_data_sent); the retransmission timer starts if it is not running
-// (RFC 6298 §5.1).
+// transmitNew sends write-queue segment b for the first time, cut to the
+// send MSS (fitMSS), and moves SND.NXT past it (tcp_write_xmit's send of
+// one segment, with tcp_event_new_data_sent); the retransmission timer
+// starts if it is not running (RFC 6298 §5.1).
 func (s *Sock) transmitNew(b *mbuf.Buf) bool {
+	return s.fitMSS(b) && s.sendNew(b)
+}
+
+// sendNew is transmitNew for a segment of any size: an MTU probe.
+func (s *Sock) sendNew(b *mbuf.Buf) bool {
 	if !s.transmitSkb(b) {
 		return false
 	}
@@ -422,6 +427,8 @@ func (s *Sock) push() {
 	if s.finPending {
 		s.queueFin()
 	}
+	s.currentMSS()
+	s.mtuProbe()
 	for b := s.sendHead; b != nil; b = s.sendHead {
 		limited := false
 		if s.inflight() >= int(s.cwnd) {

@@ -158,6 +158,15 @@ type Stats struct {
 	SynCookiesSent    stat.Counter `stat:"tcp_syncookies_sent"`     // SYN-ACKs carrying a SYN cookie (RFC 4987 §3.6)
 	SynCookiesRecv    stat.Counter `stat:"tcp_syncookies_recv"`     // valid SYN cookies: connections made from them
 	SynCookiesFailed  stat.Counter `stat:"tcp_syncookies_failed"`   // ACKs to a listener under SYN flood whose cookie failed
+
+	// ICMP errors and path MTU (err.go, mtu.go).
+	ICMPErrors         stat.Counter `stat:"tcp_icmp_errors"`         // ICMP errors taken by a connection or request (not Fragmentation Needed)
+	OutOfWindowICMPs   stat.Counter `stat:"tcp_out_of_window_icmps"` // ICMP errors quoting a sequence number outside SND.UNA..SND.NXT (RFC 5927 §4.1)
+	PMTUReductions     stat.Counter `stat:"tcp_pmtu_reductions"`     // send MSS lowered by a Fragmentation Needed, in-flight data resent
+	MTUProbeBlackHoles stat.Counter `stat:"tcp_mtup_black_holes"`    // send MSS lowered by black hole detection (RFC 4821)
+	MTUProbes          stat.Counter `stat:"tcp_mtup_probes"`         // MTU probes sent (RFC 4821 §7.3)
+	MTUProbeSuccesses  stat.Counter `stat:"tcp_mtup_success"`        // probes acknowledged: the MSS grew
+	MTUProbeFailures   stat.Counter `stat:"tcp_mtup_fail"`           // probes lost: the search's upper bound fell
 }
 
 // fourTuple identifies a connection from this host's side: local and

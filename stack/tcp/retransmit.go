@@ -34,6 +34,11 @@ const (
 	// R2, which must correspond to at least 100 s: 15 backed-off RTOs
 	// take about 15 minutes).
 	retries2 = 15
+	// retries1 is how many retransmissions of data make TCP suspect its
+	// path (net.ipv4.tcp_retries1; RFC 1122 §4.2.3.5's R1): from then on
+	// each timeout lowers the MSS, in case the path drops ICMP and big
+	// segments with it (mtuProbing).
+	retries1 = 3
 	// orphanRetries is retries2 for a socket the user closed
 	// (net.ipv4.tcp_orphan_retries, 0 meaning 8).
 	orphanRetries = 8
@@ -135,6 +140,9 @@ func (s *Sock) retransmitTimeout(now ktime.Time) {
 		s.abort()
 		return
 	}
+	if !handshake && s.retransmits >= retries1 {
+		s.mtuProbing()
+	}
 	p.stats.Timeouts.Inc()
 	s.enterLoss()
 	s.retransmitLost()
@@ -164,11 +172,17 @@ func (s *Sock) writeTimedOut(now ktime.Time) bool {
 	return s.retransmits >= limit
 }
 
-// writeErr gives the connection up (tcp_write_err): ETIMEDOUT for the
-// user, nothing on the wire, CLOSED.
+// writeErr gives the connection up (tcp_write_err): for the user the
+// last soft error, an ICMP error that told why (RFC 1122 §4.2.3.9), or
+// else ETIMEDOUT; nothing on the wire; CLOSED.
 func (s *Sock) writeErr() {
 	s.proto.stats.AbortOnTimeout.Inc()
-	s.reset(syscall.ETIMEDOUT)
+	err := s.ErrSoft
+	if err == 0 {
+		err = syscall.ETIMEDOUT
+	}
+	s.ErrSoft = 0
+	s.reset(err)
 }
 
 // enterLoss marks every segment in flight lost after an RTO
@@ -213,6 +227,7 @@ func (s *Sock) enterLoss() {
 // retransmitLost retransmits lost segments in order while the congestion
 // window allows (tcp_xmit_retransmit_queue).
 func (s *Sock) retransmitLost() {
+	s.currentMSS()
 	for b := s.rtxNext; b != nil && b != s.sendHead; b = s.rtxNext {
 		if s.inflight() >= int(s.cwnd) {
 			return
@@ -232,7 +247,8 @@ func (s *Sock) retransmitLost() {
 // retransmitSkb sends write-queue segment b again (tcp_retransmit_skb).
 // The segment is marked so that its ACK gives no RTT sample (Karn).
 func (s *Sock) retransmitSkb(b *mbuf.Buf) bool {
-	if !s.transmitSkb(b) {
+	s.mtuProbeLost(b)
+	if !s.fitMSS(b) || !s.transmitSkb(b) {
 		return false
 	}
 	c := cbOf(b)
@@ -314,9 +330,10 @@ func (s *Sock) writeWakeup() {
 	s.sendProbe()
 }
 
-// split cuts unsent segment b after n data bytes, moving the rest (and a
-// FIN) into a new segment right after it (tcp_fragment). It reports
-// whether it could.
+// split cuts segment b after n data bytes, moving the rest (and a FIN)
+// into a new segment right after it (tcp_fragment). A segment already
+// sent gives its state to both halves, which count as two in flight. It
+// reports whether it could.
 func (s *Sock) split(b *mbuf.Buf, n int) bool {
 	if n <= 0 || n >= b.Len() {
 		return false
@@ -333,6 +350,13 @@ func (s *Sock) split(b *mbuf.Buf, n int) bool {
 	c := cbOf(b)
 	nc := cbOf(nb)
 	*nc = cb{seq: c.seq.Add(seqSize(n)), endSeq: c.endSeq, flags: c.flags & flagFIN}
+	if c.seq.LessThan(s.snd.nxt) {
+		nc.when, nc.sacked = c.when, c.sacked
+		s.packetsOut++
+		if c.sacked&cbLost != 0 {
+			s.lostOut++
+		}
+	}
 	c.endSeq = nc.seq
 	c.flags &^= flagFIN
 	s.ChargeW(nb)

@@ -63,6 +63,10 @@ type Sock struct {
 	tsStamp   ktime.Time // when TS.Recent was set, for the 24-day PAWS rule
 	tsOff     uint32     // this connection's timestamp clock offset
 
+	// Path MTU (mtu.go).
+	pmtuCookie int      // the route MTU the send MSS was computed from (icsk_pmtu_cookie)
+	mtup       mtuProbe // packetization-layer PMTUD (RFC 4821; icsk_mtup)
+
 	// Retransmission (RFC 6298).
 	srtt         time.Duration
 	rttvar       time.Duration
