@@ -529,6 +529,7 @@ func (h *Host) Close() error {
 		// packets (nothing is sent: the port is stopped).
 		s.tcp.Close()
 		s.flushNeighbours()
+		s.ip.FlushFragments()
 	}
 	for i, t := range h.tx {
 		t.Drain()

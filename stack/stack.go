@@ -46,7 +46,10 @@ type Stack struct {
 // directory and its handoff, RSS steering); newStack fills in the rest.
 func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, tc tcp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
-	s.ip = ipv4.New(ipv4.Config{Dev: dev, Routes: rt, Clock: loop.Clock(), Cores: cores})
+	// Fragments go to the core that reassembles their datagram through
+	// the same inboxes as TCP's handoffs (ARCHITECTURE.md §3).
+	s.ip = ipv4.New(ipv4.Config{Dev: dev, Routes: rt, Clock: loop.Clock(), Cores: cores,
+		Wheel: loop.Wheel(), Core: core, Handoff: tc.Handoff})
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
