@@ -1,0 +1,218 @@
+package stack_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
+	"github.com/dpstack/dpstack/stat"
+)
+
+// fragmentFrames cuts an IP datagram of payload from src to dst into
+// Ethernet frames of fragments carrying per data bytes each.
+func fragmentFrames(dstMAC, srcMAC header.MAC, src, dst netip.Addr, proto uint8, id uint16, payload []byte, per int) [][]byte {
+	var out [][]byte
+	for off := 0; off < len(payload); off += per {
+		end := min(off+per, len(payload))
+		p := stacktest.IPv4Packet(src, dst, proto, 64, payload[off:end])
+		ip := header.IPv4(p)
+		ip.SetID(id)
+		ip.SetFragmentOffset(uint16(off))
+		if end < len(payload) {
+			ip.SetFlags(header.IPv4FlagMF)
+		}
+		ip.SetChecksumFull()
+		out = append(out, stacktest.EthFrame(dstMAC, srcMAC, header.EtherTypeIPv4, p))
+	}
+	return out
+}
+
+// reassembleFrames puts the IPv4 fragments among frames together by
+// offset and returns the datagram's data, or nil when some is missing.
+func reassembleFrames(t *testing.T, frames [][]byte) []byte {
+	t.Helper()
+	var ips []header.IPv4
+	for _, f := range frames {
+		eth, ok := header.ParseEthernet(f)
+		if !ok || eth.EtherType() != header.EtherTypeIPv4 {
+			continue
+		}
+		ip, perr := header.ParseIPv4(eth.Payload())
+		require.Equal(t, header.IPv4OK, perr)
+		ips = append(ips, ip)
+	}
+	sort.Slice(ips, func(i, j int) bool { return ips[i].FragmentOffset() < ips[j].FragmentOffset() })
+	var data []byte
+	for i, ip := range ips {
+		if int(ip.FragmentOffset()) != len(data) || ip.MoreFragments() != (i < len(ips)-1) {
+			return nil
+		}
+		data = append(data, ip.Payload()...)
+	}
+	return data
+}
+
+// frames takes what core q transmitted, each frame copied whole.
+func (lh *loopHost) frames(q int) [][]byte {
+	var out [][]byte
+	for {
+		n := lh.port.RxBurst(uint16(q), lh.burst)
+		for _, b := range lh.burst[:n] {
+			f := make([]byte, b.Len())
+			b.ReadAt(f, 0)
+			b.Free()
+			out = append(out, f)
+		}
+		if n < len(lh.burst) {
+			return out
+		}
+	}
+}
+
+// TestFragmentsOnTwoCores: the fragments of one echo request land on both
+// cores' queues. They meet on the core that the hash of (src, dst, id,
+// protocol) picks, which answers with the reply in fragments
+// (ARCHITECTURE.md §3).
+func TestFragmentsOnTwoCores(t *testing.T) {
+	lh := newLoopHost(t, 2)
+	req := icmpEcho(7, 1, 4000)
+	for i := 8; i < len(req); i++ {
+		req[i] = byte(i)
+	}
+	header.ICMPv4(req).SetChecksumFull()
+	frags := fragmentFrames(lh.h.MAC(), loopPeerMAC, addrB.Addr(), addrA.Addr(), header.IPProtoICMP, 0x4321, req, 1480)
+	for i, f := range frags {
+		b := lh.h.Pool().Alloc()
+		require.NotNil(t, b)
+		copy(b.Put(len(f)), f)
+		require.Equal(t, 1, lh.port.TxBurst(uint16(i%2), []*mbuf.Buf{b}))
+	}
+	var out [][]byte
+	for range 3 {
+		for q, s := range lh.h.Stacks() {
+			s.Loop().Poll()
+			out = append(out, lh.frames(q)...)
+		}
+	}
+	reply := reassembleFrames(t, out)
+	require.Len(t, reply, len(req), "the whole reply came back")
+	assert.Equal(t, header.ICMPv4EchoReply, reply[0])
+	assert.Equal(t, req[4:], reply[4:])
+	assert.True(t, header.ICMPv4(reply).IsChecksumValid())
+
+	var handoffs, oks, reqds uint64
+	for _, s := range lh.h.Stacks() {
+		st := s.IPv4().Stats()
+		handoffs += st.ReasmHandoffs.Load()
+		oks += st.ReasmOKs.Load()
+		reqds += st.ReasmReqds.Load()
+	}
+	assert.Positive(t, handoffs, "fragments on the other core were handed over")
+	assert.Equal(t, uint64(1), oks)
+	assert.Equal(t, uint64(len(frags)), reqds, "each counted once, where reassembled")
+}
+
+// TestDanglingFragmentsTCP ("FragmentSmack"): 5,000 first fragments that
+// never complete flood a host while a TCP connection exchanges data. The
+// reassembly queues stay under their threshold, and the connection works
+// during the flood and after it.
+func TestDanglingFragmentsTCP(t *testing.T) {
+	p := stacktest.NewPair(t, stacktest.PairConfig{Name: uniq("fs"), KnownNeighbours: true})
+	sa, sb := p.A.Stacks()[0], p.B.Stacks()[0]
+	ln := sb.TCP().NewSock()
+	require.NoError(t, ln.Bind(netip.AddrPortFrom(addrB.Addr(), 5001)))
+	require.NoError(t, ln.Listen(8))
+	cl := sa.TCP().NewSock()
+	require.ErrorIs(t, cl.Connect(netip.AddrPortFrom(addrB.Addr(), 5001)), syscall.EINPROGRESS)
+	var sv sock.ProtoOps
+	p.PumpUntil("accept", func() bool {
+		s, err := ln.Accept()
+		sv = s
+		return err == nil
+	})
+	p.PumpUntil("established", func() bool { return cl.State() == sock.Established })
+
+	exchange := func(msg string) {
+		t.Helper()
+		n, err := cl.SendMsg([]byte(msg), 0)
+		require.NoError(t, err)
+		require.Equal(t, len(msg), n)
+		buf := make([]byte, 64)
+		p.PumpUntil("data", func() bool {
+			n, err = sv.RecvMsg(buf, 0)
+			return err == nil
+		})
+		assert.Equal(t, msg, string(buf[:n]))
+	}
+	st := sb.IPv4().Stats()
+	high := p.B.Pool().Size() / 8
+	flood := func(from, to int) {
+		t.Helper()
+		burst := make([]*mbuf.Buf, 0, 32)
+		for id := from; id < to; id++ {
+			f := fragmentFrames(p.B.MAC(), p.A.MAC(), addrA.Addr(), addrB.Addr(), header.IPProtoICMP, uint16(id), make([]byte, 2000), 1480)[0]
+			// From b's pool, as if received: b's reassembly keeps them.
+			b := p.B.Pool().Alloc()
+			require.NotNil(t, b)
+			copy(b.Put(len(f)), f)
+			burst = append(burst, b)
+			if len(burst) == cap(burst) || id == to-1 {
+				require.Equal(t, len(burst), p.Rings.A.TxBurst(0, burst))
+				burst = burst[:0]
+				p.Pump(2)
+				require.LessOrEqual(t, int(st.ReasmMbufs.Load()), high)
+			}
+		}
+	}
+	flood(1, 2501)
+	exchange("during the flood")
+	flood(2501, 5001)
+	p.PumpUntil("flood received", func() bool { return st.ReasmReqds.Load() == 5000 })
+	exchange("after the flood")
+	assert.Greater(t, sb.Device().Drops.Get(stat.DropIPFragEvicted), uint64(4000))
+	assert.LessOrEqual(t, stacktest.InUse(p.B), high+2*256, "reassembly, and what the sockets and caches hold")
+	cl.Close()
+	sv.Close()
+	ln.Close()
+}
+
+// TestKernelPeerFragments: the kernel pings with datagrams larger than the
+// MTU, which it sends in fragments; dpstack reassembles them and answers
+// in fragments, on one core and on two.
+func TestKernelPeerFragments(t *testing.T) {
+	for _, cores := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d cores", cores), func(t *testing.T) {
+			h, ns, _ := kernelPeer(t, fmt.Sprintf("frag%d", cores), cores)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			target := tapAddr.Addr().String()
+			out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "5", "-s", "4000", target)
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "2 received")
+			out, err = ns.Output(ctx, "ping", "-c", "1", "-W", "5", "-s", "65000", target)
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "1 received")
+			var oks, creates uint64
+			for core := range h.Stacks() {
+				require.NoError(t, h.Do(core, func(s *stack.Stack) {
+					oks += s.IPv4().Stats().ReasmOKs.Load()
+					creates += s.IPv4().Stats().FragCreates.Load()
+				}))
+			}
+			assert.Equal(t, uint64(3), oks)
+			assert.Equal(t, uint64(2*3+44), creates, "4,028 bytes in 3 fragments, 65,028 in 44")
+		})
+	}
+}
