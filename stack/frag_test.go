@@ -216,3 +216,25 @@ func TestKernelPeerFragments(t *testing.T) {
 		})
 	}
 }
+
+// TestFragmentedTCPSegment: a TCP segment that a router fragmented reaches
+// TCP whole (copied into one mbuf): here a segment of no connection,
+// answered with a RST.
+func TestFragmentedTCPSegment(t *testing.T) {
+	lh := newLoopHost(t, 1)
+	f := lh.frame(header.TCPFields{SrcPort: 80, DstPort: 40000, SeqNum: 1, AckNum: 2,
+		Flags: header.TCPFlagACK, Window: 65535}, []byte("a segment in three fragments"))
+	seg := f[header.EthernetLen+header.IPv4MinLen:]
+	for _, fr := range fragmentFrames(lh.h.MAC(), loopPeerMAC, addrB.Addr(), addrA.Addr(), header.IPProtoTCP, 99, seg, 16) {
+		b := lh.h.Pool().Alloc()
+		require.NotNil(t, b)
+		copy(b.Put(len(fr)), fr)
+		require.Equal(t, 1, lh.port.TxBurst(0, []*mbuf.Buf{b}))
+	}
+	lh.h.Stacks()[0].Loop().Poll()
+	out := lh.sent(0)
+	require.Len(t, out, 1)
+	assert.Equal(t, header.TCPFlagRST, out[0].Flags())
+	assert.Equal(t, uint64(1), lh.h.Stacks()[0].Device().Drops.Get(stat.DropTCPNoSocket))
+	assert.Zero(t, lh.h.Stacks()[0].Device().Drops.Get(stat.DropTCPMultiSeg))
+}

@@ -53,6 +53,7 @@ func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.T
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
+	s.ip.Linearize(header.IPProtoTCP)
 	s.inetsw.Register(sock.Protosw{Type: syscall.SOCK_STREAM, Protocol: syscall.IPPROTO_TCP,
 		Create: func() sock.ProtoOps { return s.tcp.NewSock() }})
 	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)

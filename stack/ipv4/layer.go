@@ -22,7 +22,9 @@ const DefaultTTL = 64
 // net_protocol.handler). b's data starts at the transport header and ends
 // at the IP Total Length (link padding trimmed); ip is the parsed IP
 // header, a view into b's headroom that stays valid until the handler
-// pushes a header onto b. The handler owns b.
+// pushes a header onto b. A reassembled datagram is a chain of several
+// segments, and ip then ends with the first (see the package doc). The
+// handler owns b.
 type ProtocolHandler func(b *mbuf.Buf, ip header.IPv4)
 
 // Config is what a Layer is built from.

@@ -86,6 +86,7 @@ type reasm struct {
 	low     int
 	mem     int // mbufs held by the queues
 	seed    uint32
+	linear  [256]bool    // protocols whose handlers read one segment (Linearize)
 	buckets []*fragQueue // a power of two of them
 	free    *fragQueue
 	oldest  *fragQueue
@@ -286,7 +287,35 @@ func (r *reasm) assemble(q *fragQueue) (*mbuf.Buf, header.IPv4, bool) {
 	ip.SetFlags(ip.Flags() &^ header.IPv4FlagMF)
 	ip.SetChecksumFull()
 	l.stats.ReasmOKs.Inc()
+	if r.linear[q.key.proto] {
+		if m := r.linearize(tail); m != nil {
+			return m, header.IPv4(m.Bytes()), true
+		}
+	}
 	return tail, ip, true
+}
+
+// Linearize makes the reassembled datagrams of protocol proto arrive in
+// one segment, for a handler that reads only the first: each is copied
+// into a fresh mbuf when it fits in one (skb_linearize), and comes as a
+// chain otherwise.
+func (l *Layer) Linearize(proto uint8) { l.reasm.linear[proto] = true }
+
+// linearize copies datagram b into one fresh mbuf and frees b, or returns
+// nil, leaving b alone, when it does not fit or no mbuf is left.
+func (r *reasm) linearize(b *mbuf.Buf) *mbuf.Buf {
+	m := r.l.dev.Alloc()
+	if m == nil {
+		return nil
+	}
+	p := m.Put(b.Len())
+	if p == nil {
+		r.l.dev.Free(m)
+		return nil
+	}
+	b.ReadAt(p, 0)
+	r.l.dev.Free(b)
+	return m
 }
 
 // expire is q's timeout (ip_expire): the datagram is discarded, and when

@@ -275,3 +275,24 @@ func TestReasmDangling(t *testing.T) {
 	e.l.FlushFragments()
 	e.requireNoLeak()
 }
+
+// A protocol that reads one segment gets its reassembled datagrams copied
+// into one mbuf when they fit, and as a chain when they do not.
+func TestReasmLinearize(t *testing.T) {
+	e := newEnv(t, 0)
+	c := e.catchProto()
+	e.l.Linearize(testProto)
+	for _, n := range []int{1400, 4000} {
+		s := ipSpec{src: peerAddr, dst: ourAddr, proto: testProto, ttl: 64, payload: echoData(n), id: uint16(n)}
+		for _, f := range fragmentsOf(s, 800) {
+			e.l.Input(e.mbuf(f))
+		}
+	}
+	require.Len(t, c.data, 2)
+	assert.Equal(t, echoData(1400), c.data[0])
+	assert.Equal(t, 1, c.nsegs[0], "copied into one mbuf")
+	assert.True(t, c.hdrs[0].IsChecksumValid())
+	assert.Equal(t, echoData(4000), c.data[1])
+	assert.Equal(t, 5, c.nsegs[1], "too large for one mbuf: still a chain")
+	e.requireNoLeak()
+}
