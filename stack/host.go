@@ -13,6 +13,7 @@ import (
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/ipv4"
 	"github.com/dpstack/dpstack/stack/netdev"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/rss"
@@ -58,9 +59,10 @@ type Config struct {
 	// queues together (Linux's tcp_mem max), divided evenly among the
 	// cores; under memory pressure from two thirds of it until they are
 	// back below half. 0 takes the pool less the receive reserve
-	// (RxReserve per core): whatever the sockets hold, the receive path
-	// can refill its descriptors and take the ACKs and RSTs that free
-	// them. Hosts that share a Pool should divide it with SockMem. -1:
+	// (RxReserve per core) and IP reassembly's share
+	// (1/ipv4.ReasmPoolShare): whatever the sockets hold, and whatever
+	// fragments wait, the receive path can refill its descriptors and
+	// take the ACKs and RSTs that free them. Hosts that share a Pool should divide it with SockMem. -1:
 	// no limit.
 	SockMem int
 	// MaxOrphans bounds the connections the user closed that are still
@@ -194,10 +196,11 @@ func (h *Host) sockMemLimits() error {
 	case n < 0:
 		return nil
 	case n == 0:
-		n = h.pool.Size() - h.cfg.Cores*RxReserve
+		// What the port's reserve and IP reassembly leave.
+		n = h.pool.Size() - h.cfg.Cores*RxReserve - h.pool.Size()/ipv4.ReasmPoolShare
 		if n < h.cfg.Cores*minSockMem {
-			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each and the sockets need at least %d: %w",
-				h.pool.Size(), h.cfg.Cores, RxReserve, minSockMem, syscall.EINVAL)
+			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each, reassembly %d, and the sockets need at least %d: %w",
+				h.pool.Size(), h.cfg.Cores, RxReserve, h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
 		}
 	case n < h.cfg.Cores*minSockMem:
 		return fmt.Errorf("stack: SockMem %d: want at least %d per core: %w", n, minSockMem, syscall.EINVAL)

@@ -49,7 +49,8 @@ type Config struct {
 	// it reports false when that core's inbox is full. ReasmHighThresh
 	// and ReasmLowThresh bound, in mbufs, what the core's reassembly
 	// queues hold (Linux's ipfrag_high_thresh and ipfrag_low_thresh); zero
-	// means DefaultReasmHighThresh and DefaultReasmLowThresh.
+	// means the core's share of 1/ReasmPoolShare of the pool, and three
+	// quarters of the high threshold.
 	Wheel           *ktime.Wheel
 	Core            int
 	Handoff         func(b *mbuf.Buf, core int) bool

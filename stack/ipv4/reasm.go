@@ -17,15 +17,19 @@ import (
 // complete, and dpstack follows it.
 const ReasmTimeout = 30 * time.Second
 
-// The default reassembly thresholds (Config.ReasmHighThresh): the core's
-// share of an eighth of the pool may wait in reassembly queues, and an
-// eviction brings it down to three quarters of that, as Linux's default
-// ipfrag_high_thresh and ipfrag_low_thresh (4 MB and 3 MB) relate. The rest
-// of the pool stays for TCP, however many fragments arrive.
+// ReasmPoolShare sets the default reassembly thresholds
+// (Config.ReasmHighThresh): the core's share of 1/ReasmPoolShare of the
+// pool may wait in reassembly queues, and an eviction brings it down to
+// three quarters of that, as Linux's default ipfrag_high_thresh and
+// ipfrag_low_thresh (4 MB and 3 MB) relate. The host's sockets are limited
+// to what the port and reassembly leave (stack.Config.SockMem), so no flood
+// of fragments can take the mbufs TCP needs.
+const ReasmPoolShare = 8
+
+// The low threshold's default, as a fraction of the high one.
 const (
-	reasmPoolShare = 8
-	reasmLowNum    = 3
-	reasmLowDen    = 4
+	reasmLowNum = 3
+	reasmLowDen = 4
 )
 
 // fragKey identifies the datagram a fragment belongs to (RFC 791 §3.2:
@@ -102,7 +106,7 @@ func (r *reasm) init(l *Layer, cfg Config) {
 	}
 	r.high, r.low = cfg.ReasmHighThresh, cfg.ReasmLowThresh
 	if r.high <= 0 {
-		r.high = cfg.Dev.Cache.Pool().Size() / reasmPoolShare / cores
+		r.high = cfg.Dev.Cache.Pool().Size() / ReasmPoolShare / cores
 	}
 	r.high = max(r.high, 1)
 	if r.low < 0 || r.low >= r.high || cfg.ReasmLowThresh == 0 {
