@@ -138,7 +138,7 @@ func (r *reasm) init(l *Layer, cfg Config) {
 // A fragment is refused alone when it is empty or, MF set, not a
 // multiple of 8 bytes long (RFC 791 §3.2), and so is an exact duplicate of
 // one queued. The whole datagram is discarded when fragments overlap
-// (Linux since 4.19, as RFC 5722 requires for IPv6: overlaps serve only
+// (Linux since 2018, as RFC 5722 requires for IPv6: overlaps serve only
 // to evade inspection), when they disagree on where it ends, or when it
 // would exceed 65,535 bytes.
 func (l *Layer) defrag(b *mbuf.Buf, ip header.IPv4) (*mbuf.Buf, header.IPv4, bool) {
@@ -336,8 +336,9 @@ func (r *reasm) expire(q *fragQueue) {
 }
 
 // evict discards the oldest queues until the mbufs held are at the low
-// threshold or under it (Linux's inet_frag_evictor before 4.17), so that
-// fragments that will never complete cannot take the pool from TCP.
+// threshold or under it, as Linux's inet_frag_evictor did before its 2018
+// rework, so that fragments that will never complete cannot take the pool
+// from TCP.
 func (r *reasm) evict() {
 	for r.mem > r.low && r.oldest != nil {
 		r.l.stats.ReasmFails.Inc()
