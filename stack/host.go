@@ -252,7 +252,11 @@ func (h *Host) setupPort() error {
 		MTU:              h.cfg.MTU,
 		RSSHashFunctions: dpdk.RSSIPv4 | dpdk.RSSTCP | dpdk.RSSUDP,
 		RxOffloads:       dpdk.RxOffloadIPv4Cksum | dpdk.RxOffloadTCPCksum | dpdk.RxOffloadUDPCksum,
-		TxOffloads:       dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum,
+		// Multi-segment tx for IP fragments, which chain a header mbuf
+		// to clones of the payload (net_tap offers it; net_ring, which
+		// does not, passes chains on as they are).
+		TxOffloads: dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum |
+			dpdk.TxOffloadMultiSegs,
 		// An idle loop sleeps until its queue interrupts (lcore.Loop).
 		RxInterrupts: true,
 		Pool:         h.pool,
