@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/lcore"
@@ -87,6 +88,9 @@ type Config struct {
 	// Congestion is the TCP congestion control of new sockets ("cubic" or
 	// "reno"); "" means sock.DefaultCongestion (CUBIC).
 	Congestion string
+	// ReasmTimeout is how long fragments wait for the rest of their
+	// datagram (Linux's ipfrag_time); 0 means ipv4.DefaultReasmTimeout.
+	ReasmTimeout time.Duration
 }
 
 // Host runs one port on a set of cores: the pool, the port's queues and
@@ -392,7 +396,7 @@ func (h *Host) addCore(core int) error {
 			return st.QueueIPv4TCP(remote.Addr(), local.Addr(), remote.Port(), local.Port()) == q
 		}
 	}
-	s := newStack(core, h.cfg.Cores, loop, dev, rt, tc)
+	s := newStack(core, h.cfg.Cores, loop, dev, rt, ipv4.Config{ReasmTimeout: h.cfg.ReasmTimeout}, tc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)
 	}

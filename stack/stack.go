@@ -42,14 +42,16 @@ type Stack struct {
 }
 
 // newStack builds the stack of core (of cores) on dev, driven by loop, with the routes
-// in rt. tc carries the host-wide parts of TCP's configuration (the flow
-// directory and its handoff, RSS steering); newStack fills in the rest.
-func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, tc tcp.Config) *Stack {
+// in rt. ic and tc carry the host-wide parts of IPv4's configuration (the
+// reassembly timeout) and TCP's (the flow directory and its handoff, RSS
+// steering); newStack fills in the rest.
+func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, ic ipv4.Config, tc tcp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
+	ic.Dev, ic.Routes, ic.Clock, ic.Cores, ic.Wheel, ic.Core = dev, rt, loop.Clock(), cores, loop.Wheel(), core
 	// Fragments go to the core that reassembles their datagram through
 	// the same inboxes as TCP's handoffs (ARCHITECTURE.md §3).
-	s.ip = ipv4.New(ipv4.Config{Dev: dev, Routes: rt, Clock: loop.Clock(), Cores: cores,
-		Wheel: loop.Wheel(), Core: core, Handoff: tc.Handoff})
+	ic.Handoff = tc.Handoff
+	s.ip = ipv4.New(ic)
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)

@@ -64,7 +64,7 @@ func FuzzReasm(f *testing.F) {
 			e.l.Input(e.mbuf(s.bytes()))
 			require.LessOrEqual(t, int(e.l.Stats().ReasmMbufs.Load()), e.l.reasm.high)
 		}
-		e.now = e.now.Add(ReasmTimeout)
+		e.now = e.now.Add(DefaultReasmTimeout)
 		e.wheel.Advance(e.now, 1000)
 		require.Zero(t, e.l.Stats().ReasmMbufs.Load(), "all timed out")
 		e.reset()

@@ -43,7 +43,7 @@ type Config struct {
 	ICMPHostLimit   RateLimit
 
 	// Reassembly (reasm.go). Wheel is the core's timer wheel, for the
-	// reassembly timeout. Core is this core's index among Cores. With
+	// reassembly timeout, ReasmTimeout (0 means DefaultReasmTimeout). Core is this core's index among Cores. With
 	// several cores, Handoff gives a fragment to the core that reassembles
 	// its datagram (lcore.Loop.Handoff), which runs it through its Input;
 	// it reports false when that core's inbox is full. ReasmHighThresh
@@ -52,6 +52,7 @@ type Config struct {
 	// means the core's share of 1/ReasmPoolShare of the pool, and three
 	// quarters of the high threshold.
 	Wheel           *ktime.Wheel
+	ReasmTimeout    time.Duration
 	Core            int
 	Handoff         func(b *mbuf.Buf, core int) bool
 	ReasmHighThresh int

@@ -11,11 +11,11 @@ import (
 	"github.com/dpstack/dpstack/stat"
 )
 
-// ReasmTimeout is how long the fragments of a datagram wait for the rest
-// of it: Linux's ipfrag_time. RFC 1122 §3.3.2 recommends 60 to 120 s;
-// Linux's shorter wait holds less memory for datagrams that will never
-// complete, and dpstack follows it.
-const ReasmTimeout = 30 * time.Second
+// DefaultReasmTimeout is how long the fragments of a datagram wait for
+// the rest of it by default (Config.ReasmTimeout): Linux's ipfrag_time.
+// RFC 1122 §3.3.2 recommends 60 to 120 s; Linux's shorter wait holds less
+// memory for datagrams that will never complete, and dpstack follows it.
+const DefaultReasmTimeout = 30 * time.Second
 
 // ReasmPoolShare sets the default reassembly thresholds
 // (Config.ReasmHighThresh): the core's share of 1/ReasmPoolShare of the
@@ -86,6 +86,7 @@ type reasm struct {
 	core    int
 	cores   int
 	handoff func(b *mbuf.Buf, core int) bool // nil with one core
+	timeout time.Duration
 	high    int
 	low     int
 	mem     int // mbufs held by the queues
@@ -103,6 +104,10 @@ func (r *reasm) init(l *Layer, cfg Config) {
 	r.l, r.wheel, r.core, r.cores = l, cfg.Wheel, cfg.Core, cores
 	if cores > 1 {
 		r.handoff = cfg.Handoff
+	}
+	r.timeout = cfg.ReasmTimeout
+	if r.timeout <= 0 {
+		r.timeout = DefaultReasmTimeout
 	}
 	r.high, r.low = cfg.ReasmHighThresh, cfg.ReasmLowThresh
 	if r.high <= 0 {
@@ -376,7 +381,7 @@ func (r *reasm) create(k fragKey) *fragQueue {
 		r.oldest = q
 	}
 	r.newest = q
-	r.wheel.Schedule(&q.timer, r.l.clock.Add(ReasmTimeout))
+	r.wheel.Schedule(&q.timer, r.l.clock.Add(r.timeout))
 	return q
 }
 

@@ -166,7 +166,7 @@ func TestReasmOverlap(t *testing.T) {
 	e.requireNoLeak()
 }
 
-// A datagram whose fragments stop coming is discarded after ReasmTimeout,
+// A datagram whose fragments stop coming is discarded after DefaultReasmTimeout,
 // and the sender hears of it when its first fragment had arrived.
 func TestReasmTimeout(t *testing.T) {
 	for _, first := range []bool{true, false} {
@@ -179,7 +179,7 @@ func TestReasmTimeout(t *testing.T) {
 			}
 			e.l.Input(e.mbuf(frags[0]))
 			e.l.Input(e.mbuf(frags[1]))
-			e.now = e.now.Add(ReasmTimeout - time.Millisecond)
+			e.now = e.now.Add(DefaultReasmTimeout - time.Millisecond)
 			e.wheel.Advance(e.now, 100)
 			assert.Zero(t, e.l.Stats().ReasmTimeout.Load(), "not yet")
 			e.now = e.now.Add(time.Millisecond)
