@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
+	"slices"
 	"sort"
 	"syscall"
 	"testing"
@@ -11,7 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
+	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
@@ -238,3 +243,129 @@ func TestFragmentedTCPSegment(t *testing.T) {
 	assert.Equal(t, uint64(1), lh.h.Stacks()[0].Device().Drops.Get(stat.DropTCPNoSocket))
 	assert.Zero(t, lh.h.Stacks()[0].Device().Drops.Get(stat.DropTCPMultiSeg))
 }
+
+// rawSocketsIn opens, inside ns, a raw socket that sends IPv4 packets
+// with the headers the test writes (IPPROTO_RAW implies IP_HDRINCL) and one
+// that receives every ICMP message, with a receive timeout. A socket keeps
+// the namespace it was made in.
+func rawSocketsIn(t *testing.T, ns *netns.NS) (send, recv int) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread moved into ns ends with the goroutine.
+		runtime.LockOSThread()
+		f, err := os.Open("/var/run/netns/" + ns.Name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		if send, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW); err != nil {
+			errc <- err
+			return
+		}
+		recv, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		errc <- err
+	}()
+	require.NoError(t, <-errc)
+	t.Cleanup(func() { unix.Close(send); unix.Close(recv) })
+	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
+	require.NoError(t, unix.SetsockoptTimeval(recv, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
+	return send, recv
+}
+
+// awaitICMP reads ICMP messages from recv until one satisfies match, for at
+// most 10 s, and returns it (nil if none came).
+func awaitICMP(t *testing.T, recv int, match func(icmp header.ICMPv4) bool) header.ICMPv4 {
+	t.Helper()
+	buf := make([]byte, 70000)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		n, _, err := unix.Recvfrom(recv, buf, 0)
+		if err != nil {
+			continue // the receive timeout
+		}
+		ip, perr := header.ParseIPv4(buf[:n])
+		if perr != header.IPv4OK || ip.Src() != tapAddr.Addr() {
+			continue
+		}
+		if icmp, ok := header.ParseICMPv4(ip.Payload()); ok && match(icmp) {
+			return slices.Clone(icmp)
+		}
+	}
+	return nil
+}
+
+// TestKernelPeerCraftedFragments: the kernel's namespace sends fragments
+// that the test crafts (raw sockets): reversed with a duplicate, the echo
+// request is answered; overlapping, the datagram is discarded; incomplete,
+// the kernel gets a Time Exceeded (fragment reassembly) when the
+// reassembly timeout (here 1 s) passes.
+func TestKernelPeerCraftedFragments(t *testing.T) {
+	h, ns, _ := kernelPeerWith(t, "cfrag", stack.Config{Cores: 1, ReasmTimeout: time.Second})
+	send, recv := rawSocketsIn(t, ns)
+	to := &unix.SockaddrInet4{Addr: tapAddr.Addr().As4()}
+	echo := func(ident uint16) []byte {
+		m := icmpEcho(ident, 1, 3000)
+		for i := 8; i < len(m); i++ {
+			m[i] = byte(i)
+		}
+		header.ICMPv4(m).SetChecksumFull()
+		return m
+	}
+	sendFrags := func(frames [][]byte) {
+		t.Helper()
+		for _, f := range frames {
+			require.NoError(t, unix.Sendto(send, f[header.EthernetLen:], 0, to))
+		}
+	}
+	frags := func(ident uint16) [][]byte {
+		return fragmentFrames(header.MAC{}, header.MAC{}, peerAddr.Addr(), tapAddr.Addr(), header.IPProtoICMP, ident, echo(ident), 1200)
+	}
+	stats := func() (st ipv4Counts) {
+		require.NoError(t, h.Do(0, func(s *stack.Stack) {
+			ip := s.IPv4().Stats()
+			st = ipv4Counts{ip.ReasmOverlaps.Load(), ip.ReasmTimeout.Load()}
+		}))
+		return st
+	}
+
+	t.Run("reversed, duplicated", func(t *testing.T) {
+		f := frags(0x7001)
+		sendFrags([][]byte{f[2], f[1], f[2], f[0]})
+		reply := awaitICMP(t, recv, func(m header.ICMPv4) bool {
+			return m.Type() == header.ICMPv4EchoReply && m.Ident() == 0x7001
+		})
+		require.NotNil(t, reply, "the echo reply, reassembled by the kernel")
+		assert.Equal(t, echo(0x7001)[8:], []byte(reply[8:]))
+	})
+	t.Run("overlapping", func(t *testing.T) {
+		f := frags(0x7002)
+		over := slices.Clone(f[1][header.EthernetLen:])
+		header.IPv4(over).SetFragmentOffset(1192)
+		sendFrags([][]byte{f[0], append(make([]byte, header.EthernetLen), over...), f[2]})
+		require.Eventually(t, func() bool { return stats().overlaps == 1 }, 10*time.Second, 20*time.Millisecond)
+	})
+	t.Run("incomplete", func(t *testing.T) {
+		f := frags(0x7003)
+		sendFrags(f[:2])
+		te := awaitICMP(t, recv, func(m header.ICMPv4) bool {
+			if m.Type() != header.ICMPv4TimeExceeded || len(m) < header.ICMPv4MinLen+header.IPv4MinLen {
+				return false
+			}
+			return header.IPv4(m[header.ICMPv4MinLen:]).ID() == 0x7003
+		})
+		require.NotNil(t, te, "Time Exceeded")
+		assert.Equal(t, header.ICMPv4ReassemblyExceeded, te.Code())
+		quote := header.IPv4(te[header.ICMPv4MinLen:])
+		assert.True(t, quote.MoreFragments(), "quotes the first fragment")
+		assert.Zero(t, quote.FragmentOffset())
+		assert.GreaterOrEqual(t, stats().timeouts, uint64(1))
+	})
+}
+
+// ipv4Counts are the reassembly counters a kernel test reads on the core.
+type ipv4Counts struct{ overlaps, timeouts uint64 }
