@@ -92,11 +92,15 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 }
 
 // handedIn takes a burst of packets that other cores handed over (the
-// loop's inbox): IPv4 packets of connections this core owns, with their
-// data at the IPv4 header. It owns the packets.
+// loop's inbox): IPv4 packets of connections this core owns, or fragments
+// of datagrams this core reassembles, with their data at the IPv4 header.
+// It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
-	s.tcp.SetHandedIn(true)
 	for _, b := range pkts {
+		// A fragment came here for reassembly, not for a connection:
+		// TCP may hand the whole segment on to its owner.
+		p := b.Bytes()
+		s.tcp.SetHandedIn(len(p) < header.IPv4MinLen || !header.IPv4(p).IsFragment())
 		s.ip.Input(b)
 	}
 	s.tcp.SetHandedIn(false)

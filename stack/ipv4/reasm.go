@@ -40,12 +40,20 @@ type fragKey struct {
 	proto    uint8
 }
 
-// hash mixes the key with seed (a multiplicative hash with a murmur3-style
-// finish), for choosing a bucket and the reassembling core.
+// hash mixes the key with seed, for choosing a bucket and the
+// reassembling core: the words are combined multiplicatively, then
+// murmur3's finaliser carries every input bit into every output bit, the
+// low ones that choose a core included.
 func (k fragKey) hash(seed uint32) uint32 {
-	h := k.src*0x9e3779b1 ^ k.dst
-	h = (h ^ uint32(k.id)<<16 ^ uint32(k.proto) ^ seed) * 0x85ebca6b
-	return h ^ h>>15
+	h := (seed ^ k.src) * 0x9e3779b1
+	h = (h ^ k.dst) * 0x9e3779b1
+	h ^= uint32(k.id)<<8 | uint32(k.proto)
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
 }
 
 // fragCB is the reassembly's view of a queued fragment's control block:
