@@ -45,7 +45,7 @@ func (l *Layer) fragment(b *mbuf.Buf, dst *route.Dst, dev *netdev.Device, mtu in
 	seg, segOff := b, hl
 	for off := 0; off < total; off += per {
 		n := min(per, total-off)
-		f := l.dev.Alloc()
+		f := dev.Alloc()
 		if f == nil {
 			l.fragFail(b, dev)
 			return
