@@ -3,6 +3,9 @@ package stack_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"runtime"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/metrics"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
@@ -218,6 +222,23 @@ func TestKernelPeerFragments(t *testing.T) {
 			}
 			assert.Equal(t, uint64(3), oks)
 			assert.Equal(t, uint64(2*3+44), creates, "4,028 bytes in 3 fragments, 65,028 in 44")
+
+			// The counters and the level reach the metrics endpoint.
+			srv := httptest.NewServer(metrics.Handler(h))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			m := parseMetrics(string(body))
+			var total float64
+			for core := range cores {
+				labels := fmt.Sprintf(`{core="%d",port="net_tap_frag%d"}`, core, cores)
+				total += m["dpstack_ip_reasm_oks_total"+labels]
+				assert.Contains(t, m, "dpstack_ip_reasm_mbufs"+labels)
+			}
+			assert.Equal(t, 3.0, total)
 		})
 	}
 }
