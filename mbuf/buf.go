@@ -336,6 +336,34 @@ func (b *Buf) CloneFrom(c *Cache) *Buf {
 	return m
 }
 
+// CloneSeg returns a new one-segment mbuf, taken from cache c, that shares
+// the data of segment b alone (rte_pktmbuf_attach): the same data offset
+// and length as b, none of the segments after it, and a control block of
+// its own. b may be any segment of a packet, direct or itself a clone; the
+// reference count of the mbuf that holds the data goes up atomically, so
+// the same segment may be cloned any number of times, from any core's
+// cache. It returns nil when no mbuf is left. IP fragmentation uses it to
+// cut a packet's payload into pieces without copying it.
+func (b *Buf) CloneSeg(c *Cache) *Buf {
+	if uint64(b.ol_flags)&flagExternal != 0 {
+		// Not made by dpstack; DPDK counts the external buffer's
+		// references.
+		m := c.Get()
+		if m != nil {
+			C.rte_pktmbuf_attach((*C.struct_rte_mbuf)(m), (*C.struct_rte_mbuf)(b))
+		}
+		return m
+	}
+	m := c.Get()
+	if m == nil {
+		return nil
+	}
+	b.direct().addRef()
+	attachData(m, b)
+	m.pkt_len = C.uint32_t(b.data_len)
+	return m
+}
+
 // clonesInGo reports whether CloneFrom clones b in Go: b is one segment,
 // direct, not external, and its owner holds the only reference. That last
 // condition is what lets attach store the new count plainly.
@@ -354,6 +382,15 @@ func attach(m, b *Buf) {
 	// no other core holds a reference that could change it. The clone
 	// reaches another core through a ring, which orders the store.
 	b.refcnt = 2
+	attachData(m, b)
+	m.pkt_len = b.pkt_len
+}
+
+// attachData points fresh mbuf m at b's data and copies b's packet
+// metadata, as rte_pktmbuf_attach does after the reference count (and
+// __rte_pktmbuf_copy_hdr): m becomes one indirect segment whose pkt_len
+// the caller sets. b is not external.
+func attachData(m, b *Buf) {
 	m.priv_size = b.priv_size
 	m.ol_flags = b.ol_flags | C.uint64_t(flagIndirect)
 
@@ -372,7 +409,6 @@ func attach(m, b *Buf) {
 	m.buf_len = b.buf_len
 
 	m.next = nil
-	m.pkt_len = b.pkt_len
 	m.nb_segs = 1
 }
 
@@ -422,6 +458,13 @@ func (b *Buf) detach(room uint16) *Buf {
 func (b *Buf) objIOVA() C.rte_iova_t {
 	hdr := (*C.struct_rte_mempool_objhdr)(unsafe.Add(unsafe.Pointer(b), -int(C.sizeof_struct_rte_mempool_objhdr)))
 	return hdr.iova
+}
+
+// addRef adds one to b's own reference count atomically, as
+// rte_mbuf_refcnt_update(b, 1) does, through the 32-bit word that holds
+// it (see dropRef).
+func (b *Buf) addRef() {
+	atomic.AddUint32((*uint32)(b.at(refWordOff)), 1<<refShift)
 }
 
 // dropRef takes one off b's own reference count atomically, as

@@ -110,10 +110,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		stat.Visit(s.TCP().Stats(), visit)
 		c.census(ch, s, core)
 		stat.Visit(&s.TCP().Mem().Stats, visit)
-		stat.VisitGauges(&s.TCP().Mem().Stats, func(name string, v int64) {
+		level := func(name string, v int64) {
 			d := prometheus.NewDesc("dpstack_"+name, "Per-core level "+name+".", []string{"port", "core"}, nil)
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), c.port, core)
-		})
+		}
+		stat.VisitGauges(&s.TCP().Mem().Stats, level)
+		stat.VisitGauges(s.IPv4().Stats(), level)
 		stat.Visit(s.Routes().Stats(), visit)
 		stat.Visit(s.Routes().Neighbours().Stats(), visit)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/lcore"
@@ -59,9 +60,10 @@ type Config struct {
 	// queues together (Linux's tcp_mem max), divided evenly among the
 	// cores; under memory pressure from two thirds of it until they are
 	// back below half. 0 takes the pool less the receive reserve
-	// (RxReserve per core): whatever the sockets hold, the receive path
-	// can refill its descriptors and take the ACKs and RSTs that free
-	// them. Hosts that share a Pool should divide it with SockMem. -1:
+	// (RxReserve per core) and IP reassembly's share
+	// (1/ipv4.ReasmPoolShare): whatever the sockets hold, and whatever
+	// fragments wait, the receive path can refill its descriptors and
+	// take the ACKs and RSTs that free them. Hosts that share a Pool should divide it with SockMem. -1:
 	// no limit.
 	SockMem int
 	// MaxOrphans bounds the connections the user closed that are still
@@ -90,6 +92,9 @@ type Config struct {
 	// that ends at this host (Linux's accept_source_route); by default
 	// they are dropped (ipv4.Config.AcceptSourceRoute).
 	AcceptSourceRoute bool
+	// ReasmTimeout is how long fragments wait for the rest of their
+	// datagram (Linux's ipfrag_time); 0 means ipv4.DefaultReasmTimeout.
+	ReasmTimeout time.Duration
 }
 
 // Host runs one port on a set of cores: the pool, the port's queues and
@@ -199,10 +204,11 @@ func (h *Host) sockMemLimits() error {
 	case n < 0:
 		return nil
 	case n == 0:
-		n = h.pool.Size() - h.cfg.Cores*RxReserve
+		// What the port's reserve and IP reassembly leave.
+		n = h.pool.Size() - h.cfg.Cores*RxReserve - h.pool.Size()/ipv4.ReasmPoolShare
 		if n < h.cfg.Cores*minSockMem {
-			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each and the sockets need at least %d: %w",
-				h.pool.Size(), h.cfg.Cores, RxReserve, minSockMem, syscall.EINVAL)
+			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each, reassembly %d, and the sockets need at least %d: %w",
+				h.pool.Size(), h.cfg.Cores, RxReserve, h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
 		}
 	case n < h.cfg.Cores*minSockMem:
 		return fmt.Errorf("stack: SockMem %d: want at least %d per core: %w", n, minSockMem, syscall.EINVAL)
@@ -254,7 +260,11 @@ func (h *Host) setupPort() error {
 		MTU:              h.cfg.MTU,
 		RSSHashFunctions: dpdk.RSSIPv4 | dpdk.RSSTCP | dpdk.RSSUDP,
 		RxOffloads:       dpdk.RxOffloadIPv4Cksum | dpdk.RxOffloadTCPCksum | dpdk.RxOffloadUDPCksum,
-		TxOffloads:       dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum,
+		// Multi-segment tx for IP fragments, which chain a header mbuf
+		// to clones of the payload (net_tap offers it; net_ring, which
+		// does not, passes chains on as they are).
+		TxOffloads: dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum |
+			dpdk.TxOffloadMultiSegs,
 		// An idle loop sleeps until its queue interrupts (lcore.Loop).
 		RxInterrupts: true,
 		Pool:         h.pool,
@@ -390,8 +400,8 @@ func (h *Host) addCore(core int) error {
 			return st.QueueIPv4TCP(remote.Addr(), local.Addr(), remote.Port(), local.Port()) == q
 		}
 	}
-	ic := ipv4.Config{Cores: h.cfg.Cores, AcceptSourceRoute: h.cfg.AcceptSourceRoute}
-	s := newStack(core, loop, dev, rt, ic, tc)
+	ic := ipv4.Config{AcceptSourceRoute: h.cfg.AcceptSourceRoute, ReasmTimeout: h.cfg.ReasmTimeout}
+	s := newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)
 	}
@@ -548,6 +558,7 @@ func (h *Host) Close() error {
 		// packets (nothing is sent: the port is stopped).
 		s.tcp.Close()
 		s.flushNeighbours()
+		s.ip.FlushFragments()
 	}
 	for i, t := range h.tx {
 		t.Drain()

@@ -41,18 +41,23 @@ type Stack struct {
 	inetsw sock.Switch
 }
 
-// newStack builds the stack of core on dev, driven by loop, with the
-// routes in rt. ic and tc carry the host-wide parts of IPv4's and TCP's
-// configuration (the number of cores, accept_source_route; the flow
-// directory and its handoff, RSS steering); newStack fills in the rest.
-func newStack(core int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, ic ipv4.Config, tc tcp.Config) *Stack {
+// newStack builds the stack of core (of cores) on dev, driven by loop,
+// with the routes in rt. ic and tc carry the host-wide parts of IPv4's
+// configuration (accept_source_route, the reassembly timeout) and TCP's
+// (the flow directory and its handoff, RSS steering); newStack fills in
+// the rest.
+func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, ic ipv4.Config, tc tcp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
-	ic.Dev, ic.Routes, ic.Clock = dev, rt, loop.Clock()
+	ic.Dev, ic.Routes, ic.Clock, ic.Cores, ic.Wheel, ic.Core = dev, rt, loop.Clock(), cores, loop.Wheel(), core
+	// Fragments go to the core that reassembles their datagram through
+	// the same inboxes as TCP's handoffs (ARCHITECTURE.md §3).
+	ic.Handoff = tc.Handoff
 	s.ip = ipv4.New(ic)
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
 	s.ip.RegisterErrorHandler(header.IPProtoTCP, s.tcp.Err)
+	s.ip.Linearize(header.IPProtoTCP)
 	s.inetsw.Register(sock.Protosw{Type: syscall.SOCK_STREAM, Protocol: syscall.IPPROTO_TCP,
 		Create: func() sock.ProtoOps { return s.tcp.NewSock() }})
 	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)
@@ -89,12 +94,16 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 }
 
 // handedIn takes a burst of packets that other cores handed over (the
-// loop's inbox): IPv4 packets of connections this core owns, with their
-// data at the IPv4 header. It owns the packets.
+// loop's inbox): IPv4 packets of connections this core owns, or fragments
+// of datagrams this core reassembles, with their data at the IPv4 header.
+// It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
-	s.tcp.SetHandedIn(true)
 	s.ip.SetHandedIn(true)
 	for _, b := range pkts {
+		// A fragment came here for reassembly, not for a connection:
+		// TCP may hand the whole segment on to its owner.
+		p := b.Bytes()
+		s.tcp.SetHandedIn(len(p) < header.IPv4MinLen || !header.IPv4(p).IsFragment())
 		s.ip.Input(b)
 	}
 	s.ip.SetHandedIn(false)

@@ -30,13 +30,21 @@ var (
 // namespace of the test's own, with the loop on its own thread.
 func kernelPeer(t *testing.T, name string, cores int) (*stack.Host, *netns.NS, string) {
 	t.Helper()
+	return kernelPeerWith(t, name, stack.Config{Cores: cores})
+}
+
+// kernelPeerWith is kernelPeer for a host configured as cfg, whose name,
+// port and address it sets.
+func kernelPeerWith(t *testing.T, name string, cfg stack.Config) (*stack.Host, *netns.NS, string) {
+	t.Helper()
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
 	iface := fmt.Sprintf("dps%s%d", name, os.Getpid()%100000)
 	port, err := dpdk.Probe("net_tap_" + name + ",iface=" + iface)
 	require.NoError(t, err)
-	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: tapAddr, Cores: cores})
+	cfg.Name, cfg.Port, cfg.Addr = name, port, tapAddr
+	h, err := stack.Open(cfg)
 	if err != nil {
 		port.Close()
 		t.Fatal(err)

@@ -19,7 +19,15 @@ const (
 	DropIPTTLZero
 	DropIPOtherHost
 	DropIPBadSource
-	DropIPFragment
+	DropIPFragment // a fragment that can never be part of a datagram: empty, or not a multiple of 8 bytes before the last (RFC 791 §3.2)
+
+	// IPv4 reassembly (RFC 791 §3.2, RFC 815; Linux ip_fragment.c). A
+	// datagram discarded whole counts each fragment it held.
+	DropIPFragDuplicate // a fragment that repeats data already queued, byte range for byte range
+	DropIPFragOverlap   // fragments that overlap: the whole datagram is discarded
+	DropIPFragTooBig    // a datagram that would exceed 65,535 bytes ("ping of death")
+	DropIPFragTimeout   // a datagram still incomplete after the reassembly timeout
+	DropIPFragEvicted   // a datagram evicted to bring reassembly memory under its low threshold
 	DropIPUnknownProtocol
 	DropIPBadOptions  // a malformed option list (answered by a Parameter Problem)
 	DropIPSourceRoute // a source route: refused (accept_source_route off), or it goes on to another host
@@ -95,6 +103,11 @@ var dropNames = [NumDropReasons]string{
 	DropIPOtherHost:       "ip_other_host",
 	DropIPBadSource:       "ip_bad_source",
 	DropIPFragment:        "ip_fragment",
+	DropIPFragDuplicate:   "ip_frag_duplicate",
+	DropIPFragOverlap:     "ip_frag_overlap",
+	DropIPFragTooBig:      "ip_frag_too_big",
+	DropIPFragTimeout:     "ip_frag_timeout",
+	DropIPFragEvicted:     "ip_frag_evicted",
 	DropIPUnknownProtocol: "ip_unknown_protocol",
 	DropIPBadOptions:      "ip_bad_options",
 	DropIPSourceRoute:     "ip_source_route",

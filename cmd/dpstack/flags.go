@@ -62,7 +62,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.IntVar(&c.memoryMB, "memory", 0, "EAL memory in MB (0: 256 without hugepages)")
 	fs.IntVar(&c.mtu, "mtu", 1500, "port MTU")
 	fs.IntVar(&c.mbufs, "mbufs", 0, "mbufs in the pool (0: 8191 per lcore)")
-	fs.IntVar(&c.sockMem, "sock-mem", 0, "mbufs the sockets may hold together (0: the pool less the receive reserve)")
+	fs.IntVar(&c.sockMem, "sock-mem", 0, "mbufs the sockets may hold together (0: the pool less the receive reserve and reassembly's share)")
 	fs.IntVar(&c.maxOrphans, "max-orphans", 0, "closed connections still finishing before more are reset (0: half of --sock-mem)")
 	fs.StringVar(&c.netns, "netns", "", "create this network namespace and move the TAP's kernel side into it")
 	fs.StringVar(&peer, "peer-addr", "", "with --netns: the kernel side's address and prefix, e.g. 198.18.0.1/24")

@@ -10,7 +10,8 @@ import (
 )
 
 // ARCHITECTURE.md §5: no Go heap allocation per packet on the receive paths, the
-// in-place echo reply and ARP reply included, nor on Output.
+// in-place echo reply and ARP reply included, reassembly and fragmentation
+// included, nor on Output.
 func TestZeroAllocs(t *testing.T) {
 	e := newEnv(t, 0)
 	e.learnPeer()
@@ -35,7 +36,7 @@ func TestZeroAllocs(t *testing.T) {
 			ipSpec{src: peerAddr, dst: ourAddr, proto: testProto, ttl: 64, payload: echoData(100)}.bytes(), false},
 		{"drop: bad header checksum", e.l.Input, badCksum, false},
 		{"drop: not our address", e.l.Input, withSpec(func(s *ipSpec) { s.dst = otherAddr })(), false},
-		{"drop: fragment", e.l.Input, withSpec(func(s *ipSpec) { s.fragOff = 8 })(), false},
+		{"drop: empty fragment", e.l.Input, withSpec(func(s *ipSpec) { s.fragOff, s.payload = 8, nil })(), false},
 		{"ICMP error to its protocol", e.l.Input,
 			errorFrom(header.ICMPv4DestUnreachable, header.ICMPv4FragNeeded, 1280, quotedDatagram(ourAddr, 8)), false},
 		{"ARP request for us", e.l.ARPInput, arpPacket(header.ARPRequest, peerMAC, peerAddr, header.MAC{}, ourAddr), true},
@@ -60,6 +61,23 @@ func TestZeroAllocs(t *testing.T) {
 			assert.Equal(t, before, e.txq.Sent, c.name)
 		}
 	}
+
+	// Reassembly, and fragmentation of the reply.
+	frags := fragmentsOf(echoSpec(4000), 1480)
+	defrag := func() {
+		for _, f := range frags {
+			b := e.pool.Alloc()
+			if b == nil {
+				panic("pool empty")
+			}
+			copy(b.Put(len(f)), f)
+			e.l.Input(b)
+		}
+	}
+	defrag()
+	before := e.txq.Sent
+	assert.Zero(t, testing.AllocsPerRun(200, defrag), "fragmented echo request")
+	assert.Equal(t, 3*201, e.txq.Sent-before, "replies in three fragments")
 
 	d := e.lookup()
 	out := func() {

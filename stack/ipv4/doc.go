@@ -20,6 +20,24 @@
 // packet's headers and data are all in its first segment. A packet whose
 // Total Length runs past its first segment is dropped as a bad total length.
 //
-// Fragments are dropped (stat.DropIPFragment) until reassembly exists, and
-// Output never fragments: a packet larger than the route's MTU is dropped.
+// Fragments (reasm.go, Linux ip_fragment.c) wait in per-core reassembly
+// queues keyed by source, destination, protocol and identification; with
+// several cores, each datagram is reassembled on the core that a hash of
+// that key picks, and the others hand its fragments there. A complete
+// datagram is delivered as one mbuf chain, nothing copied: the first
+// fragment's mbuf, its IP header updated to describe the whole datagram,
+// then one segment per fragment. The ip view a handler gets then covers the
+// header and the first segment only; Total Length is the whole datagram's.
+// Consumers that read more than the first segment must walk the chain:
+// ICMP does (the echo checksum is summed over every segment, and the reply
+// is fragmented from the request's own buffers). TCP reads one segment:
+// the stack asks for its datagrams linear (Layer.Linearize), so a segment
+// that a router fragmented is copied into one mbuf, which holds any
+// segment of a 1,500-byte path; a larger one stays a chain, which TCP
+// drops (stat.DropTCPMultiSeg).
+//
+// Output sends a datagram larger than the route's MTU as fragments when DF
+// is clear (fragment.go, ip_do_fragment): each is a fresh header mbuf
+// chained to clones of the payload's segments. Output sets DF, for TCP; the
+// layer's own echo replies do not.
 package ipv4

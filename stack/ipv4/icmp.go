@@ -28,7 +28,7 @@ func (l *Layer) icmpInput(b *mbuf.Buf, ip header.IPv4) {
 	}
 	// RFC 792: the checksum covers the whole message. No port offloads
 	// ICMP checksums, so it is always summed here.
-	if !icmp.IsChecksumValid() {
+	if !icmpChecksumOK(b, icmp) {
 		l.stats.ICMPInCsumErrors.Inc()
 		l.stats.ICMPInErrors.Inc()
 		l.dev.Drop(b, stat.DropICMPBadChecksum)

@@ -67,11 +67,12 @@ func (l *Layer) Input(b *mbuf.Buf) {
 		return
 	}
 	if ip.IsFragment() {
-		// No reassembly yet (RFC 791 §3.2, RFC 815): a fragment can
-		// never be delivered, so it is dropped on arrival.
-		l.stats.InDiscards.Inc()
-		l.dev.Drop(b, stat.DropIPFragment)
-		return
+		// RFC 791 §3.2, RFC 815 (reasm.go): delivery waits for the
+		// whole datagram, which comes back as an mbuf chain.
+		var whole bool
+		if b, ip, whole = l.defrag(b, ip); !whole {
+			return
+		}
 	}
 	h := l.protos[ip.Protocol()]
 	if h == nil {
@@ -81,7 +82,8 @@ func (l *Layer) Input(b *mbuf.Buf) {
 		l.dev.Drop(b, stat.DropIPUnknownProtocol)
 		return
 	}
-	// Cut the link padding off the tail (Ethernet pads to 60 bytes) and
+	// Cut the link padding off the tail (Ethernet pads to 60 bytes; a
+	// reassembled chain has none, and Trim leaves a chain alone) and
 	// strip the IP header: the handler sees the transport segment only.
 	b.Trim(len(ip))
 	b.Pull(ip.HeaderLen())

@@ -66,9 +66,11 @@ func TestInputDrops(t *testing.T) {
 		{"loopback source", withSpec(func(s *ipSpec) { s.src = netip.MustParseAddr("127.0.0.1") }), stat.DropIPBadSource},
 		{"our own source", withSpec(func(s *ipSpec) { s.src = ourAddr }), stat.DropIPBadSource},
 		{"zero source to unicast", withSpec(func(s *ipSpec) { s.src = netip.IPv4Unspecified() }), stat.DropIPBadSource},
-		{"first fragment (MF)", withSpec(func(s *ipSpec) { s.flags = header.IPv4FlagMF }), stat.DropIPFragment},
-		{"non-first fragment", withSpec(func(s *ipSpec) { s.fragOff = 8 }), stat.DropIPFragment},
-		{"last fragment", withSpec(func(s *ipSpec) { s.fragOff = 1480 }), stat.DropIPFragment},
+		{"fragment not a multiple of 8 before the last", withSpec(func(s *ipSpec) {
+			s.flags, s.payload = header.IPv4FlagMF, s.payload[:60]
+		}), stat.DropIPFragment},
+		{"empty fragment", withSpec(func(s *ipSpec) { s.fragOff, s.payload = 8, nil }), stat.DropIPFragment},
+		{"fragment past 65,535 bytes", withSpec(func(s *ipSpec) { s.fragOff = 65528 }), stat.DropIPFragTooBig},
 		{"ICMP bad checksum", withSpec(func(s *ipSpec) { s.payload[9] ^= 1 }), stat.DropICMPBadChecksum},
 		{"ICMP truncated", withSpec(func(s *ipSpec) { s.payload = s.payload[:4] }), stat.DropICMPTruncated},
 		{"ICMP unhandled type", withSpec(func(s *ipSpec) {

@@ -22,7 +22,9 @@ const DefaultTTL = 64
 // net_protocol.handler). b's data starts at the transport header and ends
 // at the IP Total Length (link padding trimmed); ip is the parsed IP
 // header, a view into b's headroom that stays valid until the handler
-// pushes a header onto b. The handler owns b.
+// pushes a header onto b. A reassembled datagram is a chain of several
+// segments, and ip then ends with the first (see the package doc). The
+// handler owns b.
 type ProtocolHandler func(b *mbuf.Buf, ip header.IPv4)
 
 // Config is what a Layer is built from.
@@ -43,6 +45,22 @@ type Config struct {
 	// Route option in (Linux's accept_source_route); by default they are
 	// dropped (stat.DropIPSourceRoute).
 	AcceptSourceRoute bool
+
+	// Reassembly (reasm.go). Wheel is the core's timer wheel, for the
+	// reassembly timeout, ReasmTimeout (0 means DefaultReasmTimeout). Core is this core's index among Cores. With
+	// several cores, Handoff gives a fragment to the core that reassembles
+	// its datagram (lcore.Loop.Handoff), which runs it through its Input;
+	// it reports false when that core's inbox is full. ReasmHighThresh
+	// and ReasmLowThresh bound, in mbufs, what the core's reassembly
+	// queues hold (Linux's ipfrag_high_thresh and ipfrag_low_thresh); zero
+	// means the core's share of 1/ReasmPoolShare of the pool, and three
+	// quarters of the high threshold.
+	Wheel           *ktime.Wheel
+	ReasmTimeout    time.Duration
+	Core            int
+	Handoff         func(b *mbuf.Buf, core int) bool
+	ReasmHighThresh int
+	ReasmLowThresh  int
 }
 
 // Layer is one core's IPv4, ICMP and ARP layer for one device.
@@ -85,6 +103,8 @@ type Layer struct {
 	// the Layer so that taking its address allocates nothing.
 	fl route.Flow4
 
+	reasm reasm
+
 	stats Stats
 }
 
@@ -97,7 +117,6 @@ type Stats struct {
 	InHdrErrors     stat.Counter `stat:"ip_in_hdr_errors"`     // bad version, IHL, length, checksum, TTL 0, options
 	InAddrErrors    stat.Counter `stat:"ip_in_addr_errors"`    // not ours, or a source that must not appear
 	InUnknownProtos stat.Counter `stat:"ip_in_unknown_protos"` // no handler for the protocol
-	InDiscards      stat.Counter `stat:"ip_in_discards"`       // well formed but not deliverable (fragments)
 	InDelivers      stat.Counter `stat:"ip_in_delivers"`       // handed to a protocol handler
 
 	// IPv4 options (ip_options_compile, ip_rcv_options, ip_options_echo,
@@ -113,6 +132,19 @@ type Stats struct {
 	OutRequests stat.Counter `stat:"ip_out_requests"`  // packets given to Output, and echo replies
 	OutDiscards stat.Counter `stat:"ip_out_discards"`  // dropped before reaching the Dst (size, headroom)
 	OutNoRoutes stat.Counter `stat:"ip_out_no_routes"` // no route for an echo reply
+
+	// Reassembly (ip_defrag) and fragmentation (ip_do_fragment), as
+	// Linux's IPSTATS_MIB_REASM* and IPSTATS_MIB_FRAG*.
+	ReasmReqds    stat.Counter `stat:"ip_reasm_reqds"`    // fragments received
+	ReasmOKs      stat.Counter `stat:"ip_reasm_oks"`      // datagrams reassembled
+	ReasmFails    stat.Counter `stat:"ip_reasm_fails"`    // datagrams discarded, and fragments refused alone
+	ReasmTimeout  stat.Counter `stat:"ip_reasm_timeout"`  // datagrams that timed out (also in ip_reasm_fails)
+	ReasmOverlaps stat.Counter `stat:"ip_reasm_overlaps"` // datagrams discarded for overlapping fragments (also in ip_reasm_fails)
+	ReasmHandoffs stat.Counter `stat:"ip_reasm_handoffs"` // fragments handed to the core that reassembles their datagram
+	ReasmMbufs    stat.Gauge   `stat:"ip_reasm_mbufs"`    // mbufs held by the reassembly queues
+	FragOKs       stat.Counter `stat:"ip_frag_oks"`       // datagrams sent as fragments
+	FragFails     stat.Counter `stat:"ip_frag_fails"`     // datagrams that could not be fragmented (no mbuf)
+	FragCreates   stat.Counter `stat:"ip_frag_creates"`   // fragments sent
 
 	// ICMP (icmp_rcv, icmp_reply).
 	ICMPInMsgs             stat.Counter `stat:"icmp_in_msgs"`               // every ICMP message received
@@ -161,6 +193,7 @@ func New(cfg Config) *Layer {
 	}
 	l.globalLimit.Interval *= time.Duration(max(cfg.Cores, 1))
 	l.protos[header.IPProtoICMP] = l.icmpInput
+	l.reasm.init(l, cfg)
 	l.rt.Neighbours().SetSolicit(l.solicit)
 	return l
 }

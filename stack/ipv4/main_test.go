@@ -61,13 +61,14 @@ func newEnv(t testing.TB, feat netdev.Features) *env {
 	e.rt.SetNow(now)
 	require.NoError(t, e.rt.AddConnected(ourPrefix, e.dev))
 	e.now = now
-	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now})
+	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now, Wheel: e.wheel})
 	return e
 }
 
 // reset forgets every neighbour (dropping the packets queued on them),
 // frees the frames sent and returns the cache's mbufs to the pool.
 func (e *env) reset() {
+	e.l.FlushFragments()
 	var addrs []netip.Addr
 	e.rt.Neighbours().Each(func(n *route.Neighbour) { addrs = append(addrs, n.Addr()) })
 	for _, a := range addrs {
@@ -152,6 +153,7 @@ type ipSpec struct {
 	tos      uint8
 	flags    uint8
 	fragOff  uint16
+	id       uint16 // 0 means 0x1234
 	options  []byte // a multiple of 4 bytes
 	payload  []byte
 	padding  int // link-layer padding after Total Length
@@ -163,7 +165,11 @@ func (s ipSpec) bytes() []byte {
 	tl := hl + len(s.payload)
 	b := make([]byte, tl+s.padding)
 	ip := header.IPv4(b)
-	ip.Encode(header.IPv4Fields{TOS: s.tos, TotalLen: uint16(tl), ID: 0x1234, Flags: s.flags,
+	id := s.id
+	if id == 0 {
+		id = 0x1234
+	}
+	ip.Encode(header.IPv4Fields{TOS: s.tos, TotalLen: uint16(tl), ID: id, Flags: s.flags,
 		FragOff: s.fragOff, TTL: s.ttl, Protocol: s.proto, Src: s.src, Dst: s.dst})
 	ip.SetHeaderLen(hl)
 	copy(b[header.IPv4MinLen:], s.options)

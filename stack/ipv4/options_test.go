@@ -23,7 +23,7 @@ const stampNow = uint32(time.Hour / time.Millisecond)
 // routes when acceptSR is set, with peer and other as known neighbours.
 func newOptEnv(t *testing.T, acceptSR bool) *env {
 	e := newEnv(t, 0)
-	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now, AcceptSourceRoute: acceptSR})
+	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now, Wheel: e.wheel, AcceptSourceRoute: acceptSR})
 	e.l.realOffset = 0
 	e.learnPeer()
 	e.l.ARPInput(e.mbuf(arpPacket(header.ARPRequest, otherMAC, otherAddr, header.MAC{}, ourAddr)))
@@ -263,22 +263,33 @@ func TestBadOptionsParameterProblem(t *testing.T) {
 	}
 }
 
-// RFC 791 §3.1: Record Route and Timestamp are not copied into fragments
-// but the first. A first fragment's options are checked and filled before
-// the fragment is dropped (this branch has no reassembly); a malformed
-// list there draws its Parameter Problem, which a first fragment may.
+// RFC 791 §3.1: Record Route and Timestamp travel in the first fragment
+// only. Its options are checked and filled in as it arrives, once: the
+// reply to the reassembled echo holds our address twice (arrival and
+// departure), not three times. A malformed list in a first fragment draws
+// its Parameter Problem, which a first fragment may (RFC 1122 §3.2.2).
 func TestFirstFragmentOptions(t *testing.T) {
 	e := newOptEnv(t, false)
-	s := echoSpec(8)
-	s.flags = header.IPv4FlagMF
-	s.options = []byte{7, 7, 4, 0, 0, 0, 0, 0}
-	e.l.Input(e.mbuf(s.bytes()))
-	assert.Empty(t, e.takeFrames())
+	s := echoSpec(64)
+	s.options = []byte{7, 15, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	for _, f := range fragmentsOf(s, 32) {
+		e.l.Input(e.mbuf(f))
+	}
 	assert.Equal(t, uint64(1), e.l.Stats().InRecordRoutes.Load())
-	assert.Equal(t, uint64(1), e.dev.Drops.Get(stat.DropIPFragment))
+	assert.Equal(t, uint64(1), e.l.Stats().ReasmOKs.Load())
+	frames := e.linearFrames()
+	require.Len(t, frames, 1)
+	ip, perr := header.ParseIPv4(header.Ethernet(frames[0]).Payload())
+	require.Equal(t, header.IPv4OK, perr)
+	us := ourAddr.As4()
+	rr := ip.Options()
+	assert.Equal(t, []byte{7, 15, 12}, []byte(rr[:3]), "two entries recorded")
+	assert.Equal(t, cat(us[:], us[:], make([]byte, 4)), []byte(rr[3:15]))
 
-	s.options = []byte{7, 7, 3, 0, 0, 0, 0, 0}
-	e.l.Input(e.mbuf(s.bytes()))
+	bad := echoSpec(64)
+	bad.options = []byte{7, 7, 3, 0, 0, 0, 0, 0}
+	bad.id = 0x4321
+	e.l.Input(e.mbuf(fragmentsOf(bad, 32)[0]))
 	_, icmp := errorOf(t, e.takeFrame())
 	assert.Equal(t, header.ICMPv4ParamProblem, icmp.Type())
 	assert.Equal(t, uint8(22), icmp[4])
@@ -318,7 +329,7 @@ func FuzzEchoOptions(f *testing.F) {
 	f.Add([]byte{7, 10, 4, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{148, 4, 0, 0, 30, 2})
 	e := newEnv(f, 0)
-	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now, AcceptSourceRoute: true})
+	e.l = New(Config{Dev: e.dev, Routes: e.rt, Clock: &e.now, Wheel: e.wheel, AcceptSourceRoute: true})
 	f.Fuzz(func(t *testing.T, opts []byte) {
 		if len(opts) > header.IPv4MaxOptionsLen {
 			return

@@ -17,8 +17,8 @@ const maxTotalLen = 65535
 // Output sends the transport segment in b as one IPv4 datagram
 // (ip_queue_xmit / ip_build_and_send_pkt) from src to daddr over dst, the
 // route the caller looked up. It pushes a 20-byte header without options:
-// Identification from the core's counter, DF set (dpstack does not
-// fragment: RFC 1191 path MTU discovery is the transports' business), the
+// Identification from the core's counter, DF set (TCP does not want its
+// segments fragmented: RFC 1191 path MTU discovery is its business), the
 // given TOS and TTL (0 means DefaultTTL: a host must not send TTL 0,
 // RFC 1122 §3.2.1.7). The header checksum is left to the port when the
 // device offers TxIPv4Cksum, summed in software otherwise. The packet then
@@ -41,7 +41,9 @@ func (l *Layer) OutputOptions(b *mbuf.Buf, dst *route.Dst, proto uint8, src, dad
 	l.output(b, dst, proto, src, daddr, tos, ttl, header.IPv4FlagDF, opts)
 }
 
-// output is OutputOptions with the IP flags to send (DF or none).
+// output is OutputOptions with the IP flags to send (DF or none). Without
+// DF, a datagram larger than the route's MTU is sent as fragments
+// (fragment).
 func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos, ttl, flags uint8, opts []byte) {
 	l.stats.OutRequests.Inc()
 	dev := dst.Dev
@@ -54,7 +56,7 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 	}
 	hl := header.IPv4MinLen + len(opts)
 	tl := b.Len() + hl
-	if tl > mtu || tl > maxTotalLen {
+	if tl > mtu && flags&header.IPv4FlagDF != 0 || tl > maxTotalLen {
 		l.stats.OutDiscards.Inc()
 		dev.Drop(b, stat.DropFrameTooBig)
 		return
@@ -85,6 +87,17 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 		l.stats.OutOptions.Inc()
 	}
 	l.ipID++
+	if tl > mtu {
+		l.fragment(b, dst, dev, mtu)
+		return
+	}
+	headerChecksum(b, dev, ip)
+	dst.Output(b)
+}
+
+// headerChecksum fills in the checksum of ip, the IP header at the start
+// of b, or leaves it to the port when dev offers TxIPv4Cksum.
+func headerChecksum(b *mbuf.Buf, dev *netdev.Device, ip header.IPv4) {
 	var ol uint64
 	if dev.Features.Has(netdev.TxIPv4Cksum) {
 		// The port fills the checksum; the field stays zero.
@@ -95,7 +108,6 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 	if ol != 0 || b.OlFlags()&(mbuf.TxTCPCksum|mbuf.TxUDPCksum) != 0 {
 		// Any checksum offload needs TX_IPV4 and the l2/l3 lengths, the
 		// transport's L4 offload included (DPDK rte_mbuf_core.h).
-		b.SetTxOffload(header.EthernetLen, hl, 0, ol|mbuf.TxIPv4)
+		b.SetTxOffload(header.EthernetLen, ip.HeaderLen(), 0, ol|mbuf.TxIPv4)
 	}
-	dst.Output(b)
 }

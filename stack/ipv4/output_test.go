@@ -152,6 +152,10 @@ func TestStatsNamed(t *testing.T) {
 		assert.False(t, seen[name], name)
 		seen[name] = true
 	})
+	stat.VisitGauges(&s, func(name string, v int64) {
+		assert.False(t, seen[name], name)
+		seen[name] = true
+	})
 	assert.Equal(t, reflect.TypeFor[Stats]().NumField(), len(seen))
 	for _, n := range []string{"ip_in_receives", "ip_in_delivers", "ip_out_requests", "icmp_in_echos",
 		"icmp_out_echo_replies", "arp_in_requests", "arp_in_replies", "arp_out_requests", "arp_out_replies"} {
