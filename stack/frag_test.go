@@ -3,9 +3,6 @@ package stack_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"runtime"
@@ -21,7 +18,6 @@ import (
 
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/mbuf"
-	"github.com/dpstack/dpstack/metrics"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
@@ -224,14 +220,7 @@ func TestKernelPeerFragments(t *testing.T) {
 			assert.Equal(t, uint64(2*3+44), creates, "4,028 bytes in 3 fragments, 65,028 in 44")
 
 			// The counters and the level reach the metrics endpoint.
-			srv := httptest.NewServer(metrics.Handler(h))
-			defer srv.Close()
-			resp, err := http.Get(srv.URL)
-			require.NoError(t, err)
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			require.NoError(t, err)
-			m := parseMetrics(string(body))
+			m := scrape(t, h)
 			var total float64
 			for core := range cores {
 				labels := fmt.Sprintf(`{core="%d",port="net_tap_frag%d"}`, core, cores)
@@ -398,16 +387,7 @@ type ipv4Counts struct{ overlaps, timeouts uint64 }
 func TestFragmentedTCPTwoCores(t *testing.T) {
 	lh := newLoopHost(t, 2)
 	s0, s1 := lh.h.Stacks()[0], lh.h.Stacks()[1]
-	sk := s0.TCP().NewSock()
-	require.ErrorIs(t, sk.Connect(netip.AddrPortFrom(addrB.Addr(), 80)), syscall.EINPROGRESS)
-	s0.Loop().Flush()
-	iss := lh.sent(0)[0].SeqNum()
-	lport := sk.Common.Local.Port()
-	lh.inject(0, header.TCPFields{SrcPort: 80, DstPort: lport, SeqNum: 100, AckNum: iss + 1,
-		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535}, nil)
-	s0.Loop().Poll()
-	require.Equal(t, sock.Established, sk.State())
-	lh.sent(0)
+	sk, iss, lport := lh.established()
 
 	var want []byte
 	seq := uint32(101)

@@ -347,12 +347,11 @@ func TestHostFlowsAndNextCore(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 2, 0, 1, 2, 0}, got)
 }
 
-// ackStream opens a connection on core 0 and returns it with a function
-// that sends a bare ACK of the peer for it into queue q and runs a turn of
-// core 1, then of core 0.
-func (lh *loopHost) ackStream() (*tcp.Sock, func(q uint16)) {
-	t := lh.t
-	s0, s1 := lh.h.Stacks()[0], lh.h.Stacks()[1]
+// established opens a connection from core 0 to addrB:80 and completes
+// its handshake with a SYN-ACK (sequence 100) that queue 0 brings; it
+// returns the socket, its ISS and its local port.
+func (lh *loopHost) established() (*tcp.Sock, uint32, uint16) {
+	t, s0 := lh.t, lh.h.Stacks()[0]
 	sk := s0.TCP().NewSock()
 	require.ErrorIs(t, sk.Connect(netip.AddrPortFrom(addrB.Addr(), 80)), syscall.EINPROGRESS)
 	s0.Loop().Flush()
@@ -363,6 +362,15 @@ func (lh *loopHost) ackStream() (*tcp.Sock, func(q uint16)) {
 	s0.Loop().Poll()
 	require.Equal(t, sock.Established, sk.State())
 	lh.sent(0)
+	return sk, iss, lport
+}
+
+// ackStream opens a connection on core 0 and returns it with a function
+// that sends a bare ACK of the peer for it into queue q and runs a turn of
+// core 1, then of core 0.
+func (lh *loopHost) ackStream() (*tcp.Sock, func(q uint16)) {
+	s0, s1 := lh.h.Stacks()[0], lh.h.Stacks()[1]
+	sk, iss, lport := lh.established()
 	frame := lh.frame(header.TCPFields{SrcPort: 80, DstPort: lport, SeqNum: 101, AckNum: iss + 1,
 		Flags: header.TCPFlagACK, Window: 65535}, nil)
 	pool := lh.h.Pool()

@@ -92,14 +92,7 @@ func TestKernelPeer(t *testing.T) {
 		assert.NotContains(t, out, "INCOMPLETE")
 	})
 	t.Run("metrics", func(t *testing.T) {
-		srv := httptest.NewServer(metrics.Handler(h))
-		defer srv.Close()
-		resp, err := http.Get(srv.URL)
-		require.NoError(t, err)
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(t, err)
-		m := parseMetrics(string(body))
+		m := scrape(t, h)
 		labels := `{core="0",port="net_tap_stack"}`
 		assert.GreaterOrEqual(t, m["dpstack_icmp_in_echos_total"+labels], 9.0)
 		assert.GreaterOrEqual(t, m["dpstack_icmp_out_echo_replies_total"+labels], 9.0)
@@ -140,6 +133,19 @@ func TestKernelPeerTwoCores(t *testing.T) {
 }
 
 // parseMetrics reads the Prometheus text format into name{labels} -> value.
+// scrape reads h's metrics as the endpoint serves them.
+func scrape(t *testing.T, h *stack.Host) map[string]float64 {
+	t.Helper()
+	srv := httptest.NewServer(metrics.Handler(h))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	return parseMetrics(string(body))
+}
+
 func parseMetrics(text string) map[string]float64 {
 	m := map[string]float64{}
 	for _, line := range strings.Split(text, "\n") {

@@ -59,34 +59,11 @@ func (p *Proto) Err(b *mbuf.Buf, e *ipv4.ICMPError) {
 		p.requestErr(b, r, e, seq)
 	case p.tw[t] != nil:
 		p.drop(b, stat.DropICMPErrorIgnored)
-	case p.flows != nil && p.handOffErr(b, e, t):
+	case p.flows != nil && p.handTo(b, e.IP.HeaderLen(), t): // the owner core answers it
 	default:
 		p.drop(b, stat.DropICMPErrorNoSocket)
 	}
 	p.flushEvents()
-}
-
-// handOffErr gives an ICMP error to the core that owns the connection it
-// is about, when that is another core, and reports whether it did: as
-// handOff does for segments, with the outer IP header pushed back.
-func (p *Proto) handOffErr(b *mbuf.Buf, e *ipv4.ICMPError, t fourTuple) bool {
-	if p.handedIn {
-		return false
-	}
-	core := p.flows.owner(t)
-	if core < 0 || core == p.core {
-		return false
-	}
-	if b.Push(e.IP.HeaderLen()) == nil {
-		p.drop(b, stat.DropNoHeadroom) // cannot happen: IPv4 pulled it
-		return true
-	}
-	if !p.handoff(b, core) {
-		p.drop(b, stat.DropHandoffFull)
-		return true
-	}
-	p.stats.Handoffs.Inc()
-	return true
 }
 
 // icmpErr is tcp_v4_err for a socket. The quoted sequence number must lie

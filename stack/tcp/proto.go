@@ -551,16 +551,27 @@ func (p *Proto) lookupEst(t fourTuple) *Sock {
 // full inbox on the owner drops the segment (stat.DropHandoffFull); the
 // peer retransmits.
 func (p *Proto) handOff(g *segment, ip header.IPv4) bool {
+	b := g.b
+	if !p.handTo(b, ip.HeaderLen(), g.tuple) {
+		return false
+	}
+	g.b = nil
+	return true
+}
+
+// handTo gives b, whose IP header of hdrLen bytes was pulled, to the core
+// that owns the flow t when the directory names another core (a segment,
+// or an ICMP error about the flow), and reports whether b left this core's hands: handed over,
+// or dropped on the way.
+func (p *Proto) handTo(b *mbuf.Buf, hdrLen int, t fourTuple) bool {
 	if p.handedIn {
 		return false
 	}
-	core := p.flows.owner(g.tuple)
+	core := p.flows.owner(t)
 	if core < 0 || core == p.core {
 		return false
 	}
-	b := g.b
-	g.b = nil
-	if b.Push(ip.HeaderLen()) == nil {
+	if b.Push(hdrLen) == nil {
 		p.drop(b, stat.DropNoHeadroom) // cannot happen: IPv4 pulled it
 		return true
 	}
