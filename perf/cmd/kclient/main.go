@@ -17,15 +17,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/dpstack/dpstack/perf/table"
 	"io"
 	"os"
 	"os/signal"
-
 	"strings"
 	"syscall"
 
 	"github.com/dpstack/dpstack/perf/kclient"
+	"github.com/dpstack/dpstack/perf/table"
 )
 
 func main() {
