@@ -1,6 +1,7 @@
 package tcp_test
 
 import (
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // The established data path allocates nothing on the Go heap (ARCHITECTURE.md
@@ -158,5 +160,29 @@ func BenchmarkBulk(b *testing.B) {
 				got += n
 			}
 		}
+	}
+}
+
+// BenchmarkConnect opens a connection between two stacks over the ring
+// pair, accepts it and aborts it (SO_LINGER 0, so that no TIME-WAIT
+// piles up): the TCP cost of a handshake on both sides, for conn/s.
+func BenchmarkConnect(b *testing.B) {
+	p := newPair(b)
+	ln := listen(b, p.B, 80, 128)
+	to := netip.AddrPortFrom(addrB.Addr(), 80)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c := dial(b, p.A, to)
+		var sv *tcp.Sock
+		p.PumpUntil("accept", func() bool {
+			s, err := ln.AcceptSock()
+			sv = s
+			return err == nil
+		})
+		require.NoError(b, c.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
+		c.Close()
+		sv.Close()
+		p.Pump(2)
 	}
 }

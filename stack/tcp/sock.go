@@ -60,8 +60,8 @@ type Sock struct {
 	tsOK      bool
 	sackOK    bool
 	tsRecent  uint32     // TS.Recent (RFC 7323 §4.3)
-	tsStamp   ktime.Time // when TS.Recent was set, for the 24-day PAWS rule
 	tsOff     uint32     // this connection's timestamp clock offset
+	tsStamp   ktime.Time // when TS.Recent was set, for the 24-day PAWS rule
 
 	// Path MTU (mtu.go).
 	pmtuCookie int      // the route MTU the send MSS was computed from (icsk_pmtu_cookie)
@@ -116,8 +116,8 @@ type Sock struct {
 	// Acknowledgment (inet_connection_sock's icsk_ack).
 	ackPending bool
 	ackNow     bool          // the pending ACK must not wait
-	quick      int           // ACKs still to send at once (quickack mode)
 	pingpong   bool          // interactive: delay ACKs to piggyback them
+	quick      int           // ACKs still to send at once (quickack mode)
 	ato        time.Duration // the delayed-ACK timeout
 	lrcvTime   ktime.Time    // last data received
 	lsndTime   ktime.Time    // last data sent
