@@ -63,8 +63,8 @@ type Config struct {
 	// (RxReserve per core) and IP reassembly's share
 	// (1/ipv4.ReasmPoolShare): whatever the sockets hold, and whatever
 	// fragments wait, the receive path can refill its descriptors and
-	// take the ACKs and RSTs that free them. Hosts that share a Pool should divide it with SockMem. -1:
-	// no limit.
+	// take the ACKs and RSTs that free them. Hosts that share a Pool
+	// should divide it with SockMem. -1: no limit.
 	SockMem int
 	// MaxOrphans bounds the connections the user closed that are still
 	// finishing, divided evenly among the cores (tcp_max_orphans); past

@@ -47,10 +47,11 @@ type Config struct {
 	AcceptSourceRoute bool
 
 	// Reassembly (reasm.go). Wheel is the core's timer wheel, for the
-	// reassembly timeout, ReasmTimeout (0 means DefaultReasmTimeout). Core is this core's index among Cores. With
-	// several cores, Handoff gives a fragment to the core that reassembles
-	// its datagram (lcore.Loop.Handoff), which runs it through its Input;
-	// it reports false when that core's inbox is full. ReasmHighThresh
+	// reassembly timeout, ReasmTimeout (0 means DefaultReasmTimeout). Core
+	// is this core's index among Cores. With several cores, Handoff gives
+	// a fragment to the core that reassembles its datagram
+	// (lcore.Loop.Handoff), which runs it through its Input; it reports
+	// false when that core's inbox is full. ReasmHighThresh
 	// and ReasmLowThresh bound, in mbufs, what the core's reassembly
 	// queues hold (Linux's ipfrag_high_thresh and ipfrag_low_thresh); zero
 	// means the core's share of 1/ReasmPoolShare of the pool, and three

@@ -321,9 +321,10 @@ func TestLossyTransferFastRetransmit(t *testing.T) {
 	c.sv.Close()
 }
 
-// Fast retransmit, limited transmit and recovery (RFC 6675's, the
-// stacks permitting SACK) allocate nothing on the Go heap (ARCHITECTURE.md §5). Each run grows the window with a clean
-// transfer, then loses the first and third frames of the next flight.
+// Fast retransmit, limited transmit and recovery (RFC 6675's, the stacks
+// permitting SACK) allocate nothing on the Go heap (ARCHITECTURE.md §5).
+// Each run grows the window with a clean transfer, then loses the first
+// and third frames of the next flight.
 func TestFastRecoveryNoAllocs(t *testing.T) {
 	p := newPair(t)
 	c := p.connect(80)
