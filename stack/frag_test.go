@@ -20,6 +20,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/ipv4"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
@@ -162,7 +163,7 @@ func TestDanglingFragmentsTCP(t *testing.T) {
 		assert.Equal(t, msg, string(buf[:n]))
 	}
 	st := sb.IPv4().Stats()
-	high := p.B.Pool().Size() / 8
+	high := p.B.Pool().Size() / ipv4.ReasmPoolShare
 	flood := func(from, to int) {
 		t.Helper()
 		burst := make([]*mbuf.Buf, 0, 32)

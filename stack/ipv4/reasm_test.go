@@ -257,7 +257,7 @@ func TestReasmDangling(t *testing.T) {
 	e := newEnv(t, 0)
 	e.learnPeer()
 	high := e.l.reasm.high
-	require.Equal(t, e.pool.Size()/8, high)
+	require.Equal(t, e.pool.Size()/ReasmPoolShare, high)
 	for i := range 5000 {
 		s := echoSpec(2000)
 		s.id = uint16(i + 1)
