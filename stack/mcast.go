@@ -18,9 +18,12 @@ func (h *Host) newMCHost() *ipv4.MCHost {
 }
 
 // setMcFilter gives the port the Ethernet addresses of the joined groups
-// (dev_mc_sync): its multicast filter, or all-multicast when the driver
-// has none (ENOTSUP). It runs on core 0, off the data path: a change of
-// membership is a control-plane event.
+// (dev_mc_sync): its multicast filter or, when the driver has none
+// (ENOTSUP) or it is too small (ENOSPC), all-multicast from then on. It
+// runs on core 0, off the data path: a change of membership is a
+// control-plane event. net_tap takes the list and filters nothing (the
+// TAP hands over every frame the kernel sends it); a ring pair has
+// neither, and takes every frame anyway.
 func (h *Host) setMcFilter(macs []header.MAC) {
 	if h.allMulti {
 		return
@@ -34,13 +37,12 @@ func (h *Host) setMcFilter(macs []header.MAC) {
 		return
 	}
 	if !errors.Is(err, syscall.ENOTSUP) {
-		slog.Warn("stack: multicast filter", "err", err)
-	}
-	if err := h.port.AllMulticast(true); err != nil {
-		slog.Warn("stack: all-multicast", "err", err)
-		return
+		slog.Warn("stack: multicast filter, all-multicast instead", "err", err)
 	}
 	h.allMulti = true
+	if err := h.port.AllMulticast(true); err != nil && !errors.Is(err, syscall.ENOTSUP) {
+		slog.Warn("stack: all-multicast", "err", err)
+	}
 }
 
 // Multicast is the host's multicast membership.
