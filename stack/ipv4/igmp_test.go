@@ -505,3 +505,60 @@ func TestIGMPv3ReportSplit(t *testing.T) {
 	e.takeFrames()
 	e.requireNoLeak()
 }
+
+// FuzzIGMP feeds any bytes as an IGMP message (checksum fixed up when
+// fixSum, so that the parser behind it is reached) to a layer that joined
+// two groups, one with a source filter, to all-systems or to a group; then
+// the timers run out. No panic, and every mbuf comes back.
+func FuzzIGMP(f *testing.F) {
+	f.Add(v2Msg(header.IGMPMembershipQuery, 100, netip.Addr{}), true, false)
+	f.Add(v2Msg(header.IGMPMembershipQuery, 0, group1), true, true)
+	f.Add(v3Query(100, netip.Addr{}), true, false)
+	f.Add(v3Query(10, group2, src1, src3), true, true)
+	f.Add(v3Query(10, group2, src1)[:14], true, true)
+	f.Add(v3Report(rec(header.IGMPModeIsExclude, group1)), true, false)
+	f.Add(v2Msg(header.IGMPv2MembershipReport, 0, group1), false, true)
+	f.Add([]byte{0x11}, true, false)
+	e := newEnv(f, 0)
+	var a, b MCSock
+	require.NoError(f, e.l.JoinGroup(&a, group1))
+	require.NoError(f, e.l.JoinSource(&b, group2, src1))
+	f.Fuzz(func(t *testing.T, msg []byte, fixSum, toGroup bool) {
+		if len(msg) > 1400 {
+			return
+		}
+		e.t = t
+		msg = slices.Clone(msg)
+		if fixSum && len(msg) >= header.IGMPMinLen {
+			header.IGMP(msg).SetChecksum()
+		}
+		dst := allSys
+		if toGroup {
+			dst = group2
+		}
+		e.l.Input(e.mbuf(ipSpec{src: peerAddr, dst: dst, proto: header.IPProtoIGMP, ttl: 1,
+			options: routerAlert[:], payload: msg}.bytes()))
+		e.advance(igmpOlderQuerierTimeout + time.Minute)
+		e.reset()
+		require.Zero(t, e.pool.InUse())
+	})
+}
+
+// Taking in a datagram to a joined group allocates nothing
+// (ARCHITECTURE.md §5).
+func TestMcastInputAllocs(t *testing.T) {
+	e := newEnv(t, 0)
+	e.l.RegisterProtocol(testProto, func(b *mbuf.Buf, ip header.IPv4) { e.dev.Free(b) })
+	e.joinQuiet(group1, group2)
+	pkt := ipSpec{src: peerAddr, dst: group2, proto: testProto, ttl: 1, payload: []byte("tick")}.bytes()
+	allocs := testing.AllocsPerRun(100, func() {
+		b := e.pool.Alloc()
+		copy(b.Put(len(pkt)), pkt)
+		e.l.Input(b)
+	})
+	assert.Zero(t, allocs)
+	assert.Equal(t, uint64(101), e.l.Stats().InMcastPkts.Load())
+	e.advance(time.Minute)
+	e.takeFrames()
+	e.requireNoLeak()
+}
