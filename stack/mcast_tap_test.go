@@ -197,4 +197,11 @@ func TestKernelMulticast(t *testing.T) {
 		assert.Equal(t, uint64(1), st.IGMPV2QuerierSeen.Load())
 		assert.GreaterOrEqual(t, st.IGMPOutV3Reports.Load(), uint64(2))
 	})
+	m2 := scrape(t, h)
+	labels := `{core="0",port="net_tap_mcast"}`
+	assert.Equal(t, 1.0, m2["dpstack_igmp_in_queries_v2_total"+labels])
+	assert.GreaterOrEqual(t, m2["dpstack_igmp_out_v2_reports_total"+labels], 1.0)
+	assert.Equal(t, 1.0, m2["dpstack_igmp_out_leaves_total"+labels])
+	assert.GreaterOrEqual(t, m2["dpstack_ip_in_mcast_pkts_total"+labels], 2.0, "the datagram and the query")
+	assert.GreaterOrEqual(t, m2[`dpstack_drops_total{core="0",port="net_tap_mcast",reason="ip_mcast_not_joined"}`], 1.0)
 }
