@@ -92,6 +92,10 @@ func (m IGMP) SFlag() bool { return m[8]&0x08 != 0 }
 // QRV is a v3 query's Querier's Robustness Variable.
 func (m IGMP) QRV() uint8 { return m[8] & 0x07 }
 
+// QQIC is a v3 query's Querier's Query Interval Code, in seconds once
+// decoded by IGMPv3Code (RFC 3376 §4.1.7).
+func (m IGMP) QQIC() uint8 { return m[9] }
+
 // NumSources is a v3 query's Number of Sources.
 func (m IGMP) NumSources() int { return int(binary.BigEndian.Uint16(m[10:12])) }
 

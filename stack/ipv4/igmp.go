@@ -9,9 +9,9 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 )
 
-// IGMP's timing (RFC 3376 §8, RFC 2236 §8). dpstack is a host: it uses
-// the default Robustness Variable and the querier's timers only through
-// the Max Resp Time of each query.
+// IGMP's timing (RFC 3376 §8, RFC 2236 §8): the defaults, until an
+// IGMPv3 query brings the querier's own Robustness Variable (QRV) and
+// Query Interval (QQIC), as Linux takes them (mr_qrv, mr_qi, mr_qri).
 const (
 	igmpRobustness        = 2                 // §8.1
 	igmpQueryInterval     = 125 * time.Second // §8.2
@@ -21,8 +21,9 @@ const (
 	// §8.10).
 	igmpV3UnsolicitedInterval = time.Second
 	igmpV2UnsolicitedInterval = 10 * time.Second
-	// Older Version Querier Present Timeout (§8.12): how long an IGMPv2
-	// querier keeps the host in IGMPv2 mode after its last query.
+	// Older Version Querier Present Timeout (§8.12) with the defaults:
+	// how long an IGMPv2 querier keeps the host in IGMPv2 mode after its
+	// last query.
 	igmpOlderQuerierTimeout = igmpRobustness*igmpQueryInterval + igmpQueryRespInterval
 	// IGMPv1 queries have no Max Response Time: 10 s (RFC 2236 §4).
 	igmpV1MaxResp = 10 * time.Second
@@ -32,6 +33,11 @@ const (
 // (in_device's mr_* fields).
 type igmpHost struct {
 	wheel *ktime.Wheel
+	// The querier's Robustness Variable, Query Interval and Query
+	// Response Interval, as its last query said (§4.1.6, §4.1.7, §8).
+	qrv int
+	qi  time.Duration
+	qri time.Duration
 	// v2Timer runs while an IGMPv2 (or v1) querier is present: the Host
 	// Compatibility Mode is IGMPv2 until it fires (RFC 3376 §7.2.1,
 	// mr_v2_seen).
@@ -63,6 +69,7 @@ type igmpGroup struct {
 
 func (l *Layer) igmpInit(cfg Config) {
 	l.igmp.wheel = cfg.Wheel
+	l.igmp.qrv, l.igmp.qi, l.igmp.qri = igmpRobustness, igmpQueryInterval, igmpQueryRespInterval
 	l.igmp.v2Timer.Init(l.igmpV2Expired)
 	l.igmp.genTimer.Init(func(ktime.Time) { l.igmpAnswerGeneral() })
 }
@@ -119,7 +126,7 @@ func (l *Layer) igmpStateChange(grp *mcGroup, omode FilterMode, ostate []uint32)
 		switch {
 		case is && !was:
 			l.igmpV2Send(header.IGMPv2MembershipReport, grp.addr)
-			ig.crcount = igmpRobustness - 1
+			ig.crcount = l.igmp.qrv - 1
 			l.igmp.wheel.Schedule(&ig.chTimer, l.clock.Add(randDelay(igmpV2UnsolicitedInterval)))
 		case was && !is:
 			ig.stop(l.igmp.wheel)
@@ -140,7 +147,7 @@ func (l *Layer) igmpStateChange(grp *mcGroup, omode FilterMode, ostate []uint32)
 		ig.allow = union(minus(ig.allow, removed), added)
 		ig.block = union(minus(ig.block, added), removed)
 	}
-	ig.crcount = igmpRobustness
+	ig.crcount = l.igmp.qrv
 	l.igmpSendChange(grp)
 }
 
@@ -211,7 +218,10 @@ func (l *Layer) igmpV2Heard() {
 			}
 		}
 	}
-	l.igmp.wheel.Schedule(&l.igmp.v2Timer, l.clock.Add(igmpOlderQuerierTimeout))
+	// §8.12: Robustness Variable times Query Interval plus one Query
+	// Response Interval.
+	ovqpt := time.Duration(l.igmp.qrv)*l.igmp.qi + l.igmp.qri
+	l.igmp.wheel.Schedule(&l.igmp.v2Timer, l.clock.Add(ovqpt))
 }
 
 // igmpV2Expired ends IGMPv2 mode: no IGMPv2 querier was heard for the
@@ -242,6 +252,7 @@ func (l *Layer) igmpV2Query(group uint32, maxResp time.Duration) {
 // Group-and-Source-Specific Query with the group's, its sources added to
 // what the group's answer will cover.
 func (l *Layer) igmpV3Query(m header.IGMP, group uint32, maxResp time.Duration) {
+	l.igmpQuerierTimers(m, maxResp)
 	at := l.clock.Add(randDelay(maxResp))
 	if group == 0 {
 		t := &l.igmp.genTimer
@@ -272,6 +283,20 @@ func (l *Layer) igmpV3Query(m header.IGMP, group uint32, maxResp time.Duration) 
 	if !ig.respTimer.Pending() || ig.respTimer.Expires() > at {
 		l.igmp.wheel.Schedule(&ig.respTimer, at)
 	}
+}
+
+// igmpQuerierTimers takes the querier's Robustness Variable and Query
+// Interval from an IGMPv3 query, when it gives them (non-zero, §4.1.6,
+// §4.1.7), and its Max Resp Time as the Query Response Interval
+// (igmp_heard_query's mr_qrv, mr_qi, mr_qri).
+func (l *Layer) igmpQuerierTimers(m header.IGMP, maxResp time.Duration) {
+	if qrv := m.QRV(); qrv != 0 {
+		l.igmp.qrv = int(qrv)
+	}
+	if qqic := m.QQIC(); qqic != 0 {
+		l.igmp.qi = time.Duration(header.IGMPv3Code(qqic)) * time.Second
+	}
+	l.igmp.qri = maxResp
 }
 
 // igmpAnswerGeneral is the interface timer: a Current-State Report with

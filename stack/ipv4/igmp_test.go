@@ -562,3 +562,31 @@ func TestMcastInputAllocs(t *testing.T) {
 	e.takeFrames()
 	e.requireNoLeak()
 }
+
+// A querier's Robustness Variable (QRV) sets how many times a state
+// change is sent (RFC 3376 §4.1.6, §8.1), and its Query Interval how long
+// an IGMPv2 querier is remembered (§8.12).
+func TestIGMPQuerierRobustness(t *testing.T) {
+	e := newEnv(t, 0)
+	q := v3Query(10, netip.Addr{})
+	q[8], q[9] = 3, 20 // QRV 3, QQIC 20 s
+	e.igmpInput(allSys, q)
+	e.advance(time.Second) // the query's answer: no group yet, no report
+	assert.Empty(t, e.igmpSent())
+	var ms MCSock
+	require.NoError(t, e.l.JoinGroup(&ms, group1))
+	for range 3 {
+		assert.Len(t, e.igmpSent(), 1)
+		e.advance(igmpV3UnsolicitedInterval)
+	}
+	assert.Empty(t, e.igmpSent())
+
+	e.igmpInput(allSys, v2Msg(header.IGMPMembershipQuery, 10, netip.Addr{}))
+	require.True(t, e.l.igmpV2())
+	e.advance(3*20*time.Second + time.Second) // QRV × QI + QRI (1 s)
+	assert.False(t, e.l.igmpV2())
+	require.NoError(t, e.l.LeaveGroup(&ms, group1))
+	e.advance(time.Minute)
+	e.takeFrames()
+	e.requireNoLeak()
+}
