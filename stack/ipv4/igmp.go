@@ -126,8 +126,9 @@ func (l *Layer) igmpStateChange(grp *mcGroup, omode FilterMode, ostate []uint32)
 		switch {
 		case is && !was:
 			l.igmpV2Send(header.IGMPv2MembershipReport, grp.addr)
-			ig.crcount = l.igmp.qrv - 1
-			l.igmp.wheel.Schedule(&ig.chTimer, l.clock.Add(randDelay(igmpV2UnsolicitedInterval)))
+			if ig.crcount = l.igmp.qrv - 1; ig.crcount > 0 {
+				l.igmp.wheel.Schedule(&ig.chTimer, l.clock.Add(randDelay(igmpV2UnsolicitedInterval)))
+			}
 		case was && !is:
 			ig.stop(l.igmp.wheel)
 			l.igmpV2Send(header.IGMPv2LeaveGroup, grp.addr)
