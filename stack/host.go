@@ -120,6 +120,8 @@ type Host struct {
 	mac      header.MAC
 	flows    *tcp.FlowTable // nil with one core
 	steer    *rss.Steering  // nil when the port's RSS is not predictable
+	mc       *ipv4.MCHost   // multicast membership, spoken for by core 0 (mcast.go)
+	allMulti bool           // the port takes every multicast frame: it has no filter (core 0's)
 	stacks   []*Stack
 	opens    atomic.Uint32 // NextCore's counter
 	tx       []*lcore.TxBatch
@@ -170,6 +172,7 @@ func Open(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h.steer = h.steering()
+	h.mc = h.newMCHost()
 	if err := h.sockMemLimits(); err != nil {
 		h.Close()
 		return nil, err
@@ -400,7 +403,7 @@ func (h *Host) addCore(core int) error {
 			return st.QueueIPv4TCP(remote.Addr(), local.Addr(), remote.Port(), local.Port()) == q
 		}
 	}
-	ic := ipv4.Config{AcceptSourceRoute: h.cfg.AcceptSourceRoute, ReasmTimeout: h.cfg.ReasmTimeout}
+	ic := ipv4.Config{AcceptSourceRoute: h.cfg.AcceptSourceRoute, ReasmTimeout: h.cfg.ReasmTimeout, MC: h.mc}
 	s := newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)

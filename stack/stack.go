@@ -117,9 +117,10 @@ func (s *Stack) receive(b *mbuf.Buf) {
 		return
 	}
 	eth := header.Ethernet(b.Bytes())
-	if dst := eth.Dst(); dst != s.dev.MAC && !dst.IsBroadcast() {
-		// Multicast groups are not joined (no IGMP yet): a multicast
-		// frame is for another host as far as this stack is concerned.
+	if dst := eth.Dst(); dst != s.dev.MAC && !dst.IsBroadcast() && !dst.IsIPv4Multicast() {
+		// IPv4 multicast frames go on to IPv4, which takes the groups the
+		// host joined (ipv4.MCHost.Joined); the port's filter keeps most
+		// others out already.
 		s.dev.Drop(b, stat.DropEthOtherHost)
 		return
 	}

@@ -29,8 +29,15 @@ const (
 	DropIPFragTimeout   // a datagram still incomplete after the reassembly timeout
 	DropIPFragEvicted   // a datagram evicted to bring reassembly memory under its low threshold
 	DropIPUnknownProtocol
-	DropIPBadOptions  // a malformed option list (answered by a Parameter Problem)
-	DropIPSourceRoute // a source route: refused (accept_source_route off), or it goes on to another host
+	DropIPBadOptions     // a malformed option list (answered by a Parameter Problem)
+	DropIPSourceRoute    // a source route: refused (accept_source_route off), or it goes on to another host
+	DropIPMcastNotJoined // to a multicast group no socket of the host joined
+
+	// IGMP (RFC 2236, RFC 3376; Linux igmp_rcv).
+	DropIGMPTruncated   // shorter than 8 bytes
+	DropIGMPBadChecksum // checksum mismatch
+	DropIGMPBadQuery    // a query of 9 to 11 bytes, for a non-multicast group, with sources past its end, or a General Query with sources
+	DropIGMPUnknownType // a type a host does not take
 	DropICMPTruncated
 	DropICMPBadChecksum
 	DropICMPUnhandledType
@@ -111,6 +118,11 @@ var dropNames = [NumDropReasons]string{
 	DropIPUnknownProtocol: "ip_unknown_protocol",
 	DropIPBadOptions:      "ip_bad_options",
 	DropIPSourceRoute:     "ip_source_route",
+	DropIPMcastNotJoined:  "ip_mcast_not_joined",
+	DropIGMPTruncated:     "igmp_truncated",
+	DropIGMPBadChecksum:   "igmp_bad_checksum",
+	DropIGMPBadQuery:      "igmp_bad_query",
+	DropIGMPUnknownType:   "igmp_unknown_type",
 	DropICMPTruncated:     "icmp_truncated",
 	DropICMPBadChecksum:   "icmp_bad_checksum",
 	DropICMPUnhandledType: "icmp_unhandled_type",

@@ -31,6 +31,13 @@ func (m MAC) IsBroadcast() bool { return m == BroadcastMAC }
 // broadcast address is a multicast address too.
 func (m MAC) IsMulticast() bool { return m[0]&0x01 != 0 }
 
+// IsIPv4Multicast reports whether m is the Ethernet address of an IPv4
+// group: 01:00:5e with the high bit of the fourth octet clear (RFC 1112
+// §6.4).
+func (m MAC) IsIPv4Multicast() bool {
+	return m[0] == 0x01 && m[1] == 0x00 && m[2] == 0x5e && m[3]&0x80 == 0
+}
+
 // IsZero reports whether m is 00:00:00:00:00:00.
 func (m MAC) IsZero() bool { return m == MAC{} }
 

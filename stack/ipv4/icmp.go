@@ -71,9 +71,9 @@ func (l *Layer) icmpInput(b *mbuf.Buf, ip header.IPv4) {
 // pushed from the request's destination (the specific-destination address,
 // as §3.2.2.6 requires) back to its source. Nothing is allocated.
 //
-// An Echo to a broadcast address is ignored (RFC 1122 §3.2.2.6 allows it),
-// as Linux does with its default icmp_echo_ignore_broadcasts=1, to not be a
-// smurf amplifier.
+// An Echo to a broadcast or multicast address is ignored (RFC 1122
+// §3.2.2.6 allows it), as Linux does with its default
+// icmp_echo_ignore_broadcasts=1, to not be a smurf amplifier.
 //
 // The request's Record Route and Timestamp are returned, and a source
 // route reversed (echoOptions; RFC 1122 §3.2.2.6): the reply's header is
@@ -84,7 +84,7 @@ func (l *Layer) icmpInput(b *mbuf.Buf, ip header.IPv4) {
 // (RFC 3168 §5).
 func (l *Layer) icmpEcho(b *mbuf.Buf, ip header.IPv4, icmp header.ICMPv4) {
 	l.stats.ICMPInEchos.Inc()
-	if l.rt.AddrKind4(ip.DstUint32())&route.AddrBroadcast != 0 {
+	if l.rt.AddrKind4(ip.DstUint32())&route.AddrBroadcast != 0 || ip.DstUint32()>>28 == 0xe {
 		l.stats.ICMPInErrors.Inc()
 		l.dev.Drop(b, stat.DropICMPBroadcastEcho)
 		return

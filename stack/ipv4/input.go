@@ -47,11 +47,7 @@ func (l *Layer) Input(b *mbuf.Buf) {
 		return
 	}
 	dk := l.rt.AddrKind4(ip.DstUint32())
-	if dk == 0 {
-		// Not ours, and a host does not forward (RFC 1122 §3.2.1.3,
-		// §3.3.4.2): multicast also lands here, as no group is joined.
-		l.stats.InAddrErrors.Inc()
-		l.dev.Drop(b, stat.DropIPOtherHost)
+	if dk == 0 && !l.mcAccept(b, ip) {
 		return
 	}
 	if l.badSource(ip.SrcUint32(), dk) {

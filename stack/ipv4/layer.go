@@ -62,6 +62,11 @@ type Config struct {
 	Handoff         func(b *mbuf.Buf, core int) bool
 	ReasmHighThresh int
 	ReasmLowThresh  int
+
+	// MC is the host's multicast membership (mchost.go), shared by the
+	// Layers of all its cores; the Layer of Core 0 speaks IGMP for it.
+	// Nil gives the Layer a membership of its own.
+	MC *MCHost
 }
 
 // Layer is one core's IPv4, ICMP and ARP layer for one device.
@@ -105,6 +110,10 @@ type Layer struct {
 	fl route.Flow4
 
 	reasm reasm
+
+	// Multicast membership and IGMP (mchost.go, igmp.go).
+	mc   *MCHost
+	igmp igmpHost
 
 	stats Stats
 }
@@ -176,6 +185,28 @@ type Stats struct {
 	ARPOutRequests   stat.Counter `stat:"arp_out_requests"`   // requests sent: solicitations and announcements
 	ARPOutReplies    stat.Counter `stat:"arp_out_replies"`    // replies sent
 	ARPOutGratuitous stat.Counter `stat:"arp_out_gratuitous"` // announcements sent (also in arp_out_requests)
+
+	// Multicast (IPSTATS_MIB_INMCASTPKTS, _OUTMCASTPKTS) and IGMP
+	// (igmp_rcv, igmp_heard_query, igmp_send_report, igmpv3_sendpack).
+	InMcastPkts       stat.Counter `stat:"ip_in_mcast_pkts"`     // datagrams to a joined group (or all-systems) taken in
+	OutMcastPkts      stat.Counter `stat:"ip_out_mcast_pkts"`    // datagrams sent to a group (IGMP's)
+	IGMPInMsgs        stat.Counter `stat:"igmp_in_msgs"`         // every IGMP message received
+	IGMPInErrors      stat.Counter `stat:"igmp_in_errors"`       // truncated, malformed queries, unknown types
+	IGMPInCsumErrors  stat.Counter `stat:"igmp_in_csum_errors"`  // bad IGMP checksum
+	IGMPInQueriesV1   stat.Counter `stat:"igmp_in_queries_v1"`   // IGMPv1 queries (8 bytes, Max Resp 0)
+	IGMPInQueriesV2   stat.Counter `stat:"igmp_in_queries_v2"`   // IGMPv2 queries (8 bytes)
+	IGMPInQueriesV3   stat.Counter `stat:"igmp_in_queries_v3"`   // IGMPv3 queries (12 bytes or more)
+	IGMPInV1Reports   stat.Counter `stat:"igmp_in_v1_reports"`   // other hosts' IGMPv1 reports
+	IGMPInV2Reports   stat.Counter `stat:"igmp_in_v2_reports"`   // other hosts' IGMPv2 reports
+	IGMPInV3Reports   stat.Counter `stat:"igmp_in_v3_reports"`   // other hosts' IGMPv3 reports
+	IGMPInLeaves      stat.Counter `stat:"igmp_in_leaves"`       // other hosts' Leave Group messages
+	IGMPOutV2Reports  stat.Counter `stat:"igmp_out_v2_reports"`  // IGMPv2 Membership Reports sent
+	IGMPOutV3Reports  stat.Counter `stat:"igmp_out_v3_reports"`  // IGMPv3 Membership Reports sent
+	IGMPOutLeaves     stat.Counter `stat:"igmp_out_leaves"`      // IGMPv2 Leave Group messages sent
+	IGMPOutErrors     stat.Counter `stat:"igmp_out_errors"`      // messages not sent: no mbuf, no route
+	IGMPV2QuerierSeen stat.Counter `stat:"igmp_v2_querier_seen"` // switches to IGMPv2 mode on an older querier's query
+	IGMPV3Resumed     stat.Counter `stat:"igmp_v3_resumed"`      // returns to IGMPv3 mode when that querier fell silent
+	IGMPHandoffs      stat.Counter `stat:"igmp_handoffs"`        // messages handed to the core that speaks IGMP
 }
 
 // New returns the layer that cfg describes. It registers ICMP as protocol
@@ -195,6 +226,7 @@ func New(cfg Config) *Layer {
 	l.globalLimit.Interval *= time.Duration(max(cfg.Cores, 1))
 	l.protos[header.IPProtoICMP] = l.icmpInput
 	l.reasm.init(l, cfg)
+	l.mcInit(cfg)
 	l.rt.Neighbours().SetSolicit(l.solicit)
 	return l
 }

@@ -603,6 +603,12 @@ func (t *Table) resolve(dk, sk uint32) (*Dst, error) {
 		dev, src, kind = e.dev, e.src, dstBroadcast
 	default:
 		e := t.lpm(dk)
+		if e == nil && dst.IsMulticast() && len(t.addrs) > 0 {
+			// A group without a route goes out of the device of our
+			// first address, as the limited broadcast does: IGMP, and a
+			// socket's multicast without IP_MULTICAST_IF.
+			e = t.lpmConnected(u32(t.addrs[0].prefix.Addr()))
+		}
 		if e == nil {
 			return nil, errNetUnreach
 		}
@@ -635,7 +641,7 @@ func (t *Table) resolve(dk, sk uint32) (*Dst, error) {
 		d.mac = header.BroadcastMAC
 	case dstMulticast:
 		d.Multicast = true
-		d.mac = multicastMAC(dk)
+		d.mac = MulticastMAC(dk)
 	default:
 		d.Neigh = t.neigh.Get(dev, d.NextHop)
 	}
@@ -707,9 +713,10 @@ func (d *Dst) Output(b *mbuf.Buf) {
 	}
 }
 
-// multicastMAC maps an IPv4 group address to its Ethernet address:
-// 01:00:5e followed by the group's low 23 bits (RFC 1112 §6.4).
-func multicastMAC(k uint32) header.MAC {
+// MulticastMAC maps an IPv4 group address, as a host-order uint32, to its
+// Ethernet address: 01:00:5e followed by the group's low 23 bits (RFC 1112
+// §6.4, ip_eth_mc_map).
+func MulticastMAC(k uint32) header.MAC {
 	return header.MAC{0x01, 0x00, 0x5e, byte(k>>16) & 0x7f, byte(k >> 8), byte(k)}
 }
 

@@ -305,8 +305,8 @@ func TestDstOutputSpecial(t *testing.T) {
 
 func TestMulticastMAC(t *testing.T) {
 	// RFC 1112 §6.4: the low 23 bits of the group go into 01:00:5e:00:00:00.
-	assert.Equal(t, header.MAC{0x01, 0x00, 0x5e, 0x7f, 0xfe, 0xfd}, multicastMAC(0xe0fffefd))
-	assert.Equal(t, header.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}, multicastMAC(0xe0000001))
+	assert.Equal(t, header.MAC{0x01, 0x00, 0x5e, 0x7f, 0xfe, 0xfd}, MulticastMAC(0xe0fffefd))
+	assert.Equal(t, header.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}, MulticastMAC(0xe0000001))
 }
 
 // TestAddrKind4FollowsChanges: the flattened set of local and broadcast
