@@ -61,17 +61,35 @@ func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	if b != nil && bindConflict(s, b, laddr) {
 		return fmt.Errorf("udp: bind %v:%d: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
 	}
+	if p.ports != nil && !p.ports.claim(port, p.core, s.ReusePort) {
+		return fmt.Errorf("udp: bind %v:%d: another core has the port: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
+	}
 	if b == nil {
-		if p.ports != nil && !p.ports.claim(port, p.core, s.ReusePort) {
-			return fmt.Errorf("udp: bind %v:%d: another core has the port: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
-		}
 		b = &bucket{port: port}
 		p.binds[port] = b
 	}
 	b.socks = append(b.socks, s)
 	s.bucket = b
 	s.laddr, s.lport = laddr, port
+	if !p.publish(b) {
+		p.unbind(s)
+		return fmt.Errorf("udp: bind %v:%d: another core took the port: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
+	}
 	return nil
+}
+
+// publish records in the host's directory whether this core has b's port,
+// and whether one of its sockets there lacks SO_REUSEPORT; false when
+// another core's bind got in first.
+func (p *Proto) publish(b *bucket) bool {
+	if p.ports == nil {
+		return true
+	}
+	excl := false
+	for _, o := range b.socks {
+		excl = excl || !o.ReusePort
+	}
+	return p.ports.update(b.port, p.core, len(b.socks) > 0, excl)
 }
 
 // unbind gives s's port back (udp_lib_unhash).
@@ -92,10 +110,8 @@ func (p *Proto) unbind(s *Sock) {
 	}
 	if len(b.socks) == 0 {
 		delete(p.binds, b.port)
-		if p.ports != nil {
-			p.ports.release(b.port, p.core)
-		}
 	}
+	p.publish(b)
 }
 
 // lookup finds the socket for a datagram from saddr:sport to daddr:dport

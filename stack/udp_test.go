@@ -1,0 +1,93 @@
+package stack_test
+
+import (
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
+	"github.com/dpstack/dpstack/stack/udp"
+)
+
+// injectUDP transmits a datagram from the peer (addrB:sport) to our
+// dport into queue q.
+func (lh *loopHost) injectUDP(q int, sport, dport uint16, data string) {
+	lh.t.Helper()
+	d := make([]byte, header.UDPLen+len(data))
+	header.UDP(d).Encode(sport, dport, uint16(len(d)))
+	copy(d[header.UDPLen:], data)
+	frame := stacktest.EthFrame(lh.h.MAC(), loopPeerMAC, header.EtherTypeIPv4,
+		stacktest.IPv4Packet(addrB.Addr(), addrA.Addr(), header.IPProtoUDP, 64, d))
+	b := lh.h.Pool().Alloc()
+	require.NotNil(lh.t, b)
+	copy(b.Put(len(frame)), frame)
+	require.Equal(lh.t, 1, lh.port.TxBurst(uint16(q), []*mbuf.Buf{b}))
+}
+
+// udpSock binds a socket of core to port, with SO_REUSEPORT when reuse.
+func (lh *loopHost) udpSock(core int, port uint16, reuse bool) (*udp.Sock, error) {
+	s := lh.h.Stacks()[core].UDP().NewSock()
+	lh.t.Cleanup(s.Close)
+	if reuse {
+		require.NoError(lh.t, s.SetSockOpt(syscall.SOL_SOCKET, sock.SO_REUSEPORT, 1))
+	}
+	return s, s.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+}
+
+// TestUDPTwoCores: a socket belongs to one core. A datagram for its port
+// that reaches the other core is handed to the socket's core through the
+// port directory (ARCHITECTURE.md §3); a second core cannot take the port
+// without SO_REUSEPORT; with it, each core has its own group, and a
+// datagram is read on the core that received it, with no handoff. A port
+// no core has draws a port unreachable from the core that got it.
+func TestUDPTwoCores(t *testing.T) {
+	lh := newLoopHost(t, 2)
+	s0, s1 := lh.h.Stacks()[0], lh.h.Stacks()[1]
+	u0, u1 := s0.UDP().Stats(), s1.UDP().Stats()
+	poll := func() {
+		s1.Loop().Poll()
+		s0.Loop().Poll()
+		s1.Loop().Poll()
+	}
+
+	only, err := lh.udpSock(0, 7300, false)
+	require.NoError(t, err)
+	_, err = lh.udpSock(1, 7300, true)
+	assert.ErrorIs(t, err, syscall.EADDRINUSE, "core 0 has the port")
+	lh.injectUDP(1, 5000, 7300, "elsewhere")
+	poll()
+	assert.Equal(t, 1, only.ReceiveQueue.Len(), "handed to core 0")
+	assert.Equal(t, uint64(1), u1.Handoffs.Load())
+	assert.Equal(t, uint64(1), u0.InDatagrams.Load())
+
+	g0, err := lh.udpSock(0, 7301, true)
+	require.NoError(t, err)
+	g1, err := lh.udpSock(1, 7301, true)
+	require.NoError(t, err)
+	lh.injectUDP(1, 5001, 7301, "one")
+	lh.injectUDP(0, 5002, 7301, "zero")
+	poll()
+	assert.Equal(t, 1, g1.ReceiveQueue.Len(), "read where it arrived")
+	assert.Equal(t, 1, g0.ReceiveQueue.Len())
+	assert.Equal(t, uint64(1), u1.Handoffs.Load(), "no handoff")
+
+	ip1 := s1.IPv4().Stats()
+	lh.injectUDP(1, 5003, 7399, "nobody")
+	s1.Loop().Poll()
+	assert.Equal(t, uint64(1), u1.NoPorts.Load())
+	assert.Equal(t, uint64(1), ip1.ICMPOutDestUnreachs.Load())
+	assert.Equal(t, uint64(1), u1.Handoffs.Load(), "not handed over")
+	assert.Zero(t, u0.NoPorts.Load())
+
+	// The port goes back to the directory when its last socket closes.
+	only.Close()
+	again, err := lh.udpSock(1, 7300, false)
+	require.NoError(t, err)
+	assert.Equal(t, uint16(7300), again.LocalAddr().Port())
+}
