@@ -78,26 +78,8 @@ func newUDPConn(h Host, core int, laddr, raddr netip.AddrPort, opts ...int) (*UD
 
 // open is newUDPConn's work on the core.
 func (c *UDPConn) open(laddr, raddr netip.AddrPort, opts []int) error {
-	ops, err := c.h.Socket(c.core, syscall.AF_INET, syscall.SOCK_DGRAM, syscall.IPPROTO_UDP)
+	sk, err := udpSocket(c.h, c.core, laddr, raddr, opts)
 	if err != nil {
-		return err
-	}
-	sk, ok := ops.(sock.DgramOps)
-	if !ok {
-		ops.Close()
-		return syscall.EPROTOTYPE
-	}
-	for _, o := range opts {
-		if err = sk.SetSockOpt(syscall.SOL_SOCKET, o, 1); err != nil {
-			sk.Close()
-			return err
-		}
-	}
-	if err = sk.Bind(laddr); err == nil && raddr.IsValid() {
-		err = sk.Connect(raddr)
-	}
-	if err != nil {
-		sk.Close()
 		return err
 	}
 	c.sk = sk
@@ -105,6 +87,38 @@ func (c *UDPConn) open(laddr, raddr netip.AddrPort, opts []int) error {
 	c.laddr = udpAddr(sk.LocalAddr())
 	c.raddr = udpAddr(sk.RemoteAddr())
 	return nil
+}
+
+// udpSocket creates a UDP socket on the host's core through the socket
+// switch (socket(AF_INET, SOCK_DGRAM, 0)), sets the SOL_SOCKET options
+// opts to 1, binds it to laddr and, when raddr is valid, connects it
+// there. It runs on the core.
+func udpSocket(h Host, core int, laddr, raddr netip.AddrPort, opts []int) (sock.DgramOps, error) {
+	ops, err := h.Socket(core, syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+	if err != nil {
+		return nil, err
+	}
+	sk, ok := ops.(sock.DgramOps)
+	if !ok {
+		ops.Close()
+		return nil, syscall.EPROTOTYPE
+	}
+	for _, o := range opts {
+		if err = sk.SetSockOpt(syscall.SOL_SOCKET, o, 1); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = sk.Bind(laddr)
+	}
+	if err == nil && raddr.IsValid() {
+		err = sk.Connect(raddr)
+	}
+	if err != nil {
+		sk.Close()
+		return nil, err
+	}
+	return sk, nil
 }
 
 // recv is a Read's work on the core: the next datagram, or a wait on the

@@ -160,4 +160,11 @@ type DgramOps interface {
 	// RecvFrom copies the next datagram into p and returns its length
 	// (its whole length with syscall.MSG_TRUNC) and its source.
 	RecvFrom(p []byte, flags int) (int, netip.AddrPort, error)
+	// PeekView offers the next datagram in place without consuming it:
+	// its bytes when they are contiguous (nil otherwise), its length, its
+	// source, and false when none is queued.
+	PeekView() (view []byte, n int, from netip.AddrPort, ok bool)
+	// CommitTo is Commit to addr: the room SendBuffer lent goes as one
+	// datagram there, or to the connected peer for the zero AddrPort.
+	CommitTo(k int, addr netip.AddrPort) int
 }

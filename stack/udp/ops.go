@@ -134,13 +134,11 @@ func (s *Sock) SendTo(p []byte, flags int, addr netip.AddrPort) (int, error) {
 	return s.sendTo(p, addrU32(sock.Unmap(addr).Addr()), addr.Port())
 }
 
-// SendBuffer lends room for a datagram of n bytes to the connected peer,
-// in an mbuf, for the caller to fill in place; Commit sends it. n is at
-// most what one mbuf holds (a larger datagram goes through SendMsg).
+// SendBuffer lends room for a datagram of n bytes, in an mbuf, for the
+// caller to fill in place; Commit or CommitTo sends it. n is at most what
+// one mbuf holds (a larger datagram goes through SendTo). A second
+// SendBuffer before the Commit takes the room back.
 func (s *Sock) SendBuffer(n int) ([]byte, error) {
-	if !s.connected {
-		return nil, fmt.Errorf("udp: send buffer: not connected: %w", syscall.EDESTADDRREQ)
-	}
 	if s.pending != nil {
 		s.proto.dev.Free(s.pending)
 		s.pending = nil
@@ -159,27 +157,60 @@ func (s *Sock) SendBuffer(n int) ([]byte, error) {
 	return room, nil
 }
 
-// Commit sends the first k bytes of the room SendBuffer lent as one
-// datagram to the connected peer and returns k; 0 when there is no room
-// lent, or the datagram cannot be sent (no route, an error pending).
-func (s *Sock) Commit(k int) int {
+// Commit sends the first k bytes of the room SendBuffer lent to the
+// connected peer; see CommitTo.
+func (s *Sock) Commit(k int) int { return s.CommitTo(k, netip.AddrPort{}) }
+
+// CommitTo sends the first k bytes of the room SendBuffer lent as one
+// datagram to addr, or to the connected peer for the zero AddrPort, and
+// returns k; 0 when no room is lent, or the datagram cannot go (not
+// connected, no route, a broadcast without SO_BROADCAST, an error
+// pending), and the room is given back either way.
+func (s *Sock) CommitTo(k int, addr netip.AddrPort) int {
 	b := s.pending
-	if b == nil || k < 0 || k > b.Len() {
+	if b == nil {
 		return 0
 	}
 	s.pending = nil
+	daddr, dport := s.raddr, s.rport
+	if addr.IsValid() {
+		addr = sock.Unmap(addr)
+		daddr, dport = 0, addr.Port()
+		if addr.Addr().Is4() {
+			daddr = addrU32(addr.Addr())
+		}
+	}
 	var d *route.Dst
 	var err error
-	if s.Err == 0 {
-		d, err = s.route(s.raddr)
+	ok := k >= 0 && k <= b.Len() && daddr != 0 && dport != 0 && s.Err == 0 && s.autobind() == nil
+	if ok {
+		d, err = s.route(daddr)
+		ok = err == nil && (!d.Broadcast || s.broadcast)
 	}
-	if s.Err != 0 || err != nil || d.Broadcast && !s.broadcast {
+	if !ok {
 		s.proto.dev.Free(b)
 		return 0
 	}
 	b.Trim(k)
-	s.xmit(b, d, s.raddr, s.rport)
+	s.xmit(b, d, daddr, dport)
 	return k
+}
+
+// PeekView offers the next queued datagram in place, without consuming
+// it: its bytes when they lie in one segment (nil for a reassembled
+// datagram, which RecvFrom copies out), its length and its source; ok is
+// false when none is queued. The view is valid until the datagram is
+// consumed (RecvFrom, with a nil buffer to copy nothing).
+func (s *Sock) PeekView() (view []byte, n int, from netip.AddrPort, ok bool) {
+	b := s.ReceiveQueue.Front()
+	if b == nil {
+		return nil, 0, netip.AddrPort{}, false
+	}
+	c := cbOf(b)
+	if b.Segments() == 1 {
+		view = b.Bytes()
+	}
+	return view, b.Len(), sockAddr(c.saddr, c.sport), true
 }
 
 // RecvMsg copies the next datagram into p (udp_recvmsg); see RecvFrom.
