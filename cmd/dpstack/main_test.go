@@ -160,6 +160,11 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 	require.NoError(t, err, out)
 	assert.Equal(t, "same\n", out)
 
+	// UDP echo on port 7 beside TCP's.
+	out, err = ns.Output(ctx, "bash", "-c", `exec 3<>/dev/udp/198.18.3.2/7; echo datagram >&3; timeout 10 head -c 9 <&3`)
+	require.NoError(t, err, out)
+	assert.Equal(t, "datagram\n", out)
+
 	// A second command with the same EAL file prefix fails clearly.
 	out2, err := dpstack(ctx, "run", "--vdev", "net_tap1", "--addr", "198.18.3.9/24", "--metrics", "off",
 		"--file-prefix", "dpstest-cmd-demo-"+fmt.Sprint(os.Getpid())).CombinedOutput()
