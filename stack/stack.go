@@ -104,12 +104,18 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 }
 
 // handedIn takes a burst of packets that other cores handed over (the
-// loop's inbox): IPv4 packets of connections this core owns, or fragments
-// of datagrams this core reassembles, with their data at the IPv4 header.
-// It owns the packets.
+// loop's inbox): IPv4 packets of connections this core owns, datagrams
+// for UDP ports this core has, or fragments of datagrams this core
+// reassembles, with their data at the IPv4 header. It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 	s.ip.SetHandedIn(true)
 	for _, b := range pkts {
+		if b.Segments() > 1 {
+			// Only UDP hands a chain over: a reassembled datagram
+			// for a port this core has.
+			s.udp.HandedIn(b)
+			continue
+		}
 		// A fragment came here for reassembly, not for a connection:
 		// TCP may hand the whole segment on to its owner.
 		p := b.Bytes()
