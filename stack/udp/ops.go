@@ -75,8 +75,12 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 		return fmt.Errorf("udp: connect: closed: %w", syscall.EBADF)
 	}
 	if !addr.IsValid() {
+		// udp_disconnect: an address the connect chose goes too.
 		s.connected, s.raddr, s.rport = false, 0, 0
-		s.Remote = netip.AddrPort{}
+		if s.UserLocks&sock.BindAddrLock == 0 {
+			s.laddr = 0
+		}
+		s.Local, s.Remote = sockAddr(s.laddr, s.lport), netip.AddrPort{}
 		s.Common.State = sock.Closed
 		return nil
 	}
@@ -95,7 +99,7 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 	if err := s.autobind(); err != nil {
 		return err
 	}
-	if s.laddr == 0 && s.UserLocks&sock.BindAddrLock == 0 {
+	if s.laddr == 0 {
 		s.laddr = addrU32(d.Src)
 	}
 	s.raddr, s.rport, s.connected = raddr, addr.Port(), true
@@ -180,20 +184,28 @@ func (s *Sock) CommitTo(k int, addr netip.AddrPort) int {
 			daddr = addrU32(addr.Addr())
 		}
 	}
-	var d *route.Dst
-	var err error
-	ok := k >= 0 && k <= b.Len() && daddr != 0 && dport != 0 && s.Err == 0 && s.autobind() == nil
-	if ok {
-		d, err = s.route(daddr)
-		ok = err == nil && (!d.Broadcast || s.broadcast)
-	}
-	if !ok {
+	d := s.commitRoute(k, b.Len(), daddr, dport)
+	if d == nil {
 		s.proto.dev.Free(b)
 		return 0
 	}
 	b.Trim(k)
 	s.xmit(b, d, daddr, dport)
 	return k
+}
+
+// commitRoute checks a CommitTo of k bytes of the n lent to daddr:dport
+// and returns the route to send along, or nil when the datagram cannot
+// go.
+func (s *Sock) commitRoute(k, n int, daddr uint32, dport uint16) *route.Dst {
+	if k < 0 || k > n || daddr == 0 || dport == 0 || s.Err != 0 || s.autobind() != nil {
+		return nil
+	}
+	d, err := s.route(daddr)
+	if err != nil || d.Broadcast && !s.broadcast {
+		return nil
+	}
+	return d
 }
 
 // PeekView offers the next queued datagram in place, without consuming

@@ -104,6 +104,10 @@ func TestConnected(t *testing.T) {
 	p.PumpUntil("queued", func() bool { return srv.ReceiveQueue.Len() == 1 })
 	data, _ = recv(t, srv)
 	assert.Equal(t, "again", data)
+	assert.Equal(t, netip.AddrPortFrom(addrB, 7001), srv.LocalAddr(), "a bound address stays")
+	lport := cli.LocalAddr().Port()
+	require.NoError(t, cli.Connect(netip.AddrPort{}))
+	assert.Equal(t, netip.AddrPortFrom(netip.IPv4Unspecified(), lport), cli.LocalAddr(), "the address connect chose goes")
 }
 
 // TestPortUnreachable: a datagram to a closed port draws an ICMP port
