@@ -194,3 +194,28 @@ func TestUDPRefused(t *testing.T) {
 	assert.Equal(t, "udp", op.Net)
 	assert.True(t, strings.Contains(err.Error(), "connection refused"), err.Error())
 }
+
+// TestUDPConnAllocs: a blocking UDP round trip, Write then
+// ReadFromUDPAddrPort against a kernel echo, allocates nothing.
+func TestUDPConnAllocs(t *testing.T) {
+	p := newPeer(t)
+	k := p.start(t, "udp-serve", env(kern(7013))...)
+	require.Equal(t, "listening", k.line())
+	c, err := api.DialUDP(context.Background(), p.h, "udp", kern(7013))
+	require.NoError(t, err)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	roundTrip := func() {
+		if _, err := c.Write(msg); err != nil {
+			panic(err)
+		}
+		if n, _, err := c.ReadFromUDPAddrPort(buf); err != nil || n != len(msg) {
+			panic(fmt.Sprint(n, err))
+		}
+	}
+	for range 100 {
+		roundTrip() // warm up
+	}
+	assert.Zero(t, testing.AllocsPerRun(300, roundTrip))
+	require.NoError(t, c.Close())
+	k.wait()
+}
