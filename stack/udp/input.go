@@ -4,6 +4,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/ipv4"
+	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -18,7 +19,8 @@ import (
 // socket that lookup picks, whole, onto its receive queue; a socket whose
 // receive buffer is full drops it (UDP_MIB_RCVBUFERRORS). A port nobody
 // has on this core goes to the core that has it, or draws a port
-// unreachable (RFC 1122 §4.1.3.1).
+// unreachable (RFC 1122 §4.1.3.1). A datagram to a broadcast or
+// multicast address goes to every socket of the core that matches it.
 func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	if b.SegLen() < header.UDPLen {
 		p.inError(b, stat.DropUDPBadLength)
@@ -56,6 +58,16 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	b.Pull(header.UDPLen)
 	c := cbOf(b)
 	c.saddr, c.sport = saddr, sport
+	if daddr>>28 == 0xe || p.rt.AddrKind4(daddr)&route.AddrBroadcast != 0 {
+		p.deliverAll(b, saddr, daddr, sport, dport)
+		return
+	}
+	p.queue(s, b)
+}
+
+// queue puts datagram b, its data at the payload, on s's receive queue
+// and wakes its reader, or drops it when the receive buffer is full.
+func (p *Proto) queue(s *Sock, b *mbuf.Buf) {
 	if !s.QueueRcv(b) {
 		p.stats.RcvbufErrors.Inc()
 		p.inError(b, stat.DropUDPRcvBuf)
@@ -63,6 +75,31 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	}
 	p.stats.InDatagrams.Inc()
 	s.DataReady()
+}
+
+// deliverAll gives a datagram sent to a broadcast or multicast address to
+// every socket of the core that matches it (__udp4_lib_mcast_deliver;
+// RFC 1122 §4.1.3.5 leaves it to the sockets bound to the port): a clone
+// each, sharing the data, and the datagram itself to the last. A socket
+// whose clone cannot be had (no mbuf) misses it, counted as a receive
+// buffer error, as Linux counts a failed skb_clone.
+func (p *Proto) deliverAll(b *mbuf.Buf, saddr, daddr uint32, sport, dport uint16) {
+	var last *Sock
+	for _, s := range p.binds[dport].socks {
+		if s.score(saddr, daddr, sport) == 0 {
+			continue
+		}
+		if last != nil {
+			if m := b.CloneFrom(p.dev.Cache); m != nil {
+				p.queue(last, m)
+			} else {
+				p.stats.RcvbufErrors.Inc()
+				p.stats.InErrors.Inc()
+			}
+		}
+		last = s
+	}
+	p.queue(last, b)
 }
 
 // handOn gives a datagram for a port this core has no socket on to a core

@@ -244,7 +244,8 @@ func TestBadDatagrams(t *testing.T) {
 	assert.Equal(t, "four", data)
 }
 
-// TestOptions: SO_BROADCAST gates sends to a broadcast address, IP_TTL and
+// TestOptions: SO_BROADCAST gates sends to a broadcast address, which
+// every socket on the port receives; IP_TTL and
 // IP_TOS are checked and read back, TCP's options are not UDP's.
 func TestOptions(t *testing.T) {
 	p := newPair(t)
@@ -254,10 +255,16 @@ func TestOptions(t *testing.T) {
 	_, err := s.SendTo([]byte("all"), 0, bcast)
 	assert.ErrorIs(t, err, syscall.EACCES)
 	require.NoError(t, s.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1))
-	srv := bound(t, p.ub(), netip.IPv4Unspecified(), 7006)
+	// Every socket on the port gets a broadcast (a clone each).
+	srv := bound(t, p.ub(), netip.IPv4Unspecified(), 7006, syscall.SO_REUSEADDR)
+	srv2 := bound(t, p.ub(), netip.IPv4Unspecified(), 7006, syscall.SO_REUSEADDR)
 	_, err = s.SendTo([]byte("all"), 0, bcast)
 	require.NoError(t, err)
-	p.PumpUntil("broadcast received", func() bool { return srv.ReceiveQueue.Len() == 1 })
+	p.PumpUntil("broadcast received", func() bool { return srv.ReceiveQueue.Len() == 1 && srv2.ReceiveQueue.Len() == 1 })
+	for _, r := range []*udp.Sock{srv, srv2} {
+		data, _ := recv(t, r)
+		assert.Equal(t, "all", data)
+	}
 
 	ttl, err := s.GetSockOpt(syscall.IPPROTO_IP, syscall.IP_TTL)
 	require.NoError(t, err)
