@@ -180,6 +180,8 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 
 	body := r.metrics(t)
 	assert.Contains(t, body, `dpstack_icmp_out_echo_replies_total{core="0",port="net_tap0"} 2`)
+	assert.Contains(t, body, `dpstack_udp_in_datagrams_total{core="0",port="net_tap0"} 1`)
+	assert.Contains(t, body, `dpstack_udp_out_datagrams_total{core="0",port="net_tap0"} 1`)
 	assert.Contains(t, body, `dpstack_loop_rx_interrupts{core="0",port="net_tap0"} 1`, "the idle loop sleeps until a packet")
 
 	r.stop(t)
