@@ -134,3 +134,40 @@ func TestUDPFragmentsTwoCores(t *testing.T) {
 	assert.Positive(t, s1.IPv4().Stats().ReasmOKs.Load(), "some reassembled on core 1")
 	assert.Equal(t, s1.IPv4().Stats().ReasmOKs.Load(), s1.UDP().Stats().Handoffs.Load(), "and handed to core 0")
 }
+
+// TestUDPOutput: what a socket sends, as it leaves the port: IP_TTL and
+// IP_TOS in the header, no DF, a checksum the receiver verifies; a
+// datagram of 65,507 bytes leaves in fragments that put it back together.
+func TestUDPOutput(t *testing.T) {
+	lh := newLoopHost(t, 1)
+	s, err := lh.udpSock(0, 7303, false)
+	require.NoError(t, err)
+	require.NoError(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_TTL, 5))
+	require.NoError(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_TOS, 0x10))
+	to := netip.AddrPortFrom(addrB.Addr(), 9000)
+	for _, n := range []int{100, udp.MaxPayload} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i * 3)
+		}
+		_, err = s.SendTo(data, 0, to)
+		require.NoError(t, err)
+		lh.h.Stacks()[0].Loop().Flush() // transmit, and take nothing in
+		var frags [][]byte
+		for _, f := range lh.frames(0) {
+			ip, perr := header.ParseIPv4(f[header.EthernetLen:])
+			require.Equal(t, header.IPv4OK, perr)
+			assert.Equal(t, uint8(5), ip.TTL())
+			assert.Equal(t, uint8(0x10), ip.TOS())
+			assert.Zero(t, ip.Flags()&header.IPv4FlagDF, "no DF")
+			frags = append(frags, f)
+		}
+		d := reassembleFrames(t, frags)
+		require.Len(t, d, header.UDPLen+n, "%d bytes in %d frames", n, len(frags))
+		u := header.UDP(d)
+		assert.Equal(t, uint16(7303), u.SrcPort())
+		assert.Equal(t, uint16(len(d)), u.Length())
+		assert.True(t, u.IsChecksumValid(header.PseudoHeaderSum(addrA.Addr(), addrB.Addr(), header.IPProtoUDP, u.Length())))
+		assert.Equal(t, data, u.Payload())
+	}
+}
