@@ -56,3 +56,31 @@ func TestDatagramPathNoAllocs(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(200, pingPong), "sendto/recvfrom")
 	assert.Zero(t, testing.AllocsPerRun(200, inPlace), "SendBuffer/Commit, ReadView")
 }
+
+// BenchmarkDatagramRoundTrip: a 64-byte datagram from one stack to the
+// other over the ring pair and back, sendto and recvfrom on both sides.
+func BenchmarkDatagramRoundTrip(b *testing.B) {
+	p := newPair(b)
+	srv := bound(b, p.ub(), netip.IPv4Unspecified(), 7102)
+	cli := bound(b, p.ua(), netip.IPv4Unspecified(), 7103)
+	require.NoError(b, cli.Connect(netip.AddrPortFrom(addrB, 7102)))
+	msg, buf := make([]byte, 64), make([]byte, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cli.SendMsg(msg, 0); err != nil {
+			b.Fatal(err)
+		}
+		p.Pump(2)
+		_, from, err := srv.RecvFrom(buf, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := srv.SendTo(msg, 0, from); err != nil {
+			b.Fatal(err)
+		}
+		p.Pump(2)
+		if _, err := cli.RecvMsg(buf, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
