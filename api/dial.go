@@ -12,7 +12,8 @@ import (
 )
 
 // Dial connects to address ("198.18.0.1:9000") on network "tcp" or
-// "tcp4" through h, and returns the connection once the handshake is done.
+// "tcp4" through h, and returns the connection once the handshake is done;
+// on "udp" or "udp4" it returns a connected *UDPConn at once (DialUDP).
 // The connection belongs to one of h's cores, taken in turn
 // (stack.Host.NextCore): the transport picks a source port whose replies
 // the port's RSS sends back to that core when it can predict them, and the
@@ -41,6 +42,17 @@ type Dialer struct {
 
 // DialContext is Dial with d's options.
 func (d *Dialer) DialContext(ctx context.Context, h Host, network, address string) (net.Conn, error) {
+	if isUDP(network) {
+		var laddr netip.AddrPort
+		if d.LocalAddr != nil {
+			laddr = d.LocalAddr.AddrPort()
+		}
+		c, err := dialUDP(ctx, h, network, address, laddr)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	c, err := d.DialTCP(ctx, h, network, address)
 	if err != nil {
 		return nil, err // no typed nil in the interface

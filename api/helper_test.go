@@ -69,6 +69,12 @@ func runHelper(role string) int {
 		err = helperIdle(addr, n)
 	case "vanish":
 		err = helperVanish(addr, n)
+	case "udp-echo":
+		err = helperUDPEcho(addr)
+	case "udp-serve":
+		err = helperUDPServe(addr)
+	case "udp-refused":
+		err = helperUDPRefused(addr)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}

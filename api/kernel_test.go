@@ -444,7 +444,9 @@ func TestErrors(t *testing.T) {
 		assert.ErrorIs(t, err, syscall.EAFNOSUPPORT)
 		_, err = api.Dial(ctx, p.h, "tcp", "[2001:db8::1]:80")
 		assert.ErrorIs(t, err, syscall.EAFNOSUPPORT)
-		_, err = api.Dial(ctx, p.h, "udp", kern(80))
+		_, err = api.Dial(ctx, p.h, "udp6", kern(80))
+		assert.ErrorIs(t, err, syscall.EAFNOSUPPORT)
+		_, err = api.Dial(ctx, p.h, "sctp", kern(80))
 		var unknown net.UnknownNetworkError
 		assert.ErrorAs(t, err, &unknown)
 		_, err = api.Dial(ctx, p.h, "tcp", "nohost.example:80")

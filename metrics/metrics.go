@@ -108,6 +108,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		stat.Visit(s.Loop().Stats(), visit)
 		stat.Visit(s.IPv4().Stats(), visit)
 		stat.Visit(s.TCP().Stats(), visit)
+		stat.Visit(s.UDP().Stats(), visit)
 		c.census(ch, s, core)
 		stat.Visit(&s.TCP().Mem().Stats, visit)
 		level := func(name string, v int64) {

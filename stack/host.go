@@ -20,6 +20,7 @@ import (
 	"github.com/dpstack/dpstack/stack/rss"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stack/udp"
 )
 
 // Route is a static route.
@@ -119,6 +120,7 @@ type Host struct {
 	orphans  int            // each core's share of Config.MaxOrphans
 	mac      header.MAC
 	flows    *tcp.FlowTable // nil with one core
+	ports    *udp.Ports     // nil with one core
 	steer    *rss.Steering  // nil when the port's RSS is not predictable
 	mc       *ipv4.MCHost   // multicast membership, spoken for by core 0 (mcast.go)
 	allMulti bool           // the port takes every multicast frame: it has no filter (core 0's)
@@ -159,8 +161,12 @@ func Open(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("stack: congestion control %q: %w", cfg.Congestion, syscall.ENOENT)
 	}
 	h := &Host{cfg: cfg, port: cfg.Port}
+	if cfg.Cores > udp.MaxCores {
+		return nil, fmt.Errorf("stack: %d cores: at most %d: %w", cfg.Cores, udp.MaxCores, syscall.EINVAL)
+	}
 	if cfg.Cores > 1 {
 		h.flows = tcp.NewFlowTable(0)
+		h.ports = udp.NewPorts()
 	}
 	if err := h.openPool(); err != nil {
 		return nil, err
@@ -404,7 +410,8 @@ func (h *Host) addCore(core int) error {
 		}
 	}
 	ic := ipv4.Config{AcceptSourceRoute: h.cfg.AcceptSourceRoute, ReasmTimeout: h.cfg.ReasmTimeout, MC: h.mc}
-	s := newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc)
+	uc := udp.Config{Ports: h.ports}
+	s := newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc, uc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)
 	}
@@ -560,6 +567,7 @@ func (h *Host) Close() error {
 		// Every TCP socket, request and TIME-WAIT socket lets go of its
 		// packets (nothing is sent: the port is stopped).
 		s.tcp.Close()
+		s.udp.Close()
 		s.flushNeighbours()
 		s.ip.FlushFragments()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/tcp"
+	"github.com/dpstack/dpstack/stack/udp"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -37,16 +38,17 @@ type Stack struct {
 	routes *route.Table
 	ip     *ipv4.Layer
 	tcp    *tcp.Proto
+	udp    *udp.Proto
 	ptypes []packetType
 	inetsw sock.Switch
 }
 
 // newStack builds the stack of core (of cores) on dev, driven by loop,
-// with the routes in rt. ic and tc carry the host-wide parts of IPv4's
-// configuration (accept_source_route, the reassembly timeout) and TCP's
-// (the flow directory and its handoff, RSS steering); newStack fills in
-// the rest.
-func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, ic ipv4.Config, tc tcp.Config) *Stack {
+// with the routes in rt. ic, tc and uc carry the host-wide parts of IPv4's
+// configuration (accept_source_route, the reassembly timeout), TCP's (the
+// flow directory and its handoff, RSS steering) and UDP's (the port
+// directory); newStack fills in the rest.
+func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.Table, ic ipv4.Config, tc tcp.Config, uc udp.Config) *Stack {
 	s := &Stack{core: core, loop: loop, dev: dev, routes: rt}
 	ic.Dev, ic.Routes, ic.Clock, ic.Cores, ic.Wheel, ic.Core = dev, rt, loop.Clock(), cores, loop.Wheel(), core
 	// Fragments go to the core that reassembles their datagram through
@@ -60,6 +62,14 @@ func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.T
 	s.ip.Linearize(header.IPProtoTCP)
 	s.inetsw.Register(sock.Protosw{Type: syscall.SOCK_STREAM, Protocol: syscall.IPPROTO_TCP,
 		Create: func() sock.ProtoOps { return s.tcp.NewSock() }})
+	// UDP shares TCP's memory account: the core's sockets hold one
+	// share of the pool between them.
+	uc.IP, uc.Routes, uc.Dev, uc.Mem, uc.Core, uc.Handoff = s.ip, rt, dev, s.tcp.Mem(), core, tc.Handoff
+	s.udp = udp.New(uc)
+	s.ip.RegisterProtocol(header.IPProtoUDP, s.udp.Input)
+	s.ip.RegisterErrorHandler(header.IPProtoUDP, s.udp.Err)
+	s.inetsw.Register(sock.Protosw{Type: syscall.SOCK_DGRAM, Protocol: syscall.IPPROTO_UDP,
+		Create: func() sock.ProtoOps { return s.udp.NewSock() }})
 	s.RegisterPacketType(header.EtherTypeARP, s.ip.ARPInput)
 	s.RegisterPacketType(header.EtherTypeIPv4, s.ip.Input)
 	return s
@@ -67,7 +77,7 @@ func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.T
 
 // Socket creates a socket of the core (socket(2)): family AF_INET, type
 // and protocol as the transports registered them (SOCK_STREAM with
-// IPPROTO_TCP or 0 for TCP). It runs on the core.
+// IPPROTO_TCP or 0 for TCP, SOCK_DGRAM with IPPROTO_UDP or 0 for UDP). It runs on the core.
 func (s *Stack) Socket(family, typ, protocol int) (sock.ProtoOps, error) {
 	return s.inetsw.Create(family, typ, protocol)
 }
@@ -94,20 +104,29 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 }
 
 // handedIn takes a burst of packets that other cores handed over (the
-// loop's inbox): IPv4 packets of connections this core owns, or fragments
-// of datagrams this core reassembles, with their data at the IPv4 header.
-// It owns the packets.
+// loop's inbox): IPv4 packets of connections this core owns, datagrams
+// for UDP ports this core has, or fragments of datagrams this core
+// reassembles, with their data at the IPv4 header. It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 	s.ip.SetHandedIn(true)
 	for _, b := range pkts {
+		if b.Segments() > 1 {
+			// Only UDP hands a chain over: a reassembled datagram
+			// for a port this core has.
+			s.udp.HandedIn(b)
+			continue
+		}
 		// A fragment came here for reassembly, not for a connection:
 		// TCP may hand the whole segment on to its owner.
 		p := b.Bytes()
-		s.tcp.SetHandedIn(len(p) < header.IPv4MinLen || !header.IPv4(p).IsFragment())
+		whole := len(p) < header.IPv4MinLen || !header.IPv4(p).IsFragment()
+		s.tcp.SetHandedIn(whole)
+		s.udp.SetHandedIn(whole)
 		s.ip.Input(b)
 	}
 	s.ip.SetHandedIn(false)
 	s.tcp.SetHandedIn(false)
+	s.udp.SetHandedIn(false)
 }
 
 // receive checks the Ethernet header and dispatches by ethertype.
@@ -152,6 +171,9 @@ func (s *Stack) IPv4() *ipv4.Layer { return s.ip }
 
 // TCP is the core's TCP.
 func (s *Stack) TCP() *tcp.Proto { return s.tcp }
+
+// UDP is the core's UDP.
+func (s *Stack) UDP() *udp.Proto { return s.udp }
 
 // flushNeighbours forgets every neighbour, freeing the packets that wait
 // for resolution (at shutdown).

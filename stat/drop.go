@@ -91,6 +91,13 @@ const (
 	DropICMPErrorNoSocket    // no connection has the quoted 4-tuple
 	DropICMPErrorOutOfWindow // the quoted sequence number is outside SND.UNA..SND.NXT (RFC 5927 §4.1)
 
+	// UDP (RFC 768, RFC 1122 §4.1; Linux's __udp4_lib_rcv and
+	// SKB_DROP_REASON_UDP_*).
+	DropUDPBadLength   // Length below 8 or past the IP payload
+	DropUDPBadChecksum // checksum mismatch (UDP_MIB_CSUMERRORS)
+	DropUDPNoSocket    // no socket on the port (answered by a port unreachable)
+	DropUDPRcvBuf      // the socket's receive buffer is full (UDP_MIB_RCVBUFERRORS)
+
 	// NumDropReasons is the number of reasons.
 	NumDropReasons
 )
@@ -172,6 +179,12 @@ var dropNames = [NumDropReasons]string{
 	DropICMPErrorIgnored:     "icmp_error_ignored",
 	DropICMPErrorNoSocket:    "icmp_error_no_socket",
 	DropICMPErrorOutOfWindow: "icmp_error_out_of_window",
+
+	// UDP.
+	DropUDPBadLength:   "udp_bad_length",
+	DropUDPBadChecksum: "udp_bad_checksum",
+	DropUDPNoSocket:    "udp_no_socket",
+	DropUDPRcvBuf:      "udp_rcvbuf",
 }
 
 // String is the reason's metric label.

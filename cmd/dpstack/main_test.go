@@ -160,6 +160,11 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 	require.NoError(t, err, out)
 	assert.Equal(t, "same\n", out)
 
+	// UDP echo on port 7 beside TCP's.
+	out, err = ns.Output(ctx, "bash", "-c", `exec 3<>/dev/udp/198.18.3.2/7; echo datagram >&3; timeout 10 head -c 9 <&3`)
+	require.NoError(t, err, out)
+	assert.Equal(t, "datagram\n", out)
+
 	// A second command with the same EAL file prefix fails clearly.
 	out2, err := dpstack(ctx, "run", "--vdev", "net_tap1", "--addr", "198.18.3.9/24", "--metrics", "off",
 		"--file-prefix", "dpstest-cmd-demo-"+fmt.Sprint(os.Getpid())).CombinedOutput()
@@ -175,6 +180,8 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 
 	body := r.metrics(t)
 	assert.Contains(t, body, `dpstack_icmp_out_echo_replies_total{core="0",port="net_tap0"} 2`)
+	assert.Contains(t, body, `dpstack_udp_in_datagrams_total{core="0",port="net_tap0"} 1`)
+	assert.Contains(t, body, `dpstack_udp_out_datagrams_total{core="0",port="net_tap0"} 1`)
 	assert.Contains(t, body, `dpstack_loop_rx_interrupts{core="0",port="net_tap0"} 1`, "the idle loop sleeps until a packet")
 
 	r.stop(t)

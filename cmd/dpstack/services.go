@@ -21,8 +21,8 @@ const (
 	httpPort    = 8080 // an HTTP hello
 )
 
-// services are the built-in services of "dpstack run": echo, discard and
-// an HTTP hello. All three use the callback API, because nothing in
+// services are the built-in services of "dpstack run": echo (over TCP and
+// UDP), discard and an HTTP hello. All use the callback API, because nothing in
 // dpstack answers sooner: they run on the polling core that received the
 // request, read it in the packet's own bytes, answer with one Send (one
 // copy, into the reply's mbuf), and wake no goroutine and no other thread.
@@ -62,8 +62,14 @@ func startServices(h *stack.Host, idle time.Duration, maxConns int, log *slog.Lo
 		}
 		s.lns = append(s.lns, ln)
 	}
+	uln, err := api.ListenUDPCallback(h, fmt.Sprintf(":%d", echoPort), udpEchoService{})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("UDP echo on port %d: %w", echoPort, err)
+	}
+	s.lns = append(s.lns, uln)
 	addr := h.Addr().Addr()
-	log.Info("services", "echo", fmt.Sprintf("%v:%d", addr, echoPort), "discard", fmt.Sprintf("%v:%d", addr, discardPort),
+	log.Info("services", "echo", fmt.Sprintf("%v:%d", addr, echoPort), "udp_echo", fmt.Sprintf("%v:%d", addr, echoPort), "discard", fmt.Sprintf("%v:%d", addr, discardPort),
 		"http", fmt.Sprintf("http://%v:%d/", addr, httpPort), "max_conns", maxConns)
 	return s, nil
 }

@@ -33,6 +33,11 @@ func sumFrom(b *mbuf.Buf, off int) uint32 {
 	return sum
 }
 
+// ChainSum is sumFrom for the transports: the running sum of the
+// packet's bytes from off to its end, across segments, for a checksum
+// over a reassembled datagram or a datagram sent as a chain.
+func ChainSum(b *mbuf.Buf, off int) uint32 { return sumFrom(b, off) }
+
 // fold16 folds a running sum to 16 bits with end-around carry, without
 // complementing it.
 func fold16(sum uint32) uint16 {

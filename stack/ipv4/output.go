@@ -41,6 +41,14 @@ func (l *Layer) OutputOptions(b *mbuf.Buf, dst *route.Dst, proto uint8, src, dad
 	l.output(b, dst, proto, src, daddr, tos, ttl, header.IPv4FlagDF, opts)
 }
 
+// OutputDatagram is Output without DF, for datagram transports (UDP with
+// IP_PMTUDISC_DONT, ip_make_skb's path): a datagram larger than the
+// route's MTU leaves as fragments (fragment.go, RFC 791 §3.2), up to the
+// 65,535 bytes of Total Length. b may be a chain of segments.
+func (l *Layer) OutputDatagram(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr netip.Addr, tos, ttl uint8) {
+	l.output(b, dst, proto, src, daddr, tos, ttl, 0, nil)
+}
+
 // output is OutputOptions with the IP flags to send (DF or none). Without
 // DF, a datagram larger than the route's MTU is sent as fragments
 // (fragment).

@@ -148,3 +148,23 @@ func Unmap(addr netip.AddrPort) netip.AddrPort {
 	}
 	return addr
 }
+
+// DgramOps are the operations of a datagram socket beyond ProtoOps: the
+// calls with an address (sendto and recvfrom, msg_name of sendmsg and
+// recvmsg). The API layer asserts a ProtoOps to DgramOps for SOCK_DGRAM.
+type DgramOps interface {
+	ProtoOps
+	// SendTo sends p as one datagram to addr, or to the connected peer
+	// when addr is the zero AddrPort.
+	SendTo(p []byte, flags int, addr netip.AddrPort) (int, error)
+	// RecvFrom copies the next datagram into p and returns its length
+	// (its whole length with syscall.MSG_TRUNC) and its source.
+	RecvFrom(p []byte, flags int) (int, netip.AddrPort, error)
+	// PeekView offers the next datagram in place without consuming it:
+	// its bytes when they are contiguous (nil otherwise), its length, its
+	// source, and false when none is queued.
+	PeekView() (view []byte, n int, from netip.AddrPort, ok bool)
+	// CommitTo is Commit to addr: the room SendBuffer lent goes as one
+	// datagram there, or to the connected peer for the zero AddrPort.
+	CommitTo(k int, addr netip.AddrPort) int
+}

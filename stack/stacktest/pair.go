@@ -50,7 +50,7 @@ type Pair struct {
 }
 
 // NewPair opens two hosts on a new link. When the test ends it mends the
-// link, lets what is in flight arrive, closes both TCPs before either
+// link, lets what is in flight arrive, closes both TCPs and UDPs before either
 // host (each host may hold the other's mbufs: clones that crossed the
 // link), then the hosts, which check their pools, and the link.
 func NewPair(t testing.TB, c PairConfig) *Pair {
@@ -91,6 +91,8 @@ func NewPair(t testing.TB, c PairConfig) *Pair {
 		}
 		p.A.Stacks()[0].TCP().Close()
 		p.B.Stacks()[0].TCP().Close()
+		p.A.Stacks()[0].UDP().Close()
+		p.B.Stacks()[0].UDP().Close()
 		if p.Wire != nil {
 			p.Pump(1) // what the wire held back
 		}

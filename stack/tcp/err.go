@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"encoding/binary"
-	"syscall"
 
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
@@ -11,29 +10,6 @@ import (
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 	"github.com/dpstack/dpstack/stat"
 )
-
-// unreachErrno is the error each Destination Unreachable code reports to
-// a socket, as Linux's icmp_err_convert has it; codes past the table
-// (RFC 1812 §5.2.7.1 stops at 15) are ignored. Code 4, Fragmentation
-// Needed, is path MTU discovery's (mtuReduced), never an error.
-var unreachErrno = [...]syscall.Errno{
-	0:  syscall.ENETUNREACH,  // net unreachable
-	1:  syscall.EHOSTUNREACH, // host unreachable
-	2:  syscall.ENOPROTOOPT,  // protocol unreachable
-	3:  syscall.ECONNREFUSED, // port unreachable
-	4:  syscall.EMSGSIZE,     // fragmentation needed
-	5:  syscall.EOPNOTSUPP,   // source route failed
-	6:  syscall.ENETUNREACH,  // destination network unknown
-	7:  syscall.EHOSTDOWN,    // destination host unknown
-	8:  syscall.ENONET,       // source host isolated
-	9:  syscall.ENETUNREACH,  // network administratively prohibited
-	10: syscall.EHOSTUNREACH, // host administratively prohibited
-	11: syscall.ENETUNREACH,  // network unreachable for TOS
-	12: syscall.EHOSTUNREACH, // host unreachable for TOS
-	13: syscall.EHOSTUNREACH, // communication administratively prohibited
-	14: syscall.EHOSTUNREACH, // host precedence violation
-	15: syscall.EHOSTUNREACH, // precedence cutoff in effect
-}
 
 // Err receives an ICMP error about a TCP segment we sent (tcp_v4_err),
 // registered with IPv4 as TCP's error handler. The quote names the
@@ -69,7 +45,7 @@ func (p *Proto) Err(b *mbuf.Buf, e *ipv4.ICMPError) {
 // icmpErr is tcp_v4_err for a socket. The quoted sequence number must lie
 // in SND.UNA..SND.NXT (RFC 5927 §4.1: a blind attacker has to guess it);
 // the rest are counted as out-of-window. Fragmentation Needed lowers the
-// path MTU (mtuReduced). Other errors, by their errno (unreachErrno; Time
+// path MTU (mtuReduced). Other errors, by their errno (ipv4.ICMPError.Errno; Time
 // Exceeded is EHOSTUNREACH, Parameter Problem EPROTO): in SYN-SENT and
 // SYN-RECEIVED they end the attempt, as Linux does for every code
 // (tcp_done_with_error: connect fails with ECONNREFUSED for a port
@@ -87,22 +63,12 @@ func (s *Sock) icmpErr(e *ipv4.ICMPError, seq seqnum.Value) (stat.DropReason, bo
 		s.proto.stats.OutOfWindowICMPs.Inc()
 		return stat.DropICMPErrorOutOfWindow, false
 	}
-	var err syscall.Errno
-	switch e.Type {
-	case header.ICMPv4DestUnreachable:
-		if int(e.Code) >= len(unreachErrno) {
-			return stat.DropICMPErrorIgnored, false
-		}
-		if e.Code == header.ICMPv4FragNeeded {
-			s.mtuReduced(e.MTU())
-			return 0, true
-		}
-		err = unreachErrno[e.Code]
-	case header.ICMPv4TimeExceeded:
-		err = syscall.EHOSTUNREACH
-	case header.ICMPv4ParamProblem:
-		err = syscall.EPROTO
-	default:
+	if e.Type == header.ICMPv4DestUnreachable && e.Code == header.ICMPv4FragNeeded {
+		s.mtuReduced(e.MTU())
+		return 0, true
+	}
+	err, ok := e.Errno()
+	if !ok {
 		return stat.DropICMPErrorIgnored, false
 	}
 	s.proto.stats.ICMPErrors.Inc()
