@@ -59,6 +59,7 @@ type rxQueue struct {
 	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
 	op    int         // its burst in the loop's batch
 	input func(pkts []*mbuf.Buf)
+	hw    *hwClock // the port's clock if it timestamps in hardware
 }
 
 // cacheFree is a cache whose held-back frees the loop makes in its batch.
@@ -82,6 +83,7 @@ type Loop struct {
 	tx     []*TxBatch
 	caches []cacheFree
 	now    ktime.Time
+	lastRx int64 // the receive time of the last bursts (rxWall)
 	// intr are the rx queues' interrupts when every queue has one
 	// (Run: watchRx), armed around a sleep; interruptible says that
 	// the loop sleeps until one of them, a Wake or a timer, rather
@@ -136,9 +138,13 @@ func NewLoop(cfg Config) *Loop {
 }
 
 // AddRx makes the loop poll queue q of port and hand each burst to input,
-// which takes ownership of the packets. Call before the loop runs.
+// which takes ownership of the packets, each stamped with its receive time
+// (mbuf.Buf.RxTime: the port's hardware timestamp where it was configured
+// with dpdk.RxOffloadTimestamp, else the burst's). Call before the loop
+// runs.
 func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
-	l.rx = append(l.rx, rxQueue{port: port, queue: q, pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input})
+	l.rx = append(l.rx, rxQueue{port: port, queue: q, pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input,
+		hw: newHWClock(port)})
 }
 
 // AddTx returns the loop's batch for tx queue q of port, sent with the next
@@ -274,11 +280,20 @@ func (l *Loop) turn() bool {
 	l.now = l.clock.at(l.io.Run(), l.now)
 	l.sent()
 	busy := false
+	stamped := false
+	var rxAt int64
 	for i := range l.rx {
 		q := &l.rx[i]
+		if q.hw != nil {
+			q.hw.calibrate(&l.clock, l.now)
+		}
 		if n := l.io.Done(q.op); n > 0 {
 			busy = true
 			l.stats.RxPackets.Add(uint64(n))
+			if !stamped {
+				rxAt, stamped = l.rxWall(), true
+			}
+			stampBurst(q.pkts[:n], rxAt, q.hw)
 			q.input(q.pkts[:n])
 		}
 	}
