@@ -21,9 +21,7 @@ import (
 // the burst's, or the port's, converted by dev, where the driver wrote one.
 func stampBurst(pkts []*mbuf.Buf, sw int64, dev *hwClock) {
 	if dev == nil {
-		for _, b := range pkts {
-			b.SetRxTime(sw, false)
-		}
+		mbuf.SetRxTimes(pkts, sw)
 		return
 	}
 	for _, b := range pkts {

@@ -72,6 +72,20 @@ func (b *Buf) SetRxTime(ns int64, hw bool) {
 	}
 }
 
+// SetRxTimes gives every packet of pkts the software receive time ns, as
+// SetRxTime(ns, false) does each: the poll loop's stamping of a burst,
+// with the field's place looked up once.
+func SetRxTimes(pkts []*Buf, ns int64) {
+	off, flag := rxStamp.off, C.uint64_t(rxStamp.flag)
+	if off == 0 {
+		return
+	}
+	for _, b := range pkts {
+		*(*int64)(b.at(off)) = ns
+		b.ol_flags &^= flag
+	}
+}
+
 // RxTime is when b was received, in nanoseconds since the Unix epoch, and
 // whether the port's hardware took that time (see SetRxTime). It is
 // meaningful for packets that came from an rx burst of a poll loop (and
