@@ -84,6 +84,10 @@ type Loop struct {
 	caches []cacheFree
 	now    ktime.Time
 	lastRx int64 // the receive time of the last bursts (rxWall)
+	// the burst being input: its receive time, and its port's clock if
+	// that timestamps in hardware (StampRx)
+	rxAt int64
+	rxHW *hwClock
 	// intr are the rx queues' interrupts when every queue has one
 	// (Run: watchRx), armed around a sleep; interruptible says that
 	// the loop sleeps until one of them, a Wake or a timer, rather
@@ -138,10 +142,10 @@ func NewLoop(cfg Config) *Loop {
 }
 
 // AddRx makes the loop poll queue q of port and hand each burst to input,
-// which takes ownership of the packets, each stamped with its receive time
-// (mbuf.Buf.RxTime: the port's hardware timestamp where it was configured
-// with dpdk.RxOffloadTimestamp, else the burst's). Call before the loop
-// runs.
+// which takes ownership of the packets and gives each its receive time
+// with StampRx (mbuf.Buf.RxTime: the port's hardware timestamp where it
+// was configured with dpdk.RxOffloadTimestamp, else the burst's). Call
+// before the loop runs.
 func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
 	l.rx = append(l.rx, rxQueue{port: port, queue: q, pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input,
 		hw: newHWClock(port)})
@@ -281,7 +285,6 @@ func (l *Loop) turn() bool {
 	l.sent()
 	busy := false
 	stamped := false
-	var rxAt int64
 	for i := range l.rx {
 		q := &l.rx[i]
 		if q.hw != nil {
@@ -291,9 +294,9 @@ func (l *Loop) turn() bool {
 			busy = true
 			l.stats.RxPackets.Add(uint64(n))
 			if !stamped {
-				rxAt, stamped = l.rxWall(), true
+				l.rxAt, stamped = l.rxWall(), true
 			}
-			stampBurst(q.pkts[:n], rxAt, q.hw)
+			l.rxHW = q.hw
 			q.input(q.pkts[:n])
 		}
 	}

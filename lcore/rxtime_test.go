@@ -26,6 +26,7 @@ func TestRxTimeStamped(t *testing.T) {
 	got := make([]stamp, 0, 64)
 	l.AddRx(rp.A, 0, func(pkts []*mbuf.Buf) {
 		for _, b := range pkts {
+			l.StampRx(b)
 			ns, hw := b.RxTime()
 			got = append(got, stamp{ns, hw})
 		}

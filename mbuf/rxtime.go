@@ -57,9 +57,9 @@ func (b *Buf) DeviceTimestamp() (uint64, bool) {
 // SetRxTime records that b was received at ns nanoseconds since the Unix
 // epoch (skb->tstamp, with skb_hwtstamps when hw): measured by the port's
 // clock when hw is true, read by the poll loop when its rx burst returned
-// otherwise. The poll loop calls it for every packet it receives; a packet
-// built by the stack from received ones (a copy, a coalesced segment)
-// carries on the time of the latest of them.
+// otherwise. The poll loop's StampRx calls it for every packet received;
+// a packet built by the stack from received ones (a copy, a coalesced
+// segment) carries on the time of the latest of them.
 func (b *Buf) SetRxTime(ns int64, hw bool) {
 	if rxStamp.off == 0 {
 		return
@@ -72,25 +72,12 @@ func (b *Buf) SetRxTime(ns int64, hw bool) {
 	}
 }
 
-// SetRxTimes gives every packet of pkts the software receive time ns, as
-// SetRxTime(ns, false) does each: the poll loop's stamping of a burst,
-// with the field's place looked up once.
-func SetRxTimes(pkts []*Buf, ns int64) {
-	off, flag := rxStamp.off, C.uint64_t(rxStamp.flag)
-	if off == 0 {
-		return
-	}
-	for _, b := range pkts {
-		*(*int64)(b.at(off)) = ns
-		b.ol_flags &^= flag
-	}
-}
-
 // RxTime is when b was received, in nanoseconds since the Unix epoch, and
 // whether the port's hardware took that time (see SetRxTime). It is
 // meaningful for packets that came from an rx burst of a poll loop (and
 // what the stack built from them), and valid as long as b is: clones share
-// it, the data path never overwrites it.
+// it, the data path never overwrites it. It is 0 in a process whose EAL
+// dpdk.StartEAL did not start (the field is not registered).
 func (b *Buf) RxTime() (ns int64, hw bool) {
 	if rxStamp.off == 0 {
 		return 0, false

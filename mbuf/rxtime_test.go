@@ -59,13 +59,6 @@ func TestRxTime(t *testing.T) {
 	assert.Equal(t, int64(1_800_000_000_000_000_000), ns, "a later one does")
 	assert.True(t, hw)
 
-	mbuf.SetRxTimes([]*mbuf.Buf{b, cp}, 1_900_000_000_000_000_000)
-	for _, x := range []*mbuf.Buf{b, cp} {
-		ns, hw = x.RxTime()
-		assert.Equal(t, int64(1_900_000_000_000_000_000), ns, "SetRxTimes")
-		assert.False(t, hw, "SetRxTimes stamps in software")
-	}
-
 	c.Free(b)
 	c.Free(cp)
 	c.Free(earlier)
