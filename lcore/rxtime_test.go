@@ -144,3 +144,37 @@ func TestTurnClockWall(t *testing.T) {
 	_, ok = c.wallAt(999_999)
 	assert.False(t, ok, "before the anchor")
 }
+
+// TestStampHW: on a port that timestamps in hardware, a packet whose
+// driver wrote its device clock is stamped with that time converted and
+// marked hardware; one without (or before the clock has a rate) gets the
+// burst's software time.
+func TestStampHW(t *testing.T) {
+	pool := dpdktest.Pool(t, 63)
+	l := NewLoop(Config{})
+	h := &hwClock{}
+	h.sample(1_000_000, 1_700_000_000_000_000_000)
+	l.rxAt, l.rxHW = 1_700_000_000_000_500_000, h
+
+	b := pool.Alloc()
+	require.NotNil(t, b)
+	defer b.Free()
+	b.SetRxTime(1_000_100, true) // as the driver leaves it: device ticks, the flag
+	l.StampRx(b)
+	ns, hw := b.RxTime()
+	assert.Equal(t, l.rxAt, ns, "no rate yet: the burst's time")
+	assert.False(t, hw)
+
+	h.sample(3_000_000, 1_700_000_000_001_000_000) // two ticks a nanosecond
+	b.SetRxTime(3_000_400, true)
+	l.StampRx(b)
+	ns, hw = b.RxTime()
+	assert.Equal(t, int64(1_700_000_000_001_000_200), ns, "the device's time, converted")
+	assert.True(t, hw)
+
+	b.SetRxTime(0, false) // a packet the driver did not timestamp
+	l.StampRx(b)
+	ns, hw = b.RxTime()
+	assert.Equal(t, l.rxAt, ns)
+	assert.False(t, hw)
+}
