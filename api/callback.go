@@ -34,7 +34,7 @@ type Handler interface {
 	Accept(c *CConn)
 	// Data: bytes arrived. data is a view into the received packet
 	// (zero copy), valid only during the call: copy what must outlive
-	// it. Data returns how many bytes it consumed; the rest is offered
+	// it. c.RxTime says when they were received. Data returns how many bytes it consumed; the rest is offered
 	// again, with what arrives later, at the next event. The view
 	// covers one packet at a time, so a handler that waits for more
 	// bytes than one packet holds must copy and consume them, or the
@@ -71,7 +71,8 @@ type CConn struct {
 
 	procFn  func()
 	viewFn  func(data []byte) int
-	scratch []byte // for data ReadView does not offer, made when needed
+	scratch []byte  // for data ReadView does not offer, made when needed
+	rx      rxStamp // the receive time of the data Data is given (RxTime)
 
 	laddr, raddr *net.TCPAddr
 	value        any
@@ -201,12 +202,14 @@ func (c *CConn) deliver() {
 		if n == 0 || err != nil {
 			break
 		}
+		c.rx = latestRx(&c.sk.Sk().ReceiveQueue, n)
 		k := min(max(c.hd.Data(c, c.scratch[:n]), 0), n)
 		if k > 0 {
 			c.sk.RecvMsg(c.scratch[:k], 0)
 		}
 		c.short = k < n
 	}
+	c.rx = rxStamp{}
 	c.inView = false
 	if c.released {
 		c.sk.Close()
@@ -219,6 +222,8 @@ func (c *CConn) view(data []byte) int {
 	if c.released {
 		return 0
 	}
+	// ReadView offers the bytes of the receive queue's front segment.
+	c.rx = latestRx(&c.sk.Sk().ReceiveQueue, 1)
 	k := c.hd.Data(c, data)
 	c.short = k < len(data)
 	return k

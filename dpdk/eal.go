@@ -16,9 +16,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/yerden/go-dpdk/eal"
 	"golang.org/x/sys/unix"
 
-	"github.com/yerden/go-dpdk/eal"
+	"github.com/dpstack/dpstack/mbuf"
 )
 
 // HugeMode says whether EAL uses hugepages.
@@ -139,7 +140,9 @@ func StartEAL(cfg EALConfig) error {
 		return fmt.Errorf("dpdk: EAL init %q: %w", strings.Join(args[1:], " "), err)
 	}
 	ealRunning = true
-	return nil
+	// Before any port: drivers with the timestamp offload look the field
+	// up when their queues are set up.
+	return mbuf.RegisterRxTimestamp()
 }
 
 // StopEAL stops the lcore threads and releases EAL's resources. Ports and

@@ -25,6 +25,14 @@ func Now() Time {
 	return Time(time.Since(epoch))
 }
 
+// NowWall reads the monotonic clock and the wall clock at one instant: Now,
+// and the nanoseconds since the Unix epoch (CLOCK_REALTIME). It does not
+// allocate.
+func NowWall() (Time, int64) {
+	t := time.Now()
+	return Time(t.Sub(epoch)), t.UnixNano()
+}
+
 // Add returns t+d. The result saturates at the largest and smallest Time
 // instead of wrapping, so t.Add(math.MaxInt64) is a usable "never".
 func (t Time) Add(d time.Duration) Time {

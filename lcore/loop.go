@@ -59,6 +59,7 @@ type rxQueue struct {
 	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
 	op    int         // its burst in the loop's batch
 	input func(pkts []*mbuf.Buf)
+	hw    *hwClock // the port's clock if it timestamps in hardware
 }
 
 // cacheFree is a cache whose held-back frees the loop makes in its batch.
@@ -82,6 +83,11 @@ type Loop struct {
 	tx     []*TxBatch
 	caches []cacheFree
 	now    ktime.Time
+	lastRx int64 // the receive time of the last bursts (rxWall)
+	// the burst being input: its receive time, and its port's clock if
+	// that timestamps in hardware (StampRx)
+	rxAt int64
+	rxHW *hwClock
 	// intr are the rx queues' interrupts when every queue has one
 	// (Run: watchRx), armed around a sleep; interruptible says that
 	// the loop sleeps until one of them, a Wake or a timer, rather
@@ -136,9 +142,13 @@ func NewLoop(cfg Config) *Loop {
 }
 
 // AddRx makes the loop poll queue q of port and hand each burst to input,
-// which takes ownership of the packets. Call before the loop runs.
+// which takes ownership of the packets and gives each its receive time
+// with StampRx (mbuf.Buf.RxTime: the port's hardware timestamp where it
+// was configured with dpdk.RxOffloadTimestamp, else the burst's). Call
+// before the loop runs.
 func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
-	l.rx = append(l.rx, rxQueue{port: port, queue: q, pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input})
+	l.rx = append(l.rx, rxQueue{port: port, queue: q, pkts: mbuf.NewBurst(Burst), op: l.io.AddRx(port, q), input: input,
+		hw: newHWClock(port)})
 }
 
 // AddTx returns the loop's batch for tx queue q of port, sent with the next
@@ -274,11 +284,19 @@ func (l *Loop) turn() bool {
 	l.now = l.clock.at(l.io.Run(), l.now)
 	l.sent()
 	busy := false
+	stamped := false
 	for i := range l.rx {
 		q := &l.rx[i]
+		if q.hw != nil {
+			q.hw.calibrate(&l.clock, l.now)
+		}
 		if n := l.io.Done(q.op); n > 0 {
 			busy = true
 			l.stats.RxPackets.Add(uint64(n))
+			if !stamped {
+				l.rxAt, stamped = l.rxWall(), true
+			}
+			l.rxHW = q.hw
 			q.input(q.pkts[:n])
 		}
 	}

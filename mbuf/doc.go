@@ -23,5 +23,10 @@
 // through the mbuf reference count, so the clone and the original are owned
 // and freed separately.
 //
+// Every received Buf carries its receive time (RxTime, Linux's skb->tstamp
+// and skb_hwtstamps), in DPDK's timestamp dynamic field: where the driver
+// wrote a hardware timestamp, the poll loop converts it in place to
+// wall-clock time; elsewhere the loop stores the time of the rx burst.
+//
 // A Buf is not safe for concurrent use: it belongs to the core that owns it.
 package mbuf

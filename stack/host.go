@@ -268,7 +268,10 @@ func (h *Host) setupPort() error {
 		TxDesc:           txDesc,
 		MTU:              h.cfg.MTU,
 		RSSHashFunctions: dpdk.RSSIPv4 | dpdk.RSSTCP | dpdk.RSSUDP,
-		RxOffloads:       dpdk.RxOffloadIPv4Cksum | dpdk.RxOffloadTCPCksum | dpdk.RxOffloadUDPCksum,
+		// Hardware receive timestamps where the port has them (the loop
+		// stamps in software otherwise, lcore/rxtime.go).
+		RxOffloads: dpdk.RxOffloadIPv4Cksum | dpdk.RxOffloadTCPCksum | dpdk.RxOffloadUDPCksum |
+			dpdk.RxOffloadTimestamp,
 		// Multi-segment tx for IP fragments, which chain a header mbuf
 		// to clones of the payload (net_tap offers it; net_ring, which
 		// does not, passes chains on as they are).

@@ -95,9 +95,11 @@ func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
 }
 
 // Input takes a burst from the core's rx queue (netif_receive_skb for each
-// frame). It owns the packets.
+// frame), stamping each packet with its receive time as it takes it
+// (lcore.Loop.StampRx, __net_timestamp). It owns the packets.
 func (s *Stack) Input(pkts []*mbuf.Buf) {
 	for _, b := range pkts {
+		s.loop.StampRx(b)
 		s.dev.Stats.RxFrames.Inc()
 		s.receive(b)
 	}

@@ -210,6 +210,9 @@ func (l *Layer) defrag(b *mbuf.Buf, ip header.IPv4) (*mbuf.Buf, header.IPv4, boo
 	if !q.last || q.meat != q.size {
 		return nil, nil, false
 	}
+	// The datagram was received when its last fragment was (ip_frag_reasm
+	// gives the head the queue's stamp, that of the latest fragment).
+	q.frags.Front().LaterRxTime(b)
 	return r.assemble(q)
 }
 
@@ -335,6 +338,7 @@ func (r *reasm) linearize(b *mbuf.Buf) *mbuf.Buf {
 		return nil
 	}
 	b.ReadAt(p, 0)
+	m.CopyRxTime(b)
 	r.l.dev.Free(b)
 	return m
 }

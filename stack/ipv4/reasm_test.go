@@ -79,6 +79,7 @@ type catch struct {
 	data  [][]byte
 	hdrs  []header.IPv4
 	nsegs []int
+	rx    []int64 // receive times
 }
 
 func (e *env) catchProto() *catch {
@@ -89,6 +90,8 @@ func (e *env) catchProto() *catch {
 		c.data = append(c.data, p)
 		c.hdrs = append(c.hdrs, slices.Clone(ip[:ip.HeaderLen()]))
 		c.nsegs = append(c.nsegs, b.Segments())
+		ns, _ := b.RxTime()
+		c.rx = append(c.rx, ns)
 		e.dev.Free(b)
 	})
 	return c

@@ -119,6 +119,7 @@ func (s *Sock) coalesce(b *mbuf.Buf) bool {
 		return false
 	}
 	copy(tail.Put(n), b.Bytes())
+	tail.LaterRxTime(b) // tcp_try_coalesce takes the later tstamp too
 	s.ReceiveQueue.Adjust(n)
 	s.proto.stats.RcvCoalesce.Inc()
 	s.proto.free(b)
@@ -151,6 +152,7 @@ func (s *Sock) collapse() {
 		fresh.PushBack(b)
 	}
 	cur := fresh.Front()
+	var stamped *mbuf.Buf // the fresh buffer that has a receive time
 	for b := q.PopFront(); b != nil; b = q.PopFront() {
 		data := b.Bytes()
 		for len(data) > 0 {
@@ -159,6 +161,14 @@ func (s *Sock) collapse() {
 			}
 			k := copy(cur.Put(min(len(data), cur.Tailroom())), data)
 			data = data[k:]
+			// A packed buffer was received when the latest of its
+			// segments was.
+			if cur != stamped {
+				cur.CopyRxTime(b)
+				stamped = cur
+			} else {
+				cur.LaterRxTime(b)
+			}
 		}
 		s.UnchargeR(b)
 		p.free(b)
