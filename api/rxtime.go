@@ -42,3 +42,16 @@ func (c *CConn) RxTime() (t time.Time, hw bool) {
 	}
 	return time.Unix(0, c.rx.ns), c.rx.hw
 }
+
+// RxTime is when the datagram of the Datagram call in progress was
+// received, and whether the port's hardware took that time (see
+// mbuf.Buf.RxTime; a datagram reassembled from fragments has its last
+// fragment's). It is valid only during Datagram, and the zero Time
+// outside it.
+func (c *CUDPConn) RxTime() (t time.Time, hw bool) {
+	if !c.inView {
+		return time.Time{}, false
+	}
+	ns, hw := c.sk.Stamp()
+	return time.Unix(0, ns), hw
+}

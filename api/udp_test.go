@@ -12,9 +12,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/dpstack/dpstack/api"
 )
@@ -111,21 +113,28 @@ func helperUDPRefused(addr string) error {
 
 // TestUDPEchoKernel: a kernel socket's datagrams, up to 65,507 bytes,
 // reach a dpstack UDP socket (reassembled from fragments) and come back
-// (fragmented on the way out), with their source as ReadFrom gives it.
+// (fragmented on the way out), with their source as ReadMsgUDPAddrPort
+// gives it, and their receive time in its control message.
 func TestUDPEchoKernel(t *testing.T) {
 	p := newPeer(t)
 	pc, err := api.ListenPacket(p.h, "udp", ":7007")
 	require.NoError(t, err)
+	uc := pc.(*api.UDPConn)
+	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
-		buf := make([]byte, 65536)
+		buf, oob := make([]byte, 65536), make([]byte, 128)
 		for {
-			n, from, err := pc.ReadFrom(buf)
+			n, oobn, _, from, err := uc.ReadMsgUDPAddrPort(buf, oob)
 			if err != nil {
 				done <- err
 				return
 			}
-			if _, err := pc.WriteTo(buf[:n], from); err != nil {
+			if err := checkRxStamp(oob[:oobn], start, time.Now()); err != nil {
+				done <- err
+				return
+			}
+			if _, err := uc.WriteToUDPAddrPort(buf[:n], from); err != nil {
 				done <- err
 				return
 			}
@@ -134,6 +143,25 @@ func TestUDPEchoKernel(t *testing.T) {
 	assert.Equal(t, "ok", p.run(t, "udp-echo", env(host(7007))...))
 	require.NoError(t, pc.Close())
 	assert.ErrorIs(t, <-done, net.ErrClosed)
+}
+
+// checkRxStamp checks that oob holds one SCM_TIMESTAMPING message with a
+// software receive time between from and to.
+func checkRxStamp(oob []byte, from, to time.Time) error {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return err
+	}
+	if len(msgs) != 1 || msgs[0].Header.Level != unix.SOL_SOCKET || msgs[0].Header.Type != unix.SCM_TIMESTAMPING ||
+		len(msgs[0].Data) < int(unsafe.Sizeof(unix.ScmTimestamping{})) {
+		return fmt.Errorf("control messages %+v: want one SCM_TIMESTAMPING", msgs)
+	}
+	ts := (*unix.ScmTimestamping)(unsafe.Pointer(&msgs[0].Data[0]))
+	got := time.Unix(ts.Ts[0].Unix())
+	if got.Before(from) || got.After(to) || ts.Ts[2] != (unix.Timespec{}) {
+		return fmt.Errorf("receive time %v (hardware %v): want a software time in [%v, %v]", got, ts.Ts[2], from, to)
+	}
+	return nil
 }
 
 // TestUDPDialKernel: a dpstack socket dialled to a kernel echo server

@@ -41,10 +41,13 @@ type UDPConn struct {
 	rd, wd       *deadline
 	rcall, wcall *call
 	unread       func() // runs unpark on the core; made once
-	// from is the source of the datagram rcall read; to is where wcall
-	// sends (the zero AddrPort: the connected peer). Each belongs to the
-	// goroutine that owns its call, and to the core while it runs.
+	// from is the source of the datagram rcall read, and stamp and
+	// stampHW its receive time; to is where wcall sends (the zero
+	// AddrPort: the connected peer). Each belongs to the goroutine that
+	// owns its call, and to the core while it runs.
 	from, to netip.AddrPort
+	stamp    int64
+	stampHW  bool
 }
 
 // udpEvents are a UDPConn's socket callbacks, on the core: a datagram or
@@ -130,6 +133,9 @@ func (c *UDPConn) recv(cl *call) bool {
 		return true
 	}
 	cl.n, c.from, cl.err = c.sk.RecvFrom(cl.p, cl.flags|syscall.MSG_TRUNC)
+	if cl.err == nil {
+		c.stamp, c.stampHW = c.sk.Stamp()
+	}
 	if isAgain(cl.err) {
 		if isClosed(cl.stop) || c.closed() {
 			cl.n, cl.err = 0, errUnparked
@@ -224,9 +230,14 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return min(n, len(b)), from, nil
 }
 
-// ReadMsgUDPAddrPort is ReadFromUDPAddrPort with recvmsg(2)'s flags:
-// syscall.MSG_TRUNC when the datagram was cut. No control messages are
-// written: oobn is 0.
+// ReadMsgUDPAddrPort is ReadFromUDPAddrPort with recvmsg(2)'s flags and
+// control messages: syscall.MSG_TRUNC when the datagram was cut, and in
+// oob the datagram's receive time as an SCM_TIMESTAMPING message
+// (sock.PutTimestamping: a software time in ts[0], the port's hardware
+// time in ts[2]), which unix.ParseSocketControlMessage reads. A kernel
+// socket writes it only after SO_TIMESTAMPING is set; a UDPConn writes it
+// whenever oob is given, and sets syscall.MSG_CTRUNC when oob is too
+// small for it (sock.TimestampingSpace).
 func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
 	n, addr, err = c.read(b, 0)
 	if err != nil {
@@ -235,7 +246,12 @@ func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr ne
 	if n > len(b) {
 		n, flags = len(b), syscall.MSG_TRUNC
 	}
-	return n, 0, flags, addr, nil
+	if len(oob) > 0 {
+		if oobn = sock.PutTimestamping(oob, c.stamp, c.stampHW); oobn == 0 {
+			flags |= syscall.MSG_CTRUNC
+		}
+	}
+	return n, oobn, flags, addr, nil
 }
 
 // ReadFromUDP is ReadFromUDPAddrPort with a *net.UDPAddr.

@@ -160,6 +160,10 @@ type DgramOps interface {
 	// RecvFrom copies the next datagram into p and returns its length
 	// (its whole length with syscall.MSG_TRUNC) and its source.
 	RecvFrom(p []byte, flags int) (int, netip.AddrPort, error)
+	// Stamp is when the datagram RecvFrom or PeekView last returned was
+	// received (SIOCGSTAMP): Unix nanoseconds, and whether the port's
+	// hardware took it.
+	Stamp() (ns int64, hw bool)
 	// PeekView offers the next datagram in place without consuming it:
 	// its bytes when they are contiguous (nil otherwise), its length, its
 	// source, and false when none is queued.

@@ -212,12 +212,14 @@ func (s *Sock) commitRoute(k, n int, daddr uint32, dport uint16) *route.Dst {
 // it: its bytes when they lie in one segment (nil for a reassembled
 // datagram, which RecvFrom copies out), its length and its source; ok is
 // false when none is queued. The view is valid until the datagram is
-// consumed (RecvFrom, with a nil buffer to copy nothing).
+// consumed (RecvFrom, with a nil buffer to copy nothing). Its receive
+// time becomes the Stamp, as a peek's recvmsg reports it.
 func (s *Sock) PeekView() (view []byte, n int, from netip.AddrPort, ok bool) {
 	b := s.ReceiveQueue.Front()
 	if b == nil {
 		return nil, 0, netip.AddrPort{}, false
 	}
+	s.stamp, s.stampHW = b.RxTime()
 	c := cbOf(b)
 	if b.Segments() == 1 {
 		view = b.Bytes()
@@ -251,6 +253,7 @@ func (s *Sock) RecvFrom(p []byte, flags int) (int, netip.AddrPort, error) {
 	c := cbOf(b)
 	from := sockAddr(c.saddr, c.sport)
 	n, dlen := b.ReadAt(p, 0), b.Len()
+	s.stamp, s.stampHW = b.RxTime()
 	if flags&sock.MsgPeek == 0 {
 		s.ReceiveQueue.Unlink(b)
 		s.UnchargeR(b)
@@ -261,6 +264,11 @@ func (s *Sock) RecvFrom(p []byte, flags int) (int, netip.AddrPort, error) {
 	}
 	return n, from, nil
 }
+
+// Stamp is when the datagram RecvFrom or PeekView last returned was
+// received (sock_get_timestamp, SIOCGSTAMP): Unix nanoseconds, and
+// whether the port's hardware took it; 0 before the first.
+func (s *Sock) Stamp() (ns int64, hw bool) { return s.stamp, s.stampHW }
 
 // ReadView offers each queued datagram to fn, a segment at a time (one,
 // unless it was reassembled), and consumes it whatever fn returns: a

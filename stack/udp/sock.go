@@ -28,6 +28,12 @@ type Sock struct {
 
 	// pending is the datagram SendBuffer lent, until Commit.
 	pending *mbuf.Buf
+
+	// stamp is when the datagram RecvFrom last returned was received,
+	// in Unix nanoseconds, and whether the port's hardware took it
+	// (sk_stamp).
+	stamp   int64
+	stampHW bool
 }
 
 // A Sock is a datagram socket of the socket layer.
