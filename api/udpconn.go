@@ -368,20 +368,26 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 // SetSockOpt sets an integer socket option on the core (setsockopt(2)):
 // SO_RCVBUF, SO_BROADCAST, IP_TOS, IP_TTL ...
 func (c *UDPConn) SetSockOpt(level, name, val int) error {
+	if err := c.onSock(func() error { return c.sk.SetSockOpt(level, name, val) }); err != nil {
+		return c.opErr("set", "setsockopt", nil, err)
+	}
+	return nil
+}
+
+// onSock runs fn on the socket's core and returns its error, or
+// net.ErrClosed once the socket was closed.
+func (c *UDPConn) onSock(fn func() error) error {
 	var err error
 	if cerr := onCore(c.h, c.core, func() {
 		if c.released {
 			err = net.ErrClosed
 			return
 		}
-		err = c.sk.SetSockOpt(level, name, val)
+		err = fn()
 	}); cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		return c.opErr("set", "setsockopt", nil, err)
-	}
-	return nil
+	return err
 }
 
 // SetReadBuffer sets SO_RCVBUF: how much the receive queue holds.
