@@ -190,3 +190,20 @@ func (c *CUDPConn) SetMulticastInterface(addr netip.Addr) error {
 	}
 	return c.sk.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, sock.MReq{Interface: addr})
 }
+
+// JoinGroup joins group on the socket of every core (IP_ADD_MEMBERSHIP),
+// each on its core, so that whichever core receives the group's datagrams
+// hands them to the handler. On an error the cores that joined stay
+// joined; Close leaves.
+func (ln *CUDPListener) JoinGroup(ifi *net.Interface, group net.Addr) error {
+	for _, c := range ln.conns {
+		var err error
+		if cerr := onCore(ln.h, c.core, func() { err = c.JoinGroup(ifi, group) }); cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return &net.OpError{Op: "set", Net: "udp", Source: ln.Addr(), Addr: group, Err: errnoOr(err, "setsockopt")}
+		}
+	}
+	return nil
+}
