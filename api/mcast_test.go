@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -140,5 +141,50 @@ func TestUDPMulticastKernel(t *testing.T) {
 	fmt.Fprintln(k.stdin, "unicast marker")
 	require.Equal(t, "unicast", k.line())
 	assert.Equal(t, "marker", read(), "nothing from the group after leaving")
+	k.wait()
+}
+
+// mcastRecv is a callback receiver: it passes each datagram's text on.
+type mcastRecv chan string
+
+func (r mcastRecv) Datagram(c *api.CUDPConn, data []byte, from netip.AddrPort) {
+	select {
+	case r <- string(data):
+	default:
+	}
+}
+
+func (r mcastRecv) Error(*api.CUDPConn, error) {}
+
+// TestUDPCallbackMulticast: a callback listener on two cores joins a
+// group on both (CUDPListener.JoinGroup); the kernel's datagram to the
+// group reaches the handler, and closing the listener drops the
+// memberships.
+func TestUDPCallbackMulticast(t *testing.T) {
+	p := newPeerCores(t, 2)
+	r := make(mcastRecv, 4)
+	ln, err := api.ListenUDPCallback(p.h, ":7021", r)
+	require.NoError(t, err)
+	k := p.start(t, "mcast-send", env(host(7021))...)
+	require.Equal(t, "ready", k.line())
+
+	require.NoError(t, ln.JoinGroup(nil, &net.IPAddr{IP: mcGroup.AsSlice()}))
+	fmt.Fprintln(k.stdin, "igmp")
+	require.Equal(t, "igmp", k.line())
+	fmt.Fprintln(k.stdin, "group quote 1")
+	require.Equal(t, "group", k.line())
+	select {
+	case got := <-r:
+		assert.Equal(t, "quote 1", got)
+	case <-time.After(helperTimeout):
+		t.Fatal("no datagram from the group")
+	}
+	g := binary.BigEndian.Uint32(mcGroup.AsSlice())
+	require.True(t, p.h.Multicast().Joined(g))
+	require.NoError(t, ln.Close())
+	for deadline := time.Now().Add(helperTimeout); p.h.Multicast().Joined(g) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.False(t, p.h.Multicast().Joined(g), "the listener's close left the group")
 	k.wait()
 }
