@@ -167,3 +167,34 @@ func TestMulticastOptions(t *testing.T) {
 	err = s.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_ADD_MEMBERSHIP, sock.MReq{Group: addrB})
 	assert.ErrorIs(t, err, syscall.EINVAL, "not a group")
 }
+
+// TestMulticastPathNoAllocs: a datagram to a group, sent with
+// IP_MULTICAST_TTL and received by two member sockets (a clone each,
+// through their source filters), allocates nothing.
+func TestMulticastPathNoAllocs(t *testing.T) {
+	p := newPair(t)
+	a := bound(t, p.ub(), netip.IPv4Unspecified(), 7100, syscall.SO_REUSEADDR)
+	b := bound(t, p.ub(), netip.IPv4Unspecified(), 7100, syscall.SO_REUSEADDR)
+	mreq(t, a, syscall.IP_ADD_MEMBERSHIP, netip.Addr{})
+	mreq(t, b, syscall.IP_ADD_SOURCE_MEMBERSHIP, addrA)
+	cli := bound(t, p.ua(), netip.IPv4Unspecified(), 7101)
+	require.NoError(t, cli.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, 8))
+	p.Pump(4)
+	to := netip.AddrPortFrom(group, 7100)
+	msg, buf := make([]byte, 64), make([]byte, 2048)
+	send := func() {
+		if _, err := cli.SendTo(msg, 0, to); err != nil {
+			t.Fatal(err)
+		}
+		p.Pump(2)
+		for _, s := range []*udp.Sock{a, b} {
+			if n, _, err := s.RecvFrom(buf, 0); err != nil || n != len(msg) {
+				t.Fatalf("member got %d, %v", n, err)
+			}
+		}
+	}
+	for range 50 {
+		send()
+	}
+	assert.Zero(t, testing.AllocsPerRun(200, send))
+}
