@@ -34,22 +34,27 @@ type mcast struct {
 // filters of RFC 3678 §4.1.1 (IP_ADD_SOURCE_MEMBERSHIP,
 // IP_DROP_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE, IP_UNBLOCK_SOURCE), and
 // IP_MULTICAST_IF. The interface is named by one of our addresses or by
-// none (0.0.0.0 and Ifindex 0): dpstack has one; another address is
-// EADDRNOTAVAIL and an Ifindex ENODEV, since dpstack's interface has no
-// kernel index. The membership errors are ipv4.Layer's.
+// none (0.0.0.0 and Ifindex 0): dpstack has one. Another address is
+// ENODEV for a membership (ip_mc_find_dev finds no device) and
+// EADDRNOTAVAIL for IP_MULTICAST_IF, as in Linux; an Ifindex is ENODEV,
+// since dpstack's interface has no kernel index. The membership errors
+// are ipv4.Layer's.
 func (s *Sock) SetSockOptMReq(level, name int, m sock.MReq) error {
 	if err := sock.CheckMReq("setsockopt", level, name); err != nil {
 		return err
 	}
-	ifAddr, err := s.mcInterface(m)
-	if err != nil {
+	if name == syscall.IP_MULTICAST_IF {
+		a, err := s.mcInterface(m, syscall.EADDRNOTAVAIL)
+		if err == nil {
+			s.mc.ifAddr = a
+		}
+		return err
+	}
+	if _, err := s.mcInterface(m, syscall.ENODEV); err != nil {
 		return err
 	}
 	ip, ms := s.proto.ip, &s.mc.ms
 	switch name {
-	case syscall.IP_MULTICAST_IF:
-		s.mc.ifAddr = ifAddr
-		return nil
 	case syscall.IP_ADD_MEMBERSHIP:
 		return ip.JoinGroup(ms, m.Group)
 	case syscall.IP_DROP_MEMBERSHIP:
@@ -78,8 +83,8 @@ func (s *Sock) GetSockOptMReq(level, name int) (sock.MReq, error) {
 }
 
 // mcInterface checks the interface m names (ip_mc_find_dev) and returns
-// its address, 0 for any.
-func (s *Sock) mcInterface(m sock.MReq) (uint32, error) {
+// its address, 0 for any; an address not ours is notOurs.
+func (s *Sock) mcInterface(m sock.MReq, notOurs syscall.Errno) (uint32, error) {
 	if m.Ifindex != 0 {
 		return 0, fmt.Errorf("udp: interface index %d: %w", m.Ifindex, syscall.ENODEV)
 	}
@@ -92,7 +97,7 @@ func (s *Sock) mcInterface(m sock.MReq) (uint32, error) {
 	}
 	k := addrU32(a)
 	if s.proto.rt.AddrKind4(k)&route.AddrLocal == 0 {
-		return 0, fmt.Errorf("udp: interface %v: not ours: %w", a, syscall.EADDRNOTAVAIL)
+		return 0, fmt.Errorf("udp: interface %v: not ours: %w", a, notOurs)
 	}
 	return k, nil
 }

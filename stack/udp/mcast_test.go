@@ -166,6 +166,8 @@ func TestMulticastOptions(t *testing.T) {
 	assert.ErrorIs(t, err, syscall.ENOPROTOOPT)
 	err = s.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_ADD_MEMBERSHIP, sock.MReq{Group: addrB})
 	assert.ErrorIs(t, err, syscall.EINVAL, "not a group")
+	err = s.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_ADD_MEMBERSHIP, sock.MReq{Group: group, Interface: addrB})
+	assert.ErrorIs(t, err, syscall.ENODEV, "not our interface")
 }
 
 // TestMulticastPathNoAllocs: a datagram to a group, sent with
