@@ -112,6 +112,32 @@ func (c *UDPConn) SetMulticastLoopback(on bool) error {
 	return c.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, boolInt(on))
 }
 
+// MulticastTTL reads IP_MULTICAST_TTL.
+func (c *UDPConn) MulticastTTL() (int, error) {
+	return c.GetSockoptInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL)
+}
+
+// MulticastLoopback reads IP_MULTICAST_LOOP: false, always.
+func (c *UDPConn) MulticastLoopback() (bool, error) {
+	v, err := c.GetSockoptInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP)
+	return v != 0, err
+}
+
+// MulticastInterface reads IP_MULTICAST_IF: the address set, 0.0.0.0 for
+// the route's choice.
+func (c *UDPConn) MulticastInterface() (netip.Addr, error) {
+	var m sock.MReq
+	err := c.onSock(func() error {
+		var err error
+		m, err = c.sk.GetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF)
+		return err
+	})
+	if err != nil {
+		return netip.Addr{}, c.opErr("get", "getsockopt", nil, err)
+	}
+	return m.Interface, nil
+}
+
 // SetMulticastInterface sends datagrams to a group from the interface
 // with address addr, one of the host's (IP_MULTICAST_IF); the zero Addr
 // returns to the route's choice.

@@ -106,7 +106,8 @@ func awaitReport(fd int) error {
 // TestUDPMulticastKernel: a blocking dpstack socket joins a group, the
 // kernel sees the IGMP report and multicasts to the group, and the socket
 // receives it; after LeaveGroup a datagram to the group does not arrive
-// before a unicast one sent after it.
+// before a unicast one sent after it. The multicast options read back
+// what was set.
 func TestUDPMulticastKernel(t *testing.T) {
 	p := newPeer(t)
 	c, err := api.ListenUDP(p.h, "udp", netip.AddrPortFrom(netip.IPv4Unspecified(), 7020))
@@ -121,6 +122,19 @@ func TestUDPMulticastKernel(t *testing.T) {
 	require.Equal(t, "igmp", k.line(), "the kernel saw the report")
 	assert.ErrorIs(t, c.JoinGroup(nil, grp), syscall.EADDRINUSE)
 	assert.ErrorIs(t, c.JoinGroup(&net.Interface{Index: 1}, grp), syscall.ENODEV)
+
+	require.NoError(t, c.SetMulticastTTL(4))
+	ttl, err := c.MulticastTTL()
+	require.NoError(t, err)
+	assert.Equal(t, 4, ttl)
+	assert.ErrorIs(t, c.SetMulticastLoopback(true), syscall.EOPNOTSUPP)
+	loop, err := c.MulticastLoopback()
+	require.NoError(t, err)
+	assert.False(t, loop)
+	require.NoError(t, c.SetMulticastInterface(hostAddr.Addr()))
+	ifAddr, err := c.MulticastInterface()
+	require.NoError(t, err)
+	assert.Equal(t, hostAddr.Addr(), ifAddr)
 
 	read := func() string {
 		t.Helper()

@@ -374,6 +374,21 @@ func (c *UDPConn) SetSockOpt(level, name, val int) error {
 	return nil
 }
 
+// GetSockoptInt reads an integer socket option, as getsockopt(2) does
+// (TCPConn.GetSockoptInt's twin for UDP).
+func (c *UDPConn) GetSockoptInt(level, name int) (int, error) {
+	var v int
+	err := c.onSock(func() error {
+		var err error
+		v, err = c.sk.GetSockOpt(level, name)
+		return err
+	})
+	if err != nil {
+		return 0, c.opErr("get", "getsockopt", nil, err)
+	}
+	return v, nil
+}
+
 // onSock runs fn on the socket's core and returns its error, or
 // net.ErrClosed once the socket was closed.
 func (c *UDPConn) onSock(fn func() error) error {
