@@ -75,6 +75,8 @@ func runHelper(role string) int {
 		err = helperUDPServe(addr)
 	case "udp-refused":
 		err = helperUDPRefused(addr)
+	case "mcast-send":
+		err = helperMcastSend(addr)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}

@@ -384,20 +384,41 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 // SetSockOpt sets an integer socket option on the core (setsockopt(2)):
 // SO_RCVBUF, SO_BROADCAST, IP_TOS, IP_TTL ...
 func (c *UDPConn) SetSockOpt(level, name, val int) error {
+	if err := c.onSock(func() error { return c.sk.SetSockOpt(level, name, val) }); err != nil {
+		return c.opErr("set", "setsockopt", nil, err)
+	}
+	return nil
+}
+
+// GetSockoptInt reads an integer socket option, as getsockopt(2) does
+// (TCPConn.GetSockoptInt's twin for UDP).
+func (c *UDPConn) GetSockoptInt(level, name int) (int, error) {
+	var v int
+	err := c.onSock(func() error {
+		var err error
+		v, err = c.sk.GetSockOpt(level, name)
+		return err
+	})
+	if err != nil {
+		return 0, c.opErr("get", "getsockopt", nil, err)
+	}
+	return v, nil
+}
+
+// onSock runs fn on the socket's core and returns its error, or
+// net.ErrClosed once the socket was closed.
+func (c *UDPConn) onSock(fn func() error) error {
 	var err error
 	if cerr := onCore(c.h, c.core, func() {
 		if c.released {
 			err = net.ErrClosed
 			return
 		}
-		err = c.sk.SetSockOpt(level, name, val)
+		err = fn()
 	}); cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		return c.opErr("set", "setsockopt", nil, err)
-	}
-	return nil
+	return err
 }
 
 // SetReadBuffer sets SO_RCVBUF: how much the receive queue holds.

@@ -97,6 +97,7 @@ const (
 	DropUDPBadChecksum // checksum mismatch (UDP_MIB_CSUMERRORS)
 	DropUDPNoSocket    // no socket on the port (answered by a port unreachable)
 	DropUDPRcvBuf      // the socket's receive buffer is full (UDP_MIB_RCVBUFERRORS)
+	DropUDPNoMember    // a multicast datagram no socket's filter takes (UDP_MIB_IGNOREDMULTI)
 
 	// NumDropReasons is the number of reasons.
 	NumDropReasons
@@ -185,6 +186,7 @@ var dropNames = [NumDropReasons]string{
 	DropUDPBadChecksum: "udp_bad_checksum",
 	DropUDPNoSocket:    "udp_no_socket",
 	DropUDPRcvBuf:      "udp_rcvbuf",
+	DropUDPNoMember:    "udp_no_member",
 }
 
 // String is the reason's metric label.

@@ -43,13 +43,14 @@ type runConfig struct {
 	mbufs          int
 	sockMem        int
 	maxOrphans     int
+	join           []netip.Addr
 }
 
 func parseRunFlags(args []string) (runConfig, error) {
 	var c runConfig
 	fs := flag.NewFlagSet("dpstack run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var addr, gw, idle, huge, peer, logLevel string
+	var addr, gw, idle, huge, peer, logLevel, join string
 	fs.StringVar(&c.vdev, "vdev", "", "virtual device, e.g. net_tap0 or net_tap0,iface=dtap0")
 	fs.StringVar(&c.pci, "pci", "", "PCI address of a NIC bound to a DPDK driver, e.g. 0000:01:00.0")
 	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix, e.g. 198.18.0.2/24 (required)")
@@ -71,6 +72,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
 	fs.BoolVar(&c.services, "services", true, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
+	fs.StringVar(&join, "join", "", "IPv4 multicast groups the UDP echo joins, e.g. 239.18.0.1,239.18.0.2")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "the services close a connection that makes no progress for this long")
 	fs.IntVar(&c.maxConns, "max-conns", 65536, "the services hold at most this many connections at once; more are reset")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
@@ -101,6 +103,12 @@ func parseRunFlags(args []string) (runConfig, error) {
 		if !c.addr.Masked().Contains(c.gateway) {
 			return c, fmt.Errorf("--gateway %v is not on %v", c.gateway, c.addr.Masked())
 		}
+	}
+	if c.join, err = parseGroups(join); err != nil {
+		return c, err
+	}
+	if len(c.join) > 0 && !c.services {
+		return c, errors.New("--join needs the services: the UDP echo joins the groups")
 	}
 	if !sock.CongestionRegistered(c.congestion) {
 		return c, fmt.Errorf("--congestion %q: want cubic or reno", c.congestion)
@@ -166,4 +174,20 @@ func tapIface(vdev string) (string, string) {
 		return name + ",iface=" + iface, iface
 	}
 	return vdev + ",iface=" + iface, iface
+}
+
+// parseGroups parses --join: IPv4 multicast addresses, comma-separated.
+func parseGroups(list string) ([]netip.Addr, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var groups []netip.Addr
+	for _, f := range strings.Split(list, ",") {
+		g, err := netip.ParseAddr(strings.TrimSpace(f))
+		if err != nil || !g.Is4() || !g.IsMulticast() {
+			return nil, fmt.Errorf("--join %q: want IPv4 multicast groups, e.g. 239.18.0.1,239.18.0.2", list)
+		}
+		groups = append(groups, g)
+	}
+	return groups, nil
 }

@@ -70,6 +70,8 @@ func TestParseRunFlags(t *testing.T) {
 		{"zero idle timeout", with("--idle-timeout", "0s"), "--idle-timeout"},
 		{"negative mbufs", with("--mbufs", "-1"), "--mbufs"},
 		{"unknown congestion control", with("--congestion", "bbr"), "--congestion"},
+		{"join not a group", with("--join", "239.18.0.1,198.18.0.1"), "--join"},
+		{"join without services", with("--join", "239.18.0.1", "--services=false"), "--join needs"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,6 +87,10 @@ func TestParseRunFlags(t *testing.T) {
 	assert.Equal(t, lcore.IdleBusyPoll, c.idle)
 	assert.Equal(t, "127.0.0.1:9100", c.metrics)
 	assert.True(t, c.services, "the built-in services are on by default")
+	assert.Empty(t, c.join)
+	c, err = parseRunFlags(with("--join", "239.18.0.1, 239.18.0.2"))
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr("239.18.0.1"), netip.MustParseAddr("239.18.0.2")}, c.join)
 	c, err = parseRunFlags(with("--services=false"))
 	require.NoError(t, err)
 	assert.False(t, c.services)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -35,11 +37,12 @@ type services struct {
 	counts []*connCount
 }
 
-// startServices listens on the services' ports on every address of h.
+// startServices listens on the services' ports on every address of h;
+// the UDP echo joins the multicast groups join.
 // Each closes a connection that makes no progress for idle (idleWatch), so
 // that peers that vanished without a word leave nothing behind; together
 // they hold at most maxConns connections (connLimit).
-func startServices(h *stack.Host, idle time.Duration, maxConns int, log *slog.Logger) (*services, error) {
+func startServices(h *stack.Host, idle time.Duration, maxConns int, join []netip.Addr, log *slog.Logger) (*services, error) {
 	s := &services{log: log}
 	limit := &connLimit{max: int64(maxConns)}
 	conf := func(name string) serviceConf {
@@ -68,9 +71,15 @@ func startServices(h *stack.Host, idle time.Duration, maxConns int, log *slog.Lo
 		return nil, fmt.Errorf("UDP echo on port %d: %w", echoPort, err)
 	}
 	s.lns = append(s.lns, uln)
+	for _, g := range join {
+		if err := uln.JoinGroup(nil, &net.UDPAddr{IP: g.AsSlice()}); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("UDP echo joining %v: %w", g, err)
+		}
+	}
 	addr := h.Addr().Addr()
 	log.Info("services", "echo", fmt.Sprintf("%v:%d", addr, echoPort), "udp_echo", fmt.Sprintf("%v:%d", addr, echoPort), "discard", fmt.Sprintf("%v:%d", addr, discardPort),
-		"http", fmt.Sprintf("http://%v:%d/", addr, httpPort), "max_conns", maxConns)
+		"http", fmt.Sprintf("http://%v:%d/", addr, httpPort), "max_conns", maxConns, "joined", join)
 	return s, nil
 }
 

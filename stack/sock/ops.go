@@ -171,4 +171,10 @@ type DgramOps interface {
 	// CommitTo is Commit to addr: the room SendBuffer lent goes as one
 	// datagram there, or to the connected peer for the zero AddrPort.
 	CommitTo(k int, addr netip.AddrPort) int
+	// SetSockOptMReq sets an IPv4 multicast option whose value is an
+	// MReq: the memberships and source filters (ip_mc_join_group,
+	// ip_mc_source) and IP_MULTICAST_IF.
+	SetSockOptMReq(level, name int, m MReq) error
+	// GetSockOptMReq reads IP_MULTICAST_IF, as MReq.Interface.
+	GetSockOptMReq(level, name int) (MReq, error)
 }

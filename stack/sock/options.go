@@ -19,6 +19,9 @@ const (
 	// unacknowledged before the connection is aborted, in milliseconds
 	// (RFC 5482; include/uapi/linux/tcp.h).
 	TCP_USER_TIMEOUT = 0x12
+	// IP_MULTICAST_ALL lets a socket receive the groups the host joined
+	// for other sockets (include/uapi/linux/in.h).
+	IP_MULTICAST_ALL = 0x31
 )
 
 // Buffer limits and defaults, Linux's.
@@ -315,6 +318,7 @@ const (
 	optString                    // a name: TCP_CONGESTION
 	optLinger                    // struct linger: SO_LINGER
 	optBytes                     // raw bytes: IP_OPTIONS
+	optMReq                      // struct ip_mreqn, ip_mreq_source: MReq
 )
 
 // optKey is an option's level and name.
@@ -342,6 +346,17 @@ var options = map[optKey]struct {
 	{syscall.IPPROTO_TCP, TCP_USER_TIMEOUT}:       {"TCP_USER_TIMEOUT", optInt},
 	{syscall.IPPROTO_TCP, syscall.TCP_CONGESTION}: {"TCP_CONGESTION", optString},
 	{syscall.IPPROTO_IP, syscall.IP_OPTIONS}:      {"IP_OPTIONS", optBytes},
+
+	{syscall.IPPROTO_IP, syscall.IP_ADD_MEMBERSHIP}:         {"IP_ADD_MEMBERSHIP", optMReq},
+	{syscall.IPPROTO_IP, syscall.IP_DROP_MEMBERSHIP}:        {"IP_DROP_MEMBERSHIP", optMReq},
+	{syscall.IPPROTO_IP, syscall.IP_ADD_SOURCE_MEMBERSHIP}:  {"IP_ADD_SOURCE_MEMBERSHIP", optMReq},
+	{syscall.IPPROTO_IP, syscall.IP_DROP_SOURCE_MEMBERSHIP}: {"IP_DROP_SOURCE_MEMBERSHIP", optMReq},
+	{syscall.IPPROTO_IP, syscall.IP_BLOCK_SOURCE}:           {"IP_BLOCK_SOURCE", optMReq},
+	{syscall.IPPROTO_IP, syscall.IP_UNBLOCK_SOURCE}:         {"IP_UNBLOCK_SOURCE", optMReq},
+	{syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF}:           {"IP_MULTICAST_IF", optMReq},
+	{syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL}:          {"IP_MULTICAST_TTL", optInt},
+	{syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP}:         {"IP_MULTICAST_LOOP", optInt},
+	{syscall.IPPROTO_IP, IP_MULTICAST_ALL}:                  {"IP_MULTICAST_ALL", optInt},
 }
 
 // checkKind refuses an option the stack does not know (ENOPROTOOPT) and
@@ -366,6 +381,8 @@ func (k optKind) String() string {
 		return "string"
 	case optBytes:
 		return "bytes"
+	case optMReq:
+		return "ip_mreq"
 	}
 	return "struct linger"
 }

@@ -82,11 +82,14 @@ func (p *Proto) queue(s *Sock, b *mbuf.Buf) {
 // RFC 1122 §4.1.3.5 leaves it to the sockets bound to the port): a clone
 // each, sharing the data, and the datagram itself to the last. A socket
 // whose clone cannot be had (no mbuf) misses it, counted as a receive
-// buffer error, as Linux counts a failed skb_clone.
+// buffer error, as Linux counts a failed skb_clone. A multicast datagram
+// goes only to the sockets whose filter takes it (ip_mc_sf_allow); when
+// none does it is dropped, counted in udp_ignored_multi.
 func (p *Proto) deliverAll(b *mbuf.Buf, saddr, daddr uint32, sport, dport uint16) {
+	mcast := daddr>>28 == 0xe
 	var last *Sock
 	for _, s := range p.binds[dport].socks {
-		if s.score(saddr, daddr, sport) == 0 {
+		if s.score(saddr, daddr, sport) == 0 || mcast && !s.mcAllow(daddr, saddr) {
 			continue
 		}
 		if last != nil {
@@ -98,6 +101,11 @@ func (p *Proto) deliverAll(b *mbuf.Buf, saddr, daddr uint32, sport, dport uint16
 			}
 		}
 		last = s
+	}
+	if last == nil {
+		p.stats.IgnoredMulti.Inc()
+		p.drop(b, stat.DropUDPNoMember)
+		return
 	}
 	p.queue(last, b)
 }

@@ -323,13 +323,17 @@ func (s *Sock) Sk() *sock.Sock { return &s.Sock }
 // Info reports the state only: UDP has no connection state to describe.
 func (s *Sock) Info() sock.TCPInfo { return sock.TCPInfo{State: s.Common.State} }
 
-// Close releases the socket (udp_lib_close, udp_destroy_sock): its port
-// goes back, its queued datagrams are freed.
+// Close releases the socket (udp_lib_close, udp_destroy_sock): it leaves
+// its groups (ip_mc_drop_socket), its port goes back, its queued
+// datagrams are freed. A group whose leave could not reach the host's
+// membership (ENOBUFS: the speaker core's inbox full) stays joined on
+// the host; nothing is there to report it to.
 func (s *Sock) Close() {
 	if s.released {
 		return
 	}
 	s.released = true
+	_ = s.proto.ip.DropSocket(&s.mc.ms)
 	if s.pending != nil {
 		s.proto.dev.Free(s.pending)
 		s.pending = nil

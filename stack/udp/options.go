@@ -12,7 +12,8 @@ import (
 // address, RFC 1122 §4.1.3.6 leaves it to the application), IP_TOS (the
 // TOS octet of every datagram, RFC 791 §3.1; unlike Linux a value past a
 // byte is EINVAL rather than cut) and IP_TTL (1 to 255, or -1 for the
-// default, as Linux). The rest are the socket's (sock.Sock.SetOption):
+// default, as Linux), and the multicast ones (IP_MULTICAST_TTL,
+// IP_MULTICAST_LOOP, IP_MULTICAST_ALL: setMcastInt). The rest are the socket's (sock.Sock.SetOption):
 // SO_RCVBUF, SO_SNDBUF, SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE; TCP's
 // level is ENOPROTOOPT.
 //
@@ -34,6 +35,11 @@ func (s *Sock) SetSockOpt(level, name, val int) error {
 		s.ttl = uint8(max(val, 0))
 	case level == syscall.IPPROTO_TCP:
 		return fmt.Errorf("udp: setsockopt level IPPROTO_TCP: %w", syscall.ENOPROTOOPT)
+	case level == syscall.IPPROTO_IP:
+		if ok, err := s.setMcastInt(name, val); ok {
+			return err
+		}
+		return s.SetOption(level, name, val)
 	default:
 		return s.SetOption(level, name, val)
 	}
@@ -58,6 +64,10 @@ func (s *Sock) GetSockOpt(level, name int) (int, error) {
 		return int(s.ttl), nil
 	case level == syscall.IPPROTO_TCP:
 		return 0, fmt.Errorf("udp: getsockopt level IPPROTO_TCP: %w", syscall.ENOPROTOOPT)
+	case level == syscall.IPPROTO_IP:
+		if v, ok := s.mcastInt(name); ok {
+			return v, nil
+		}
 	}
 	return s.GetOption(level, name)
 }

@@ -93,7 +93,8 @@ func (s *Sock) copyIn(p []byte, dev *netdev.Device) *mbuf.Buf {
 // daddr:dport along d (udp_send_skb): the checksum is always computed
 // (RFC 1122 §4.1.3.4 has it on by default), by the port where it offers
 // the offload, and a checksum that comes out 0 is sent as all ones (RFC
-// 768). IPv4 sends it without DF, so that a datagram over the MTU leaves
+// 768). A datagram to a group leaves with IP_MULTICAST_TTL rather than
+// IP_TTL (RFC 1112 §6.1). IPv4 sends it without DF, so that a datagram over the MTU leaves
 // in fragments.
 func (s *Sock) xmit(b *mbuf.Buf, d *route.Dst, daddr uint32, dport uint16) {
 	p := s.proto
@@ -121,6 +122,10 @@ func (s *Sock) xmit(b *mbuf.Buf, d *route.Dst, daddr uint32, dport uint16) {
 		}
 		uh.SetChecksum(c)
 	}
+	ttl := s.ttl
+	if d.Multicast {
+		ttl = s.mcTTL()
+	}
 	p.stats.OutDatagrams.Inc()
-	p.ip.OutputDatagram(b, d, header.IPProtoUDP, src, dst, s.tos, s.ttl)
+	p.ip.OutputDatagram(b, d, header.IPProtoUDP, src, dst, s.tos, ttl)
 }

@@ -42,6 +42,7 @@ type Stats struct {
 	InCsumErrors stat.Counter `stat:"udp_in_csum_errors"` // bad checksums (also in udp_in_errors)
 	Handoffs     stat.Counter `stat:"udp_handoffs"`       // datagrams handed to the core that has their port
 	ICMPErrors   stat.Counter `stat:"udp_icmp_errors"`    // ICMP errors reported to a connected socket
+	IgnoredMulti stat.Counter `stat:"udp_ignored_multi"`  // multicast datagrams no socket's filter takes
 }
 
 // Proto is one core's UDP.

@@ -26,6 +26,9 @@ type Sock struct {
 	tos, ttl  uint8
 	broadcast bool
 
+	// mc is the multicast state: memberships and IP_MULTICAST_*.
+	mc mcast
+
 	// pending is the datagram SendBuffer lent, until Commit.
 	pending *mbuf.Buf
 
@@ -71,8 +74,12 @@ func cbOf(b *mbuf.Buf) *cb { return (*cb)(unsafe.Pointer(b.CB())) }
 func (s *Sock) route(daddr uint32) (*route.Dst, error) {
 	p := s.proto
 	p.fl = route.Flow4{Dst: u32Addr(daddr), Proto: header.IPProtoUDP, TOS: s.tos}
-	if s.laddr != 0 {
+	switch {
+	case s.laddr != 0:
 		p.fl.Src = u32Addr(s.laddr)
+	case daddr>>28 == 0xe && s.mc.ifAddr != 0:
+		// IP_MULTICAST_IF picks the interface by its address.
+		p.fl.Src = u32Addr(s.mc.ifAddr)
 	}
 	return p.rt.Lookup(&p.fl)
 }
