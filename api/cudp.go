@@ -31,6 +31,8 @@ type DatagramHandler interface {
 // use it only from the DatagramHandler's methods or from functions run on
 // its core (Host.OnCore, the loop's Post).
 type CUDPConn struct {
+	groupCalls // JoinGroup, LeaveGroup ... (mcast.go), on the socket's core
+
 	loop *lcore.Loop
 	core int
 	sk   sock.DgramOps
@@ -68,6 +70,7 @@ func openCUDP(h Host, core int, hd DatagramHandler, laddr, raddr netip.AddrPort,
 	c := &CUDPConn{loop: h.Loop(core), core: core, sk: sk, hd: hd,
 		laddr: udpAddr(sk.LocalAddr()), raddr: udpAddr(sk.RemoteAddr())}
 	c.procFn = c.process
+	c.groupCalls = groupCalls{set: c.setMReq, setInt: c.SetSockOpt}
 	sk.Sk().Callbacks = (*cudpEvents)(c)
 	return c, nil
 }

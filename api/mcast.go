@@ -53,6 +53,62 @@ func netAddrIP(a net.Addr) (netip.Addr, error) {
 	return ap.Unmap(), nil
 }
 
+// groupCalls are the membership calls of golang.org/x/net/ipv4.PacketConn
+// and the multicast TTL and loopback, for UDPConn and CUDPConn alike: set
+// and setInt are the conn's own ways of setting an option, a membership
+// (setMReq) or an integer at level IPPROTO_IP.
+type groupCalls struct {
+	set    func(name int, ifi *net.Interface, group, source net.Addr) error
+	setInt func(level, name, val int) error
+}
+
+// JoinGroup joins group on the interface ifi, from any source
+// (IP_ADD_MEMBERSHIP): the host joins too, and IGMP reports it.
+func (g groupCalls) JoinGroup(ifi *net.Interface, group net.Addr) error {
+	return g.set(syscall.IP_ADD_MEMBERSHIP, ifi, group, nil)
+}
+
+// LeaveGroup leaves group, whatever its source filter (IP_DROP_MEMBERSHIP).
+func (g groupCalls) LeaveGroup(ifi *net.Interface, group net.Addr) error {
+	return g.set(syscall.IP_DROP_MEMBERSHIP, ifi, group, nil)
+}
+
+// JoinSourceSpecificGroup receives group's datagrams from source, with
+// those of any source joined before (IP_ADD_SOURCE_MEMBERSHIP, RFC 4607).
+func (g groupCalls) JoinSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
+	return g.set(syscall.IP_ADD_SOURCE_MEMBERSHIP, ifi, group, source)
+}
+
+// LeaveSourceSpecificGroup stops receiving group's datagrams from source
+// (IP_DROP_SOURCE_MEMBERSHIP), leaving the group with the last source.
+func (g groupCalls) LeaveSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
+	return g.set(syscall.IP_DROP_SOURCE_MEMBERSHIP, ifi, group, source)
+}
+
+// ExcludeSourceSpecificGroup blocks source in a group joined with
+// JoinGroup (IP_BLOCK_SOURCE).
+func (g groupCalls) ExcludeSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
+	return g.set(syscall.IP_BLOCK_SOURCE, ifi, group, source)
+}
+
+// IncludeSourceSpecificGroup unblocks source (IP_UNBLOCK_SOURCE).
+func (g groupCalls) IncludeSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
+	return g.set(syscall.IP_UNBLOCK_SOURCE, ifi, group, source)
+}
+
+// SetMulticastTTL sets the TTL of datagrams sent to a group
+// (IP_MULTICAST_TTL, 1 by default; 1..255).
+func (g groupCalls) SetMulticastTTL(ttl int) error {
+	return g.setInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, ttl)
+}
+
+// SetMulticastLoopback is IP_MULTICAST_LOOP: dpstack loops no copy of a
+// datagram sent to a group back to its own member sockets, so true is
+// EOPNOTSUPP and false changes nothing.
+func (g groupCalls) SetMulticastLoopback(on bool) error {
+	return g.setInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, boolInt(on))
+}
+
 // setMReq sets a membership option on c's core.
 func (c *UDPConn) setMReq(name int, ifi *net.Interface, group, source net.Addr) error {
 	m, err := mreq(ifi, group, source)
@@ -63,53 +119,6 @@ func (c *UDPConn) setMReq(name int, ifi *net.Interface, group, source net.Addr) 
 		return c.opErr("set", "setsockopt", group, err)
 	}
 	return nil
-}
-
-// JoinGroup joins group on the interface ifi, from any source
-// (IP_ADD_MEMBERSHIP): the host joins too, and IGMP reports it.
-func (c *UDPConn) JoinGroup(ifi *net.Interface, group net.Addr) error {
-	return c.setMReq(syscall.IP_ADD_MEMBERSHIP, ifi, group, nil)
-}
-
-// LeaveGroup leaves group, whatever its source filter (IP_DROP_MEMBERSHIP).
-func (c *UDPConn) LeaveGroup(ifi *net.Interface, group net.Addr) error {
-	return c.setMReq(syscall.IP_DROP_MEMBERSHIP, ifi, group, nil)
-}
-
-// JoinSourceSpecificGroup receives group's datagrams from source, with
-// those of any source joined before (IP_ADD_SOURCE_MEMBERSHIP, RFC 4607).
-func (c *UDPConn) JoinSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_ADD_SOURCE_MEMBERSHIP, ifi, group, source)
-}
-
-// LeaveSourceSpecificGroup stops receiving group's datagrams from source
-// (IP_DROP_SOURCE_MEMBERSHIP), leaving the group with the last source.
-func (c *UDPConn) LeaveSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_DROP_SOURCE_MEMBERSHIP, ifi, group, source)
-}
-
-// ExcludeSourceSpecificGroup blocks source in a group joined with
-// JoinGroup (IP_BLOCK_SOURCE).
-func (c *UDPConn) ExcludeSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_BLOCK_SOURCE, ifi, group, source)
-}
-
-// IncludeSourceSpecificGroup unblocks source (IP_UNBLOCK_SOURCE).
-func (c *UDPConn) IncludeSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_UNBLOCK_SOURCE, ifi, group, source)
-}
-
-// SetMulticastTTL sets the TTL of datagrams sent to a group
-// (IP_MULTICAST_TTL, 1 by default; 1..255).
-func (c *UDPConn) SetMulticastTTL(ttl int) error {
-	return c.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, ttl)
-}
-
-// SetMulticastLoopback is IP_MULTICAST_LOOP: dpstack loops no copy of a
-// datagram sent to a group back to its own member sockets, so true is
-// EOPNOTSUPP and false changes nothing.
-func (c *UDPConn) SetMulticastLoopback(on bool) error {
-	return c.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, boolInt(on))
 }
 
 // MulticastTTL reads IP_MULTICAST_TTL.
@@ -161,51 +170,6 @@ func (c *CUDPConn) setMReq(name int, ifi *net.Interface, group, source net.Addr)
 		return err
 	}
 	return c.sk.SetSockOptMReq(syscall.IPPROTO_IP, name, m)
-}
-
-// JoinGroup is UDPConn.JoinGroup, on the socket's core.
-func (c *CUDPConn) JoinGroup(ifi *net.Interface, group net.Addr) error {
-	return c.setMReq(syscall.IP_ADD_MEMBERSHIP, ifi, group, nil)
-}
-
-// LeaveGroup is UDPConn.LeaveGroup, on the socket's core.
-func (c *CUDPConn) LeaveGroup(ifi *net.Interface, group net.Addr) error {
-	return c.setMReq(syscall.IP_DROP_MEMBERSHIP, ifi, group, nil)
-}
-
-// JoinSourceSpecificGroup is UDPConn.JoinSourceSpecificGroup, on the
-// socket's core.
-func (c *CUDPConn) JoinSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_ADD_SOURCE_MEMBERSHIP, ifi, group, source)
-}
-
-// LeaveSourceSpecificGroup is UDPConn.LeaveSourceSpecificGroup, on the
-// socket's core.
-func (c *CUDPConn) LeaveSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_DROP_SOURCE_MEMBERSHIP, ifi, group, source)
-}
-
-// ExcludeSourceSpecificGroup is UDPConn.ExcludeSourceSpecificGroup, on
-// the socket's core.
-func (c *CUDPConn) ExcludeSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_BLOCK_SOURCE, ifi, group, source)
-}
-
-// IncludeSourceSpecificGroup is UDPConn.IncludeSourceSpecificGroup, on
-// the socket's core.
-func (c *CUDPConn) IncludeSourceSpecificGroup(ifi *net.Interface, group, source net.Addr) error {
-	return c.setMReq(syscall.IP_UNBLOCK_SOURCE, ifi, group, source)
-}
-
-// SetMulticastTTL is UDPConn.SetMulticastTTL, on the socket's core.
-func (c *CUDPConn) SetMulticastTTL(ttl int) error {
-	return c.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, ttl)
-}
-
-// SetMulticastLoopback is UDPConn.SetMulticastLoopback: true is
-// EOPNOTSUPP.
-func (c *CUDPConn) SetMulticastLoopback(on bool) error {
-	return c.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, boolInt(on))
 }
 
 // SetMulticastInterface is UDPConn.SetMulticastInterface, on the socket's

@@ -23,6 +23,8 @@ import (
 // Reads may run concurrently with Writes, Close and the Set methods;
 // concurrent Reads (or Writes) take turns.
 type UDPConn struct {
+	groupCalls // JoinGroup, LeaveGroup ... (mcast.go)
+
 	h    Host
 	core int
 	loop *lcore.Loop
@@ -65,6 +67,7 @@ func (e *udpEvents) ErrorReport(*sock.Sock) { (*UDPConn)(e).retryRead() }
 func newUDPConn(h Host, core int, laddr, raddr netip.AddrPort, opts ...int) (*UDPConn, error) {
 	loop := h.Loop(core)
 	c := &UDPConn{h: h, core: core, loop: loop, closing: make(chan struct{}), wd: newDeadline()}
+	c.groupCalls = groupCalls{set: c.setMReq, setInt: c.SetSockOpt}
 	c.rd = newDeadlineFunc(c.unparkRead)
 	c.rcall = newCall(loop, c.recv)
 	c.wcall = newCall(loop, c.send)
