@@ -31,7 +31,7 @@ type TCPConn struct {
 	// Core-owned: touched only by closures that run on loop.
 	sk       sock.ProtoOps
 	released bool   // Close ran: sk is the transport's alone now
-	reader   *call  // a Read waiting on the core for data (rcall), or nil
+	readWait        // a Read waiting on the core for data (rcall)
 	pending  []byte // staged bytes not yet in the socket (stage.go)
 	after    func() // what Close or CloseWrite left for when pending is empty
 
@@ -57,7 +57,6 @@ type TCPConn struct {
 	rmu, wmu     sync.Mutex // one Read, one Write at a time
 	rd, wd       *deadline
 	rcall, wcall *call
-	unread       func() // runs unpark on the core; made once
 }
 
 // newConn returns a conn for a socket of the host's core; the socket is
@@ -73,7 +72,7 @@ func newConn(h Host, core int) *TCPConn {
 		closing: make(chan struct{}),
 		wd:      newDeadline(),
 	}
-	c.rd = newDeadlineFunc(c.unparkRead)
+	c.rd = newDeadlineFunc(func() { c.unparkRead(loop) })
 	c.linger.Store(-1)
 	c.rcall = newCall(loop, c.recv)
 	c.wcall = newCall(loop, c.send)
@@ -168,36 +167,6 @@ func (c *TCPConn) recv(cl *call) bool {
 		return false
 	}
 	return true
-}
-
-// retryRead runs a waiting Read again. It runs on the core.
-func (c *TCPConn) retryRead() {
-	if cl := c.reader; cl != nil {
-		c.reader = nil
-		cl.fn()
-	}
-}
-
-// unpark answers a waiting Read with errUnparked, so that its goroutine
-// can return for a deadline or a Close. It runs on the core; a Read that
-// was answered meanwhile is left alone.
-func (c *TCPConn) unpark() {
-	if cl := c.reader; cl != nil {
-		c.reader = nil
-		cl.n, cl.err = 0, errUnparked
-		cl.answer()
-	}
-}
-
-// unparkRead has a Read waiting on the core return, for its deadline: the
-// Read's goroutine waits for nothing but the core's answer. It is the read
-// deadline's onPass, and does not wait for the core. A full work queue is
-// tried again for as long as the loop runs; a loop that has stopped
-// answers no Read, and Close then unparks it in place (release).
-func (c *TCPConn) unparkRead() {
-	for post(c.loop, c.unread) != nil && c.loop.Running() {
-		time.Sleep(postMaxWait)
-	}
 }
 
 // errUnparked is the result of a Read that stopped waiting on the core.

@@ -31,8 +31,8 @@ type UDPConn struct {
 
 	// Core-owned: touched only by closures that run on loop.
 	sk       sock.DgramOps
-	released bool  // Close ran
-	reader   *call // a Read waiting on the core for a datagram, or nil
+	released bool // Close ran
+	readWait      // a Read waiting on the core for a datagram
 
 	laddr, raddr *net.UDPAddr // set once on the core before the conn is handed out
 
@@ -42,7 +42,6 @@ type UDPConn struct {
 	rmu, wmu     sync.Mutex // one Read, one Write at a time
 	rd, wd       *deadline
 	rcall, wcall *call
-	unread       func() // runs unpark on the core; made once
 	// from is the source of the datagram rcall read, and stamp and
 	// stampHW its receive time; to is where wcall sends (the zero
 	// AddrPort: the connected peer). Each belongs to the goroutine that
@@ -68,7 +67,7 @@ func newUDPConn(h Host, core int, laddr, raddr netip.AddrPort, opts ...int) (*UD
 	loop := h.Loop(core)
 	c := &UDPConn{h: h, core: core, loop: loop, closing: make(chan struct{}), wd: newDeadline()}
 	c.groupCalls = groupCalls{set: c.setMReq, setInt: c.SetSockOpt}
-	c.rd = newDeadlineFunc(c.unparkRead)
+	c.rd = newDeadlineFunc(func() { c.unparkRead(loop) })
 	c.rcall = newCall(loop, c.recv)
 	c.wcall = newCall(loop, c.send)
 	c.unread = c.unpark
@@ -148,30 +147,6 @@ func (c *UDPConn) recv(cl *call) bool {
 		return false
 	}
 	return true
-}
-
-// retryRead runs a waiting Read again. It runs on the core.
-func (c *UDPConn) retryRead() {
-	if cl := c.reader; cl != nil {
-		c.reader = nil
-		cl.fn()
-	}
-}
-
-// unpark answers a waiting Read with errUnparked (see TCPConn.unpark).
-func (c *UDPConn) unpark() {
-	if cl := c.reader; cl != nil {
-		c.reader = nil
-		cl.n, cl.err = 0, errUnparked
-		cl.answer()
-	}
-}
-
-// unparkRead is the read deadline's onPass (see TCPConn.unparkRead).
-func (c *UDPConn) unparkRead() {
-	for post(c.loop, c.unread) != nil && c.loop.Running() {
-		time.Sleep(postMaxWait)
-	}
 }
 
 // send is a Write's work on the core: one datagram, to c.to or the peer.
