@@ -33,13 +33,15 @@ type services struct {
 	log    *slog.Logger
 	lns    []io.Closer
 	counts []*connCount
+	sp     *sockperfStats // nil without the sockperf server
 }
 
 // startServices listens on the services' ports on every address of h.
 // Each closes a connection that makes no progress for idle (idleWatch), so
 // that peers that vanished without a word leave nothing behind; together
-// they hold at most maxConns connections (connLimit).
-func startServices(h *stack.Host, idle time.Duration, maxConns int, log *slog.Logger) (*services, error) {
+// they hold at most maxConns connections (connLimit). sockperfPort, when
+// not 0, is where the sockperf server listens (UDP and TCP).
+func startServices(h *stack.Host, idle time.Duration, maxConns, sockperfPort int, log *slog.Logger) (*services, error) {
 	s := &services{log: log}
 	limit := &connLimit{max: int64(maxConns)}
 	conf := func(name string) serviceConf {
@@ -68,6 +70,13 @@ func startServices(h *stack.Host, idle time.Duration, maxConns int, log *slog.Lo
 		return nil, fmt.Errorf("UDP echo on port %d: %w", echoPort, err)
 	}
 	s.lns = append(s.lns, uln)
+	if sockperfPort != 0 {
+		if err := s.startSockperf(h, sockperfPort, conf("sockperf")); err != nil {
+			s.Close()
+			return nil, err
+		}
+		log.Info("sockperf server", "udp", fmt.Sprintf("%v:%d", h.Addr().Addr(), sockperfPort), "tcp", fmt.Sprintf("%v:%d", h.Addr().Addr(), sockperfPort))
+	}
 	addr := h.Addr().Addr()
 	log.Info("services", "echo", fmt.Sprintf("%v:%d", addr, echoPort), "udp_echo", fmt.Sprintf("%v:%d", addr, echoPort), "discard", fmt.Sprintf("%v:%d", addr, discardPort),
 		"http", fmt.Sprintf("http://%v:%d/", addr, httpPort), "max_conns", maxConns)
@@ -99,7 +108,28 @@ func (s *services) Collectors() []prometheus.Collector {
 				Name: "dpstack_service_refused_total", Help: "Connections a built-in service reset at once: --max-conns was reached.", ConstLabels: labels,
 			}, func() float64 { return float64(c.refused.Load()) }))
 	}
+	if s.sp != nil {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dpstack_sockperf_malformed_total", Help: "sockperf messages dropped: a header shorter than 14 bytes or whose length does not match.",
+		}, func() float64 { return float64(s.sp.malformed.Load()) }))
+	}
 	return cs
+}
+
+// startSockperf serves the sockperf protocol on port, over UDP and TCP.
+func (s *services) startSockperf(h *stack.Host, port int, conf serviceConf) error {
+	s.sp = &sockperfStats{}
+	ln, err := api.ListenCallback(h, fmt.Sprintf(":%d", port), sockperfTCP{conf, s.sp})
+	if err != nil {
+		return fmt.Errorf("sockperf on TCP port %d: %w", port, err)
+	}
+	s.lns = append(s.lns, ln)
+	uln, err := api.ListenUDPCallback(h, fmt.Sprintf(":%d", port), sockperfUDP{s.sp})
+	if err != nil {
+		return fmt.Errorf("sockperf on UDP port %d: %w", port, err)
+	}
+	s.lns = append(s.lns, uln)
+	return nil
 }
 
 // connLimit caps the connections the services hold at once, across cores
