@@ -9,10 +9,10 @@
 GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/dpstack
 PKGS      := ./...
-APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables
+APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables sockperf
 # What make perf's second table runs: ab, wrk, dpdk-testpmd (in dpdk-dev
 # on Debian 12), ping, ip.
-PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils
+PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils sockperf
 DEMO_NS   := dpstack
 export GONOSUMDB := github.com/yerden/go-dpdk
 

@@ -70,6 +70,7 @@ func TestParseRunFlags(t *testing.T) {
 		{"zero idle timeout", with("--idle-timeout", "0s"), "--idle-timeout"},
 		{"negative mbufs", with("--mbufs", "-1"), "--mbufs"},
 		{"unknown congestion control", with("--congestion", "bbr"), "--congestion"},
+		{"bad sockperf port", with("--sockperf", "70000"), "--sockperf"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,6 +89,10 @@ func TestParseRunFlags(t *testing.T) {
 	c, err = parseRunFlags(with("--services=false"))
 	require.NoError(t, err)
 	assert.False(t, c.services)
+	assert.Equal(t, defaultSockperfPort, c.sockperfPort, "the sockperf server is on by default")
+	c, err = parseRunFlags(with("--sockperf", "off"))
+	require.NoError(t, err)
+	assert.Zero(t, c.sockperfPort)
 }
 
 func TestTapIface(t *testing.T) {
