@@ -147,13 +147,13 @@ func sockperfColumns() []sockperfColumn {
 		{"udp", func(r SockperfRow) sockperf.Summary { return r.UDP }},
 		{"tcp", func(r SockperfRow) sockperf.Summary { return r.TCP }},
 	} {
-		lat := func(name, format string, v func(sockperf.Summary) time.Duration) sockperfColumn {
-			return spCol(p.name+" "+name+" µs", p.name+"_"+name+"_us", format, func(r, _ SockperfRow) (float64, bool) { return us(v(p.get(r))) })
+		lat := func(name, csv string, v func(sockperf.Summary) time.Duration) sockperfColumn {
+			return spCol(p.name+" "+name+" µs", p.name+"_"+csv+"_us", "%.1f", func(r, _ SockperfRow) (float64, bool) { return us(v(p.get(r))) })
 		}
 		cs = append(cs,
-			lat("p50", "%.1f", func(s sockperf.Summary) time.Duration { return s.P50 }),
-			lat("p99", "%.1f", func(s sockperf.Summary) time.Duration { return s.P99 }),
-			lat("p99.9", "%.1f", func(s sockperf.Summary) time.Duration { return s.P999 }),
+			lat("p50", "p50", func(s sockperf.Summary) time.Duration { return s.P50 }),
+			lat("p99", "p99", func(s sockperf.Summary) time.Duration { return s.P99 }),
+			lat("p99.9", "p999", func(s sockperf.Summary) time.Duration { return s.P999 }),
 			spCol(p.name+" p50/kernel", p.name+"_p50_vs_kernel", "%.2f×", func(r, b SockperfRow) (float64, bool) {
 				return ratio(float64(p.get(r).P50), float64(p.get(b).P50))
 			}))
