@@ -66,6 +66,17 @@ func TestRunSockperf(t *testing.T) {
 		assert.Positive(t, s.Sent)
 	})
 
+	// TCP framing: a message that asks for no reply, then one that does
+	// with its header split across two segments; only the second comes
+	// back, with the client flag cleared.
+	out, err = r.ns.Output(ctx, "bash", "-c", `
+exec 3<>/dev/tcp/198.18.12.2/11111
+printf '\0\0\0\0\0\0\0\1\0\1\0\0\0\x10xy\0\0\0\0\0' >&3; sleep 0.05
+printf '\0\0\2\0\3\0\0\0\x10ab' >&3
+timeout 10 head -c 16 <&3 | od -An -tx1`)
+	require.NoError(t, err, out)
+	assert.Equal(t, "00 00 00 00 00 00 00 02 00 02 00 00 00 10 61 62", strings.TrimSpace(out))
+
 	// Malformed: a datagram shorter than the header, one whose length
 	// disagrees with its size, and a TCP header with a length below 14
 	// (the connection is reset).
