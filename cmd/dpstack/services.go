@@ -110,7 +110,7 @@ func (s *services) Collectors() []prometheus.Collector {
 	}
 	if s.sp != nil {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "dpstack_sockperf_malformed_total", Help: "sockperf messages dropped: a header shorter than 14 bytes or whose length does not match.",
+			Name: "dpstack_sockperf_malformed_total", Help: "sockperf messages dropped as malformed: a datagram shorter than the 14-byte header or whose length field disagrees with its size, a TCP header whose length is out of range (its connection is reset).",
 		}, func() float64 { return float64(s.sp.malformed.Load()) }))
 	}
 	return cs
