@@ -87,7 +87,8 @@ func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
 	}
 	rep.Notes = append(rep.Notes,
 		fmt.Sprintf("sockperf ping-pong -m %s -t %d, UDP and --tcp; latencies are sockperf's, half the round trip; ratios against %q",
-			sockperfMsgSize, sockperfSeconds(c.Limits), KernelRow))
+			sockperfMsgSize, sockperfSeconds(c.Limits), KernelRow),
+		"client and servers are placed by the scheduler: whether the kernel's sockperf client and server share a CPU can change its latency several-fold from one run to the next (the kclient table's placements show why)")
 	return rep, nil
 }
 
