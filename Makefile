@@ -9,14 +9,14 @@
 GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/dpstack
 PKGS      := ./...
-APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables
-# What make perf's second table runs: ab, wrk, dpdk-testpmd (in dpdk-dev
-# on Debian 12), ping, ip.
-PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils
+APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables sockperf
+# What make perf's second and third tables run: ab, wrk, dpdk-testpmd (in
+# dpdk-dev on Debian 12), ping, ip, sockperf.
+PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils sockperf
 DEMO_NS   := dpstack
 export GONOSUMDB := github.com/yerden/go-dpdk
 
-.PHONY: all setup build test bench lint demo run clean perf pgo
+.PHONY: all setup build test bench lint demo run clean perf perf-sockperf pgo
 
 all: build
 
@@ -56,7 +56,7 @@ lint: setup
 # table and writes perf/results/perf.{txt,csv,png}; then the second table,
 # clients in a network namespace against dpstack on net_tap and against
 # the kernel over veth (perf/README.md "With a kernel client"), written to
-# perf/results/kclient.{txt,csv}. It installs what those clients need
+# perf/results/kclient.{txt,csv}; then perf-sockperf's table. It installs what those clients need
 # (PERF_APT_PKGS) as setup does. perf/ is its own module (gVisor and
 # gonum/plot stay out of this one) and is not part of test. When the
 # dpstack adapters do not build yet, the first table measures the others.
@@ -68,6 +68,15 @@ perf: setup
 	cd perf && ../bin/perf -go $(GO) -root .. -out results
 	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
 	cd perf && ../bin/kclient -go $(GO) -root .. -out results
+	@$(MAKE) --no-print-directory perf-sockperf
+
+# perf-sockperf: "sockperf ping-pong" (64 B, UDP and TCP) from a namespace
+# against "dpstack run --sockperf" over net_tap and against "sockperf
+# server" on the kernel over veth; perf/results/sockperf.{txt,csv}.
+perf-sockperf:
+	@$(MAKE) --no-print-directory setup APT_PKGS="$(PERF_APT_PKGS)"
+	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
+	cd perf && ../bin/kclient -sockperf -go $(GO) -root .. -out results
 
 # pgo refreshes the profile that the dpstack command and the perf harness
 # are built with (profile-guided optimization, README "Builds"): a CPU

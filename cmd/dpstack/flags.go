@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ type runConfig struct {
 	congestion     string
 	sourceRoute    bool
 	services       bool
+	sockperfPort   int // 0: off
 	idleTimeout    time.Duration
 	maxConns       int
 	mbufs          int
@@ -50,7 +52,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 	var c runConfig
 	fs := flag.NewFlagSet("dpstack run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var addr, gw, idle, huge, peer, logLevel, join string
+	var addr, gw, idle, huge, peer, logLevel, join, sockperf string
 	fs.StringVar(&c.vdev, "vdev", "", "virtual device, e.g. net_tap0 or net_tap0,iface=dtap0")
 	fs.StringVar(&c.pci, "pci", "", "PCI address of a NIC bound to a DPDK driver, e.g. 0000:01:00.0")
 	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix, e.g. 198.18.0.2/24 (required)")
@@ -72,7 +74,8 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
 	fs.BoolVar(&c.services, "services", true, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
-	fs.StringVar(&join, "join", "", "IPv4 multicast groups the UDP echo joins, e.g. 239.18.0.1,239.18.0.2")
+	fs.StringVar(&join, "join", "", "IPv4 multicast groups the UDP echo and the sockperf server join, e.g. 239.18.0.1,239.18.0.2")
+	fs.StringVar(&sockperf, "sockperf", fmt.Sprint(defaultSockperfPort), "with the services: serve the sockperf protocol (ping-pong, under-load, throughput) on this UDP and TCP port, or off")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "the services close a connection that makes no progress for this long")
 	fs.IntVar(&c.maxConns, "max-conns", 65536, "the services hold at most this many connections at once; more are reset")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
@@ -108,7 +111,7 @@ func parseRunFlags(args []string) (runConfig, error) {
 		return c, err
 	}
 	if len(c.join) > 0 && !c.services {
-		return c, errors.New("--join needs the services: the UDP echo joins the groups")
+		return c, errors.New("--join needs the services: the UDP echo and the sockperf server join the groups")
 	}
 	if !sock.CongestionRegistered(c.congestion) {
 		return c, fmt.Errorf("--congestion %q: want cubic or reno", c.congestion)
@@ -118,6 +121,9 @@ func parseRunFlags(args []string) (runConfig, error) {
 	}
 	if c.maxConns <= 0 {
 		return c, fmt.Errorf("--max-conns %d: want a positive count", c.maxConns)
+	}
+	if c.sockperfPort, err = parseSockperfPort(sockperf); err != nil {
+		return c, err
 	}
 	if c.idleTimeout <= 0 {
 		return c, fmt.Errorf("--idle-timeout %v: want a positive duration", c.idleTimeout)
@@ -151,6 +157,18 @@ func parseRunFlags(args []string) (runConfig, error) {
 		c.filePrefix = fmt.Sprintf("dpstack-%d", os.Getpid())
 	}
 	return c, nil
+}
+
+// parseSockperfPort reads --sockperf: a port, or off (0).
+func parseSockperfPort(s string) (int, error) {
+	if s == "off" {
+		return 0, nil
+	}
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("--sockperf %q: want a port 1..65535 or off", s)
+	}
+	return p, nil
 }
 
 func logLevelVar(l *slog.Level, s string) error {

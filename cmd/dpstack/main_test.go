@@ -72,6 +72,7 @@ func TestParseRunFlags(t *testing.T) {
 		{"unknown congestion control", with("--congestion", "bbr"), "--congestion"},
 		{"join not a group", with("--join", "239.18.0.1,198.18.0.1"), "--join"},
 		{"join without services", with("--join", "239.18.0.1", "--services=false"), "--join needs"},
+		{"bad sockperf port", with("--sockperf", "70000"), "--sockperf"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +95,10 @@ func TestParseRunFlags(t *testing.T) {
 	c, err = parseRunFlags(with("--services=false"))
 	require.NoError(t, err)
 	assert.False(t, c.services)
+	assert.Equal(t, defaultSockperfPort, c.sockperfPort, "the sockperf server is on by default")
+	c, err = parseRunFlags(with("--sockperf", "off"))
+	require.NoError(t, err)
+	assert.Zero(t, c.sockperfPort)
 }
 
 func TestTapIface(t *testing.T) {

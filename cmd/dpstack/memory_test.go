@@ -307,12 +307,12 @@ func TestMassClose(t *testing.T) {
 	got, _ := strconv.Atoi(string(m[1]))
 	assert.GreaterOrEqual(t, got, 15, "pings answered of 20 during the mass close:\n%s", pingOut)
 
-	// What remains are the services' sockets: three TCP listeners and
-	// the UDP echo's socket.
+	// What remains are the services' sockets: four TCP listeners (echo,
+	// discard, HTTP, sockperf) and two UDP sockets (echo, sockperf).
 	var body string
 	for deadline := time.Now().Add(90 * time.Second); ; {
 		body = r.metrics(t)
-		if metricValue(body, sockets) == 4 && metricValue(body, orphans) == 0 && metricValue(body, held) == 0 &&
+		if metricValue(body, sockets) == 6 && metricValue(body, orphans) == 0 && metricValue(body, held) == 0 &&
 			metricValue(body, gs) <= goroutines {
 			break
 		}

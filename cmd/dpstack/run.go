@@ -81,7 +81,7 @@ func run(c runConfig, log *slog.Logger) (err error) {
 	}
 	var app []prometheus.Collector
 	if c.services {
-		svc, err := startServices(host, c.idleTimeout, c.maxConns, c.join, log)
+		svc, err := startServices(host, c.idleTimeout, c.maxConns, c.sockperfPort, c.join, log)
 		if err != nil {
 			return err
 		}

@@ -35,14 +35,16 @@ type services struct {
 	log    *slog.Logger
 	lns    []io.Closer
 	counts []*connCount
+	sp     *sockperfStats // nil without the sockperf server
 }
 
 // startServices listens on the services' ports on every address of h;
-// the UDP echo joins the multicast groups join.
+// the UDP echo and the sockperf server join the multicast groups join.
 // Each closes a connection that makes no progress for idle (idleWatch), so
 // that peers that vanished without a word leave nothing behind; together
-// they hold at most maxConns connections (connLimit).
-func startServices(h *stack.Host, idle time.Duration, maxConns int, join []netip.Addr, log *slog.Logger) (*services, error) {
+// they hold at most maxConns connections (connLimit). sockperfPort, when
+// not 0, is where the sockperf server listens (UDP and TCP).
+func startServices(h *stack.Host, idle time.Duration, maxConns, sockperfPort int, join []netip.Addr, log *slog.Logger) (*services, error) {
 	s := &services{log: log}
 	limit := &connLimit{max: int64(maxConns)}
 	conf := func(name string) serviceConf {
@@ -71,11 +73,16 @@ func startServices(h *stack.Host, idle time.Duration, maxConns int, join []netip
 		return nil, fmt.Errorf("UDP echo on port %d: %w", echoPort, err)
 	}
 	s.lns = append(s.lns, uln)
-	for _, g := range join {
-		if err := uln.JoinGroup(nil, &net.UDPAddr{IP: g.AsSlice()}); err != nil {
+	if err := joinAll(uln, join); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("UDP echo: %w", err)
+	}
+	if sockperfPort != 0 {
+		if err := s.startSockperf(h, sockperfPort, join, conf("sockperf")); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("UDP echo joining %v: %w", g, err)
+			return nil, err
 		}
+		log.Info("sockperf server", "udp", fmt.Sprintf("%v:%d", h.Addr().Addr(), sockperfPort), "tcp", fmt.Sprintf("%v:%d", h.Addr().Addr(), sockperfPort))
 	}
 	addr := h.Addr().Addr()
 	log.Info("services", "echo", fmt.Sprintf("%v:%d", addr, echoPort), "udp_echo", fmt.Sprintf("%v:%d", addr, echoPort), "discard", fmt.Sprintf("%v:%d", addr, discardPort),
@@ -108,7 +115,42 @@ func (s *services) Collectors() []prometheus.Collector {
 				Name: "dpstack_service_refused_total", Help: "Connections a built-in service reset at once: --max-conns was reached.", ConstLabels: labels,
 			}, func() float64 { return float64(c.refused.Load()) }))
 	}
+	if s.sp != nil {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dpstack_sockperf_malformed_total", Help: "sockperf messages dropped as malformed: a datagram shorter than the 14-byte header or whose length field disagrees with its size, a TCP header whose length is out of range (its connection is reset).",
+		}, func() float64 { return float64(s.sp.malformed.Load()) }))
+	}
 	return cs
+}
+
+// startSockperf serves the sockperf protocol on port, over UDP and TCP;
+// the UDP socket joins the groups join (sockperf ping-pong -i GROUP).
+func (s *services) startSockperf(h *stack.Host, port int, join []netip.Addr, conf serviceConf) error {
+	s.sp = &sockperfStats{}
+	ln, err := api.ListenCallback(h, fmt.Sprintf(":%d", port), sockperfTCP{conf, s.sp})
+	if err != nil {
+		return fmt.Errorf("sockperf on TCP port %d: %w", port, err)
+	}
+	s.lns = append(s.lns, ln)
+	uln, err := api.ListenUDPCallback(h, fmt.Sprintf(":%d", port), sockperfUDP{s.sp})
+	if err != nil {
+		return fmt.Errorf("sockperf on UDP port %d: %w", port, err)
+	}
+	s.lns = append(s.lns, uln)
+	if err := joinAll(uln, join); err != nil {
+		return fmt.Errorf("sockperf: %w", err)
+	}
+	return nil
+}
+
+// joinAll has ln's sockets, one per core, join the groups.
+func joinAll(ln *api.CUDPListener, groups []netip.Addr) error {
+	for _, g := range groups {
+		if err := ln.JoinGroup(nil, &net.UDPAddr{IP: g.AsSlice()}); err != nil {
+			return fmt.Errorf("joining %v: %w", g, err)
+		}
+	}
+	return nil
 }
 
 // connLimit caps the connections the services hold at once, across cores

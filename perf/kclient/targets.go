@@ -54,6 +54,17 @@ func (t *target) fail(err error) (*target, error) {
 // and starts kserve in the server's namespace, on srvCPU if one is given;
 // the clients run on cliCPU if one is given.
 func startKernel(ctx context.Context, b *bins, srvCPU, cliCPU string) (*target, error) {
+	t, err := startVeth(cliCPU)
+	if err != nil {
+		return nil, err
+	}
+	cmd := inNetns(context.Background(), kernelSrvNS, onCPU(srvCPU, b.kserve, "-addr", kernelSrvAddr)...)
+	return t.serve(ctx, "kserve", cmd, filepath.Join(b.dir, "kserve.log"), "kserve up")
+}
+
+// startVeth creates the kernel baseline's two namespaces and veth pair,
+// with no server yet; the clients run on cliCPU if one is given.
+func startVeth(cliCPU string) (*target, error) {
 	t := &target{ns: kernelCliNS, addr: kernelSrvAddr, cpu: cliCPU}
 	for _, ns := range []string{kernelSrvNS, kernelCliNS} {
 		if err := addNetns(ns); err != nil {
@@ -74,8 +85,7 @@ func startKernel(ctx context.Context, b *bins, srvCPU, cliCPU string) (*target, 
 			return t.fail(err)
 		}
 	}
-	cmd := inNetns(context.Background(), kernelSrvNS, onCPU(srvCPU, b.kserve, "-addr", kernelSrvAddr)...)
-	return t.serve(ctx, "kserve", cmd, filepath.Join(b.dir, "kserve.log"), "kserve up")
+	return t, nil
 }
 
 // startDpstack runs "dpstack run" on net_tap with the idle policy given,

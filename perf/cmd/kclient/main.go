@@ -3,13 +3,17 @@
 // wrk) run in a network namespace, against "dpstack run" over net_tap and
 // against the Linux kernel serving the same services over a veth pair,
 // with the TAP's own floor (package kclient). It writes the table to
-// kclient.txt and kclient.csv.
+// kclient.txt and kclient.csv. With -sockperf it prints the sockperf
+// table instead (make perf-sockperf): sockperf ping-pong, UDP and TCP,
+// against "dpstack run --sockperf" and against "sockperf server" on the
+// kernel, to sockperf.txt and sockperf.csv.
 //
-//	go run ./cmd/kclient -out results        # what make perf does
-//	go run ./cmd/kclient -quick -out /tmp/k  # small counts: a smoke test
+//	go run ./cmd/kclient -out results           # what make perf does
+//	go run ./cmd/kclient -sockperf -out results # what make perf-sockperf does
+//	go run ./cmd/kclient -quick -out /tmp/k     # small counts: a smoke test
 //
-// It needs root (namespaces, TAP devices, DPDK), ping, ab, wrk and
-// dpdk-testpmd. Ctrl-C stops it; it still stops what it started and
+// It needs root (namespaces, TAP devices, DPDK), ping, ab, wrk,
+// dpdk-testpmd and sockperf. Ctrl-C stops it; it still stops what it started and
 // removes the namespaces it created.
 package main
 
@@ -33,12 +37,17 @@ func main() {
 	flag.StringVar(&c.Root, "root", "..", "the dpstack module's directory (cmd/dpstack is built from it)")
 	flag.StringVar(&c.Go, "go", "go", "the go command")
 	quick := flag.Bool("quick", false, "a tenth of the counts and one-second loads, to check that everything runs")
+	sp := flag.Bool("sockperf", false, "the sockperf table (sockperf.{txt,csv}) instead of the kernel-client one")
 	flag.Parse()
 	if *quick {
 		c.Limits = c.Limits.Quick()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	run := runKclient
+	if *sp {
+		run = runSockperf
+	}
 	if err := run(ctx, c, *out, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "kclient:", err)
 		stop()
@@ -46,18 +55,37 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, c kclient.Config, dir string, stdout io.Writer) error {
+func runKclient(ctx context.Context, c kclient.Config, dir string, stdout io.Writer) error {
 	rep, err := kclient.Run(ctx, c)
 	if err != nil {
 		return err
 	}
+	return save(dir, "kclient", rep, stdout)
+}
+
+func runSockperf(ctx context.Context, c kclient.Config, dir string, stdout io.Writer) error {
+	rep, err := kclient.RunSockperf(ctx, c)
+	if err != nil {
+		return err
+	}
+	return save(dir, "sockperf", rep, stdout)
+}
+
+// report is a table to save: kclient.Report or kclient.SockperfReport.
+type report interface {
+	WriteTable(io.Writer) error
+	WriteCSV(io.Writer) error
+}
+
+// save writes rep as dir/name.txt (also to stdout) and dir/name.csv.
+func save(dir, name string, rep report, stdout io.Writer) error {
 	var text strings.Builder
 	if err := rep.WriteTable(&text); err != nil {
 		return err
 	}
-	if err := table.Save(dir, "kclient", text.String(), stdout, map[string]func(io.Writer) error{"kclient.csv": rep.WriteCSV}); err != nil {
+	if err := table.Save(dir, name, text.String(), stdout, map[string]func(io.Writer) error{name + ".csv": rep.WriteCSV}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s/{kclient.txt,kclient.csv}\n", dir)
+	fmt.Fprintf(stdout, "wrote %s/{%s.txt,%s.csv}\n", dir, name, name)
 	return nil
 }
