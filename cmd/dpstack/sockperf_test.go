@@ -14,17 +14,18 @@ import (
 )
 
 // TestRunSockperf runs the real sockperf client (Debian's sockperf 3.7)
-// from the kernel's namespace against "dpstack run": ping-pong over UDP
-// and TCP must come back with every message answered, under-load with its
-// sampled replies, throughput with none. Malformed messages are
-// dropped and counted (a TCP one resets its connection), and the command still exits clean.
+// from the kernel's namespace against "dpstack run": ping-pong over UDP,
+// over TCP and to a multicast group the server joined (--join) must come
+// back with every message answered, under-load with its sampled replies,
+// throughput with none. Malformed messages are dropped and counted (a TCP
+// one resets its connection), and the command still exits clean.
 func TestRunSockperf(t *testing.T) {
 	if _, err := exec.LookPath("sockperf"); err != nil {
 		t.Skip("no sockperf (make setup installs it)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	r := startRun(t, ctx, "sockperf", "198.18.12", "--sockperf", "11111")
+	r := startRun(t, ctx, "sockperf", "198.18.12", "--sockperf", "11111", "--join", "239.18.12.100")
 	out, err := r.ns.Output(ctx, "ping", "-c", "1", "-W", "2", "198.18.12.2")
 	require.NoError(t, err, out)
 
@@ -60,6 +61,17 @@ func TestRunSockperf(t *testing.T) {
 			assert.LessOrEqual(t, s.P99, s.P999)
 		})
 	}
+	t.Run("ping-pong/multicast", func(t *testing.T) {
+		// To the group the server joined (--join), from the namespace's
+		// address on the link; the replies come back unicast.
+		out, err := r.ns.Output(ctx, "timeout", "20", "sockperf", "ping-pong", "-i", "239.18.12.100", "-p", "11111",
+			"--mc-tx-if", "198.18.12.1", "--mc-rx-if", "198.18.12.1", "-t", "1")
+		require.NoError(t, err, out)
+		s, err := sockperf.Parse(out)
+		require.NoError(t, err)
+		assert.Positive(t, s.Received, "replies came back: %+v", s)
+		assert.LessOrEqual(t, s.Sent-s.Received, 1, "every message answered: %+v", s)
+	})
 	t.Run("throughput/tcp", func(t *testing.T) {
 		s := client("throughput", "--tcp")
 		assert.True(t, s.HasRate, "%+v", s)
