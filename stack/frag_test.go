@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"sort"
 	"syscall"
@@ -68,23 +66,6 @@ func reassembleFrames(t *testing.T, frames [][]byte) []byte {
 		data = append(data, ip.Payload()...)
 	}
 	return data
-}
-
-// frames takes what core q transmitted, each frame copied whole.
-func (lh *loopHost) frames(q int) [][]byte {
-	var out [][]byte
-	for {
-		n := lh.port.RxBurst(uint16(q), lh.burst)
-		for _, b := range lh.burst[:n] {
-			f := make([]byte, b.Len())
-			b.ReadAt(f, 0)
-			b.Free()
-			out = append(out, f)
-		}
-		if n < len(lh.burst) {
-			return out
-		}
-	}
 }
 
 // TestFragmentsOnTwoCores: the fragments of one echo request land on both
@@ -261,32 +242,25 @@ func TestFragmentedTCPSegment(t *testing.T) {
 // the namespace it was made in.
 func rawSocketsIn(t *testing.T, ns *netns.NS) (send, recv int) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread moved into ns ends with the goroutine.
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + ns.Name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
+	require.NoError(t, ns.Do(func() error {
+		var err error
 		if send, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW); err != nil {
-			errc <- err
-			return
+			return err
 		}
 		recv, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
-		errc <- err
-	}()
-	require.NoError(t, <-errc)
+		return err
+	}))
 	t.Cleanup(func() { unix.Close(send); unix.Close(recv) })
-	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
-	require.NoError(t, unix.SetsockoptTimeval(recv, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
+	setRcvTimeout(t, recv)
 	return send, recv
+}
+
+// setRcvTimeout bounds each read of socket fd to 200 ms (SO_RCVTIMEO), so
+// that a test's read loop looks at its deadline.
+func setRcvTimeout(t *testing.T, fd int) {
+	t.Helper()
+	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
+	require.NoError(t, unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
 }
 
 // awaitICMP reads ICMP messages from recv until one satisfies match, for at

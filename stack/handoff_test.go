@@ -79,32 +79,48 @@ func (lh *loopHost) inject(q int, f header.TCPFields, payload []byte) {
 	require.Equal(lh.t, 1, lh.port.TxBurst(uint16(q), []*mbuf.Buf{b}))
 }
 
-// sent takes what core q transmitted (its ring) and returns the TCP
-// headers, copied.
-func (lh *loopHost) sent(q int) []header.TCP {
-	var out []header.TCP
+// frames takes what core q transmitted, each frame copied whole.
+func (lh *loopHost) frames(q int) [][]byte {
+	var out [][]byte
 	for {
 		n := lh.port.RxBurst(uint16(q), lh.burst)
 		for _, b := range lh.burst[:n] {
 			f := make([]byte, b.Len())
 			b.ReadAt(f, 0)
 			b.Free()
-			eth, ok := header.ParseEthernet(f)
-			if !ok || eth.EtherType() != header.EtherTypeIPv4 {
-				continue
-			}
-			ip, perr := header.ParseIPv4(eth.Payload())
-			if perr != header.IPv4OK || ip.Protocol() != header.IPProtoTCP {
-				continue
-			}
-			th, ok := header.ParseTCP(ip.Payload())
-			require.True(lh.t, ok)
-			out = append(out, th)
+			out = append(out, f)
 		}
 		if n < len(lh.burst) {
 			return out
 		}
 	}
+}
+
+// sentIPv4 takes what core q transmitted (its ring) and returns the IPv4
+// packets of protocol proto, copied.
+func (lh *loopHost) sentIPv4(q int, proto uint8) []header.IPv4 {
+	var out []header.IPv4
+	for _, f := range lh.frames(q) {
+		eth, ok := header.ParseEthernet(f)
+		if !ok || eth.EtherType() != header.EtherTypeIPv4 {
+			continue
+		}
+		if ip, perr := header.ParseIPv4(eth.Payload()); perr == header.IPv4OK && ip.Protocol() == proto {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// sent takes what core q transmitted and returns the TCP headers, copied.
+func (lh *loopHost) sent(q int) []header.TCP {
+	var out []header.TCP
+	for _, ip := range lh.sentIPv4(q, header.IPProtoTCP) {
+		th, ok := header.ParseTCP(ip.Payload())
+		require.True(lh.t, ok)
+		out = append(out, th)
+	}
+	return out
 }
 
 func (lh *loopHost) tcpStats(core int) *tcp.Stats { return lh.h.Stacks()[core].TCP().Stats() }

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -37,36 +35,19 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 func linkSocketIn(t *testing.T, ns *netns.NS, iface string) *linkSocket {
 	t.Helper()
 	ls := &linkSocket{}
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread moved into ns ends with the goroutine.
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + ns.Name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
+	require.NoError(t, ns.Do(func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
-			errc <- err
-			return
+			return err
 		}
 		ls.ifindex = ifi.Index
 		if ls.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IP))); err != nil {
-			errc <- err
-			return
+			return err
 		}
-		errc <- unix.Bind(ls.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ls.ifindex})
-	}()
-	require.NoError(t, <-errc)
+		return unix.Bind(ls.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ls.ifindex})
+	}))
 	t.Cleanup(func() { unix.Close(ls.fd) })
-	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
-	require.NoError(t, unix.SetsockoptTimeval(ls.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
+	setRcvTimeout(t, ls.fd)
 	return ls
 }
 

@@ -21,25 +21,10 @@ import (
 // igmpSent takes what core q transmitted and returns the IGMP messages.
 func (lh *loopHost) igmpSent(q int) []header.IGMP {
 	var out []header.IGMP
-	for {
-		n := lh.port.RxBurst(uint16(q), lh.burst)
-		for _, b := range lh.burst[:n] {
-			f := make([]byte, b.Len())
-			b.ReadAt(f, 0)
-			b.Free()
-			eth, ok := header.ParseEthernet(f)
-			if !ok || eth.EtherType() != header.EtherTypeIPv4 {
-				continue
-			}
-			ip, perr := header.ParseIPv4(eth.Payload())
-			if perr == header.IPv4OK && ip.Protocol() == header.IPProtoIGMP {
-				out = append(out, header.IGMP(ip.Payload()))
-			}
-		}
-		if n < len(lh.burst) {
-			return out
-		}
+	for _, ip := range lh.sentIPv4(q, header.IPProtoIGMP) {
+		out = append(out, header.IGMP(ip.Payload()))
 	}
+	return out
 }
 
 // injectIP transmits an IPv4 packet from the peer to group into queue q.

@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // NS is a network namespace this process created.
@@ -84,6 +88,29 @@ func (ns *NS) Output(ctx context.Context, name string, args ...string) (string, 
 		return string(out), fmt.Errorf("netns %s: %s %s: %w: %s", ns.Name, name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// Do runs fn on an OS thread moved into ns (setns(2)), and returns its
+// error: the sockets fn opens belong to ns for their whole life, whichever
+// thread uses them later. The thread is never moved back; it ends with
+// the goroutine Do starts.
+func (ns *NS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		f, err := os.Open("/var/run/netns/" + ns.Name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("netns %s: setns: %w", ns.Name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
 
 // Delete removes the namespace and everything still in it.

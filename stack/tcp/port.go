@@ -8,14 +8,6 @@ import (
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
-// The ephemeral port range (net.ipv4.ip_local_port_range's default; RFC
-// 6056 §3.2 recommends 1024-65535, Linux uses this narrower one).
-const (
-	portLow  = 32768
-	portHigh = 60999
-	numPorts = portHigh - portLow + 1
-)
-
 // portTableSize is the size of RFC 6056 Algorithm 4's table of perturbation
 // counters (Linux's table_perturb, much smaller here: one core's share).
 const portTableSize = 256
@@ -36,11 +28,6 @@ type bindBucket struct {
 // empty reports whether nothing holds the port any more.
 func (b *bindBucket) empty() bool { return len(b.owners) == 0 && len(b.tws) == 0 }
 
-// addrOverlap reports whether two bound addresses can receive the same
-// segment: equal, or either the wildcard (inet_rcv_saddr_equal with
-// wildcards matching).
-func addrOverlap(a, b uint32) bool { return a == 0 || b == 0 || a == b }
-
 // bindConflict reports whether s may not share bucket b bound to laddr
 // (inet_csk_bind_conflict): an owner on an overlapping address conflicts
 // unless both set SO_REUSEADDR and the owner is not listening, or both set
@@ -56,7 +43,7 @@ func bindConflict(s *Sock, b *bindBucket, laddr uint32) bool {
 		if s.ReusePort && o.ReusePort {
 			continue
 		}
-		if addrOverlap(laddr, o.tuple.laddr) {
+		if sock.AddrOverlap(laddr, o.tuple.laddr) {
 			return true
 		}
 	}
@@ -64,7 +51,7 @@ func bindConflict(s *Sock, b *bindBucket, laddr uint32) bool {
 		if s.ReuseAddr && tw.reuseAddr || s.ReusePort && tw.reusePort {
 			continue
 		}
-		if addrOverlap(laddr, tw.tuple.laddr) {
+		if sock.AddrOverlap(laddr, tw.tuple.laddr) {
 			return true
 		}
 	}
@@ -76,9 +63,9 @@ func bindConflict(s *Sock, b *bindBucket, laddr uint32) bool {
 // no port is free.
 func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	if port == 0 {
-		start := uint32(p.rng.IntN(numPorts))
-		for i := uint32(0); i < numPorts; i++ {
-			cand := uint16(portLow + (start+i)%numPorts)
+		start := uint32(p.rng.IntN(sock.EphemeralPorts))
+		for i := uint32(0); i < sock.EphemeralPorts; i++ {
+			cand := uint16(sock.EphemeralLow + (start+i)%sock.EphemeralPorts)
 			if p.binds[cand] == nil {
 				port = cand
 				break
@@ -174,8 +161,8 @@ func (p *Proto) connectPort(laddr, raddr uint32, rport uint16) (uint16, bool) {
 	idx := uint32(h>>48) % portTableSize
 	offset := uint32(h) + uint32(p.perturb[idx])
 	fallback, fallbackAt := uint16(0), uint32(0)
-	for i := uint32(0); i < numPorts; i++ {
-		port := uint16(portLow + (offset+i)%numPorts)
+	for i := uint32(0); i < sock.EphemeralPorts; i++ {
+		port := uint16(sock.EphemeralLow + (offset+i)%sock.EphemeralPorts)
 		t := fourTuple{laddr, raddr, port, rport}
 		if b := p.binds[port]; b != nil {
 			if !b.connectOnly || p.tupleInUse(t) {

@@ -3,14 +3,8 @@ package udp
 import (
 	"fmt"
 	"syscall"
-)
 
-// The ephemeral port range (net.ipv4.ip_local_port_range's default; RFC
-// 6056 §3.2 recommends 1024-65535, Linux uses this narrower one).
-const (
-	portLow  = 32768
-	portHigh = 60999
-	numPorts = portHigh - portLow + 1
+	"github.com/dpstack/dpstack/stack/sock"
 )
 
 // bucket is every socket bound to one local port (udp_hslot).
@@ -18,10 +12,6 @@ type bucket struct {
 	port  uint16
 	socks []*Sock
 }
-
-// addrOverlap reports whether two bound addresses can receive the same
-// datagram: equal, or either the wildcard.
-func addrOverlap(a, b uint32) bool { return a == 0 || b == 0 || a == b }
 
 // bindConflict reports whether s may not join bucket b bound to laddr
 // (udp_lib_lport_inuse): a socket on an overlapping address conflicts
@@ -31,7 +21,7 @@ func bindConflict(s *Sock, b *bucket, laddr uint32) bool {
 		if o == s || s.ReuseAddr && o.ReuseAddr || s.ReusePort && o.ReusePort {
 			continue
 		}
-		if addrOverlap(laddr, o.laddr) {
+		if sock.AddrOverlap(laddr, o.laddr) {
 			return true
 		}
 	}
@@ -45,9 +35,9 @@ func bindConflict(s *Sock, b *bucket, laddr uint32) bool {
 // a conflict, or when no port is free.
 func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	if port == 0 {
-		start := uint32(p.rng.IntN(numPorts))
-		for i := uint32(0); i < numPorts; i++ {
-			cand := uint16(portLow + (start+i)%numPorts)
+		start := uint32(p.rng.IntN(sock.EphemeralPorts))
+		for i := uint32(0); i < sock.EphemeralPorts; i++ {
+			cand := uint16(sock.EphemeralLow + (start+i)%sock.EphemeralPorts)
 			if p.binds[cand] == nil && (p.ports == nil || !p.ports.taken(cand, p.core)) {
 				port = cand
 				break
