@@ -15,3 +15,16 @@ const (
 // either the wildcard (inet_rcv_saddr_equal with wildcards matching). Two
 // sockets bound to one port conflict where their addresses overlap.
 func AddrOverlap(a, b uint32) bool { return a == 0 || b == 0 || a == b }
+
+// PickEphemeral chooses a port for a bind to port 0 as RFC 6056 §3.3.1
+// Algorithm 1 does (Linux's inet_csk_get_port and udp_lib_get_port): from
+// start, a random point of the range, the next port free says is free. It
+// returns 0 when none is.
+func PickEphemeral(start int, free func(port uint16) bool) uint16 {
+	for i := range EphemeralPorts {
+		if port := uint16(EphemeralLow + (start+i)%EphemeralPorts); free(port) {
+			return port
+		}
+	}
+	return 0
+}

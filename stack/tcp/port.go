@@ -63,14 +63,7 @@ func bindConflict(s *Sock, b *bindBucket, laddr uint32) bool {
 // no port is free.
 func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	if port == 0 {
-		start := uint32(p.rng.IntN(sock.EphemeralPorts))
-		for i := uint32(0); i < sock.EphemeralPorts; i++ {
-			cand := uint16(sock.EphemeralLow + (start+i)%sock.EphemeralPorts)
-			if p.binds[cand] == nil {
-				port = cand
-				break
-			}
-		}
+		port = sock.PickEphemeral(p.rng.IntN(sock.EphemeralPorts), func(cand uint16) bool { return p.binds[cand] == nil })
 		if port == 0 {
 			return fmt.Errorf("tcp: bind: no free ephemeral port: %w", syscall.EADDRINUSE)
 		}

@@ -35,14 +35,9 @@ func bindConflict(s *Sock, b *bucket, laddr uint32) bool {
 // a conflict, or when no port is free.
 func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	if port == 0 {
-		start := uint32(p.rng.IntN(sock.EphemeralPorts))
-		for i := uint32(0); i < sock.EphemeralPorts; i++ {
-			cand := uint16(sock.EphemeralLow + (start+i)%sock.EphemeralPorts)
-			if p.binds[cand] == nil && (p.ports == nil || !p.ports.taken(cand, p.core)) {
-				port = cand
-				break
-			}
-		}
+		port = sock.PickEphemeral(p.rng.IntN(sock.EphemeralPorts), func(cand uint16) bool {
+			return p.binds[cand] == nil && (p.ports == nil || !p.ports.taken(cand, p.core))
+		})
 		if port == 0 {
 			return fmt.Errorf("udp: bind: no free ephemeral port: %w", syscall.EADDRINUSE)
 		}
