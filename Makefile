@@ -10,13 +10,13 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/dpstack
 PKGS      := ./...
 APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables sockperf
-# What make perf's second and third tables run: ab, wrk, dpdk-testpmd (in
-# dpdk-dev on Debian 12), ping, ip, sockperf.
-PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils sockperf
+# What make perf's second, third and fourth tables run: ab, wrk,
+# dpdk-testpmd (in dpdk-dev on Debian 12), ping, ip, sockperf, haproxy.
+PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils sockperf haproxy curl
 DEMO_NS   := dpstack
 export GONOSUMDB := github.com/yerden/go-dpdk
 
-.PHONY: all setup build test bench lint demo run clean perf perf-sockperf pgo
+.PHONY: all setup build test bench lint demo run clean perf perf-sockperf perf-proxy pgo
 
 all: build
 
@@ -56,7 +56,7 @@ lint: setup
 # table and writes perf/results/perf.{txt,csv,png}; then the second table,
 # clients in a network namespace against dpstack on net_tap and against
 # the kernel over veth (perf/README.md "With a kernel client"), written to
-# perf/results/kclient.{txt,csv}; then perf-sockperf's table. It installs what those clients need
+# perf/results/kclient.{txt,csv}; then perf-sockperf's and perf-proxy's tables. It installs what those clients need
 # (PERF_APT_PKGS) as setup does. perf/ is its own module (gVisor and
 # gonum/plot stay out of this one) and is not part of test. When the
 # dpstack adapters do not build yet, the first table measures the others.
@@ -69,6 +69,7 @@ perf: setup
 	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
 	cd perf && ../bin/kclient -go $(GO) -root .. -out results
 	@$(MAKE) --no-print-directory perf-sockperf
+	@$(MAKE) --no-print-directory perf-proxy
 
 # perf-sockperf: "sockperf ping-pong" (64 B, UDP and TCP) from a namespace
 # against "dpstack run --sockperf" over net_tap and against "sockperf
@@ -77,6 +78,15 @@ perf-sockperf:
 	@$(MAKE) --no-print-directory setup APT_PKGS="$(PERF_APT_PKGS)"
 	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
 	cd perf && ../bin/kclient -sockperf -go $(GO) -root .. -out results
+
+# perf-proxy: wrk (kept alive) and ab (a connection per request) from a
+# namespace through "dpstack proxy" over net_tap, through HAProxy (mode
+# tcp) and through a Go io.Copy proxy on the kernel, to the same kernel
+# backend; perf/results/proxy.{txt,csv}.
+perf-proxy:
+	@$(MAKE) --no-print-directory setup APT_PKGS="$(PERF_APT_PKGS)"
+	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
+	cd perf && ../bin/kclient -proxy -go $(GO) -root .. -out results
 
 # pgo refreshes the profile that the dpstack command and the perf harness
 # are built with (profile-guided optimization, README "Builds"): a CPU

@@ -13,18 +13,20 @@ import (
 type bins struct {
 	dir                       string // a temporary directory, also for the servers' logs
 	dpstack, kserve, pingpong string
+	kproxy                    string
 	dpstackErr                error
 }
 
 // build builds cmd/dpstack from c.Root (with its PGO profile, as `make
-// build` does) and cmd/kserve and cmd/pingpong from the perf module, into
-// dir.
+// build` does) and cmd/kserve, cmd/pingpong and cmd/kproxy from the perf
+// module, into dir.
 func build(ctx context.Context, c Config, dir string) (*bins, error) {
 	b := &bins{
 		dir:      dir,
 		dpstack:  filepath.Join(dir, "dpstack"),
 		kserve:   filepath.Join(dir, "kserve"),
 		pingpong: filepath.Join(dir, "pingpong"),
+		kproxy:   filepath.Join(dir, "kproxy"),
 	}
 	goBuild := func(from string, args ...string) error {
 		cmd := exec.CommandContext(ctx, c.Go, append([]string{"build"}, args...)...)
@@ -34,7 +36,7 @@ func build(ctx context.Context, c Config, dir string) (*bins, error) {
 		}
 		return nil
 	}
-	if err := goBuild(filepath.Join(c.Root, "perf"), "-o", dir+"/", "./cmd/kserve", "./cmd/pingpong"); err != nil {
+	if err := goBuild(filepath.Join(c.Root, "perf"), "-o", dir+"/", "./cmd/kserve", "./cmd/pingpong", "./cmd/kproxy"); err != nil {
 		return nil, err
 	}
 	b.dpstackErr = goBuild(c.Root, "-o", b.dpstack, "./cmd/dpstack")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 )
@@ -82,7 +83,9 @@ func (c clients) pingpong(ctx context.Context, proto, port string) (PingPong, er
 }
 
 // ab runs ApacheBench: l.Requests requests or l.LoadTime, with a
-// connection per request or, keepAlive, connections kept alive.
+// connection per request or, keepAlive, connections kept alive. Its
+// percentiles come from the file -e writes: its printed table rounds
+// them to whole milliseconds.
 func (c clients) ab(ctx context.Context, keepAlive bool) (abStats, error) {
 	// -t first: it implies -n 50000, which the -n after it overrides.
 	args := []string{"-q", "-r", "-s", "5", "-t", strconv.Itoa(int(c.l.LoadTime.Seconds())),
@@ -90,11 +93,24 @@ func (c clients) ab(ctx context.Context, keepAlive bool) (abStats, error) {
 	if keepAlive {
 		args = append(args, "-k")
 	}
+	pct, err := os.CreateTemp(c.b.dir, "ab-*.csv")
+	if err != nil {
+		return abStats{}, err
+	}
+	pct.Close()
+	defer os.Remove(pct.Name())
+	args = append(args, "-e", pct.Name())
 	out, err := c.run(ctx, c.l.LoadTime, "ab", append(args, "http://"+c.t.addr+":"+httpPort+"/")...)
 	if err != nil {
 		return abStats{}, err
 	}
 	s, err := parseAB(out)
+	if err == nil {
+		var b []byte
+		if b, err = os.ReadFile(pct.Name()); err == nil {
+			s.p50, s.p99, err = parseABPercentiles(string(b))
+		}
+	}
 	if err == nil && s.failed+s.non2xx > 0 {
 		err = fmt.Errorf("%d of %d requests failed, %d answers not 2xx", s.failed, s.complete, s.non2xx)
 	}

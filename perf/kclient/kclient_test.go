@@ -1,6 +1,7 @@
 package kclient
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,33 @@ Time per request:       0.246 [ms] (mean)
 	assert.Equal(t, abStats{complete: 500, failed: 3, non2xx: 2, bodyLen: 19, perSecond: 40584.42}, s)
 	_, err = parseAB("apr_socket_recv: Connection refused (111)\n")
 	assert.Error(t, err)
+}
+
+func TestParseABPercentiles(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("Percentage served,Time in ms\n")
+	for p := 0; p <= 100; p++ {
+		fmt.Fprintf(&csv, "%d,%.3f\n", p, 0.1+float64(p)/100)
+	}
+	p50, p99, err := parseABPercentiles(csv.String())
+	require.NoError(t, err)
+	assert.Equal(t, 600*time.Microsecond, p50)
+	assert.Equal(t, 1090*time.Microsecond, p99)
+	_, _, err = parseABPercentiles("Percentage served,Time in ms\n")
+	assert.Error(t, err, "ab wrote no percentiles (it failed before the first request)")
+}
+
+func TestProxyTableAgainstHAProxy(t *testing.T) {
+	rep := &ProxyReport{Rows: []ProxyRow{
+		{System: GoProxyRow, Wrk: 30000, WrkP99: 200 * time.Microsecond, AB: 5000, CPUPer100k: -1},
+		{System: HAProxyRow, Wrk: 20000, WrkP99: 400 * time.Microsecond, AB: 10000, CPUPer100k: 1.5},
+	}}
+	var text strings.Builder
+	require.NoError(t, rep.WriteTable(&text))
+	lines := strings.Split(text.String(), "\n")
+	require.GreaterOrEqual(t, len(lines), 3)
+	assert.Contains(t, lines[1], "1.50×", "wrk against HAProxy's row, which is not the first")
+	assert.Contains(t, lines[1], "0.50×", "ab and p99 against HAProxy's row")
 }
 
 func TestParseWrk(t *testing.T) {

@@ -78,7 +78,7 @@ func measureFloor(ctx context.Context, t *target, b *bins, l Limits, row *Row, l
 
 // step runs one client, logs how long it took, and records its error in
 // row.
-func step(log io.Writer, row *Row, name string, fn func() error) {
+func step(log io.Writer, row interface{ fail(string, error) }, name string, fn func() error) {
 	t0 := time.Now()
 	err := fn()
 	fmt.Fprintf(log, "  %-10s %6.2fs", name, time.Since(t0).Seconds())

@@ -55,6 +55,7 @@ type abStats struct {
 	complete, failed, non2xx int
 	bodyLen                  int // "Document Length"
 	perSecond                float64
+	p50, p99                 time.Duration // from the percentiles file (ab -e)
 }
 
 var (
@@ -81,6 +82,31 @@ func parseAB(out string) (abStats, error) {
 		}
 	}
 	return s, nil
+}
+
+// parseABPercentiles reads the file "ab -e" writes: a header line, then
+// "percent,milliseconds" for every percent from 0 to 100.
+func parseABPercentiles(csv string) (p50, p99 time.Duration, err error) {
+	for _, line := range strings.Split(csv, "\n") {
+		pct, ms, ok := strings.Cut(strings.TrimSpace(line), ",")
+		if !ok || (pct != "50" && pct != "99") {
+			continue
+		}
+		v, err := strconv.ParseFloat(ms, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("ab percentiles: %q: %w", line, err)
+		}
+		d := time.Duration(v * float64(time.Millisecond))
+		if pct == "50" {
+			p50 = d
+		} else {
+			p99 = d
+		}
+	}
+	if p50 == 0 || p99 == 0 {
+		return 0, 0, fmt.Errorf("ab percentiles: no 50 %% and 99 %% lines in %.200q", csv)
+	}
+	return p50, p99, nil
 }
 
 // wrkStats is wrk's summary, with --latency.

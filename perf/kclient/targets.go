@@ -23,6 +23,7 @@ const (
 	// kernel side there.
 	dpstackNS, dpstackIf = "dpsperf-dps", "dpsperf-tap0"
 	dpstackAddr          = "198.19.1.2"
+	dpstackPeerAddr      = "198.19.1.1" // the TAP's kernel side
 
 	// Floor: testpmd's TAP moved into a namespace; 198.19.3.2 is only a
 	// static neighbour entry pointing at the TAP.
@@ -92,6 +93,12 @@ func startVeth(cliCPU string) (*target, error) {
 // its loop on serverCPU; it creates its namespace itself and removes it
 // when it stops. With a cpu, the clients run on that CPU only.
 func startDpstack(ctx context.Context, b *bins, idle, cpu string) (*target, error) {
+	return startDpstackCmd(ctx, b, idle, cpu, "run")
+}
+
+// startDpstackCmd is startDpstack for any dpstack subcommand that takes
+// run's device flags: sub, then those flags, then args.
+func startDpstackCmd(ctx context.Context, b *bins, idle, cpu, sub string, args ...string) (*target, error) {
 	if b.dpstackErr != nil {
 		return nil, b.dpstackErr
 	}
@@ -112,11 +119,11 @@ func startDpstack(ctx context.Context, b *bins, idle, cpu string) (*target, erro
 		}
 		return nil
 	})
-	cmd := exec.Command(b.dpstack, "run", "--vdev", "net_tap0,iface="+dpstackIf,
-		"--addr", dpstackAddr+"/24", "--netns", dpstackNS, "--peer-addr", "198.19.1.1/24",
+	cmd := exec.Command(b.dpstack, append([]string{sub, "--vdev", "net_tap0,iface=" + dpstackIf,
+		"--addr", dpstackAddr + "/24", "--netns", dpstackNS, "--peer-addr", dpstackPeerAddr + "/24",
 		"--metrics", metrics, "--file-prefix", prefix, "--status-interval", "0",
-		"--idle", idle, "--cores", serverCPU)
-	return t.serve(ctx, "dpstack", cmd, filepath.Join(b.dir, "dpstack-"+idle+".log"), "dpstack up")
+		"--idle", idle, "--cores", serverCPU}, args...)...)
+	return t.serve(ctx, "dpstack", cmd, filepath.Join(b.dir, "dpstack-"+sub+"-"+idle+".log"), "dpstack up")
 }
 
 // serve starts the target's server (startServer's arguments) and waits

@@ -6,14 +6,18 @@
 // kclient.txt and kclient.csv. With -sockperf it prints the sockperf
 // table instead (make perf-sockperf): sockperf ping-pong, UDP and TCP,
 // against "dpstack run --sockperf" and against "sockperf server" on the
-// kernel, to sockperf.txt and sockperf.csv.
+// kernel, to sockperf.txt and sockperf.csv. With -proxy it prints the
+// proxy table (make perf-proxy): wrk and ab through "dpstack proxy",
+// HAProxy and a Go io.Copy proxy to the same kernel backend, to proxy.txt
+// and proxy.csv.
 //
 //	go run ./cmd/kclient -out results           # what make perf does
 //	go run ./cmd/kclient -sockperf -out results # what make perf-sockperf does
+//	go run ./cmd/kclient -proxy -out results    # what make perf-proxy does
 //	go run ./cmd/kclient -quick -out /tmp/k     # small counts: a smoke test
 //
 // It needs root (namespaces, TAP devices, DPDK), ping, ab, wrk,
-// dpdk-testpmd and sockperf. Ctrl-C stops it; it still stops what it started and
+// dpdk-testpmd, sockperf, haproxy and curl. Ctrl-C stops it; it still stops what it started and
 // removes the namespaces it created.
 package main
 
@@ -38,6 +42,7 @@ func main() {
 	flag.StringVar(&c.Go, "go", "go", "the go command")
 	quick := flag.Bool("quick", false, "a tenth of the counts and one-second loads, to check that everything runs")
 	sp := flag.Bool("sockperf", false, "the sockperf table (sockperf.{txt,csv}) instead of the kernel-client one")
+	px := flag.Bool("proxy", false, "the proxy table (proxy.{txt,csv}) instead of the kernel-client one")
 	flag.Parse()
 	if *quick {
 		c.Limits = c.Limits.Quick()
@@ -45,8 +50,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run := runKclient
-	if *sp {
+	switch {
+	case *sp:
 		run = runSockperf
+	case *px:
+		run = runProxy
 	}
 	if err := run(ctx, c, *out, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "kclient:", err)
@@ -71,7 +79,15 @@ func runSockperf(ctx context.Context, c kclient.Config, dir string, stdout io.Wr
 	return save(dir, "sockperf", rep, stdout)
 }
 
-// report is a table to save: kclient.Report or kclient.SockperfReport.
+func runProxy(ctx context.Context, c kclient.Config, dir string, stdout io.Writer) error {
+	rep, err := kclient.RunProxy(ctx, c)
+	if err != nil {
+		return err
+	}
+	return save(dir, "proxy", rep, stdout)
+}
+
+// report is a table to save: kclient.Report, SockperfReport or ProxyReport.
 type report interface {
 	WriteTable(io.Writer) error
 	WriteCSV(io.Writer) error
