@@ -42,8 +42,9 @@ type SockperfReport struct {
 }
 
 // floorCPU is where the floor's client runs: testpmd forwards on lcore 1
-// (-l 0-1: its main lcore 0 only waits for the terminal), so the client
-// has CPU 0 to itself.
+// (-l 0-1: its main lcore 0 only waits for the terminal) and never
+// yields it, so the client has CPU 0 to itself, and each exchange crosses
+// CPUs as in the placement with the clients on CPU 1.
 const floorCPU = "0"
 
 // RunSockperf measures sockperf ping-pong, 64-byte messages over UDP and
@@ -80,7 +81,7 @@ func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
 			server{BusyRow + p.label, kernel, false, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "busy", p.cpu) }})
 	}
 	floor := FloorRow + ", client on CPU " + floorCPU
-	servers = append(servers, server{floor, KernelRow + placements[1].label, true, func(ctx context.Context) (*target, error) {
+	servers = append(servers, server{floor, KernelRow + placements[2].label, true, func(ctx context.Context) (*target, error) {
 		t, err := startFloor(ctx, b)
 		if err == nil {
 			t.cpu = floorCPU
@@ -125,7 +126,7 @@ func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
 		fmt.Sprintf("floor: dpdk-testpmd --forward-mode=5tswap on a TAP of its own (--no-huge, its own --file-prefix, forwarding on lcore 1) sends each datagram back with addresses and ports swapped: "+
 			"the TAP's kernel crossings and a DPDK poll, with no stack. sockperf takes no such reply (the message comes back with its client flag still set; it reports no messages received), "+
 			"so the floor's UDP cells are perf's pingpong client (64 bytes, the kclient table's floor) with its round trip halved as sockperf reports it; its ratio is against %q; "+
-			"TCP has no floor (a reflected SYN is no answer)", KernelRow+placements[1].label))
+			"TCP has no floor (a reflected SYN is no answer)", KernelRow+placements[2].label))
 	return rep, nil
 }
 
