@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/udp"
 )
 
 // TestUDPMulticastLoopTwoCores: a datagram a socket of core 1 sends to a
@@ -48,9 +49,7 @@ func TestUDPMulticastLoopTwoCores(t *testing.T) {
 	assert.Equal(t, 1, m0.ReceiveQueue.Len(), "the other core's, through its inbox")
 	assert.Equal(t, handoffs+1, s1.UDP().Stats().Handoffs.Load())
 	buf := make([]byte, 64)
-	for _, m := range []interface {
-		RecvFrom([]byte, int) (int, netip.AddrPort, error)
-	}{m0, m1} {
+	for _, m := range []*udp.Sock{m0, m1} {
 		n, from, err := m.RecvFrom(buf, 0)
 		require.NoError(t, err)
 		assert.Equal(t, "tick", string(buf[:n]))
