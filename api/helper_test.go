@@ -77,6 +77,8 @@ func runHelper(role string) int {
 		err = helperUDPRefused(addr)
 	case "mcast-send":
 		err = helperMcastSend(addr)
+	case "mcast-recv":
+		err = helperMcastRecv(addr)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}

@@ -102,9 +102,9 @@ func (g groupCalls) SetMulticastTTL(ttl int) error {
 	return g.setInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, ttl)
 }
 
-// SetMulticastLoopback is IP_MULTICAST_LOOP: dpstack loops no copy of a
-// datagram sent to a group back to its own member sockets, so true is
-// EOPNOTSUPP and false changes nothing.
+// SetMulticastLoopback is IP_MULTICAST_LOOP: on (the default, as in
+// Linux), a datagram sent to a group the host joined also reaches the
+// host's own member sockets, on every core.
 func (g groupCalls) SetMulticastLoopback(on bool) error {
 	return g.setInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, boolInt(on))
 }
@@ -126,7 +126,7 @@ func (c *UDPConn) MulticastTTL() (int, error) {
 	return c.GetSockoptInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL)
 }
 
-// MulticastLoopback reads IP_MULTICAST_LOOP: false, always.
+// MulticastLoopback reads IP_MULTICAST_LOOP.
 func (c *UDPConn) MulticastLoopback() (bool, error) {
 	v, err := c.GetSockoptInt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP)
 	return v != 0, err

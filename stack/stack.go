@@ -65,6 +65,7 @@ func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.T
 	// UDP shares TCP's memory account: the core's sockets hold one
 	// share of the pool between them.
 	uc.IP, uc.Routes, uc.Dev, uc.Mem, uc.Core, uc.Handoff = s.ip, rt, dev, s.tcp.Mem(), core, tc.Handoff
+	uc.Stamp = loop.StampRx
 	s.udp = udp.New(uc)
 	s.ip.RegisterProtocol(header.IPProtoUDP, s.udp.Input)
 	s.ip.RegisterErrorHandler(header.IPProtoUDP, s.udp.Err)

@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/dpdk"
+	"github.com/dpstack/dpstack/dpdk/dpdktest"
 	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/lcore"
@@ -34,7 +36,9 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role)) // a kernel-side client in the namespace
 	}
-	os.Exit(m.Run())
+	// EAL for the in-process tests (TestSockperfAllocs); the command the
+	// other tests start runs its own.
+	dpdktest.Main(m, "dpstack", dpdk.EALConfig{})
 }
 
 func dpstack(ctx context.Context, args ...string) *exec.Cmd {

@@ -37,7 +37,13 @@ var (
 // System is two netstacks joined by a pair of channel endpoints.
 type System struct {
 	harness.ConnScenarios
-	name           string
+	*link
+	name string
+}
+
+// link is a server stack and a client stack whose channel endpoints
+// goroutines (the pumps) join.
+type link struct {
 	server, client *stack.Stack
 	cancel         context.CancelFunc
 	pumps          sync.WaitGroup
@@ -46,25 +52,36 @@ type System struct {
 // New sets up the two stacks and starts the pumps; the link drops each
 // packet with probability loss, from a generator seeded with seed.
 func New(name string, loss float64, seed uint64) (*System, error) {
-	sys := &System{name: name}
-	srvEP, cliEP := channel.New(queueSize, mtu, ""), channel.New(queueSize, mtu, "")
-	var err error
-	if sys.server, err = newStack(srvEP, serverAddr); err != nil {
+	l, err := newLink(newTCPStack, loss, seed)
+	if err != nil {
 		return nil, err
 	}
-	if sys.client, err = newStack(cliEP, clientAddr); err != nil {
-		sys.server.Close()
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sys.cancel = cancel
-	sys.pumps.Go(func() { pump(ctx, srvEP, cliEP, loss, rand.New(rand.NewPCG(seed, 1))) })
-	sys.pumps.Go(func() { pump(ctx, cliEP, srvEP, loss, rand.New(rand.NewPCG(seed, 2))) })
+	sys := &System{link: l, name: name}
 	sys.ConnScenarios = harness.ConnScenarios{Conns: sys, Segments: sys.segments}
 	return sys, nil
 }
 
-func newStack(ep *channel.Endpoint, addr tcpip.Address) (*stack.Stack, error) {
+// newLink makes the two stacks with newStack and starts the pumps.
+func newLink(newStack func() (*stack.Stack, error), loss float64, seed uint64) (*link, error) {
+	l := &link{}
+	srvEP, cliEP := channel.New(queueSize, mtu, ""), channel.New(queueSize, mtu, "")
+	var err error
+	if l.server, err = newHost(newStack, srvEP, serverAddr); err != nil {
+		return nil, err
+	}
+	if l.client, err = newHost(newStack, cliEP, clientAddr); err != nil {
+		l.server.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.pumps.Go(func() { pump(ctx, srvEP, cliEP, loss, rand.New(rand.NewPCG(seed, 1))) })
+	l.pumps.Go(func() { pump(ctx, cliEP, srvEP, loss, rand.New(rand.NewPCG(seed, 2))) })
+	return l, nil
+}
+
+// newTCPStack is a stack with TCP, set up as runsc sets it up.
+func newTCPStack() (*stack.Stack, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
@@ -73,14 +90,26 @@ func newStack(ep *channel.Endpoint, addr tcpip.Address) (*stack.Stack, error) {
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &moderate} {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
+			s.Close()
 			return nil, fmt.Errorf("gvisor: option %T: %s", opt, err)
 		}
 	}
+	return s, nil
+}
+
+// newHost makes a stack with newStack and gives it a NIC on ep with addr.
+func newHost(newStack func() (*stack.Stack, error), ep *channel.Endpoint, addr tcpip.Address) (*stack.Stack, error) {
+	s, err := newStack()
+	if err != nil {
+		return nil, err
+	}
 	if err := s.CreateNIC(nic, ep); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("gvisor: create NIC: %s", err)
 	}
 	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr, PrefixLen: 24}}
 	if err := s.AddProtocolAddress(nic, pa, stack.AddressProperties{}); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("gvisor: add address: %s", err)
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nic}})
@@ -128,10 +157,13 @@ func (s *System) segments() uint64 {
 }
 
 // Close implements harness.System.
-func (s *System) Close() error {
-	s.cancel()
-	s.pumps.Wait()
-	s.client.Close()
-	s.server.Close()
+func (s *System) Close() error { return s.close() }
+
+// close stops the pumps and closes the stacks.
+func (l *link) close() error {
+	l.cancel()
+	l.pumps.Wait()
+	l.client.Close()
+	l.server.Close()
 	return nil
 }

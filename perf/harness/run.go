@@ -46,6 +46,13 @@ func (r *Row) Fail(scenario string, err error) {
 	r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", scenario, err))
 }
 
+// Pingable is a system with a round-trip scenario: a System (TCP) or a
+// UDPSystem.
+type Pingable interface {
+	Name() string
+	RoundTrip(ctx context.Context, l Limits) (Pinger, error)
+}
+
 // RoundTrips measures the round-trip scenario of every system, the
 // systems taking turns: in each of l.Rounds rounds every system makes a
 // slice of its l.Exchanges timed exchanges, after a tenth as many untimed
@@ -55,7 +62,7 @@ func (r *Row) Fail(scenario string, err error) {
 // hold. A system stops after l.Exchanges timed exchanges or l.RTTTime
 // spent exchanging, whichever comes first. The latencies of a system that
 // failed are dropped and its error is in errs.
-func RoundTrips(systems []System, l Limits, log io.Writer) (lat []Latency, errs []error) {
+func RoundTrips[S Pingable](systems []S, l Limits, log io.Writer) (lat []Latency, errs []error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(systems))*l.RTTTime+2*l.Grace)
 	defer cancel()
 	type run struct {

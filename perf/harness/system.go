@@ -21,28 +21,32 @@ const MsgSize = 64
 // Limits bound every scenario by a count and by time, whichever comes
 // first.
 type Limits struct {
-	Warmup    int           // round trips before timing starts
-	Exchanges int           // timed round trips
-	Rounds    int           // slices the timed round trips come in (see RoundTrips)
-	RTTTime   time.Duration // cap on the timed round trips
-	Conns     int           // connections to open, one after another
-	ConnTime  time.Duration // cap on the connection scenario
-	BulkBytes int64         // bytes to send in the bulk scenario
-	BulkTime  time.Duration // cap on the bulk scenario
-	Grace     time.Duration // how long past a cap a stuck scenario may take before it fails
+	Warmup     int           // round trips before timing starts
+	Exchanges  int           // timed round trips
+	Rounds     int           // slices the timed round trips come in (see RoundTrips)
+	RTTTime    time.Duration // cap on the timed round trips
+	Conns      int           // connections to open, one after another
+	ConnTime   time.Duration // cap on the connection scenario
+	BulkBytes  int64         // bytes to send in the bulk scenario
+	BulkTime   time.Duration // cap on the bulk scenario
+	Datagrams  int           // datagrams to send in the UDP stream scenario
+	StreamTime time.Duration // cap on the UDP stream scenario
+	Grace      time.Duration // how long past a cap a stuck scenario may take before it fails
 }
 
 // DefaultLimits are the limits `make perf` runs with.
 var DefaultLimits = Limits{
-	Warmup:    2000,
-	Exchanges: 20000,
-	Rounds:    20,
-	RTTTime:   3 * time.Second,
-	Conns:     2000,
-	ConnTime:  3 * time.Second,
-	BulkBytes: 256 << 20,
-	BulkTime:  5 * time.Second,
-	Grace:     10 * time.Second,
+	Warmup:     2000,
+	Exchanges:  20000,
+	Rounds:     20,
+	RTTTime:    3 * time.Second,
+	Conns:      2000,
+	ConnTime:   3 * time.Second,
+	BulkBytes:  256 << 20,
+	BulkTime:   5 * time.Second,
+	Datagrams:  500000,
+	StreamTime: 3 * time.Second,
+	Grace:      10 * time.Second,
 }
 
 // Rate is a count of events over a time.
@@ -125,6 +129,12 @@ func (m *Meter) Stop() {
 	runtime.ReadMemStats(&m.ms)
 	m.mallocs = m.ms.Mallocs - m.m0
 	m.segsTotal = m.segments() - m.s0
+}
+
+// Window is the window's allocations and segments (or whatever the
+// meter counts); ok false when the window never closed.
+func (m *Meter) Window() (mallocs, segments uint64, ok bool) {
+	return m.mallocs, m.segsTotal, m.done
 }
 
 // Record puts the window's counts into t.

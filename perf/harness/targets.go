@@ -12,14 +12,15 @@ type Goal struct {
 	MaxP50 float64 // 0: no latency target
 }
 
-// contest is one column on which two systems are compared.
-type contest struct {
+// contest is one column of rows of type R on which two systems are
+// compared.
+type contest[R any] struct {
 	name        string
-	value       func(Row) (float64, bool)
+	value       func(R) (float64, bool)
 	lowerBetter bool
 }
 
-var contests = []contest{
+var contests = []contest[Row]{
 	{"rtt p50", func(r Row) (float64, bool) { return us(r.RTT.P50), r.RTT.N > 0 }, true},
 	{"rtt p99", func(r Row) (float64, bool) { return us(r.RTT.P99), r.RTT.N > 0 }, true},
 	{"rtt p99.9", func(r Row) (float64, bool) { return us(r.RTT.P999), r.RTT.N > 0 }, true},
@@ -40,33 +41,43 @@ func (rep *Report) CheckGoals(rival string, goals []Goal) {
 			continue
 		}
 		if g.MaxP50 > 0 && haveBase {
-			if q, ok := ratio(us(r.RTT.P50), us(base.RTT.P50)); ok {
-				rep.Notes = append(rep.Notes, fmt.Sprintf("target %s: rtt p50 ≤ %.2f× %s: %.2f× (%s)",
-					g.System, g.MaxP50, rep.Baseline, q, verdict(q <= g.MaxP50)))
-			} else {
-				rep.Notes = append(rep.Notes, fmt.Sprintf("target %s: rtt p50 ≤ %.2f× %s: not measured", g.System, g.MaxP50, rep.Baseline))
-			}
+			rep.Notes = append(rep.Notes, p50Note(g, rep.Baseline, r.RTT, base.RTT))
 		}
-		if !haveRival {
+		if haveRival {
+			rep.Notes = append(rep.Notes, rivalNote(g.System, rival, r, riv, contests))
+		}
+	}
+}
+
+// p50Note says whether g's latency target was met, by rtt (the goal's
+// system's) against base (the baseline's).
+func p50Note(g Goal, baseline string, rtt, base Latency) string {
+	q, ok := ratio(us(rtt.P50), us(base.P50))
+	if !ok {
+		return fmt.Sprintf("target %s: rtt p50 ≤ %.2f× %s: not measured", g.System, g.MaxP50, baseline)
+	}
+	return fmt.Sprintf("target %s: rtt p50 ≤ %.2f× %s: %.2f× (%s)", g.System, g.MaxP50, baseline, q, verdict(q <= g.MaxP50))
+}
+
+// rivalNote says on which of the contests the row r of system is ahead
+// of rival's row riv, and on which it is behind.
+func rivalNote[R any](system, rival string, r, riv R, cs []contest[R]) string {
+	var ahead, behind []string
+	for _, c := range cs {
+		a, okA := c.value(r)
+		b, okB := c.value(riv)
+		if !okA || !okB {
 			continue
 		}
-		var ahead, behind []string
-		for _, c := range contests {
-			a, okA := c.value(r)
-			b, okB := c.value(riv)
-			if !okA || !okB {
-				continue
-			}
-			cell := fmt.Sprintf("%s %.4g vs %.4g", c.name, a, b)
-			if (a < b) == c.lowerBetter && a != b {
-				ahead = append(ahead, cell)
-			} else {
-				behind = append(behind, cell)
-			}
+		cell := fmt.Sprintf("%s %.4g vs %.4g", c.name, a, b)
+		if (a < b) == c.lowerBetter && a != b {
+			ahead = append(ahead, cell)
+		} else {
+			behind = append(behind, cell)
 		}
-		rep.Notes = append(rep.Notes, fmt.Sprintf("target %s ahead of %s on every row: %s; ahead: [%s]; behind: [%s]",
-			g.System, rival, verdict(len(behind) == 0 && len(ahead) > 0), strings.Join(ahead, ", "), strings.Join(behind, ", ")))
 	}
+	return fmt.Sprintf("target %s ahead of %s on every row: %s; ahead: [%s]; behind: [%s]",
+		system, rival, verdict(len(behind) == 0 && len(ahead) > 0), strings.Join(ahead, ", "), strings.Join(behind, ", "))
 }
 
 func verdict(met bool) string {

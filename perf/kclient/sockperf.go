@@ -23,27 +23,36 @@ const (
 )
 
 // SockperfRow is one server's ping-pong latencies, UDP and TCP: sockperf
-// reports half the round trip.
+// reports half the round trip. Its ratios are against the row named
+// Baseline.
 type SockperfRow struct {
-	System   string
-	UDP, TCP sockperf.Summary
-	Errors   []string
+	System, Baseline string
+	UDP, TCP         sockperf.Summary
+	Errors           []string
 }
 
 func (r *SockperfRow) fail(what string, err error) {
 	r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err))
 }
 
-// SockperfReport is the results of RunSockperf; ratios are against the
-// first row, the kernel's.
+// SockperfReport is the results of RunSockperf.
 type SockperfReport struct {
 	Rows  []SockperfRow
 	Notes []string
 }
 
+// floorCPU is where the floor's client runs: testpmd forwards on lcore 1
+// (-l 0-1: its main lcore 0 only waits for the terminal) and never
+// yields it, so the client has CPU 0 to itself, and each exchange crosses
+// CPUs as in the placement with the clients on CPU 1.
+const floorCPU = "0"
+
 // RunSockperf measures sockperf ping-pong, 64-byte messages over UDP and
-// over TCP for l.RTTTime each, against the kernel, dpstack with the
-// adaptive and with the busy idle policy, one after the other.
+// over TCP for l.RTTTime each, against the kernel and dpstack with the
+// adaptive and with the busy idle policy, in each of the kclient table's
+// placements (the server on CPU 0 and the client on CPU 0 or on CPU 1, or
+// both where the scheduler puts them), one after the other; then UDP
+// against the TAP's floor, testpmd reflecting the client's datagrams.
 func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
 	tmp, err := os.MkdirTemp("", "dpsperf-")
 	if err != nil {
@@ -54,27 +63,51 @@ func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	type server struct {
+		name, baseline string
+		floor          bool // testpmd's reflection, not a sockperf server
+		start          func(context.Context) (*target, error)
+	}
+	var servers []server
+	for _, p := range placements {
+		kernel := KernelRow + p.label
+		srvCPU := ""
+		if p.cpu != "" {
+			srvCPU = serverCPU
+		}
+		servers = append(servers,
+			server{kernel, kernel, false, func(ctx context.Context) (*target, error) { return startSockperfKernel(ctx, b, srvCPU, p.cpu) }},
+			server{AdaptiveRow + p.label, kernel, false, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive", p.cpu) }},
+			server{BusyRow + p.label, kernel, false, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "busy", p.cpu) }})
+	}
+	floor := FloorRow + ", client on CPU " + floorCPU
+	servers = append(servers, server{floor, KernelRow + placements[2].label, true, func(ctx context.Context) (*target, error) {
+		t, err := startFloor(ctx, b)
+		if err == nil {
+			t.cpu = floorCPU
+		}
+		return t, err
+	}})
 	rep := &SockperfReport{}
-	for _, s := range []struct {
-		name  string
-		start func(context.Context) (*target, error)
-	}{
-		{KernelRow, func(ctx context.Context) (*target, error) { return startSockperfKernel(ctx, b) }},
-		{AdaptiveRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "adaptive", "") }},
-		{BusyRow, func(ctx context.Context) (*target, error) { return startDpstack(ctx, b, "busy", "") }},
-	} {
-		row := SockperfRow{System: s.name}
+	for _, s := range servers {
+		row := SockperfRow{System: s.name, Baseline: s.baseline}
 		fmt.Fprintf(c.Log, "kclient: sockperf, %s\n", s.name)
 		if t, err := s.start(ctx); err != nil {
 			row.fail("setup", err)
 		} else {
 			cl := clients{t: t, b: b, l: c.Limits}
-			var errU, errT error
-			if row.UDP, errU = cl.sockperf(ctx, false); errU != nil {
-				row.fail("udp", errU)
-			}
-			if row.TCP, errT = cl.sockperf(ctx, true); errT != nil {
-				row.fail("tcp", errT)
+			var err error
+			if s.floor {
+				if row.UDP, err = cl.floorPingPong(ctx); err != nil {
+					row.fail("udp", err)
+				}
+			} else {
+				if row.UDP, err = cl.sockperf(ctx, false); err != nil {
+					row.fail("udp", err)
+				}
+				if row.TCP, err = cl.sockperf(ctx, true); err != nil {
+					row.fail("tcp", err)
+				}
 			}
 			if err := t.stop(); err != nil {
 				row.fail("stop", err)
@@ -86,20 +119,26 @@ func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
 		}
 	}
 	rep.Notes = append(rep.Notes,
-		fmt.Sprintf("sockperf ping-pong -m %s -t %d, UDP and --tcp; latencies are sockperf's, half the round trip; ratios against %q",
-			sockperfMsgSize, sockperfSeconds(c.Limits), KernelRow),
-		"client and servers are placed by the scheduler: whether the kernel's sockperf client and server share a CPU can change its latency several-fold from one run to the next (the kclient table's placements show why)")
+		fmt.Sprintf("sockperf ping-pong -m %s -t %d, UDP and --tcp; latencies are sockperf's, half the round trip; ratios against the kernel row with the same placement",
+			sockperfMsgSize, sockperfSeconds(c.Limits)),
+		"placements: the rows without one leave server and client to the scheduler, whose choice can change the kernel's latency several-fold from one run to the next; "+
+			"the others pin the server (sockperf server under taskset, dpstack's lcore with --cores) on CPU "+serverCPU+" and the client on the CPU named",
+		fmt.Sprintf("floor: dpdk-testpmd --forward-mode=5tswap on a TAP of its own (--no-huge, its own --file-prefix, forwarding on lcore 1) sends each datagram back with addresses and ports swapped: "+
+			"the TAP's kernel crossings and a DPDK poll, with no stack. sockperf takes no such reply (the message comes back with its client flag still set; it reports no messages received), "+
+			"so the floor's UDP cells are perf's pingpong client (64 bytes, the kclient table's floor) with its round trip halved as sockperf reports it; its ratio is against %q; "+
+			"TCP has no floor (a reflected SYN is no answer)", KernelRow+placements[2].label))
 	return rep, nil
 }
 
 // startSockperfKernel starts "sockperf server" for UDP and one for TCP
-// (it serves one protocol per process) in the kernel's server namespace.
-func startSockperfKernel(ctx context.Context, b *bins) (*target, error) {
-	t, err := startVeth("")
+// (it serves one protocol per process) in the kernel's server namespace,
+// on srvCPU if one is given; the clients run on cliCPU if one is given.
+func startSockperfKernel(ctx context.Context, b *bins, srvCPU, cliCPU string) (*target, error) {
+	t, err := startVeth(cliCPU)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"sockperf", "server", "-i", kernelSrvAddr, "-p", sockperfPort}
+	args := onCPU(srvCPU, "sockperf", "server", "-i", kernelSrvAddr, "-p", sockperfPort)
 	if t, err = t.serve(ctx, "sockperf", inNetns(context.Background(), kernelSrvNS, args...), filepath.Join(b.dir, "sockperf-udp.log"), sockperfReady); err != nil {
 		return nil, err
 	}
@@ -133,6 +172,19 @@ func (c clients) sockperf(ctx context.Context, tcp bool) (sockperf.Summary, erro
 		err = fmt.Errorf("sockperf: no latency summary: %s", oneLine(out))
 	}
 	return s, err
+}
+
+// floorPingPong measures the floor with the pingpong client, 64-byte UDP
+// messages that testpmd reflects, and gives its latencies as sockperf
+// does: half the round trip.
+func (c clients) floorPingPong(ctx context.Context) (sockperf.Summary, error) {
+	r, err := c.pingpong(ctx, "udp", floorPort)
+	if err != nil {
+		return sockperf.Summary{}, err
+	}
+	half := func(us float64) time.Duration { return time.Duration(us * float64(time.Microsecond) / 2) }
+	return sockperf.Summary{Sent: r.Exchanges + r.Lost, Received: r.Exchanges,
+		P50: half(r.P50), P99: half(r.P99), P999: half(r.P999), HasLatency: r.Exchanges > 0}, nil
 }
 
 type sockperfColumn = table.Column[SockperfRow]
@@ -169,11 +221,13 @@ func (rep *SockperfReport) table() table.Table[SockperfRow] {
 		Rows:    rep.Rows,
 		Name:    func(r SockperfRow) string { return r.System },
 		Errors:  func(r SockperfRow) []string { return r.Errors },
-		Base: func(SockperfRow) SockperfRow {
-			if len(rep.Rows) == 0 {
-				return SockperfRow{}
+		Base: func(r SockperfRow) SockperfRow {
+			for _, b := range rep.Rows {
+				if b.System == r.Baseline {
+					return b
+				}
 			}
-			return rep.Rows[0]
+			return SockperfRow{}
 		},
 	}
 }

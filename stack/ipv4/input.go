@@ -50,7 +50,10 @@ func (l *Layer) Input(b *mbuf.Buf) {
 	if dk == 0 && !l.mcAccept(b, ip) {
 		return
 	}
-	if l.badSource(ip.SrcUint32(), dk) {
+	// A packet another core handed over had its source checked there,
+	// or is the host's own looped multicast (from one of our addresses,
+	// as ip_mc_finish_output's copy arrives with its route already set).
+	if !l.handedIn && l.badSource(ip.SrcUint32(), dk) {
 		l.stats.InAddrErrors.Inc()
 		l.dev.Drop(b, stat.DropIPBadSource)
 		return

@@ -27,6 +27,10 @@ type mcast struct {
 	ifAddr uint32
 	// allOff is IP_MULTICAST_ALL turned off (mc_all, on by default).
 	allOff bool
+	// loopOff is IP_MULTICAST_LOOP turned off (mc_loop, on by default):
+	// no copy of the datagrams sent to a group for the host's own
+	// sockets.
+	loopOff bool
 }
 
 // SetSockOptMReq sets a multicast option whose value is a sock.MReq
@@ -107,10 +111,10 @@ func (s *Sock) mcInterface(m sock.MReq, notOurs syscall.Errno) (uint32, error) {
 // one of them.
 //
 // Linux also takes a TTL of 0, which keeps a datagram on the host (RFC
-// 1112 §6.1): it reaches only the looped copy, and dpstack loops none, so
-// 0 is EINVAL. IP_MULTICAST_LOOP is off in dpstack and cannot be turned on
-// (EOPNOTSUPP): a datagram sent to a group is not looped back to the
-// host's own member sockets, as Linux's default would.
+// 1112 §6.1): it reaches only the looped copy. dpstack does not send such
+// host-local datagrams, so 0 is EINVAL. IP_MULTICAST_LOOP, on by default
+// as in Linux, sends a copy of each datagram to a group back to the
+// host's own member sockets (mcLoopback); any value but 0 turns it on.
 func (s *Sock) setMcastInt(name, val int) (bool, error) {
 	switch name {
 	case syscall.IP_MULTICAST_TTL:
@@ -119,9 +123,7 @@ func (s *Sock) setMcastInt(name, val int) (bool, error) {
 		}
 		s.mc.ttl = uint8(max(val, 0))
 	case syscall.IP_MULTICAST_LOOP:
-		if val != 0 {
-			return true, fmt.Errorf("udp: setsockopt IP_MULTICAST_LOOP=%d: no looped copies: %w", val, syscall.EOPNOTSUPP)
-		}
+		s.mc.loopOff = val == 0
 	case sock.IP_MULTICAST_ALL:
 		s.mc.allOff = val == 0
 	default:
@@ -137,7 +139,7 @@ func (s *Sock) mcastInt(name int) (int, bool) {
 	case syscall.IP_MULTICAST_TTL:
 		return int(s.mcTTL()), true
 	case syscall.IP_MULTICAST_LOOP:
-		return 0, true
+		return b2i(!s.mc.loopOff), true
 	case sock.IP_MULTICAST_ALL:
 		return b2i(!s.mc.allOff), true
 	}

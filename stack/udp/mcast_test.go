@@ -143,7 +143,7 @@ func TestMulticastOptions(t *testing.T) {
 	}
 	assert.Equal(t, udp.DefaultMulticastTTL, get(syscall.IP_MULTICAST_TTL))
 	assert.Equal(t, 1, get(sock.IP_MULTICAST_ALL))
-	assert.Equal(t, 0, get(syscall.IP_MULTICAST_LOOP), "no looped copies")
+	assert.Equal(t, 1, get(syscall.IP_MULTICAST_LOOP), "on by default, as in Linux")
 	require.NoError(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, 32))
 	assert.Equal(t, 32, get(syscall.IP_MULTICAST_TTL))
 	require.NoError(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, -1))
@@ -151,8 +151,10 @@ func TestMulticastOptions(t *testing.T) {
 	for _, v := range []int{0, 256} {
 		assert.ErrorIs(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, v), syscall.EINVAL)
 	}
-	assert.ErrorIs(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, 1), syscall.EOPNOTSUPP)
 	require.NoError(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, 0))
+	assert.Equal(t, 0, get(syscall.IP_MULTICAST_LOOP))
+	require.NoError(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, 7))
+	assert.Equal(t, 1, get(syscall.IP_MULTICAST_LOOP), "any value but 0 turns it on")
 	assert.ErrorIs(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_ADD_MEMBERSHIP, 1), syscall.EINVAL, "an ip_mreq option")
 
 	ifOpt := func(m sock.MReq) error { return s.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, m) }

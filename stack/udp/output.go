@@ -39,7 +39,7 @@ func (s *Sock) sendTo(p []byte, daddr uint32, dport uint16) (int, error) {
 	if err := s.autobind(); err != nil {
 		return 0, err
 	}
-	b := s.copyIn(p, s.devOf(d))
+	b := copyIn(p, s.devOf(d))
 	if b == nil {
 		s.proto.stats.SndbufErrors.Inc()
 		return 0, fmt.Errorf("udp: send: no mbuf: %w", syscall.ENOBUFS)
@@ -71,7 +71,7 @@ func (s *Sock) devOf(d *route.Dst) *netdev.Device {
 
 // copyIn copies p into a fresh packet (ip_append_data): one mbuf while it
 // fits, a chain of them beyond; nil when the pool runs out.
-func (s *Sock) copyIn(p []byte, dev *netdev.Device) *mbuf.Buf {
+func copyIn(p []byte, dev *netdev.Device) *mbuf.Buf {
 	head := dev.Alloc()
 	if head == nil {
 		return nil
@@ -94,8 +94,9 @@ func (s *Sock) copyIn(p []byte, dev *netdev.Device) *mbuf.Buf {
 // (RFC 1122 §4.1.3.4 has it on by default), by the port where it offers
 // the offload, and a checksum that comes out 0 is sent as all ones (RFC
 // 768). A datagram to a group leaves with IP_MULTICAST_TTL rather than
-// IP_TTL (RFC 1112 §6.1). IPv4 sends it without DF, so that a datagram over the MTU leaves
-// in fragments.
+// IP_TTL (RFC 1112 §6.1), and, with IP_MULTICAST_LOOP, its copy goes to
+// the host's own member sockets (mcLoopback). IPv4 sends it without DF, so
+// that a datagram over the MTU leaves in fragments.
 func (s *Sock) xmit(b *mbuf.Buf, d *route.Dst, daddr uint32, dport uint16) {
 	p := s.proto
 	n := b.Len() + header.UDPLen
@@ -125,6 +126,9 @@ func (s *Sock) xmit(b *mbuf.Buf, d *route.Dst, daddr uint32, dport uint16) {
 	ttl := s.ttl
 	if d.Multicast {
 		ttl = s.mcTTL()
+		if s.mcLoops(daddr) {
+			s.mcLoopback(b, src, dst, daddr, dport, s.tos, ttl)
+		}
 	}
 	p.stats.OutDatagrams.Inc()
 	p.ip.OutputDatagram(b, d, header.IPProtoUDP, src, dst, s.tos, ttl)

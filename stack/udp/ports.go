@@ -70,11 +70,17 @@ func (d *Ports) taken(port uint16, core int) bool {
 	return d.cores[port].Load()&^(uint64(1)<<core|exclusive) != 0
 }
 
+// others is the set of cores other than core that have port, a bit per
+// core.
+func (d *Ports) others(port uint16, core int) uint64 {
+	return d.cores[port].Load() &^ (uint64(1)<<core | exclusive)
+}
+
 // owner picks the core, other than core, that a datagram for port with
 // hash h goes to: one of the cores that have the port, spread by h; -1
 // when there is none.
 func (d *Ports) owner(port uint16, core int, h uint32) int {
-	m := d.cores[port].Load() &^ (uint64(1)<<core | exclusive)
+	m := d.others(port, core)
 	n := bits.OnesCount64(m)
 	if n == 0 {
 		return -1

@@ -28,6 +28,10 @@ type Config struct {
 	Ports   *Ports
 	Core    int
 	Handoff func(b *mbuf.Buf, core int) bool
+	// Stamp gives a packet the core's receive time, as the loop stamps
+	// what it receives (lcore.Loop.StampRx): the host's looped copies of
+	// its multicast datagrams (mcLoopback); nil leaves them unstamped.
+	Stamp func(b *mbuf.Buf)
 }
 
 // Stats are UDP's counters, named as Linux's /proc/net/snmp Udp: in
@@ -54,6 +58,7 @@ type Proto struct {
 	ports   *Ports
 	core    int
 	handoff func(b *mbuf.Buf, core int) bool
+	stamp   func(b *mbuf.Buf)
 
 	// binds are the bound sockets by local port (udp_table's hslot).
 	binds map[uint16]*bucket
@@ -73,7 +78,7 @@ type Proto struct {
 // New returns the core's UDP.
 func New(cfg Config) *Proto {
 	return &Proto{ip: cfg.IP, rt: cfg.Routes, dev: cfg.Dev, mem: cfg.Mem,
-		ports: cfg.Ports, core: cfg.Core, handoff: cfg.Handoff,
+		ports: cfg.Ports, core: cfg.Core, handoff: cfg.Handoff, stamp: cfg.Stamp,
 		binds: make(map[uint16]*bucket),
 		rng:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		seed:  rand.Uint32()}

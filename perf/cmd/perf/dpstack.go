@@ -15,14 +15,20 @@ import (
 
 // Row names.
 const (
-	blockingName = "dpstack blocking"
-	callbackName = "dpstack callback"
+	blockingName    = "dpstack blocking"
+	callbackName    = "dpstack callback"
+	blockingUDPName = "dpstack blocking UDP"
+	callbackUDPName = "dpstack callback UDP"
 	// loopEach names the rows whose hosts have a loop each.
 	loopEach = ", 2 loops"
 )
 
 func init() {
 	extras.entries = append(extras.entries, dpstackEntries)
+	udpExtras.entries = append(udpExtras.entries, dpstackUDPEntries)
+	udpExtras.goals = append(udpExtras.goals,
+		harness.Goal{System: blockingUDPName, MaxP50: 0.4},
+		harness.Goal{System: callbackUDPName, MaxP50: 0.2})
 	extras.finish = append(extras.finish, dpstackFinish)
 	extras.goals = append(extras.goals,
 		harness.Goal{System: blockingName, MaxP50: 0.5},
@@ -55,6 +61,21 @@ func dpstackEntries(o options) []entry {
 				func() (harness.System, error) { return dpstack.NewCallback(cn+" lossy", lossy) }})
 	}
 	return entries
+}
+
+// dpstackUDPEntries are the UDP rows: the blocking and the callback API
+// between hosts polled by one loop, as the first TCP rows.
+func dpstackUDPEntries(o options) []udpEntry {
+	idle, err := lcore.ParseIdlePolicy(o.idle)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "perf:", err)
+		os.Exit(2)
+	}
+	opts := dpstack.Options{Idle: idle, Seed: o.seed}
+	return []udpEntry{
+		{blockingUDPName, func() (harness.UDPSystem, error) { return dpstack.NewUDPBlocking(blockingUDPName, opts) }},
+		{callbackUDPName, func() (harness.UDPSystem, error) { return dpstack.NewUDPCallback(callbackUDPName, opts) }},
+	}
 }
 
 // dpstackFinish runs the receive-path benchmark in a process of its own

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"github.com/dpstack/dpstack/perf/table"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -88,6 +89,7 @@ func run(o options, stdout io.Writer) error {
 	if o.quick {
 		l.Warmup, l.Exchanges, l.Conns, l.BulkBytes = l.Warmup/10, l.Exchanges/10, l.Conns/10, l.BulkBytes/10
 		l.RTTTime, l.ConnTime, l.BulkTime = l.RTTTime/10, l.ConnTime/10, l.BulkTime/10
+		l.Datagrams, l.StreamTime = l.Datagrams/10, l.StreamTime/10
 	}
 	entries := []entry{
 		{kernelName, func() (harness.System, error) { return kernel.New(kernelName), nil }, nil},
@@ -116,6 +118,7 @@ func run(o options, stdout io.Writer) error {
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "perf: %d systems; limits %+v\n", len(entries), l)
 	rep.Rows = measure(entries, l)
+	udp := measureUDP(udpEntries(o), l)
 	for _, fn := range extras.finish {
 		fn(o, rep)
 	}
@@ -127,7 +130,7 @@ func run(o options, stdout io.Writer) error {
 	rep.Notes = append(rep.Notes, fmt.Sprintf("lossy links drop %.1f %% of packets (seed %d); ratios are against %s from the same run; run took %s",
 		100*o.loss, o.seed, kernelName, time.Since(start).Round(time.Second)))
 	rep.CheckGoals(gvisorName, extras.goals)
-	return write(o.out, rep, stdout)
+	return write(o.out, rep, udp, stdout)
 }
 
 // record starts a recording (a CPU profile, an execution trace) into a new
@@ -202,18 +205,49 @@ func build(row *harness.Row, prefix string, fn func() (harness.System, error), r
 	}
 }
 
-// write prints the table and writes perf.txt, perf.csv and perf.png into
-// dir.
-func write(dir string, rep *harness.Report, stdout io.Writer) error {
-	var text strings.Builder
-	if err := rep.WriteTable(&text); err != nil {
-		return err
+// write prints the tables, TCP's then UDP's, and writes perf.txt, perf.csv
+// (the two tables one after the other, a blank line between them) and
+// perf.png (TCP's) into dir. A table that -only left without rows is left
+// out, and perf.png with the TCP table.
+func write(dir string, rep *harness.Report, udp *harness.UDPReport, stdout io.Writer) error {
+	type part struct {
+		table, csv func(io.Writer) error
 	}
-	files := map[string]func(io.Writer) error{"perf.csv": rep.WriteCSV, "perf.png": rep.WritePNG}
+	var parts []part
+	files := map[string]func(io.Writer) error{}
+	if len(rep.Rows) > 0 {
+		parts = append(parts, part{rep.WriteTable, rep.WriteCSV})
+		files["perf.png"] = rep.WritePNG
+	}
+	if len(udp.Rows) > 0 {
+		parts = append(parts, part{udp.WriteTable, udp.WriteCSV})
+	}
+	var text strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			text.WriteString("\n")
+		}
+		if err := p.table(&text); err != nil {
+			return err
+		}
+	}
+	files["perf.csv"] = func(w io.Writer) error {
+		for i, p := range parts {
+			if i > 0 {
+				if _, err := io.WriteString(w, "\n"); err != nil {
+					return err
+				}
+			}
+			if err := p.csv(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err := table.Save(dir, "perf", text.String(), stdout, files); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s/{perf.txt,perf.csv,perf.png}\n", dir)
+	fmt.Fprintf(stdout, "wrote %s/perf.txt and %s\n", dir, strings.Join(slices.Sorted(maps.Keys(files)), ", "))
 	return nil
 }
 
