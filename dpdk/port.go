@@ -127,6 +127,7 @@ const (
 	TxOffloadUDPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 	TxOffloadTCPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
 	TxOffloadMultiSegs = uint64(C.RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+	TxOffloadTCPTSO    = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_TSO)
 )
 
 // RSS hash function bits (RTE_ETH_RSS_*).

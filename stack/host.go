@@ -275,8 +275,11 @@ func (h *Host) setupPort() error {
 		// Multi-segment tx for IP fragments, which chain a header mbuf
 		// to clones of the payload (net_tap offers it; net_ring, which
 		// does not, passes chains on as they are).
+		// TSO where the port offers it (net_tap does, in software
+		// with DPDK's GSO library): TCP sends one large segment per
+		// burst (tcp/tso.go).
 		TxOffloads: dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum |
-			dpdk.TxOffloadMultiSegs,
+			dpdk.TxOffloadMultiSegs | dpdk.TxOffloadTCPTSO,
 		// An idle loop sleeps until its queue interrupts (lcore.Loop).
 		RxInterrupts: true,
 		Pool:         h.pool,
@@ -362,6 +365,12 @@ func (h *Host) features() netdev.Features {
 	on(h.offloads.TxOffloads, dpdk.TxOffloadIPv4Cksum, netdev.TxIPv4Cksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadTCPCksum, netdev.TxTCPCksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadUDPCksum, netdev.TxUDPCksum)
+	if h.offloads.TxOffloads&(dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum) ==
+		dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum {
+		// A TSO packet is a chain (header mbuf and the data's clones),
+		// and DPDK's segmentation asks for both checksums offloaded.
+		f |= netdev.TxTSO
+	}
 	return f
 }
 
@@ -383,6 +392,7 @@ func (h *Host) addCore(core int) error {
 		Queue:    q,
 		MAC:      h.mac,
 		MTU:      h.cfg.MTU,
+		TSOMTU:   h.tsoMTU(),
 		Features: h.features(),
 		Cache:    cache,
 		TxQueue:  tx,
