@@ -167,6 +167,10 @@ type Stats struct {
 	MTUProbes          stat.Counter `stat:"tcp_mtup_probes"`         // MTU probes sent (RFC 4821 §7.3)
 	MTUProbeSuccesses  stat.Counter `stat:"tcp_mtup_success"`        // probes acknowledged: the MSS grew
 	MTUProbeFailures   stat.Counter `stat:"tcp_mtup_fail"`           // probes lost: the search's upper bound fell
+
+	// TCP segmentation offload (tso.go).
+	TSOSegs   stat.Counter `stat:"tcp_tso_segs"`   // large segments handed to the port to cut
+	TSOPieces stat.Counter `stat:"tcp_tso_pieces"` // the MSS-sized segments they were cut into
 }
 
 // fourTuple identifies a connection from this host's side: local and
