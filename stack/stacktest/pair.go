@@ -35,10 +35,14 @@ type PairConfig struct {
 }
 
 // WireConfig is a fault wire: its faults each way and its seed. Its pool
-// holds 1023 mbufs, checked when the test ends.
+// holds 1023 mbufs, checked when the test ends; 8191 with TSO, whose
+// pieces the wire makes.
 type WireConfig struct {
 	AB, BA faultwire.Faults
 	Seed   int64
+	// TSO makes the ports offer TCP segmentation offload, which the wire
+	// performs (faultwire.Wire.OffloadTSO).
+	TSO bool
 }
 
 // Pair is two hosts on one link, polled by the test (ARCHITECTURE.md §7).
@@ -58,7 +62,14 @@ func NewPair(t testing.TB, c PairConfig) *Pair {
 	p := &Pair{T: t}
 	var err error
 	if c.Wire != nil {
-		p.Link, err = NewWire(c.Name, dpdktest.Pool(t, 1023), c.Wire.AB, c.Wire.BA, c.Wire.Seed)
+		size := 1023
+		if c.Wire.TSO {
+			size = 8191
+		}
+		p.Link, err = NewWire(c.Name, dpdktest.Pool(t, size), c.Wire.AB, c.Wire.BA, c.Wire.Seed)
+		if err == nil && c.Wire.TSO {
+			p.Wire.OffloadTSO()
+		}
 	} else {
 		p.Link, err = NewRings(c.Name, c.CsumOffload)
 	}
