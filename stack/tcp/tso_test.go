@@ -1,0 +1,59 @@
+package tcp_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/faultwire"
+	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/stacktest"
+	"github.com/dpstack/dpstack/stat"
+)
+
+// TestTSOThroughLossyWire: with TSO on (the fault wire cuts the large
+// segments, as a NIC would) and 2 % of the frames lost each way, 8 MiB
+// arrive byte for byte; the sender sent most segments as pieces of large
+// ones (while ACKs clock it, a large segment is the two or three segments
+// an ACK lets go), and repaired the losses by SACK recovery, whose
+// retransmissions are single segments (the lost pieces, not the large
+// segments they were cut from). Every pool is back at its baseline when
+// the pair closes.
+func TestTSOThroughLossyWire(t *testing.T) {
+	const size = 8 << 20
+	f := faultwire.Faults{Drop: 0.02, Delay: time.Millisecond}
+	wp := &pair{stacktest.NewPair(t, stacktest.PairConfig{Name: uniq("tso"), ManualClock: true,
+		KnownNeighbours: true, Wire: &stacktest.WireConfig{AB: f, BA: f, Seed: 15, TSO: true}})}
+	require.True(t, wp.A.Stacks()[0].Device().Features.Has(netdev.TxTSO), "the wire's ports offer TSO")
+	cl, sv := wp.connectWire(5201, "cubic")
+	pa := wp.ta()
+	st := pa.Stats()
+	segs0, pieces0, out0 := st.TSOSegs.Load(), st.TSOPieces.Load(), st.OutSegs.Load()
+	before := rackStatsOf(pa)
+
+	data := pattern(size, 15)
+	got := transferWire(t, wp, cl, sv, data)
+	require.True(t, bytes.Equal(data, got), "byte-exact")
+	for i := 0; cl.Info().PacketsOut > 0; i++ {
+		require.Less(t, i, 100000, "never all acknowledged")
+		wp.step(100 * time.Microsecond)
+	}
+
+	segs, pieces := st.TSOSegs.Load()-segs0, st.TSOPieces.Load()-pieces0
+	r := rackStatsOf(pa).sub(before)
+	ab := wp.Wire.Stats(faultwire.AToB)
+	t.Logf("large segments %d, pieces %d, segments sent %d; wire a->b dropped %d; "+
+		"SACK recoveries %d, RACK losses %d, RTOs %d, retransmissions %d",
+		segs, pieces, st.OutSegs.Load()-out0, ab.Dropped, r.recoveries, r.losses, r.timeouts, r.retrans)
+	assert.Positive(t, segs, "large segments sent")
+	assert.Greater(t, 2*pieces, st.OutSegs.Load()-out0, "most segments went out as pieces of large ones")
+	require.Positive(t, ab.Dropped, "frames were lost")
+	assert.Positive(t, r.recoveries, "SACK recovery")
+	assert.Positive(t, r.retrans, "the lost pieces were sent again")
+	assert.GreaterOrEqual(t, st.OutSegs.Load()-out0, pieces+r.retrans, "OutSegs counts the pieces and the retransmissions")
+	db := wp.B.Stacks()[0].Device()
+	assert.Zero(t, db.Drops.Get(stat.DropTCPBadChecksum)+db.Drops.Get(stat.DropIPBadChecksum), "every piece's checksums are right")
+}
