@@ -254,7 +254,8 @@ func (h *Host) openPool() error {
 	// (RTE_MEMPOOL_CACHE_MAX_SIZE, CALC_CACHE_FLUSHTHRESH): half, for a
 	// small pool.
 	cache := min(256, h.cfg.PoolSize/2)
-	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: cache, Socket: -1, Ops: ops})
+	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: cache, Socket: -1, Ops: ops,
+		DataRoom: dataRoomFor(h.cfg.MTU)})
 	h.ownPool = err == nil
 	return err
 }

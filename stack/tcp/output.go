@@ -39,8 +39,10 @@ const (
 	// ipTCPHeaders is an IPv4 and a TCP header without options: MSS =
 	// MTU - 40 (RFC 9293 §3.7.1).
 	ipTCPHeaders = header.IPv4MinLen + header.TCPMinLen
-	// segRoom is the most data one write-queue mbuf holds: the default
-	// data room less the headroom that the headers are pushed into.
+	// segRoom is the most data one mbuf of the default data room holds:
+	// the room less the headroom that the headers are pushed into. The
+	// write queue's mbufs hold Proto.txRoom, the same for the pool's
+	// own data room (larger in a pool made for jumbo frames).
 	segRoom = mbuf.DefaultDataRoom - mbuf.DefaultHeadroom
 )
 
@@ -416,10 +418,10 @@ func (s *Sock) setPingpong(on bool) {
 }
 
 // sizeGoal is how much data one segment carries: the send MSS, bounded by
-// what one mbuf holds and, on a port with TSO, by the segments the port
+// what one mbuf holds (txRoom) and, on a port with TSO, by the segments the port
 // cuts (tsoMSS), so that every write-queue segment is one segment on the
 // wire.
-func (s *Sock) sizeGoal() int { return max(min(s.mss, segRoom, s.tsoMSS()), 1) }
+func (s *Sock) sizeGoal() int { return max(min(s.mss, s.proto.txRoom, s.tsoMSS()), 1) }
 
 // inflight is the number of segments believed in the network
 // (tcp_packets_in_flight; RFC 6675 §4's SetPipe in segments): those

@@ -245,6 +245,10 @@ type Proto struct {
 
 	mem   sock.Mem // what the sockets' queues hold, against Config.Mem
 	stats Stats
+
+	// txRoom is the most data one write-queue mbuf holds: the pool's data
+	// room less the headroom the headers are pushed into.
+	txRoom int
 }
 
 // New returns a core's TCP. The caller registers p.Input with IPv4 for
@@ -267,6 +271,7 @@ func New(cfg Config) *Proto {
 		replyHere:   cfg.ReplyHere,
 		congestion:  cfg.Congestion,
 		mem:         sock.Mem{Limits: cfg.Mem},
+		txRoom:      cfg.Dev.Cache.Pool().DataRoom() - mbuf.DefaultHeadroom,
 		est:         make(map[fourTuple]*Sock),
 		reqs:        make(map[fourTuple]*RequestSock),
 		tw:          make(map[fourTuple]*TimewaitSock),

@@ -1,0 +1,19 @@
+package stack
+
+import (
+	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
+)
+
+// frameOverhead is what a frame adds to its IP packet in the port's
+// receive buffer: the Ethernet header, the CRC and two VLAN tags, as
+// DPDK's ethdev counts its overhead.
+const frameOverhead = header.EthernetLen + 4 + 2*4
+
+// dataRoomFor is the data room of the host's own pool for a port of the
+// given MTU: the default, or for jumbo frames enough that a whole frame
+// fits one mbuf after the headroom (no scattered receive, and the write
+// queue's segments grow to the MSS: tcp's txRoom).
+func dataRoomFor(mtu int) int {
+	return max(mbuf.DefaultDataRoom, mbuf.DefaultHeadroom+mtu+frameOverhead)
+}
