@@ -32,6 +32,8 @@ type PairConfig struct {
 	// Wire, when set, joins the hosts by a fault wire instead of a ring
 	// pair.
 	Wire *WireConfig
+	// MTU, when not 0, is both ports' MTU.
+	MTU int
 }
 
 // WireConfig is a fault wire: its faults each way and its seed. Its pool
@@ -84,8 +86,8 @@ func NewPair(t testing.TB, c PairConfig) *Pair {
 		c.AddrB = AddrB
 	}
 	portA, portB := p.Ports()
-	p.A = OpenHost(t, HostConfig{Name: c.Name + "a", Port: portA, Addr: c.AddrA, PoolSize: c.PoolA, Clock: p.Clock})
-	p.B = OpenHost(t, HostConfig{Name: c.Name + "b", Port: portB, Addr: c.AddrB, PoolSize: c.PoolB, Clock: p.Clock})
+	p.A = OpenHost(t, HostConfig{Name: c.Name + "a", Port: portA, Addr: c.AddrA, PoolSize: c.PoolA, MTU: c.MTU, Clock: p.Clock})
+	p.B = OpenHost(t, HostConfig{Name: c.Name + "b", Port: portB, Addr: c.AddrB, PoolSize: c.PoolB, MTU: c.MTU, Clock: p.Clock})
 	if c.KnownNeighbours {
 		KnowNeighbours(p.A, p.B)
 	}
