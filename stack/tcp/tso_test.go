@@ -57,3 +57,39 @@ func TestTSOThroughLossyWire(t *testing.T) {
 	db := wp.B.Stacks()[0].Device()
 	assert.Zero(t, db.Drops.Get(stat.DropTCPBadChecksum)+db.Drops.Get(stat.DropIPBadChecksum), "every piece's checksums are right")
 }
+
+// TestTSONoAllocs: sending large segments, the fault wire cutting them,
+// allocates nothing in steady state (ARCHITECTURE.md §5).
+func TestTSONoAllocs(t *testing.T) {
+	wp := &pair{stacktest.NewPair(t, stacktest.PairConfig{Name: uniq("tsa"), ManualClock: true,
+		KnownNeighbours: true, Wire: &stacktest.WireConfig{Seed: 1, TSO: true}})}
+	cl, sv := wp.connectWire(5202, "cubic")
+	st := wp.ta().Stats()
+	big := pattern(256*1024, 3)
+	buf := make([]byte, 65536)
+	bulk := func() {
+		sent, got := 0, 0
+		for i := 0; got < len(big); i++ {
+			if i > 100000 {
+				t.Fatal("bulk transfer stalls")
+			}
+			if sent < len(big) {
+				if n, err := cl.SendMsg(big[sent:], 0); err == nil {
+					sent += n
+				}
+			}
+			wp.step(100 * time.Microsecond)
+			for {
+				n, err := sv.RecvMsg(buf, 0)
+				if err != nil {
+					break
+				}
+				got += n
+			}
+		}
+	}
+	bulk()
+	segs0 := st.TSOSegs.Load()
+	assert.Zero(t, testing.AllocsPerRun(10, bulk), "bulk in large segments")
+	assert.Positive(t, st.TSOSegs.Load()-segs0, "large segments sent")
+}
