@@ -255,7 +255,7 @@ func (h *Host) openPool() error {
 	// small pool.
 	cache := min(256, h.cfg.PoolSize/2)
 	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: cache, Socket: -1, Ops: ops,
-		DataRoom: dataRoomFor(h.cfg.MTU)})
+		DataRoom: DataRoomFor(h.cfg.MTU)})
 	h.ownPool = err == nil
 	return err
 }

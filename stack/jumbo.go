@@ -10,10 +10,11 @@ import (
 // DPDK's ethdev counts its overhead.
 const frameOverhead = header.EthernetLen + 4 + 2*4
 
-// dataRoomFor is the data room of the host's own pool for a port of the
-// given MTU: the default, or for jumbo frames enough that a whole frame
-// fits one mbuf after the headroom (no scattered receive, and the write
-// queue's segments grow to the MSS: tcp's txRoom).
-func dataRoomFor(mtu int) int {
+// DataRoomFor is the data room of a pool for a port of the given MTU
+// (the host's own pool, and what a caller's Config.Pool needs): the
+// default, or for jumbo frames enough that a whole frame fits one mbuf
+// after the headroom (no scattered receive, and the write queue's
+// segments grow to the MSS: tcp's txRoom).
+func DataRoomFor(mtu int) int {
 	return max(mbuf.DefaultDataRoom, mbuf.DefaultHeadroom+mtu+frameOverhead)
 }
