@@ -47,8 +47,8 @@ func (s *Sock) tsoMSS() int {
 // tsoSegs is how many write-queue segments, from b on, go out as one TSO
 // segment (tcp_tso_segs bounded as tcp_write_xmit bounds it): full-sized
 // segments with no SYN or FIN, within the congestion window and the
-// peer's window, at most tsoMaxSegs and tsoMaxSize bytes. A result below
-// 2 sends b alone, as do a port without TSO and limited transmit (one
+// peer's window, at most tsoMaxSegs and tsoMaxSize bytes, and more than
+// one frame of the port holds. A result below 2 sends b alone, as do a port without TSO and limited transmit (one
 // segment per duplicate ACK, RFC 3042); an MTU probe, larger than the
 // goal, is never gathered.
 func (s *Sock) tsoSegs(b *mbuf.Buf, limited bool) int {
@@ -66,6 +66,12 @@ func (s *Sock) tsoSegs(b *mbuf.Buf, limited bool) int {
 			break
 		}
 		n++
+	}
+	if n*goal <= s.tsoMSS() {
+		// Small segments (a clamped MSS) that one frame would hold: a
+		// port leaves such a "TSO" frame whole (DPDK's rte_gso_segment
+		// returns 0), which would put several segments in one.
+		return 1
 	}
 	return n
 }
