@@ -64,7 +64,7 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 	}
 	hl := header.IPv4MinLen + len(opts)
 	tl := b.Len() + hl
-	if tl > mtu && flags&header.IPv4FlagDF != 0 && !tsoFits(b, hl, mtu) || tl > maxTotalLen {
+	if tl > mtu && flags&header.IPv4FlagDF != 0 && !tsoFits(b, dev, hl, mtu) || tl > maxTotalLen {
 		l.stats.OutDiscards.Inc()
 		dev.Drop(b, stat.DropFrameTooBig)
 		return
@@ -125,9 +125,14 @@ func headerChecksum(b *mbuf.Buf, dev *netdev.Device, ip header.IPv4) {
 }
 
 // tsoFits reports whether b, a transport segment under an IP header of hl
-// bytes, is a TSO packet whose pieces each fit mtu: the port sends those,
-// not b (Linux's skb_gso_validate_network_len).
-func tsoFits(b *mbuf.Buf, hl, mtu int) bool {
+// bytes, is a TSO packet whose pieces each fit mtu and what dev's TSO
+// cuts to (netdev.Device.TSOMTU): the port sends those, not b (Linux's
+// skb_gso_validate_network_len). A piece too large would be refused by
+// the port and hold up its queue.
+func tsoFits(b *mbuf.Buf, dev *netdev.Device, hl, mtu int) bool {
 	seg := b.TSOSegSize()
+	if dev.TSOMTU > 0 {
+		mtu = min(mtu, dev.TSOMTU)
+	}
 	return seg > 0 && hl+b.TxL4Len()+seg <= mtu
 }

@@ -113,8 +113,16 @@ func (s *Sock) transmitTSO(first *mbuf.Buf, n int) bool {
 		// does in update_tcp_header).
 		flags |= flagPSH
 	}
+	// Every piece carries the header: SACK blocks go only where they fit
+	// beside a full piece within the MTU the port cuts to, or the port
+	// would refuse the frame (net_tap's pmd_tx_burst) and hold up the
+	// queue behind it.
 	goal := s.sizeGoal()
-	s.fillHeader(cbOf(first).seq, flags, goal, mtuOf(d))
+	mtu := mtuOf(d)
+	if t := p.dev.TSOMTU; t > 0 && t < mtu {
+		mtu = t
+	}
+	s.fillHeader(cbOf(first).seq, flags, goal, mtu)
 	p.txh.tso = goal
 	now := s.now()
 	for b, i := first, 0; i < n; b, i = s.WriteQueue.NextOf(b), i+1 {
