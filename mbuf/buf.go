@@ -143,9 +143,10 @@ func (b *Buf) Reserve(n int) bool {
 	return true
 }
 
-// Push prepends n bytes to the data and returns the whole data, whose first
-// n bytes are the new header (skb_push). It returns nil, changing nothing,
-// when the headroom is short.
+// Push prepends n bytes to the data and returns the data of the segment
+// it is called on (a chain's head: its length grows the packet's), whose
+// first n bytes are the new header (skb_push). It returns nil, changing
+// nothing, when the headroom is short.
 func (b *Buf) Push(n int) []byte {
 	if n < 0 || n > int(b.data_off) {
 		return nil
