@@ -110,11 +110,12 @@ func (w *Wire) segment(d *direction, b *mbuf.Buf, now ktime.Time) {
 	ip, ok := ipv4Of(f)
 	mss := b.TSOSegSize()
 	hdr := ethLen + len(ip) + b.TxL4Len()
-	if !ok || mss == 0 || b.TxL4Len() < minTCPHdrLen || len(f) < hdr {
+	total := b.Len() - hdr
+	if !ok || mss == 0 || b.TxL4Len() < minTCPHdrLen || len(f) < hdr || total <= 0 {
+		// Not a frame a port could cut: lost, as the port's tx error.
 		d.st.txDropped++
 		return
 	}
-	total := b.Len() - hdr
 	id := binary.BigEndian.Uint16(ip[ipIDOff:])
 	seq := binary.BigEndian.Uint32(f[ethLen+len(ip)+tcpSeqOff:])
 	flags := f[ethLen+len(ip)+tcpFlagsOff]
