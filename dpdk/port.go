@@ -127,6 +127,7 @@ const (
 	TxOffloadUDPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 	TxOffloadTCPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
 	TxOffloadMultiSegs = uint64(C.RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+	TxOffloadTCPTSO    = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_TSO)
 )
 
 // RSS hash function bits (RTE_ETH_RSS_*).
@@ -210,6 +211,7 @@ type DevInfo struct {
 	HashKeySize         int
 	RETASize            int
 	MinMTU, MaxMTU      int
+	MaxRxPktLen         int // the largest frame the driver takes
 }
 
 // linkOffloads holds, by port name, the tx offloads that the binding
@@ -261,8 +263,15 @@ func (p *Port) Info() (DevInfo, error) {
 		RETASize:            int(di.reta_size),
 		MinMTU:              int(di.min_mtu),
 		MaxMTU:              int(di.max_mtu),
+		MaxRxPktLen:         int(di.max_rx_pktlen),
 	}, nil
 }
+
+// etherOverhead is what ethdev adds to an MTU to check it against a
+// driver's largest frame: the Ethernet header and CRC
+// (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN, eth_dev_get_overhead_len's
+// default).
+const etherOverhead = C.RTE_ETHER_HDR_LEN + C.RTE_ETHER_CRC_LEN
 
 // PortConfig says how to set a port up.
 type PortConfig struct {
@@ -311,6 +320,13 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 	mtu := cfg.MTU
 	if mtu == 0 {
 		mtu = 1500
+	}
+	if frame := mtu + etherOverhead; frame > info.MaxRxPktLen {
+		// ethdev refuses it too, with a bare EINVAL; say why. (DPDK
+		// 22.11's net_tap reports RTE_ETHER_MAX_VLAN_FRAME_LEN, so
+		// 1,500 is its largest MTU.)
+		return Configured{}, fmt.Errorf("dpdk: port %d (%s): MTU %d needs %d-byte frames, the driver takes at most %d: %w",
+			p.id, info.Driver, mtu, frame, info.MaxRxPktLen, syscall.EINVAL)
 	}
 	// The driver is asked only for what it offers itself.
 	driverTx := got.TxOffloads &^ linkTxOffloads(p.name)

@@ -102,6 +102,18 @@ func (rp *RingPair) OffloadTCPChecksums() {
 	setLinkTxOffloads(rp.B.name, TxOffloadTCPCksum)
 }
 
+// OffloadTSO makes both ports offer TCP segmentation offload
+// (TxOffloadTCPTSO) and what it needs: multi-segment frames and IPv4 and
+// TCP checksum offload. Nothing in a ring pair performs them: only a pair
+// that ends at something that does, a fault wire playing the NIC
+// (faultwire.Wire.OffloadTSO), may offer it. Call it before the ports are
+// configured; Close takes it back.
+func (rp *RingPair) OffloadTSO() {
+	tx := TxOffloadTCPTSO | TxOffloadMultiSegs | TxOffloadIPv4Cksum | TxOffloadTCPCksum
+	setLinkTxOffloads(rp.A.name, tx)
+	setLinkTxOffloads(rp.B.name, tx)
+}
+
 // Close closes both ports and frees the rings; packets still in flight are
 // freed. The ports must be stopped.
 func (rp *RingPair) Close() error {

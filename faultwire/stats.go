@@ -30,7 +30,7 @@ func (d Dir) String() string {
 //	Received + Duplicated == Forwarded + Dropped + RateDropped + QueueDropped + TxDropped + Held
 type Stats struct {
 	Received     uint64 // taken from the sending side
-	Forwarded    uint64 // handed to the receiving side, duplicates included
+	Forwarded    uint64 // handed to the receiving side, duplicates included (with OffloadTSO, each piece of a cut frame)
 	Dropped      uint64 // dropped at random (Faults.Drop)
 	Duplicated   uint64 // extra copies made (Faults.Duplicate)
 	Reordered    uint64 // held back to be overtaken (Faults.Reorder)

@@ -58,6 +58,7 @@ type Wire struct {
 	ntx   int
 
 	dirs   [2]direction
+	tso    bool // OffloadTSO: the wire does the ports' offloads
 	closed bool
 }
 
@@ -211,7 +212,11 @@ func (w *Wire) poll(d *direction, now ktime.Time) int {
 		n := d.in.RxBurst(0, w.rx)
 		d.st.received += uint64(n)
 		for _, b := range w.rx[:n] {
-			w.ingress(d, b, now)
+			if w.tso {
+				w.offload(d, b, now)
+			} else {
+				w.ingress(d, b, now)
+			}
 		}
 		if n < len(w.rx) {
 			break

@@ -51,6 +51,7 @@ const (
 	TxTCPCksum    = uint64(C.RTE_MBUF_F_TX_TCP_CKSUM)
 	TxL4Mask      = uint64(C.RTE_MBUF_F_TX_L4_MASK) // TxTCPCksum and TxUDPCksum are values under it
 	TxUDPCksum    = uint64(C.RTE_MBUF_F_TX_UDP_CKSUM)
+	TxTCPSeg      = uint64(C.RTE_MBUF_F_TX_TCP_SEG) // TCP segmentation offload (SetTSO)
 )
 
 // Flags that say where an mbuf's data lives: in another mbuf (a clone) or
@@ -110,7 +111,8 @@ func (b *Buf) data() unsafe.Pointer {
 	return unsafe.Add(b.buf_addr, uintptr(b.data_off))
 }
 
-// Bytes returns the data of the first segment. The slice aliases packet
+// Bytes returns the data of the first segment (of a chain, b's own; see
+// chain.go for what walks every segment). The slice aliases packet
 // memory: it is valid while the caller owns b, and writes go to the packet.
 func (b *Buf) Bytes() []byte {
 	return unsafe.Slice((*byte)(b.data()), int(b.data_len))
@@ -141,9 +143,10 @@ func (b *Buf) Reserve(n int) bool {
 	return true
 }
 
-// Push prepends n bytes to the data and returns the whole data, whose first
-// n bytes are the new header (skb_push). It returns nil, changing nothing,
-// when the headroom is short.
+// Push prepends n bytes to the data and returns the data of the segment
+// it is called on (a chain's head: its length grows the packet's), whose
+// first n bytes are the new header (skb_push). It returns nil, changing
+// nothing, when the headroom is short.
 func (b *Buf) Push(n int) []byte {
 	if n < 0 || n > int(b.data_off) {
 		return nil
@@ -223,10 +226,10 @@ func (b *Buf) PacketType() uint32 {
 
 // SetTxOffload sets the header lengths that checksum offload needs
 // (l2_len:7, l3_len:9, l4_len:8 bits of tx_offload) and adds flags to
-// ol_flags.
+// ol_flags. The fields above them (tso_segsz, SetTSO's) keep their value.
 func (b *Buf) SetTxOffload(l2, l3, l4 int, flags uint64) {
-	v := uint64(l2)&0x7f | (uint64(l3)&0x1ff)<<7 | (uint64(l4)&0xff)<<16
-	*(*uint64)(b.at(uintptr(C.dps_off_tx_offload))) = v
+	w := (*uint64)(b.at(uintptr(C.dps_off_tx_offload)))
+	*w = *w&^txLensMask | uint64(l2)&0x7f | (uint64(l3)&0x1ff)<<7 | (uint64(l4)&0xff)<<16
 	b.ol_flags |= C.uint64_t(flags)
 }
 

@@ -119,6 +119,10 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 // Name is the pool's name.
 func (p *Pool) Name() string { return p.name }
 
+// DataRoom is the buffer size behind each mbuf, headroom included
+// (PoolConfig.DataRoom).
+func (p *Pool) DataRoom() int { return int(p.room) }
+
 // Ops is the name of the mempool handler behind the pool.
 func (p *Pool) Ops() string { return C.GoString(&C.rte_mempool_get_ops(p.mp.ops_index).name[0]) }
 

@@ -254,7 +254,8 @@ func (h *Host) openPool() error {
 	// (RTE_MEMPOOL_CACHE_MAX_SIZE, CALC_CACHE_FLUSHTHRESH): half, for a
 	// small pool.
 	cache := min(256, h.cfg.PoolSize/2)
-	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: cache, Socket: -1, Ops: ops})
+	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: cache, Socket: -1, Ops: ops,
+		DataRoom: DataRoomFor(h.cfg.MTU)})
 	h.ownPool = err == nil
 	return err
 }
@@ -275,8 +276,11 @@ func (h *Host) setupPort() error {
 		// Multi-segment tx for IP fragments, which chain a header mbuf
 		// to clones of the payload (net_tap offers it; net_ring, which
 		// does not, passes chains on as they are).
+		// TSO where the port offers it (net_tap does, in software
+		// with DPDK's GSO library): TCP sends one large segment per
+		// burst (tcp/tso.go).
 		TxOffloads: dpdk.TxOffloadIPv4Cksum | dpdk.TxOffloadTCPCksum | dpdk.TxOffloadUDPCksum |
-			dpdk.TxOffloadMultiSegs,
+			dpdk.TxOffloadMultiSegs | dpdk.TxOffloadTCPTSO,
 		// An idle loop sleeps until its queue interrupts (lcore.Loop).
 		RxInterrupts: true,
 		Pool:         h.pool,
@@ -362,6 +366,12 @@ func (h *Host) features() netdev.Features {
 	on(h.offloads.TxOffloads, dpdk.TxOffloadIPv4Cksum, netdev.TxIPv4Cksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadTCPCksum, netdev.TxTCPCksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadUDPCksum, netdev.TxUDPCksum)
+	if h.offloads.TxOffloads&(dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum) ==
+		dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum {
+		// A TSO packet is a chain (header mbuf and the data's clones),
+		// and DPDK's segmentation asks for both checksums offloaded.
+		f |= netdev.TxTSO
+	}
 	return f
 }
 
@@ -383,6 +393,7 @@ func (h *Host) addCore(core int) error {
 		Queue:    q,
 		MAC:      h.mac,
 		MTU:      h.cfg.MTU,
+		TSOMTU:   h.tsoMTU(),
 		Features: h.features(),
 		Cache:    cache,
 		TxQueue:  tx,

@@ -64,7 +64,7 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 	}
 	hl := header.IPv4MinLen + len(opts)
 	tl := b.Len() + hl
-	if tl > mtu && flags&header.IPv4FlagDF != 0 || tl > maxTotalLen {
+	if tl > mtu && flags&header.IPv4FlagDF != 0 && !tsoFits(b, dev, hl, mtu) || tl > maxTotalLen {
 		l.stats.OutDiscards.Inc()
 		dev.Drop(b, stat.DropFrameTooBig)
 		return
@@ -95,7 +95,11 @@ func (l *Layer) output(b *mbuf.Buf, dst *route.Dst, proto uint8, src, daddr neti
 		l.stats.OutOptions.Inc()
 	}
 	l.ipID++
-	if tl > mtu {
+	if seg := b.TSOSegSize(); seg > 0 {
+		// Each piece the port cuts takes the next ID
+		// (ip_select_ident_segs).
+		l.ipID += uint16((b.Len()-hl-b.TxL4Len()+seg-1)/seg - 1)
+	} else if tl > mtu {
 		l.fragment(b, dst, dev, mtu)
 		return
 	}
@@ -116,6 +120,19 @@ func headerChecksum(b *mbuf.Buf, dev *netdev.Device, ip header.IPv4) {
 	if ol != 0 || b.OlFlags()&(mbuf.TxTCPCksum|mbuf.TxUDPCksum) != 0 {
 		// Any checksum offload needs TX_IPV4 and the l2/l3 lengths, the
 		// transport's L4 offload included (DPDK rte_mbuf_core.h).
-		b.SetTxOffload(header.EthernetLen, ip.HeaderLen(), 0, ol|mbuf.TxIPv4)
+		b.SetTxOffload(header.EthernetLen, ip.HeaderLen(), b.TxL4Len(), ol|mbuf.TxIPv4)
 	}
+}
+
+// tsoFits reports whether b, a transport segment under an IP header of hl
+// bytes, is a TSO packet whose pieces each fit mtu and what dev's TSO
+// cuts to (netdev.Device.TSOMTU): the port sends those, not b (Linux's
+// skb_gso_validate_network_len). A piece too large would be refused by
+// the port and hold up its queue.
+func tsoFits(b *mbuf.Buf, dev *netdev.Device, hl, mtu int) bool {
+	seg := b.TSOSegSize()
+	if dev.TSOMTU > 0 {
+		mtu = min(mtu, dev.TSOMTU)
+	}
+	return seg > 0 && hl+b.TxL4Len()+seg <= mtu
 }

@@ -22,6 +22,7 @@ const (
 	TxIPv4Cksum                      // the port fills IPv4 header checksums
 	TxTCPCksum                       // the port fills TCP checksums
 	TxUDPCksum                       // the port fills UDP checksums
+	TxTSO                            // the port cuts large TCP segments (mbuf.Buf.SetTSO)
 )
 
 // Has reports whether every feature in f is on.
@@ -40,6 +41,7 @@ type Config struct {
 	Queue    uint16
 	MAC      header.MAC
 	MTU      int
+	TSOMTU   int
 	Features Features
 	Cache    *mbuf.Cache
 	TxQueue  TxQueue
@@ -47,11 +49,15 @@ type Config struct {
 
 // Device is one core's handle on a port.
 type Device struct {
-	Name     string
-	PortID   uint16
-	Queue    uint16
-	MAC      header.MAC
-	MTU      int // largest IP packet, without the Ethernet header
+	Name   string
+	PortID uint16
+	Queue  uint16
+	MAC    header.MAC
+	MTU    int // largest IP packet, without the Ethernet header
+	// TSOMTU is the largest IP packet the port's TSO cuts (with TxTSO):
+	// the MTU, or less where the port counts more against it (net_tap's
+	// GSO counts the Ethernet header).
+	TSOMTU   int
 	Features Features
 	Cache    *mbuf.Cache
 	Drops    stat.Drops
@@ -74,6 +80,7 @@ func New(cfg Config) *Device {
 		Queue:    cfg.Queue,
 		MAC:      cfg.MAC,
 		MTU:      cfg.MTU,
+		TSOMTU:   cfg.TSOMTU,
 		Features: cfg.Features,
 		Cache:    cfg.Cache,
 		txq:      cfg.TxQueue,
@@ -96,8 +103,10 @@ func (d *Device) Drop(b *mbuf.Buf, r stat.DropReason) {
 func (d *Device) Free(b *mbuf.Buf) { d.Cache.Free(b) }
 
 // Xmit sends a complete frame (dev_queue_xmit). It takes ownership of b.
+// A TSO frame (mbuf.Buf.SetTSO) may be larger than the MTU: the port cuts
+// it (the size of its pieces is the sender's to keep within the MTU).
 func (d *Device) Xmit(b *mbuf.Buf) {
-	if b.Len() > d.MTU+header.EthernetLen {
+	if b.Len() > d.MTU+header.EthernetLen && b.TSOSegSize() == 0 {
 		d.Drop(b, stat.DropFrameTooBig)
 		return
 	}

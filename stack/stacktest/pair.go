@@ -32,13 +32,19 @@ type PairConfig struct {
 	// Wire, when set, joins the hosts by a fault wire instead of a ring
 	// pair.
 	Wire *WireConfig
+	// MTU, when not 0, is both ports' MTU.
+	MTU int
 }
 
 // WireConfig is a fault wire: its faults each way and its seed. Its pool
-// holds 1023 mbufs, checked when the test ends.
+// holds 1023 mbufs, checked when the test ends; 8191 with TSO, whose
+// pieces the wire makes.
 type WireConfig struct {
 	AB, BA faultwire.Faults
 	Seed   int64
+	// TSO makes the ports offer TCP segmentation offload, which the wire
+	// performs (faultwire.Wire.OffloadTSO).
+	TSO bool
 }
 
 // Pair is two hosts on one link, polled by the test (ARCHITECTURE.md §7).
@@ -58,7 +64,14 @@ func NewPair(t testing.TB, c PairConfig) *Pair {
 	p := &Pair{T: t}
 	var err error
 	if c.Wire != nil {
-		p.Link, err = NewWire(c.Name, dpdktest.Pool(t, 1023), c.Wire.AB, c.Wire.BA, c.Wire.Seed)
+		size := 1023
+		if c.Wire.TSO {
+			size = 8191
+		}
+		p.Link, err = NewWire(c.Name, dpdktest.Pool(t, size), c.Wire.AB, c.Wire.BA, c.Wire.Seed)
+		if err == nil && c.Wire.TSO {
+			p.Wire.OffloadTSO()
+		}
 	} else {
 		p.Link, err = NewRings(c.Name, c.CsumOffload)
 	}
@@ -73,8 +86,8 @@ func NewPair(t testing.TB, c PairConfig) *Pair {
 		c.AddrB = AddrB
 	}
 	portA, portB := p.Ports()
-	p.A = OpenHost(t, HostConfig{Name: c.Name + "a", Port: portA, Addr: c.AddrA, PoolSize: c.PoolA, Clock: p.Clock})
-	p.B = OpenHost(t, HostConfig{Name: c.Name + "b", Port: portB, Addr: c.AddrB, PoolSize: c.PoolB, Clock: p.Clock})
+	p.A = OpenHost(t, HostConfig{Name: c.Name + "a", Port: portA, Addr: c.AddrA, PoolSize: c.PoolA, MTU: c.MTU, Clock: p.Clock})
+	p.B = OpenHost(t, HostConfig{Name: c.Name + "b", Port: portB, Addr: c.AddrB, PoolSize: c.PoolB, MTU: c.MTU, Clock: p.Clock})
 	if c.KnownNeighbours {
 		KnowNeighbours(p.A, p.B)
 	}

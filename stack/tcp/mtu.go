@@ -178,7 +178,7 @@ func (s *Sock) mtuProbe() {
 	}
 	size := s.mtuToMSS((m.searchHigh + m.searchLow) / 2)
 	head := s.sendHead
-	if head == nil || size <= s.mss || size > segRoom || s.inflight()+1 >= int(s.cwnd) ||
+	if head == nil || size <= s.mss || size > s.proto.txRoom || s.inflight()+1 >= int(s.cwnd) ||
 		cbOf(head).seq.Add(seqSize(size)).GreaterThan(s.sndWndEnd()) || !s.unsentData(size) {
 		return
 	}

@@ -39,8 +39,10 @@ const (
 	// ipTCPHeaders is an IPv4 and a TCP header without options: MSS =
 	// MTU - 40 (RFC 9293 §3.7.1).
 	ipTCPHeaders = header.IPv4MinLen + header.TCPMinLen
-	// segRoom is the most data one write-queue mbuf holds: the default
-	// data room less the headroom that the headers are pushed into.
+	// segRoom is the most data one mbuf of the default data room holds:
+	// the room less the headroom that the headers are pushed into. The
+	// write queue's mbufs hold Proto.txRoom, the same for the pool's
+	// own data room (larger in a pool made for jumbo frames).
 	segRoom = mbuf.DefaultDataRoom - mbuf.DefaultHeadroom
 )
 
@@ -63,6 +65,9 @@ type txHeader struct {
 	sacks []header.SACKBlock
 	// ipOpts are the IP options of the datagram: the socket's IP_OPTIONS.
 	ipOpts []byte
+	// tso is the payload of each segment the port cuts this one into
+	// (TSO, tso.go); 0 sends the segment as it is.
+	tso int
 }
 
 // outputSegment pushes the TCP header that p.txh describes in front of
@@ -115,10 +120,17 @@ func (p *Proto) outputSegment(b *mbuf.Buf, d *route.Dst) {
 	if dev == nil {
 		dev = p.dev
 	}
-	if dev.Features.Has(netdev.TxTCPCksum) {
+	switch {
+	case h.tso > 0:
+		// Each piece's length is the port's to add: the field holds the
+		// pseudo-header sum without it (rte_ipv4_phdr_cksum under
+		// RTE_MBUF_F_TX_TCP_SEG).
+		th.SetChecksum(^header.Fold(header.PseudoHeaderSum(h.src, h.dst, header.IPProtoTCP, 0)))
+		b.SetTSO(hl, h.tso)
+	case dev.Features.Has(netdev.TxTCPCksum):
 		th.SetChecksum(^header.Fold(sum))
 		b.SetOlFlags(b.OlFlags() | mbuf.TxTCPCksum)
-	} else {
+	default:
 		th.SetChecksum(th.CalculateChecksum(sum))
 	}
 	p.stats.OutSegs.Inc()
@@ -216,6 +228,7 @@ func (s *Sock) fillHeader(seq seqnum.Value, flags uint8, dataLen int, mtu int) {
 	h.mss, h.ws, h.sackPerm = 0, -1, false
 	h.sacks = nil
 	h.ipOpts = s.Options.IPOptions
+	h.tso = 0
 	if flags&flagSYN != 0 {
 		h.wnd = uint16(min(s.rcv.wnd, 0xffff))
 		h.mss = uint16(s.advMSS)
@@ -353,6 +366,15 @@ func (s *Sock) sendNew(b *mbuf.Buf) bool {
 	if !s.transmitSkb(b) {
 		return false
 	}
+	s.newDataSent(b)
+	return true
+}
+
+// newDataSent does the bookkeeping of write-queue segment b's first
+// transmission (tcp_event_new_data_sent): the send head and SND.NXT move
+// past it, it counts as in flight, and the retransmission and loss timers
+// start.
+func (s *Sock) newDataSent(b *mbuf.Buf) {
 	c := cbOf(b)
 	if b == s.sendHead {
 		s.sendHead = s.WriteQueue.NextOf(b)
@@ -375,7 +397,6 @@ func (s *Sock) sendNew(b *mbuf.Buf) bool {
 	if n > 0 {
 		s.dataSent()
 	}
-	return true
 }
 
 // dataSent notes data going out (tcp_event_data_sent): a reply within the
@@ -397,8 +418,10 @@ func (s *Sock) setPingpong(on bool) {
 }
 
 // sizeGoal is how much data one segment carries: the send MSS, bounded by
-// what one mbuf holds.
-func (s *Sock) sizeGoal() int { return max(min(s.mss, segRoom), 1) }
+// what one mbuf holds (txRoom) and, on a port with TSO, by the segments the port
+// cuts (tsoMSS), so that every write-queue segment is one segment on the
+// wire.
+func (s *Sock) sizeGoal() int { return max(min(s.mss, s.proto.txRoom, s.tsoMSS()), 1) }
 
 // inflight is the number of segments believed in the network
 // (tcp_packets_in_flight; RFC 6675 §4's SetPipe in segments): those
@@ -444,7 +467,13 @@ func (s *Sock) push() {
 		if b == s.WriteQueue.Back() && c.flags&flagFIN == 0 && b.Len() < s.sizeGoal() && s.nagle() {
 			break
 		}
-		if !s.transmitNew(b) {
+		var ok bool
+		if n := s.tsoSegs(b, limited); n > 1 {
+			ok = s.transmitTSO(b, n)
+		} else {
+			ok = s.transmitNew(b)
+		}
+		if !ok {
 			if !s.rtxT.on {
 				// No mbuf or route: try again with the RTO.
 				s.arm(&s.rtxT, s.now().Add(s.currentRTO()))

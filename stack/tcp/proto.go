@@ -167,6 +167,10 @@ type Stats struct {
 	MTUProbes          stat.Counter `stat:"tcp_mtup_probes"`         // MTU probes sent (RFC 4821 §7.3)
 	MTUProbeSuccesses  stat.Counter `stat:"tcp_mtup_success"`        // probes acknowledged: the MSS grew
 	MTUProbeFailures   stat.Counter `stat:"tcp_mtup_fail"`           // probes lost: the search's upper bound fell
+
+	// TCP segmentation offload (tso.go).
+	TSOSegs   stat.Counter `stat:"tcp_tso_segs"`   // large segments handed to the port to cut
+	TSOPieces stat.Counter `stat:"tcp_tso_pieces"` // the MSS-sized segments they were cut into
 }
 
 // fourTuple identifies a connection from this host's side: local and
@@ -241,6 +245,10 @@ type Proto struct {
 
 	mem   sock.Mem // what the sockets' queues hold, against Config.Mem
 	stats Stats
+
+	// txRoom is the most data one write-queue mbuf holds: the pool's data
+	// room less the headroom the headers are pushed into.
+	txRoom int
 }
 
 // New returns a core's TCP. The caller registers p.Input with IPv4 for
@@ -263,6 +271,7 @@ func New(cfg Config) *Proto {
 		replyHere:   cfg.ReplyHere,
 		congestion:  cfg.Congestion,
 		mem:         sock.Mem{Limits: cfg.Mem},
+		txRoom:      cfg.Dev.Cache.Pool().DataRoom() - mbuf.DefaultHeadroom,
 		est:         make(map[fourTuple]*Sock),
 		reqs:        make(map[fourTuple]*RequestSock),
 		tw:          make(map[fourTuple]*TimewaitSock),

@@ -21,6 +21,8 @@ const (
 	callbackUDPName = "dpstack callback UDP"
 	// loopEach names the rows whose hosts have a loop each.
 	loopEach = ", 2 loops"
+	// jumbo names the rows in the large-segment mode.
+	jumbo = ", MTU 9000"
 )
 
 func init() {
@@ -42,6 +44,7 @@ func dpstackEntries(o options) []entry {
 		os.Exit(2)
 	}
 	extras.notes = append(extras.notes, fmt.Sprintf("dpstack hosts: one core each, joined by a DPDK ring pair that leaves TCP checksums to the link, as Linux loopback and veth do (lossy: through faultwire, and checksums in software), both polled by one loop (the kernel runs both ends of a loopback connection on the sending CPU too) or, in the rows marked%s, by a loop each; idle policy %s", loopEach, idle))
+	extras.notes = append(extras.notes, fmt.Sprintf("segment size: every dpstack row at MTU 1500 (1,448-byte segments, no TSO: the ring pair has none), except the rows marked%s, the large-segment mode: the ring pair at MTU 9000, 8,948-byte segments each in one mbuf (Linux loopback's MTU is 64 KiB and its segments up to 64 KiB)", jumbo))
 	var entries []entry
 	for _, each := range []bool{false, true} {
 		opts := dpstack.Options{Idle: idle, Seed: o.seed, LoopEach: each}
@@ -60,6 +63,11 @@ func dpstackEntries(o options) []entry {
 				func() (harness.System, error) { return dpstack.NewCallback(cn, opts) },
 				func() (harness.System, error) { return dpstack.NewCallback(cn+" lossy", lossy) }})
 	}
+	big := dpstack.Options{Idle: idle, Seed: o.seed, MTU: 9000}
+	bj, cj := blockingName+jumbo, callbackName+jumbo
+	entries = append(entries,
+		entry{bj, func() (harness.System, error) { return dpstack.NewBlocking(bj, big) }, nil},
+		entry{cj, func() (harness.System, error) { return dpstack.NewCallback(cj, big) }, nil})
 	return entries
 }
 
