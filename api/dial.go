@@ -38,6 +38,20 @@ type Dialer struct {
 	// connect (bind(2), then connect(2)); nil lets the stack choose. A
 	// port already in use matches syscall.EADDRINUSE.
 	LocalAddr *net.TCPAddr
+	// SameCoreAs, when set, dials from the core that owns this
+	// connection (an accepted one, say) instead of the next core in
+	// turn, with a source port whose replies come back to that core:
+	// a goroutine-per-connection proxy keeps both of its legs on one
+	// core, where io.Copy between them moves buffers without copying.
+	SameCoreAs *TCPConn
+}
+
+// core is the core d dials from.
+func (d *Dialer) core(h Host) int {
+	if d.SameCoreAs != nil {
+		return d.SameCoreAs.core
+	}
+	return h.NextCore()
 }
 
 // DialContext is Dial with d's options.
@@ -76,7 +90,7 @@ func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (
 	if err := ctx.Err(); err != nil {
 		return nil, opError("dial", "connect", nil, tcpAddr(raddr), ctxErr(err))
 	}
-	core := h.NextCore()
+	core := d.core(h)
 	c := newConn(h, core)
 	c.raddr = tcpAddr(raddr)
 	var cerr error
