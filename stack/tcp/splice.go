@@ -50,6 +50,7 @@ func (s *Sock) Splice(to sock.ProtoOps, max int) (int, error) {
 		s.UnchargeR(b)
 		b.ClearOffloads()
 		d.queueSegment(b, seqSize(k), 0)
+		s.proto.stats.SplicedSegs.Inc()
 		n += k
 	}
 	if n > 0 {
