@@ -1,7 +1,7 @@
 package main
 
 import (
-	"net/netip"
+	"net"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,8 +62,8 @@ func (p *proxy) Close() error { return p.ln.Close() }
 func (p *proxy) first(c *api.CConn) int {
 	n := len(p.upstreams)
 	if p.cfg.balance == balanceSource {
-		if a, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-			b := a.Addr().As4()
+		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			b := a.AddrPort().Addr().As4()
 			h := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) * 0x9e3779b1
 			return int(h>>16) % n
 		}
