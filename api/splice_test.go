@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -33,6 +34,9 @@ func TestCopySameCore(t *testing.T) {
 			return err
 		}
 		defer up.Close()
+		if up.Core() != client.Core() {
+			return fmt.Errorf("upstream on core %d, client on %d", up.Core(), client.Core())
+		}
 		sent := make(chan error, 1)
 		go func() {
 			_, err := io.Copy(up, client)
