@@ -266,11 +266,15 @@ func TestProxy(t *testing.T) {
 	assert.Equal(t, float64(total), metricValue(body, fmt.Sprintf(`dpstack_proxy_upstream_bytes_total{direction="to",upstream="%s"}`, good)))
 	assert.Equal(t, float64(total+len(sizes)*trailerSize), metricValue(body, fmt.Sprintf(`dpstack_proxy_upstream_bytes_total{direction="from",upstream="%s"}`, good)))
 	assert.Zero(t, metricValue(body, upstreamMetric("dpstack_proxy_upstream_resets_total", good)))
-	// net_tap's queue choice is the kernel's, not predictable: segments
-	// that reach the other core are handed over, and counted.
+	// The bytes moved as buffers (64 MiB each way at most 1448 bytes a
+	// segment). net_tap's queue choice is the kernel's, not predictable:
+	// segments that reach the other core are handed over, and counted.
+	spliced := 0.0
 	for core := range 2 {
+		spliced += metricValue(body, fmt.Sprintf(`dpstack_tcp_spliced_segs_total{core="%d",port="net_tap0"}`, core))
 		t.Logf("core %d: tcp handoffs %v", core, metricValue(body, fmt.Sprintf(`dpstack_tcp_handoffs_total{core="%d",port="net_tap0"}`, core)))
 	}
+	assert.Greater(t, spliced, float64(2*(64<<20)/1448))
 	r.stop(t)
 }
 
