@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -56,6 +55,7 @@ type Handler interface {
 // it only from the Handler's methods, from AfterFunc functions of its core,
 // or from functions posted to its core's loop.
 type CConn struct {
+	h    Host
 	loop *lcore.Loop
 	core int
 	sk   sock.ProtoOps
@@ -73,14 +73,15 @@ type CConn struct {
 	viewFn  func(data []byte) int
 	scratch []byte  // for data ReadView does not offer, made when needed
 	rx      rxStamp // the receive time of the data Data is given (RxTime)
+	fwd     forwarding
 
 	laddr, raddr *net.TCPAddr
 	value        any
 }
 
 // newCConn wraps sk, routing its events to c. It runs on the core.
-func newCConn(loop *lcore.Loop, core int, hd Handler, sk sock.ProtoOps) *CConn {
-	c := &CConn{loop: loop, core: core, sk: sk, hd: hd}
+func newCConn(h Host, core int, hd Handler, sk sock.ProtoOps) *CConn {
+	c := &CConn{h: h, loop: h.Loop(core), core: core, sk: sk, hd: hd}
 	c.procFn = c.process
 	c.viewFn = c.view
 	sk.Sk().Callbacks = (*cconnEvents)(c)
@@ -148,7 +149,11 @@ func (c *CConn) process() {
 		}
 	}
 	if !c.ended {
-		c.deliver()
+		if c.fwd.to != nil {
+			c.forward()
+		} else {
+			c.deliver()
+		}
 		if c.released {
 			return
 		}
@@ -160,6 +165,7 @@ func (c *CConn) process() {
 			return
 		}
 	}
+	c.wakeForwarder()
 	if c.ended {
 		return
 	}
@@ -405,7 +411,7 @@ func (l *cbCore) drain() {
 		if err != nil {
 			return
 		}
-		newCConn(l.loop, l.core, l.hd, child).process()
+		newCConn(l.h, l.core, l.hd, child).process()
 	}
 	l.kick()
 }
@@ -448,45 +454,6 @@ func (ln *CListener) Close() error {
 	}
 	for _, l := range ln.cores {
 		l.close()
-	}
-	return nil
-}
-
-// DialCallback starts connecting to address from one of h's cores, taken
-// in turn as Dial does, and returns once the SYN is out (or with the error that prevented it). hd then
-// receives Accept when the connection is up, or Closed with the error
-// (ECONNREFUSED, ETIMEDOUT) when it fails. Call it from a goroutine, not
-// from a Handler method: it waits for the core.
-func DialCallback(h Host, address string, hd Handler) error {
-	raddr, err := parseAddr(address, false)
-	if err != nil {
-		return &net.OpError{Op: "dial", Net: "tcp", Err: errnoOr(err, "connect")}
-	}
-	core := h.NextCore()
-	loop := h.Loop(core)
-	var cerr error
-	if err := onCore(h, core, func() {
-		sk, err := tcpSocket(h, core)
-		if err != nil {
-			cerr = err
-			return
-		}
-		c := newCConn(loop, core, hd, sk)
-		switch err := sk.Connect(raddr); {
-		case err == nil:
-			c.kick()
-		case errors.Is(err, syscall.EINPROGRESS):
-		default:
-			c.released = true
-			sk.Sk().Callbacks = nil
-			sk.Close()
-			cerr = err
-		}
-	}); err != nil {
-		cerr = err
-	}
-	if cerr != nil {
-		return opError("dial", "connect", nil, tcpAddr(raddr), cerr)
 	}
 	return nil
 }

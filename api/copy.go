@@ -52,8 +52,23 @@ func (cl *call) giveBack() {
 // without a buffer: the core lends one from a shared pool when there are
 // bytes to copy, and it goes back once they are in w. So a connection
 // that idles while it is copied costs no buffer, where io.Copy's own is
-// 32 KiB for the connection's whole life.
+// 32 KiB for the connection's whole life. When w is another conn of the
+// same core (Dialer.SameCoreAs dials one), the bytes do not pass through Go
+// at all: the received buffers move to w's send queue (spliceTo).
 func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
+	if d, ok := w.(*TCPConn); ok && c.sameCore(d) {
+		n, copying, err := c.spliceTo(d)
+		if !copying {
+			return n, err
+		}
+		m, err := c.copyTo(w)
+		return n + m, err
+	}
+	return c.copyTo(w)
+}
+
+// copyTo is WriteTo through lent buffers.
+func (c *TCPConn) copyTo(w io.Writer) (int64, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	cl := c.rcall
@@ -83,8 +98,13 @@ func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
 // conn's write stage, a copy fewer than Write makes and no buffer besides;
 // the stage grows only as far as r's reads fill it. Where the stage cannot
 // take bytes (the conn is not established, or shut down), the bytes go
-// through Write's path, which reports the socket's error exactly.
+// through Write's path, which reports the socket's error exactly. From
+// another conn of the same core, the bytes move without a copy, as
+// WriteTo moves them.
 func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
+	if s, ok := r.(*TCPConn); ok && s.sameCore(c) {
+		return s.WriteTo(c)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	var total int64

@@ -38,6 +38,30 @@ type Dialer struct {
 	// connect (bind(2), then connect(2)); nil lets the stack choose. A
 	// port already in use matches syscall.EADDRINUSE.
 	LocalAddr *net.TCPAddr
+	// SameCoreAs, when set, dials from the core that owns this
+	// connection (an accepted one, say) instead of the next core in
+	// turn, with a source port whose replies come back to that core:
+	// a goroutine-per-connection proxy keeps both of its legs on one
+	// core, where io.Copy between them moves buffers without copying.
+	SameCoreAs *TCPConn
+	// Core, when set (api.Dialer{Core: new(1)}), is the core to dial
+	// from, with a source port whose replies come back to it; one the
+	// host does not have is EINVAL. SameCoreAs, when set, wins.
+	Core *int
+}
+
+// core is the core d dials from: SameCoreAs's, Core, or the next in turn.
+func (d *Dialer) core(h Host) (int, error) {
+	switch {
+	case d.SameCoreAs != nil:
+		return d.SameCoreAs.core, nil
+	case d.Core != nil:
+		if *d.Core < 0 || *d.Core >= h.Cores() {
+			return 0, syscall.EINVAL
+		}
+		return *d.Core, nil
+	}
+	return h.NextCore(), nil
 }
 
 // DialContext is Dial with d's options.
@@ -76,7 +100,10 @@ func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (
 	if err := ctx.Err(); err != nil {
 		return nil, opError("dial", "connect", nil, tcpAddr(raddr), ctxErr(err))
 	}
-	core := h.NextCore()
+	core, err := d.core(h)
+	if err != nil {
+		return nil, opError("dial", "connect", nil, tcpAddr(raddr), err)
+	}
 	c := newConn(h, core)
 	c.raddr = tcpAddr(raddr)
 	var cerr error

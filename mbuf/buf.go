@@ -211,6 +211,12 @@ func (b *Buf) OlFlags() uint64 { return uint64(b.ol_flags) }
 // SetOlFlags replaces the offload flags.
 func (b *Buf) SetOlFlags(f uint64) { b.ol_flags = C.uint64_t(f) }
 
+// ClearOffloads clears the receive and transmit offload flags and keeps
+// those that say where the data lives (a clone's, an external buffer's):
+// for a received packet that goes out again, so that the driver sees only
+// what output sets.
+func (b *Buf) ClearOffloads() { b.ol_flags &= C.uint64_t(flagIndirect | flagExternal) }
+
 // RSSHash returns the RSS hash the port computed, and whether there is one.
 func (b *Buf) RSSHash() (uint32, bool) {
 	if uint64(b.ol_flags)&RxRSSHash == 0 {

@@ -49,8 +49,16 @@ type runConfig struct {
 }
 
 func parseRunFlags(args []string) (runConfig, error) {
+	return parseStackFlags("dpstack run", "", true, args, nil)
+}
+
+// parseStackFlags parses the flags of a command that runs the stack on a
+// port (name; "dpstack run" or "dpstack proxy", whose own flags extra
+// registers on the same set and usage names): the device, the address,
+// the cores, memory, metrics ... services is the default of --services.
+func parseStackFlags(name, usage string, services bool, args []string, extra func(fs *flag.FlagSet)) (runConfig, error) {
 	var c runConfig
-	fs := flag.NewFlagSet("dpstack run", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var addr, gw, idle, huge, peer, logLevel, join, sockperf string
 	fs.StringVar(&c.vdev, "vdev", "", "virtual device, e.g. net_tap0 or net_tap0,iface=dtap0")
@@ -73,16 +81,19 @@ func parseRunFlags(args []string) (runConfig, error) {
 	fs.StringVar(&c.filePrefix, "file-prefix", "", "EAL file prefix (default dpstack-PID)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.ealLogLevel, "eal-log-level", "notice", "DPDK log level")
-	fs.BoolVar(&c.services, "services", true, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
+	fs.BoolVar(&c.services, "services", services, "serve echo on port 7, discard on 9 and an HTTP hello on 8080 (--services=false: none)")
 	fs.StringVar(&join, "join", "", "IPv4 multicast groups the UDP echo and the sockperf server join, e.g. 239.18.0.1,239.18.0.2")
 	fs.StringVar(&sockperf, "sockperf", fmt.Sprint(defaultSockperfPort), "with the services: serve the sockperf protocol (ping-pong, under-load, throughput) on this UDP and TCP port, or off")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "the services close a connection that makes no progress for this long")
 	fs.IntVar(&c.maxConns, "max-conns", 65536, "the services hold at most this many connections at once; more are reset")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
+	if extra != nil {
+		extra(fs)
+	}
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "usage: dpstack run --vdev DEV|--pci ADDR --addr A.B.C.D/N [flags]")
+			fmt.Fprintf(os.Stderr, "usage: %s --vdev DEV|--pci ADDR --addr A.B.C.D/N %s[flags]\n", name, usage)
 			fs.SetOutput(os.Stderr)
 			fs.PrintDefaults()
 			return c, errHelp

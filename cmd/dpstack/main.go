@@ -16,8 +16,10 @@ import (
 )
 
 const usage = `usage: dpstack run [flags]
+       dpstack proxy --listen ADDR:PORT --upstream ADDR:PORT[,ADDR:PORT...] [flags]
 
-Run the stack on a DPDK port. "dpstack run -h" lists the flags.
+run: run the stack on a DPDK port. proxy: run it as an L4 TCP proxy.
+"dpstack run -h" and "dpstack proxy -h" list the flags.
 `
 
 func main() {
@@ -36,10 +38,12 @@ func main() {
 			os.Exit(2)
 		}
 		log := newLogger(cfg.logLevel)
-		if err := run(cfg, log); err != nil {
+		if err := run(cfg, log, nil); err != nil {
 			log.Error("dpstack failed", "err", err)
 			os.Exit(1)
 		}
+	case "proxy":
+		os.Exit(proxyMain(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "dpstack: unknown command %q\n%s", os.Args[1], usage)
 		os.Exit(2)

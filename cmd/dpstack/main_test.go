@@ -215,13 +215,19 @@ type running struct {
 // removes the namespace if the test did not stop it.
 func startRun(t *testing.T, ctx context.Context, name, net string, args ...string) *running {
 	t.Helper()
+	return startCmd(t, ctx, "run", name, net, args...)
+}
+
+// startCmd is startRun for the subcommand sub ("run" or "proxy").
+func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...string) *running {
+	t.Helper()
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
 	id := fmt.Sprintf("%s-%d", name, os.Getpid())
 	nsName := "dpstest-cmd-" + id
 	iface := fmt.Sprintf("dpsc%s%d", name[:1], os.Getpid()%100000)
-	cmd := dpstack(ctx, append([]string{"run", "--vdev", "net_tap0,iface=" + iface, "--addr", net + ".2/24",
+	cmd := dpstack(ctx, append([]string{sub, "--vdev", "net_tap0,iface=" + iface, "--addr", net + ".2/24",
 		"--netns", nsName, "--peer-addr", net + ".1/24", "--metrics", "127.0.0.1:0",
 		"--file-prefix", "dpstest-cmd-" + id}, args...)...)
 	stderr, err := cmd.StderrPipe()

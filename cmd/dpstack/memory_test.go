@@ -27,6 +27,9 @@ const roleEnv = "DPSTACK_TEST_ROLE"
 // returns the exit status.
 func runRole(role string) int {
 	roles := map[string]func(addr string, n int) error{"crowd": crowd, "tiny-crowd": tinyCrowd, "mass-close": massClose, "over-limit": overLimit, "mcast-echo": mcastEcho}
+	for name, play := range proxyRoles {
+		roles[name] = play
+	}
 	err := fmt.Errorf("unknown role %q", role)
 	if play := roles[role]; play != nil {
 		err = fmt.Errorf("want: addr n")

@@ -22,9 +22,18 @@ import (
 	"github.com/dpstack/dpstack/stat"
 )
 
-// run starts EAL, the port and the stack, serves until SIGINT or SIGTERM,
-// and takes everything down again in reverse order.
-func run(c runConfig, log *slog.Logger) (err error) {
+// application is what a command runs on the stack besides the stack
+// itself: the built-in services, the proxy. Close stops it before the host
+// closes; its collectors join the metrics.
+type application interface {
+	Close() error
+	Collectors() []prometheus.Collector
+}
+
+// run starts EAL, the port and the stack, starts the application (start,
+// or the built-in services when c asks for them), serves until SIGINT or
+// SIGTERM, and takes everything down again in reverse order.
+func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, error)) (err error) {
 	ealCfg, portName, iface := c.eal()
 	// Trap signals from the start, so that Ctrl-C during setup still
 	// tears down what exists.
@@ -89,6 +98,14 @@ func run(c runConfig, log *slog.Logger) (err error) {
 		// services' sockets go back to their cores while they run.
 		defer svc.Close()
 		app = svc.Collectors()
+	}
+	if start != nil {
+		a, err := start(host)
+		if err != nil {
+			return err
+		}
+		defer a.Close() // before host.Close, as the services
+		app = append(app, a.Collectors()...)
 	}
 	if c.metrics != "off" {
 		srv, err := serveMetrics(c.metrics, host, log, app...)

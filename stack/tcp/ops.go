@@ -160,7 +160,7 @@ func (s *Sock) SendMsg(p []byte, flags int) (int, error) {
 	for n < len(p) {
 		if tail := q.Back(); tail != nil && s.sendHead != nil && tail != s.pend {
 			c := cbOf(tail)
-			if room := min(goal-tail.Len(), tail.Tailroom()); room > 0 && c.flags&(flagSYN|flagFIN) == 0 {
+			if room := appendRoom(tail, goal); room > 0 && c.flags&(flagSYN|flagFIN) == 0 {
 				k := min(room, len(p)-n)
 				copy(tail.Put(k), p[n:n+k])
 				q.Adjust(k)
@@ -226,6 +226,17 @@ func (s *Sock) newSegment(force bool) *mbuf.Buf {
 	return nil
 }
 
+// appendRoom is how many bytes a send may add to the unsent tail segment
+// of the write queue: up to goal, in its tailroom, and none when its
+// buffer is shared (a segment spliced in from a receive queue whose
+// sender still holds a clone of it), whose tail another may still write.
+func appendRoom(tail *mbuf.Buf, goal int) int {
+	if tail.RefCount() != 1 {
+		return 0
+	}
+	return min(goal-tail.Len(), tail.Tailroom())
+}
+
 // appendSegment puts a new segment of n bytes at the tail of the write
 // queue.
 func (s *Sock) appendSegment(b *mbuf.Buf, n int) { s.queueSegment(b, seqSize(n), 0) }
@@ -261,7 +272,7 @@ func (s *Sock) SendBuffer(n int) ([]byte, error) {
 	goal := s.sizeGoal()
 	if tail := s.WriteQueue.Back(); tail != nil && s.sendHead != nil {
 		c := cbOf(tail)
-		if room := min(goal-tail.Len(), tail.Tailroom()); room > 0 && c.flags&(flagSYN|flagFIN) == 0 {
+		if room := appendRoom(tail, goal); room > 0 && c.flags&(flagSYN|flagFIN) == 0 {
 			k := min(room, n)
 			s.pend, s.pendLen, s.pendNew = tail, k, false
 			return tail.Put(k), nil

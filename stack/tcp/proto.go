@@ -154,6 +154,7 @@ type Stats struct {
 	KeepAliveProbes   stat.Counter `stat:"tcp_keepalive_probes"`    // keepalive probes sent
 	FinWait2Timeouts  stat.Counter `stat:"tcp_fin_wait2_timeouts"`  // orphans dropped in FIN-WAIT-2
 	NoMbuf            stat.Counter `stat:"tcp_no_mbuf"`             // segments not sent for want of an mbuf
+	SplicedSegs       stat.Counter `stat:"tcp_spliced_segs"`        // received segments moved to another socket's send queue without a copy (Splice)
 	SynQueueOverflows stat.Counter `stat:"tcp_syn_queue_overflows"` // SYNs dropped: SYN queue full
 	SynCookiesSent    stat.Counter `stat:"tcp_syncookies_sent"`     // SYN-ACKs carrying a SYN cookie (RFC 4987 §3.6)
 	SynCookiesRecv    stat.Counter `stat:"tcp_syncookies_recv"`     // valid SYN cookies: connections made from them
