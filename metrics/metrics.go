@@ -104,21 +104,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			d := prometheus.NewDesc("dpstack_"+name+"_total", "Per-core counter "+name+".", []string{"port", "core"}, nil)
 			counter(d, v, c.port, core)
 		}
-		stat.Visit(&dev.Stats, visit)
-		stat.Visit(s.Loop().Stats(), visit)
-		stat.Visit(s.IPv4().Stats(), visit)
-		stat.Visit(s.TCP().Stats(), visit)
-		stat.Visit(s.UDP().Stats(), visit)
+		s.VisitCounters(visit)
 		c.census(ch, s, core)
-		stat.Visit(&s.TCP().Mem().Stats, visit)
-		level := func(name string, v int64) {
+		s.VisitGauges(func(name string, v int64) {
 			d := prometheus.NewDesc("dpstack_"+name, "Per-core level "+name+".", []string{"port", "core"}, nil)
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), c.port, core)
-		}
-		stat.VisitGauges(&s.TCP().Mem().Stats, level)
-		stat.VisitGauges(s.IPv4().Stats(), level)
-		stat.Visit(s.Routes().Stats(), visit)
-		stat.Visit(s.Routes().Neighbours().Stats(), visit)
+		})
 	}
 }
 

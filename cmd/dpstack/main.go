@@ -11,13 +11,23 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+
+	"github.com/dpstack/dpstack/diag"
 )
 
-const usage = `usage: dpstack run [flags]
+const usage = `usage: dpstack COMMAND [flags]
 
-Run the stack on a DPDK port. "dpstack run -h" lists the flags.
+  run     run the stack on a DPDK port ("dpstack run -h" lists the flags)
+  ss      the running stack's sockets, as ss prints them
+  neigh   its neighbour table, as ip neigh prints it
+  route   its routes, as ip route prints them
+  stats   its counters that moved since the last call, as nstat prints them
+
+ss, neigh, route and stats find the stack through its management
+listener (--metrics, as given to dpstack run).
 `
 
 func main() {
@@ -40,10 +50,31 @@ func main() {
 			log.Error("dpstack failed", "err", err)
 			os.Exit(1)
 		}
+	case "ss", "neigh", "route", "stats":
+		if err := inspect(os.Args[1], os.Args[2:], os.Stdout); err != nil {
+			if errors.Is(err, errHelp) {
+				os.Exit(0)
+			}
+			fmt.Fprintln(os.Stderr, "dpstack:", err)
+			os.Exit(1)
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "dpstack: unknown command %q\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
+}
+
+// inspect runs one of the subcommands that read a running stack.
+func inspect(cmd string, args []string, w io.Writer) error {
+	switch cmd {
+	case "ss":
+		return ssCmd(args, w)
+	case "neigh":
+		return tableCmd(cmd, diag.WriteNeigh, args, w)
+	case "route":
+		return tableCmd(cmd, diag.WriteRoute, args, w)
+	}
+	return statsCmd(args, w)
 }
 
 func newLogger(level slog.Level) *slog.Logger {
