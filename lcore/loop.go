@@ -51,6 +51,12 @@ type Stats struct {
 	WorkRun     stat.Counter `stat:"loop_work_run"`
 	DeferredRun stat.Counter `stat:"loop_deferred_run"` // functions run for Defer
 	HandoffsIn  stat.Counter `stat:"loop_handoffs_in"`  // packets other cores handed over
+
+	// DeliveryDelay is, for one delivery in deliverySample, the time from
+	// the receipt of the data (its rx burst, mbuf.Buf.RxTime) to its
+	// delivery to the application: a callback's Data or Datagram, or a
+	// blocking read taking it on the core (ObserveDelivery).
+	DeliveryDelay stat.Histogram `stat:"loop_delivery_delay"`
 }
 
 type rxQueue struct {
@@ -84,6 +90,8 @@ type Loop struct {
 	caches []cacheFree
 	now    ktime.Time
 	lastRx int64 // the receive time of the last bursts (rxWall)
+	// deliveries counts ObserveDelivery's calls, to sample them
+	deliveries uint64
 	// the burst being input: its receive time, and its port's clock if
 	// that timestamps in hardware (StampRx)
 	rxAt int64

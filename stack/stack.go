@@ -172,6 +172,14 @@ func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(s.routes.Neighbours().Stats(), fn)
 }
 
+// VisitHistograms calls fn with each of the core's histograms by its
+// stat name: TCP's RTT of closing connections and the loop's delivery
+// delay.
+func (s *Stack) VisitHistograms(fn func(name string, h *stat.Histogram)) {
+	stat.VisitHistograms(s.tcp.Stats(), fn)
+	stat.VisitHistograms(s.loop.Stats(), fn)
+}
+
 // VisitGauges calls fn with each of the core's levels by its stat name:
 // socket memory's and IPv4's (reassembly).
 func (s *Stack) VisitGauges(fn func(name string, v int64)) {

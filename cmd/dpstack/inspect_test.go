@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,28 @@ func TestInspect(t *testing.T) {
 	again := run("stats")
 	assert.NotContains(t, again, "tcp_passive_opens", "nothing opened since the last call")
 	assert.Less(t, strings.Count(again, "\n"), strings.Count(first, "\n"))
+
+	// The histograms: the three closed connections' RTTs, and the
+	// delivery delay of one in 16 deliveries (32 requests on one
+	// connection are 32 deliveries at least).
+	urls := make([]string, 32)
+	for i := range urls {
+		urls[i] = "http://198.18.13.2:8080/"
+	}
+	out, err := r.ns.Output(ctx, "curl", append([]string{"-sS", "--max-time", "10", "-o", "/dev/null"}, urls...)...)
+	require.NoError(t, err, out)
+	m := r.metrics(t)
+	count := func(name string) float64 {
+		re := regexp.MustCompile(`(?m)^dpstack_` + name + `_seconds_count\{core="0",port="net_tap0"\} (\d+)$`)
+		sub := re.FindStringSubmatch(m)
+		require.NotNil(t, sub, "%s in the metrics", name)
+		v, err := strconv.ParseFloat(sub[1], 64)
+		require.NoError(t, err)
+		return v
+	}
+	assert.GreaterOrEqual(t, count("tcp_close_srtt"), 3.0)
+	assert.GreaterOrEqual(t, count("loop_delivery_delay"), 2.0)
+	assert.Contains(t, m, `dpstack_tcp_close_srtt_seconds_bucket{core="0",port="net_tap0",le="+Inf"}`)
 
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok"} {
 		resp, err := http.Get("http://" + mgmt + path)

@@ -167,6 +167,11 @@ type Stats struct {
 	MTUProbes          stat.Counter `stat:"tcp_mtup_probes"`         // MTU probes sent (RFC 4821 §7.3)
 	MTUProbeSuccesses  stat.Counter `stat:"tcp_mtup_success"`        // probes acknowledged: the MSS grew
 	MTUProbeFailures   stat.Counter `stat:"tcp_mtup_fail"`           // probes lost: the search's upper bound fell
+
+	// SRTTAtClose is the smoothed RTT of each connection when it is
+	// destroyed (those that measured one): the connections' RTTs, as a
+	// distribution.
+	SRTTAtClose stat.Histogram `stat:"tcp_close_srtt"`
 }
 
 // fourTuple identifies a connection from this host's side: local and
