@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -134,6 +135,15 @@ func TestInspect(t *testing.T) {
 	assert.GreaterOrEqual(t, count("tcp_close_srtt"), 3.0)
 	assert.GreaterOrEqual(t, count("loop_delivery_delay"), 2.0)
 	assert.Contains(t, m, `dpstack_tcp_close_srtt_seconds_bucket{core="0",port="net_tap0",le="+Inf"}`)
+
+	// Every metric the Grafana dashboard plots is one the stack exports.
+	dash, err := os.ReadFile("../../docs/grafana/dpstack.json")
+	require.NoError(t, err)
+	names := regexp.MustCompile(`dpstack_[a-z0-9_]+`).FindAllString(string(dash), -1)
+	require.NotEmpty(t, names)
+	for _, name := range names {
+		assert.Regexp(t, `(?m)^`+name+`[{ ]`, m, "the dashboard's %s", name)
+	}
 
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok"} {
 		resp, err := http.Get("http://" + mgmt + path)
