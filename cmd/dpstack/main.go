@@ -25,8 +25,9 @@ const usage = `usage: dpstack COMMAND [flags]
   neigh   its neighbour table, as ip neigh prints it
   route   its routes, as ip route prints them
   stats   its counters that moved since the last call, as nstat prints them
+  capture what it receives and sends, to a pcapng file (tcpdump -r reads it)
 
-ss, neigh, route and stats find the stack through its management
+ss, neigh, route, stats and capture find the stack through its management
 listener (--metrics, as given to dpstack run).
 `
 
@@ -50,7 +51,7 @@ func main() {
 			log.Error("dpstack failed", "err", err)
 			os.Exit(1)
 		}
-	case "ss", "neigh", "route", "stats":
+	case "ss", "neigh", "route", "stats", "capture":
 		if err := inspect(os.Args[1], os.Args[2:], os.Stdout); err != nil {
 			if errors.Is(err, errHelp) {
 				os.Exit(0)
@@ -73,6 +74,8 @@ func inspect(cmd string, args []string, w io.Writer) error {
 		return tableCmd(cmd, diag.WriteNeigh, args, w)
 	case "route":
 		return tableCmd(cmd, diag.WriteRoute, args, w)
+	case "capture":
+		return captureCmd(args, os.Stderr)
 	}
 	return statsCmd(args, w)
 }

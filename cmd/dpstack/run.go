@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dpstack/dpstack/capture"
 	"github.com/dpstack/dpstack/diag"
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/internal/netns"
@@ -209,6 +210,7 @@ func serveMetrics(addr string, host *stack.Host, linkUnknown string, log *slog.L
 	st := diag.NewServer(host)
 	st.LinkUnknown = linkUnknown
 	st.Register(mux)
+	mux.Handle("POST /capture", capture.Handler(host))
 	st.SetReady(true)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
