@@ -209,6 +209,7 @@ func (c *CConn) deliver() {
 			break
 		}
 		c.rx = latestRx(&c.sk.Sk().ReceiveQueue, n)
+		c.loop.ObserveDelivery(c.rx.ns)
 		k := min(max(c.hd.Data(c, c.scratch[:n]), 0), n)
 		if k > 0 {
 			c.sk.RecvMsg(c.scratch[:k], 0)
@@ -230,6 +231,7 @@ func (c *CConn) view(data []byte) int {
 	}
 	// ReadView offers the bytes of the receive queue's front segment.
 	c.rx = latestRx(&c.sk.Sk().ReceiveQueue, 1)
+	c.loop.ObserveDelivery(c.rx.ns)
 	k := c.hd.Data(c, data)
 	c.short = k < len(data)
 	return k

@@ -154,7 +154,11 @@ func (c *TCPConn) recv(cl *call) bool {
 		}
 		p = *cl.lent
 	}
+	rx := latestRx(&c.sk.Sk().ReceiveQueue, 1)
 	cl.n, cl.err = c.sk.RecvMsg(p, cl.flags)
+	if cl.n > 0 {
+		c.loop.ObserveDelivery(rx.ns)
+	}
 	if isAgain(cl.err) {
 		cl.giveBack()
 		if isClosed(cl.stop) || c.closed() {

@@ -111,6 +111,8 @@ func (c *CUDPConn) process() {
 			view = c.scratch[:n]
 		}
 		c.inView = true
+		ns, _ := c.sk.Stamp()
+		c.loop.ObserveDelivery(ns)
 		c.hd.Datagram(c, view, from)
 		c.inView = false
 		if c.released {

@@ -137,6 +137,7 @@ func (c *UDPConn) recv(cl *call) bool {
 	cl.n, c.from, cl.err = c.sk.RecvFrom(cl.p, cl.flags|syscall.MSG_TRUNC)
 	if cl.err == nil {
 		c.stamp, c.stampHW = c.sk.Stamp()
+		c.loop.ObserveDelivery(c.stamp)
 	}
 	if isAgain(cl.err) {
 		if isClosed(cl.stop) || c.closed() {

@@ -51,6 +51,15 @@ type Stats struct {
 	WorkRun     stat.Counter `stat:"loop_work_run"`
 	DeferredRun stat.Counter `stat:"loop_deferred_run"` // functions run for Defer
 	HandoffsIn  stat.Counter `stat:"loop_handoffs_in"`  // packets other cores handed over
+
+	CapturePackets stat.Counter `stat:"capture_packets"` // packets the Tap copied
+	CaptureDrops   stat.Counter `stat:"capture_drops"`   // packets the Tap had no room for
+
+	// DeliveryDelay is, for one delivery in deliverySample, the time from
+	// the receipt of the data (its rx burst, mbuf.Buf.RxTime) to its
+	// delivery to the application: a callback's Data or Datagram, or a
+	// blocking read taking it on the core (ObserveDelivery).
+	DeliveryDelay stat.Histogram `stat:"loop_delivery_delay"`
 }
 
 type rxQueue struct {
@@ -84,6 +93,9 @@ type Loop struct {
 	caches []cacheFree
 	now    ktime.Time
 	lastRx int64 // the receive time of the last bursts (rxWall)
+	// deliveries counts ObserveDelivery's calls, to sample them
+	deliveries uint64
+	tap        Tap // packet capture, or nil (SetTap)
 	// the burst being input: its receive time, and its port's clock if
 	// that timestamps in hardware (StampRx)
 	rxAt int64
@@ -154,7 +166,7 @@ func (l *Loop) AddRx(port *dpdk.Port, q uint16, input func(pkts []*mbuf.Buf)) {
 // AddTx returns the loop's batch for tx queue q of port, sent with the next
 // turn's I/O (see Loop). Call before the loop runs.
 func (l *Loop) AddTx(port *dpdk.Port, q uint16) *TxBatch {
-	t := &TxBatch{port: port, queue: q, pkts: mbuf.NewBurst(2 * Burst), op: l.io.AddTx(port, q), stats: &l.stats}
+	t := &TxBatch{port: port, queue: q, pkts: mbuf.NewBurst(2 * Burst), op: l.io.AddTx(port, q), loop: l}
 	l.tx = append(l.tx, t)
 	return t
 }
@@ -297,6 +309,9 @@ func (l *Loop) turn() bool {
 				l.rxAt, stamped = l.rxWall(), true
 			}
 			l.rxHW = q.hw
+			if l.tap != nil {
+				l.tapped(l.tap.Packets(q.pkts[:n], l.rxAt, false))
+			}
 			q.input(q.pkts[:n])
 		}
 	}
@@ -357,6 +372,7 @@ func (l *Loop) stageOutput() bool {
 	queued := false
 	for _, t := range l.tx {
 		if t.n > 0 {
+			t.tap()
 			l.io.Set(t.op, t.pkts[:t.n])
 			queued = true
 		}
@@ -527,7 +543,10 @@ type TxBatch struct {
 	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
 	n     int
 	op    int // its burst in the loop's batch
-	stats *Stats
+	loop  *Loop
+	// tapped is how many of the queued packets the loop's Tap has seen
+	// (the first ones): those a burst did not take are not seen twice.
+	tapped int
 }
 
 // Enqueue adds b to the batch, sending a burst first when the batch is
@@ -549,6 +568,7 @@ func (t *TxBatch) Enqueue(b *mbuf.Buf) bool {
 // and returns how many the port took. What it did not take stays, in
 // order, for the next burst.
 func (t *TxBatch) Flush() int {
+	t.tap()
 	sent := t.port.TxBurst(t.queue, t.pkts[:t.n])
 	t.sent(sent)
 	return sent
@@ -557,9 +577,10 @@ func (t *TxBatch) Flush() int {
 // sent counts a burst that sent the first n queued packets and keeps the
 // rest, in order.
 func (t *TxBatch) sent(n int) {
-	t.stats.TxBursts.Inc()
-	t.stats.TxPackets.Add(uint64(n))
+	t.loop.stats.TxBursts.Inc()
+	t.loop.stats.TxPackets.Add(uint64(n))
 	t.n = copy(t.pkts, t.pkts[n:t.n])
+	t.tapped = max(t.tapped-n, 0)
 }
 
 // Pending is how many packets wait for the next flush.
@@ -569,6 +590,6 @@ func (t *TxBatch) Pending() int { return t.n }
 func (t *TxBatch) Drain() int {
 	n := t.n
 	mbuf.FreeBulk(t.pkts[:n])
-	t.n = 0
+	t.n, t.tapped = 0, 0
 	return n
 }

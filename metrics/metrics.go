@@ -104,22 +104,32 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			d := prometheus.NewDesc("dpstack_"+name+"_total", "Per-core counter "+name+".", []string{"port", "core"}, nil)
 			counter(d, v, c.port, core)
 		}
-		stat.Visit(&dev.Stats, visit)
-		stat.Visit(s.Loop().Stats(), visit)
-		stat.Visit(s.IPv4().Stats(), visit)
-		stat.Visit(s.TCP().Stats(), visit)
-		stat.Visit(s.UDP().Stats(), visit)
+		s.VisitCounters(visit)
 		c.census(ch, s, core)
-		stat.Visit(&s.TCP().Mem().Stats, visit)
-		level := func(name string, v int64) {
+		s.VisitHistograms(func(name string, h *stat.Histogram) {
+			ch <- histogram(name, h, c.port, core)
+		})
+		s.VisitGauges(func(name string, v int64) {
 			d := prometheus.NewDesc("dpstack_"+name, "Per-core level "+name+".", []string{"port", "core"}, nil)
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), c.port, core)
-		}
-		stat.VisitGauges(&s.TCP().Mem().Stats, level)
-		stat.VisitGauges(s.IPv4().Stats(), level)
-		stat.Visit(s.Routes().Stats(), visit)
-		stat.Visit(s.Routes().Neighbours().Stats(), visit)
+		})
 	}
+}
+
+// histogram is a per-core stat.Histogram as a Prometheus histogram in
+// seconds, named dpstack_NAME_seconds.
+func histogram(name string, h *stat.Histogram, port, core string) prometheus.Metric {
+	d := prometheus.NewDesc("dpstack_"+name+"_seconds", "Per-core histogram "+name+".", []string{"port", "core"}, nil)
+	counts, sum := h.Load()
+	buckets := make(map[float64]uint64, stat.HistogramBuckets-1)
+	var total uint64
+	for i, n := range counts {
+		total += n
+		if i < stat.HistogramBuckets-1 {
+			buckets[stat.HistogramBound(i).Seconds()] = total
+		}
+	}
+	return prometheus.MustNewConstHistogram(d, total, sum.Seconds(), buckets, port, core)
 }
 
 // census sends the core's connection counts, taken on the core.

@@ -516,7 +516,13 @@ func (h *Host) Start() error {
 
 // Do runs fn on the core's loop and waits for it; while the loop does not
 // run (before Start, after Stop) it runs fn on the calling goroutine.
-func (h *Host) Do(core int, fn func(s *Stack)) error {
+func (h *Host) Do(core int, fn func(s *Stack)) error { return h.DoWithin(0, core, fn) }
+
+// DoWithin is Do with a bound d on the wait (none when d is 0): when the
+// core has not run fn within d (its loop is stuck, or too busy), it
+// returns an error that matches syscall.ETIMEDOUT, and fn still runs when
+// the loop gets to it, so it must then write nothing the caller reads.
+func (h *Host) DoWithin(d time.Duration, core int, fn func(s *Stack)) error {
 	s := h.stacks[core]
 	h.mu.Lock()
 	running := h.running != nil || s.loop.Running() // a shared loop may run before Start
@@ -530,8 +536,18 @@ func (h *Host) Do(core int, fn func(s *Stack)) error {
 	if !s.loop.Post(func() { fn(s); close(done) }) {
 		return fmt.Errorf("stack: core %d work queue full: %w", core, syscall.EAGAIN)
 	}
-	<-done
-	return nil
+	if d == 0 {
+		<-done
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("stack: core %d did not answer within %v: %w", core, d, syscall.ETIMEDOUT)
+	}
 }
 
 // Stop stops the loops; the port keeps its queues.

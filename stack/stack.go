@@ -157,6 +157,37 @@ func (s *Stack) receive(b *mbuf.Buf) {
 	s.dev.Drop(b, stat.DropUnknownEtherType)
 }
 
+// VisitCounters calls fn with each of the core's counters by its stat
+// name: the device's, the loop's, IPv4's, TCP's, UDP's, socket memory's,
+// the routes' and the neighbours' (what the metrics export and `dpstack
+// stats` prints). Counters are read without the core's help: a value may
+// lag its core by a turn.
+func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
+	stat.Visit(&s.dev.Stats, fn)
+	stat.Visit(s.loop.Stats(), fn)
+	stat.Visit(s.ip.Stats(), fn)
+	stat.Visit(s.tcp.Stats(), fn)
+	stat.Visit(s.udp.Stats(), fn)
+	stat.Visit(&s.tcp.Mem().Stats, fn)
+	stat.Visit(s.routes.Stats(), fn)
+	stat.Visit(s.routes.Neighbours().Stats(), fn)
+}
+
+// VisitHistograms calls fn with each of the core's histograms by its
+// stat name: TCP's RTT of closing connections and the loop's delivery
+// delay.
+func (s *Stack) VisitHistograms(fn func(name string, h *stat.Histogram)) {
+	stat.VisitHistograms(s.tcp.Stats(), fn)
+	stat.VisitHistograms(s.loop.Stats(), fn)
+}
+
+// VisitGauges calls fn with each of the core's levels by its stat name:
+// socket memory's and IPv4's (reassembly).
+func (s *Stack) VisitGauges(fn func(name string, v int64)) {
+	stat.VisitGauges(&s.tcp.Mem().Stats, fn)
+	stat.VisitGauges(s.ip.Stats(), fn)
+}
+
 // Core is the index of the stack's core on its host.
 func (s *Stack) Core() int { return s.core }
 

@@ -2,6 +2,7 @@ package stat
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -65,4 +66,28 @@ func BenchmarkCounterInc(b *testing.B) {
 	if c.Load() != uint64(b.N) {
 		b.Fatal("lost increments")
 	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h Histogram
+	for _, d := range []time.Duration{0, 1, 256, 257, 512, time.Millisecond, time.Hour} {
+		h.Observe(d)
+	}
+	counts, sum := h.Load()
+	assert.Equal(t, uint64(3), counts[0], "0, 1 and 256 ns: up to 256 ns")
+	assert.Equal(t, uint64(2), counts[1], "257 and 512 ns")
+	assert.Equal(t, uint64(1), counts[12], "1 ms: up to 2^20 ns")
+	assert.Equal(t, uint64(1), counts[HistogramBuckets-1], "an hour: past the last bound")
+	assert.Equal(t, 0+1+256+257+512+time.Millisecond+time.Hour, sum)
+	assert.Equal(t, 256*time.Nanosecond, HistogramBound(0))
+	assert.Greater(t, HistogramBound(HistogramBuckets-2), 4*time.Second)
+
+	type stats struct {
+		A Histogram `stat:"a"`
+		B Counter   `stat:"b"`
+	}
+	var s stats
+	var names []string
+	VisitHistograms(&s, func(name string, _ *Histogram) { names = append(names, name) })
+	assert.Equal(t, []string{"a"}, names)
 }

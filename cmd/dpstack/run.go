@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dpstack/dpstack/capture"
+	"github.com/dpstack/dpstack/diag"
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/metrics"
@@ -108,7 +110,7 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 		app = append(app, a.Collectors()...)
 	}
 	if c.metrics != "off" {
-		srv, err := serveMetrics(c.metrics, host, log, app...)
+		srv, err := serveMetrics(c.metrics, host, c.linkUnknown(), log, app...)
 		if err != nil {
 			return err
 		}
@@ -119,6 +121,16 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 	}
 	serve(ctx, c.statusInterval, host, log)
 	return nil
+}
+
+// linkUnknown says why the port's link state cannot be read, or "": the
+// TAP PMD reads its interface's flags in dpstack's own namespace, and
+// --netns moved the interface out of it.
+func (c runConfig) linkUnknown() string {
+	if c.netns == "" || !strings.HasPrefix(c.vdev, "net_tap") {
+		return ""
+	}
+	return "the TAP's kernel side is in namespace " + c.netns
 }
 
 // eal is the EAL configuration of c, with the port's name and, for a TAP,
@@ -194,8 +206,11 @@ func serve(ctx context.Context, interval time.Duration, host *stack.Host, log *s
 	}
 }
 
-// serveMetrics binds the metrics listener; it must be a loopback address.
-func serveMetrics(addr string, host *stack.Host, log *slog.Logger, app ...prometheus.Collector) (*http.Server, error) {
+// serveMetrics binds the management listener, which must be a loopback
+// address: /metrics, and the state (/state, /healthz, /readyz, package
+// diag) that dpstack ss, neigh, route and stats read. It is called once
+// the application serves, so /readyz is ready from the start.
+func serveMetrics(addr string, host *stack.Host, linkUnknown string, log *slog.Logger, app ...prometheus.Collector) (*http.Server, error) {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %q: %w", addr, err)
@@ -209,6 +224,11 @@ func serveMetrics(addr string, host *stack.Host, log *slog.Logger, app ...promet
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics.Handler(host, app...))
+	st := diag.NewServer(host)
+	st.LinkUnknown = linkUnknown
+	st.Register(mux)
+	mux.Handle("POST /capture", capture.Handler(host))
+	st.SetReady(true)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")

@@ -27,6 +27,8 @@ type TCPInfo struct {
 	Retransmits int
 	ProbesOut   int
 
+	Congestion    string        // the congestion control's name (TCP_CONGESTION)
+	MinRTT        time.Duration // RACK's windowed minimum RTT; 0 before a sample
 	Cwnd          uint32
 	Ssthresh      uint32
 	PacketsOut    int

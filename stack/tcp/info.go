@@ -47,6 +47,12 @@ func (s *Sock) Info() sock.TCPInfo {
 		ATO:               s.ato,
 		Dead:              s.Dead,
 	}
+	if s.cc != nil {
+		in.Congestion = s.cc.Name()
+	}
+	if rtt, ok := s.rack.minRTT.get(); ok {
+		in.MinRTT = rtt
+	}
 	if !s.wscaleOK {
 		in.SndWscale, in.RcvWscale = -1, -1
 	}

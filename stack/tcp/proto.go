@@ -172,6 +172,11 @@ type Stats struct {
 	// TCP segmentation offload (tso.go).
 	TSOSegs   stat.Counter `stat:"tcp_tso_segs"`   // large segments handed to the port to cut
 	TSOPieces stat.Counter `stat:"tcp_tso_pieces"` // the MSS-sized segments they were cut into
+
+	// SRTTAtClose is the smoothed RTT of each connection when it is
+	// destroyed (those that measured one): the connections' RTTs, as a
+	// distribution.
+	SRTTAtClose stat.Histogram `stat:"tcp_close_srtt"`
 }
 
 // fourTuple identifies a connection from this host's side: local and

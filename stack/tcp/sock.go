@@ -343,6 +343,9 @@ func (s *Sock) destroy() {
 	s.purgeAll()
 	if _, ok := p.all[s]; ok { // destroy may come twice (done, then Close)
 		delete(p.all, s)
+		if s.srtt > 0 {
+			p.stats.SRTTAtClose.Observe(s.srtt)
+		}
 		p.mem.AddSocket(-1)
 		if s.Dead {
 			p.orphans.remove(s)
