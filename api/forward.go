@@ -67,10 +67,16 @@ func (c *CConn) forward() {
 	}
 	n, err := c.fwd.splice.Splice(to.sk, forwardBudget)
 	c.fwd.moved += int64(n)
-	c.fwd.waiting = err != nil && isAgain(err)
-	if n >= forwardBudget {
-		c.kick()
+	switch {
+	case n >= forwardBudget:
+		c.kick() // more may be queued: come back after other work
+	case isAgain(err) || n > 0 && c.sk.Sk().ReceiveQueue.Bytes() > 0:
+		// to's send buffer took what it had room for and no more:
+		// its next room wakes this conn (wakeForwarder).
+		c.fwd.waiting = true
+		return
 	}
+	c.fwd.waiting = false
 }
 
 // wakeForwarder has the conn that forwards into c move more, now that c
