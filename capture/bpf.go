@@ -112,7 +112,9 @@ func ParseFilter(text string) (*Filter, error) {
 // a return at the end.
 func check(prog []insn) error {
 	for i, in := range prog {
-		bad := func(why string) error { return fmt.Errorf("capture filter: instruction %d (code %#x): %s", i, in.code, why) }
+		bad := func(why string) error {
+			return fmt.Errorf("capture filter: instruction %d (code %#x): %s", i, in.code, why)
+		}
 		switch in.code & classMask {
 		case clsLD, clsLDX:
 			switch in.code & modeMask {

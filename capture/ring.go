@@ -14,7 +14,7 @@ import (
 type ring struct {
 	snaplen int
 	slots   []slot
-	data    []byte // len(slots) * snaplen
+	data    []byte        // len(slots) * snaplen
 	head    atomic.Uint64 // the next slot the core writes
 	tail    atomic.Uint64 // the next slot the session reads
 
