@@ -3,6 +3,7 @@ package kclient
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,8 +20,12 @@ type bins struct {
 
 // build builds cmd/dpstack from c.Root (with its PGO profile, as `make
 // build` does) and cmd/kserve, cmd/pingpong and cmd/kproxy from the perf
-// module, into dir.
-func build(ctx context.Context, c Config, dir string) (*bins, error) {
+// module, into a temporary directory (bins.dir) that the caller removes.
+func build(ctx context.Context, c Config) (*bins, error) {
+	dir, err := os.MkdirTemp("", "dpsperf-")
+	if err != nil {
+		return nil, err
+	}
 	b := &bins{
 		dir:      dir,
 		dpstack:  filepath.Join(dir, "dpstack"),
@@ -37,6 +42,7 @@ func build(ctx context.Context, c Config, dir string) (*bins, error) {
 		return nil
 	}
 	if err := goBuild(filepath.Join(c.Root, "perf"), "-o", dir+"/", "./cmd/kserve", "./cmd/pingpong", "./cmd/kproxy"); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	b.dpstackErr = goBuild(c.Root, "-o", b.dpstack, "./cmd/dpstack")

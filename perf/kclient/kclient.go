@@ -102,15 +102,11 @@ type Config struct {
 // ctx ends.
 func Run(ctx context.Context, c Config) (*Report, error) {
 	start := time.Now()
-	tmp, err := os.MkdirTemp("", "dpsperf-")
+	b, err := build(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	b, err := build(ctx, c, tmp)
-	if err != nil {
-		return nil, err
-	}
+	defer os.RemoveAll(b.dir)
 	l := c.Limits
 	rep := &Report{Baseline: KernelRow}
 	type server struct {

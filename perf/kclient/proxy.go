@@ -57,15 +57,11 @@ type ProxyReport struct {
 // RunProxy measures wrk and ab through each proxy, one after the other,
 // and the backend alone for the ceiling.
 func RunProxy(ctx context.Context, c Config) (*ProxyReport, error) {
-	tmp, err := os.MkdirTemp("", "dpsperf-")
+	b, err := build(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	b, err := build(ctx, c, tmp)
-	if err != nil {
-		return nil, err
-	}
+	defer os.RemoveAll(b.dir)
 	rep := &ProxyReport{}
 	upstream := kernelCliAddr + ":" + httpPort
 	for _, s := range []struct {

@@ -54,15 +54,11 @@ const floorCPU = "0"
 // both where the scheduler puts them), one after the other; then UDP
 // against the TAP's floor, testpmd reflecting the client's datagrams.
 func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
-	tmp, err := os.MkdirTemp("", "dpsperf-")
+	b, err := build(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	b, err := build(ctx, c, tmp)
-	if err != nil {
-		return nil, err
-	}
+	defer os.RemoveAll(b.dir)
 	type server struct {
 		name, baseline string
 		floor          bool // testpmd's reflection, not a sockperf server
