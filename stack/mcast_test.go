@@ -1,7 +1,6 @@
 package stack_test
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -30,15 +29,13 @@ func (lh *loopHost) igmpSent(q int) []header.IGMP {
 // injectIP transmits an IPv4 packet from the peer to group into queue q.
 func (lh *loopHost) injectIP(q int, group netip.Addr, proto uint8, payload []byte) {
 	lh.t.Helper()
-	frame := stacktest.EthFrame(route.MulticastMAC(addrU32(group)), loopPeerMAC, header.EtherTypeIPv4,
+	frame := stacktest.EthFrame(route.MulticastMAC(header.AddrU32(group)), loopPeerMAC, header.EtherTypeIPv4,
 		stacktest.IPv4Packet(addrB.Addr(), group, proto, 1, payload))
 	b := lh.h.Pool().Alloc()
 	require.NotNil(lh.t, b)
 	copy(b.Put(len(frame)), frame)
 	require.Equal(lh.t, 1, lh.port.TxBurst(uint16(q), []*mbuf.Buf{b}))
 }
-
-func addrU32(a netip.Addr) uint32 { return binary.BigEndian.Uint32(a.AsSlice()) }
 
 // TestMulticastTwoCores: membership is host-wide and core 0 speaks IGMP.
 // A socket of core 1 joins: the change is posted to core 0, which sends
@@ -57,7 +54,7 @@ func TestMulticastTwoCores(t *testing.T) {
 
 	var ms ipv4.MCSock
 	require.NoError(t, s1.IPv4().JoinGroup(&ms, group))
-	g := addrU32(group)
+	g := header.AddrU32(group)
 	assert.False(t, lh.h.Multicast().Joined(g), "not before core 0 ran the change")
 	s0.Loop().Poll()
 	s0.Loop().Flush()

@@ -36,7 +36,7 @@ func TestUDPMulticastOutput(t *testing.T) {
 		return header.Ethernet(f[0]), ip
 	}
 	eth, ip := sent(group)
-	assert.Equal(t, route.MulticastMAC(addrU32(group)), eth.Dst())
+	assert.Equal(t, route.MulticastMAC(header.AddrU32(group)), eth.Dst())
 	assert.Equal(t, uint8(1), ip.TTL(), "IP_MULTICAST_TTL's default")
 	assert.Equal(t, addrA.Addr(), ip.Src())
 	require.NoError(t, s.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, 9))

@@ -301,3 +301,17 @@ func (b IPv4) Encode(f IPv4Fields) {
 	b.SetSrc(f.Src)
 	b.SetDst(f.Dst)
 }
+
+// AddrU32 is an IPv4 (or IPv4-mapped) address as a host-order uint32, the
+// form in which the stack's tables key addresses.
+func AddrU32(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// U32Addr is the address of a host-order uint32, the inverse of AddrU32.
+func U32Addr(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}

@@ -54,7 +54,7 @@ func (e *env) igmpSent() []sentIGMP {
 		require.Equal(e.t, 24, ip.HeaderLen())
 		require.Equal(e.t, routerAlert[:], []byte(ip[20:24]))
 		require.Equal(e.t, ourAddr, ip.Src())
-		require.Equal(e.t, route.MulticastMAC(addrU32(ip.Dst())), eth.Dst())
+		require.Equal(e.t, route.MulticastMAC(header.AddrU32(ip.Dst())), eth.Dst())
 		m := header.IGMP(slices.Clone(ip[24:ip.TotalLen()]))
 		require.True(e.t, m.ChecksumValid(), "IGMP checksum")
 		m[2], m[3] = 0, 0
@@ -144,10 +144,10 @@ func TestIGMPv3JoinLeave(t *testing.T) {
 	assert.Equal(t, want, e.oneIGMP().msg)
 	e.advance(10 * time.Second)
 	assert.Empty(t, e.igmpSent())
-	assert.True(t, e.l.Multicast().Joined(addrU32(group1)))
+	assert.True(t, e.l.Multicast().Joined(header.AddrU32(group1)))
 
 	require.NoError(t, e.l.LeaveGroup(&ms, group1))
-	assert.False(t, e.l.Multicast().Joined(addrU32(group1)))
+	assert.False(t, e.l.Multicast().Joined(header.AddrU32(group1)))
 	want = v3Report(rec(header.IGMPChangeToInclude, group1))
 	assert.Equal(t, want, e.oneIGMP().msg)
 	e.advance(igmpV3UnsolicitedInterval)
@@ -276,7 +276,7 @@ func TestIGMPv2QuerierFallback(t *testing.T) {
 	require.Len(t, got, 2)
 	for _, s := range got {
 		assert.Equal(t, header.IGMPv2MembershipReport, s.msg[0])
-		assert.Equal(t, s.dst, u32Addr(binary.BigEndian.Uint32(s.msg[4:8])))
+		assert.Equal(t, s.dst, header.U32Addr(binary.BigEndian.Uint32(s.msg[4:8])))
 	}
 
 	// Suppression: the group's report was heard from someone else.
@@ -300,12 +300,12 @@ func TestIGMPv2QuerierFallback(t *testing.T) {
 // for its own datagrams (ip_mc_sf_allow).
 func TestMCSourceFiltersMerge(t *testing.T) {
 	e := newEnv(t, 0)
-	g := addrU32(group1)
+	g := header.AddrU32(group1)
 	state := func() (FilterMode, []netip.Addr) {
 		grp := e.l.mc.find(g)
 		var out []netip.Addr
 		for _, s := range grp.state {
-			out = append(out, u32Addr(s))
+			out = append(out, header.U32Addr(s))
 		}
 		return grp.mode, out
 	}
@@ -349,7 +349,7 @@ func TestMCSourceFiltersMerge(t *testing.T) {
 	assert.Equal(t, ModeExclude, mode)
 	assert.Equal(t, []netip.Addr{src1}, srcs)
 
-	s1, s3, s2 := addrU32(src1), addrU32(src3), addrU32(src2)
+	s1, s3, s2 := header.AddrU32(src1), header.AddrU32(src3), header.AddrU32(src2)
 	assert.False(t, c.Allow(g, s1, true))
 	assert.False(t, c.Allow(g, s3, true))
 	assert.True(t, c.Allow(g, s2, false))

@@ -29,7 +29,7 @@ var routerAlert = [4]byte{header.IPOptionRA, 4, 0, 0}
 // RFC 3376 §4) and the Router Alert option, out of the group's route.
 func (l *Layer) igmpOutput(b *mbuf.Buf, daddr uint32) {
 	header.IGMP(b.Bytes()).SetChecksum()
-	l.fl = route.Flow4{Dst: u32Addr(daddr), Proto: header.IPProtoIGMP}
+	l.fl = route.Flow4{Dst: header.U32Addr(daddr), Proto: header.IPProtoIGMP}
 	dst, err := l.rt.Lookup(&l.fl)
 	if err != nil {
 		l.stats.IGMPOutErrors.Inc()

@@ -98,7 +98,7 @@ func (l *Layer) mcPost(g uint32, omode FilterMode, osrcs []uint32, nmode FilterM
 		return nil
 	}
 	if !m.run(fn) {
-		return fmt.Errorf("ipv4: membership of %v: %w", u32Addr(g), syscall.ENOBUFS)
+		return fmt.Errorf("ipv4: membership of %v: %w", header.U32Addr(g), syscall.ENOBUFS)
 	}
 	return nil
 }

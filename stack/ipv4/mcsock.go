@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"syscall"
+
+	"github.com/dpstack/dpstack/stack/header"
 )
 
 // FilterMode is the mode of a multicast source filter (RFC 3376 §3.1):
@@ -69,13 +71,13 @@ func (ms *MCSock) Allow(group, src uint32, mcAll bool) bool {
 // Filter returns the socket's filter of group: its mode and a copy of its
 // sources (IP_MSFILTER's get), and false when the socket did not join it.
 func (ms *MCSock) Filter(group netip.Addr) (FilterMode, []netip.Addr, bool) {
-	g := ms.find(addrU32(group))
+	g := ms.find(header.AddrU32(group))
 	if g == nil {
 		return ModeInclude, nil, false
 	}
 	srcs := make([]netip.Addr, len(g.srcs))
 	for i, s := range g.srcs {
-		srcs[i] = u32Addr(s)
+		srcs[i] = header.U32Addr(s)
 	}
 	return g.mode, srcs, true
 }
@@ -217,7 +219,7 @@ func (l *Layer) sockSource(ms *MCSock, group, src netip.Addr, mode FilterMode, a
 // sockJoin adds group to ms with the given filter.
 func (l *Layer) sockJoin(ms *MCSock, g uint32, mode FilterMode, srcs []uint32) error {
 	if len(ms.groups) >= MaxSockGroups {
-		return fmt.Errorf("ipv4: join %v: %w", u32Addr(g), syscall.ENOBUFS)
+		return fmt.Errorf("ipv4: join %v: %w", header.U32Addr(g), syscall.ENOBUFS)
 	}
 	if err := l.mcPost(g, ModeInclude, nil, mode, srcs); err != nil {
 		return err
@@ -246,14 +248,5 @@ func addrKey4(a netip.Addr) (uint32, bool) {
 	if !a.Is4() {
 		return 0, false
 	}
-	return addrU32(a), true
-}
-
-func addrU32(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func u32Addr(k uint32) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)})
+	return header.AddrU32(a), true
 }

@@ -1,7 +1,6 @@
 package route
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"net/netip"
@@ -181,7 +180,7 @@ func (t *Table) AddConnected(p netip.Prefix, dev *netdev.Device) error {
 		return fmt.Errorf("route: add address %v: %w", p, syscall.EINVAL)
 	}
 	a := p.Addr()
-	ak := u32(a)
+	ak := header.AddrU32(a)
 	net := p.Masked()
 	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || ak == 0xffffffff ||
 		(p.Bits() < 31 && ak == directedBroadcast(net)) {
@@ -190,7 +189,7 @@ func (t *Table) AddConnected(p netip.Prefix, dev *netdev.Device) error {
 	if _, ok := t.local[ak]; ok {
 		return fmt.Errorf("route: add address %v: %w", p, syscall.EEXIST)
 	}
-	e := t.byLen[p.Bits()][u32(net.Addr())]
+	e := t.byLen[p.Bits()][header.AddrU32(net.Addr())]
 	if e != nil && (!e.connected() || e.dev != dev) {
 		return fmt.Errorf("route: add address %v: %v is already routed: %w", p, net, syscall.EEXIST)
 	}
@@ -225,7 +224,7 @@ func (t *Table) addRoute(p netip.Prefix, gw netip.Addr, replace bool) error {
 	if !gw.Is4() || gw.IsUnspecified() || gw.IsMulticast() {
 		return fmt.Errorf("route: add route %v via %v: invalid gateway: %w", p, gw, syscall.EINVAL)
 	}
-	gk := u32(gw)
+	gk := header.AddrU32(gw)
 	if _, ok := t.local[gk]; ok {
 		return fmt.Errorf("route: add route %v via %v: gateway is a local address: %w", p, gw, syscall.EINVAL)
 	}
@@ -233,7 +232,7 @@ func (t *Table) addRoute(p netip.Prefix, gw netip.Addr, replace bool) error {
 	if via == nil {
 		return fmt.Errorf("route: add route %v via %v: gateway not on a connected subnet: %w", p, gw, syscall.ENETUNREACH)
 	}
-	k := u32(p.Addr())
+	k := header.AddrU32(p.Addr())
 	if old := t.byLen[p.Bits()][k]; old != nil {
 		if !replace || old.connected() {
 			return fmt.Errorf("route: add route %v: %w", p, syscall.EEXIST)
@@ -262,7 +261,7 @@ func (t *Table) Delete(p netip.Prefix) error {
 	if p != p.Masked() {
 		return fmt.Errorf("route: delete %v: %w", p, syscall.ESRCH)
 	}
-	e := t.byLen[p.Bits()][u32(p.Addr())]
+	e := t.byLen[p.Bits()][header.AddrU32(p.Addr())]
 	if e == nil {
 		return fmt.Errorf("route: delete %v: %w", p, syscall.ESRCH)
 	}
@@ -285,9 +284,9 @@ func (t *Table) Delete(p netip.Prefix) error {
 func (t *Table) deleteAddr(i int) {
 	la := t.addrs[i]
 	t.addrs = slices.Delete(t.addrs, i, i+1)
-	delete(t.local, u32(la.prefix.Addr()))
+	delete(t.local, header.AddrU32(la.prefix.Addr()))
 	net := la.prefix.Masked()
-	e := t.byLen[net.Bits()][u32(net.Addr())]
+	e := t.byLen[net.Bits()][header.AddrU32(net.Addr())]
 	if e == nil || !e.connected() {
 		return
 	}
@@ -316,14 +315,14 @@ func (t *Table) deleteAddr(i int) {
 // insert links e into the per-length maps.
 func (t *Table) insert(e *fibEntry) {
 	l := e.prefix.Bits()
-	t.byLen[l][u32(e.prefix.Addr())] = e
+	t.byLen[l][header.AddrU32(e.prefix.Addr())] = e
 	t.lenMask |= 1 << l
 }
 
 // remove unlinks e from the per-length maps.
 func (t *Table) remove(e *fibEntry) {
 	l := e.prefix.Bits()
-	delete(t.byLen[l], u32(e.prefix.Addr()))
+	delete(t.byLen[l], header.AddrU32(e.prefix.Addr()))
 	if len(t.byLen[l]) == 0 {
 		t.lenMask &^= 1 << l
 	}
@@ -575,7 +574,7 @@ func (t *Table) resolve(dk, sk uint32) (*Dst, error) {
 		}
 		srcDev = dev
 	}
-	dst := keyAddr(dk)
+	dst := header.U32Addr(dk)
 	var (
 		dev  *netdev.Device
 		src  netip.Addr
@@ -607,7 +606,7 @@ func (t *Table) resolve(dk, sk uint32) (*Dst, error) {
 			// A group without a route goes out of the device of our
 			// first address, as the limited broadcast does: IGMP, and a
 			// socket's multicast without IP_MULTICAST_IF.
-			e = t.lpmConnected(u32(t.addrs[0].prefix.Addr()))
+			e = t.lpmConnected(header.AddrU32(t.addrs[0].prefix.Addr()))
 		}
 		if e == nil {
 			return nil, errNetUnreach
@@ -624,7 +623,7 @@ func (t *Table) resolve(dk, sk uint32) (*Dst, error) {
 		}
 	}
 	if sk != 0 {
-		src = keyAddr(sk)
+		src = header.U32Addr(sk)
 	}
 	d := &Dst{Dev: dev, Src: src, Gateway: gw, NextHop: dst, MTU: dev.MTU, table: t, genid: t.genid}
 	if kind == dstUnicast {
@@ -725,13 +724,7 @@ func prefixMask(l int) uint32 { return ^uint32(0) << (32 - l) }
 
 // directedBroadcast is the all-ones host address of a masked prefix.
 func directedBroadcast(p netip.Prefix) uint32 {
-	return u32(p.Addr()) | ^prefixMask(p.Bits())
-}
-
-// u32 is an IPv4 address as a host-order uint32.
-func u32(a netip.Addr) uint32 {
-	b := a.As4()
-	return binary.BigEndian.Uint32(b[:])
+	return header.AddrU32(p.Addr()) | ^prefixMask(p.Bits())
 }
 
 // addrKey is a (possibly IPv4-mapped) IPv4 address as a uint32.
@@ -740,12 +733,5 @@ func addrKey(a netip.Addr) (uint32, bool) {
 	if !a.Is4() {
 		return 0, false
 	}
-	return u32(a), true
-}
-
-// keyAddr is the inverse of addrKey.
-func keyAddr(k uint32) netip.Addr {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], k)
-	return netip.AddrFrom4(b)
+	return header.AddrU32(a), true
 }

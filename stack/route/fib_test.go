@@ -316,7 +316,7 @@ func TestMulticastMAC(t *testing.T) {
 // maxSpecial addresses the maps answer, with the same results.
 func TestAddrKind4FollowsChanges(t *testing.T) {
 	e := newEnv(t, Config{})
-	kind := func(s string) AddrKind { return e.tbl.AddrKind4(u32(netip.MustParseAddr(s))) }
+	kind := func(s string) AddrKind { return e.tbl.AddrKind4(header.AddrU32(netip.MustParseAddr(s))) }
 	assert.Equal(t, AddrLocal, kind("198.18.0.1"))
 	assert.Equal(t, AddrBroadcast, kind("198.18.0.255"))
 	assert.Equal(t, AddrBroadcast, kind("255.255.255.255"))
@@ -351,7 +351,7 @@ func TestAddrKind4FollowsChanges(t *testing.T) {
 	}
 	assert.Equal(t, -1, e.tbl.nSpecial)
 	for _, q := range added {
-		assert.Equal(t, AddrLocal, e.tbl.AddrKind4(u32(q.Addr())), q)
+		assert.Equal(t, AddrLocal, e.tbl.AddrKind4(header.AddrU32(q.Addr())), q)
 		assert.Equal(t, AddrBroadcast, e.tbl.AddrKind4(directedBroadcast(q.Masked())), q)
 	}
 	assert.Equal(t, AddrLocal, kind("198.18.0.1"))

@@ -335,7 +335,7 @@ func (nt *NeighTable) create(dev *netdev.Device, k uint32) *Neighbour {
 	n := &Neighbour{
 		table:   nt,
 		dev:     dev,
-		addr:    keyAddr(k),
+		addr:    header.U32Addr(k),
 		key:     k,
 		state:   NeighIncomplete,
 		used:    nt.time(),

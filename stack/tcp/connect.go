@@ -42,7 +42,7 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 	p := s.proto
 	p.fl.Dst, p.fl.Src = addr.Addr(), netip.Addr{}
 	if s.tuple.laddr != 0 {
-		p.fl.Src = u32Addr(s.tuple.laddr)
+		p.fl.Src = header.U32Addr(s.tuple.laddr)
 	}
 	p.fl.Proto, p.fl.DstPort, p.fl.SrcPort, p.fl.TOS = header.IPProtoTCP, addr.Port(), 0, 0
 	d, err := p.rt.Lookup(&p.fl)
@@ -52,8 +52,8 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 	if err != nil {
 		return fmt.Errorf("tcp: connect %v: %w", addr, err)
 	}
-	laddr := addrU32(d.Src)
-	raddr := addrU32(addr.Addr())
+	laddr := header.AddrU32(d.Src)
+	raddr := header.AddrU32(addr.Addr())
 	if s.bucket != nil {
 		t := fourTuple{laddr, raddr, s.tuple.lport, addr.Port()}
 		if p.tupleInUse(t) || !p.flowAdd(t) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/ktime"
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -58,5 +59,9 @@ func (s *Sock) pendingTimer(now ktime.Time) (string, time.Duration) {
 }
 
 // local and remote are the tuple's ends as addresses.
-func (t fourTuple) local() netip.AddrPort  { return netip.AddrPortFrom(u32Addr(t.laddr), t.lport) }
-func (t fourTuple) remote() netip.AddrPort { return netip.AddrPortFrom(u32Addr(t.raddr), t.rport) }
+func (t fourTuple) local() netip.AddrPort {
+	return netip.AddrPortFrom(header.U32Addr(t.laddr), t.lport)
+}
+func (t fourTuple) remote() netip.AddrPort {
+	return netip.AddrPortFrom(header.U32Addr(t.raddr), t.rport)
+}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
 )
 
 // SetISNFunc makes p take the initial sequence numbers of new connections
@@ -15,18 +16,18 @@ func (p *Proto) SetISNFunc(fn func(local, remote netip.AddrPort) uint32) {
 		return
 	}
 	p.isnHook = func(t fourTuple) uint32 {
-		return fn(netip.AddrPortFrom(u32Addr(t.laddr), t.lport), netip.AddrPortFrom(u32Addr(t.raddr), t.rport))
+		return fn(netip.AddrPortFrom(header.U32Addr(t.laddr), t.lport), netip.AddrPortFrom(header.U32Addr(t.raddr), t.rport))
 	}
 }
 
 // ISNForTest exposes RFC 6528's function for a 4-tuple.
 func (p *Proto) ISNForTest(local, remote netip.AddrPort) uint32 {
-	return p.isn(fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()})
+	return p.isn(fourTuple{header.AddrU32(local.Addr()), header.AddrU32(remote.Addr()), local.Port(), remote.Port()})
 }
 
 // ConnectPortForTest exposes the RFC 6056 choice of a local port.
 func (p *Proto) ConnectPortForTest(local, remote netip.AddrPort) (uint16, bool) {
-	port, ok := p.connectPort(addrU32(local.Addr()), addrU32(remote.Addr()), remote.Port())
+	port, ok := p.connectPort(header.AddrU32(local.Addr()), header.AddrU32(remote.Addr()), remote.Port())
 	if ok {
 		p.binds[port] = &bindBucket{port: port, connectOnly: true}
 	}
@@ -45,12 +46,12 @@ func (p *Proto) SetFlows(ft *FlowTable, core int, handoff func(b *mbuf.Buf, core
 // Claim records core as the owner of local-remote, as a core does when it
 // opens a connection, and reports whether it could.
 func (ft *FlowTable) Claim(local, remote netip.AddrPort, core int) bool {
-	return ft.claim(fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()}, core)
+	return ft.claim(fourTuple{header.AddrU32(local.Addr()), header.AddrU32(remote.Addr()), local.Port(), remote.Port()}, core)
 }
 
 // Release forgets local-remote if core owns it.
 func (ft *FlowTable) Release(local, remote netip.AddrPort, core int) {
-	ft.release(fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()}, core)
+	ft.release(fourTuple{header.AddrU32(local.Addr()), header.AddrU32(remote.Addr()), local.Port(), remote.Port()}, core)
 }
 
 // CongestionName is the name of the congestion control the connection

@@ -3,6 +3,8 @@ package tcp
 import (
 	"net/netip"
 	"sync/atomic"
+
+	"github.com/dpstack/dpstack/stack/header"
 )
 
 // DefaultFlowBuckets is the number of buckets of a host's FlowTable.
@@ -133,7 +135,7 @@ func (ft *FlowTable) release(t fourTuple, core int) {
 // (addresses and ports from this host's side), and whether one does. It is
 // for tests and diagnostics.
 func (ft *FlowTable) Owner(local, remote netip.AddrPort) (int, bool) {
-	c := ft.owner(fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()})
+	c := ft.owner(fourTuple{header.AddrU32(local.Addr()), header.AddrU32(remote.Addr()), local.Port(), remote.Port()})
 	return c, c >= 0
 }
 

@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 )
@@ -37,7 +38,7 @@ func (s *Sock) Bind(addr netip.AddrPort) error {
 		if !s.proto.rt.IsLocal(a) {
 			return fmt.Errorf("tcp: bind %v: not a local address: %w", addr, syscall.EADDRNOTAVAIL)
 		}
-		laddr = addrU32(a)
+		laddr = header.AddrU32(a)
 	}
 	if err := s.proto.bindPort(s, laddr, addr.Port()); err != nil {
 		return err
@@ -48,7 +49,7 @@ func (s *Sock) Bind(addr netip.AddrPort) error {
 	if addr.Port() != 0 {
 		s.UserLocks |= sock.BindPortLock
 	}
-	s.Local = netip.AddrPortFrom(u32Addr(laddr), s.tuple.lport)
+	s.Local = netip.AddrPortFrom(header.U32Addr(laddr), s.tuple.lport)
 	return nil
 }
 

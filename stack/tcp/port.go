@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -70,7 +71,7 @@ func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	}
 	b := p.binds[port]
 	if b != nil && bindConflict(s, b, laddr) {
-		return fmt.Errorf("tcp: bind %v:%d: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
+		return fmt.Errorf("tcp: bind %v:%d: %w", header.U32Addr(laddr), port, syscall.EADDRINUSE)
 	}
 	if b == nil {
 		b = &bindBucket{port: port}
@@ -162,7 +163,7 @@ func (p *Proto) connectPort(laddr, raddr uint32, rport uint16) (uint16, bool) {
 				continue
 			}
 		}
-		if p.replyHere != nil && !p.replyHere(netip.AddrPortFrom(u32Addr(laddr), port), netip.AddrPortFrom(u32Addr(raddr), rport)) {
+		if p.replyHere != nil && !p.replyHere(netip.AddrPortFrom(header.U32Addr(laddr), port), netip.AddrPortFrom(header.U32Addr(raddr), rport)) {
 			if fallback == 0 && (p.flows == nil || p.flows.owner(t) < 0) {
 				fallback, fallbackAt = port, i
 			}

@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -184,19 +183,6 @@ type Stats struct {
 type fourTuple struct {
 	laddr, raddr uint32
 	lport, rport uint16
-}
-
-// addrU32 is an IPv4 address as a uint32.
-func addrU32(a netip.Addr) uint32 {
-	v := a.Unmap().As4()
-	return binary.BigEndian.Uint32(v[:])
-}
-
-// u32Addr is the inverse of addrU32.
-func u32Addr(v uint32) netip.Addr {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], v)
-	return netip.AddrFrom4(b)
 }
 
 // Proto is one core's TCP: its tables, its secrets, its port allocator,
@@ -436,7 +422,7 @@ func (p *Proto) NewSock() *Sock {
 // on this core, looking through the established table, the SYN queues and
 // TIME-WAIT, and whether there is one. It is for tests and diagnostics.
 func (p *Proto) StateOf(local, remote netip.AddrPort) (sock.State, bool) {
-	t := fourTuple{addrU32(local.Addr()), addrU32(remote.Addr()), local.Port(), remote.Port()}
+	t := fourTuple{header.AddrU32(local.Addr()), header.AddrU32(remote.Addr()), local.Port(), remote.Port()}
 	if s := p.est[t]; s != nil {
 		return s.Common.State, true
 	}

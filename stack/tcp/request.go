@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/dpstack/dpstack/ktime"
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 	"github.com/dpstack/dpstack/stat"
@@ -94,7 +95,7 @@ func (p *Proto) newRequest(l *Sock, g *segment, mtu int) *RequestSock {
 // sendSynAck sends the request's SYN-ACK <SEQ=ISS><ACK=RCV.NXT>
 // <CTL=SYN,ACK> with the options the client offered (tcp_v4_send_synack).
 func (p *Proto) sendSynAck(r *RequestSock) {
-	laddr, raddr := u32Addr(r.tuple.laddr), u32Addr(r.tuple.raddr)
+	laddr, raddr := header.U32Addr(r.tuple.laddr), header.U32Addr(r.tuple.raddr)
 	b, d := p.controlSegment(laddr, raddr)
 	if b == nil {
 		return
@@ -163,7 +164,7 @@ func (p *Proto) reqAck(r *RequestSock) {
 	if p.reqOOWLimited(r) {
 		return
 	}
-	laddr, raddr := u32Addr(r.tuple.laddr), u32Addr(r.tuple.raddr)
+	laddr, raddr := header.U32Addr(r.tuple.laddr), header.U32Addr(r.tuple.raddr)
 	b, d := p.controlSegment(laddr, raddr)
 	if b == nil {
 		return
@@ -275,7 +276,7 @@ func (p *Proto) createChild(r *RequestSock) *Sock {
 	// dpstack echoes none.
 	c.Options.IPOptions = nil
 	c.ReuseAddr, c.ReusePort = l.ReuseAddr, l.ReusePort
-	laddr, raddr := u32Addr(r.tuple.laddr), u32Addr(r.tuple.raddr)
+	laddr, raddr := header.U32Addr(r.tuple.laddr), header.U32Addr(r.tuple.raddr)
 	c.Local = netip.AddrPortFrom(laddr, r.tuple.lport)
 	c.Remote = netip.AddrPortFrom(raddr, r.tuple.rport)
 	if l.bucket != nil {

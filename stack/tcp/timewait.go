@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"github.com/dpstack/dpstack/ktime"
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/tcp/seqnum"
 	"github.com/dpstack/dpstack/stat"
@@ -86,7 +87,7 @@ func (p *Proto) killTimewait(tw *TimewaitSock) {
 // timewaitAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> from TIME-WAIT
 // (tcp_v4_timewait_ack).
 func (p *Proto) timewaitAck(tw *TimewaitSock) {
-	laddr, raddr := u32Addr(tw.tuple.laddr), u32Addr(tw.tuple.raddr)
+	laddr, raddr := header.U32Addr(tw.tuple.laddr), header.U32Addr(tw.tuple.raddr)
 	b, d := p.controlSegment(laddr, raddr)
 	if b == nil {
 		return

@@ -32,7 +32,7 @@ func (p *Proto) Err(b *mbuf.Buf, e *ipv4.ICMPError) {
 	laddr, raddr := e.Quoted.SrcUint32(), e.Quoted.DstUint32()
 	lport, rport := binary.BigEndian.Uint16(th[0:2]), binary.BigEndian.Uint16(th[2:4])
 	if e.Type == header.ICMPv4DestUnreachable && e.Code == header.ICMPv4FragNeeded {
-		p.rt.UpdatePMTU(u32Addr(raddr), e.MTU())
+		p.rt.UpdatePMTU(header.U32Addr(raddr), e.MTU())
 		p.dev.Free(b)
 		return
 	}

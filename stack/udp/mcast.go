@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/ipv4"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
@@ -83,7 +84,7 @@ func (s *Sock) GetSockOptMReq(level, name int) (sock.MReq, error) {
 	if name != syscall.IP_MULTICAST_IF {
 		return sock.MReq{}, fmt.Errorf("udp: getsockopt level %d option %d: %w", level, name, syscall.ENOPROTOOPT)
 	}
-	return sock.MReq{Interface: u32Addr(s.mc.ifAddr)}, nil
+	return sock.MReq{Interface: header.U32Addr(s.mc.ifAddr)}, nil
 }
 
 // mcInterface checks the interface m names (ip_mc_find_dev) and returns
@@ -99,7 +100,7 @@ func (s *Sock) mcInterface(m sock.MReq, notOurs syscall.Errno) (uint32, error) {
 	if !a.Is4() {
 		return 0, fmt.Errorf("udp: interface %v: %w", a, syscall.EINVAL)
 	}
-	k := addrU32(a)
+	k := header.AddrU32(a)
 	if s.proto.rt.AddrKind4(k)&route.AddrLocal == 0 {
 		return 0, fmt.Errorf("udp: interface %v: not ours: %w", a, notOurs)
 	}

@@ -34,7 +34,7 @@ func (s *Sock) mcLoops(daddr uint32) bool {
 // (handoff_full). It allocates nothing.
 func (s *Sock) mcLoopback(b *mbuf.Buf, src, dst netip.Addr, daddr uint32, dport uint16, tos, ttl uint8) {
 	p := s.proto
-	saddr := addrU32(src)
+	saddr := header.AddrU32(src)
 	if p.binds[dport] != nil {
 		if c := p.copyDatagram(b); c != nil {
 			c.Pull(header.UDPLen)

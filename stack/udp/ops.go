@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
 )
@@ -16,7 +17,7 @@ import (
 
 // sockAddr is an address and port as an AddrPort.
 func sockAddr(a uint32, port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(u32Addr(a), port)
+	return netip.AddrPortFrom(header.U32Addr(a), port)
 }
 
 // Bind gives the socket its local address and port (inet_bind,
@@ -35,7 +36,7 @@ func (s *Sock) Bind(addr netip.AddrPort) error {
 	}
 	var laddr uint32
 	if a := addr.Addr(); !a.IsUnspecified() {
-		laddr = addrU32(a)
+		laddr = header.AddrU32(a)
 		if s.proto.rt.AddrKind4(laddr) == 0 && !a.IsMulticast() {
 			return fmt.Errorf("udp: bind %v: not a local address: %w", addr, syscall.EADDRNOTAVAIL)
 		}
@@ -88,7 +89,7 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 		return err
 	}
 	addr = sock.Unmap(addr)
-	raddr := addrU32(addr.Addr())
+	raddr := header.AddrU32(addr.Addr())
 	d, err := s.route(raddr)
 	if err != nil {
 		return fmt.Errorf("udp: connect %v: %w", addr, err)
@@ -100,7 +101,7 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 		return err
 	}
 	if s.laddr == 0 {
-		s.laddr = addrU32(d.Src)
+		s.laddr = header.AddrU32(d.Src)
 	}
 	s.raddr, s.rport, s.connected = raddr, addr.Port(), true
 	s.Local, s.Remote = sockAddr(s.laddr, s.lport), addr
@@ -135,7 +136,7 @@ func (s *Sock) SendTo(p []byte, flags int, addr netip.AddrPort) (int, error) {
 	if err := sock.CheckFamily(addr); err != nil {
 		return 0, err
 	}
-	return s.sendTo(p, addrU32(sock.Unmap(addr).Addr()), addr.Port())
+	return s.sendTo(p, header.AddrU32(sock.Unmap(addr).Addr()), addr.Port())
 }
 
 // SendBuffer lends room for a datagram of n bytes, in an mbuf, for the
@@ -181,7 +182,7 @@ func (s *Sock) CommitTo(k int, addr netip.AddrPort) int {
 		addr = sock.Unmap(addr)
 		daddr, dport = 0, addr.Port()
 		if addr.Addr().Is4() {
-			daddr = addrU32(addr.Addr())
+			daddr = header.AddrU32(addr.Addr())
 		}
 	}
 	d := s.commitRoute(k, b.Len(), daddr, dport)

@@ -31,10 +31,10 @@ func (s *Sock) sendTo(p []byte, daddr uint32, dport uint16) (int, error) {
 	}
 	d, err := s.route(daddr)
 	if err != nil {
-		return 0, fmt.Errorf("udp: send to %v: %w", u32Addr(daddr), err)
+		return 0, fmt.Errorf("udp: send to %v: %w", header.U32Addr(daddr), err)
 	}
 	if d.Broadcast && !s.broadcast {
-		return 0, fmt.Errorf("udp: send to %v: broadcast without SO_BROADCAST: %w", u32Addr(daddr), syscall.EACCES)
+		return 0, fmt.Errorf("udp: send to %v: broadcast without SO_BROADCAST: %w", header.U32Addr(daddr), syscall.EACCES)
 	}
 	if err := s.autobind(); err != nil {
 		return 0, err
@@ -109,9 +109,9 @@ func (s *Sock) xmit(b *mbuf.Buf, d *route.Dst, daddr uint32, dport uint16) {
 	uh.Encode(s.lport, dport, uint16(n))
 	src := d.Src
 	if s.laddr != 0 {
-		src = u32Addr(s.laddr)
+		src = header.U32Addr(s.laddr)
 	}
-	dst := u32Addr(daddr)
+	dst := header.U32Addr(daddr)
 	sum := header.PseudoHeaderSum(src, dst, header.IPProtoUDP, uint16(n))
 	if s.devOf(d).Features.Has(netdev.TxUDPCksum) {
 		uh.SetChecksum(^header.Fold(sum))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -44,10 +45,10 @@ func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	}
 	b := p.binds[port]
 	if b != nil && bindConflict(s, b, laddr) {
-		return fmt.Errorf("udp: bind %v:%d: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
+		return fmt.Errorf("udp: bind %v:%d: %w", header.U32Addr(laddr), port, syscall.EADDRINUSE)
 	}
 	if p.ports != nil && !p.ports.claim(port, p.core, s.ReusePort) {
-		return fmt.Errorf("udp: bind %v:%d: another core has the port: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
+		return fmt.Errorf("udp: bind %v:%d: another core has the port: %w", header.U32Addr(laddr), port, syscall.EADDRINUSE)
 	}
 	if b == nil {
 		b = &bucket{port: port}
@@ -58,7 +59,7 @@ func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 	s.laddr, s.lport = laddr, port
 	if !p.publish(b) {
 		p.unbind(s)
-		return fmt.Errorf("udp: bind %v:%d: another core took the port: %w", u32Addr(laddr), port, syscall.EADDRINUSE)
+		return fmt.Errorf("udp: bind %v:%d: another core took the port: %w", header.U32Addr(laddr), port, syscall.EADDRINUSE)
 	}
 	return nil
 }

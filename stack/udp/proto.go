@@ -1,9 +1,7 @@
 package udp
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
-	"net/netip"
 
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/ipv4"
@@ -112,14 +110,3 @@ func (p *Proto) Close() {
 }
 
 func (p *Proto) drop(b *mbuf.Buf, r stat.DropReason) { p.dev.Drop(b, r) }
-
-func addrU32(a netip.Addr) uint32 {
-	v := a.Unmap().As4()
-	return binary.BigEndian.Uint32(v[:])
-}
-
-func u32Addr(v uint32) netip.Addr {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], v)
-	return netip.AddrFrom4(b)
-}

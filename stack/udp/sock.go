@@ -73,13 +73,13 @@ func cbOf(b *mbuf.Buf) *cb { return (*cb)(unsafe.Pointer(b.CB())) }
 // route looks up the route to daddr from the socket's address.
 func (s *Sock) route(daddr uint32) (*route.Dst, error) {
 	p := s.proto
-	p.fl = route.Flow4{Dst: u32Addr(daddr), Proto: header.IPProtoUDP, TOS: s.tos}
+	p.fl = route.Flow4{Dst: header.U32Addr(daddr), Proto: header.IPProtoUDP, TOS: s.tos}
 	switch {
 	case s.laddr != 0:
-		p.fl.Src = u32Addr(s.laddr)
+		p.fl.Src = header.U32Addr(s.laddr)
 	case daddr>>28 == 0xe && s.mc.ifAddr != 0:
 		// IP_MULTICAST_IF picks the interface by its address.
-		p.fl.Src = u32Addr(s.mc.ifAddr)
+		p.fl.Src = header.U32Addr(s.mc.ifAddr)
 	}
 	return p.rt.Lookup(&p.fl)
 }
