@@ -208,6 +208,24 @@ func (b *Buf) Port() uint16 { return uint16(b.port) }
 // OlFlags returns the offload flags.
 func (b *Buf) OlFlags() uint64 { return uint64(b.ol_flags) }
 
+// L4Checksum is what is known of a received packet's TCP or UDP checksum
+// without summing it: good or bad when the port checked it (the rx
+// flags; "none" counts as good: the data is known intact), good too when
+// its field holds only the pseudo header's sum because a dpstack host left
+// it to a ring pair that offers the offload (the transmit flag tx, TxTCPCksum
+// or TxUDPCksum, still set: memory never corrupts it, as Linux trusts
+// CHECKSUM_PARTIAL on receive). known false: it must be summed.
+func (b *Buf) L4Checksum(tx uint64) (good, known bool) {
+	ol := uint64(b.ol_flags)
+	switch ol & RxL4CksumMask {
+	case RxL4CksumGood, RxL4CksumMask:
+		return true, true
+	case RxL4CksumBad:
+		return false, true
+	}
+	return ol&TxL4Mask == tx, ol&TxL4Mask == tx
+}
+
 // SetOlFlags replaces the offload flags.
 func (b *Buf) SetOlFlags(f uint64) { b.ol_flags = C.uint64_t(f) }
 

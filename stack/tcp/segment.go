@@ -109,15 +109,8 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 // hands over a received mbuf with transmit flags. src and dst are the IPv4
 // addresses as big-endian uint32 values.
 func checksumOK(b *mbuf.Buf, h header.TCP, src, dst uint32) bool {
-	ol := b.OlFlags()
-	switch ol & mbuf.RxL4CksumMask {
-	case mbuf.RxL4CksumGood, mbuf.RxL4CksumMask:
-		return true
-	case mbuf.RxL4CksumBad:
-		return false
-	}
-	if ol&mbuf.TxL4Mask == mbuf.TxTCPCksum {
-		return true
+	if good, known := b.L4Checksum(mbuf.TxTCPCksum); known {
+		return good
 	}
 	return h.IsChecksumValid(header.PseudoHeaderSum4(src, dst, header.IPProtoTCP, uint16(len(h))))
 }

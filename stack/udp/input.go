@@ -149,15 +149,8 @@ func checksumOK(b *mbuf.Buf, uh header.UDP, saddr, daddr uint32, ulen int) bool 
 	if uh.Checksum() == 0 {
 		return true
 	}
-	ol := b.OlFlags()
-	switch ol & mbuf.RxL4CksumMask {
-	case mbuf.RxL4CksumGood, mbuf.RxL4CksumMask:
-		return true
-	case mbuf.RxL4CksumBad:
-		return false
-	}
-	if ol&mbuf.TxL4Mask == mbuf.TxUDPCksum {
-		return true
+	if good, known := b.L4Checksum(mbuf.TxUDPCksum); known {
+		return good
 	}
 	sum := header.PseudoHeaderSum4(saddr, daddr, header.IPProtoUDP, uint16(ulen))
 	return header.Fold(ipv4.ChainSum(b, 0)+sum) == 0
