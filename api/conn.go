@@ -161,16 +161,8 @@ func (c *TCPConn) recv(cl *call) bool {
 	}
 	if isAgain(cl.err) {
 		cl.giveBack()
-		if isClosed(cl.stop) || c.closed() {
-			// The deadline passed, or Close was called, before the
-			// Read got here: its unparkRead found no Read waiting.
-			cl.n, cl.err = 0, errUnparked
-			return true
-		}
-		c.reader = cl
-		return false
 	}
-	return true
+	return c.park(cl, cl.err, isClosed(cl.stop) || c.closed())
 }
 
 // errUnparked is the result of a Read that stopped waiting on the core.

@@ -23,6 +23,24 @@ func (w *readWait) retryRead() {
 	}
 }
 
+// park ends a Read's turn on the core after its receive call returned
+// err (a call's run function: true when it is answered): EAGAIN makes the
+// Read wait for the next socket event, unless its deadline passed or
+// Close was called before it got here (stopped), whose unparkRead found
+// no Read waiting: it is then answered with errUnparked. Any other result
+// answers it.
+func (w *readWait) park(cl *call, err error, stopped bool) bool {
+	if !isAgain(err) {
+		return true
+	}
+	if stopped {
+		cl.n, cl.err = 0, errUnparked
+		return true
+	}
+	w.reader = cl
+	return false
+}
+
 // unpark answers a waiting Read with errUnparked. It runs on the core; a
 // Read that was answered meanwhile is left alone.
 func (w *readWait) unpark() {

@@ -139,15 +139,7 @@ func (c *UDPConn) recv(cl *call) bool {
 		c.stamp, c.stampHW = c.sk.Stamp()
 		c.loop.ObserveDelivery(c.stamp)
 	}
-	if isAgain(cl.err) {
-		if isClosed(cl.stop) || c.closed() {
-			cl.n, cl.err = 0, errUnparked
-			return true
-		}
-		c.reader = cl
-		return false
-	}
-	return true
+	return c.park(cl, cl.err, isClosed(cl.stop) || c.closed())
 }
 
 // send is a Write's work on the core: one datagram, to c.to or the peer.
