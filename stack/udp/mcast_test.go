@@ -184,14 +184,20 @@ func TestMulticastPathNoAllocs(t *testing.T) {
 	cli := bound(t, p.ua(), netip.IPv4Unspecified(), 7101)
 	require.NoError(t, cli.SetSockOpt(syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, 8))
 	p.Pump(4)
-	to := netip.AddrPortFrom(group, 7100)
+	assertSendNoAllocs(t, p, cli, netip.AddrPortFrom(group, 7100), a, b)
+}
+
+// assertSendNoAllocs has cli send 64-byte datagrams to to, each received
+// by every one of members, and asserts that a round allocates nothing.
+func assertSendNoAllocs(t *testing.T, p *pair, cli *udp.Sock, to netip.AddrPort, members ...*udp.Sock) {
+	t.Helper()
 	msg, buf := make([]byte, 64), make([]byte, 2048)
 	send := func() {
 		if _, err := cli.SendTo(msg, 0, to); err != nil {
 			t.Fatal(err)
 		}
 		p.Pump(2)
-		for _, s := range []*udp.Sock{a, b} {
+		for _, s := range members {
 			if n, _, err := s.RecvFrom(buf, 0); err != nil || n != len(msg) {
 				t.Fatalf("member got %d, %v", n, err)
 			}

@@ -69,21 +69,5 @@ func TestMulticastLoopNoAllocs(t *testing.T) {
 	mreq(t, there, syscall.IP_ADD_MEMBERSHIP, netip.Addr{})
 	cli := bound(t, p.ua(), netip.IPv4Unspecified(), 7101)
 	p.Pump(4)
-	to := netip.AddrPortFrom(group, 7100)
-	msg, buf := make([]byte, 64), make([]byte, 2048)
-	send := func() {
-		if _, err := cli.SendTo(msg, 0, to); err != nil {
-			t.Fatal(err)
-		}
-		p.Pump(2)
-		for _, s := range []*udp.Sock{here, there} {
-			if n, _, err := s.RecvFrom(buf, 0); err != nil || n != len(msg) {
-				t.Fatalf("member got %d, %v", n, err)
-			}
-		}
-	}
-	for range 50 {
-		send()
-	}
-	assert.Zero(t, testing.AllocsPerRun(200, send))
+	assertSendNoAllocs(t, p, cli, netip.AddrPortFrom(group, 7100), here, there)
 }
