@@ -40,15 +40,10 @@ func helperMcastSend(addr string) error {
 		return err
 	}
 	defer c.Close()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInet4Addr(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, kernAddr.Addr().As4())
-	}); err != nil || serr != nil {
-		return fmt.Errorf("IP_MULTICAST_IF: %v %v", err, serr)
+	if err := setsockopt(c, func(fd int) error {
+		return unix.SetsockoptInet4Addr(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, kernAddr.Addr().As4())
+	}); err != nil {
+		return fmt.Errorf("IP_MULTICAST_IF: %w", err)
 	}
 	pfd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IP)))
 	if err != nil {
@@ -201,4 +196,18 @@ func TestUDPCallbackMulticast(t *testing.T) {
 	}
 	assert.False(t, p.h.Multicast().Joined(g), "the listener's close left the group")
 	k.wait()
+}
+
+// setsockopt runs set on the descriptor of a kernel socket of the test's
+// helpers (a socket option Go's net package has no call for).
+func setsockopt(c *net.UDPConn, set func(fd int) error) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = set(int(fd)) }); err != nil {
+		return err
+	}
+	return serr
 }

@@ -27,16 +27,11 @@ func helperMcastRecv(addr string) error {
 		return err
 	}
 	defer c.Close()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
+	if err := setsockopt(c, func(fd int) error {
 		m := &unix.IPMreq{Multiaddr: mcGroup.As4(), Interface: kernAddr.Addr().As4()}
-		serr = unix.SetsockoptIPMreq(int(fd), unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, m)
-	}); err != nil || serr != nil {
-		return fmt.Errorf("IP_ADD_MEMBERSHIP: %v %v", err, serr)
+		return unix.SetsockoptIPMreq(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, m)
+	}); err != nil {
+		return fmt.Errorf("IP_ADD_MEMBERSHIP: %w", err)
 	}
 	fmt.Println("ready")
 	if err := c.SetReadDeadline(time.Now().Add(helperTimeout)); err != nil {
