@@ -214,25 +214,19 @@ func startBackendAlone(ctx context.Context, b *bins) (*target, error) {
 		return nil, err
 	}
 	t.addr = kernelCliAddr
-	srv, err := startServer(ctx, "kserve", inNetns(context.Background(), kernelCliNS, onCPU(serverCPU, b.kserve, "-addr", kernelCliAddr)...),
-		filepath.Join(b.dir, "kserve-alone.log"), "kserve up")
-	if err != nil {
+	if err := t.run(ctx, "kserve", inNetns(context.Background(), kernelCliNS, onCPU(serverCPU, b.kserve, "-addr", kernelCliAddr)...),
+		filepath.Join(b.dir, "kserve-alone.log"), "kserve up"); err != nil {
 		return t.fail(err)
 	}
-	t.srv = srv
-	t.undo.add(srv.stop)
 	return t, nil
 }
 
 // serveHTTP is serve for a proxy: it starts the proxy and waits until a
 // request through it is answered.
 func (t *target) serveHTTP(ctx context.Context, name string, cmd *exec.Cmd, logPath, ready string) (*target, error) {
-	srv, err := startServer(ctx, name, cmd, logPath, ready)
-	if err != nil {
+	if err := t.run(ctx, name, cmd, logPath, ready); err != nil {
 		return t.fail(err)
 	}
-	t.srv = srv
-	t.undo.add(srv.stop)
 	if err := waitHTTP(ctx, t.ns, t.addr); err != nil {
 		return t.fail(err)
 	}

@@ -129,16 +129,25 @@ func startDpstackCmd(ctx context.Context, b *bins, idle, cpu, sub string, args .
 // serve starts the target's server (startServer's arguments) and waits
 // until it answers ping from the clients' namespace.
 func (t *target) serve(ctx context.Context, name string, cmd *exec.Cmd, logPath, ready string) (*target, error) {
-	srv, err := startServer(ctx, name, cmd, logPath, ready)
-	if err != nil {
+	if err := t.run(ctx, name, cmd, logPath, ready); err != nil {
 		return t.fail(err)
 	}
-	t.srv = srv
-	t.undo.add(srv.stop)
 	if err := waitPing(ctx, t.ns, t.addr, startTimeout); err != nil {
 		return t.fail(err)
 	}
 	return t, nil
+}
+
+// run starts the target's server (startServer's arguments), whose stop
+// joins the target's undo.
+func (t *target) run(ctx context.Context, name string, cmd *exec.Cmd, logPath, ready string) error {
+	srv, err := startServer(ctx, name, cmd, logPath, ready)
+	if err != nil {
+		return err
+	}
+	t.srv = srv
+	t.undo.add(srv.stop)
+	return nil
 }
 
 // startFloor runs dpdk-testpmd on a TAP of its own in 5tswap mode (each
@@ -160,12 +169,9 @@ func startFloor(ctx context.Context, b *bins) (*target, error) {
 	cmd := exec.Command("stdbuf", "-oL", "dpdk-testpmd", "-l", "0-1", "--no-huge", "-m", floorMem, "--no-pci",
 		"--file-prefix", prefix, "--vdev", "net_tap0,iface="+floorIf, "--",
 		"--forward-mode=5tswap", "--auto-start", "--disable-link-check", "--total-num-mbufs="+floorMbufs)
-	srv, err := startServer(ctx, "testpmd", cmd, filepath.Join(b.dir, "testpmd.log"), "Press enter to exit")
-	if err != nil {
+	if err := t.run(ctx, "testpmd", cmd, filepath.Join(b.dir, "testpmd.log"), "Press enter to exit"); err != nil {
 		return t.fail(err)
 	}
-	t.srv = srv
-	t.undo.add(srv.stop)
 	for _, args := range [][]string{
 		{"link", "set", floorIf, "netns", floorNS},
 		{"-n", floorNS, "addr", "add", floorIP, "dev", floorIf},
