@@ -4,13 +4,13 @@ import (
 	"sync/atomic"
 
 	"github.com/dpstack/dpstack/mbuf"
-	"github.com/dpstack/dpstack/stat"
 )
 
 // ring is one core's capture buffer: a fixed number of slots of snaplen
 // bytes, written by the core (the producer, in Packets) and read by the
-// session's goroutine (the consumer). When it is full the core drops the
-// packet from the capture and counts it; it never waits.
+// session's goroutine (the consumer). When it is full the core leaves the
+// packet out of the capture, and the loop counts it (lcore.Stats'
+// CaptureDrops); it never waits.
 type ring struct {
 	snaplen int
 	slots   []slot
@@ -18,11 +18,8 @@ type ring struct {
 	head    atomic.Uint64 // the next slot the core writes
 	tail    atomic.Uint64 // the next slot the session reads
 
-	filter   *Filter
-	rx, tx   bool         // the directions captured
-	copied   stat.Counter // packets the core put in the ring
-	dropped  stat.Counter // packets it had no room for
-	filtered stat.Counter // packets the filter rejected
+	filter *Filter
+	rx, tx bool // the directions captured
 }
 
 type slot struct {
@@ -56,7 +53,6 @@ func (r *ring) Packets(pkts []*mbuf.Buf, ns int64, outbound bool) (copied, dropp
 	head, size := r.head.Load(), uint64(len(r.slots))
 	for _, b := range pkts {
 		if r.filter != nil && !r.filter.Match(b.Bytes(), b.Len()) {
-			r.filtered.Inc()
 			continue
 		}
 		if head-r.tail.Load() == size {
@@ -74,8 +70,6 @@ func (r *ring) Packets(pkts []*mbuf.Buf, ns int64, outbound bool) (copied, dropp
 		r.head.Store(head) // publishes the slot
 		copied++
 	}
-	r.copied.Add(uint64(copied))
-	r.dropped.Add(uint64(dropped))
 	return copied, dropped
 }
 

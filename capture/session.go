@@ -81,6 +81,16 @@ func Run(ctx context.Context, h *stack.Host, c Config, w io.Writer, flush func()
 			return 0, err
 		}
 	}
+	// The loops count what the taps copy and drop; a session's share is
+	// what they counted meanwhile (one session runs at a time).
+	base := make([][2]uint64, len(c.Cores))
+	counts := func(core int) [2]uint64 {
+		st := h.Stacks()[core].Loop().Stats()
+		return [2]uint64{st.CapturePackets.Load(), st.CaptureDrops.Load()}
+	}
+	for i, core := range c.Cores {
+		base[i] = counts(core)
+	}
 	// The taps go in, and come out whatever happens, on their cores.
 	for i, core := range c.Cores {
 		r := rings[i]
@@ -128,11 +138,12 @@ func Run(ctx context.Context, h *stack.Host, c Config, w io.Writer, flush func()
 		err = drain() // what the taps copied before they came out
 	}
 	now := time.Now().UnixNano()
-	for i, r := range rings {
+	for i, core := range c.Cores {
 		if err != nil {
 			break
 		}
-		err = pw.stats(uint32(i), now, r.copied.Load(), r.dropped.Load())
+		n := counts(core)
+		err = pw.stats(uint32(i), now, n[0]-base[i][0], n[1]-base[i][1])
 	}
 	if flush != nil {
 		flush()
