@@ -30,9 +30,10 @@ type UDPConn struct {
 	loop *lcore.Loop
 
 	// Core-owned: touched only by closures that run on loop.
-	sk       sock.DgramOps
-	released bool // Close ran
-	readWait      // a Read waiting on the core for a datagram
+	ops      sock.DgramOps
+	sk       *sock.Sock // ops.Sk()
+	released bool       // Close ran
+	readWait            // a Read waiting on the core for a datagram
 
 	laddr, raddr *net.UDPAddr // set once on the core before the conn is handed out
 
@@ -87,8 +88,8 @@ func (c *UDPConn) open(laddr, raddr netip.AddrPort, opts []int) error {
 	if err != nil {
 		return err
 	}
-	c.sk = sk
-	sk.Sk().Callbacks = (*udpEvents)(c)
+	c.ops, c.sk = sk, sk.Sk()
+	c.sk.Callbacks = (*udpEvents)(c)
 	c.laddr = udpAddr(sk.LocalAddr())
 	c.raddr = udpAddr(sk.RemoteAddr())
 	return nil
@@ -134,9 +135,9 @@ func (c *UDPConn) recv(cl *call) bool {
 		cl.n, cl.err = 0, net.ErrClosed
 		return true
 	}
-	cl.n, c.from, cl.err = c.sk.RecvFrom(cl.p, cl.flags|syscall.MSG_TRUNC)
+	cl.n, c.from, cl.err = c.ops.RecvFrom(cl.p, cl.flags|syscall.MSG_TRUNC)
 	if cl.err == nil {
-		c.stamp, c.stampHW = c.sk.Stamp()
+		c.stamp, c.stampHW = c.ops.Stamp()
 		c.loop.ObserveDelivery(c.stamp)
 	}
 	return c.park(cl, cl.err, isClosed(cl.stop) || c.closed())
@@ -148,7 +149,7 @@ func (c *UDPConn) send(cl *call) bool {
 		cl.n, cl.err = 0, net.ErrClosed
 		return true
 	}
-	cl.n, cl.err = c.sk.SendTo(cl.p, cl.flags, c.to)
+	cl.n, cl.err = c.ops.SendTo(cl.p, cl.flags, c.to)
 	return true
 }
 
@@ -355,7 +356,7 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 // SetSockOpt sets an integer socket option on the core (setsockopt(2)):
 // SO_RCVBUF, SO_BROADCAST, IP_TOS, IP_TTL ...
 func (c *UDPConn) SetSockOpt(level, name, val int) error {
-	if err := c.onSock(func() error { return c.sk.SetSockOpt(level, name, val) }); err != nil {
+	if err := c.onSock(func() error { return c.ops.SetSockOpt(level, name, val) }); err != nil {
 		return c.opErr("set", "setsockopt", nil, err)
 	}
 	return nil
@@ -367,7 +368,7 @@ func (c *UDPConn) GetSockoptInt(level, name int) (int, error) {
 	var v int
 	err := c.onSock(func() error {
 		var err error
-		v, err = c.sk.GetSockOpt(level, name)
+		v, err = c.ops.GetSockOpt(level, name)
 		return err
 	})
 	if err != nil {
@@ -422,8 +423,8 @@ func (c *UDPConn) Close() error {
 			return
 		}
 		c.released = true
-		c.sk.Sk().Callbacks = nil
-		c.sk.Close()
+		c.sk.Callbacks = nil
+		c.ops.Close()
 	})
 	return nil
 }
