@@ -8,8 +8,12 @@ import "github.com/dpstack/dpstack/api"
 // (which may straddle packets), then passes over the payload, and for a
 // message that asks for a reply sends the header back with the client bit
 // cleared, then the payload as it arrives (one Send per piece, no copy
-// kept). A malformed header ends the connection with a reset, counted, as
-// there is no finding the next message in the stream after it.
+// kept). A message that is all in hand (the usual case: a ping-pong
+// message in one segment) is answered in one piece instead (replyWhole),
+// so that the client gets one segment, and wakes once, as from the
+// kernel's server. A malformed header ends the connection with a reset,
+// counted, as there is no finding the next message in the stream after
+// it.
 type sockperfTCP struct {
 	serviceConf
 	stats *sockperfStats
@@ -47,8 +51,11 @@ func (s sockperfTCP) Data(c *api.CConn, data []byte) int {
 			k := copy(st.hdr[st.have:], data[n:])
 			st.have += k
 			n += k
-			if st.have == spHeaderLen && !s.begin(c, st) {
-				return n
+			if st.have == spHeaderLen {
+				if !s.begin(c, st) {
+					return n
+				}
+				n += st.replyWhole(c, data[n:])
 			}
 			continue
 		}
@@ -83,6 +90,30 @@ func (s sockperfTCP) begin(c *api.CConn, st *spStream) bool {
 		markServer(st.hdr[:])
 	}
 	return true
+}
+
+// replyWhole sends the reply to the message whose header was just
+// collected, header and payload in one piece (filled in place:
+// SendBuffer, Commit), when the payload is all in rest and the send
+// buffer has room for the whole; it returns the payload bytes it took
+// from rest, 0 when it sent nothing, for the header and payload to go as
+// usual.
+func (st *spStream) replyWhole(c *api.CConn, rest []byte) int {
+	total := spHeaderLen + st.left
+	if !st.replies || st.left > len(rest) {
+		return 0
+	}
+	room, err := c.SendBuffer(total)
+	if err != nil || len(room) < total {
+		c.Commit(0)
+		return 0
+	}
+	copy(room, st.hdr[:])
+	copy(room[spHeaderLen:], rest[:st.left])
+	c.Commit(total)
+	k := st.left
+	st.sent, st.left = spHeaderLen, 0
+	return k
 }
 
 // flushHeader sends what is left of the reply's header; false while the
