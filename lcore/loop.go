@@ -69,6 +69,8 @@ type rxQueue struct {
 	op    int         // its burst in the loop's batch
 	input func(pkts []*mbuf.Buf)
 	hw    *hwClock // the port's clock if it timestamps in hardware
+	// hidden keeps the queue's bursts from the Tap (HideFromTap)
+	hidden bool
 }
 
 // cacheFree is a cache whose held-back frees the loop makes in its batch.
@@ -309,7 +311,7 @@ func (l *Loop) turn() bool {
 				l.rxAt, stamped = l.rxWall(), true
 			}
 			l.rxHW = q.hw
-			if l.tap != nil {
+			if l.tap != nil && !q.hidden {
 				l.tapped(l.tap.Packets(q.pkts[:n], l.rxAt, false))
 			}
 			q.input(q.pkts[:n])
@@ -547,6 +549,8 @@ type TxBatch struct {
 	// tapped is how many of the queued packets the loop's Tap has seen
 	// (the first ones): those a burst did not take are not seen twice.
 	tapped int
+	// hidden keeps the batch from the Tap (HideFromTap)
+	hidden bool
 }
 
 // Enqueue adds b to the batch, sending a burst first when the batch is

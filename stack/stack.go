@@ -41,6 +41,7 @@ type Stack struct {
 	udp    *udp.Proto
 	ptypes []packetType
 	inetsw sock.Switch
+	exc    *exception // the kernel exception path, or nil (exception.go)
 }
 
 // newStack builds the stack of core (of cores) on dev, driven by loop,
@@ -104,6 +105,9 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 		s.dev.Stats.RxFrames.Inc()
 		s.receive(b)
 	}
+	if s.exc != nil {
+		s.exc.rx = nil // freed by now, or in other hands
+	}
 }
 
 // handedIn takes a burst of packets that other cores handed over (the
@@ -138,6 +142,11 @@ func (s *Stack) receive(b *mbuf.Buf) {
 		s.dev.Drop(b, stat.DropEthTruncated)
 		return
 	}
+	if s.exc != nil {
+		if b = s.except(b); b == nil {
+			return
+		}
+	}
 	eth := header.Ethernet(b.Bytes())
 	if dst := eth.Dst(); dst != s.dev.MAC && !dst.IsBroadcast() && !dst.IsIPv4Multicast() {
 		// IPv4 multicast frames go on to IPv4, which takes the groups the
@@ -159,8 +168,8 @@ func (s *Stack) receive(b *mbuf.Buf) {
 
 // VisitCounters calls fn with each of the core's counters by its stat
 // name: the device's, the loop's, IPv4's, TCP's, UDP's, socket memory's,
-// the routes' and the neighbours' (what the metrics export and `dpstack
-// stats` prints). Counters are read without the core's help: a value may
+// the routes', the neighbours' and the exception path's (what the metrics
+// export and `dpstack stats` prints). Counters are read without the core's help: a value may
 // lag its core by a turn.
 func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(&s.dev.Stats, fn)
@@ -171,6 +180,9 @@ func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(&s.tcp.Mem().Stats, fn)
 	stat.Visit(s.routes.Stats(), fn)
 	stat.Visit(s.routes.Neighbours().Stats(), fn)
+	if s.exc != nil {
+		stat.Visit(&s.exc.stats, fn)
+	}
 }
 
 // VisitHistograms calls fn with each of the core's histograms by its
