@@ -362,3 +362,39 @@ func BenchmarkExceptionPath(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(sent), "ns/pkt")
 }
+
+// countTap counts what a loop's capture tap is shown, by direction.
+type countTap struct{ in, out int }
+
+func (c *countTap) Packets(pkts []*mbuf.Buf, _ int64, outbound bool) (int, int) {
+	if outbound {
+		c.out += len(pkts)
+	} else {
+		c.in += len(pkts)
+	}
+	return len(pkts), 0
+}
+
+// TestExceptionCapture: packet capture sees a frame of the exception path
+// once, where it crosses the host's port, and never on the exception
+// port: one received for the kernel, one sent for it.
+func TestExceptionCapture(t *testing.T) {
+	ports, err := stack.ParseExceptionPorts("22")
+	require.NoError(t, err)
+	r := newKNIRig(t, ports)
+	tap := &countTap{}
+	loop := r.h.Stacks()[0].Loop()
+	loop.SetTap(tap)
+	defer loop.SetTap(nil)
+	r.inject(r.ipFrame(header.IPProtoTCP, tcpSeg(22, header.TCPFlagSYN)))
+	r.poll(2)
+	got, _ := r.collect(r.kern)
+	require.Len(t, got, 1)
+	assert.Equal(t, countTap{in: 1}, *tap, "to the kernel: seen as received")
+	r.send(r.kern, stacktest.EthFrame(kniPeerMAC, r.h.MAC(), header.EtherTypeIPv4,
+		stacktest.IPv4Packet(addrA.Addr(), addrB.Addr(), header.IPProtoTCP, 64, tcpSeg(22, header.TCPFlagRST))))
+	r.poll(2)
+	got, _ = r.collect(r.wire)
+	require.Len(t, got, 1)
+	assert.Equal(t, countTap{in: 1, out: 1}, *tap, "from the kernel: seen as sent")
+}

@@ -20,23 +20,29 @@ import (
 
 // TestKNI runs dpstack with the kernel exception path (--kni, ports auto,
 // ARP to both) and the kernel side in a namespace of its own holding
-// dpstack's address. From the peer's namespace, through that one address,
-// a kernel TCP server on a port dpstack does not serve answers, and so
-// does a kernel UDP echo, while dpstack's own HTTP hello, TCP and UDP
-// echo and ping still answer. The counters say which way the packets
-// went; SIGINT ends dpstack cleanly (every mbuf back) and takes the
-// kernel interface with it.
+// dpstack's address, on one core and on two. From the peer's namespace,
+// through that one address, a kernel TCP server on a port dpstack does
+// not serve answers, and so does a kernel UDP echo, while dpstack's own
+// HTTP hello, TCP and UDP echo and ping still answer. The counters say
+// which way the packets went; SIGINT ends dpstack cleanly (every mbuf
+// back) and takes the kernel interface with it.
 func TestKNI(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
+	for _, cores := range []string{"0", "0-1"} {
+		t.Run("cores "+cores, func(t *testing.T) { testKNI(t, cores) })
+	}
+}
+
+func testKNI(t *testing.T, cores string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	kns, err := netns.Create(fmt.Sprintf("dpstest-kni-%d", os.Getpid()))
 	require.NoError(t, err)
 	t.Cleanup(func() { kns.Delete() })
 	iface := fmt.Sprintf("dpsk%d", os.Getpid()%100000)
-	r := startRun(t, ctx, "kni", "198.18.5", "--kni", iface, "--kni-netns", kns.Name, "--kni-arp")
+	r := startRun(t, ctx, "kni", "198.18.5", "--cores", cores, "--kni", iface, "--kni-netns", kns.Name, "--kni-arp")
 	const addr = "198.18.5.2"
 
 	// The kernel's services, on the address it shares with dpstack.
@@ -86,18 +92,23 @@ func TestKNI(t *testing.T) {
 	require.NoError(t, err, out)
 
 	body := r.metrics(t)
+	// counter sums name over the cores.
 	counter := func(name string) int {
-		m := regexp.MustCompile(`dpstack_` + name + `_total\{core="0",port="net_tap0"\} (\d+)`).FindStringSubmatch(body)
-		require.NotNil(t, m, "%s in the metrics", name)
-		v, _ := strconv.Atoi(m[1])
-		return v
+		ms := regexp.MustCompile(`dpstack_` + name + `_total\{core="\d+",port="net_tap0"\} (\d+)`).FindAllStringSubmatch(body, -1)
+		require.NotEmpty(t, ms, "%s in the metrics", name)
+		sum := 0
+		for _, m := range ms {
+			v, _ := strconv.Atoi(m[1])
+			sum += v
+		}
+		return sum
 	}
 	assert.Positive(t, counter("tcp_to_kernel"), "the kernel's connection went to the kernel")
 	assert.Positive(t, counter("udp_to_kernel"))
 	assert.Greater(t, counter("kni_to_kernel"), counter("tcp_to_kernel")+counter("udp_to_kernel"), "and ARP, which the kernel needs")
 	assert.Positive(t, counter("kni_from_kernel"), "the kernel's answers left by the port")
 	assert.Equal(t, 2, counter("icmp_out_echo_replies"), "dpstack answered the pings")
-	assert.Contains(t, body, `dpstack_drops_total{core="0",port="net_tap0",reason="kni_tx_full"} 0`)
+	assert.Regexp(t, `dpstack_drops_total\{core="0",port="net_tap0",reason="kni_tx_full"\} 0\n`, body)
 
 	r.stop(t)
 	assert.Error(t, kns.IP("link", "show", iface), "the kernel interface went with dpstack")
