@@ -94,7 +94,7 @@ func testKNI(t *testing.T, cores string) {
 	body := r.metrics(t)
 	// counter sums name over the cores.
 	counter := func(name string) int {
-		ms := regexp.MustCompile(`dpstack_` + name + `_total\{core="\d+",port="net_tap0"\} (\d+)`).FindAllStringSubmatch(body, -1)
+		ms := regexp.MustCompile(`dpstack_`+name+`_total\{core="\d+",port="net_tap0"\} (\d+)`).FindAllStringSubmatch(body, -1)
 		require.NotEmpty(t, ms, "%s in the metrics", name)
 		sum := 0
 		for _, m := range ms {
