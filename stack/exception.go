@@ -144,10 +144,13 @@ func (s *Stack) except(b *mbuf.Buf) *mbuf.Buf {
 		s.toKernel(b, 0)
 		return nil
 	}
-	ip, perr := header.ParseIPv4(f[header.EthernetLen:])
-	if !ours || perr != header.IPv4OK || ip.IsFragment() || s.routes.AddrKind4(ip.DstUint32())&route.AddrLocal == 0 {
-		// Broadcasts, multicasts and fragments are the stack's;
-		// whatever is malformed it drops.
+	// The header in the first segment is all the policy reads (the
+	// data may go on in a chain): the kernel checks the rest.
+	ip := header.IPv4(f[header.EthernetLen:])
+	if !ours || len(ip) < header.IPv4MinLen || ip.Version() != 4 || ip.HeaderLen() < header.IPv4MinLen ||
+		ip.HeaderLen() > len(ip) || ip.IsFragment() || s.routes.AddrKind4(ip.DstUint32())&route.AddrLocal == 0 {
+		// Broadcasts, multicasts and fragments are the stack's, and
+		// so is a header it will drop.
 		return b
 	}
 	hl := ip.HeaderLen()
