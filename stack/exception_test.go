@@ -408,3 +408,35 @@ func TestExceptionCapture(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, countTap{in: 1, out: 1}, *tap, "from the kernel: seen as sent")
 }
+
+// FuzzException feeds frames to a host whose exception path takes listed
+// ports, ARP and ICMP: whatever the frame, no panic, each one goes to the
+// kernel or the stack or is dropped, and every mbuf comes back when the
+// rig closes.
+func FuzzException(f *testing.F) {
+	policy, err := stack.ParseExceptionPorts("22,9100-9200")
+	require.NoError(f, err)
+	policy.ARP, policy.ICMP = true, true
+	r := newKNIRig(f, policy)
+	f.Add(r.ipFrame(header.IPProtoTCP, tcpSeg(22, header.TCPFlagSYN)))
+	f.Add(r.ipFrame(header.IPProtoUDP, udpDgram(9150, "x")))
+	f.Add(r.ipFrame(header.IPProtoICMP, icmpEcho(1, 1, 8)))
+	f.Add(r.ipFrame(47, nil))
+	f.Add(r.arpRequest())
+	f.Add(stacktest.EthFrame(r.h.MAC(), kniPeerMAC, header.EtherTypeIPv6, make([]byte, 40)))
+	f.Add(r.ipFrame(header.IPProtoTCP, tcpSeg(22, header.TCPFlagSYN))[:header.EthernetLen+header.IPv4MinLen+2])
+	f.Add(r.ipFrame(header.IPProtoTCP, nil)[:header.EthernetLen+1])
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) > 1514 {
+			return
+		}
+		r.t = t
+		before := r.stats()["kni_to_kernel"]
+		r.inject(frame)
+		r.poll(2)
+		got, _ := r.collect(r.kern)
+		r.collect(r.wire)
+		assert.Equal(t, before+uint64(len(got)), r.stats()["kni_to_kernel"], "every frame the kernel got was counted")
+		r.t = f
+	})
+}
