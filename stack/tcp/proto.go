@@ -238,7 +238,6 @@ type Proto struct {
 	core       int                                     // this core's index in flows
 	handoff    func(b *mbuf.Buf, core int) bool        // Config.Handoff
 	replyHere  func(local, remote netip.AddrPort) bool // Config.ReplyHere
-	unclaimed  func(b *mbuf.Buf) bool                  // Config.Unclaimed
 	handedIn   bool                                    // Input gets segments another core handed over
 	congestion string                                  // Config.Congestion
 
@@ -248,6 +247,10 @@ type Proto struct {
 	// txRoom is the most data one write-queue mbuf holds: the pool's data
 	// room less the headroom the headers are pushed into.
 	txRoom int
+
+	// unclaimed is Config.Unclaimed (cold: after the fields of the
+	// established path)
+	unclaimed func(b *mbuf.Buf) bool
 }
 
 // New returns a core's TCP. The caller registers p.Input with IPv4 for
