@@ -142,15 +142,10 @@ func (r *kniRig) ipFrame(proto uint8, payload []byte) []byte {
 		stacktest.IPv4Packet(addrB.Addr(), addrA.Addr(), proto, 64, payload))
 }
 
-// tcpSeg is a TCP segment with flags from the peer's port 40000 to dport,
-// with a valid checksum.
+// tcpSeg is a TCP segment with flags from the peer's port 40000 to
+// dport, checksummed.
 func tcpSeg(dport uint16, flags uint8) []byte {
-	seg := make([]byte, header.TCPMinLen)
-	tcp := header.TCP(seg)
-	tcp.Encode(header.TCPFields{SrcPort: 40000, DstPort: dport, SeqNum: 1000, DataOffset: header.TCPMinLen,
-		Flags: flags, Window: 65535})
-	tcp.SetChecksum(tcp.CalculateChecksum(header.PseudoHeaderSum(addrB.Addr(), addrA.Addr(), header.IPProtoTCP, uint16(len(seg)))))
-	return seg
+	return stacktest.Segment{SrcPort: 40000, DstPort: dport, Seq: 1000, Flags: flags, Window: 65535}.Encode(addrB.Addr(), addrA.Addr())
 }
 
 // udpDgram is a UDP datagram from the peer's port 40000 to dport, no
@@ -284,8 +279,8 @@ func TestExceptionFromKernel(t *testing.T) {
 	r := newKNIRig(t, &stack.ExceptionPolicy{})
 	r.poll(1)
 	r.collect(r.wire)
-	frame := stacktest.EthFrame(kniPeerMAC, r.h.MAC(), header.EtherTypeIPv4,
-		stacktest.IPv4Packet(addrA.Addr(), addrB.Addr(), header.IPProtoTCP, 64, tcpSeg(22, header.TCPFlagSYN|header.TCPFlagACK)))
+	frame := stacktest.Segment{SrcPort: 22, DstPort: 40000, Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535}.
+		Frame(r.h.MAC(), kniPeerMAC, addrA.Addr(), addrB.Addr())
 	b := r.send(r.kern, frame)
 	r.poll(2)
 	out, bufs := r.collect(r.wire)
@@ -401,8 +396,8 @@ func TestExceptionCapture(t *testing.T) {
 	got, _ := r.collect(r.kern)
 	require.Len(t, got, 1)
 	assert.Equal(t, countTap{in: 1}, *tap, "to the kernel: seen as received")
-	r.send(r.kern, stacktest.EthFrame(kniPeerMAC, r.h.MAC(), header.EtherTypeIPv4,
-		stacktest.IPv4Packet(addrA.Addr(), addrB.Addr(), header.IPProtoTCP, 64, tcpSeg(22, header.TCPFlagRST))))
+	r.send(r.kern, stacktest.Segment{SrcPort: 22, DstPort: 40000, Flags: header.TCPFlagRST}.
+		Frame(r.h.MAC(), kniPeerMAC, addrA.Addr(), addrB.Addr()))
 	r.poll(2)
 	got, _ = r.collect(r.wire)
 	require.Len(t, got, 1)
