@@ -116,6 +116,26 @@ type exception struct {
 	stats ExceptionStats
 }
 
+// inputExcept is Input for a host with an exception path: each frame
+// meets the policy before the stack sees it. It is a loop of its own so
+// that a host without one runs Input's loop as it was, for a check per
+// burst: under callgrind, BenchmarkDispatchTCP's receive, IPv4 and TCP
+// input run the same instructions per packet as before the exception
+// path existed.
+func (s *Stack) inputExcept(pkts []*mbuf.Buf) {
+	for _, b := range pkts {
+		s.loop.StampRx(b)
+		s.dev.Stats.RxFrames.Inc()
+		if b.SegLen() >= header.EthernetLen {
+			if b = s.except(b); b == nil {
+				continue
+			}
+		}
+		s.receive(b) // which drops a frame too short
+	}
+	s.exc.rx = nil // freed by now, or in other hands
+}
+
 // except gives frame b, its Ethernet header checked, to the kernel when
 // the policy says so, and returns the frame the stack goes on with: b, a
 // copy of b (ARP), or nil when the kernel took b. It reads the frame as it

@@ -99,7 +99,7 @@ type Config struct {
 	// Exception, when set, is the kernel exception path: what the stack
 	// does not consume goes to a kernel interface, and what the kernel
 	// sends there goes out of Port (exception.go). Nil: none, and the
-	// data path does not look for one beyond a nil check per frame.
+	// data path does not look for one beyond a nil check per rx burst.
 	Exception *Exception
 }
 

@@ -35,13 +35,13 @@ type Stack struct {
 	core   int
 	loop   *lcore.Loop
 	dev    *netdev.Device
+	exc    *exception // the kernel exception path, or nil (exception.go); read per frame, beside dev
 	routes *route.Table
 	ip     *ipv4.Layer
 	tcp    *tcp.Proto
 	udp    *udp.Proto
 	ptypes []packetType
 	inetsw sock.Switch
-	exc    *exception // the kernel exception path, or nil (exception.go)
 }
 
 // newStack builds the stack of core (of cores) on dev, driven by loop,
@@ -100,13 +100,14 @@ func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
 // frame), stamping each packet with its receive time as it takes it
 // (lcore.Loop.StampRx, __net_timestamp). It owns the packets.
 func (s *Stack) Input(pkts []*mbuf.Buf) {
+	if s.exc != nil {
+		s.inputExcept(pkts)
+		return
+	}
 	for _, b := range pkts {
 		s.loop.StampRx(b)
 		s.dev.Stats.RxFrames.Inc()
 		s.receive(b)
-	}
-	if s.exc != nil {
-		s.exc.rx = nil // freed by now, or in other hands
 	}
 }
 
@@ -141,11 +142,6 @@ func (s *Stack) receive(b *mbuf.Buf) {
 	if b.Len() < header.EthernetLen || b.SegLen() < header.EthernetLen {
 		s.dev.Drop(b, stat.DropEthTruncated)
 		return
-	}
-	if s.exc != nil {
-		if b = s.except(b); b == nil {
-			return
-		}
 	}
 	eth := header.Ethernet(b.Bytes())
 	if dst := eth.Dst(); dst != s.dev.MAC && !dst.IsBroadcast() && !dst.IsIPv4Multicast() {
