@@ -96,6 +96,11 @@ type Config struct {
 	// ReasmTimeout is how long fragments wait for the rest of their
 	// datagram (Linux's ipfrag_time); 0 means ipv4.DefaultReasmTimeout.
 	ReasmTimeout time.Duration
+	// Exception, when set, is the kernel exception path: what the stack
+	// does not consume goes to a kernel interface, and what the kernel
+	// sends there goes out of Port (exception.go). Nil: none, and the
+	// data path does not look for one beyond a nil check per rx burst.
+	Exception *Exception
 }
 
 // Host runs one port on a set of cores: the pool, the port's queues and
@@ -127,6 +132,7 @@ type Host struct {
 	stacks   []*Stack
 	opens    atomic.Uint32 // NextCore's counter
 	tx       []*lcore.TxBatch
+	excTx    []*lcore.TxBatch // the cores' queues on the exception port
 	running  []<-chan error
 	closed   bool
 	mu       sync.Mutex
@@ -179,6 +185,10 @@ func Open(cfg Config) (*Host, error) {
 	}
 	h.steer = h.steering()
 	h.mc = h.newMCHost()
+	if err := h.setupException(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	if err := h.sockMemLimits(); err != nil {
 		h.Close()
 		return nil, err
@@ -201,6 +211,19 @@ const RxReserve = rxDesc + txDesc + 128
 // The port's descriptors per queue.
 const rxDesc, txDesc = 512, 512
 
+// excDesc is the exception port's rx and tx descriptors per queue: the
+// kernel's share of the traffic is the small one.
+const excDesc = 256
+
+// rxReserve is the receive reserve of each core (RxReserve), and the
+// exception port's descriptors when there is one.
+func (h *Host) rxReserve() int {
+	if h.cfg.Exception != nil {
+		return RxReserve + 2*excDesc
+	}
+	return RxReserve
+}
+
 // sockMemLimits sets each core's share of the sockets' memory limit, in
 // the truesize bytes that sockets are charged (an mbuf's whole buffer,
 // whatever its payload), and of the orphans.
@@ -214,10 +237,10 @@ func (h *Host) sockMemLimits() error {
 		return nil
 	case n == 0:
 		// What the port's reserve and IP reassembly leave.
-		n = h.pool.Size() - h.cfg.Cores*RxReserve - h.pool.Size()/ipv4.ReasmPoolShare
+		n = h.pool.Size() - h.cfg.Cores*h.rxReserve() - h.pool.Size()/ipv4.ReasmPoolShare
 		if n < h.cfg.Cores*minSockMem {
 			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each, reassembly %d, and the sockets need at least %d: %w",
-				h.pool.Size(), h.cfg.Cores, RxReserve, h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
+				h.pool.Size(), h.cfg.Cores, h.rxReserve(), h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
 		}
 	case n < h.cfg.Cores*minSockMem:
 		return fmt.Errorf("stack: SockMem %d: want at least %d per core: %w", n, minSockMem, syscall.EINVAL)
@@ -321,6 +344,42 @@ func (h *Host) setupPort() error {
 	return nil
 }
 
+// setupException configures and starts the exception port, if any: a
+// queue pair per core on the host's pool, the host's MTU and the host's
+// MAC, which a net_tap gives its kernel interface too (rte_eth_dev_default_mac_addr_set
+// sets both), so that the kernel takes the frames sent to the host.
+func (h *Host) setupException() error {
+	x := h.cfg.Exception
+	if x == nil {
+		return nil
+	}
+	if x.Port == nil || x.Policy == nil {
+		return fmt.Errorf("stack: exception path without a port or a policy: %w", syscall.EINVAL)
+	}
+	conf := dpdk.PortConfig{
+		RxQueues:     h.cfg.Cores,
+		TxQueues:     h.cfg.Cores,
+		RxDesc:       excDesc,
+		TxDesc:       excDesc,
+		MTU:          h.cfg.MTU,
+		RxInterrupts: true,
+		Pool:         h.pool,
+	}
+	if _, err := x.Port.Configure(conf); err != nil {
+		conf.RxInterrupts = false
+		if _, err = x.Port.Configure(conf); err != nil {
+			return fmt.Errorf("stack: exception port %s: %w", x.Port.Name(), err)
+		}
+	}
+	if err := x.Port.SetMAC(h.mac[:]); err != nil && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("stack: exception port %s: %w", x.Port.Name(), err)
+	}
+	if err := x.Port.Start(); err != nil {
+		return fmt.Errorf("stack: exception port %s: %w", x.Port.Name(), err)
+	}
+	return nil
+}
+
 // steering reads the port's RSS configuration once and returns the
 // prediction of its queue choice for TCP/IPv4, or nil when there is none
 // to make: one core, no TCP hashing, no redirection table or key (net_ring,
@@ -413,7 +472,18 @@ func (h *Host) addCore(core int) error {
 			return fmt.Errorf("stack: default gateway %v: %w", h.cfg.Gateway, err)
 		}
 	}
+	var s *Stack // for the exception path's hooks, which run once it exists
+	var exc *exception
 	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans}
+	uc := udp.Config{Ports: h.ports}
+	if x := h.cfg.Exception; x != nil {
+		exc = &exception{policy: x.Policy, tx: loop.AddTx(x.Port, q)}
+		h.excTx = append(h.excTx, exc.tx)
+		if x.Policy.Auto {
+			tc.Unclaimed = func(b *mbuf.Buf) bool { return s.unclaimed(b, header.IPProtoTCP) }
+			uc.Unclaimed = func(b *mbuf.Buf) bool { return s.unclaimed(b, header.IPProtoUDP) }
+		}
+	}
 	if h.flows != nil {
 		tc.Flows, tc.Handoff = h.flows, h.handoff
 	}
@@ -424,14 +494,20 @@ func (h *Host) addCore(core int) error {
 		}
 	}
 	ic := ipv4.Config{AcceptSourceRoute: h.cfg.AcceptSourceRoute, ReasmTimeout: h.cfg.ReasmTimeout, MC: h.mc}
-	uc := udp.Config{Ports: h.ports}
-	s := newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc, uc)
+	s = newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc, uc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)
 	}
 	s.ip.OnLearn(func(addr netip.Addr, mac header.MAC, confirmed bool) { h.shareNeighbour(core, addr, mac, confirmed) })
 	rt.OnPMTU(func(dst netip.Addr, mtu int) { h.sharePMTU(core, dst, mtu) })
 	loop.AddRx(h.port, q, s.Input)
+	if exc != nil {
+		// Polled in the same turn as the port, after it; what the
+		// capture tap sees of it, it sees where it crosses the port.
+		s.exc = exc
+		loop.AddRx(h.cfg.Exception.Port, q, s.fromKernel)
+		loop.HideFromTap(h.cfg.Exception.Port)
+	}
 	h.stacks = append(h.stacks, s)
 	return nil
 }
@@ -572,7 +648,7 @@ func (h *Host) Stop() error {
 }
 
 // Close stops the loops and the port, frees every mbuf the host holds,
-// closes the port and frees the pool.
+// closes the port (and the exception port) and frees the pool.
 func (h *Host) Close() error {
 	if h.closed {
 		return nil
@@ -586,6 +662,11 @@ func (h *Host) Close() error {
 	errs := []error{h.Stop()}
 	if err := h.port.Stop(); err != nil {
 		errs = append(errs, err)
+	}
+	if x := h.cfg.Exception; x != nil && x.Port != nil {
+		if err := x.Port.Stop(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, s := range h.stacks {
 		s.loop.DrainInbox() // handed over after the owner's last turn
@@ -601,11 +682,17 @@ func (h *Host) Close() error {
 		s.flushNeighbours()
 		s.ip.FlushFragments()
 	}
+	for _, t := range h.excTx {
+		t.Drain()
+	}
 	for i, t := range h.tx {
 		t.Drain()
 		h.stacks[i].dev.Cache.Drain()
 	}
 	errs = append(errs, h.port.Close())
+	if x := h.cfg.Exception; x != nil && x.Port != nil {
+		errs = append(errs, x.Port.Close())
+	}
 	if !h.ownPool {
 		return errors.Join(errs...) // the caller's pool: the caller checks it
 	}

@@ -35,6 +35,7 @@ type Stack struct {
 	core   int
 	loop   *lcore.Loop
 	dev    *netdev.Device
+	exc    *exception // the kernel exception path, or nil (exception.go); read per frame, beside dev
 	routes *route.Table
 	ip     *ipv4.Layer
 	tcp    *tcp.Proto
@@ -99,6 +100,10 @@ func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
 // frame), stamping each packet with its receive time as it takes it
 // (lcore.Loop.StampRx, __net_timestamp). It owns the packets.
 func (s *Stack) Input(pkts []*mbuf.Buf) {
+	if s.exc != nil {
+		s.inputExcept(pkts)
+		return
+	}
 	for _, b := range pkts {
 		s.loop.StampRx(b)
 		s.dev.Stats.RxFrames.Inc()
@@ -159,8 +164,8 @@ func (s *Stack) receive(b *mbuf.Buf) {
 
 // VisitCounters calls fn with each of the core's counters by its stat
 // name: the device's, the loop's, IPv4's, TCP's, UDP's, socket memory's,
-// the routes' and the neighbours' (what the metrics export and `dpstack
-// stats` prints). Counters are read without the core's help: a value may
+// the routes', the neighbours' and the exception path's (what the metrics
+// export and `dpstack stats` prints). Counters are read without the core's help: a value may
 // lag its core by a turn.
 func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(&s.dev.Stats, fn)
@@ -171,6 +176,9 @@ func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(&s.tcp.Mem().Stats, fn)
 	stat.Visit(s.routes.Stats(), fn)
 	stat.Visit(s.routes.Neighbours().Stats(), fn)
+	if s.exc != nil {
+		stat.Visit(&s.exc.stats, fn)
+	}
 }
 
 // VisitHistograms calls fn with each of the core's histograms by its

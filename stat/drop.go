@@ -50,6 +50,7 @@ const (
 	DropTxQueueFull
 	DropFrameTooBig
 	DropHandoffFull // the owning core's inbox was full when another core handed it a packet
+	DropKNITxFull   // the kernel exception port's queue was full (stack.ExceptionPolicy)
 
 	// TCP (RFC 9293 §3.10.7 and the RFCs it leans on). Linux's
 	// SKB_DROP_REASON_TCP_* names where one exists.
@@ -143,6 +144,7 @@ var dropNames = [NumDropReasons]string{
 	DropTxQueueFull:       "tx_queue_full",
 	DropFrameTooBig:       "frame_too_big",
 	DropHandoffFull:       "handoff_full",
+	DropKNITxFull:         "kni_tx_full",
 	DropTCPTruncated:      "tcp_truncated",
 	DropTCPBadOffset:      "tcp_bad_data_offset",
 	DropTCPMultiSeg:       "tcp_multi_segment",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -46,6 +47,10 @@ type runConfig struct {
 	sockMem        int
 	maxOrphans     int
 	join           []netip.Addr
+	kni            string // the exception path's kernel interface, or ""
+	kniNetns       string
+	kniPorts       string // --kni-ports as given
+	kniPolicy      *stack.ExceptionPolicy
 }
 
 func parseRunFlags(args []string) (runConfig, error) {
@@ -61,6 +66,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var addr, gw, idle, huge, peer, logLevel, join, sockperf string
+	var kniARP, kniICMP bool
 	fs.StringVar(&c.vdev, "vdev", "", "virtual device, e.g. net_tap0 or net_tap0,iface=dtap0")
 	fs.StringVar(&c.pci, "pci", "", "PCI address of a NIC bound to a DPDK driver, e.g. 0000:01:00.0")
 	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix, e.g. 198.18.0.2/24 (required)")
@@ -87,6 +93,11 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "the services close a connection that makes no progress for this long")
 	fs.IntVar(&c.maxConns, "max-conns", 65536, "the services hold at most this many connections at once; more are reset")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
+	fs.StringVar(&c.kni, "kni", "", "kernel exception path: create this kernel interface (a TAP with the stack's MAC and address) for what the stack does not consume")
+	fs.StringVar(&c.kniNetns, "kni-netns", "", "with --kni: move the kernel interface into this network namespace (created if missing)")
+	fs.StringVar(&c.kniPorts, "kni-ports", "auto", "with --kni: TCP and UDP ports that go to the kernel, e.g. 22,9100-9200, or auto: every port without a dpstack socket")
+	fs.BoolVar(&kniARP, "kni-arp", false, "with --kni: the kernel gets every ARP frame too (the stack a copy), so it resolves its neighbours")
+	fs.BoolVar(&kniICMP, "kni-icmp", false, "with --kni: ICMP to the stack's address goes to the kernel, errors excepted")
 	if extra != nil {
 		extra(fs)
 	}
@@ -161,6 +172,9 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	} else if peer != "" {
 		return c, errors.New("--peer-addr needs --netns")
 	}
+	if c.kniPolicy, err = parseKNI(fs, c, kniARP, kniICMP); err != nil {
+		return c, err
+	}
 	if err := logLevelVar(&c.logLevel, logLevel); err != nil {
 		return c, err
 	}
@@ -168,6 +182,54 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 		c.filePrefix = fmt.Sprintf("dpstack-%d", os.Getpid())
 	}
 	return c, nil
+}
+
+// parseKNI checks the --kni flags and returns the exception path's policy,
+// or nil without --kni.
+func parseKNI(fs *flag.FlagSet, c runConfig, arp, icmp bool) (*stack.ExceptionPolicy, error) {
+	if c.kni == "" {
+		set := ""
+		fs.Visit(func(f *flag.Flag) {
+			if strings.HasPrefix(f.Name, "kni-") {
+				set = f.Name
+			}
+		})
+		if set != "" {
+			return nil, fmt.Errorf("--%s needs --kni", set)
+		}
+		return nil, nil
+	}
+	if !validIfname(c.kni) {
+		return nil, fmt.Errorf("--kni %q: want an interface name of 1-15 letters, digits, '_', '.' or '-'", c.kni)
+	}
+	if c.vdev != "" && strings.HasPrefix(c.vdev, "net_tap") {
+		if _, iface := tapIface(c.vdev); iface == c.kni {
+			return nil, fmt.Errorf("--kni %q is the port's own TAP interface", c.kni)
+		}
+	}
+	if c.kniNetns != "" && c.kniNetns == c.netns {
+		return nil, errors.New("--kni-netns must differ from --netns: the port's peer and the kernel side would share one namespace")
+	}
+	p, err := stack.ParseExceptionPorts(c.kniPorts)
+	if err != nil {
+		return nil, fmt.Errorf("--kni-ports %q: want a list such as 22,9100-9200, or auto", c.kniPorts)
+	}
+	p.ARP, p.ICMP = arp, icmp
+	return p, nil
+}
+
+// validIfname reports whether name can be a Linux interface name (at most
+// IFNAMSIZ-1 bytes) that also fits in a DPDK devargs list.
+func validIfname(name string) bool {
+	if len(name) == 0 || len(name) > 15 || name[0] == '-' || name == "." || name == ".." {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseSockperfPort reads --sockperf: a port, or off (0).

@@ -77,6 +77,13 @@ func TestParseRunFlags(t *testing.T) {
 		{"join not a group", with("--join", "239.18.0.1,198.18.0.1"), "--join"},
 		{"join without services", with("--join", "239.18.0.1", "--services=false"), "--join needs"},
 		{"bad sockperf port", with("--sockperf", "70000"), "--sockperf"},
+		{"kni-ports without kni", with("--kni-ports", "22"), "--kni-ports needs --kni"},
+		{"kni-arp without kni", with("--kni-arp"), "--kni-arp needs --kni"},
+		{"bad kni name", with("--kni", "a,b"), "--kni"},
+		{"long kni name", with("--kni", "sixteen-chars-xx"), "--kni"},
+		{"kni is the tap", []string{"--vdev", "net_tap0,iface=dtx", "--addr", "198.18.0.2/24", "--kni", "dtx"}, "own TAP"},
+		{"kni in the peer's netns", with("--netns", "x", "--peer-addr", "198.18.0.1/24", "--kni", "k0", "--kni-netns", "x"), "--kni-netns must differ"},
+		{"bad kni ports", with("--kni", "k0", "--kni-ports", "22-"), "--kni-ports"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +110,16 @@ func TestParseRunFlags(t *testing.T) {
 	c, err = parseRunFlags(with("--sockperf", "off"))
 	require.NoError(t, err)
 	assert.Zero(t, c.sockperfPort)
+	assert.Nil(t, c.kniPolicy, "no exception path without --kni")
+	c, err = parseRunFlags(with("--kni", "dpsk0", "--kni-netns", "k", "--kni-ports", "22,9100-9200", "--kni-arp"))
+	require.NoError(t, err)
+	require.NotNil(t, c.kniPolicy)
+	assert.True(t, c.kniPolicy.Port(22) && c.kniPolicy.Port(9150) && !c.kniPolicy.Port(80))
+	assert.True(t, c.kniPolicy.ARP)
+	assert.False(t, c.kniPolicy.ICMP || c.kniPolicy.Auto)
+	c, err = parseRunFlags(with("--kni", "dpsk0"))
+	require.NoError(t, err)
+	assert.True(t, c.kniPolicy.Auto, "--kni-ports defaults to auto")
 }
 
 func TestTapIface(t *testing.T) {

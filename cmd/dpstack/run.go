@@ -65,11 +65,29 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 			}
 		}()
 	}
+	kniNS, err := c.kniNamespace(log)
+	if err != nil {
+		return err
+	}
+	if kniNS != nil && kniNS.created {
+		// Deferred before the host's Close, as --netns's namespace.
+		defer func() {
+			if e := kniNS.Delete(); e != nil {
+				log.Warn("remove namespace", "err", e)
+			}
+		}()
+	}
 	port, err := dpdk.PortByName(portName)
 	if err != nil {
 		return fmt.Errorf("port %s did not come up: %w", portName, err)
 	}
-	host, err := c.openHost(port)
+	var kniPort *dpdk.Port
+	if c.kni != "" {
+		if kniPort, err = dpdk.PortByName(kniDevice); err != nil {
+			return fmt.Errorf("exception port %s (--kni %s) did not come up: %w", kniDevice, c.kni, err)
+		}
+	}
+	host, err := c.openHost(port, kniPort)
 	if err != nil {
 		return err
 	}
@@ -84,6 +102,20 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 			return err
 		}
 		log.Info("TAP kernel side moved", "iface", iface, "netns", c.netns, "peer", c.peerAddr)
+	}
+	if kniNS != nil {
+		if err := kniNS.MoveIn(c.kni, c.addr); err != nil {
+			return fmt.Errorf("--kni-netns: %w", err)
+		}
+		if c.gateway.IsValid() {
+			if err := kniNS.IP("route", "add", "default", "via", c.gateway.String(), "dev", c.kni); err != nil {
+				return fmt.Errorf("--kni-netns: %w", err)
+			}
+		}
+	}
+	if c.kni != "" {
+		log.Info("kernel exception path", "iface", c.kni, "netns", c.kniNetns, "ports", c.kniPorts,
+			"arp", c.kniPolicy.ARP, "icmp", c.kniPolicy.ICMP)
 	}
 	logUp(log, c, host, portName)
 
@@ -133,6 +165,33 @@ func (c runConfig) linkUnknown() string {
 	return "the TAP's kernel side is in namespace " + c.netns
 }
 
+// kniDevice is the DPDK device of the exception port (--kni): a net_tap
+// whose kernel interface is the one --kni names.
+const kniDevice = "net_tap_kni"
+
+// kniNS is the namespace the exception path's kernel side lives in, and
+// whether dpstack created it (and so removes it at exit).
+type kniNS struct {
+	*netns.NS
+	created bool
+}
+
+// kniNamespace finds or creates --kni-netns; nil without it.
+func (c runConfig) kniNamespace(log *slog.Logger) (*kniNS, error) {
+	if c.kniNetns == "" {
+		return nil, nil
+	}
+	if netns.Exists(c.kniNetns) {
+		return &kniNS{NS: &netns.NS{Name: c.kniNetns}}, nil
+	}
+	ns, err := netns.Create(c.kniNetns)
+	if err != nil {
+		return nil, fmt.Errorf("--kni-netns: %w", err)
+	}
+	log.Info("namespace created", "netns", c.kniNetns)
+	return &kniNS{NS: ns, created: true}, nil
+}
+
 // eal is the EAL configuration of c, with the port's name and, for a TAP,
 // the name of its kernel interface.
 func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
@@ -143,6 +202,9 @@ func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
 		FilePrefix: c.filePrefix,
 		LogLevel:   c.ealLogLevel,
 	}
+	if c.kni != "" {
+		cfg.Vdevs = []string{kniDevice + ",iface=" + c.kni}
+	}
 	if c.vdev == "" {
 		cfg.PCI = []string{c.pci}
 		return cfg, c.pci, ""
@@ -151,14 +213,19 @@ func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
 	if strings.HasPrefix(vdev, "net_tap") {
 		vdev, iface = tapIface(vdev)
 	}
-	cfg.Vdevs = []string{vdev}
+	cfg.Vdevs = append(cfg.Vdevs, vdev)
 	portName, _, _ = strings.Cut(vdev, ",")
 	return cfg, portName, iface
 }
 
-// openHost opens the stack on port, one core per EAL lcore.
-func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
+// openHost opens the stack on port, one core per EAL lcore, with kni as
+// its exception port when not nil.
+func (c runConfig) openHost(port, kni *dpdk.Port) (*stack.Host, error) {
 	lcores := dpdk.Lcores()
+	var exc *stack.Exception
+	if kni != nil {
+		exc = &stack.Exception{Port: kni, Policy: c.kniPolicy}
+	}
 	return stack.Open(stack.Config{
 		Name:       "dps",
 		Port:       port,
@@ -174,6 +241,7 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 		Congestion: c.congestion,
 
 		AcceptSourceRoute: c.sourceRoute,
+		Exception:         exc,
 	})
 }
 
