@@ -29,14 +29,26 @@ type Route struct {
 	Gateway netip.Addr
 }
 
+// String is the route as ip route writes it: "198.19.0.0/16 via 198.18.0.1".
+func (r Route) String() string { return fmt.Sprintf("%v via %v", r.Prefix, r.Gateway) }
+
 // Config sets up a Host.
 type Config struct {
 	// Name prefixes the host's DPDK object names; unique per process.
 	Name string
 	// Port is the DPDK port to run on; it must be attached and stopped.
 	Port *dpdk.Port
-	// Addr is the host's address and connected subnet on the port.
+	// Addr is the host's first address on the port, with the length of
+	// its connected subnet's prefix.
 	Addr netip.Prefix
+	// Addrs are the host's further addresses on the port, each with its
+	// connected prefix. With Addr they make the device's address list
+	// (Linux's in_ifaddr list, kept by each core's route.Table): the
+	// stack answers ARP, ICMP, TCP and UDP on every one, and the first
+	// address on a subnet is the source of what goes out through it (the
+	// connected route's preferred source); a later one on the same subnet
+	// is a secondary.
+	Addrs []netip.Prefix
 	// Gateway, when valid, is the default route's next hop.
 	Gateway netip.Addr
 	// Routes are further static routes.
@@ -138,8 +150,10 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.Port == nil {
 		return nil, fmt.Errorf("stack: no port: %w", syscall.EINVAL)
 	}
-	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", cfg.Addr, syscall.EAFNOSUPPORT)
+	for _, a := range append([]netip.Prefix{cfg.Addr}, cfg.Addrs...) {
+		if !a.IsValid() || !a.Addr().Is4() {
+			return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", a, syscall.EAFNOSUPPORT)
+		}
 	}
 	if cfg.Cores == 0 {
 		cfg.Cores = 1
@@ -400,8 +414,10 @@ func (h *Host) addCore(core int) error {
 	})
 	rt := route.NewTable(loop.Wheel())
 	rt.SetClock(loop.Now)
-	if err := rt.AddConnected(h.cfg.Addr, dev); err != nil {
-		return err
+	for _, a := range h.Addrs() {
+		if err := rt.AddConnected(a, dev); err != nil {
+			return fmt.Errorf("stack: address %v: %w", a, err)
+		}
 	}
 	for _, r := range h.cfg.Routes {
 		if err := rt.AddRoute(r.Prefix, r.Gateway); err != nil {
@@ -646,8 +662,14 @@ func (h *Host) Pool() *mbuf.Pool { return h.pool }
 // MAC is the port's address.
 func (h *Host) MAC() header.MAC { return h.mac }
 
-// Addr is the host's address and subnet.
+// Addr is the host's first address and its subnet.
 func (h *Host) Addr() netip.Prefix { return h.cfg.Addr }
+
+// Addrs are all the host's addresses with their subnets, the first one
+// first (Config.Addr, then Config.Addrs).
+func (h *Host) Addrs() []netip.Prefix {
+	return append([]netip.Prefix{h.cfg.Addr}, h.cfg.Addrs...)
+}
 
 // NextCore returns the core for the next connection the host opens:
 // round-robin over the cores, so that active opens spread over them as

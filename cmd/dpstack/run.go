@@ -117,7 +117,7 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 		defer srv.Close()
 	}
 	if c.netns != "" {
-		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addr.Addr()))
+		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addrs[0].Addr()))
 	}
 	serve(ctx, c.statusInterval, host, log)
 	return nil
@@ -162,8 +162,10 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 	return stack.Open(stack.Config{
 		Name:       "dps",
 		Port:       port,
-		Addr:       c.addr,
+		Addr:       c.addrs[0],
+		Addrs:      c.addrs[1:],
 		Gateway:    c.gateway,
+		Routes:     c.routes,
 		Cores:      len(lcores),
 		Lcores:     lcores,
 		Idle:       c.idle,
@@ -183,7 +185,7 @@ func logUp(log *slog.Logger, c runConfig, host *stack.Host, portName string) {
 	link, _ := host.Port().Link()
 	off := host.Offloads()
 	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
-		"link", link.String(), "addr", c.addr, "gateway", c.gateway, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
+		"link", link.String(), "addrs", c.addrs, "gateway", c.gateway, "routes", c.routes, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
 		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads))
 }
 
