@@ -98,6 +98,13 @@ type Config struct {
 	PoolOps string
 	// MTU is the port's MTU; 0 means 1500.
 	MTU int
+	// VLAN, when not 0, puts the host on that IEEE 802.1Q VLAN (1-4094) of
+	// the port: it tags what it sends and takes only frames tagged with
+	// it, dropping untagged frames and other VLANs' (stat.DropVLANUntagged,
+	// DropVLANOther). The port strips and inserts the tag where it offers
+	// to (RTE_ETH_RX_OFFLOAD_VLAN_STRIP, RTE_ETH_TX_OFFLOAD_VLAN_INSERT);
+	// elsewhere the stack does, in the headroom.
+	VLAN uint16
 	// Congestion is the TCP congestion control of new sockets ("cubic" or
 	// "reno"); "" means sock.DefaultCongestion (CUBIC).
 	Congestion string
@@ -170,6 +177,9 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
+	}
+	if cfg.VLAN > header.VLANIDMask-1 {
+		return nil, fmt.Errorf("stack: VLAN %d: want 1-%d (0: none): %w", cfg.VLAN, header.VLANIDMask-1, syscall.EINVAL)
 	}
 	if cfg.Congestion != "" && !sock.CongestionRegistered(cfg.Congestion) {
 		return nil, fmt.Errorf("stack: congestion control %q: %w", cfg.Congestion, syscall.ENOENT)
@@ -299,6 +309,12 @@ func (h *Host) setupPort() error {
 		RxInterrupts: true,
 		Pool:         h.pool,
 	}
+	if h.cfg.VLAN != 0 {
+		// The tag in the mbuf, not the frame, where the port can;
+		// each received frame says which it carries (Stack.vlanInput).
+		conf.RxOffloads |= dpdk.RxOffloadVLANStrip
+		conf.TxOffloads |= dpdk.TxOffloadVLAN
+	}
 	var err error
 	if h.offloads, err = p.Configure(conf); err != nil {
 		// Some drivers refuse rx interrupts they do not have already
@@ -380,6 +396,7 @@ func (h *Host) features() netdev.Features {
 	on(h.offloads.TxOffloads, dpdk.TxOffloadIPv4Cksum, netdev.TxIPv4Cksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadTCPCksum, netdev.TxTCPCksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadUDPCksum, netdev.TxUDPCksum)
+	on(h.offloads.TxOffloads, dpdk.TxOffloadVLAN, netdev.TxVLANInsert)
 	if h.offloads.TxOffloads&(dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum) ==
 		dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum {
 		// A TSO packet is a chain (header mbuf and the data's clones),
@@ -408,6 +425,7 @@ func (h *Host) addCore(core int) error {
 		MAC:      h.mac,
 		MTU:      h.cfg.MTU,
 		TSOMTU:   h.tsoMTU(),
+		VLAN:     h.cfg.VLAN,
 		Features: h.features(),
 		Cache:    cache,
 		TxQueue:  tx,

@@ -16,6 +16,7 @@ import (
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -27,6 +28,7 @@ type runConfig struct {
 	addrs          []netip.Prefix // the first is the primary
 	gateway        netip.Addr
 	routes         []stack.Route
+	vlan           int // 0: untagged
 	cores          string
 	idle           lcore.IdlePolicy
 	huge           dpdk.HugeMode
@@ -70,6 +72,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.Var(&addrs, "addr", "an IPv4 address of the stack with its connected prefix, e.g. 198.18.0.2/24 (required; repeat for more, the first is the primary)")
 	fs.StringVar(&gw, "gateway", "", "default gateway (optional)")
 	fs.Var(&routes, "route", `a static route "PREFIX via GATEWAY", e.g. --route 198.19.0.0/16 via 198.18.0.1 (repeatable)`)
+	fs.IntVar(&c.vlan, "vlan", 0, "IEEE 802.1Q VLAN ID (1-4094) to tag what the stack sends with and take only frames of (0: untagged)")
 	fs.StringVar(&c.congestion, "congestion", sock.DefaultCongestion, "TCP congestion control of new sockets: cubic or reno")
 	fs.BoolVar(&c.sourceRoute, "accept-source-route", false, "accept datagrams with a source route option that ends here (default: drop them)")
 	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1")
@@ -152,6 +155,9 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	}
 	if c.huge, err = dpdk.ParseHugeMode(huge); err != nil {
 		return c, err
+	}
+	if c.vlan < 0 || c.vlan > header.VLANIDMask-1 {
+		return c, fmt.Errorf("--vlan %d: want a VLAN ID 1-%d, or 0 for none", c.vlan, header.VLANIDMask-1)
 	}
 	if c.mtu < 68 || c.mtu > 9000 {
 		return c, fmt.Errorf("--mtu %d: want 68..9000", c.mtu)

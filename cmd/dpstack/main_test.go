@@ -74,6 +74,9 @@ func TestParseRunFlags(t *testing.T) {
 		{"bad idle", with("--idle", "lazy"), "idle"},
 		{"bad hugepages", with("--hugepages", "maybe"), "hugepages"},
 		{"bad mtu", with("--mtu", "20"), "--mtu"},
+		{"vlan too big", with("--vlan", "4095"), "--vlan"},
+		{"negative vlan", with("--vlan", "-1"), "--vlan"},
+		{"vlan not a number", with("--vlan", "blue"), "vlan"},
 		{"netns without peer", with("--netns", "x"), "--peer-addr"},
 		{"peer without netns", with("--peer-addr", "198.18.0.1/24"), "needs --netns"},
 		{"netns on pci", []string{"--pci", "0000:01:00.0", "--addr", "198.18.0.2/24", "--netns", "x", "--peer-addr", "198.18.0.1/24"}, "net_tap"},
@@ -114,6 +117,10 @@ func TestParseRunFlags(t *testing.T) {
 		{Prefix: netip.MustParsePrefix("198.18.128.0/20"), Gateway: netip.MustParseAddr("198.18.0.1")},
 	}, c.routes)
 	assert.Equal(t, netip.MustParseAddr("198.19.5.1"), c.gateway)
+	assert.Zero(t, c.vlan, "untagged by default")
+	c, err = parseRunFlags(with("--vlan", "4094"))
+	require.NoError(t, err)
+	assert.Equal(t, 4094, c.vlan)
 	c, err = parseRunFlags(with("--join", "239.18.0.1, 239.18.0.2"))
 	require.NoError(t, err)
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("239.18.0.1"), netip.MustParseAddr("239.18.0.2")}, c.join)

@@ -173,6 +173,7 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 		SockMem:    c.sockMem,
 		MaxOrphans: c.maxOrphans,
 		MTU:        c.mtu,
+		VLAN:       uint16(c.vlan),
 		Congestion: c.congestion,
 
 		AcceptSourceRoute: c.sourceRoute,
@@ -185,7 +186,7 @@ func logUp(log *slog.Logger, c runConfig, host *stack.Host, portName string) {
 	link, _ := host.Port().Link()
 	off := host.Offloads()
 	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
-		"link", link.String(), "addrs", c.addrs, "gateway", c.gateway, "routes", c.routes, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
+		"link", link.String(), "addrs", c.addrs, "gateway", c.gateway, "routes", c.routes, "vlan", c.vlan, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
 		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads))
 }
 
