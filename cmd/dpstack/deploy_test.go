@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
+	"github.com/dpstack/dpstack/stack"
 )
 
 // inspectOut runs one of the inspecting subcommands (route, neigh ...)
@@ -130,4 +134,100 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 	assert.GreaterOrEqual(t, metricValue(body, fmt.Sprintf(drops, "vlan_other")), 1.0, "ARP requests on VLAN 200")
 	assert.LessOrEqual(t, metricValue(body, fmt.Sprintf(drops, "unknown_ethertype")), 0.0)
 	r.stop(t)
+}
+
+// writeConfig writes a config file into the test's temporary directory.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dpstack.conf")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+	return path
+}
+
+// TestConfigFile: a config file sets every flag the command line can, in
+// lines of "flag value" with comments, quotes and bool flags alone; a flag
+// on the command line overrides the file's, and a repeatable one replaces
+// all the file's lines for it.
+func TestConfigFile(t *testing.T) {
+	path := writeConfig(t, `# dpstack.conf
+vdev  "net_tap0,iface=dtap0"
+addr  198.18.0.2/24
+--addr 198.19.0.2/24     # a second subnet
+route 198.19.128.0/17 via 198.19.0.1
+	route	198.18.128.0/20 via 198.18.0.1
+vlan  100
+mtu   1400
+accept-source-route
+services false
+
+metrics off
+`)
+	c, err := parseRunFlags([]string{"--config", path})
+	require.NoError(t, err)
+	assert.Equal(t, "net_tap0,iface=dtap0", c.vdev)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24"), netip.MustParsePrefix("198.19.0.2/24")}, c.addrs)
+	assert.Equal(t, []stack.Route{
+		{Prefix: netip.MustParsePrefix("198.19.128.0/17"), Gateway: netip.MustParseAddr("198.19.0.1")},
+		{Prefix: netip.MustParsePrefix("198.18.128.0/20"), Gateway: netip.MustParseAddr("198.18.0.1")},
+	}, c.routes)
+	assert.Equal(t, 100, c.vlan)
+	assert.Equal(t, 1400, c.mtu)
+	assert.True(t, c.sourceRoute)
+	assert.False(t, c.services)
+	assert.Equal(t, "off", c.metrics)
+
+	// The command line wins, before or after --config.
+	c, err = parseRunFlags([]string{"--vlan", "200", "--config", path, "--addr", "198.19.0.2/24", "--services",
+		"--route", "198.18.64.0/20 via 198.19.0.1"})
+	require.NoError(t, err)
+	assert.Equal(t, 200, c.vlan)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.19.0.2/24")}, c.addrs, "--addr replaces the file's addresses")
+	assert.Equal(t, []stack.Route{{Prefix: netip.MustParsePrefix("198.18.64.0/20"), Gateway: netip.MustParseAddr("198.19.0.1")}}, c.routes)
+	assert.True(t, c.services)
+	assert.Equal(t, 1400, c.mtu, "what the command line leaves, the file sets")
+
+	for _, tc := range []struct{ name, text, want string }{
+		{"unknown flag", "vdev net_tap0\naddr 198.18.0.2/24\nfrobnicate 1\n", `dpstack.conf:3: unknown flag "frobnicate"`},
+		{"bad value", "vdev net_tap0\n\naddr 198.18.0.2/24\nmtu big\n", `dpstack.conf:4: mtu "big"`},
+		{"no value", "vdev net_tap0\naddr\n", "dpstack.conf:2: addr needs a value"},
+		{"config in config", "config other.conf\n", `unknown flag "config"`},
+		{"bad quoting", "vdev \"net_tap0\n", "dpstack.conf:1: vdev: bad quoting"},
+		{"checked as flags are", "vdev net_tap0\naddr 198.18.0.2/24\nroute 198.19.0.0/16 via 198.20.0.1\n", "not on a subnet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseRunFlags([]string{"--config", writeConfig(t, tc.text)})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	_, err = parseRunFlags([]string{"--config", filepath.Join(t.TempDir(), "missing.conf")})
+	assert.ErrorContains(t, err, "missing.conf: no such file")
+}
+
+// TestRunConfigFile: dpstack run reads its config file, and the command
+// line overrides it: the file's static route is in the table; its
+// address and "metrics off" are not, since the command line gives --addr
+// and --metrics. A config file it cannot use ends the command with a
+// message naming the line and status 2.
+func TestRunConfigFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	path := writeConfig(t, `addr 198.18.31.2/24
+route 198.19.31.0/24 via 198.18.30.1
+metrics off # overridden
+`)
+	r := startRun(t, ctx, "conf", "198.18.30", "--config", path)
+	out, err := r.ns.Output(ctx, "ping", "-c", "1", "-W", "2", "198.18.30.2")
+	require.NoError(t, err, out)
+	routes := r.inspectOut(t, "route")
+	assert.Contains(t, routes, "198.19.31.0/24 via 198.18.30.1 dev net_tap0 src 198.18.30.2")
+	assert.NotContains(t, routes, "198.18.31.")
+	r.stop(t)
+
+	bad := writeConfig(t, "vdev net_tap0\naddr 198.18.0.2/24\nvlan 5000\n")
+	outb, err := dpstack(ctx, "run", "--config", bad).CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, string(outb))
+	assert.Equal(t, 2, exit.ExitCode())
+	assert.Contains(t, string(outb), "--vlan 5000: want a VLAN ID 1-4094")
 }

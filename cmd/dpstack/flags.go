@@ -65,8 +65,9 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	var c runConfig
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var gw, idle, huge, peer, logLevel, join, sockperf string
+	var gw, idle, huge, peer, logLevel, join, sockperf, config string
 	var addrs, routes repeated
+	fs.StringVar(&config, "config", "", `read flags from this file, one "flag value" a line (# comments); the command line's flags override it`)
 	fs.StringVar(&c.vdev, "vdev", "", "virtual device, e.g. net_tap0 or net_tap0,iface=dtap0")
 	fs.StringVar(&c.pci, "pci", "", "PCI address of a NIC bound to a DPDK driver, e.g. 0000:01:00.0")
 	fs.Var(&addrs, "addr", "an IPv4 address of the stack with its connected prefix, e.g. 198.18.0.2/24 (required; repeat for more, the first is the primary)")
@@ -110,6 +111,11 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if config != "" {
+		if err := applyConfigFile(fs, config); err != nil {
+			return c, err
+		}
 	}
 	var err error
 	if (c.vdev == "") == (c.pci == "") {
@@ -324,4 +330,76 @@ func (c *runConfig) subnets() string {
 		s = append(s, p.Masked().String())
 	}
 	return strings.Join(s, ", ")
+}
+
+// applyConfigFile sets the flags of fs from the config file at path,
+// except those the command line set: a flag given there overrides the
+// file, and a repeatable one (--addr, --route) replaces all of the file's
+// lines for it.
+//
+// The file holds one flag a line: its name (the leading dashes may be
+// left out), blanks, and its value, the rest of the line (double quotes
+// around it are taken off); a bool flag alone means true. A repeatable
+// flag takes one line per value. Blank lines and those that start with #
+// are ignored, and so is the rest of a line from a # after a blank:
+//
+//	# dpstack.conf
+//	vdev  net_tap0,iface=dtap0
+//	addr  198.18.0.2/24
+//	addr  198.19.0.2/24      # a second subnet
+//	route 198.19.128.0/17 via 198.19.0.1
+//	vlan  100
+//	services false
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	fromArgs := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { fromArgs[f.Name] = true })
+	for i, line := range strings.Split(string(data), "\n") {
+		where := fmt.Sprintf("--config %s:%d", path, i+1)
+		line = strings.TrimSpace(stripComment(line))
+		if line == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		if n, v, ok := strings.Cut(line, "\t"); ok && len(n) < len(name) {
+			name, value = n, v
+		}
+		name = strings.TrimLeft(name, "-")
+		value = strings.TrimSpace(value)
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("%s: unknown flag %q", where, name)
+		}
+		if fromArgs[name] {
+			continue
+		}
+		if len(value) >= 2 && value[0] == '"' {
+			if value, err = strconv.Unquote(value); err != nil {
+				return fmt.Errorf("%s: %s: bad quoting: %v", where, name, err)
+			}
+		}
+		if value == "" {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				return fmt.Errorf("%s: %s needs a value", where, name)
+			}
+			value = "true"
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fmt.Errorf("%s: %s %q: %v", where, name, value, err)
+		}
+	}
+	return nil
+}
+
+// stripComment cuts line at the first # that starts it or follows a blank.
+func stripComment(line string) string {
+	for i := range len(line) {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			return line[:i]
+		}
+	}
+	return line
 }
