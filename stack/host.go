@@ -683,6 +683,9 @@ func (h *Host) MAC() header.MAC { return h.mac }
 // Addr is the host's first address and its subnet.
 func (h *Host) Addr() netip.Prefix { return h.cfg.Addr }
 
+// VLAN is the host's 802.1Q VLAN ID, 0 for none (Config.VLAN).
+func (h *Host) VLAN() uint16 { return h.cfg.VLAN }
+
 // Addrs are all the host's addresses with their subnets, the first one
 // first (Config.Addr, then Config.Addrs).
 func (h *Host) Addrs() []netip.Prefix {

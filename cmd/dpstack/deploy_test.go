@@ -15,20 +15,35 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/diag"
 	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/stack"
 )
 
+// mgmt is r's management listener's address.
+func (r *running) mgmt(t *testing.T) string {
+	t.Helper()
+	u, err := url.Parse(r.metricsURL)
+	require.NoError(t, err)
+	return u.Host
+}
+
 // inspectOut runs one of the inspecting subcommands (route, neigh ...)
 // against r's management listener and returns what it prints.
 func (r *running) inspectOut(t *testing.T, cmd string) string {
 	t.Helper()
-	u, err := url.Parse(r.metricsURL)
-	require.NoError(t, err)
 	var out strings.Builder
-	require.NoError(t, inspect(cmd, []string{"--metrics", u.Host}, &out))
+	require.NoError(t, inspect(cmd, []string{"--metrics", r.mgmt(t)}, &out))
 	return out.String()
+}
+
+// state is r's state as its management listener serves it.
+func (r *running) state(t *testing.T) *diag.State {
+	t.Helper()
+	st, err := fetchState(r.mgmt(t))
+	require.NoError(t, err)
+	return st
 }
 
 // curlHello fetches the built-in HTTP hello at addr from ns, with curl's
@@ -71,6 +86,7 @@ func TestRunAddrsAndRoutes(t *testing.T) {
 	assert.Contains(t, routes, "198.19.20.0/24 dev net_tap0 proto kernel scope link src 198.19.20.2")
 	assert.Contains(t, routes, "198.19.21.0/24 via 198.19.20.1 dev net_tap0 src 198.19.20.2")
 	assert.Contains(t, r.inspectOut(t, "neigh"), "198.19.20.1 dev net_tap0 lladdr")
+	assert.Equal(t, []string{"198.18.20.2/24", "198.19.20.2/24"}, r.state(t).Port.Addrs)
 	r.stop(t)
 }
 
@@ -128,6 +144,7 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 		out, err := ns.Output(ctx, "ping", "-c", "1", "-W", "1", a)
 		assert.Error(t, err, "%s answered: %s", a, out)
 	}
+	assert.Equal(t, uint16(100), r.state(t).Port.VLAN)
 	body := r.metrics(t)
 	const drops = `dpstack_drops_total{core="0",port="net_tap0",reason="%s"}`
 	assert.GreaterOrEqual(t, metricValue(body, fmt.Sprintf(drops, "vlan_untagged")), 1.0, "untagged ARP requests")

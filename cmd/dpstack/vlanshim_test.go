@@ -101,7 +101,9 @@ func shimUp(fd int, tap *os.File, vid uint16) error {
 		if !tagged || tci&header.VLANIDMask != vid {
 			continue
 		}
-		if _, err := tap.Write(frame); err != nil {
+		if _, err := tap.Write(frame); err != nil && !errors.Is(err, unix.EIO) {
+			// EIO: NAME is not up (yet); the frame is lost, as
+			// on a link that is down.
 			return fmt.Errorf("tap write: %w", err)
 		}
 	}
