@@ -56,7 +56,7 @@ func curlHello(t *testing.T, ctx context.Context, ns *netns.NS, addr string, arg
 }
 
 // TestRunAddrsAndRoutes: dpstack run with two --addr on different
-// subnets answers ping and TCP on both, and a --route through a gateway on
+// subnets answers ping, TCP and UDP on both, from the address asked, and a --route through a gateway on
 // the second subnet carries the answers to a network behind the gateway
 // (the kernel in the namespace, with an address of that network on its
 // loopback): without the route dpstack would have nowhere to send them.
@@ -74,6 +74,10 @@ func TestRunAddrsAndRoutes(t *testing.T) {
 		out, err := ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", a)
 		require.NoError(t, err, out)
 		curlHello(t, ctx, ns, a)
+		// bash's UDP socket is connected: it takes the echo only from a.
+		out, err = ns.Output(ctx, "bash", "-c", "exec 3<>/dev/udp/"+a+"/7; echo datagram >&3; timeout 10 head -c 9 <&3")
+		require.NoError(t, err, out)
+		assert.Equal(t, "datagram\n", out, a)
 	}
 	// From the network behind the gateway: the echo replies and the
 	// SYN-ACK go back through 198.19.20.1.
