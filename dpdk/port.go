@@ -123,11 +123,13 @@ const (
 	RxOffloadTCPCksum  = uint64(C.RTE_ETH_RX_OFFLOAD_TCP_CKSUM)
 	RxOffloadRSSHash   = uint64(C.RTE_ETH_RX_OFFLOAD_RSS_HASH)
 	RxOffloadTimestamp = uint64(C.RTE_ETH_RX_OFFLOAD_TIMESTAMP)
+	RxOffloadVLANStrip = uint64(C.RTE_ETH_RX_OFFLOAD_VLAN_STRIP)
 	TxOffloadIPv4Cksum = uint64(C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
 	TxOffloadUDPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 	TxOffloadTCPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
 	TxOffloadMultiSegs = uint64(C.RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 	TxOffloadTCPTSO    = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_TSO)
+	TxOffloadVLAN      = uint64(C.RTE_ETH_TX_OFFLOAD_VLAN_INSERT)
 )
 
 // RSS hash function bits (RTE_ETH_RSS_*).

@@ -29,14 +29,26 @@ type Route struct {
 	Gateway netip.Addr
 }
 
+// String is the route as ip route writes it: "198.19.0.0/16 via 198.18.0.1".
+func (r Route) String() string { return fmt.Sprintf("%v via %v", r.Prefix, r.Gateway) }
+
 // Config sets up a Host.
 type Config struct {
 	// Name prefixes the host's DPDK object names; unique per process.
 	Name string
 	// Port is the DPDK port to run on; it must be attached and stopped.
 	Port *dpdk.Port
-	// Addr is the host's address and connected subnet on the port.
+	// Addr is the host's first address on the port, with the length of
+	// its connected subnet's prefix.
 	Addr netip.Prefix
+	// Addrs are the host's further addresses on the port, each with its
+	// connected prefix. With Addr they make the device's address list
+	// (Linux's in_ifaddr list, kept by each core's route.Table): the
+	// stack answers ARP, ICMP, TCP and UDP on every one, and the first
+	// address on a subnet is the source of what goes out through it (the
+	// connected route's preferred source); a later one on the same subnet
+	// is a secondary.
+	Addrs []netip.Prefix
 	// Gateway, when valid, is the default route's next hop.
 	Gateway netip.Addr
 	// Routes are further static routes.
@@ -86,6 +98,13 @@ type Config struct {
 	PoolOps string
 	// MTU is the port's MTU; 0 means 1500.
 	MTU int
+	// VLAN, when not 0, puts the host on that IEEE 802.1Q VLAN (1-4094) of
+	// the port: it tags what it sends and takes only frames tagged with
+	// it, dropping untagged frames and other VLANs' (stat.DropVLANUntagged,
+	// DropVLANOther). The port strips and inserts the tag where it offers
+	// to (RTE_ETH_RX_OFFLOAD_VLAN_STRIP, RTE_ETH_TX_OFFLOAD_VLAN_INSERT);
+	// elsewhere the stack does, in the headroom.
+	VLAN uint16
 	// Congestion is the TCP congestion control of new sockets ("cubic" or
 	// "reno"); "" means sock.DefaultCongestion (CUBIC).
 	Congestion string
@@ -144,8 +163,10 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.Port == nil {
 		return nil, fmt.Errorf("stack: no port: %w", syscall.EINVAL)
 	}
-	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", cfg.Addr, syscall.EAFNOSUPPORT)
+	for _, a := range append([]netip.Prefix{cfg.Addr}, cfg.Addrs...) {
+		if !a.IsValid() || !a.Addr().Is4() {
+			return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", a, syscall.EAFNOSUPPORT)
+		}
 	}
 	if cfg.Cores == 0 {
 		cfg.Cores = 1
@@ -162,6 +183,9 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
+	}
+	if cfg.VLAN > header.VLANIDMask-1 {
+		return nil, fmt.Errorf("stack: VLAN %d: want 1-%d (0: none): %w", cfg.VLAN, header.VLANIDMask-1, syscall.EINVAL)
 	}
 	if cfg.Congestion != "" && !sock.CongestionRegistered(cfg.Congestion) {
 		return nil, fmt.Errorf("stack: congestion control %q: %w", cfg.Congestion, syscall.ENOENT)
@@ -308,6 +332,12 @@ func (h *Host) setupPort() error {
 		RxInterrupts: true,
 		Pool:         h.pool,
 	}
+	if h.cfg.VLAN != 0 {
+		// The tag in the mbuf, not the frame, where the port can;
+		// each received frame says which it carries (Stack.vlanInput).
+		conf.RxOffloads |= dpdk.RxOffloadVLANStrip
+		conf.TxOffloads |= dpdk.TxOffloadVLAN
+	}
 	var err error
 	if h.offloads, err = p.Configure(conf); err != nil {
 		// Some drivers refuse rx interrupts they do not have already
@@ -425,6 +455,7 @@ func (h *Host) features() netdev.Features {
 	on(h.offloads.TxOffloads, dpdk.TxOffloadIPv4Cksum, netdev.TxIPv4Cksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadTCPCksum, netdev.TxTCPCksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadUDPCksum, netdev.TxUDPCksum)
+	on(h.offloads.TxOffloads, dpdk.TxOffloadVLAN, netdev.TxVLANInsert)
 	if h.offloads.TxOffloads&(dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum) ==
 		dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum {
 		// A TSO packet is a chain (header mbuf and the data's clones),
@@ -453,14 +484,17 @@ func (h *Host) addCore(core int) error {
 		MAC:      h.mac,
 		MTU:      h.cfg.MTU,
 		TSOMTU:   h.tsoMTU(),
+		VLAN:     h.cfg.VLAN,
 		Features: h.features(),
 		Cache:    cache,
 		TxQueue:  tx,
 	})
 	rt := route.NewTable(loop.Wheel())
 	rt.SetClock(loop.Now)
-	if err := rt.AddConnected(h.cfg.Addr, dev); err != nil {
-		return err
+	for _, a := range h.Addrs() {
+		if err := rt.AddConnected(a, dev); err != nil {
+			return fmt.Errorf("stack: address %v: %w", a, err)
+		}
 	}
 	for _, r := range h.cfg.Routes {
 		if err := rt.AddRoute(r.Prefix, r.Gateway); err != nil {
@@ -733,8 +767,17 @@ func (h *Host) Pool() *mbuf.Pool { return h.pool }
 // MAC is the port's address.
 func (h *Host) MAC() header.MAC { return h.mac }
 
-// Addr is the host's address and subnet.
+// Addr is the host's first address and its subnet.
 func (h *Host) Addr() netip.Prefix { return h.cfg.Addr }
+
+// VLAN is the host's 802.1Q VLAN ID, 0 for none (Config.VLAN).
+func (h *Host) VLAN() uint16 { return h.cfg.VLAN }
+
+// Addrs are all the host's addresses with their subnets, the first one
+// first (Config.Addr, then Config.Addrs).
+func (h *Host) Addrs() []netip.Prefix {
+	return append([]netip.Prefix{h.cfg.Addr}, h.cfg.Addrs...)
+}
 
 // NextCore returns the core for the next connection the host opens:
 // round-robin over the cores, so that active opens spread over them as

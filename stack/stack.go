@@ -151,15 +151,47 @@ func (s *Stack) receive(b *mbuf.Buf) {
 		s.dev.Drop(b, stat.DropEthOtherHost)
 		return
 	}
-	etherType := eth.EtherType()
+	etherType, hl := eth.EtherType(), header.EthernetLen
+	if s.dev.VLAN != 0 {
+		if etherType, hl = s.vlanInput(b, eth); hl == 0 {
+			return
+		}
+	}
 	for i := range s.ptypes {
 		if s.ptypes[i].etherType == etherType {
-			b.Pull(header.EthernetLen)
+			b.Pull(hl)
 			s.ptypes[i].fn(b)
 			return
 		}
 	}
 	s.dev.Drop(b, stat.DropUnknownEtherType)
+}
+
+// vlanInput takes the 802.1Q tag of a frame on a device on a VLAN
+// (vlan_do_receive): the tag the port stripped into the mbuf, or the one
+// in the frame, which the Pull of the whole header then takes off in
+// place. It returns the frame's EtherType and header length, or 0 for
+// the length when it dropped the frame: untagged, of another VLAN, or too
+// short for its tag.
+func (s *Stack) vlanInput(b *mbuf.Buf, eth header.Ethernet) (etherType uint16, hl int) {
+	var tci uint16
+	switch {
+	case b.OlFlags()&mbuf.RxVLANStrip != 0:
+		tci, etherType, hl = b.VLANTCI(), eth.EtherType(), header.EthernetLen
+	case eth.EtherType() != header.EtherTypeVLAN:
+		s.dev.Drop(b, stat.DropVLANUntagged)
+		return 0, 0
+	case b.SegLen() < header.EthernetVLANLen:
+		s.dev.Drop(b, stat.DropEthTruncated)
+		return 0, 0
+	default:
+		tci, etherType, hl = eth.VLANTCI(), eth.VLANEtherType(), header.EthernetVLANLen
+	}
+	if tci&header.VLANIDMask != s.dev.VLAN {
+		s.dev.Drop(b, stat.DropVLANOther)
+		return 0, 0
+	}
+	return etherType, hl
 }
 
 // VisitCounters calls fn with each of the core's counters by its stat

@@ -9,6 +9,8 @@ const (
 	DropEthTruncated DropReason = iota
 	DropEthOtherHost
 	DropUnknownEtherType
+	DropVLANUntagged // an untagged frame on a port the stack runs on one VLAN of
+	DropVLANOther    // a frame of another VLAN than the stack's
 	DropARPMalformed
 	DropARPOtherTarget
 	DropIPTruncated
@@ -108,6 +110,8 @@ var dropNames = [NumDropReasons]string{
 	DropEthTruncated:      "eth_truncated",
 	DropEthOtherHost:      "eth_other_host",
 	DropUnknownEtherType:  "unknown_ethertype",
+	DropVLANUntagged:      "vlan_untagged",
+	DropVLANOther:         "vlan_other",
 	DropARPMalformed:      "arp_malformed",
 	DropARPOtherTarget:    "arp_other_target",
 	DropIPTruncated:       "ip_truncated",

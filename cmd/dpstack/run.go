@@ -104,8 +104,15 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 		log.Info("TAP kernel side moved", "iface", iface, "netns", c.netns, "peer", c.peerAddr)
 	}
 	if kniNS != nil {
-		if err := kniNS.MoveIn(c.kni, c.addr); err != nil {
+		// The kernel side holds every address of the stack, the primary
+		// first, as the stack does.
+		if err := kniNS.MoveIn(c.kni, c.addrs[0]); err != nil {
 			return fmt.Errorf("--kni-netns: %w", err)
+		}
+		for _, a := range c.addrs[1:] {
+			if err := kniNS.IP("addr", "add", a.String(), "dev", c.kni); err != nil {
+				return fmt.Errorf("--kni-netns: %w", err)
+			}
 		}
 		if c.gateway.IsValid() {
 			if err := kniNS.IP("route", "add", "default", "via", c.gateway.String(), "dev", c.kni); err != nil {
@@ -149,7 +156,7 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 		defer srv.Close()
 	}
 	if c.netns != "" {
-		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addr.Addr()))
+		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addrs[0].Addr()))
 	}
 	serve(ctx, c.statusInterval, host, log)
 	return nil
@@ -229,8 +236,10 @@ func (c runConfig) openHost(port, kni *dpdk.Port) (*stack.Host, error) {
 	return stack.Open(stack.Config{
 		Name:       "dps",
 		Port:       port,
-		Addr:       c.addr,
+		Addr:       c.addrs[0],
+		Addrs:      c.addrs[1:],
 		Gateway:    c.gateway,
+		Routes:     c.routes,
 		Cores:      len(lcores),
 		Lcores:     lcores,
 		Idle:       c.idle,
@@ -238,6 +247,7 @@ func (c runConfig) openHost(port, kni *dpdk.Port) (*stack.Host, error) {
 		SockMem:    c.sockMem,
 		MaxOrphans: c.maxOrphans,
 		MTU:        c.mtu,
+		VLAN:       uint16(c.vlan),
 		Congestion: c.congestion,
 
 		AcceptSourceRoute: c.sourceRoute,
@@ -251,7 +261,7 @@ func logUp(log *slog.Logger, c runConfig, host *stack.Host, portName string) {
 	link, _ := host.Port().Link()
 	off := host.Offloads()
 	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
-		"link", link.String(), "addr", c.addr, "gateway", c.gateway, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
+		"link", link.String(), "addrs", c.addrs, "gateway", c.gateway, "routes", c.routes, "vlan", c.vlan, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
 		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads))
 }
 
