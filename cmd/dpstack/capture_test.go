@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -113,5 +114,66 @@ func TestCapture(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "icmp.pcapng"))
 	require.NoError(t, err)
 	assert.Positive(t, fi.Size())
+	r.stop(t)
+}
+
+// TestCaptureUnderLoad: a capture whose reader has stopped reading fills
+// its ring; the stack then drops what it has no room for and counts it,
+// and the traffic it carries goes on: 64 MiB into the discard service
+// arrive while the capture is stuck, and the file written afterwards is
+// whole, its drop count in the Interface Statistics as tcpdump reads it.
+func TestCaptureUnderLoad(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r := startRun(t, ctx, "kload", "198.18.15")
+	u, err := url.Parse(r.metricsURL)
+	require.NoError(t, err)
+	const size = 64 << 20
+	load := func() time.Duration {
+		start := time.Now()
+		out, err := r.ns.Output(ctx, "bash", "-c", fmt.Sprintf("head -c %d /dev/zero > /dev/tcp/198.18.15.2/9", size))
+		require.NoError(t, err, out)
+		return time.Since(start)
+	}
+	alone := load()
+
+	// The capture's stdout is a pipe nobody reads until the load is over.
+	capture := dpstack(ctx, "capture", "--metrics", u.Host, "-w", "-", "--duration", "4s", "tcp port 9")
+	stdout, err := capture.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	capture.Stderr = &stderr
+	require.NoError(t, capture.Start())
+	time.Sleep(300 * time.Millisecond) // the taps go in
+	captured := load()
+	t.Logf("64 MiB into discard: %v alone, %v with the stuck capture", alone, captured)
+
+	file := filepath.Join(t.TempDir(), "load.pcapng")
+	f, err := os.Create(file)
+	require.NoError(t, err)
+	_, err = io.Copy(f, stdout)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.NoError(t, capture.Wait(), stderr.String())
+	var n, dropped int
+	_, err = fmt.Sscanf(stderr.String()[strings.Index(stderr.String(), "\n")+1:],
+		"%d packets captured\n%d packets dropped by the capture", &n, &dropped)
+	require.NoError(t, err, stderr.String())
+	assert.Positive(t, n)
+	assert.Positive(t, dropped, "the ring filled while nobody read")
+	out, err := exec.Command("tcpdump", "-nn", "-r", file).Output()
+	require.NoError(t, err, "tcpdump reads the file whole")
+	assert.Equal(t, n, strings.Count(string(out), "\n"))
+
+	var drops uint64
+	for _, l := range strings.Split(r.metrics(t), "\n") {
+		if strings.HasPrefix(l, "dpstack_capture_drops_total") {
+			var v float64
+			_, err := fmt.Sscanf(l[strings.LastIndex(l, " ")+1:], "%g", &v)
+			require.NoError(t, err, l)
+			drops += uint64(v)
+		}
+	}
+	assert.Equal(t, uint64(dropped), drops, "the metrics count what the file says was dropped")
 	r.stop(t)
 }
