@@ -24,6 +24,7 @@ import (
 	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // The test binary doubles as dpstack: with DPSTACK_TEST_MAIN=1 it runs
@@ -77,6 +78,8 @@ func TestParseRunFlags(t *testing.T) {
 		{"join not a group", with("--join", "239.18.0.1,198.18.0.1"), "--join"},
 		{"join without services", with("--join", "239.18.0.1", "--services=false"), "--join needs"},
 		{"bad sockperf port", with("--sockperf", "70000"), "--sockperf"},
+		{"tiny rmem max", with("--tcp-rmem-max", "100"), "--tcp-rmem-max"},
+		{"huge rmem max", with("--tcp-rmem-max", "4294967296"), "--tcp-rmem-max"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +106,12 @@ func TestParseRunFlags(t *testing.T) {
 	c, err = parseRunFlags(with("--sockperf", "off"))
 	require.NoError(t, err)
 	assert.Zero(t, c.sockperfPort)
+	assert.False(t, c.moderateRcvbuf, "receive-buffer autotuning is off by default")
+	assert.Equal(t, tcp.DefaultRmemMax, c.rmemMax)
+	c, err = parseRunFlags(with("--tcp-moderate-rcvbuf", "--tcp-rmem-max", "16777216"))
+	require.NoError(t, err)
+	assert.True(t, c.moderateRcvbuf)
+	assert.Equal(t, 16<<20, c.rmemMax)
 }
 
 func TestTapIface(t *testing.T) {

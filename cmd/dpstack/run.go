@@ -173,6 +173,9 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 		MTU:        c.mtu,
 		Congestion: c.congestion,
 
+		TCPModerateRcvbuf: c.moderateRcvbuf,
+		TCPRmemMax:        c.rmemMax,
+
 		AcceptSourceRoute: c.sourceRoute,
 	})
 }
