@@ -94,8 +94,11 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 	}
 	s.rcv.nxt = end
 	if g.dataLen > 0 {
-		s.rcvRTTMeasure(s.now())
-		s.rcvRTTMeasureTS(g)
+		if s.tsOK {
+			s.rcvRTTMeasureTS(g, s.now())
+		} else {
+			s.rcvRTTMeasure(s.now())
+		}
 	}
 	s.scheduleAck(false)
 	hadOFO := !s.ofo.Empty()

@@ -9,28 +9,57 @@ import (
 )
 
 // Receive-buffer autotuning: dynamic right-sizing (Fisher, "Dynamic
-// Right-Sizing in TCP", 2004), as Linux's tcp_rcv_space_adjust does it.
-// The receiver cannot see the sender's window, but it sees what its
-// reader takes in one round trip: that is what the path delivers, and a
-// sender that could send more is held back by the window offered. So
-// once per receiver round trip the buffer grows to hold twice what the
-// reader took (for losses), more while that grows (for slow start, whose
-// next round trip sends twice as much), and the window offered grows
-// with it (computeWindow offers half the free buffer). It stops at
+// Right-Sizing in TCP", 2004), as Linux's tcp_rcv_space_adjust and
+// tcp_rcvbuf_grow do it. The receiver cannot see the sender's window, but
+// it sees what its reader takes in one round trip: that is what the path
+// delivers, and a sender that could send more is held back by the window
+// offered. So once per receiver round trip, when the reader took more
+// than ever before, the buffer grows to offer a window of twice the take
+// (the take is a round trip late), more while the take grows (in slow
+// start the next round trip brings twice as much), and by the span of
+// the out-of-order queue (a hole costs a round trip to fill); the window
+// offered grows with it (computeWindow offers half the free buffer).
+// What still waits on the receive queue is not counted as taken: a
+// reader slower than the path does not grow its buffer. It stops at
 // Config.RmemMax, and while the core is under memory pressure; a socket
 // whose user set SO_RCVBUF keeps its size (SOCK_RCVBUF_LOCK). It never
 // shrinks a buffer, as Linux does not.
 //
+// Below a round trip of rcvBufLowRTT the slow-start allowance shrinks in
+// proportion (Linux's tcp_rcvbuf_low_rtt): on such a path the buffer
+// takes a few more round trips to reach its size, and a window far above
+// the bandwidth-delay product would only fill caches with packets that
+// wait.
+//
 // The receiver's round trip (tcp_rcv_rtt_measure, tcp_rcv_rtt_measure_ts)
-// comes from the timestamps, the time since the TSval the peer echoes was
-// sent, smoothed; and from window timing, the time from offering a window
-// to receiving its last byte, which is at least a round trip, kept as a
-// minimum. The timestamp clock ticks in milliseconds: an echo of less
-// than two ticks says only that the round trip is under 2 ms, and is left
-// to window timing, which reads the core's clock in nanoseconds. (Linux
-// counts such an echo as one tick, so over a path of microseconds it
-// sizes buffers for a round trip of a millisecond; its answer is a
-// microsecond TSval, tcp_usec_ts, which a peer must be configured for.)
+// is the least of its samples. Linux keeps the least of its window
+// timings but smooths its timestamp samples; a smoothed round trip takes
+// in the queue that the window itself builds wherever the receiver is
+// the slower end (on one core with its sender, always), so that each
+// growth lengthens the round trip that sizes the next, and the buffer
+// grows to its limit: on a pair of in-process stacks it did, and the bulk
+// rate fell from 24 to under 2 Gbit/s. The least is the path's own round
+// trip, and the window twice its bandwidth-delay product.
+//
+// With timestamps, a sample is the time since the TSval a data segment
+// echoes was sent (RFC 7323 §4.3 keeps the echo a round trip old). The
+// timestamp clock ticks in milliseconds, which says nothing about a path
+// of microseconds, so the connection also remembers when it first sent
+// the TSval it sends now (rcvRTTEst.tsv): an echo of that one measures
+// from then, in the core's nanoseconds. The peer sent the segment after
+// it received one carrying that TSval, the first of which left then, so
+// the sample is never below the round trip, and it is the round trip
+// when the segment answered that first one. An echo of an older TSval
+// counts in ticks when it is two or more (one tick may be anything
+// under 2 ms). Two echoes do not count: of the TSval sent now, when its
+// first sending is not known (it went out before the connection's first
+// segment, or the connection sent nothing since), and of one the
+// handshake sent: a sender that was idle echoes them late. (Linux drops echoes of no tick; with a microsecond TSval,
+// tcp_usec_ts, which a peer must be configured for, it has few.)
+//
+// Without timestamps, window timing: the time from offering a window to
+// receiving its last byte, which is at least a round trip, and more
+// while the sender's window is what limits it.
 
 // rcvSpace is what the reader took in the current measurement
 // (tcp_sock.rcvq_space).
@@ -41,79 +70,91 @@ type rcvSpace struct {
 }
 
 // rcvRTTEst is the receiver's estimate of the round trip
-// (tcp_sock.rcv_rtt_est).
+// (tcp_sock.rcv_rtt_est) and what measures it.
 type rcvRTTEst struct {
-	rtt       time.Duration // the estimate; 0 before the first sample
-	time      ktime.Time    // window timing: when it began; 0 before it did
-	seq       seqnum.Value  // window timing: the right edge offered when it began
-	lastTSecr uint32        // the TSecr last sampled
+	rtt time.Duration // the least sample; 0 before the first
+	// With timestamps: tsv is the TSval the connection sends now, first
+	// sent at time (rcvTSvalSent; 0: not known), and edge holds the
+	// first TSval it sent. Without: window timing began at time (0: not
+	// yet), and ends when RCV.NXT reaches edge.
+	time ktime.Time
+	edge seqnum.Value
+	tsv  uint32
 }
 
 // rcvSpaceInitSegs is the reader's first rcvSpace, in segments of the MSS
 // we advertised (tcp_init_buffer_space: TCP_INIT_CWND).
 const rcvSpaceInitSegs = 10
 
-// rcvBufCushion is the segments added to twice what the reader took, for
-// small variations (tcp_rcv_space_adjust: 16 * advmss).
-const rcvBufCushion = 16
+// rcvBufLowRTT is the round trip below which the slow-start allowance
+// shrinks (net.ipv4.tcp_rcvbuf_low_rtt, 1 ms).
+const rcvBufLowRTT = time.Millisecond
 
 // initRcvSpace starts the measurements on entering ESTABLISHED
 // (tcp_init_buffer_space).
 func (s *Sock) initRcvSpace() {
 	space := max(min(int(s.rcv.wnd), rcvSpaceInitSegs*s.advMSS), 1)
 	s.rcvq = rcvSpace{time: s.now(), space: int32(space), seq: s.copiedSeq()}
-	s.rcvRTT = rcvRTTEst{}
 }
 
 // rcvRTTUpdate takes a sample of the receiver's round trip
-// (tcp_rcv_rtt_update): a window timing (winDep) only ever lowers the
-// estimate, since it includes the time the sender did not send; a
-// timestamp sample moves it by an eighth of the difference (RFC 6298's
-// alpha).
-func (s *Sock) rcvRTTUpdate(sample time.Duration, winDep bool) {
+// (tcp_rcv_rtt_update), keeping the least (see above).
+func (s *Sock) rcvRTTUpdate(sample time.Duration) {
 	sample = max(sample, 1)
-	r := &s.rcvRTT
-	switch {
-	case r.rtt == 0:
+	if r := &s.rcvRTT; r.rtt == 0 || sample < r.rtt {
 		r.rtt = sample
-	case winDep:
-		r.rtt = min(r.rtt, sample)
-	default:
-		r.rtt += (sample - r.rtt) / 8
 	}
 }
 
 // rcvRTTMeasure is window timing (tcp_rcv_rtt_measure), on receipt of
-// in-order data: once RCV.NXT reaches the right edge offered when the
-// timing began, the time since is a sample; then it begins again from the
-// window now offered.
+// in-order data without timestamps: once RCV.NXT reaches the right edge
+// offered when the timing began, the time since is a sample; then it
+// begins again from the window now offered.
 func (s *Sock) rcvRTTMeasure(now ktime.Time) {
 	r := &s.rcvRTT
 	if r.time != 0 {
-		if s.rcv.nxt.LessThan(r.seq) {
+		if s.rcv.nxt.LessThan(r.edge) {
 			return
 		}
-		s.rcvRTTUpdate(now.Sub(r.time), true)
+		s.rcvRTTUpdate(now.Sub(r.time))
 	}
-	r.seq = s.rcv.nxt.Add(seqnum.Size(s.rcv.wnd))
+	r.edge = s.rcv.nxt.Add(seqnum.Size(s.rcv.wnd))
 	r.time = now
 }
 
-// rcvRTTMeasureTS samples the round trip from the TSecr of a data
-// segment of at least the peer's usual size (tcp_rcv_rtt_measure_ts),
-// once per TSecr. An echo of fewer than two ticks is left to window
-// timing (see above).
-func (s *Sock) rcvRTTMeasureTS(g *segment) {
+// rcvTSvalSent notes that a segment carrying tsval leaves now: the first
+// to carry it starts the clock that an echo of it stops. The first TSval
+// the connection sees may have gone out before (on the handshake, from
+// the request), so its clock is not started.
+func (s *Sock) rcvTSvalSent(tsval uint32) {
 	r := &s.rcvRTT
-	if !s.tsOK || !g.opts.HasTS || g.opts.TSEcr == r.lastTSecr {
+	switch {
+	case tsval == r.tsv:
+	case r.tsv == 0 && r.time == 0:
+		r.tsv, r.edge = tsval, seqnum.Value(tsval)
+	default:
+		r.tsv, r.time = tsval, s.now()
+	}
+}
+
+// rcvRTTMeasureTS samples the round trip from the TSecr of a data
+// segment of at least the peer's usual size (tcp_rcv_rtt_measure_ts;
+// see above).
+func (s *Sock) rcvRTTMeasureTS(g *segment, now ktime.Time) {
+	r := &s.rcvRTT
+	if !g.opts.HasTS || g.dataLen < s.rcvMSS {
 		return
 	}
-	r.lastTSecr = g.opts.TSEcr
-	if g.dataLen < s.rcvMSS {
-		return
-	}
-	if d := int32(s.tsVal() - g.opts.TSEcr); d >= 2 {
-		s.rcvRTTUpdate(time.Duration(d)*time.Millisecond, false)
+	switch ecr := g.opts.TSEcr; {
+	case ecr == r.tsv:
+		if r.time != 0 {
+			s.rcvRTTUpdate(now.Sub(r.time))
+		}
+	case r.tsv == 0 && r.time == 0, int32(ecr-uint32(r.edge)) < 0:
+		// An echo of the handshake's TSval, which a sender that began
+		// to send late echoes late.
+	case int32(s.tsVal()-ecr) >= 2:
+		s.rcvRTTUpdate(time.Duration(int32(s.tsVal()-ecr)) * time.Millisecond)
 	}
 }
 
@@ -126,37 +167,55 @@ func (s *Sock) copiedSeq() seqnum.Value {
 
 // rcvSpaceAdjust runs after the reader took bytes (tcp_rcv_space_adjust):
 // once a receiver round trip has passed since the measurement began, what
-// the reader took in it is compared with the largest take yet, and a
-// larger take grows the buffer (see above).
+// the reader took in it, less what still waits, is compared with the
+// largest take yet, and a larger take grows the buffer (rcvBufGrow).
 func (s *Sock) rcvSpaceAdjust() {
 	now := s.now()
 	q := &s.rcvq
-	if s.rcvRTT.rtt == 0 || now.Sub(q.time) < s.rcvRTT.rtt {
+	copied := s.copiedSeq()
+	if s.rcvRTT.rtt == 0 {
+		// Nothing to measure a round trip's take by yet: the take
+		// starts over, so that the first is not of all since the start.
+		q.seq, q.time = copied, now
 		return
 	}
-	p := s.proto
+	if now.Sub(q.time) < s.rcvRTT.rtt {
+		return
+	}
 	// Bounded by the limit: a take as large gives the largest buffer
-	// anyway, and the arithmetic below stays far from overflow.
-	copied := s.copiedSeq()
-	took := min(int(q.seq.Size(copied)), p.rmemMax)
+	// anyway, and rcvBufGrow's arithmetic stays far from overflow.
+	took := min(int(q.seq.Size(copied))-s.ReceiveQueue.Bytes(), s.proto.rmemMax)
 	// Under memory pressure the take is not recorded either, so that the
 	// first round trip after it grows the buffer as it would have.
-	if space := int(q.space); took > space && !s.Mem.UnderPressure() {
-		if s.autotunes() {
-			// Twice the take, for losses, and a cushion; more
-			// while the take grows, as in slow start the next
-			// round trip brings twice as much as this one did.
-			win := 2*took + rcvBufCushion*s.advMSS
-			win += 2 * (win * (took - space) / space)
-			if buf := min(spaceFromWin(win), p.rmemMax); buf > s.RcvBuf {
-				s.RcvBuf = buf
-				p.stats.RcvBufGrown.Inc()
-			}
-		}
-		q.space = int32(took)
+	if took > int(q.space) && !s.Mem.UnderPressure() {
+		s.rcvBufGrow(took)
 	}
 	q.seq = copied
 	q.time = now
+}
+
+// rcvBufGrow records took as the largest take and grows the buffer for it
+// (tcp_rcvbuf_grow; see above).
+func (s *Sock) rcvBufGrow(took int) {
+	old := int(s.rcvq.space)
+	s.rcvq.space = int32(took)
+	if !s.autotunes() {
+		return
+	}
+	win := 2 * took
+	if rtt := s.rcvRTT.rtt; rtt < rcvBufLowRTT {
+		win += int(int64(win) * int64(rtt) / int64(rcvBufLowRTT))
+	} else {
+		win += 2 * win * (took - old) / old
+	}
+	if last := s.ofo.Back(); last != nil {
+		win += int(s.rcv.nxt.Size(cbOf(last).endSeq))
+	}
+	p := s.proto
+	if buf := min(spaceFromWin(win), p.rmemMax); buf > s.RcvBuf {
+		s.RcvBuf = buf
+		p.stats.RcvBufGrown.Inc()
+	}
 }
 
 // autotunes reports whether the socket's receive buffer may grow: the

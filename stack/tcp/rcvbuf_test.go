@@ -41,6 +41,34 @@ func drain(t *testing.T, s *tcp.Sock, buf []byte) int {
 	}
 }
 
+// bulk sends from cl to sv, which reads all it can after each step of
+// tick, for total (simulated), and returns the rate of data delivered
+// after warmup, in Mbit/s.
+func (p *pair) bulk(cl, sv *tcp.Sock, tick, warmup, total time.Duration) float64 {
+	t := p.T
+	data := pattern(1<<16, 3)
+	buf := make([]byte, 1<<16)
+	var got, measured int64
+	for el := time.Duration(0); el < total; el += tick {
+		if el == warmup {
+			measured = got
+		}
+		for {
+			n, err := cl.SendMsg(data, 0)
+			if err == syscall.EAGAIN {
+				break
+			}
+			require.NoError(t, err)
+			if n < len(data) {
+				break
+			}
+		}
+		p.step(tick)
+		got += int64(drain(t.(*testing.T), sv, buf))
+	}
+	return float64(got-measured) * 8 / (total - warmup).Seconds() / 1e6
+}
+
 // One connection over a 250 Mbit/s path with a 20 ms round trip, whose
 // bandwidth-delay product (625 kB) is far above the window a default
 // receive buffer offers (64 KiB) and above what the largest SO_RCVBUF
@@ -72,38 +100,10 @@ func TestRcvBufAutotuneFillsPath(t *testing.T) {
 			if c.rcvbuf > 0 {
 				require.NoError(t, ln.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, c.rcvbuf))
 			}
-			cl := wp.A.Stacks()[0].TCP().NewSock()
-			require.ErrorIs(t, cl.Connect(netip.AddrPortFrom(addrB.Addr(), 5001)), syscall.EINPROGRESS)
-			var sv *tcp.Sock
-			for i := 0; sv == nil; i++ {
-				require.Less(t, i, 1000, "no connection")
-				wp.step(tick)
-				sv, _ = ln.AcceptSock()
-			}
+			wp.T = t
+			cl, sv := wp.dialAcceptOn(wp.A, ln, netip.AddrPortFrom(addrB.Addr(), 5001), tick)
 			start := sv.Info()
-			data := pattern(1<<16, 3)
-			buf := make([]byte, 1<<16)
-			var got, measured int64
-			const warmup, total = time.Second, 2500 * time.Millisecond
-			for el := time.Duration(0); el < total; el += tick {
-				if el == warmup {
-					measured = got
-				}
-				for {
-					n, err := cl.SendMsg(data, 0)
-					if err == syscall.EAGAIN {
-						break
-					}
-					require.NoError(t, err)
-					if n < len(data) {
-						break
-					}
-				}
-				wp.step(tick)
-				got += int64(drain(t, sv, buf))
-			}
-			secs := (total - warmup).Seconds()
-			mbps := float64(got-measured) * 8 / secs / 1e6
+			mbps := wp.bulk(cl, sv, tick, time.Second, 2500*time.Millisecond)
 			in := sv.Info()
 			grown := wp.tb().Stats().RcvBufGrown.Load()
 			t.Logf("%.1f Mbit/s of data; receive buffer %d -> %d (grown %d times), window %d, wscale %d, receiver RTT %v (sender's SRTT %v)",
@@ -131,16 +131,50 @@ func TestRcvBufAutotuneFillsPath(t *testing.T) {
 	}
 }
 
+// Over a path of a 200 µs round trip with a short queue, which the
+// timestamps' millisecond ticks cannot measure, the receiver measures the
+// round trip from when it first sent the TSval the sender echoes, and the
+// buffer stays near its default, whose window (64 KiB) is already ten
+// times the path's bandwidth-delay product (6 kB). Counting such an echo
+// as a tick, as Linux does, would take the reader's take per millisecond
+// for its take per round trip, and grow the buffer (to some 400 kB) for
+// nothing but packets waiting in caches. (With a long queue at the bottleneck the default
+// window alone fills it, the round trip is the queue's, milliseconds,
+// and the buffer grows, here as in Linux.)
+func TestRcvBufLowRTT(t *testing.T) {
+	const (
+		rate  = 250e6 / 8
+		delay = 100 * time.Microsecond
+		tick  = 20 * time.Microsecond
+	)
+	wp := newAutotunePair(t, faultwire.Faults{RateBps: rate, QueueLimit: 8, Delay: delay},
+		faultwire.Faults{Delay: delay}, 0, 0, true)
+	cl, sv := wp.dialAccept(wp.A, wp.B, 5001)
+	mbps := wp.bulk(cl, sv, tick, 100*time.Millisecond, 300*time.Millisecond)
+	in := sv.Info()
+	t.Logf("%.1f Mbit/s of data; receive buffer %d, window %d, receiver RTT %v (sender's SRTT %v)", mbps, in.RcvBuf, in.RcvWnd, in.RcvRTT, cl.Info().SRTT)
+	assert.GreaterOrEqual(t, mbps, 0.8*rate*8/1e6, "the link is filled")
+	// The steps of 20 µs and the turns of the wire add to the path's own.
+	assert.GreaterOrEqual(t, in.RcvRTT, 2*delay, "the receiver's RTT")
+	assert.Less(t, in.RcvRTT, 2*delay+200*time.Microsecond, "the receiver's RTT")
+	assert.LessOrEqual(t, in.RcvBuf, 2*sock.DefaultRcvBuf, "the buffer stays near its default")
+}
+
 // dialAccept connects a socket of from to port on to, where it listens,
 // and returns both ends.
 func (p *pair) dialAccept(from, to *stack.Host, port uint16) (cl, sv *tcp.Sock) {
+	return p.dialAcceptOn(from, listen(p.T, to, port, 4), netip.AddrPortFrom(to.Addr().Addr(), port), time.Millisecond)
+}
+
+// dialAcceptOn connects a socket of from to addr, where ln listens,
+// stepping by tick, and returns both ends.
+func (p *pair) dialAcceptOn(from *stack.Host, ln *tcp.Sock, addr netip.AddrPort, tick time.Duration) (cl, sv *tcp.Sock) {
 	t := p.T
-	ln := listen(t, to, port, 4)
 	cl = from.Stacks()[0].TCP().NewSock()
-	require.ErrorIs(t, cl.Connect(netip.AddrPortFrom(to.Addr().Addr(), port)), syscall.EINPROGRESS)
+	require.ErrorIs(t, cl.Connect(addr), syscall.EINPROGRESS)
 	for i := 0; sv == nil; i++ {
-		require.Less(t, i, 100, "no connection")
-		p.step(time.Millisecond)
+		require.Less(t, i, 1000, "no connection")
+		p.step(tick)
 		sv, _ = ln.AcceptSock()
 	}
 	return cl, sv
