@@ -108,6 +108,17 @@ type Config struct {
 	// Congestion is the TCP congestion control of new sockets ("cubic" or
 	// "reno"); "" means sock.DefaultCongestion (CUBIC).
 	Congestion string
+	// TCPModerateRcvbuf turns TCP receive-buffer autotuning on
+	// (net.ipv4.tcp_moderate_rcvbuf; tcp.Config.ModerateRcvbuf): each
+	// connection's receive buffer, and the window it offers, grows to
+	// twice what its reader takes in a round trip, up to TCPRmemMax, and
+	// stops growing while the core is under memory pressure (SockMem).
+	TCPModerateRcvbuf bool
+	// TCPRmemMax bounds autotuning's growth of a receive buffer
+	// (net.ipv4.tcp_rmem[2]), in bytes of buffer (about 2176 per
+	// full-sized segment); 0 means tcp.DefaultRmemMax, 6 MiB. It may not
+	// exceed tcp.MaxRmemMax.
+	TCPRmemMax int
 	// AcceptSourceRoute lets in datagrams with a source route option
 	// that ends at this host (Linux's accept_source_route); by default
 	// they are dropped (ipv4.Config.AcceptSourceRoute).
@@ -189,6 +200,9 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.Congestion != "" && !sock.CongestionRegistered(cfg.Congestion) {
 		return nil, fmt.Errorf("stack: congestion control %q: %w", cfg.Congestion, syscall.ENOENT)
+	}
+	if cfg.TCPRmemMax < 0 || cfg.TCPRmemMax > tcp.MaxRmemMax {
+		return nil, fmt.Errorf("stack: TCPRmemMax %d: want 0 (the default) up to %d: %w", cfg.TCPRmemMax, tcp.MaxRmemMax, syscall.EINVAL)
 	}
 	h := &Host{cfg: cfg, port: cfg.Port}
 	if cfg.Cores > udp.MaxCores {
@@ -508,7 +522,8 @@ func (h *Host) addCore(core int) error {
 	}
 	var s *Stack // for the exception path's hooks, which run once it exists
 	var exc *exception
-	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans}
+	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans,
+		ModerateRcvbuf: h.cfg.TCPModerateRcvbuf, RmemMax: h.cfg.TCPRmemMax}
 	uc := udp.Config{Ports: h.ports}
 	if x := h.cfg.Exception; x != nil {
 		exc = &exception{policy: x.Policy, tx: loop.AddTx(x.Port, q)}

@@ -18,6 +18,7 @@ import (
 	"github.com/dpstack/dpstack/stack"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 var errHelp = errors.New("help shown")
@@ -42,6 +43,8 @@ type runConfig struct {
 	ealLogLevel    string
 	statusInterval time.Duration
 	congestion     string
+	moderateRcvbuf bool
+	rmemMax        int
 	sourceRoute    bool
 	services       bool
 	sockperfPort   int // 0: off
@@ -80,6 +83,8 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.Var(&routes, "route", `a static route "PREFIX via GATEWAY", e.g. --route 198.19.0.0/16 via 198.18.0.1 (repeatable)`)
 	fs.IntVar(&c.vlan, "vlan", 0, "IEEE 802.1Q VLAN ID (1-4094) to tag what the stack sends with and take only frames of (0: untagged)")
 	fs.StringVar(&c.congestion, "congestion", sock.DefaultCongestion, "TCP congestion control of new sockets: cubic or reno")
+	fs.BoolVar(&c.moderateRcvbuf, "tcp-moderate-rcvbuf", false, "TCP receive-buffer autotuning: grow each connection's receive buffer and window to twice what its reader takes per round trip, up to --tcp-rmem-max")
+	fs.IntVar(&c.rmemMax, "tcp-rmem-max", tcp.DefaultRmemMax, "bytes of buffer autotuning may grow a TCP receive buffer to (about 2176 per 1448-byte segment; the window is half of it)")
 	fs.BoolVar(&c.sourceRoute, "accept-source-route", false, "accept datagrams with a source route option that ends here (default: drop them)")
 	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1")
 	fs.StringVar(&idle, "idle", "adaptive", "idle policy of the poll loops: adaptive or busy")
@@ -153,6 +158,9 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	}
 	if !sock.CongestionRegistered(c.congestion) {
 		return c, fmt.Errorf("--congestion %q: want cubic or reno", c.congestion)
+	}
+	if c.rmemMax < sock.SockMinRcvBuf || c.rmemMax > tcp.MaxRmemMax {
+		return c, fmt.Errorf("--tcp-rmem-max %d: want %d..%d", c.rmemMax, sock.SockMinRcvBuf, tcp.MaxRmemMax)
 	}
 	if c.mbufs < 0 || c.sockMem < 0 || c.maxOrphans < 0 {
 		return c, fmt.Errorf("--mbufs %d, --sock-mem %d, --max-orphans %d: want 0 (the default) or more", c.mbufs, c.sockMem, c.maxOrphans)

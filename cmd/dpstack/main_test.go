@@ -25,6 +25,7 @@ import (
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/lcore"
 	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/tcp"
 )
 
 // The test binary doubles as dpstack: with DPSTACK_TEST_MAIN=1 it runs
@@ -97,6 +98,8 @@ func TestParseRunFlags(t *testing.T) {
 		{"kni is the tap", []string{"--vdev", "net_tap0,iface=dtx", "--addr", "198.18.0.2/24", "--kni", "dtx"}, "own TAP"},
 		{"kni in the peer's netns", with("--netns", "x", "--peer-addr", "198.18.0.1/24", "--kni", "k0", "--kni-netns", "x"), "--kni-netns must differ"},
 		{"bad kni ports", with("--kni", "k0", "--kni-ports", "22-"), "--kni-ports"},
+		{"tiny rmem max", with("--tcp-rmem-max", "100"), "--tcp-rmem-max"},
+		{"huge rmem max", with("--tcp-rmem-max", "4294967296"), "--tcp-rmem-max"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,6 +151,12 @@ func TestParseRunFlags(t *testing.T) {
 	c, err = parseRunFlags(with("--kni", "dpsk0"))
 	require.NoError(t, err)
 	assert.True(t, c.kniPolicy.Auto, "--kni-ports defaults to auto")
+	assert.False(t, c.moderateRcvbuf, "receive-buffer autotuning is off by default")
+	assert.Equal(t, tcp.DefaultRmemMax, c.rmemMax)
+	c, err = parseRunFlags(with("--tcp-moderate-rcvbuf", "--tcp-rmem-max", "16777216"))
+	require.NoError(t, err)
+	assert.True(t, c.moderateRcvbuf)
+	assert.Equal(t, 16<<20, c.rmemMax)
 }
 
 func TestTapIface(t *testing.T) {

@@ -250,6 +250,9 @@ func (c runConfig) openHost(port, kni *dpdk.Port) (*stack.Host, error) {
 		VLAN:       uint16(c.vlan),
 		Congestion: c.congestion,
 
+		TCPModerateRcvbuf: c.moderateRcvbuf,
+		TCPRmemMax:        c.rmemMax,
+
 		AcceptSourceRoute: c.sourceRoute,
 		Exception:         exc,
 	})

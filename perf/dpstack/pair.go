@@ -32,6 +32,9 @@ type Options struct {
 	// mode, jumbo frames in mbufs that hold one whole, as Linux loopback
 	// carries segments far larger than Ethernet's (its MTU is 64 KiB).
 	MTU int
+	// ModerateRcvbuf turns TCP receive-buffer autotuning on in both hosts
+	// (stack.Config.TCPModerateRcvbuf).
+	ModerateRcvbuf bool
 }
 
 var (
@@ -102,11 +105,13 @@ func newPair(o Options) (p *pair, err error) {
 		p.loop = lcore.NewLoop(lcore.Config{Idle: o.Idle, Shared: true})
 		loops = []*lcore.Loop{p.loop}
 	}
-	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle, Loops: loops, Pool: p.pool, MTU: o.MTU})
+	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle, Loops: loops, Pool: p.pool, MTU: o.MTU,
+		TCPModerateRcvbuf: o.ModerateRcvbuf})
 	if err != nil {
 		return p, fmt.Errorf("server host: %w", err)
 	}
-	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle, Loops: loops, Pool: p.pool, MTU: o.MTU})
+	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle, Loops: loops, Pool: p.pool, MTU: o.MTU,
+		TCPModerateRcvbuf: o.ModerateRcvbuf})
 	if err != nil {
 		return p, fmt.Errorf("client host: %w", err)
 	}

@@ -49,6 +49,9 @@ type TCPInfo struct {
 	OFOQueue    int // out-of-order segments held
 	SACKBlocks  int // SACK blocks we would report
 	RmemAlloc   int
+	RcvBuf      int           // the receive buffer (SO_RCVBUF), as autotuning grew it
+	RcvSpace    int           // autotuning: the most the reader took in a receiver round trip (rcvq_space.space)
+	RcvRTT      time.Duration // autotuning: the receiver's estimate of the round trip (rcv_rtt); 0 before a sample
 	WmemQueued  int
 	AcceptQueue int // listener: connections waiting for Accept
 	SynQueue    int // listener: requests waiting for the ACK

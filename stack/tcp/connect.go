@@ -108,7 +108,7 @@ func (s *Sock) connectInit(mtu int) {
 	s.snd.sml = s.snd.iss
 	s.advMSS = advMSSFor(mtu, s.Options.MaxSeg)
 	s.peerMSS = defaultMSS
-	s.rcvWscale = rcvWscaleFor(s.RcvBuf)
+	s.rcvWscale = p.rcvWscaleFor(&s.Sock)
 	s.rcv.wnd = min(winFromSpace(s.RcvBuf), 0xffff)
 	s.rcvMSS = min(s.advMSS, defaultMSS)
 	s.rto = initialRTO
@@ -144,12 +144,12 @@ func (s *Sock) setMSS() {
 	if s.rcvMSS == 0 {
 		s.rcvMSS = min(s.advMSS, defaultMSS)
 	}
-	s.rcv.clamp = min(winFromSpace(max(s.RcvBuf, 2*sock.RmemMax)), 0xffff<<s.rcvWscale)
+	s.rcv.clamp = min(winFromSpace(s.proto.rcvSpaceMax(&s.Sock)), 0xffff<<s.rcvWscale)
 }
 
 // initTransfer starts data transfer on entering ESTABLISHED
 // (tcp_init_transfer): the congestion control, the RTO after a
-// retransmitted SYN (RFC 6298 §5.7), keepalives.
+// retransmitted SYN (RFC 6298 §5.7), the buffers' autotuning, keepalives.
 func (s *Sock) initTransfer() {
 	s.connected = true
 	s.initCongestion()
@@ -160,5 +160,6 @@ func (s *Sock) initTransfer() {
 	}
 	s.rcvTstamp = s.now()
 	s.expandSndBuf()
+	s.initRcvSpace()
 	s.armKeepalive()
 }

@@ -21,7 +21,7 @@ func (p *Proto) Dump(fn func(d *sock.Diag)) {
 		d = sock.Diag{Proto: "tcp", State: s.Common.State, Local: s.Common.Local, Remote: s.Common.Remote,
 			RecvQ: in.RecvQueue, SendQ: in.WriteQueue, Info: &in}
 		if s.Common.State == sock.Listen {
-			d.RecvQ, d.SendQ = len(s.acceptQ), s.backlog
+			d.RecvQ, d.SendQ = len(s.lq.accept), s.lq.backlog
 		}
 		d.Timer, d.Expires = s.pendingTimer(now)
 		fn(&d)

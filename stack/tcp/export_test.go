@@ -74,3 +74,12 @@ func (p *Proto) SetMaxOrphans(n int) { p.maxOrphans = n }
 
 // AcceptSock is Accept with the transport's own type, for tests.
 func (s *Sock) AcceptSock() (*Sock, error) { return s.accept() }
+
+// SetModerateRcvbuf sets Config.ModerateRcvbuf and Config.RmemMax (0: the
+// default) after New; it applies to sockets opened from then on.
+func (p *Proto) SetModerateRcvbuf(on bool, rmemMax int) {
+	p.moderate, p.rmemMax = on, rmemMax
+	if rmemMax == 0 {
+		p.rmemMax = DefaultRmemMax
+	}
+}

@@ -39,9 +39,10 @@ func (s *Sock) Info() sock.TCPInfo {
 		OFOQueue:          s.ofo.Len(),
 		SACKBlocks:        s.numSel,
 		RmemAlloc:         s.RmemAlloc,
+		RcvBuf:            s.RcvBuf,
+		RcvSpace:          int(s.rcvq.space),
+		RcvRTT:            s.rcvRTT.rtt,
 		WmemQueued:        s.WmemQueued,
-		AcceptQueue:       len(s.acceptQ),
-		SynQueue:          s.reqCount,
 		DelayedAckPending: s.ackPending && s.delackT.on,
 		Pingpong:          s.pingpong,
 		ATO:               s.ato,
@@ -49,6 +50,9 @@ func (s *Sock) Info() sock.TCPInfo {
 	}
 	if s.cc != nil {
 		in.Congestion = s.cc.Name()
+	}
+	if s.lq != nil {
+		in.AcceptQueue, in.SynQueue = len(s.lq.accept), s.lq.reqCount
 	}
 	if rtt, ok := s.rack.minRTT.get(); ok {
 		in.MinRTT = rtt

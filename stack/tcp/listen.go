@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/route"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stat"
@@ -77,9 +78,19 @@ func (p *Proto) lookupListener(t fourTuple) *Sock {
 	return nil
 }
 
+// listenQueue is what only a listener has (Linux's icsk_accept_queue,
+// struct request_sock_queue, with the listener's backlog): a connection
+// carries a pointer to none instead of its fields.
+type listenQueue struct {
+	backlog     int
+	accept      []*Sock    // established connections waiting for Accept
+	reqCount    int        // requests in the SYN queue (Proto.reqs)
+	cookieStamp ktime.Time // when the SYN queue last overflowed into SYN cookies (tcp_synq_overflow)
+}
+
 // acceptFull reports whether the accept queue is full. As in Linux
 // (sk_acceptq_is_full) it holds backlog+1 connections.
-func (l *Sock) acceptFull() bool { return len(l.acceptQ) > l.backlog }
+func (l *Sock) acceptFull() bool { return len(l.lq.accept) > l.lq.backlog }
 
 // minSynBacklog is the least room a SYN queue has.
 const minSynBacklog = 16
@@ -88,7 +99,7 @@ const minSynBacklog = 16
 // requests (inet_csk_reqsk_queue_is_full), and at least minSynBacklog, so
 // that a listener with a tiny backlog keeps state for a burst of SYNs;
 // beyond that, SYNs are answered with SYN cookies (syncookie.go).
-func (l *Sock) synQueueFull() bool { return l.reqCount >= max(l.backlog, minSynBacklog) }
+func (l *Sock) synQueueFull() bool { return l.lq.reqCount >= max(l.lq.backlog, minSynBacklog) }
 
 // listenRcv is the LISTEN state of RFC 9293 §3.10.7.2: a RST is ignored;
 // an ACK is answered with <SEQ=SEG.ACK><CTL=RST>, unless the listener sent
@@ -137,7 +148,7 @@ func (l *Sock) synRcv(g *segment, isn uint32, hinted bool) {
 		r.iss = seqFrom(isn)
 	}
 	p.reqs[r.tuple] = r
-	l.reqCount++
+	l.lq.reqCount++
 	p.stats.PassiveOpens.Inc()
 	p.sendSynAck(r)
 	p.wheel.Schedule(&r.timer, p.now().Add(initialRTO))
@@ -164,7 +175,7 @@ func (l *Sock) acceptOverflow(g *segment) bool {
 func (l *Sock) acceptChild(c *Sock, g *segment) {
 	c.doRcv(g)
 	if c.Common.State != sock.Closed {
-		l.acceptQ = append(l.acceptQ, c)
+		l.lq.accept = append(l.lq.accept, c)
 		l.proto.wake(l, evData)
 	}
 }
@@ -200,7 +211,7 @@ func (l *Sock) stopListen() {
 			p.dropRequest(r)
 		}
 	}
-	for _, c := range l.acceptQ {
+	for _, c := range l.lq.accept {
 		c.orphan()
 		c.released = true
 		switch c.Common.State {
@@ -213,6 +224,6 @@ func (l *Sock) stopListen() {
 			c.done()
 		}
 	}
-	l.acceptQ = nil
+	l.lq.accept = nil
 	p.unlisten(l)
 }

@@ -65,7 +65,7 @@ func (s *Sock) Listen(backlog int) error {
 	}
 	switch {
 	case s.Common.State == sock.Listen:
-		s.backlog = backlog
+		s.lq.backlog = backlog
 		return nil
 	case s.Common.State != sock.Closed || s.released || s.Remote.IsValid():
 		return fmt.Errorf("tcp: listen: socket is %v: %w", s.Common.State, syscall.EINVAL)
@@ -85,7 +85,10 @@ func (s *Sock) Listen(backlog int) error {
 			return fmt.Errorf("tcp: listen %v: %w", s.Local, syscall.EADDRINUSE)
 		}
 	}
-	s.backlog = backlog
+	if s.lq == nil {
+		s.lq = &listenQueue{}
+	}
+	s.lq.backlog = backlog
 	p.listen(s)
 	s.setState(sock.Listen)
 	return nil
@@ -108,13 +111,14 @@ func (s *Sock) accept() (*Sock, error) {
 	if s.Common.State != sock.Listen {
 		return nil, fmt.Errorf("tcp: accept: not listening: %w", syscall.EINVAL)
 	}
-	if len(s.acceptQ) == 0 {
+	q := s.lq.accept
+	if len(q) == 0 {
 		return nil, syscall.EAGAIN
 	}
-	c := s.acceptQ[0]
-	copy(s.acceptQ, s.acceptQ[1:])
-	s.acceptQ[len(s.acceptQ)-1] = nil
-	s.acceptQ = s.acceptQ[:len(s.acceptQ)-1]
+	c := q[0]
+	copy(q, q[1:])
+	q[len(q)-1] = nil
+	s.lq.accept = q[:len(q)-1]
 	return c, nil
 }
 

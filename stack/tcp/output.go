@@ -251,6 +251,7 @@ func (s *Sock) fillHeader(seq seqnum.Value, flags uint8, dataLen int, mtu int) {
 	h.ts = s.tsOK
 	if h.ts {
 		h.tsVal, h.tsEcr = s.tsVal(), s.tsRecent
+		s.rcvTSvalSent(h.tsVal)
 	}
 	if !s.sackOK || (s.numSel == 0 && !s.dsackOn) || flags&flagRST != 0 {
 		return

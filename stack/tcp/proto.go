@@ -33,6 +33,14 @@ const (
 	DefaultMaxOrphans = 4096
 	// SoMaxConn caps a listener's backlog (net.core.somaxconn).
 	SoMaxConn = 4096
+	// DefaultRmemMax is how far receive-buffer autotuning may grow a
+	// socket's buffer (net.ipv4.tcp_rmem[2], Linux's 6 MiB), in truesize
+	// bytes: a window of half of it.
+	DefaultRmemMax = 6 << 20
+	// MaxRmemMax is the largest Config.RmemMax: a window of half of it
+	// is what the Window field expresses with the largest shift, 14
+	// (RFC 7323 §2.3).
+	MaxRmemMax = 1 << 30
 )
 
 // Config sets up a core's TCP.
@@ -72,6 +80,16 @@ type Config struct {
 	// (net.ipv4.tcp_congestion_control); "" means sock.DefaultCongestion.
 	// It must be a registered name (sock.CongestionRegistered).
 	Congestion string
+	// ModerateRcvbuf turns receive-buffer autotuning on
+	// (net.ipv4.tcp_moderate_rcvbuf; rcvbuf.go): a socket whose user did
+	// not set SO_RCVBUF grows its buffer, and the window it offers, to
+	// what its reader takes in a round trip, up to RmemMax.
+	ModerateRcvbuf bool
+	// RmemMax bounds autotuning's growth of each socket's receive buffer
+	// (net.ipv4.tcp_rmem[2]), in truesize bytes, up to MaxRmemMax; 0
+	// means DefaultRmemMax. With ModerateRcvbuf the window scale offered
+	// on a SYN is chosen to express half of it.
+	RmemMax int
 
 	// Flows is the host's flow directory, shared by its cores: every
 	// connection this core has is recorded there as its own, and a
@@ -134,6 +152,7 @@ type Stats struct {
 	OFOPruned         stat.Counter `stat:"tcp_ofo_pruned"`          // out-of-order segments pruned to make room
 	RcvCoalesce       stat.Counter `stat:"tcp_rcv_coalesce"`        // small segments copied onto the previous one
 	RcvCollapsed      stat.Counter `stat:"tcp_rcv_collapsed"`       // receive queues packed into fewer buffers
+	RcvBufGrown       stat.Counter `stat:"tcp_rcvbuf_grown"`        // receive buffers grown by autotuning (rcvbuf.go)
 	DSACKSent         stat.Counter `stat:"tcp_dsack_sent"`          // D-SACK blocks generated (RFC 2883)
 	DupACKs           stat.Counter `stat:"tcp_dup_acks"`            // duplicate ACKs received (RFC 5681 §2)
 	FastRetransmits   stat.Counter `stat:"tcp_fast_retransmits"`    // segments retransmitted in fast recovery (RFC 5681 §3.2, RFC 6582)
@@ -240,6 +259,8 @@ type Proto struct {
 	replyHere  func(local, remote netip.AddrPort) bool // Config.ReplyHere
 	handedIn   bool                                    // Input gets segments another core handed over
 	congestion string                                  // Config.Congestion
+	moderate   bool                                    // Config.ModerateRcvbuf
+	rmemMax    int                                     // Config.RmemMax
 
 	mem   sock.Mem // what the sockets' queues hold, against Config.Mem
 	stats Stats
@@ -273,6 +294,8 @@ func New(cfg Config) *Proto {
 		replyHere:   cfg.ReplyHere,
 		unclaimed:   cfg.Unclaimed,
 		congestion:  cfg.Congestion,
+		moderate:    cfg.ModerateRcvbuf,
+		rmemMax:     cfg.RmemMax,
 		mem:         sock.Mem{Limits: cfg.Mem},
 		txRoom:      cfg.Dev.Cache.Pool().DataRoom() - mbuf.DefaultHeadroom,
 		est:         make(map[fourTuple]*Sock),
@@ -305,6 +328,10 @@ func New(cfg Config) *Proto {
 	if p.maxOrphans <= 0 {
 		p.maxOrphans = DefaultMaxOrphans
 	}
+	if p.rmemMax <= 0 {
+		p.rmemMax = DefaultRmemMax
+	}
+	p.rmemMax = min(p.rmemMax, MaxRmemMax)
 	if p.flows != nil && p.handoff == nil {
 		panic("tcp: Config.Flows without Config.Handoff")
 	}

@@ -93,6 +93,13 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 		s.wake(evData)
 	}
 	s.rcv.nxt = end
+	if g.dataLen > 0 {
+		if s.tsOK {
+			s.rcvRTTMeasureTS(g, s.now())
+		} else {
+			s.rcvRTTMeasure(s.now())
+		}
+	}
 	s.scheduleAck(false)
 	hadOFO := !s.ofo.Empty()
 	if fin {
@@ -550,7 +557,8 @@ func (s *Sock) selectWindow() uint16 {
 }
 
 // cleanupRbuf runs after the reader consumed copied bytes
-// (__tcp_cleanup_rbuf): an ACK held back while more than one full segment
+// (tcp_rcv_space_adjust, then __tcp_cleanup_rbuf): autotuning may grow
+// the receive buffer (rcvbuf.go); an ACK held back while more than one full segment
 // is unacknowledged goes out now (receipt held it back only because the
 // unread data made the window shrink); and when the window we could offer
 // is now at least twice what the peer still sees, and what it sees is at
@@ -560,6 +568,7 @@ func (s *Sock) cleanupRbuf(copied int) {
 	if copied <= 0 || !s.synchronized() {
 		return
 	}
+	s.rcvSpaceAdjust()
 	if s.ackPending && int(s.rcv.wup.Size(s.rcv.nxt)) > s.rcvMSS {
 		s.sendAck()
 		return

@@ -41,12 +41,12 @@ type RequestSock struct {
 // seqFrom converts a raw sequence number.
 func seqFrom(v uint32) seqnum.Value { return seqnum.Value(v) }
 
-// rcvWscaleFor is the window shift we offer for a receive buffer: the
-// least that lets the window field express the largest buffer a socket
-// may get (SO_RCVBUF up to sock.RmemMax, doubled), as Linux sizes it from
-// tcp_rmem[2] (tcp_select_initial_window).
-func rcvWscaleFor(rcvbuf int) uint8 {
-	space := winFromSpace(max(rcvbuf, 2*sock.RmemMax))
+// rcvWscaleFor is the window shift we offer on sk's SYN: the least that
+// lets the window field express the window of the largest buffer sk may
+// get (rcvSpaceMax), as Linux sizes it from tcp_rmem[2]
+// (tcp_select_initial_window).
+func (p *Proto) rcvWscaleFor(sk *sock.Sock) uint8 {
+	space := winFromSpace(p.rcvSpaceMax(sk))
 	var ws uint8
 	for space > 0xffff && ws < 14 {
 		space >>= 1
@@ -78,7 +78,7 @@ func (p *Proto) newRequest(l *Sock, g *segment, mtu int) *RequestSock {
 	if o.HasWS {
 		r.wscaleOK = true
 		r.sndWscale = o.WindowShift()
-		r.rcvWscale = rcvWscaleFor(l.RcvBuf)
+		r.rcvWscale = p.rcvWscaleFor(&l.Sock)
 	}
 	r.sackOK = o.SACKPermitted
 	if o.HasTS {
@@ -141,7 +141,7 @@ func (p *Proto) requestTimer(r *RequestSock, now ktime.Time) {
 func (p *Proto) dropRequest(r *RequestSock) {
 	if p.reqs[r.tuple] == r {
 		delete(p.reqs, r.tuple)
-		r.listener.reqCount--
+		r.listener.lq.reqCount--
 		p.flowDel(r.tuple)
 	}
 	p.wheel.Cancel(&r.timer)

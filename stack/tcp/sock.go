@@ -113,6 +113,10 @@ type Sock struct {
 	dsack   sackBlock
 	dsackOn bool
 
+	// Receive-buffer autotuning (rcvbuf.go).
+	rcvq   rcvSpace
+	rcvRTT rcvRTTEst
+
 	// Acknowledgment (inet_connection_sock's icsk_ack).
 	ackPending bool
 	ackNow     bool          // the pending ACK must not wait
@@ -132,12 +136,7 @@ type Sock struct {
 	probesOut int      // unanswered window or keepalive probes
 	probeTime ktime.Time
 
-	// Listening.
-	backlog  int
-	acceptQ  []*Sock
-	reqCount int
-
-	cookieStamp ktime.Time // when the SYN queue last overflowed into SYN cookies (tcp_synq_overflow)
+	lq *listenQueue // a listener's queues (listen.go); nil until Listen
 
 	// Zero-copy send in progress (SendBuffer / Commit).
 	pend    *mbuf.Buf
@@ -359,7 +358,9 @@ func (s *Sock) teardown() {
 	s.purgeAll()
 	s.hashed = false
 	s.bucket = nil
-	s.acceptQ = nil
+	if s.lq != nil {
+		s.lq.accept = nil
+	}
 	s.Common.State = sock.Closed
 	s.Sock.Shutdown = sock.ShutdownMask
 }

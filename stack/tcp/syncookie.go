@@ -109,7 +109,7 @@ func cookieTSval(now uint32, wscale int, sack bool) uint32 {
 // cookiesRecent reports whether l sent a SYN cookie recently enough that
 // one may still come back (tcp_synq_no_recent_overflow).
 func (l *Sock) cookiesRecent() bool {
-	return l.cookieStamp != 0 && l.proto.now().Sub(l.cookieStamp) < cookieValid
+	return l.lq.cookieStamp != 0 && l.proto.now().Sub(l.lq.cookieStamp) < cookieValid
 }
 
 // sendCookie answers SYN g to l, whose SYN queue is full, with a SYN-ACK
@@ -144,7 +144,7 @@ func (l *Sock) sendCookie(g *segment) {
 	}
 	if o.HasTS {
 		if o.HasWS {
-			h.ws = int(rcvWscaleFor(l.RcvBuf))
+			h.ws = int(p.rcvWscaleFor(&l.Sock))
 		}
 		h.sackPerm = o.SACKPermitted
 		peerWS := -1
@@ -154,7 +154,7 @@ func (l *Sock) sendCookie(g *segment) {
 		h.ts, h.tsEcr = true, o.TSVal
 		h.tsVal = cookieTSval(p.tsClock()+p.tsOffset(g.tuple), peerWS, o.SACKPermitted)
 	}
-	l.cookieStamp = p.now()
+	l.lq.cookieStamp = p.now()
 	p.stats.SynCookiesSent.Inc()
 	p.outputSegment(b, d)
 	p.free(g.b)
@@ -216,7 +216,7 @@ func (p *Proto) decodeCookie(l *Sock, g *segment) (RequestSock, bool) {
 			}
 			r.wscaleOK = true
 			r.sndWscale = uint8(ws)
-			r.rcvWscale = rcvWscaleFor(l.RcvBuf)
+			r.rcvWscale = p.rcvWscaleFor(&l.Sock)
 		}
 		r.sackOK = opt&tsOptSACK != 0
 		r.tsOK = true

@@ -23,6 +23,9 @@ const (
 	loopEach = ", 2 loops"
 	// jumbo names the rows in the large-segment mode.
 	jumbo = ", MTU 9000"
+	// autotuned names the rows with TCP receive-buffer autotuning, when
+	// -rcvbuf both measures each row with and without it.
+	autotuned = ", autotuned"
 )
 
 func init() {
@@ -45,29 +48,58 @@ func dpstackEntries(o options) []entry {
 	}
 	extras.notes = append(extras.notes, fmt.Sprintf("dpstack hosts: one core each, joined by a DPDK ring pair that leaves TCP checksums to the link, as Linux loopback and veth do (lossy: through faultwire, and checksums in software), both polled by one loop (the kernel runs both ends of a loopback connection on the sending CPU too) or, in the rows marked%s, by a loop each; idle policy %s", loopEach, idle))
 	extras.notes = append(extras.notes, fmt.Sprintf("segment size: every dpstack row at MTU 1500 (1,448-byte segments, no TSO: the ring pair has none), except the rows marked%s, the large-segment mode: the ring pair at MTU 9000, 8,948-byte segments each in one mbuf (Linux loopback's MTU is 64 KiB and its segments up to 64 KiB)", jumbo))
+	var modes []bool // receive-buffer autotuning of each twin
+	switch o.rcvbuf {
+	case "off":
+		modes = []bool{false}
+	case "on":
+		modes = []bool{true}
+	case "both":
+		modes = []bool{false, true}
+	default:
+		fmt.Fprintf(os.Stderr, "perf: -rcvbuf %q: want off, on or both\n", o.rcvbuf)
+		os.Exit(2)
+	}
+	note := "TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): " + o.rcvbuf
+	if len(modes) > 1 {
+		note = "TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): on in the rows marked" + autotuned + ", off in the others"
+	}
+	extras.notes = append(extras.notes, note)
+	// Each row and its autotuned twin are measured one after the other.
 	var entries []entry
 	for _, each := range []bool{false, true} {
-		opts := dpstack.Options{Idle: idle, Seed: o.seed, LoopEach: each}
-		lossy := opts
-		lossy.Loss = o.loss
-		suffix := ""
-		if each {
-			suffix = loopEach
+		for _, moderate := range modes {
+			opts := dpstack.Options{Idle: idle, Seed: o.seed, LoopEach: each, ModerateRcvbuf: moderate}
+			lossy := opts
+			lossy.Loss = o.loss
+			suffix := ""
+			if each {
+				suffix = loopEach
+			}
+			if moderate && len(modes) > 1 {
+				suffix += autotuned
+			}
+			bn, cn := blockingName+suffix, callbackName+suffix
+			entries = append(entries,
+				entry{bn,
+					func() (harness.System, error) { return dpstack.NewBlocking(bn, opts) },
+					func() (harness.System, error) { return dpstack.NewBlocking(bn+" lossy", lossy) }},
+				entry{cn,
+					func() (harness.System, error) { return dpstack.NewCallback(cn, opts) },
+					func() (harness.System, error) { return dpstack.NewCallback(cn+" lossy", lossy) }})
 		}
-		bn, cn := blockingName+suffix, callbackName+suffix
-		entries = append(entries,
-			entry{bn,
-				func() (harness.System, error) { return dpstack.NewBlocking(bn, opts) },
-				func() (harness.System, error) { return dpstack.NewBlocking(bn+" lossy", lossy) }},
-			entry{cn,
-				func() (harness.System, error) { return dpstack.NewCallback(cn, opts) },
-				func() (harness.System, error) { return dpstack.NewCallback(cn+" lossy", lossy) }})
 	}
-	big := dpstack.Options{Idle: idle, Seed: o.seed, MTU: 9000}
-	bj, cj := blockingName+jumbo, callbackName+jumbo
-	entries = append(entries,
-		entry{bj, func() (harness.System, error) { return dpstack.NewBlocking(bj, big) }, nil},
-		entry{cj, func() (harness.System, error) { return dpstack.NewCallback(cj, big) }, nil})
+	for _, moderate := range modes {
+		big := dpstack.Options{Idle: idle, Seed: o.seed, MTU: 9000, ModerateRcvbuf: moderate}
+		suffix := jumbo
+		if moderate && len(modes) > 1 {
+			suffix += autotuned
+		}
+		bj, cj := blockingName+suffix, callbackName+suffix
+		entries = append(entries,
+			entry{bj, func() (harness.System, error) { return dpstack.NewBlocking(bj, big) }, nil},
+			entry{cj, func() (harness.System, error) { return dpstack.NewCallback(cj, big) }, nil})
+	}
 	return entries
 }
 

@@ -43,8 +43,11 @@ type options struct {
 	idle  string
 	quick bool
 	only  string // measure only the systems whose name contains it
-	prof  string // CPU profile file
-	trace string // execution trace file
+	// rcvbuf is dpstack's TCP receive-buffer autotuning: "on" or "off" in
+	// every dpstack row, or "both": each TCP row twice, off and on.
+	rcvbuf string
+	prof   string // CPU profile file
+	trace  string // execution trace file
 }
 
 // entry is a system to measure: new builds it; lossy, when set, builds
@@ -75,6 +78,7 @@ func main() {
 	flag.StringVar(&o.idle, "idle", "adaptive", "dpstack poll loops' idle policy: adaptive or busy")
 	flag.BoolVar(&o.quick, "quick", false, "a tenth of the counts and times, to check that everything runs")
 	flag.StringVar(&o.only, "only", "", "measure only the systems whose name contains this (ratios need the kernel row)")
+	flag.StringVar(&o.rcvbuf, "rcvbuf", "off", "dpstack's TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): off, on, or both (every dpstack TCP row twice)")
 	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the measurements to this file")
 	flag.Parse()
