@@ -9,7 +9,7 @@
 GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/dpstack
 PKGS      := ./...
-APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables sockperf tcpdump
+APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables sockperf tcpdump apache2-utils ethtool
 # What make perf's second, third and fourth tables run: ab, wrk,
 # dpdk-testpmd (in dpdk-dev on Debian 12), ping, ip, sockperf, haproxy.
 PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils sockperf haproxy curl

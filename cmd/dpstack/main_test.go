@@ -204,9 +204,14 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 
 // running is a "dpstack run" started by startRun.
 type running struct {
-	cmd        *exec.Cmd
-	ns         *netns.NS
+	cmd *exec.Cmd
+	ns  *netns.NS // the kernel peer's namespace
+	// ownsNS: dpstack made ns (--netns) and must remove it on exit.
+	ownsNS     bool
 	metricsURL string
+	// mgmtNS, when set, is the namespace dpstack runs in, where its
+	// management listener is.
+	mgmtNS *netns.NS
 }
 
 // startRun starts "dpstack run" with a TAP and a namespace of the test's
@@ -230,6 +235,18 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 	cmd := dpstack(ctx, append([]string{sub, "--vdev", "net_tap0,iface=" + iface, "--addr", net + ".2/24",
 		"--netns", nsName, "--peer-addr", net + ".1/24", "--metrics", "127.0.0.1:0",
 		"--file-prefix", "dpstest-cmd-" + id}, args...)...)
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", nsName).Run() // only if the command failed to
+	})
+	r := startUp(t, ctx, cmd)
+	r.ns, r.ownsNS = &netns.NS{Name: nsName}, true
+	return r
+}
+
+// startUp starts cmd, a dpstack command, and waits until it serves its
+// metrics. Cleanup kills it if the test did not stop it.
+func startUp(t *testing.T, ctx context.Context, cmd *exec.Cmd) *running {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -238,7 +255,6 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
-		exec.Command("ip", "netns", "del", nsName).Run() // only if the command failed to
 	})
 
 	lines := make(chan string, 100)
@@ -269,7 +285,7 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 		for range lines { // keep the pipe drained
 		}
 	}()
-	return &running{cmd: cmd, ns: &netns.NS{Name: nsName}, metricsURL: metricsURL}
+	return &running{cmd: cmd, metricsURL: metricsURL}
 }
 
 // stop stops dpstack with SIGINT, as Ctrl-C would: it must exit 0 (its
@@ -278,6 +294,9 @@ func (r *running) stop(t *testing.T) {
 	t.Helper()
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, r.cmd.Wait(), "exit status after SIGINT")
+	if !r.ownsNS {
+		return
+	}
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	assert.NotContains(t, string(out), r.ns.Name, "namespace removed on exit")
 }
@@ -285,6 +304,11 @@ func (r *running) stop(t *testing.T) {
 // metrics scrapes the running command's metrics.
 func (r *running) metrics(t *testing.T) string {
 	t.Helper()
+	if r.mgmtNS != nil {
+		out, err := r.mgmtNS.Output(context.Background(), "curl", "-sS", "--max-time", "10", r.metricsURL)
+		require.NoError(t, err, out)
+		return out
+	}
 	resp, err := http.Get(r.metricsURL)
 	require.NoError(t, err)
 	defer resp.Body.Close()
