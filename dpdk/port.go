@@ -351,7 +351,7 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 			p.id, info.Driver, mtu, frame, info.MaxRxPktLen, syscall.EINVAL)
 	}
 	// net_af_xdp sends each packet from its own mbuf's buffer (tx.h).
-	C.dps_set_tx_flat(C.uint16_t(p.id), cBool(info.Driver == DriverAFXDP))
+	setTxFlat(p.id, info.Driver == DriverAFXDP)
 	// The driver is asked only for what it offers itself.
 	driverTx := got.TxOffloads &^ linkTxOffloads(p.name)
 	pc := C.struct_dps_port_conf{
@@ -424,7 +424,7 @@ func (p *Port) Close() error {
 	if rc := C.rte_eth_dev_close(C.uint16_t(p.id)); rc != 0 {
 		return fmt.Errorf("dpdk: port %d close: %w", p.id, errnoErr(rc))
 	}
-	C.dps_set_tx_flat(C.uint16_t(p.id), 0)
+	setTxFlat(p.id, false)
 	if strings.HasPrefix(name, "net_") {
 		bus, dev := C.CString("vdev"), C.CString(name)
 		defer C.free(unsafe.Pointer(bus))
@@ -549,10 +549,12 @@ func (p *Port) RSS() (RSSConf, error) {
 	return c, nil
 }
 
-// cBool is b as a C int.
-func cBool(b bool) C.int {
-	if b {
-		return 1
+// setTxFlat says whether port id's tx bursts must hand the driver each
+// packet in one direct mbuf (dps_tx_flat, tx.h).
+func setTxFlat(id uint16, on bool) {
+	var v C.int
+	if on {
+		v = 1
 	}
-	return 0
+	C.dps_set_tx_flat(C.uint16_t(id), v)
 }
