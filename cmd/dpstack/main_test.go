@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -212,6 +213,11 @@ type running struct {
 	// mgmtNS, when set, is the namespace dpstack runs in, where its
 	// management listener is.
 	mgmtNS *netns.NS
+	// drained is closed when dpstack's stderr ends; tail holds its last
+	// lines, for a failed exit to show.
+	drained chan struct{}
+	mu      sync.Mutex
+	tail    []string
 }
 
 // startRun starts "dpstack run" with a TAP and a namespace of the test's
@@ -281,11 +287,16 @@ func startUp(t *testing.T, ctx context.Context, cmd *exec.Cmd) *running {
 		}
 	}
 	assert.Contains(t, log.String(), "dpstack up")
+	r := &running{cmd: cmd, metricsURL: metricsURL, drained: make(chan struct{})}
 	go func() {
-		for range lines { // keep the pipe drained
+		defer close(r.drained)
+		for l := range lines { // keep the pipe drained, and the last lines
+			r.mu.Lock()
+			r.tail = append(r.tail[max(0, len(r.tail)-199):], l)
+			r.mu.Unlock()
 		}
 	}()
-	return &running{cmd: cmd, metricsURL: metricsURL}
+	return r
 }
 
 // stop stops dpstack with SIGINT, as Ctrl-C would: it must exit 0 (its
@@ -293,7 +304,14 @@ func startUp(t *testing.T, ctx context.Context, cmd *exec.Cmd) *running {
 func (r *running) stop(t *testing.T) {
 	t.Helper()
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGINT))
-	require.NoError(t, r.cmd.Wait(), "exit status after SIGINT")
+	select {
+	case <-r.drained: // Wait closes the pipe: read it to its end first
+	case <-time.After(30 * time.Second):
+	}
+	err := r.cmd.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.NoError(t, err, "exit status after SIGINT; the log ends:\n%s", strings.Join(r.tail, "\n"))
 	if !r.ownsNS {
 		return
 	}
