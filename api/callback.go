@@ -58,7 +58,8 @@ type CConn struct {
 	h    Host
 	loop *lcore.Loop
 	core int
-	sk   sock.ProtoOps
+	ops  sock.ProtoOps
+	sk   *sock.Sock // ops.Sk(), held as Linux's struct socket holds both
 	hd   Handler
 
 	up        bool // Accept was delivered
@@ -81,17 +82,17 @@ type CConn struct {
 
 // newCConn wraps sk, routing its events to c. It runs on the core.
 func newCConn(h Host, core int, hd Handler, sk sock.ProtoOps) *CConn {
-	c := &CConn{h: h, loop: h.Loop(core), core: core, sk: sk, hd: hd}
+	c := &CConn{h: h, loop: h.Loop(core), core: core, ops: sk, sk: sk.Sk(), hd: hd}
 	c.procFn = c.process
 	c.viewFn = c.view
-	sk.Sk().Callbacks = (*cconnEvents)(c)
+	c.sk.Callbacks = (*cconnEvents)(c)
 	c.setAddrs()
 	return c
 }
 
 func (c *CConn) setAddrs() {
-	c.laddr = tcpAddr(c.sk.LocalAddr())
-	c.raddr = tcpAddr(c.sk.RemoteAddr())
+	c.laddr = tcpAddr(c.ops.LocalAddr())
+	c.raddr = tcpAddr(c.ops.RemoteAddr())
 }
 
 // cconnEvents are a callback conn's socket callbacks. They only queue the
@@ -130,11 +131,11 @@ func (c *CConn) process() {
 		return
 	}
 	if !c.up {
-		if err := c.sk.Sk().SockError(); err != nil {
+		if err := c.sk.SockError(); err != nil {
 			c.end(err)
 			return
 		}
-		switch c.sk.Sk().State {
+		switch c.sk.State {
 		case sock.SynSent, sock.SynRecv:
 			return
 		case sock.Closed, sock.Listen:
@@ -158,7 +159,7 @@ func (c *CConn) process() {
 			return
 		}
 	}
-	if c.wantWrite && c.sk.Sk().Writable() {
+	if c.wantWrite && c.sk.Writable() {
 		c.wantWrite = false
 		c.hd.Writable(c)
 		if c.released {
@@ -169,16 +170,16 @@ func (c *CConn) process() {
 	if c.ended {
 		return
 	}
-	if c.sk.Sk().ReceiveQueue.Bytes() == 0 {
+	if c.sk.ReceiveQueue.Bytes() == 0 {
 		// Everything delivered: the stream may have ended, or failed.
-		if ended, err := c.sk.RecvEnd(); ended || err != nil {
+		if ended, err := c.ops.RecvEnd(); ended || err != nil {
 			c.end(err)
 		}
-	} else if c.sk.Sk().State == sock.Closed {
+	} else if c.sk.State == sock.Closed {
 		// Reset or timed out with data the handler left: it could
 		// only ever consume it by sending it on, as an echo does, and
 		// nothing can be sent now. The end comes now, not never.
-		err := c.sk.Sk().SockError()
+		err := c.sk.SockError()
 		if err == nil {
 			err = syscall.ECONNRESET
 		}
@@ -195,8 +196,8 @@ func (c *CConn) process() {
 func (c *CConn) deliver() {
 	c.short = false
 	c.inView = true
-	c.sk.ReadView(c.viewFn)
-	for round := 0; !c.released && !c.short && c.sk.Sk().ReceiveQueue.Bytes() > 0; round++ {
+	c.ops.ReadView(c.viewFn)
+	for round := 0; !c.released && !c.short && c.sk.ReceiveQueue.Bytes() > 0; round++ {
 		if round == copyRounds {
 			c.kick() // more is queued: come back after other work
 			break
@@ -204,22 +205,22 @@ func (c *CConn) deliver() {
 		if c.scratch == nil {
 			c.scratch = make([]byte, scratchSize)
 		}
-		n, err := c.sk.RecvMsg(c.scratch, sock.MsgPeek)
+		n, err := c.ops.RecvMsg(c.scratch, sock.MsgPeek)
 		if n == 0 || err != nil {
 			break
 		}
-		c.rx = latestRx(&c.sk.Sk().ReceiveQueue, n)
+		c.rx = latestRx(&c.sk.ReceiveQueue, n)
 		c.loop.ObserveDelivery(c.rx.ns)
 		k := min(max(c.hd.Data(c, c.scratch[:n]), 0), n)
 		if k > 0 {
-			c.sk.RecvMsg(c.scratch[:k], 0)
+			c.ops.RecvMsg(c.scratch[:k], 0)
 		}
 		c.short = k < n
 	}
 	c.rx = rxStamp{}
 	c.inView = false
 	if c.released {
-		c.sk.Close()
+		c.ops.Close()
 	}
 }
 
@@ -230,7 +231,7 @@ func (c *CConn) view(data []byte) int {
 		return 0
 	}
 	// ReadView offers the bytes of the receive queue's front segment.
-	c.rx = latestRx(&c.sk.Sk().ReceiveQueue, 1)
+	c.rx = latestRx(&c.sk.ReceiveQueue, 1)
 	c.loop.ObserveDelivery(c.rx.ns)
 	k := c.hd.Data(c, data)
 	c.short = k < len(data)
@@ -255,7 +256,7 @@ func (c *CConn) Send(p []byte) (int, error) {
 	if c.released {
 		return 0, net.ErrClosed
 	}
-	n, err := c.sk.SendMsg(p, 0)
+	n, err := c.ops.SendMsg(p, 0)
 	if n < len(p) && (err == nil || isAgain(err)) {
 		c.waitWrite()
 	}
@@ -265,7 +266,7 @@ func (c *CConn) Send(p []byte) (int, error) {
 // waitWrite asks for Writable once the send buffer has room.
 func (c *CConn) waitWrite() {
 	c.wantWrite = true
-	c.sk.Sk().NoSpace = true
+	c.sk.NoSpace = true
 }
 
 // SendBuffer returns a writable region of up to n bytes at the tail of the
@@ -276,7 +277,7 @@ func (c *CConn) SendBuffer(n int) ([]byte, error) {
 	if c.released {
 		return nil, net.ErrClosed
 	}
-	b, err := c.sk.SendBuffer(n)
+	b, err := c.ops.SendBuffer(n)
 	if isAgain(err) {
 		c.waitWrite()
 	}
@@ -290,7 +291,7 @@ func (c *CConn) Commit(k int) int {
 	if c.released {
 		return 0
 	}
-	return c.sk.Commit(k)
+	return c.ops.Commit(k)
 }
 
 // CloseWrite sends a FIN after the queued data (shutdown(SHUT_WR)); data
@@ -299,7 +300,7 @@ func (c *CConn) CloseWrite() error {
 	if c.released {
 		return net.ErrClosed
 	}
-	return c.sk.Shutdown(syscall.SHUT_WR)
+	return c.ops.Shutdown(syscall.SHUT_WR)
 }
 
 // SetNoDelay turns Nagle's algorithm off (TCP_NODELAY, true) or on.
@@ -307,7 +308,7 @@ func (c *CConn) SetNoDelay(noDelay bool) error {
 	if c.released {
 		return net.ErrClosed
 	}
-	return c.sk.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, boolInt(noDelay))
+	return c.ops.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, boolInt(noDelay))
 }
 
 // SetLinger sets SO_LINGER as TCPConn.SetLinger does (0: Close resets).
@@ -315,7 +316,7 @@ func (c *CConn) SetLinger(sec int) error {
 	if c.released {
 		return net.ErrClosed
 	}
-	return c.sk.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, lingerOf(sec))
+	return c.ops.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, lingerOf(sec))
 }
 
 // Close gives the connection up: queued data still goes out and the
@@ -327,12 +328,12 @@ func (c *CConn) Close() error {
 		return net.ErrClosed
 	}
 	c.released = true
-	c.sk.Sk().Callbacks = nil
+	c.sk.Callbacks = nil
 	if !c.inView {
 		// While data is being delivered, the packet on view is in use
 		// and what the handler consumed is still queued: deliver
 		// closes the socket when it is done.
-		c.sk.Close()
+		c.ops.Close()
 	}
 	return nil
 }
@@ -409,7 +410,7 @@ func (l *cbCore) drain() {
 		return
 	}
 	for range acceptBudget {
-		child, err := l.sk.Accept()
+		child, err := l.ops.Accept()
 		if err != nil {
 			return
 		}
@@ -433,7 +434,7 @@ func ListenCallback(h Host, address string, hd Handler) (*CListener, error) {
 		ln.cores = append(ln.cores, l)
 	}
 	bound, err := listenOnCores(h, laddr, DefaultBacklog, false, func(core int, sk sock.ProtoOps) sock.Callbacks {
-		ln.cores[core].sk = sk
+		ln.cores[core].ops, ln.cores[core].sk = sk, sk.Sk()
 		return (*cbListenEvents)(ln.cores[core])
 	})
 	if err != nil {

@@ -29,11 +29,12 @@ type TCPConn struct {
 	loop *lcore.Loop
 
 	// Core-owned: touched only by closures that run on loop.
-	sk       sock.ProtoOps
-	released bool   // Close ran: sk is the transport's alone now
-	readWait        // a Read waiting on the core for data (rcall)
-	pending  []byte // staged bytes not yet in the socket (stage.go)
-	after    func() // what Close or CloseWrite left for when pending is empty
+	ops      sock.ProtoOps
+	sk       *sock.Sock // ops.Sk(), held as Linux's struct socket holds both
+	released bool       // Close ran: sk is the transport's alone now
+	readWait            // a Read waiting on the core for data (rcall)
+	pending  []byte     // staged bytes not yet in the socket (stage.go)
+	after    func()     // what Close or CloseWrite left for when pending is empty
 
 	// Write staging (stage.go): the stage is Write's while wbusy is false,
 	// the core's while it is true; stageN is the staged length, handed
@@ -85,16 +86,16 @@ func newConn(h Host, core int) *TCPConn {
 // socket (one accepted) may take staged Writes at once. It runs on the
 // core.
 func (c *TCPConn) attach(sk sock.ProtoOps) {
-	c.sk = sk
-	sk.Sk().Callbacks = (*connEvents)(c)
+	c.ops, c.sk = sk, sk.Sk()
+	c.sk.Callbacks = (*connEvents)(c)
 	c.setAddrs()
 	c.startStaging()
 }
 
 // setAddrs records the socket's addresses. It runs on the core.
 func (c *TCPConn) setAddrs() {
-	c.laddr = tcpAddr(c.sk.LocalAddr())
-	c.raddr = tcpAddr(c.sk.RemoteAddr())
+	c.laddr = tcpAddr(c.ops.LocalAddr())
+	c.raddr = tcpAddr(c.ops.RemoteAddr())
 }
 
 // connEvents are a blocking conn's socket callbacks. They run on the core
@@ -154,8 +155,8 @@ func (c *TCPConn) recv(cl *call) bool {
 		}
 		p = *cl.lent
 	}
-	rx := latestRx(&c.sk.Sk().ReceiveQueue, 1)
-	cl.n, cl.err = c.sk.RecvMsg(p, cl.flags)
+	rx := latestRx(&c.sk.ReceiveQueue, 1)
+	cl.n, cl.err = c.ops.RecvMsg(p, cl.flags)
 	if cl.n > 0 {
 		c.loop.ObserveDelivery(rx.ns)
 	}
@@ -174,7 +175,7 @@ func (c *TCPConn) send(cl *call) bool {
 		cl.n, cl.err = 0, net.ErrClosed
 		return true
 	}
-	cl.n, cl.err = c.sk.SendMsg(cl.p, cl.flags)
+	cl.n, cl.err = c.ops.SendMsg(cl.p, cl.flags)
 	return true
 }
 
@@ -353,7 +354,7 @@ func (c *TCPConn) Close() error {
 	}
 	release(c.h, c.core, func() {
 		c.unpark()
-		if c.released || c.sk == nil {
+		if c.released || c.ops == nil {
 			return
 		}
 		c.released = true
@@ -364,8 +365,8 @@ func (c *TCPConn) Close() error {
 			c.drain() // all of it, now that the conn is closed
 		}
 		c.whenDrained(func() {
-			c.sk.Sk().Callbacks = nil
-			c.sk.Close()
+			c.sk.Callbacks = nil
+			c.ops.Close()
 		})
 	})
 	return nil
@@ -379,9 +380,9 @@ func (c *TCPConn) lingerWait(d time.Duration) {
 	var unread bool
 	if onCore(c.h, c.core, func() {
 		if !c.released {
-			unread = c.sk.Sk().ReceiveQueue.Bytes() > 0
+			unread = c.sk.ReceiveQueue.Bytes() > 0
 			if !unread {
-				c.whenDrained(func() { c.sk.Shutdown(syscall.SHUT_WR) })
+				c.whenDrained(func() { c.ops.Shutdown(syscall.SHUT_WR) })
 			}
 		}
 	}) != nil || unread {
@@ -395,7 +396,7 @@ func (c *TCPConn) lingerWait(d time.Duration) {
 			if c.released {
 				return
 			}
-			switch c.sk.Sk().State {
+			switch c.sk.State {
 			case sock.FinWait1, sock.Closing, sock.LastAck:
 				lingering = true
 			default:
@@ -424,7 +425,7 @@ func (c *TCPConn) ctl(op, sys string, fn func(sk sock.ProtoOps) error) error {
 			err = net.ErrClosed
 			return
 		}
-		err = fn(c.sk)
+		err = fn(c.ops)
 	}); perr != nil {
 		err = perr
 	}

@@ -35,7 +35,8 @@ type CUDPConn struct {
 
 	loop *lcore.Loop
 	core int
-	sk   sock.DgramOps
+	ops  sock.DgramOps
+	sk   *sock.Sock // ops.Sk()
 	hd   DatagramHandler
 
 	kicked   bool // process is queued
@@ -67,11 +68,11 @@ func openCUDP(h Host, core int, hd DatagramHandler, laddr, raddr netip.AddrPort,
 	if err != nil {
 		return nil, err
 	}
-	c := &CUDPConn{loop: h.Loop(core), core: core, sk: sk, hd: hd,
+	c := &CUDPConn{loop: h.Loop(core), core: core, ops: sk, sk: sk.Sk(), hd: hd,
 		laddr: udpAddr(sk.LocalAddr()), raddr: udpAddr(sk.RemoteAddr())}
 	c.procFn = c.process
 	c.groupCalls = groupCalls{set: c.setMReq, setInt: c.SetSockOpt}
-	sk.Sk().Callbacks = (*cudpEvents)(c)
+	c.sk.Callbacks = (*cudpEvents)(c)
 	return c, nil
 }
 
@@ -90,7 +91,7 @@ func (c *CUDPConn) kick() {
 func (c *CUDPConn) process() {
 	c.kicked = false
 	for i := 0; !c.released; i++ {
-		if err := c.sk.Sk().SockError(); err != nil {
+		if err := c.sk.SockError(); err != nil {
 			c.hd.Error(c, err)
 			continue
 		}
@@ -98,7 +99,7 @@ func (c *CUDPConn) process() {
 			c.kick()
 			return
 		}
-		view, n, from, ok := c.sk.PeekView()
+		view, n, from, ok := c.ops.PeekView()
 		if !ok {
 			return
 		}
@@ -107,20 +108,20 @@ func (c *CUDPConn) process() {
 			if c.scratch == nil {
 				c.scratch = make([]byte, 1<<16)
 			}
-			c.sk.RecvFrom(c.scratch, 0)
+			c.ops.RecvFrom(c.scratch, 0)
 			view = c.scratch[:n]
 		}
 		c.inView = true
-		ns, _ := c.sk.Stamp()
+		ns, _ := c.ops.Stamp()
 		c.loop.ObserveDelivery(ns)
 		c.hd.Datagram(c, view, from)
 		c.inView = false
 		if c.released {
-			c.sk.Close() // the view is gone with the socket
+			c.ops.Close() // the view is gone with the socket
 			return
 		}
 		if !copied {
-			c.sk.RecvFrom(nil, 0) // consumed
+			c.ops.RecvFrom(nil, 0) // consumed
 		}
 	}
 }
@@ -130,7 +131,7 @@ func (c *CUDPConn) WriteTo(p []byte, addr netip.AddrPort) (int, error) {
 	if c.released {
 		return 0, net.ErrClosed
 	}
-	return c.sk.SendTo(p, 0, addr)
+	return c.ops.SendTo(p, 0, addr)
 }
 
 // Write sends a copy of p as one datagram to the connected peer.
@@ -143,7 +144,7 @@ func (c *CUDPConn) SendBuffer(n int) ([]byte, error) {
 	if c.released {
 		return nil, net.ErrClosed
 	}
-	return c.sk.SendBuffer(n)
+	return c.ops.SendBuffer(n)
 }
 
 // Commit sends the first k bytes SendBuffer lent to the connected peer;
@@ -156,7 +157,7 @@ func (c *CUDPConn) CommitTo(k int, addr netip.AddrPort) int {
 	if c.released {
 		return 0
 	}
-	return c.sk.CommitTo(k, addr)
+	return c.ops.CommitTo(k, addr)
 }
 
 // SetSockOpt sets an integer socket option (SO_RCVBUF, IP_TOS ...).
@@ -164,7 +165,7 @@ func (c *CUDPConn) SetSockOpt(level, name, val int) error {
 	if c.released {
 		return net.ErrClosed
 	}
-	return c.sk.SetSockOpt(level, name, val)
+	return c.ops.SetSockOpt(level, name, val)
 }
 
 // Close gives the socket back; from inside Datagram, once the handler
@@ -174,9 +175,9 @@ func (c *CUDPConn) Close() error {
 		return net.ErrClosed
 	}
 	c.released = true
-	c.sk.Sk().Callbacks = nil
+	c.sk.Callbacks = nil
 	if !c.inView {
-		c.sk.Close()
+		c.ops.Close()
 	}
 	return nil
 }

@@ -127,7 +127,7 @@ func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (
 		return nil, opError("dial", sys, nil, c.raddr, err)
 	}
 	if cerr != nil && !errors.Is(cerr, syscall.EINPROGRESS) {
-		if c.sk != nil {
+		if c.ops != nil {
 			c.abandon()
 		}
 		return nil, opError("dial", sys, addrOrNil(c.laddr), c.raddr, cerr)
@@ -166,11 +166,11 @@ func (c *TCPConn) connected() (bool, error) {
 	var up bool
 	var cerr error
 	if err := onCore(c.h, c.core, func() {
-		if err := c.sk.Sk().SockError(); err != nil {
+		if err := c.sk.SockError(); err != nil {
 			cerr = err
 			return
 		}
-		switch c.sk.Sk().State {
+		switch c.sk.State {
 		case sock.SynSent, sock.SynRecv:
 		case sock.Closed, sock.Listen:
 			cerr = syscall.ECONNABORTED

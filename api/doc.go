@@ -25,6 +25,12 @@
 // the stack at once; Read and Write of one TCPConn may run concurrently
 // with each other and with Close, as with net.TCPConn.
 //
+// A UDPConn (ListenPacket, Dial "udp") works the same way, with a stage
+// of its own: a Write of a small datagram to the destination of an
+// earlier one returns once the datagram is in the conn's ring for the
+// core, and a Read that goes to the core takes the datagrams queued
+// behind its own for the next Reads (udpstage.go, udpbatch.go).
+//
 // Errors are *net.OpError values whose Err wraps a syscall.Errno, so that
 // errors.Is(err, syscall.ECONNRESET) (ECONNREFUSED, ETIMEDOUT, EPIPE,
 // EADDRINUSE ...) works; a passed deadline is os.ErrDeadlineExceeded (a

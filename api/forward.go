@@ -45,7 +45,7 @@ func (c *CConn) Forward(to *CConn) error {
 		c.kick()
 		return nil
 	}
-	sp, ok := c.sk.(sock.SpliceOps)
+	sp, ok := c.ops.(sock.SpliceOps)
 	if !ok || to.core != c.core {
 		return fmt.Errorf("api: forward from core %d to core %d: %w", c.core, to.core, syscall.EXDEV)
 	}
@@ -65,12 +65,12 @@ func (c *CConn) forward() {
 	if to.released {
 		return
 	}
-	n, err := c.fwd.splice.Splice(to.sk, forwardBudget)
+	n, err := c.fwd.splice.Splice(to.ops, forwardBudget)
 	c.fwd.moved += int64(n)
 	switch {
 	case n >= forwardBudget:
 		c.kick() // more may be queued: come back after other work
-	case isAgain(err) || n > 0 && c.sk.Sk().ReceiveQueue.Bytes() > 0:
+	case isAgain(err) || n > 0 && c.sk.ReceiveQueue.Bytes() > 0:
 		// to's send buffer took what it had room for and no more:
 		// its next room wakes this conn (wakeForwarder).
 		c.fwd.waiting = true
@@ -83,7 +83,7 @@ func (c *CConn) forward() {
 // can send again (connected, or its send buffer has room). It runs in c's
 // process.
 func (c *CConn) wakeForwarder() {
-	if from := c.fwd.from; from != nil && from.fwd.waiting && c.sk.Sk().Writable() {
+	if from := c.fwd.from; from != nil && from.fwd.waiting && c.sk.Writable() {
 		from.kick()
 	}
 }

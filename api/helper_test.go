@@ -73,6 +73,8 @@ func runHelper(role string) int {
 		err = helperUDPEcho(addr)
 	case "udp-serve":
 		err = helperUDPServe(addr)
+	case "udp-sink":
+		err = helperUDPSink(addr, n)
 	case "udp-refused":
 		err = helperUDPRefused(addr)
 	case "mcast-send":

@@ -71,7 +71,7 @@ func (lc *ListenConfig) ListenTCP(h Host, network, address string) (*TCPListener
 		ln.cores = append(ln.cores, c)
 	}
 	bound, err := listenOnCores(h, laddr, backlog, lc.ReusePort, func(core int, sk sock.ProtoOps) sock.Callbacks {
-		ln.cores[core].sk = sk
+		ln.cores[core].ops, ln.cores[core].sk = sk, sk.Sk()
 		return (*lnEvents)(ln.cores[core])
 	})
 	if err != nil {
@@ -190,7 +190,7 @@ func (c *lnCore) accept(cl *call) bool {
 		cl.err = net.ErrClosed
 		return true
 	}
-	child, err := c.sk.Accept()
+	child, err := c.ops.Accept()
 	cl.err = err
 	if err == nil {
 		c.spare.attach(child)
@@ -279,7 +279,8 @@ type listenCore struct {
 	core int
 
 	// Core-owned.
-	sk       sock.ProtoOps
+	ops      sock.ProtoOps
+	sk       *sock.Sock // ops.Sk()
 	released bool
 }
 
@@ -290,8 +291,8 @@ func (l *listenCore) close() {
 			return
 		}
 		l.released = true
-		l.sk.Sk().Callbacks = nil
-		l.sk.Close()
+		l.sk.Callbacks = nil
+		l.ops.Close()
 	})
 }
 

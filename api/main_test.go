@@ -48,8 +48,9 @@ func kern(port int) string { return fmt.Sprintf("%v:%d", kernAddr.Addr(), port) 
 // peer is a dpstack host on a net_tap port whose kernel side sits in a
 // namespace of the test's own.
 type peer struct {
-	h  *stack.Host
-	ns *netns.NS
+	h     *stack.Host
+	ns    *netns.NS
+	iface string // the TAP's kernel side, in ns
 }
 
 var peerSeq atomic.Int32
@@ -65,6 +66,13 @@ func newPeer(t *testing.T) *peer {
 // newPeerCores is newPeer with a host of that many cores (queue pairs).
 func newPeerCores(t *testing.T, cores int) *peer {
 	t.Helper()
+	return newPeerWith(t, stack.Config{Cores: cores})
+}
+
+// newPeerWith is newPeer with a host configured as cfg, whose name, port
+// and first address it sets.
+func newPeerWith(t *testing.T, cfg stack.Config) *peer {
+	t.Helper()
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
@@ -76,7 +84,8 @@ func newPeerCores(t *testing.T, cores int) *peer {
 	iface := fmt.Sprintf("dpa%d_%d", os.Getpid()%100000, n)
 	port, err := dpdk.Probe("net_tap_" + name + ",iface=" + iface)
 	require.NoError(t, err)
-	h, err := stack.Open(stack.Config{Name: name, Port: port, Addr: hostAddr, Cores: cores})
+	cfg.Name, cfg.Port, cfg.Addr = name, port, hostAddr
+	h, err := stack.Open(cfg)
 	if err != nil {
 		port.Close()
 		t.Fatal(err)
@@ -86,7 +95,7 @@ func newPeerCores(t *testing.T, cores int) *peer {
 		h.Close()
 		t.Fatal(err)
 	}
-	p := &peer{h: h, ns: ns}
+	p := &peer{h: h, ns: ns, iface: iface}
 	t.Cleanup(func() {
 		p.settle()
 		assert.NoError(t, h.Close(), "close host (includes the mbuf leak check)")

@@ -113,7 +113,7 @@ func (g groupCalls) SetMulticastLoopback(on bool) error {
 func (c *UDPConn) setMReq(name int, ifi *net.Interface, group, source net.Addr) error {
 	m, err := mreq(ifi, group, source)
 	if err == nil {
-		err = c.onSock(func() error { return c.sk.SetSockOptMReq(syscall.IPPROTO_IP, name, m) })
+		err = c.onSock(func() error { return c.ops.SetSockOptMReq(syscall.IPPROTO_IP, name, m) })
 	}
 	if err != nil {
 		return c.opErr("set", "setsockopt", group, err)
@@ -138,7 +138,7 @@ func (c *UDPConn) MulticastInterface() (netip.Addr, error) {
 	var m sock.MReq
 	err := c.onSock(func() error {
 		var err error
-		m, err = c.sk.GetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF)
+		m, err = c.ops.GetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF)
 		return err
 	})
 	if err != nil {
@@ -152,7 +152,7 @@ func (c *UDPConn) MulticastInterface() (netip.Addr, error) {
 // returns to the route's choice.
 func (c *UDPConn) SetMulticastInterface(addr netip.Addr) error {
 	err := c.onSock(func() error {
-		return c.sk.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, sock.MReq{Interface: addr})
+		return c.ops.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, sock.MReq{Interface: addr})
 	})
 	if err != nil {
 		return c.opErr("set", "setsockopt", nil, err)
@@ -169,7 +169,7 @@ func (c *CUDPConn) setMReq(name int, ifi *net.Interface, group, source net.Addr)
 	if err != nil {
 		return err
 	}
-	return c.sk.SetSockOptMReq(syscall.IPPROTO_IP, name, m)
+	return c.ops.SetSockOptMReq(syscall.IPPROTO_IP, name, m)
 }
 
 // SetMulticastInterface is UDPConn.SetMulticastInterface, on the socket's
@@ -178,7 +178,7 @@ func (c *CUDPConn) SetMulticastInterface(addr netip.Addr) error {
 	if c.released {
 		return net.ErrClosed
 	}
-	return c.sk.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, sock.MReq{Interface: addr})
+	return c.ops.SetSockOptMReq(syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, sock.MReq{Interface: addr})
 }
 
 // JoinGroup joins group on the socket of every core (IP_ADD_MEMBERSHIP),

@@ -52,6 +52,6 @@ func (c *CUDPConn) RxTime() (t time.Time, hw bool) {
 	if !c.inView {
 		return time.Time{}, false
 	}
-	ns, hw := c.sk.Stamp()
+	ns, hw := c.ops.Stamp()
 	return time.Unix(0, ns), hw
 }

@@ -108,11 +108,11 @@ func (c *TCPConn) spliceStep(d *TCPConn) (spliceStep, int, error) {
 	if d.wbusy.Load() || len(d.pending) > 0 {
 		return spliceWait, 0, nil
 	}
-	sp, ok := c.sk.(sock.SpliceOps)
+	sp, ok := c.ops.(sock.SpliceOps)
 	if !ok {
 		return spliceCopying, 0, nil
 	}
-	n, err := sp.Splice(d.sk, forwardBudget)
+	n, err := sp.Splice(d.ops, forwardBudget)
 	switch {
 	case n > 0:
 		return spliceMoved, n, nil
@@ -120,10 +120,10 @@ func (c *TCPConn) spliceStep(d *TCPConn) (spliceStep, int, error) {
 		return spliceWait, 0, nil // d's WriteSpace wakes the wait
 	case err != nil:
 		return spliceFailed, 0, d.opErr("write", "write", err)
-	case c.sk.Sk().ReceiveQueue.Bytes() > 0:
+	case c.sk.ReceiveQueue.Bytes() > 0:
 		return spliceCopying, 0, nil
 	}
-	if ended, rerr := c.sk.RecvEnd(); ended {
+	if ended, rerr := c.ops.RecvEnd(); ended {
 		return spliceEOF, 0, nil
 	} else if rerr != nil {
 		return spliceFailed, 0, c.opErr("read", "read", rerr)

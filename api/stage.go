@@ -78,7 +78,7 @@ func (c *TCPConn) drain() {
 		flags = sock.MsgForce
 	}
 	for len(c.pending) > 0 {
-		n, err := c.sk.SendMsg(c.pending, flags)
+		n, err := c.ops.SendMsg(c.pending, flags)
 		c.pending = c.pending[n:]
 		if isAgain(err) {
 			return
@@ -119,7 +119,7 @@ func (c *TCPConn) startStaging() {
 // checkHealth lets Writes stage while the socket is established and has
 // no pending error. It runs on the core, after the socket's events.
 func (c *TCPConn) checkHealth() {
-	sk := c.sk.Sk()
+	sk := c.sk
 	if c.released || sk.State != sock.Established || sk.Shutdown&sock.SendShutdown != 0 || sk.Err != 0 || sk.Done {
 		c.wok.Store(false)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 // UDPConn is a UDP socket of a dpstack Host, for goroutines: a
 // net.PacketConn, and a net.Conn once connected (Dial), with the methods
 // of *net.UDPConn (ReadFromUDPAddrPort, WriteToUDPAddrPort,
-// ReadMsgUDPAddrPort ...). Its socket lives on one core; every method
-// hands its work to that core and parks the calling goroutine until the
-// core answers, as TCPConn's do. A Read with nothing queued waits on the
-// core, and the datagram that arrives finishes it.
+// ReadMsgUDPAddrPort ...). Its socket lives on one core; its methods
+// hand their work to that core and park the calling goroutine until the
+// core answers, as TCPConn's do, except where a Write stages its datagram
+// (udpstage.go) or a Read finds one batched by an earlier Read's trip
+// (udpbatch.go). A Read with nothing queued waits on the core, and the
+// datagram that arrives finishes it.
 //
 // Reads may run concurrently with Writes, Close and the Set methods;
 // concurrent Reads (or Writes) take turns.
@@ -30,9 +33,17 @@ type UDPConn struct {
 	loop *lcore.Loop
 
 	// Core-owned: touched only by closures that run on loop.
-	sk       sock.DgramOps
-	released bool // Close ran
-	readWait      // a Read waiting on the core for a datagram
+	ops      sock.DgramOps
+	sk       *sock.Sock // ops.Sk()
+	released bool       // Close ran
+	readWait            // a Read waiting on the core for a datagram
+
+	stg   dgramStage // Writes staged for the core (udpstage.go)
+	batch dgramBatch // datagrams a Read's trip took for the next Reads (udpbatch.go)
+	// rerr: the socket has a pending error that a Read must go to the
+	// core for rather than take a batched datagram. The core sets and
+	// clears it.
+	rerr atomic.Bool
 
 	laddr, raddr *net.UDPAddr // set once on the core before the conn is handed out
 
@@ -52,13 +63,20 @@ type UDPConn struct {
 }
 
 // udpEvents are a UDPConn's socket callbacks, on the core: a datagram or
-// an error finishes a waiting Read.
+// an error finishes a waiting Read. A pending error also makes the next
+// Write go to the core, which returns it, and the next Read too, before
+// any datagram batched.
 type udpEvents UDPConn
 
 func (e *udpEvents) DataReady(*sock.Sock)   { (*UDPConn)(e).retryRead() }
 func (e *udpEvents) WriteSpace(*sock.Sock)  {}
 func (e *udpEvents) StateChange(*sock.Sock) { (*UDPConn)(e).retryRead() }
-func (e *udpEvents) ErrorReport(*sock.Sock) { (*UDPConn)(e).retryRead() }
+func (e *udpEvents) ErrorReport(*sock.Sock) {
+	c := (*UDPConn)(e)
+	c.stg.good.Store(0)
+	c.rerr.Store(true)
+	c.retryRead()
+}
 
 // newUDPConn makes a UDP socket on core, binds it to laddr and, when
 // raddr is valid, connects it there (bind(2), connect(2)); opts are
@@ -71,6 +89,7 @@ func newUDPConn(h Host, core int, laddr, raddr netip.AddrPort, opts ...int) (*UD
 	c.rcall = newCall(loop, c.recv)
 	c.wcall = newCall(loop, c.send)
 	c.unread = c.unpark
+	c.stg.room, c.stg.flushFn = make(chan struct{}, 1), c.flush
 	var err error
 	if cerr := onCore(h, core, func() { err = c.open(laddr, raddr, opts) }); cerr != nil {
 		return nil, cerr
@@ -87,8 +106,9 @@ func (c *UDPConn) open(laddr, raddr netip.AddrPort, opts []int) error {
 	if err != nil {
 		return err
 	}
-	c.sk = sk
-	sk.Sk().Callbacks = (*udpEvents)(c)
+	c.ops, c.sk = sk, sk.Sk()
+	c.sk.Callbacks = (*udpEvents)(c)
+	c.stg.sndbuf.Store(int64(c.sk.SndBuf))
 	c.laddr = udpAddr(sk.LocalAddr())
 	c.raddr = udpAddr(sk.RemoteAddr())
 	return nil
@@ -126,29 +146,47 @@ func udpSocket(h Host, core int, laddr, raddr netip.AddrPort, opts []int) (sock.
 	return sk, nil
 }
 
-// recv is a Read's work on the core: the next datagram, or a wait on the
-// core for one (see TCPConn.recv). The length is the datagram's whole
-// length (MSG_TRUNC), for ReadMsgUDPAddrPort's flags.
+// recv is a Read's work on the core: the next datagram, and those queued
+// behind it into the batch (fill), or a wait on the core for one (see
+// TCPConn.recv). The length is the datagram's whole length (MSG_TRUNC),
+// for ReadMsgUDPAddrPort's flags. With datagrams batched, the Read came
+// for the pending error alone: errBatched when there is none.
 func (c *UDPConn) recv(cl *call) bool {
 	if c.released {
 		cl.n, cl.err = 0, net.ErrClosed
 		return true
 	}
-	cl.n, c.from, cl.err = c.sk.RecvFrom(cl.p, cl.flags|syscall.MSG_TRUNC)
+	c.rerr.Store(false) // whatever is pending, this call takes it
+	if c.batch.n > 0 {
+		cl.n, cl.err = 0, c.sk.SockError()
+		if cl.err == nil {
+			cl.err = errBatched
+		}
+		return true
+	}
+	cl.n, c.from, cl.err = c.ops.RecvFrom(cl.p, cl.flags|syscall.MSG_TRUNC)
 	if cl.err == nil {
-		c.stamp, c.stampHW = c.sk.Stamp()
+		c.stamp, c.stampHW = c.ops.Stamp()
 		c.loop.ObserveDelivery(c.stamp)
+		c.fill()
 	}
 	return c.park(cl, cl.err, isClosed(cl.stop) || c.closed())
 }
 
-// send is a Write's work on the core: one datagram, to c.to or the peer.
+// send is a Write's work on the core: one datagram, to c.to or the peer,
+// after what is staged. A datagram that went makes its destination the
+// one the stage takes datagrams for.
 func (c *UDPConn) send(cl *call) bool {
 	if c.released {
 		cl.n, cl.err = 0, net.ErrClosed
 		return true
 	}
-	cl.n, cl.err = c.sk.SendTo(cl.p, cl.flags, c.to)
+	c.sendStaged()
+	c.rerr.Store(false) // SendTo takes the pending error
+	cl.n, cl.err = c.ops.SendTo(cl.p, cl.flags, c.to)
+	if cl.err == nil {
+		c.stg.good.Store(dgramKey(c.to))
+	}
 	return true
 }
 
@@ -175,6 +213,10 @@ func (c *UDPConn) read(p []byte, flags int) (int, netip.AddrPort, error) {
 		if isClosed(passed) {
 			return 0, netip.AddrPort{}, os.ErrDeadlineExceeded
 		}
+		if c.batch.n > 0 && !c.rerr.Load() {
+			n, from := c.take(p)
+			return n, from, nil
+		}
 		cl.p, cl.flags, cl.stop = p, flags, passed
 		if err := post(c.loop, cl.fn); err != nil {
 			cl.p = nil
@@ -182,7 +224,7 @@ func (c *UDPConn) read(p []byte, flags int) (int, netip.AddrPort, error) {
 		}
 		<-cl.done
 		cl.p = nil
-		if cl.err != errUnparked {
+		if cl.err != errUnparked && cl.err != errBatched {
 			return cl.n, c.from, cl.err
 		}
 	}
@@ -250,7 +292,7 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 }
 
 // write sends b as one datagram to to, or to the peer for the zero
-// AddrPort.
+// AddrPort: staged when it can be, through the core otherwise.
 func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -259,6 +301,12 @@ func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
 	}
 	if isClosed(c.wd.wait()) {
 		return 0, os.ErrDeadlineExceeded
+	}
+	if staged, err := c.stage(b, to); staged || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return len(b), nil
 	}
 	cl := c.wcall
 	c.to, cl.p, cl.flags = to, b, 0
@@ -271,10 +319,12 @@ func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
 }
 
 // WriteToUDPAddrPort sends b as one datagram to addr (sendto(2)). It does
-// not wait: the datagram is on its way when it returns. Errors match
-// their errno: syscall.EMSGSIZE over 65,507 bytes, ECONNREFUSED for a
-// port unreachable that came back since the last call on a connected
-// conn, EACCES to a broadcast address without SO_BROADCAST.
+// not wait for the datagram to leave: it is on its way, or staged for the
+// core, when it returns (udpstage.go says when a Write waits, and which
+// errors then come on the next call). Errors match their errno:
+// syscall.EMSGSIZE over 65,507 bytes, ECONNREFUSED for a port
+// unreachable that came back since the last call on a connected conn,
+// EACCES to a broadcast address without SO_BROADCAST.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if !addr.IsValid() {
 		return 0, c.opErr("write", "sendto", nil, syscall.EDESTADDRREQ)
@@ -343,7 +393,8 @@ func (c *UDPConn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline sets the time after which a Write fails with
-// os.ErrDeadlineExceeded. Writes never wait, so it only refuses them.
+// os.ErrDeadlineExceeded, also one waiting for room to stage its
+// datagram.
 func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 	if c.closed() {
 		return c.opErr("set", "setsockopt", nil, net.ErrClosed)
@@ -355,7 +406,7 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 // SetSockOpt sets an integer socket option on the core (setsockopt(2)):
 // SO_RCVBUF, SO_BROADCAST, IP_TOS, IP_TTL ...
 func (c *UDPConn) SetSockOpt(level, name, val int) error {
-	if err := c.onSock(func() error { return c.sk.SetSockOpt(level, name, val) }); err != nil {
+	if err := c.onSock(func() error { return c.ops.SetSockOpt(level, name, val) }); err != nil {
 		return c.opErr("set", "setsockopt", nil, err)
 	}
 	return nil
@@ -367,7 +418,7 @@ func (c *UDPConn) GetSockoptInt(level, name int) (int, error) {
 	var v int
 	err := c.onSock(func() error {
 		var err error
-		v, err = c.sk.GetSockOpt(level, name)
+		v, err = c.ops.GetSockOpt(level, name)
 		return err
 	})
 	if err != nil {
@@ -376,8 +427,9 @@ func (c *UDPConn) GetSockoptInt(level, name int) (int, error) {
 	return v, nil
 }
 
-// onSock runs fn on the socket's core and returns its error, or
-// net.ErrClosed once the socket was closed.
+// onSock runs fn on the socket's core, after what is staged, and returns
+// its error, or net.ErrClosed once the socket was closed. Since fn may
+// change what a send checks, the next datagram goes through the core.
 func (c *UDPConn) onSock(fn func() error) error {
 	var err error
 	if cerr := onCore(c.h, c.core, func() {
@@ -385,7 +437,10 @@ func (c *UDPConn) onSock(fn func() error) error {
 			err = net.ErrClosed
 			return
 		}
+		c.sendStaged()
+		c.stg.good.Store(0)
 		err = fn()
+		c.stg.sndbuf.Store(int64(c.sk.SndBuf))
 	}); cerr != nil {
 		err = cerr
 	}
@@ -402,8 +457,10 @@ func (c *UDPConn) SetWriteBuffer(bytes int) error {
 	return c.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_SNDBUF, bytes)
 }
 
-// Close closes the socket: its port goes back and queued datagrams are
-// dropped. A waiting Read returns net.ErrClosed; a second Close returns
+// Close closes the socket: what Writes staged is sent first, then its
+// port goes back and queued datagrams are dropped. A waiting Read
+// returns net.ErrClosed, as does a Write waiting for room to stage; a
+// Write already staging finishes first. A second Close returns
 // net.ErrClosed.
 func (c *UDPConn) Close() error {
 	first := false
@@ -416,14 +473,17 @@ func (c *UDPConn) Close() error {
 	}
 	c.rd.stop()
 	c.wd.stop()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	release(c.h, c.core, func() {
 		c.unpark()
 		if c.released {
 			return
 		}
+		c.sendStaged()
 		c.released = true
-		c.sk.Sk().Callbacks = nil
-		c.sk.Close()
+		c.sk.Callbacks = nil
+		c.ops.Close()
 	})
 	return nil
 }

@@ -30,13 +30,15 @@ type State struct {
 	Mempool  Mempool           `json:"mempool"`
 }
 
-// Port is the DPDK port and the host's address.
+// Port is the DPDK port and the host's addresses.
 type Port struct {
-	Name   string `json:"name"`
-	MAC    string `json:"mac"`
-	Addr   string `json:"addr"` // with its prefix length
-	LinkUp bool   `json:"link_up"`
-	Speed  uint32 `json:"speed_mbps"`
+	Name   string   `json:"name"`
+	MAC    string   `json:"mac"`
+	Addr   string   `json:"addr"`           // the first address, with its prefix length
+	Addrs  []string `json:"addrs"`          // every address, the first first
+	VLAN   uint16   `json:"vlan,omitempty"` // the 802.1Q VLAN ID, if any
+	LinkUp bool     `json:"link_up"`
+	Speed  uint32   `json:"speed_mbps"`
 }
 
 // Mempool is the packet buffers' use.
@@ -123,7 +125,10 @@ const coreTimeout = time.Second
 // Snapshot takes h's state, one core after another.
 func Snapshot(h *stack.Host) *State {
 	st := &State{Time: time.Now(), Counters: map[string]uint64{}}
-	st.Port = Port{Name: h.Port().Name(), MAC: h.MAC().String(), Addr: h.Addr().String()}
+	st.Port = Port{Name: h.Port().Name(), MAC: h.MAC().String(), Addr: h.Addr().String(), VLAN: h.VLAN()}
+	for _, a := range h.Addrs() {
+		st.Port.Addrs = append(st.Port.Addrs, a.String())
+	}
 	if l, err := h.Port().Link(); err == nil {
 		st.Port.LinkUp, st.Port.Speed = l.Up, l.SpeedMbps
 	}

@@ -132,11 +132,13 @@ const (
 	RxOffloadTCPCksum  = uint64(C.RTE_ETH_RX_OFFLOAD_TCP_CKSUM)
 	RxOffloadRSSHash   = uint64(C.RTE_ETH_RX_OFFLOAD_RSS_HASH)
 	RxOffloadTimestamp = uint64(C.RTE_ETH_RX_OFFLOAD_TIMESTAMP)
+	RxOffloadVLANStrip = uint64(C.RTE_ETH_RX_OFFLOAD_VLAN_STRIP)
 	TxOffloadIPv4Cksum = uint64(C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
 	TxOffloadUDPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 	TxOffloadTCPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
 	TxOffloadMultiSegs = uint64(C.RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 	TxOffloadTCPTSO    = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_TSO)
+	TxOffloadVLAN      = uint64(C.RTE_ETH_TX_OFFLOAD_VLAN_INSERT)
 )
 
 // DriverAFXDP is the driver name of DPDK's AF_XDP ports

@@ -14,6 +14,7 @@ import (
 	"github.com/dpstack/dpstack/faultwire"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/stacktest"
 )
 
 const (
@@ -75,16 +76,9 @@ func icmpFrame(size int) []byte {
 }
 
 func tcpFrame(size int) []byte {
-	f := make([]byte, l4+header.TCPMinLen+size)
-	header.Ethernet(f).Encode(macB, macA, header.EtherTypeIPv4)
-	ip := header.IPv4(f[eth:])
-	ip.Encode(header.IPv4Fields{TotalLen: uint16(len(ip)), TTL: 64, Protocol: header.IPProtoTCP, Src: ipA, Dst: ipB})
-	ip.SetChecksumFull()
-	seg := header.TCP(f[l4:])
-	seg.Encode(header.TCPFields{SrcPort: 4000, DstPort: 80, SeqNum: 1, AckNum: 2, DataOffset: header.TCPMinLen,
-		Flags: header.TCPFlagACK, Window: 1000})
-	seg.SetChecksum(seg.CalculateChecksum(header.PseudoHeaderSum(ipA, ipB, header.IPProtoTCP, uint16(len(seg)))))
-	return f
+	s := stacktest.Segment{SrcPort: 4000, DstPort: 80, Seq: 1, Ack: 2, Flags: header.TCPFlagACK, Window: 1000,
+		Payload: make([]byte, size)}
+	return s.Frame(macA, macB, ipA, ipB)
 }
 
 // withIP rewrites f's IPv4 header with fn and sums it again.

@@ -65,10 +65,13 @@ type Stats struct {
 type rxQueue struct {
 	port  *dpdk.Port
 	queue uint16
-	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
-	op    int         // its burst in the loop's batch
-	input func(pkts []*mbuf.Buf)
-	hw    *hwClock // the port's clock if it timestamps in hardware
+	// hidden keeps the queue's bursts from the Tap (HideFromTap); here,
+	// in queue's padding, the struct stays one cache line
+	hidden bool
+	pkts   []*mbuf.Buf // C memory: see mbuf.NewBurst
+	op     int         // its burst in the loop's batch
+	input  func(pkts []*mbuf.Buf)
+	hw     *hwClock // the port's clock if it timestamps in hardware
 }
 
 // cacheFree is a cache whose held-back frees the loop makes in its batch.
@@ -309,7 +312,7 @@ func (l *Loop) turn() bool {
 				l.rxAt, stamped = l.rxWall(), true
 			}
 			l.rxHW = q.hw
-			if l.tap != nil {
+			if l.tap != nil && !q.hidden {
 				l.tapped(l.tap.Packets(q.pkts[:n], l.rxAt, false))
 			}
 			q.input(q.pkts[:n])
@@ -540,10 +543,13 @@ func (l *Loop) Stop() {
 type TxBatch struct {
 	port  *dpdk.Port
 	queue uint16
-	pkts  []*mbuf.Buf // C memory: see mbuf.NewBurst
-	n     int
-	op    int // its burst in the loop's batch
-	loop  *Loop
+	// hidden keeps the batch from the Tap (HideFromTap), in queue's
+	// padding
+	hidden bool
+	pkts   []*mbuf.Buf // C memory: see mbuf.NewBurst
+	n      int
+	op     int // its burst in the loop's batch
+	loop   *Loop
 	// tapped is how many of the queued packets the loop's Tap has seen
 	// (the first ones): those a burst did not take are not seen twice.
 	tapped int

@@ -51,7 +51,9 @@ const (
 	TxTCPCksum    = uint64(C.RTE_MBUF_F_TX_TCP_CKSUM)
 	TxL4Mask      = uint64(C.RTE_MBUF_F_TX_L4_MASK) // TxTCPCksum and TxUDPCksum are values under it
 	TxUDPCksum    = uint64(C.RTE_MBUF_F_TX_UDP_CKSUM)
-	TxTCPSeg      = uint64(C.RTE_MBUF_F_TX_TCP_SEG) // TCP segmentation offload (SetTSO)
+	TxTCPSeg      = uint64(C.RTE_MBUF_F_TX_TCP_SEG)       // TCP segmentation offload (SetTSO)
+	RxVLANStrip   = uint64(C.RTE_MBUF_F_RX_VLAN_STRIPPED) // the port took the 802.1Q tag off into VLANTCI
+	TxVLAN        = uint64(C.RTE_MBUF_F_TX_VLAN)          // the port inserts the 802.1Q tag from VLANTCI
 )
 
 // Flags that say where an mbuf's data lives: in another mbuf (a clone) or
@@ -246,6 +248,19 @@ func (b *Buf) RSSHash() (uint32, bool) {
 // PacketType is the driver's classification of the packet (RTE_PTYPE_*).
 func (b *Buf) PacketType() uint32 {
 	return *(*uint32)(b.at(uintptr(C.dps_off_packet_type)))
+}
+
+// VLANTCI is the 802.1Q tag control information the port stripped from a
+// received frame (with RxVLANStrip), or that it inserts in a sent one
+// (with TxVLAN): vlan_tci.
+func (b *Buf) VLANTCI() uint16 { return uint16(b.vlan_tci) }
+
+// SetVLANTCI asks the port to insert an 802.1Q tag with tci as it sends b
+// (RTE_MBUF_F_TX_VLAN and vlan_tci); the port must have
+// RTE_ETH_TX_OFFLOAD_VLAN_INSERT on.
+func (b *Buf) SetVLANTCI(tci uint16) {
+	b.vlan_tci = C.uint16_t(tci)
+	b.ol_flags |= C.uint64_t(TxVLAN)
 }
 
 // SetTxOffload sets the header lengths that checksum offload needs

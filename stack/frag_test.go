@@ -219,8 +219,8 @@ func TestKernelPeerFragments(t *testing.T) {
 // answered with a RST.
 func TestFragmentedTCPSegment(t *testing.T) {
 	lh := newLoopHost(t, 1)
-	f := lh.frame(header.TCPFields{SrcPort: 80, DstPort: 40000, SeqNum: 1, AckNum: 2,
-		Flags: header.TCPFlagACK, Window: 65535}, []byte("a segment in three fragments"))
+	f := lh.frame(stacktest.Segment{SrcPort: 80, DstPort: 40000, Seq: 1, Ack: 2,
+		Flags: header.TCPFlagACK, Window: 65535, Payload: []byte("a segment in three fragments")})
 	seg := f[header.EthernetLen+header.IPv4MinLen:]
 	for _, fr := range fragmentFrames(lh.h.MAC(), loopPeerMAC, addrB.Addr(), addrA.Addr(), header.IPProtoTCP, 99, seg, 16) {
 		b := lh.h.Pool().Alloc()
@@ -370,8 +370,8 @@ func TestFragmentedTCPTwoCores(t *testing.T) {
 	// decides, and each try has even odds.
 	for id := uint16(1); id <= 16 && s1.IPv4().Stats().ReasmOKs.Load() == 0; id++ {
 		data := []byte(fmt.Sprintf("segment %2d, cut in fragments of 16 bytes", id))
-		f := lh.frame(header.TCPFields{SrcPort: 80, DstPort: lport, SeqNum: seq, AckNum: iss + 1,
-			Flags: header.TCPFlagACK | header.TCPFlagPSH, Window: 65535}, data)
+		f := lh.frame(stacktest.Segment{SrcPort: 80, DstPort: lport, Seq: seq, Ack: iss + 1,
+			Flags: header.TCPFlagACK | header.TCPFlagPSH, Window: 65535, Payload: data})
 		seg := f[header.EthernetLen+header.IPv4MinLen:]
 		for i, fr := range fragmentFrames(lh.h.MAC(), loopPeerMAC, addrB.Addr(), addrA.Addr(), header.IPProtoTCP, id, seg, 16) {
 			b := lh.h.Pool().Alloc()

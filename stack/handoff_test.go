@@ -58,21 +58,14 @@ func newLoopHost(t testing.TB, cores int) *loopHost {
 }
 
 // frame builds the frame of a TCP segment from the peer (addrB).
-func (lh *loopHost) frame(f header.TCPFields, payload []byte) []byte {
-	seg := make([]byte, header.TCPMinLen+len(payload))
-	f.DataOffset = header.TCPMinLen
-	header.TCP(seg).Encode(f)
-	copy(seg[header.TCPMinLen:], payload)
-	sum := header.PseudoHeaderSum(addrB.Addr(), addrA.Addr(), header.IPProtoTCP, uint16(len(seg)))
-	header.TCP(seg).SetChecksum(header.TCP(seg).CalculateChecksum(sum))
-	return stacktest.EthFrame(lh.h.MAC(), loopPeerMAC, header.EtherTypeIPv4,
-		stacktest.IPv4Packet(addrB.Addr(), addrA.Addr(), header.IPProtoTCP, 64, seg))
+func (lh *loopHost) frame(s stacktest.Segment) []byte {
+	return s.Frame(loopPeerMAC, lh.h.MAC(), addrB.Addr(), addrA.Addr())
 }
 
 // inject transmits a TCP segment from the peer (addrB) into queue q.
-func (lh *loopHost) inject(q int, f header.TCPFields, payload []byte) {
+func (lh *loopHost) inject(q int, s stacktest.Segment) {
 	lh.t.Helper()
-	frame := lh.frame(f, payload)
+	frame := lh.frame(s)
 	b := lh.h.Pool().Alloc()
 	require.NotNil(lh.t, b)
 	copy(b.Put(len(frame)), frame)
@@ -151,8 +144,8 @@ func TestHandoffSynAck(t *testing.T) {
 
 	// The SYN-ACK lands on core 1.
 	const irs = 5000
-	lh.inject(1, header.TCPFields{SrcPort: 80, DstPort: local.Port(), SeqNum: irs, AckNum: syn.SeqNum() + 1,
-		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535}, nil)
+	lh.inject(1, stacktest.Segment{SrcPort: 80, DstPort: local.Port(), Seq: irs, Ack: syn.SeqNum() + 1,
+		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535})
 	s1.Loop().Poll()
 	assert.Empty(t, lh.sent(1), "core 1 sent nothing: no RST")
 	assert.Equal(t, uint64(1), lh.tcpStats(1).Handoffs.Load())
@@ -169,8 +162,8 @@ func TestHandoffSynAck(t *testing.T) {
 	assert.Equal(t, uint64(1), lh.tcpStats(0).InSegs.Load()+lh.tcpStats(1).InSegs.Load(), "counted once")
 
 	// Data on core 1 reaches the socket on core 0.
-	lh.inject(1, header.TCPFields{SrcPort: 80, DstPort: local.Port(), SeqNum: irs + 1, AckNum: syn.SeqNum() + 1,
-		Flags: header.TCPFlagACK | header.TCPFlagPSH, Window: 65535}, []byte("hello"))
+	lh.inject(1, stacktest.Segment{SrcPort: 80, DstPort: local.Port(), Seq: irs + 1, Ack: syn.SeqNum() + 1,
+		Flags: header.TCPFlagACK | header.TCPFlagPSH, Window: 65535, Payload: []byte("hello")})
 	s1.Loop().Poll()
 	s0.Loop().Poll()
 	buf := make([]byte, 64)
@@ -196,8 +189,8 @@ func TestHandoffSynAck(t *testing.T) {
 func TestHandoffNoOwner(t *testing.T) {
 	lh := newLoopHost(t, 2)
 	s1 := lh.h.Stacks()[1]
-	lh.inject(1, header.TCPFields{SrcPort: 80, DstPort: 40000, SeqNum: 1, AckNum: 2,
-		Flags: header.TCPFlagACK, Window: 65535}, nil)
+	lh.inject(1, stacktest.Segment{SrcPort: 80, DstPort: 40000, Seq: 1, Ack: 2,
+		Flags: header.TCPFlagACK, Window: 65535})
 	s1.Loop().Poll()
 	out := lh.sent(1)
 	require.Len(t, out, 1)
@@ -220,14 +213,14 @@ func TestHandoffBeforeListener(t *testing.T) {
 		lns = append(lns, l)
 	}
 	// The SYN reaches core 0, which answers it.
-	lh.inject(0, header.TCPFields{SrcPort: 3333, DstPort: 7000, SeqNum: 100, Flags: header.TCPFlagSYN, Window: 65535}, nil)
+	lh.inject(0, stacktest.Segment{SrcPort: 3333, DstPort: 7000, Seq: 100, Flags: header.TCPFlagSYN, Window: 65535})
 	s0.Loop().Poll()
 	out := lh.sent(0)
 	require.Len(t, out, 1)
 	require.Equal(t, header.TCPFlagSYN|header.TCPFlagACK, out[0].Flags())
 	iss := out[0].SeqNum()
 	// The ACK reaches core 1.
-	lh.inject(1, header.TCPFields{SrcPort: 3333, DstPort: 7000, SeqNum: 101, AckNum: iss + 1, Flags: header.TCPFlagACK, Window: 65535}, nil)
+	lh.inject(1, stacktest.Segment{SrcPort: 3333, DstPort: 7000, Seq: 101, Ack: iss + 1, Flags: header.TCPFlagACK, Window: 65535})
 	s1.Loop().Poll()
 	assert.Empty(t, lh.sent(1), "no RST from core 1's listener")
 	s0.Loop().Poll()
@@ -272,8 +265,8 @@ func TestHandoffInboxFull(t *testing.T) {
 		filled++
 	}
 	require.Positive(t, filled)
-	lh.inject(1, header.TCPFields{SrcPort: 80, DstPort: local.Port(), SeqNum: 1, AckNum: syn.SeqNum() + 1,
-		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535}, nil)
+	lh.inject(1, stacktest.Segment{SrcPort: 80, DstPort: local.Port(), Seq: 1, Ack: syn.SeqNum() + 1,
+		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535})
 	s1.Loop().Poll()
 	assert.Empty(t, lh.sent(1))
 	assert.Equal(t, uint64(1), s1.Device().Drops.Get(stat.DropHandoffFull))
@@ -298,8 +291,8 @@ func TestHandoffTimeWait(t *testing.T) {
 	iss := lh.sent(0)[0].SeqNum()
 	local := sk.Common.Local
 	const irs = 9000
-	lh.inject(0, header.TCPFields{SrcPort: 80, DstPort: local.Port(), SeqNum: irs, AckNum: iss + 1,
-		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535}, nil)
+	lh.inject(0, stacktest.Segment{SrcPort: 80, DstPort: local.Port(), Seq: irs, Ack: iss + 1,
+		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535})
 	s0.Loop().Poll()
 	require.Equal(t, sock.Established, sk.State())
 	lh.sent(0)
@@ -311,9 +304,9 @@ func TestHandoffTimeWait(t *testing.T) {
 	require.Equal(t, header.TCPFlagFIN|header.TCPFlagACK, out[0].Flags())
 
 	// The peer's ACK of our FIN, with its own FIN, lands on core 1.
-	finAck := header.TCPFields{SrcPort: 80, DstPort: local.Port(), SeqNum: irs + 1, AckNum: iss + 2,
+	finAck := stacktest.Segment{SrcPort: 80, DstPort: local.Port(), Seq: irs + 1, Ack: iss + 2,
 		Flags: header.TCPFlagFIN | header.TCPFlagACK, Window: 65535}
-	lh.inject(1, finAck, nil)
+	lh.inject(1, finAck)
 	s1.Loop().Poll()
 	s0.Loop().Poll()
 	st, ok := s0.TCP().StateOf(local, remote)
@@ -327,7 +320,7 @@ func TestHandoffTimeWait(t *testing.T) {
 	assert.Equal(t, 0, owner)
 
 	// The FIN again, on core 1: TIME-WAIT on core 0 answers it.
-	lh.inject(1, finAck, nil)
+	lh.inject(1, finAck)
 	s1.Loop().Poll()
 	s0.Loop().Poll()
 	assert.Empty(t, lh.sent(1), "no RST from core 1")
@@ -373,8 +366,8 @@ func (lh *loopHost) established() (*tcp.Sock, uint32, uint16) {
 	s0.Loop().Flush()
 	iss := lh.sent(0)[0].SeqNum()
 	lport := sk.Common.Local.Port()
-	lh.inject(0, header.TCPFields{SrcPort: 80, DstPort: lport, SeqNum: 100, AckNum: iss + 1,
-		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535}, nil)
+	lh.inject(0, stacktest.Segment{SrcPort: 80, DstPort: lport, Seq: 100, Ack: iss + 1,
+		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535})
 	s0.Loop().Poll()
 	require.Equal(t, sock.Established, sk.State())
 	lh.sent(0)
@@ -387,8 +380,8 @@ func (lh *loopHost) established() (*tcp.Sock, uint32, uint16) {
 func (lh *loopHost) ackStream() (*tcp.Sock, func(q uint16)) {
 	s0, s1 := lh.h.Stacks()[0], lh.h.Stacks()[1]
 	sk, iss, lport := lh.established()
-	frame := lh.frame(header.TCPFields{SrcPort: 80, DstPort: lport, SeqNum: 101, AckNum: iss + 1,
-		Flags: header.TCPFlagACK, Window: 65535}, nil)
+	frame := lh.frame(stacktest.Segment{SrcPort: 80, DstPort: lport, Seq: 101, Ack: iss + 1,
+		Flags: header.TCPFlagACK, Window: 65535})
 	pool := lh.h.Pool()
 	one := mbuf.NewBurst(1)
 	return sk, func(q uint16) {

@@ -29,14 +29,26 @@ type Route struct {
 	Gateway netip.Addr
 }
 
+// String is the route as ip route writes it: "198.19.0.0/16 via 198.18.0.1".
+func (r Route) String() string { return fmt.Sprintf("%v via %v", r.Prefix, r.Gateway) }
+
 // Config sets up a Host.
 type Config struct {
 	// Name prefixes the host's DPDK object names; unique per process.
 	Name string
 	// Port is the DPDK port to run on; it must be attached and stopped.
 	Port *dpdk.Port
-	// Addr is the host's address and connected subnet on the port.
+	// Addr is the host's first address on the port, with the length of
+	// its connected subnet's prefix.
 	Addr netip.Prefix
+	// Addrs are the host's further addresses on the port, each with its
+	// connected prefix. With Addr they make the device's address list
+	// (Linux's in_ifaddr list, kept by each core's route.Table): the
+	// stack answers ARP, ICMP, TCP and UDP on every one, and the first
+	// address on a subnet is the source of what goes out through it (the
+	// connected route's preferred source); a later one on the same subnet
+	// is a secondary.
+	Addrs []netip.Prefix
 	// Gateway, when valid, is the default route's next hop.
 	Gateway netip.Addr
 	// Routes are further static routes.
@@ -86,6 +98,13 @@ type Config struct {
 	PoolOps string
 	// MTU is the port's MTU; 0 means 1500.
 	MTU int
+	// VLAN, when not 0, puts the host on that IEEE 802.1Q VLAN (1-4094) of
+	// the port: it tags what it sends and takes only frames tagged with
+	// it, dropping untagged frames and other VLANs' (stat.DropVLANUntagged,
+	// DropVLANOther). The port strips and inserts the tag where it offers
+	// to (RTE_ETH_RX_OFFLOAD_VLAN_STRIP, RTE_ETH_TX_OFFLOAD_VLAN_INSERT);
+	// elsewhere the stack does, in the headroom.
+	VLAN uint16
 	// Congestion is the TCP congestion control of new sockets ("cubic" or
 	// "reno"); "" means sock.DefaultCongestion (CUBIC).
 	Congestion string
@@ -96,6 +115,11 @@ type Config struct {
 	// ReasmTimeout is how long fragments wait for the rest of their
 	// datagram (Linux's ipfrag_time); 0 means ipv4.DefaultReasmTimeout.
 	ReasmTimeout time.Duration
+	// Exception, when set, is the kernel exception path: what the stack
+	// does not consume goes to a kernel interface, and what the kernel
+	// sends there goes out of Port (exception.go). Nil: none, and the
+	// data path does not look for one beyond a nil check per rx burst.
+	Exception *Exception
 }
 
 // Host runs one port on a set of cores: the pool, the port's queues and
@@ -133,6 +157,7 @@ type Host struct {
 	rxKept  int
 	opens   atomic.Uint32 // NextCore's counter
 	tx      []*lcore.TxBatch
+	excTx   []*lcore.TxBatch // the cores' queues on the exception port
 	running []<-chan error
 	closed  bool
 	mu      sync.Mutex
@@ -144,8 +169,10 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.Port == nil {
 		return nil, fmt.Errorf("stack: no port: %w", syscall.EINVAL)
 	}
-	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", cfg.Addr, syscall.EAFNOSUPPORT)
+	for _, a := range append([]netip.Prefix{cfg.Addr}, cfg.Addrs...) {
+		if !a.IsValid() || !a.Addr().Is4() {
+			return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", a, syscall.EAFNOSUPPORT)
+		}
 	}
 	if cfg.Cores == 0 {
 		cfg.Cores = 1
@@ -162,6 +189,9 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
+	}
+	if cfg.VLAN > header.VLANIDMask-1 {
+		return nil, fmt.Errorf("stack: VLAN %d: want 1-%d (0: none): %w", cfg.VLAN, header.VLANIDMask-1, syscall.EINVAL)
 	}
 	if cfg.Congestion != "" && !sock.CongestionRegistered(cfg.Congestion) {
 		return nil, fmt.Errorf("stack: congestion control %q: %w", cfg.Congestion, syscall.ENOENT)
@@ -185,6 +215,10 @@ func Open(cfg Config) (*Host, error) {
 	}
 	h.steer = h.steering()
 	h.mc = h.newMCHost()
+	if err := h.setupException(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	if err := h.sockMemLimits(); err != nil {
 		h.Close()
 		return nil, err
@@ -207,6 +241,19 @@ const RxReserve = rxDesc + txDesc + 128
 // The port's descriptors per queue.
 const rxDesc, txDesc = 512, 512
 
+// excDesc is the exception port's rx and tx descriptors per queue: the
+// kernel's share of the traffic is the small one.
+const excDesc = 256
+
+// rxReserve is the receive reserve of each core (RxReserve), and the
+// exception port's descriptors when there is one.
+func (h *Host) rxReserve() int {
+	if h.cfg.Exception != nil {
+		return RxReserve + 2*excDesc
+	}
+	return RxReserve
+}
+
 // sockMemLimits sets each core's share of the sockets' memory limit, in
 // the truesize bytes that sockets are charged (an mbuf's whole buffer,
 // whatever its payload), and of the orphans.
@@ -221,10 +268,10 @@ func (h *Host) sockMemLimits() error {
 	case n == 0:
 		// What the port's reserve, the driver's rings beyond the
 		// reserve's rx descriptors, and IP reassembly leave.
-		n = h.pool.Size() - h.cfg.Cores*RxReserve - h.driverExtra() - h.pool.Size()/ipv4.ReasmPoolShare
+		n = h.pool.Size() - h.cfg.Cores*h.rxReserve() - h.driverExtra() - h.pool.Size()/ipv4.ReasmPoolShare
 		if n < h.cfg.Cores*minSockMem {
 			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each, the driver's rings %d more, reassembly %d, and the sockets need at least %d: %w",
-				h.pool.Size(), h.cfg.Cores, RxReserve, h.driverExtra(), h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
+				h.pool.Size(), h.cfg.Cores, h.rxReserve(), h.driverExtra(), h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
 		}
 	case n < h.cfg.Cores*minSockMem:
 		return fmt.Errorf("stack: SockMem %d: want at least %d per core: %w", n, minSockMem, syscall.EINVAL)
@@ -302,6 +349,12 @@ func (h *Host) setupPort() error {
 		RxInterrupts: true,
 		Pool:         h.pool,
 	}
+	if h.cfg.VLAN != 0 {
+		// The tag in the mbuf, not the frame, where the port can;
+		// each received frame says which it carries (Stack.vlanInput).
+		conf.RxOffloads |= dpdk.RxOffloadVLANStrip
+		conf.TxOffloads |= dpdk.TxOffloadVLAN
+	}
 	var err error
 	if h.offloads, err = p.Configure(conf); err != nil {
 		// Some drivers refuse rx interrupts they do not have already
@@ -340,6 +393,42 @@ func (h *Host) setupPort() error {
 	h.rxHeld = h.pool.InUse() - base
 	if info, err := p.Info(); err == nil && info.KeepsRxMbufs {
 		h.rxKept = h.rxHeld
+	}
+	return nil
+}
+
+// setupException configures and starts the exception port, if any: a
+// queue pair per core on the host's pool, the host's MTU and the host's
+// MAC, which a net_tap gives its kernel interface too (rte_eth_dev_default_mac_addr_set
+// sets both), so that the kernel takes the frames sent to the host.
+func (h *Host) setupException() error {
+	x := h.cfg.Exception
+	if x == nil {
+		return nil
+	}
+	if x.Port == nil || x.Policy == nil {
+		return fmt.Errorf("stack: exception path without a port or a policy: %w", syscall.EINVAL)
+	}
+	conf := dpdk.PortConfig{
+		RxQueues:     h.cfg.Cores,
+		TxQueues:     h.cfg.Cores,
+		RxDesc:       excDesc,
+		TxDesc:       excDesc,
+		MTU:          h.cfg.MTU,
+		RxInterrupts: true,
+		Pool:         h.pool,
+	}
+	if _, err := x.Port.Configure(conf); err != nil {
+		conf.RxInterrupts = false
+		if _, err = x.Port.Configure(conf); err != nil {
+			return fmt.Errorf("stack: exception port %s: %w", x.Port.Name(), err)
+		}
+	}
+	if err := x.Port.SetMAC(h.mac[:]); err != nil && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("stack: exception port %s: %w", x.Port.Name(), err)
+	}
+	if err := x.Port.Start(); err != nil {
+		return fmt.Errorf("stack: exception port %s: %w", x.Port.Name(), err)
 	}
 	return nil
 }
@@ -389,6 +478,7 @@ func (h *Host) features() netdev.Features {
 	on(h.offloads.TxOffloads, dpdk.TxOffloadIPv4Cksum, netdev.TxIPv4Cksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadTCPCksum, netdev.TxTCPCksum)
 	on(h.offloads.TxOffloads, dpdk.TxOffloadUDPCksum, netdev.TxUDPCksum)
+	on(h.offloads.TxOffloads, dpdk.TxOffloadVLAN, netdev.TxVLANInsert)
 	if h.offloads.TxOffloads&(dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum) ==
 		dpdk.TxOffloadTCPTSO|dpdk.TxOffloadMultiSegs|dpdk.TxOffloadTCPCksum|dpdk.TxOffloadIPv4Cksum {
 		// A TSO packet is a chain (header mbuf and the data's clones),
@@ -417,14 +507,17 @@ func (h *Host) addCore(core int) error {
 		MAC:      h.mac,
 		MTU:      h.cfg.MTU,
 		TSOMTU:   h.tsoMTU(),
+		VLAN:     h.cfg.VLAN,
 		Features: h.features(),
 		Cache:    cache,
 		TxQueue:  tx,
 	})
 	rt := route.NewTable(loop.Wheel())
 	rt.SetClock(loop.Now)
-	if err := rt.AddConnected(h.cfg.Addr, dev); err != nil {
-		return err
+	for _, a := range h.Addrs() {
+		if err := rt.AddConnected(a, dev); err != nil {
+			return fmt.Errorf("stack: address %v: %w", a, err)
+		}
 	}
 	for _, r := range h.cfg.Routes {
 		if err := rt.AddRoute(r.Prefix, r.Gateway); err != nil {
@@ -436,7 +529,18 @@ func (h *Host) addCore(core int) error {
 			return fmt.Errorf("stack: default gateway %v: %w", h.cfg.Gateway, err)
 		}
 	}
+	var s *Stack // for the exception path's hooks, which run once it exists
+	var exc *exception
 	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans}
+	uc := udp.Config{Ports: h.ports}
+	if x := h.cfg.Exception; x != nil {
+		exc = &exception{policy: x.Policy, tx: loop.AddTx(x.Port, q)}
+		h.excTx = append(h.excTx, exc.tx)
+		if x.Policy.Auto {
+			tc.Unclaimed = func(b *mbuf.Buf) bool { return s.unclaimed(b, header.IPProtoTCP) }
+			uc.Unclaimed = func(b *mbuf.Buf) bool { return s.unclaimed(b, header.IPProtoUDP) }
+		}
+	}
 	if h.flows != nil {
 		tc.Flows, tc.Handoff = h.flows, h.handoff
 	}
@@ -447,14 +551,20 @@ func (h *Host) addCore(core int) error {
 		}
 	}
 	ic := ipv4.Config{AcceptSourceRoute: h.cfg.AcceptSourceRoute, ReasmTimeout: h.cfg.ReasmTimeout, MC: h.mc}
-	uc := udp.Config{Ports: h.ports}
-	s := newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc, uc)
+	s = newStack(core, h.cfg.Cores, loop, dev, rt, ic, tc, uc)
 	if h.flows != nil {
 		loop.SetInbox(s.handedIn)
 	}
 	s.ip.OnLearn(func(addr netip.Addr, mac header.MAC, confirmed bool) { h.shareNeighbour(core, addr, mac, confirmed) })
 	rt.OnPMTU(func(dst netip.Addr, mtu int) { h.sharePMTU(core, dst, mtu) })
 	loop.AddRx(h.port, q, s.Input)
+	if exc != nil {
+		// Polled in the same turn as the port, after it; what the
+		// capture tap sees of it, it sees where it crosses the port.
+		s.exc = exc
+		loop.AddRx(h.cfg.Exception.Port, q, s.fromKernel)
+		loop.HideFromTap(h.cfg.Exception.Port)
+	}
 	h.stacks = append(h.stacks, s)
 	return nil
 }
@@ -595,7 +705,7 @@ func (h *Host) Stop() error {
 }
 
 // Close stops the loops and the port, frees every mbuf the host holds,
-// closes the port and frees the pool.
+// closes the port (and the exception port) and frees the pool.
 func (h *Host) Close() error {
 	if h.closed {
 		return nil
@@ -615,6 +725,11 @@ func (h *Host) Close() error {
 	if err := h.port.Stop(); err != nil {
 		errs = append(errs, err)
 	}
+	if x := h.cfg.Exception; x != nil && x.Port != nil {
+		if err := x.Port.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, s := range h.stacks {
 		s.loop.DrainInbox() // handed over after the owner's last turn
 		if !h.shared() {
@@ -629,11 +744,17 @@ func (h *Host) Close() error {
 		s.flushNeighbours()
 		s.ip.FlushFragments()
 	}
+	for _, t := range h.excTx {
+		t.Drain()
+	}
 	for i, t := range h.tx {
 		t.Drain()
 		h.stacks[i].dev.Cache.Drain()
 	}
 	errs = append(errs, h.port.Close())
+	if x := h.cfg.Exception; x != nil && x.Port != nil {
+		errs = append(errs, x.Port.Close())
+	}
 	if !h.ownPool {
 		return errors.Join(errs...) // the caller's pool: the caller checks it
 	}
@@ -678,8 +799,17 @@ func (h *Host) Pool() *mbuf.Pool { return h.pool }
 // MAC is the port's address.
 func (h *Host) MAC() header.MAC { return h.mac }
 
-// Addr is the host's address and subnet.
+// Addr is the host's first address and its subnet.
 func (h *Host) Addr() netip.Prefix { return h.cfg.Addr }
+
+// VLAN is the host's 802.1Q VLAN ID, 0 for none (Config.VLAN).
+func (h *Host) VLAN() uint16 { return h.cfg.VLAN }
+
+// Addrs are all the host's addresses with their subnets, the first one
+// first (Config.Addr, then Config.Addrs).
+func (h *Host) Addrs() []netip.Prefix {
+	return append([]netip.Prefix{h.cfg.Addr}, h.cfg.Addrs...)
+}
 
 // NextCore returns the core for the next connection the host opens:
 // round-robin over the cores, so that active opens spread over them as

@@ -55,8 +55,8 @@ func TestHandoffICMPError(t *testing.T) {
 	s0.Loop().Flush()
 	syn := lh.sent(0)[0]
 	local := sk.Common.Local
-	lh.inject(0, header.TCPFields{SrcPort: 80, DstPort: local.Port(), SeqNum: 5000, AckNum: syn.SeqNum() + 1,
-		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535}, nil)
+	lh.inject(0, stacktest.Segment{SrcPort: 80, DstPort: local.Port(), Seq: 5000, Ack: syn.SeqNum() + 1,
+		Flags: header.TCPFlagSYN | header.TCPFlagACK, Window: 65535})
 	s0.Loop().Poll()
 	require.Equal(t, sock.Established, sk.State())
 	lh.sent(0)

@@ -35,6 +35,7 @@ type Stack struct {
 	core   int
 	loop   *lcore.Loop
 	dev    *netdev.Device
+	exc    *exception // the kernel exception path, or nil (exception.go); read per frame, beside dev
 	routes *route.Table
 	ip     *ipv4.Layer
 	tcp    *tcp.Proto
@@ -99,6 +100,10 @@ func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
 // frame), stamping each packet with its receive time as it takes it
 // (lcore.Loop.StampRx, __net_timestamp). It owns the packets.
 func (s *Stack) Input(pkts []*mbuf.Buf) {
+	if s.exc != nil {
+		s.inputExcept(pkts)
+		return
+	}
 	for _, b := range pkts {
 		s.loop.StampRx(b)
 		s.dev.Stats.RxFrames.Inc()
@@ -146,10 +151,15 @@ func (s *Stack) receive(b *mbuf.Buf) {
 		s.dev.Drop(b, stat.DropEthOtherHost)
 		return
 	}
-	etherType := eth.EtherType()
+	etherType, hl := eth.EtherType(), header.EthernetLen
+	if s.dev.VLAN != 0 {
+		if etherType, hl = s.vlanInput(b, eth); hl == 0 {
+			return
+		}
+	}
 	for i := range s.ptypes {
 		if s.ptypes[i].etherType == etherType {
-			b.Pull(header.EthernetLen)
+			b.Pull(hl)
 			s.ptypes[i].fn(b)
 			return
 		}
@@ -157,10 +167,37 @@ func (s *Stack) receive(b *mbuf.Buf) {
 	s.dev.Drop(b, stat.DropUnknownEtherType)
 }
 
+// vlanInput takes the 802.1Q tag of a frame on a device on a VLAN
+// (vlan_do_receive): the tag the port stripped into the mbuf, or the one
+// in the frame, which the Pull of the whole header then takes off in
+// place. It returns the frame's EtherType and header length, or 0 for
+// the length when it dropped the frame: untagged, of another VLAN, or too
+// short for its tag.
+func (s *Stack) vlanInput(b *mbuf.Buf, eth header.Ethernet) (etherType uint16, hl int) {
+	var tci uint16
+	switch {
+	case b.OlFlags()&mbuf.RxVLANStrip != 0:
+		tci, etherType, hl = b.VLANTCI(), eth.EtherType(), header.EthernetLen
+	case eth.EtherType() != header.EtherTypeVLAN:
+		s.dev.Drop(b, stat.DropVLANUntagged)
+		return 0, 0
+	case b.SegLen() < header.EthernetVLANLen:
+		s.dev.Drop(b, stat.DropEthTruncated)
+		return 0, 0
+	default:
+		tci, etherType, hl = eth.VLANTCI(), eth.VLANEtherType(), header.EthernetVLANLen
+	}
+	if tci&header.VLANIDMask != s.dev.VLAN {
+		s.dev.Drop(b, stat.DropVLANOther)
+		return 0, 0
+	}
+	return etherType, hl
+}
+
 // VisitCounters calls fn with each of the core's counters by its stat
 // name: the device's, the loop's, IPv4's, TCP's, UDP's, socket memory's,
-// the routes' and the neighbours' (what the metrics export and `dpstack
-// stats` prints). Counters are read without the core's help: a value may
+// the routes', the neighbours' and the exception path's (what the metrics
+// export and `dpstack stats` prints). Counters are read without the core's help: a value may
 // lag its core by a turn.
 func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(&s.dev.Stats, fn)
@@ -171,6 +208,9 @@ func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(&s.tcp.Mem().Stats, fn)
 	stat.Visit(s.routes.Stats(), fn)
 	stat.Visit(s.routes.Neighbours().Stats(), fn)
+	if s.exc != nil {
+		stat.Visit(&s.exc.stats, fn)
+	}
 }
 
 // VisitHistograms calls fn with each of the core's histograms by its

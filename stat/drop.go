@@ -9,6 +9,8 @@ const (
 	DropEthTruncated DropReason = iota
 	DropEthOtherHost
 	DropUnknownEtherType
+	DropVLANUntagged // an untagged frame on a port the stack runs on one VLAN of
+	DropVLANOther    // a frame of another VLAN than the stack's
 	DropARPMalformed
 	DropARPOtherTarget
 	DropIPTruncated
@@ -50,6 +52,7 @@ const (
 	DropTxQueueFull
 	DropFrameTooBig
 	DropHandoffFull // the owning core's inbox was full when another core handed it a packet
+	DropKNITxFull   // the kernel exception port's queue was full (stack.ExceptionPolicy)
 
 	// TCP (RFC 9293 §3.10.7 and the RFCs it leans on). Linux's
 	// SKB_DROP_REASON_TCP_* names where one exists.
@@ -107,6 +110,8 @@ var dropNames = [NumDropReasons]string{
 	DropEthTruncated:      "eth_truncated",
 	DropEthOtherHost:      "eth_other_host",
 	DropUnknownEtherType:  "unknown_ethertype",
+	DropVLANUntagged:      "vlan_untagged",
+	DropVLANOther:         "vlan_other",
 	DropARPMalformed:      "arp_malformed",
 	DropARPOtherTarget:    "arp_other_target",
 	DropIPTruncated:       "ip_truncated",
@@ -143,6 +148,7 @@ var dropNames = [NumDropReasons]string{
 	DropTxQueueFull:       "tx_queue_full",
 	DropFrameTooBig:       "frame_too_big",
 	DropHandoffFull:       "handoff_full",
+	DropKNITxFull:         "kni_tx_full",
 	DropTCPTruncated:      "tcp_truncated",
 	DropTCPBadOffset:      "tcp_bad_data_offset",
 	DropTCPMultiSeg:       "tcp_multi_segment",

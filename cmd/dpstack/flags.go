@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack"
+	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 )
 
@@ -22,8 +25,10 @@ var errHelp = errors.New("help shown")
 // runConfig is what "dpstack run" was asked to do.
 type runConfig struct {
 	vdev, pci      string
-	addr           netip.Prefix
+	addrs          []netip.Prefix // the first is the primary
 	gateway        netip.Addr
+	routes         []stack.Route
+	vlan           int // 0: untagged
 	cores          string
 	idle           lcore.IdlePolicy
 	huge           dpdk.HugeMode
@@ -46,6 +51,10 @@ type runConfig struct {
 	sockMem        int
 	maxOrphans     int
 	join           []netip.Addr
+	kni            string // the exception path's kernel interface, or ""
+	kniNetns       string
+	kniPorts       string // --kni-ports as given
+	kniPolicy      *stack.ExceptionPolicy
 }
 
 func parseRunFlags(args []string) (runConfig, error) {
@@ -60,11 +69,16 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	var c runConfig
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var addr, gw, idle, huge, peer, logLevel, join, sockperf string
+	var gw, idle, huge, peer, logLevel, join, sockperf, config string
+	var addrs, routes repeated
+	fs.StringVar(&config, "config", "", `read flags from this file, one "flag value" a line (# comments); the command line's flags override it`)
+	var kniARP, kniICMP bool
 	fs.StringVar(&c.vdev, "vdev", "", "virtual device, e.g. net_tap0 or net_tap0,iface=dtap0")
 	fs.StringVar(&c.pci, "pci", "", "PCI address of a NIC bound to a DPDK driver, e.g. 0000:01:00.0")
-	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix, e.g. 198.18.0.2/24 (required)")
+	fs.Var(&addrs, "addr", "an IPv4 address of the stack with its connected prefix, e.g. 198.18.0.2/24 (required; repeat for more, the first is the primary)")
 	fs.StringVar(&gw, "gateway", "", "default gateway (optional)")
+	fs.Var(&routes, "route", `a static route "PREFIX via GATEWAY", e.g. --route 198.19.0.0/16 via 198.18.0.1 (repeatable)`)
+	fs.IntVar(&c.vlan, "vlan", 0, "IEEE 802.1Q VLAN ID (1-4094) to tag what the stack sends with and take only frames of (0: untagged)")
 	fs.StringVar(&c.congestion, "congestion", sock.DefaultCongestion, "TCP congestion control of new sockets: cubic or reno")
 	fs.BoolVar(&c.sourceRoute, "accept-source-route", false, "accept datagrams with a source route option that ends here (default: drop them)")
 	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1")
@@ -87,11 +101,16 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "the services close a connection that makes no progress for this long")
 	fs.IntVar(&c.maxConns, "max-conns", 65536, "the services hold at most this many connections at once; more are reset")
 	fs.DurationVar(&c.statusInterval, "status-interval", 10*time.Second, "how often to log a status line (0: never)")
+	fs.StringVar(&c.kni, "kni", "", "kernel exception path: create this kernel interface (a TAP with the stack's MAC and address) for what the stack does not consume")
+	fs.StringVar(&c.kniNetns, "kni-netns", "", "with --kni: move the kernel interface into this network namespace (created if missing)")
+	fs.StringVar(&c.kniPorts, "kni-ports", "auto", "with --kni: TCP and UDP ports that go to the kernel, e.g. 22,9100-9200, or auto: every port without a dpstack socket")
+	fs.BoolVar(&kniARP, "kni-arp", false, "with --kni: the kernel gets every ARP frame too (the stack a copy), so it resolves its neighbours")
+	fs.BoolVar(&kniICMP, "kni-icmp", false, "with --kni: ICMP to the stack's address goes to the kernel, errors excepted")
 	if extra != nil {
 		extra(fs)
 	}
 	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinRouteArgs(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "usage: %s --vdev DEV|--pci ADDR --addr A.B.C.D/N %s[flags]\n", name, usage)
 			fs.SetOutput(os.Stderr)
@@ -103,20 +122,28 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if config != "" {
+		if err := applyConfigFile(fs, config); err != nil {
+			return c, err
+		}
+	}
 	var err error
 	if (c.vdev == "") == (c.pci == "") {
 		return c, errors.New("give exactly one of --vdev and --pci")
 	}
-	if c.addr, err = netip.ParsePrefix(addr); err != nil || !c.addr.Addr().Is4() {
-		return c, fmt.Errorf("--addr %q: want an IPv4 address with prefix length, e.g. 198.18.0.2/24", addr)
+	if c.addrs, err = parseAddrs(addrs); err != nil {
+		return c, err
 	}
 	if gw != "" {
 		if c.gateway, err = netip.ParseAddr(gw); err != nil || !c.gateway.Is4() {
 			return c, fmt.Errorf("--gateway %q: want an IPv4 address", gw)
 		}
-		if !c.addr.Masked().Contains(c.gateway) {
-			return c, fmt.Errorf("--gateway %v is not on %v", c.gateway, c.addr.Masked())
+		if !c.connected(c.gateway) {
+			return c, fmt.Errorf("--gateway %v is not on a subnet of --addr %v", c.gateway, c.subnets())
 		}
+	}
+	if c.routes, err = c.parseRoutes(routes); err != nil {
+		return c, err
 	}
 	if c.join, err = parseGroups(join); err != nil {
 		return c, err
@@ -145,6 +172,9 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	if c.huge, err = dpdk.ParseHugeMode(huge); err != nil {
 		return c, err
 	}
+	if c.vlan < 0 || c.vlan > header.VLANIDMask-1 {
+		return c, fmt.Errorf("--vlan %d: want a VLAN ID 1-%d, or 0 for none", c.vlan, header.VLANIDMask-1)
+	}
 	if c.mtu < 68 || c.mtu > 9000 {
 		return c, fmt.Errorf("--mtu %d: want 68..9000", c.mtu)
 	}
@@ -155,11 +185,14 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 		if c.peerAddr, err = netip.ParsePrefix(peer); err != nil || !c.peerAddr.Addr().Is4() {
 			return c, fmt.Errorf("--peer-addr %q: want an IPv4 address with prefix length", peer)
 		}
-		if c.peerAddr.Addr() == c.addr.Addr() {
-			return c, errors.New("--peer-addr must differ from --addr")
+		if slices.ContainsFunc(c.addrs, func(a netip.Prefix) bool { return a.Addr() == c.peerAddr.Addr() }) {
+			return c, errors.New("--peer-addr must differ from every --addr")
 		}
 	} else if peer != "" {
 		return c, errors.New("--peer-addr needs --netns")
+	}
+	if c.kniPolicy, err = parseKNI(fs, c, kniARP, kniICMP); err != nil {
+		return c, err
 	}
 	if err := logLevelVar(&c.logLevel, logLevel); err != nil {
 		return c, err
@@ -168,6 +201,54 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 		c.filePrefix = fmt.Sprintf("dpstack-%d", os.Getpid())
 	}
 	return c, nil
+}
+
+// parseKNI checks the --kni flags and returns the exception path's policy,
+// or nil without --kni.
+func parseKNI(fs *flag.FlagSet, c runConfig, arp, icmp bool) (*stack.ExceptionPolicy, error) {
+	if c.kni == "" {
+		set := ""
+		fs.Visit(func(f *flag.Flag) {
+			if strings.HasPrefix(f.Name, "kni-") {
+				set = f.Name
+			}
+		})
+		if set != "" {
+			return nil, fmt.Errorf("--%s needs --kni", set)
+		}
+		return nil, nil
+	}
+	if !validIfname(c.kni) {
+		return nil, fmt.Errorf("--kni %q: want an interface name of 1-15 letters, digits, '_', '.' or '-'", c.kni)
+	}
+	if c.vdev != "" && strings.HasPrefix(c.vdev, "net_tap") {
+		if _, iface := tapIface(c.vdev); iface == c.kni {
+			return nil, fmt.Errorf("--kni %q is the port's own TAP interface", c.kni)
+		}
+	}
+	if c.kniNetns != "" && c.kniNetns == c.netns {
+		return nil, errors.New("--kni-netns must differ from --netns: the port's peer and the kernel side would share one namespace")
+	}
+	p, err := stack.ParseExceptionPorts(c.kniPorts)
+	if err != nil {
+		return nil, fmt.Errorf("--kni-ports %q: want a list such as 22,9100-9200, or auto", c.kniPorts)
+	}
+	p.ARP, p.ICMP = arp, icmp
+	return p, nil
+}
+
+// validIfname reports whether name can be a Linux interface name (at most
+// IFNAMSIZ-1 bytes) that also fits in a DPDK devargs list.
+func validIfname(name string) bool {
+	if len(name) == 0 || len(name) > 15 || name[0] == '-' || name == "." || name == ".." {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseSockperfPort reads --sockperf: a port, or off (0).
@@ -219,4 +300,167 @@ func parseGroups(list string) ([]netip.Addr, error) {
 		groups = append(groups, g)
 	}
 	return groups, nil
+}
+
+// repeated is a flag that may be given more than once (--addr, --route):
+// its values in order.
+type repeated []string
+
+func (r *repeated) String() string { return strings.Join(*r, ", ") }
+
+func (r *repeated) Set(v string) error {
+	*r = append(*r, v)
+	return nil
+}
+
+// joinRouteArgs makes "--route PREFIX via GATEWAY", three arguments as
+// ip route takes them, the one argument the flag package reads.
+func joinRouteArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		out = append(out, args[i])
+		if (args[i] == "--route" || args[i] == "-route") && i+3 < len(args) && args[i+2] == "via" {
+			out = append(out, strings.Join(args[i+1:i+4], " "))
+			i += 3
+		}
+	}
+	return out
+}
+
+// parseAddrs reads the --addr values: IPv4 addresses with prefix lengths,
+// at least one, each address once.
+func parseAddrs(vals []string) ([]netip.Prefix, error) {
+	if len(vals) == 0 {
+		return nil, errors.New("--addr: want an IPv4 address with prefix length, e.g. 198.18.0.2/24")
+	}
+	var out []netip.Prefix
+	for _, v := range vals {
+		p, err := netip.ParsePrefix(strings.TrimSpace(v))
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("--addr %q: want an IPv4 address with prefix length, e.g. 198.18.0.2/24", v)
+		}
+		if slices.ContainsFunc(out, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
+			return nil, fmt.Errorf("--addr %v: given twice", p.Addr())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parseRoutes reads the --route values, "PREFIX via GATEWAY" each, whose
+// gateways must be on a subnet of the addresses (as the kernel's ip route
+// add wants a gateway it can reach).
+func (c *runConfig) parseRoutes(vals []string) ([]stack.Route, error) {
+	var out []stack.Route
+	for _, v := range vals {
+		f := strings.Fields(v)
+		if len(f) != 3 || f[1] != "via" {
+			return nil, fmt.Errorf("--route %q: want PREFIX via GATEWAY, e.g. 198.19.0.0/16 via 198.18.0.1", v)
+		}
+		p, err := netip.ParsePrefix(f[0])
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("--route %q: %q is not an IPv4 prefix", v, f[0])
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("--route %q: %v has host bits set (the prefix is %v)", v, p, p.Masked())
+		}
+		gw, err := netip.ParseAddr(f[2])
+		if err != nil || !gw.Is4() {
+			return nil, fmt.Errorf("--route %q: gateway %q is not an IPv4 address", v, f[2])
+		}
+		if !c.connected(gw) {
+			return nil, fmt.Errorf("--route %q: gateway %v is not on a subnet of --addr %v", v, gw, c.subnets())
+		}
+		if slices.ContainsFunc(out, func(r stack.Route) bool { return r.Prefix == p }) {
+			return nil, fmt.Errorf("--route %q: a route to %v is given twice", v, p)
+		}
+		out = append(out, stack.Route{Prefix: p, Gateway: gw})
+	}
+	return out, nil
+}
+
+// connected reports whether a is on the subnet of one of the addresses.
+func (c *runConfig) connected(a netip.Addr) bool {
+	return slices.ContainsFunc(c.addrs, func(p netip.Prefix) bool { return p.Masked().Contains(a) })
+}
+
+// subnets lists the addresses' subnets, for messages.
+func (c *runConfig) subnets() string {
+	var s []string
+	for _, p := range c.addrs {
+		s = append(s, p.Masked().String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// applyConfigFile sets the flags of fs from the config file at path,
+// except those the command line set: a flag given there overrides the
+// file, and a repeatable one (--addr, --route) replaces all of the file's
+// lines for it.
+//
+// The file holds one flag a line: its name (the leading dashes may be
+// left out), blanks, and its value, the rest of the line (double quotes
+// around it are taken off); a bool flag alone means true. A repeatable
+// flag takes one line per value. Blank lines and those that start with #
+// are ignored, and so is the rest of a line from a # after a blank:
+//
+//	# dpstack.conf
+//	vdev  net_tap0,iface=dtap0
+//	addr  198.18.0.2/24
+//	addr  198.19.0.2/24      # a second subnet
+//	route 198.19.128.0/17 via 198.19.0.1
+//	vlan  100
+//	services false
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	fromArgs := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { fromArgs[f.Name] = true })
+	for i, line := range strings.Split(string(data), "\n") {
+		where := fmt.Sprintf("--config %s:%d", path, i+1)
+		line = strings.TrimSpace(stripComment(line))
+		if line == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		if n, v, ok := strings.Cut(line, "\t"); ok && len(n) < len(name) {
+			name, value = n, v
+		}
+		name = strings.TrimLeft(name, "-")
+		value = strings.TrimSpace(value)
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("%s: unknown flag %q", where, name)
+		}
+		if fromArgs[name] {
+			continue
+		}
+		if len(value) >= 2 && value[0] == '"' {
+			if value, err = strconv.Unquote(value); err != nil {
+				return fmt.Errorf("%s: %s: bad quoting: %v", where, name, err)
+			}
+		}
+		if value == "" {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				return fmt.Errorf("%s: %s needs a value", where, name)
+			}
+			value = "true"
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fmt.Errorf("%s: %s %q: %v", where, name, value, err)
+		}
+	}
+	return nil
+}
+
+// stripComment cuts line at the first # that starts it or follows a blank.
+func stripComment(line string) string {
+	for i := range len(line) {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			return line[:i]
+		}
+	}
+	return line
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/lcore"
+	"github.com/dpstack/dpstack/stack"
 )
 
 // The test binary doubles as dpstack: with DPSTACK_TEST_MAIN=1 it runs
@@ -62,9 +63,21 @@ func TestParseRunFlags(t *testing.T) {
 		{"addr without prefix", []string{"--vdev", "net_tap0", "--addr", "198.18.0.2"}, "--addr"},
 		{"ipv6 addr", []string{"--vdev", "net_tap0", "--addr", "2001:2::1/64"}, "--addr"},
 		{"gateway off subnet", with("--gateway", "198.19.0.1"), "is not on"},
+		{"second addr without prefix", with("--addr", "198.19.0.2"), "--addr"},
+		{"addr twice", with("--addr", "198.18.0.2/16"), "given twice"},
+		{"route without via", with("--route", "198.19.0.0/16"), "PREFIX via GATEWAY"},
+		{"route bad prefix", with("--route", "198.19.0.0/33 via 198.18.0.1"), "not an IPv4 prefix"},
+		{"route host bits", with("--route", "198.19.0.1/16", "via", "198.18.0.1"), "host bits"},
+		{"route bad gateway", with("--route", "198.19.0.0/16 via nowhere"), "not an IPv4 address"},
+		{"route gateway off subnet", with("--route", "198.19.0.0/16", "via", "198.19.0.1"), "not on a subnet"},
+		{"route twice", with("--route", "198.19.0.0/16 via 198.18.0.1", "--route", "198.19.0.0/16 via 198.18.0.3"), "given twice"},
+		{"peer is a second addr", with("--addr", "198.19.0.2/24", "--netns", "x", "--peer-addr", "198.19.0.2/24"), "differ"},
 		{"bad idle", with("--idle", "lazy"), "idle"},
 		{"bad hugepages", with("--hugepages", "maybe"), "hugepages"},
 		{"bad mtu", with("--mtu", "20"), "--mtu"},
+		{"vlan too big", with("--vlan", "4095"), "--vlan"},
+		{"negative vlan", with("--vlan", "-1"), "--vlan"},
+		{"vlan not a number", with("--vlan", "blue"), "vlan"},
 		{"netns without peer", with("--netns", "x"), "--peer-addr"},
 		{"peer without netns", with("--peer-addr", "198.18.0.1/24"), "needs --netns"},
 		{"netns on pci", []string{"--pci", "0000:01:00.0", "--addr", "198.18.0.2/24", "--netns", "x", "--peer-addr", "198.18.0.1/24"}, "net_tap"},
@@ -78,6 +91,13 @@ func TestParseRunFlags(t *testing.T) {
 		{"join not a group", with("--join", "239.18.0.1,198.18.0.1"), "--join"},
 		{"join without services", with("--join", "239.18.0.1", "--services=false"), "--join needs"},
 		{"bad sockperf port", with("--sockperf", "70000"), "--sockperf"},
+		{"kni-ports without kni", with("--kni-ports", "22"), "--kni-ports needs --kni"},
+		{"kni-arp without kni", with("--kni-arp"), "--kni-arp needs --kni"},
+		{"bad kni name", with("--kni", "a,b"), "--kni"},
+		{"long kni name", with("--kni", "sixteen-chars-xx"), "--kni"},
+		{"kni is the tap", []string{"--vdev", "net_tap0,iface=dtx", "--addr", "198.18.0.2/24", "--kni", "dtx"}, "own TAP"},
+		{"kni in the peer's netns", with("--netns", "x", "--peer-addr", "198.18.0.1/24", "--kni", "k0", "--kni-netns", "x"), "--kni-netns must differ"},
+		{"bad kni ports", with("--kni", "k0", "--kni-ports", "22-"), "--kni-ports"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,12 +108,27 @@ func TestParseRunFlags(t *testing.T) {
 	}
 	c, err := parseRunFlags(with("--netns", "dpstack", "--peer-addr", "198.18.0.1/24", "--idle", "busy", "--gateway", "198.18.0.1"))
 	require.NoError(t, err)
-	assert.Equal(t, netip.MustParsePrefix("198.18.0.2/24"), c.addr)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24")}, c.addrs)
 	assert.Equal(t, netip.MustParseAddr("198.18.0.1"), c.gateway)
 	assert.Equal(t, lcore.IdleBusyPoll, c.idle)
 	assert.Equal(t, "127.0.0.1:9100", c.metrics)
 	assert.True(t, c.services, "the built-in services are on by default")
 	assert.Empty(t, c.join)
+	// More addresses, and routes through gateways on any of their
+	// subnets, in both spellings of --route.
+	c, err = parseRunFlags(with("--addr", "198.19.5.2/24", "--route", "198.19.128.0/17", "via", "198.19.5.1",
+		"--route", "198.18.128.0/20 via 198.18.0.1", "--gateway", "198.19.5.1"))
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24"), netip.MustParsePrefix("198.19.5.2/24")}, c.addrs)
+	assert.Equal(t, []stack.Route{
+		{Prefix: netip.MustParsePrefix("198.19.128.0/17"), Gateway: netip.MustParseAddr("198.19.5.1")},
+		{Prefix: netip.MustParsePrefix("198.18.128.0/20"), Gateway: netip.MustParseAddr("198.18.0.1")},
+	}, c.routes)
+	assert.Equal(t, netip.MustParseAddr("198.19.5.1"), c.gateway)
+	assert.Zero(t, c.vlan, "untagged by default")
+	c, err = parseRunFlags(with("--vlan", "4094"))
+	require.NoError(t, err)
+	assert.Equal(t, 4094, c.vlan)
 	c, err = parseRunFlags(with("--join", "239.18.0.1, 239.18.0.2"))
 	require.NoError(t, err)
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("239.18.0.1"), netip.MustParseAddr("239.18.0.2")}, c.join)
@@ -104,6 +139,16 @@ func TestParseRunFlags(t *testing.T) {
 	c, err = parseRunFlags(with("--sockperf", "off"))
 	require.NoError(t, err)
 	assert.Zero(t, c.sockperfPort)
+	assert.Nil(t, c.kniPolicy, "no exception path without --kni")
+	c, err = parseRunFlags(with("--kni", "dpsk0", "--kni-netns", "k", "--kni-ports", "22,9100-9200", "--kni-arp"))
+	require.NoError(t, err)
+	require.NotNil(t, c.kniPolicy)
+	assert.True(t, c.kniPolicy.Port(22) && c.kniPolicy.Port(9150) && !c.kniPolicy.Port(80))
+	assert.True(t, c.kniPolicy.ARP)
+	assert.False(t, c.kniPolicy.ICMP || c.kniPolicy.Auto)
+	c, err = parseRunFlags(with("--kni", "dpsk0"))
+	require.NoError(t, err)
+	assert.True(t, c.kniPolicy.Auto, "--kni-ports defaults to auto")
 }
 
 func TestTapIface(t *testing.T) {
@@ -205,8 +250,9 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 
 // running is a "dpstack run" started by startRun.
 type running struct {
-	cmd *exec.Cmd
-	ns  *netns.NS // the kernel peer's namespace
+	cmd   *exec.Cmd
+	ns    *netns.NS // the kernel peer's namespace
+	iface string    // with ownsNS: the TAP's kernel side, in ns
 	// ownsNS: dpstack made ns (--netns) and must remove it on exit.
 	ownsNS     bool
 	metricsURL string
@@ -245,7 +291,7 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 		exec.Command("ip", "netns", "del", nsName).Run() // only if the command failed to
 	})
 	r := startUp(t, ctx, cmd)
-	r.ns, r.ownsNS = &netns.NS{Name: nsName}, true
+	r.ns, r.iface, r.ownsNS = &netns.NS{Name: nsName}, iface, true
 	return r
 }
 

@@ -26,7 +26,7 @@ const roleEnv = "DPSTACK_TEST_ROLE"
 // runRole plays role against the address and count in os.Args and
 // returns the exit status.
 func runRole(role string) int {
-	roles := map[string]func(addr string, n int) error{"crowd": crowd, "tiny-crowd": tinyCrowd, "mass-close": massClose, "over-limit": overLimit, "mcast-echo": mcastEcho}
+	roles := map[string]func(addr string, n int) error{"crowd": crowd, "tiny-crowd": tinyCrowd, "mass-close": massClose, "over-limit": overLimit, "mcast-echo": mcastEcho, "vlan-shim": vlanShim}
 	for name, play := range proxyRoles {
 		roles[name] = play
 	}

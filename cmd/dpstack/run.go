@@ -65,11 +65,29 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 			}
 		}()
 	}
+	kniNS, err := c.kniNamespace(log)
+	if err != nil {
+		return err
+	}
+	if kniNS != nil && kniNS.created {
+		// Deferred before the host's Close, as --netns's namespace.
+		defer func() {
+			if e := kniNS.Delete(); e != nil {
+				log.Warn("remove namespace", "err", e)
+			}
+		}()
+	}
 	port, err := dpdk.PortByName(portName)
 	if err != nil {
 		return fmt.Errorf("port %s did not come up: %w", portName, err)
 	}
-	host, err := c.openHost(port)
+	var kniPort *dpdk.Port
+	if c.kni != "" {
+		if kniPort, err = dpdk.PortByName(kniDevice); err != nil {
+			return fmt.Errorf("exception port %s (--kni %s) did not come up: %w", kniDevice, c.kni, err)
+		}
+	}
+	host, err := c.openHost(port, kniPort)
 	if err != nil {
 		return err
 	}
@@ -84,6 +102,27 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 			return err
 		}
 		log.Info("TAP kernel side moved", "iface", iface, "netns", c.netns, "peer", c.peerAddr)
+	}
+	if kniNS != nil {
+		// The kernel side holds every address of the stack, the primary
+		// first, as the stack does.
+		if err := kniNS.MoveIn(c.kni, c.addrs[0]); err != nil {
+			return fmt.Errorf("--kni-netns: %w", err)
+		}
+		for _, a := range c.addrs[1:] {
+			if err := kniNS.IP("addr", "add", a.String(), "dev", c.kni); err != nil {
+				return fmt.Errorf("--kni-netns: %w", err)
+			}
+		}
+		if c.gateway.IsValid() {
+			if err := kniNS.IP("route", "add", "default", "via", c.gateway.String(), "dev", c.kni); err != nil {
+				return fmt.Errorf("--kni-netns: %w", err)
+			}
+		}
+	}
+	if c.kni != "" {
+		log.Info("kernel exception path", "iface", c.kni, "netns", c.kniNetns, "ports", c.kniPorts,
+			"arp", c.kniPolicy.ARP, "icmp", c.kniPolicy.ICMP)
 	}
 	logUp(log, c, host, portName)
 
@@ -117,7 +156,7 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 		defer srv.Close()
 	}
 	if c.netns != "" {
-		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addr.Addr()))
+		log.Info("try it", "ping", fmt.Sprintf("ip netns exec %s ping %s", c.netns, c.addrs[0].Addr()))
 	}
 	serve(ctx, c.statusInterval, host, log)
 	return nil
@@ -133,6 +172,33 @@ func (c runConfig) linkUnknown() string {
 	return "the TAP's kernel side is in namespace " + c.netns
 }
 
+// kniDevice is the DPDK device of the exception port (--kni): a net_tap
+// whose kernel interface is the one --kni names.
+const kniDevice = "net_tap_kni"
+
+// kniNS is the namespace the exception path's kernel side lives in, and
+// whether dpstack created it (and so removes it at exit).
+type kniNS struct {
+	*netns.NS
+	created bool
+}
+
+// kniNamespace finds or creates --kni-netns; nil without it.
+func (c runConfig) kniNamespace(log *slog.Logger) (*kniNS, error) {
+	if c.kniNetns == "" {
+		return nil, nil
+	}
+	if netns.Exists(c.kniNetns) {
+		return &kniNS{NS: &netns.NS{Name: c.kniNetns}}, nil
+	}
+	ns, err := netns.Create(c.kniNetns)
+	if err != nil {
+		return nil, fmt.Errorf("--kni-netns: %w", err)
+	}
+	log.Info("namespace created", "netns", c.kniNetns)
+	return &kniNS{NS: ns, created: true}, nil
+}
+
 // eal is the EAL configuration of c, with the port's name and, for a TAP,
 // the name of its kernel interface.
 func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
@@ -143,6 +209,9 @@ func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
 		FilePrefix: c.filePrefix,
 		LogLevel:   c.ealLogLevel,
 	}
+	if c.kni != "" {
+		cfg.Vdevs = []string{kniDevice + ",iface=" + c.kni}
+	}
 	if c.vdev == "" {
 		cfg.PCI = []string{c.pci}
 		return cfg, c.pci, ""
@@ -151,19 +220,26 @@ func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
 	if strings.HasPrefix(vdev, "net_tap") {
 		vdev, iface = tapIface(vdev)
 	}
-	cfg.Vdevs = []string{vdev}
+	cfg.Vdevs = append(cfg.Vdevs, vdev)
 	portName, _, _ = strings.Cut(vdev, ",")
 	return cfg, portName, iface
 }
 
-// openHost opens the stack on port, one core per EAL lcore.
-func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
+// openHost opens the stack on port, one core per EAL lcore, with kni as
+// its exception port when not nil.
+func (c runConfig) openHost(port, kni *dpdk.Port) (*stack.Host, error) {
 	lcores := dpdk.Lcores()
+	var exc *stack.Exception
+	if kni != nil {
+		exc = &stack.Exception{Port: kni, Policy: c.kniPolicy}
+	}
 	return stack.Open(stack.Config{
 		Name:       "dps",
 		Port:       port,
-		Addr:       c.addr,
+		Addr:       c.addrs[0],
+		Addrs:      c.addrs[1:],
 		Gateway:    c.gateway,
+		Routes:     c.routes,
 		Cores:      len(lcores),
 		Lcores:     lcores,
 		Idle:       c.idle,
@@ -171,9 +247,11 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 		SockMem:    c.sockMem,
 		MaxOrphans: c.maxOrphans,
 		MTU:        c.mtu,
+		VLAN:       uint16(c.vlan),
 		Congestion: c.congestion,
 
 		AcceptSourceRoute: c.sourceRoute,
+		Exception:         exc,
 	})
 }
 
@@ -184,7 +262,7 @@ func logUp(log *slog.Logger, c runConfig, host *stack.Host, portName string) {
 	off := host.Offloads()
 	held, kept := host.DriverRxMbufs()
 	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
-		"link", link.String(), "addr", c.addr, "gateway", c.gateway, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
+		"link", link.String(), "addrs", c.addrs, "gateway", c.gateway, "routes", c.routes, "vlan", c.vlan, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
 		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads),
 		"driver_rx_mbufs", held, "driver_keeps_after_close", kept)
 }

@@ -48,7 +48,8 @@ func (spTCPClient) Writable(*api.CConn) {}
 func (spTCPClient) Closed(cc *api.CConn, _ error) { cc.Close() }
 
 // TestSockperfAllocs: the sockperf server answers a 64-byte ping-pong
-// message, over UDP and over TCP, without a Go allocation, the stacks'
+// message, over UDP and over TCP, in one packet and without a Go
+// allocation, the stacks'
 // input and output included: an in-process exchange between two hosts on
 // a ring pair, pumped by the test, under testing.AllocsPerRun.
 func TestSockperfAllocs(t *testing.T) {
@@ -97,6 +98,13 @@ func TestSockperfAllocs(t *testing.T) {
 				exchange(tt.send) // warm up: windows, caches
 			}
 			assert.Zero(t, testing.AllocsPerRun(200, func() { exchange(tt.send) }))
+			// Each reply leaves in one packet, header and payload
+			// together, as the kernel's sockperf server sends it.
+			tx := p.A.Stacks()[0].Loop().Stats().TxPackets.Load()
+			for range 100 {
+				exchange(tt.send)
+			}
+			assert.Equal(t, uint64(100), p.A.Stacks()[0].Loop().Stats().TxPackets.Load()-tx, "packets for 100 replies")
 		})
 	}
 	assert.Zero(t, stats.malformed.Load())

@@ -7,9 +7,13 @@ import "github.com/dpstack/dpstack/api"
 // packet at a time, so it parses as the bytes come: it collects a header
 // (which may straddle packets), then passes over the payload, and for a
 // message that asks for a reply sends the header back with the client bit
-// cleared, then the payload as it arrives (one Send per piece, no copy
-// kept). A malformed header ends the connection with a reset, counted, as
-// there is no finding the next message in the stream after it.
+// cleared and the payload as it arrives, the header in the same packet as
+// the payload that follows it: a message that arrives whole leaves whole,
+// one segment, as the kernel's sockperf server sends it with one send()
+// (two would cost the client an extra packet to receive and to ACK). No
+// copy of the payload is kept. A malformed header ends the connection
+// with a reset, counted, as there is no finding the next message in the
+// stream after it.
 type sockperfTCP struct {
 	serviceConf
 	stats *sockperfStats
@@ -34,11 +38,15 @@ func (s sockperfTCP) Data(c *api.CConn, data []byte) int {
 	st := c.Value().(*spStream)
 	n := 0
 	for {
-		if !st.flushHeader(c) {
-			break
-		}
-		if st.have == spHeaderLen && st.left == 0 {
-			st.have, st.progress = 0, st.progress+1 // a message done
+		// A reply's header waits for the payload that follows it, unless
+		// there is none (in this message, or in this packet).
+		if st.have == spHeaderLen && (st.left == 0 || n == len(data)) {
+			if !st.flushHeader(c) {
+				break
+			}
+			if st.left == 0 {
+				st.have, st.progress = 0, st.progress+1 // a message done
+			}
 		}
 		if n == len(data) {
 			break
@@ -55,7 +63,7 @@ func (s sockperfTCP) Data(c *api.CConn, data []byte) int {
 		piece := data[n : n+min(st.left, len(data)-n)]
 		k := len(piece)
 		if st.replies {
-			k, _ = c.Send(piece) // an error also ends the connection
+			k = st.reply(c, piece)
 		}
 		st.left -= k
 		n += k
@@ -83,6 +91,27 @@ func (s sockperfTCP) begin(c *api.CConn, st *spStream) bool {
 		markServer(st.hdr[:])
 	}
 	return true
+}
+
+// reply sends what is left of the reply's header and piece of its
+// payload, in one buffer where they fit one, and returns how much of piece
+// it took: all of it unless the send buffer filled (an error also ends
+// the connection).
+func (st *spStream) reply(c *api.CConn, piece []byte) int {
+	k := 0
+	for st.sent < spHeaderLen || k < len(piece) {
+		rest := st.hdr[st.sent:]
+		buf, err := c.SendBuffer(len(rest) + len(piece) - k)
+		if err != nil || len(buf) == 0 {
+			break
+		}
+		h := copy(buf, rest)
+		m := copy(buf[h:], piece[k:])
+		c.Commit(h + m)
+		st.sent += h
+		k += m
+	}
+	return k
 }
 
 // flushHeader sends what is left of the reply's header; false while the

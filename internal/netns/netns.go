@@ -37,7 +37,8 @@ func Create(name string) (*NS, error) {
 }
 
 // Adopt moves interface ifname from the current namespace into ns, gives
-// it a MAC address of its own and addr, and brings it up.
+// it a MAC address of its own and addr, and brings it up: the kernel as
+// the port's peer.
 //
 // DPDK's net_tap gives the kernel interface the same MAC as the port; two
 // ends of one link with one address would take each other's frames for
@@ -55,10 +56,31 @@ func (ns *NS) Adopt(ifname string, addr netip.Prefix) error {
 	// The peer is IPv4-only: keep IPv6 autoconfiguration traffic off the
 	// link so it does not show up as drops.
 	_ = ns.Exec(context.Background(), "sysctl", "-q", "-w", "net.ipv6.conf."+ifname+".disable_ipv6=1")
+	return ns.up(ifname, addr)
+}
+
+// MoveIn moves interface ifname from the current namespace into ns, keeping
+// its MAC address, gives it addr and brings it up: the kernel side of
+// dpstack's exception path, which shares the stack's MAC and address.
+func (ns *NS) MoveIn(ifname string, addr netip.Prefix) error {
+	if err := ip("link", "set", ifname, "netns", ns.Name); err != nil {
+		return err
+	}
+	return ns.up(ifname, addr)
+}
+
+// up gives ifname addr and brings it up.
+func (ns *NS) up(ifname string, addr netip.Prefix) error {
 	if err := ns.IP("addr", "add", addr.String(), "dev", ifname); err != nil {
 		return err
 	}
 	return ns.IP("link", "set", ifname, "up")
+}
+
+// Exists reports whether namespace name exists (ip netns add made it).
+func Exists(name string) bool {
+	_, err := os.Stat("/var/run/netns/" + name)
+	return err == nil
 }
 
 // IP runs ip(8) inside the namespace.

@@ -6,6 +6,17 @@ import "encoding/binary"
 // destination MAC, source MAC, EtherType (IEEE 802.3 §3.1.1).
 const EthernetLen = 14
 
+// VLANTagLen is the length of an IEEE 802.1Q tag: the TPID 0x8100 and the
+// tag control information (IEEE 802.1Q §9.3).
+const VLANTagLen = 4
+
+// EthernetVLANLen is the length of an Ethernet header with one 802.1Q tag.
+const EthernetVLANLen = EthernetLen + VLANTagLen
+
+// VLANIDMask selects the VLAN identifier (VID) of a tag control
+// information field; the priority code point and DEI are above it.
+const VLANIDMask = 0x0fff
+
 // EtherType values (IEEE EtherType registry), each with
 // the document that defines its use.
 const (
@@ -54,6 +65,28 @@ func (b Ethernet) SetSrc(m MAC) { copy(b[6:12], m[:]) }
 
 // SetEtherType sets the EtherType field.
 func (b Ethernet) SetEtherType(t uint16) { binary.BigEndian.PutUint16(b[12:14], t) }
+
+// VLANTCI returns the tag control information of a tagged frame (one
+// whose EtherType is EtherTypeVLAN) of at least EthernetVLANLen bytes.
+func (b Ethernet) VLANTCI() uint16 { return binary.BigEndian.Uint16(b[14:16]) }
+
+// VLANEtherType returns the EtherType that follows the 802.1Q tag of a
+// tagged frame of at least EthernetVLANLen bytes.
+func (b Ethernet) VLANEtherType() uint16 { return binary.BigEndian.Uint16(b[16:18]) }
+
+// EncodeVLAN writes a complete header with an 802.1Q tag into the first
+// EthernetVLANLen bytes: destination, source, the tag (TPID 0x8100, then
+// tci) and the payload's EtherType.
+//
+//	0                   6                   12      14      16      18
+//	+-------------------+-------------------+-------+-------+-------+-----
+//	|  destination MAC  |    source MAC     | 8100  |  TCI  | type  | payload
+//	+-------------------+-------------------+-------+-------+-------+-----
+func (b Ethernet) EncodeVLAN(dst, src MAC, tci, typ uint16) {
+	b.Encode(dst, src, EtherTypeVLAN)
+	binary.BigEndian.PutUint16(b[14:16], tci)
+	binary.BigEndian.PutUint16(b[16:18], typ)
+}
 
 // Encode writes a complete header: destination, source and EtherType.
 func (b Ethernet) Encode(dst, src MAC, typ uint16) {

@@ -120,7 +120,7 @@ func headerChecksum(b *mbuf.Buf, dev *netdev.Device, ip header.IPv4) {
 	if ol != 0 || b.OlFlags()&(mbuf.TxTCPCksum|mbuf.TxUDPCksum) != 0 {
 		// Any checksum offload needs TX_IPV4 and the l2/l3 lengths, the
 		// transport's L4 offload included (DPDK rte_mbuf_core.h).
-		b.SetTxOffload(header.EthernetLen, ip.HeaderLen(), b.TxL4Len(), ol|mbuf.TxIPv4)
+		b.SetTxOffload(dev.HardHeaderLen, ip.HeaderLen(), b.TxL4Len(), ol|mbuf.TxIPv4)
 	}
 }
 

@@ -17,12 +17,13 @@ type Features uint32
 
 // The offloads the stack uses.
 const (
-	RxIPv4Cksum Features = 1 << iota // the port checks IPv4 header checksums
-	RxL4Cksum                        // the port checks TCP/UDP checksums
-	TxIPv4Cksum                      // the port fills IPv4 header checksums
-	TxTCPCksum                       // the port fills TCP checksums
-	TxUDPCksum                       // the port fills UDP checksums
-	TxTSO                            // the port cuts large TCP segments (mbuf.Buf.SetTSO)
+	RxIPv4Cksum  Features = 1 << iota // the port checks IPv4 header checksums
+	RxL4Cksum                         // the port checks TCP/UDP checksums
+	TxIPv4Cksum                       // the port fills IPv4 header checksums
+	TxTCPCksum                        // the port fills TCP checksums
+	TxUDPCksum                        // the port fills UDP checksums
+	TxTSO                             // the port cuts large TCP segments (mbuf.Buf.SetTSO)
+	TxVLANInsert                      // the port inserts the 802.1Q tag (mbuf.Buf.SetVLANTCI)
 )
 
 // Has reports whether every feature in f is on.
@@ -36,12 +37,15 @@ type TxQueue interface {
 
 // Config describes a device to New.
 type Config struct {
-	Name     string
-	PortID   uint16
-	Queue    uint16
-	MAC      header.MAC
-	MTU      int
-	TSOMTU   int
+	Name   string
+	PortID uint16
+	Queue  uint16
+	MAC    header.MAC
+	MTU    int
+	TSOMTU int
+	// VLAN is the 802.1Q VLAN ID the device sends and receives on, 0 for
+	// none (untagged frames).
+	VLAN     uint16
 	Features Features
 	Cache    *mbuf.Cache
 	TxQueue  TxQueue
@@ -57,11 +61,20 @@ type Device struct {
 	// TSOMTU is the largest IP packet the port's TSO cuts (with TxTSO):
 	// the MTU, or less where the port counts more against it (net_tap's
 	// GSO counts the Ethernet header).
-	TSOMTU   int
-	Features Features
-	Cache    *mbuf.Cache
-	Drops    stat.Drops
-	Stats    Stats
+	TSOMTU int
+	// VLAN is the device's 802.1Q VLAN ID, 0 for none (Linux's
+	// vlan_dev_priv(dev)->vlan_id, the device and its VLAN being one
+	// here): frames go out tagged with it and only frames tagged with it
+	// come in.
+	VLAN uint16
+	// HardHeaderLen is the link-layer header this device writes in front
+	// of a packet (dev->hard_header_len): the Ethernet header, with the
+	// 802.1Q tag when the device tags in software.
+	HardHeaderLen int
+	Features      Features
+	Cache         *mbuf.Cache
+	Drops         stat.Drops
+	Stats         Stats
 
 	txq TxQueue
 }
@@ -75,16 +88,28 @@ type Stats struct {
 // New returns a device.
 func New(cfg Config) *Device {
 	return &Device{
-		Name:     cfg.Name,
-		PortID:   cfg.PortID,
-		Queue:    cfg.Queue,
-		MAC:      cfg.MAC,
-		MTU:      cfg.MTU,
-		TSOMTU:   cfg.TSOMTU,
-		Features: cfg.Features,
-		Cache:    cfg.Cache,
-		txq:      cfg.TxQueue,
+		Name:          cfg.Name,
+		PortID:        cfg.PortID,
+		Queue:         cfg.Queue,
+		MAC:           cfg.MAC,
+		MTU:           cfg.MTU,
+		TSOMTU:        cfg.TSOMTU,
+		VLAN:          cfg.VLAN,
+		HardHeaderLen: HardHeaderLen(cfg.VLAN, cfg.Features),
+		Features:      cfg.Features,
+		Cache:         cfg.Cache,
+		txq:           cfg.TxQueue,
 	}
+}
+
+// HardHeaderLen is the link-layer header a device on VLAN vlan (0: none)
+// with features f writes: the Ethernet header, and the 802.1Q tag unless
+// the port inserts it (TxVLANInsert).
+func HardHeaderLen(vlan uint16, f Features) int {
+	if vlan != 0 && !f.Has(TxVLANInsert) {
+		return header.EthernetVLANLen
+	}
+	return header.EthernetLen
 }
 
 // Alloc returns an empty mbuf with the default headroom, or nil when the
@@ -106,7 +131,7 @@ func (d *Device) Free(b *mbuf.Buf) { d.Cache.Free(b) }
 // A TSO frame (mbuf.Buf.SetTSO) may be larger than the MTU: the port cuts
 // it (the size of its pieces is the sender's to keep within the MTU).
 func (d *Device) Xmit(b *mbuf.Buf) {
-	if b.Len() > d.MTU+header.EthernetLen && b.TSOSegSize() == 0 {
+	if b.Len() > d.MTU+d.HardHeaderLen && b.TSOSegSize() == 0 {
 		d.Drop(b, stat.DropFrameTooBig)
 		return
 	}
@@ -118,13 +143,23 @@ func (d *Device) Xmit(b *mbuf.Buf) {
 }
 
 // XmitEther prepends an Ethernet header from this device to dst and sends
-// the frame. It takes ownership of b.
+// the frame. It takes ownership of b. On a VLAN the frame is tagged
+// (vlan_dev_hard_header): by the port where it inserts tags, else with
+// the tag pushed into the headroom with the header.
 func (d *Device) XmitEther(b *mbuf.Buf, dst header.MAC, etherType uint16) {
-	h := b.Push(header.EthernetLen)
+	h := b.Push(d.HardHeaderLen)
 	if h == nil {
 		d.Drop(b, stat.DropNoHeadroom)
 		return
 	}
-	header.Ethernet(h).Encode(dst, d.MAC, etherType)
+	switch {
+	case d.HardHeaderLen == header.EthernetVLANLen:
+		header.Ethernet(h).EncodeVLAN(dst, d.MAC, d.VLAN, etherType)
+	case d.VLAN != 0:
+		b.SetVLANTCI(d.VLAN)
+		fallthrough
+	default:
+		header.Ethernet(h).Encode(dst, d.MAC, etherType)
+	}
 	d.Xmit(b)
 }

@@ -30,6 +30,8 @@ type HostConfig struct {
 	PoolSize int
 	// MTU, when not 0, is the port's MTU.
 	MTU int
+	// VLAN, when not 0, puts the host on that 802.1Q VLAN.
+	VLAN uint16
 	// Clock, when set, is TCP's and the routing table's clock instead of
 	// the real one.
 	Clock *Clock
@@ -39,7 +41,7 @@ type HostConfig struct {
 // caller's.
 func OpenHost(t testing.TB, c HostConfig) *stack.Host {
 	t.Helper()
-	cfg := stack.Config{Name: c.Name, Port: c.Port, Addr: c.Addr, PoolSize: c.PoolSize, MTU: c.MTU}
+	cfg := stack.Config{Name: c.Name, Port: c.Port, Addr: c.Addr, PoolSize: c.PoolSize, MTU: c.MTU, VLAN: c.VLAN}
 	if cfg.PoolSize == 0 {
 		cfg.PoolSize = DefaultPool
 	}

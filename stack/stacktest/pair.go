@@ -34,6 +34,8 @@ type PairConfig struct {
 	Wire *WireConfig
 	// MTU, when not 0, is both ports' MTU.
 	MTU int
+	// VLAN, when not 0, puts both hosts on that 802.1Q VLAN.
+	VLAN uint16
 }
 
 // WireConfig is a fault wire: its faults each way and its seed. Its pool
@@ -86,8 +88,8 @@ func NewPair(t testing.TB, c PairConfig) *Pair {
 		c.AddrB = AddrB
 	}
 	portA, portB := p.Ports()
-	p.A = OpenHost(t, HostConfig{Name: c.Name + "a", Port: portA, Addr: c.AddrA, PoolSize: c.PoolA, MTU: c.MTU, Clock: p.Clock})
-	p.B = OpenHost(t, HostConfig{Name: c.Name + "b", Port: portB, Addr: c.AddrB, PoolSize: c.PoolB, MTU: c.MTU, Clock: p.Clock})
+	p.A = OpenHost(t, HostConfig{Name: c.Name + "a", Port: portA, Addr: c.AddrA, PoolSize: c.PoolA, MTU: c.MTU, VLAN: c.VLAN, Clock: p.Clock})
+	p.B = OpenHost(t, HostConfig{Name: c.Name + "b", Port: portB, Addr: c.AddrB, PoolSize: c.PoolB, MTU: c.MTU, VLAN: c.VLAN, Clock: p.Clock})
 	if c.KnownNeighbours {
 		KnowNeighbours(p.A, p.B)
 	}

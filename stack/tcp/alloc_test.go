@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/netdev"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
@@ -93,13 +94,13 @@ func TestChecksumOffload(t *testing.T) {
 	pr := newPeer(t)
 	dev := pr.h.Stacks()[0].Device()
 	dev.Features |= netdev.TxTCPCksum
-	pr.send(seg{sport: 1000, dport: 81, seq: 1, flags: fSYN})
-	r := pr.expect(flags(fRST | fACK))
-	assert.True(t, r.offload, "RTE_MBUF_F_TX_TCP_CKSUM set")
+	pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 81, Seq: 1, Flags: fSYN})
+	r := pr.expect(stacktest.Flags(fRST | fACK))
+	assert.True(t, r.Offload, "RTE_MBUF_F_TX_TCP_CKSUM set")
 	dev.Features &^= netdev.TxTCPCksum
-	pr.send(seg{sport: 1000, dport: 81, seq: 1, flags: fSYN})
-	r = pr.expect(flags(fRST | fACK))
-	assert.False(t, r.offload)
+	pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 81, Seq: 1, Flags: fSYN})
+	r = pr.expect(stacktest.Flags(fRST | fACK))
+	assert.False(t, r.Offload)
 }
 
 // BenchmarkRequestResponse is a 64-byte request and response between two

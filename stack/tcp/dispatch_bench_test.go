@@ -35,7 +35,7 @@ func BenchmarkDispatchTCP(b *testing.B) {
 	pr := newPeer(b)
 	// No timestamps, so the template needs no per-packet TSval; window
 	// scaling keeps the peer's advertised window out of the way.
-	rc := pr.dial(5001, 1000, opts(optMSS(1460), optSACKPerm(), optWS(7)))
+	rc := pr.dial(5001, 1000, stacktest.Options(stacktest.OptMSS(1460), stacktest.OptSACKPerm(), stacktest.OptWS(7)))
 	mss := rc.s.Info().MSS
 	require.Positive(b, mss)
 	payload := pattern(mss, 9)

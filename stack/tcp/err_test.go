@@ -58,10 +58,10 @@ func TestICMPOutOfWindow(t *testing.T) {
 	rc := pr.dial(5001, 1000, synOpts(1))
 	_, err := rc.s.SendMsg(pattern(100, 1), 0)
 	require.NoError(t, err)
-	d := rc.expect(dataLen(100))
+	d := rc.expect(stacktest.PayloadLen(100))
 
 	du, port := header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable
-	for _, seq := range []uint32{d.seq - 1, d.seq + 101, d.seq + 1<<30} {
+	for _, seq := range []uint32{d.Seq - 1, d.Seq + 101, d.Seq + 1<<30} {
 		rc.icmp(du, port, 0, seq)
 	}
 	st := pr.tcp().Stats()
@@ -69,7 +69,7 @@ func TestICMPOutOfWindow(t *testing.T) {
 	assert.EqualValues(t, 3, pr.drops(stat.DropICMPErrorOutOfWindow))
 	assert.Zero(t, rc.s.ErrSoft)
 
-	rc.icmp(du, port, 0, d.seq+100) // SND.NXT itself is in window
+	rc.icmp(du, port, 0, d.Seq+100) // SND.NXT itself is in window
 	assert.Equal(t, syscall.ECONNREFUSED, rc.s.ErrSoft, "a soft error")
 	assert.Equal(t, sock.Established, rc.s.State())
 	assert.NoError(t, rc.s.SockError(), "not reported while the connection lives")
@@ -87,8 +87,8 @@ func TestICMPSoftErrorOnTimeout(t *testing.T) {
 	require.NoError(t, rc.s.SetSockOpt(syscall.IPPROTO_TCP, sock.TCP_USER_TIMEOUT, 3000))
 	_, err := rc.s.SendMsg(pattern(100, 2), 0)
 	require.NoError(t, err)
-	d := rc.expect(dataLen(100))
-	rc.icmp(header.ICMPv4DestUnreachable, header.ICMPv4HostUnreachable, 0, d.seq)
+	d := rc.expect(stacktest.PayloadLen(100))
+	rc.icmp(header.ICMPv4DestUnreachable, header.ICMPv4HostUnreachable, 0, d.Seq)
 
 	_, err = rc.s.RecvMsg(make([]byte, 10), 0)
 	assert.ErrorIs(t, err, syscall.EAGAIN, "reads do not see the soft error")
@@ -110,17 +110,17 @@ func TestICMPSynSentRefused(t *testing.T) {
 	s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 5003))
 	s.Callbacks = rec
 	pr.poll(1)
-	syn := pr.expect(flags(fSYN))
+	syn := pr.expect(stacktest.Flags(fSYN))
 
 	other := netip.MustParseAddr("198.18.1.77")
-	pr.icmpAbout(header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable, 0, other, syn.sport, syn.dport, syn.seq)
+	pr.icmpAbout(header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable, 0, other, syn.SrcPort, syn.DstPort, syn.Seq)
 	assert.Equal(t, sock.SynSent, s.State())
 	assert.EqualValues(t, 1, pr.drops(stat.DropICMPQuoteNotOurs))
 
-	pr.icmpAbout(header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable, 0, pr.h.Addr().Addr(), syn.sport+1, syn.dport, syn.seq)
+	pr.icmpAbout(header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable, 0, pr.h.Addr().Addr(), syn.SrcPort+1, syn.DstPort, syn.Seq)
 	assert.EqualValues(t, 1, pr.drops(stat.DropICMPErrorNoSocket))
 
-	pr.icmpAbout(header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable, 0, pr.h.Addr().Addr(), syn.sport, syn.dport, syn.seq)
+	pr.icmpAbout(header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable, 0, pr.h.Addr().Addr(), syn.SrcPort, syn.DstPort, syn.Seq)
 	assert.Equal(t, sock.Closed, s.State())
 	assert.NotZero(t, rec.errs)
 	assert.ErrorIs(t, s.SockError(), syscall.ECONNREFUSED)
@@ -154,16 +154,16 @@ func (rc *rawConn) receive(n int, rest []byte, pathMTU int) ([]byte, int) {
 			continue
 		}
 		for _, r := range pr.inbox {
-			if r.ipTotal > pathMTU {
+			if r.IPTotalLen > pathMTU {
 				continue // the black hole
 			}
-			largest = max(largest, len(r.data))
-			off := int(r.seq - start)
-			if len(r.data) > 0 && off <= len(out) && off+len(r.data) > len(out) {
-				out = append(out, r.data[len(out)-off:]...)
+			largest = max(largest, len(r.Payload))
+			off := int(r.Seq - start)
+			if len(r.Payload) > 0 && off <= len(out) && off+len(r.Payload) > len(out) {
+				out = append(out, r.Payload[len(out)-off:]...)
 			}
-			if r.opts.HasTS {
-				rc.tsEcr = r.opts.TSVal
+			if r.Options.HasTS {
+				rc.tsEcr = r.Options.TSVal
 			}
 		}
 		pr.inbox = pr.inbox[:0]
@@ -201,10 +201,10 @@ func TestFragNeeded(t *testing.T) {
 			data := pattern(64*1024, c.mtu)
 			n, err := rc.s.SendMsg(data, 0)
 			require.NoError(t, err)
-			first := rc.expect(dataLen(mss))
+			first := rc.expect(stacktest.PayloadLen(mss))
 			pr.drain()
 
-			rc.icmp(header.ICMPv4DestUnreachable, header.ICMPv4FragNeeded, uint32(c.mtu), first.seq)
+			rc.icmp(header.ICMPv4DestUnreachable, header.ICMPv4FragNeeded, uint32(c.mtu), first.Seq)
 			pmtu, locked, ok := pr.h.Stacks()[0].Routes().PMTU(pr.addr)
 			assert.Equal(t, c.pmtu != 0, ok)
 			assert.Equal(t, c.pmtu, pmtu)
@@ -212,14 +212,14 @@ func TestFragNeeded(t *testing.T) {
 			assert.Equal(t, c.newMSS, rc.s.Info().MSS)
 			if c.resegged {
 				require.NotEmpty(t, pr.inbox, "resent at once")
-				assert.Equal(t, first.seq, pr.inbox[0].seq)
-				assert.Len(t, pr.inbox[0].data, c.newMSS)
+				assert.Equal(t, first.Seq, pr.inbox[0].Seq)
+				assert.Len(t, pr.inbox[0].Payload, c.newMSS)
 				assert.EqualValues(t, 1, pr.tcp().Stats().PMTUReductions.Load())
 			} else {
 				assert.Empty(t, pr.inbox, "nothing resent")
 			}
 			pr.drain()
-			rc.ack = first.seq // the first segment was lost
+			rc.ack = first.Seq // the first segment was lost
 			got, largest := rc.receive(len(data), data[n:], max(c.pmtu, 1500))
 			assert.Equal(t, data, got)
 			assert.LessOrEqual(t, largest, c.newMSS)
@@ -262,18 +262,18 @@ func TestMTUBlackHole(t *testing.T) {
 func TestICMPRequestAndTimeWait(t *testing.T) {
 	pr := newPeer(t)
 	l := listen(t, pr.h, 5006, 8)
-	pr.send(seg{sport: 6000, dport: 5006, seq: 100, flags: fSYN, wnd: 65535, opts: synOpts(1)})
-	sa := pr.expect(flags(fSYN | fACK))
+	pr.send(stacktest.Segment{SrcPort: 6000, DstPort: 5006, Seq: 100, Flags: fSYN, Window: 65535, Options: synOpts(1)})
+	sa := pr.expect(stacktest.Flags(fSYN | fACK))
 	host := pr.h.Addr().Addr()
 	du := header.ICMPv4DestUnreachable
 
-	pr.icmpAbout(du, header.ICMPv4HostUnreachable, 0, host, 5006, 6000, sa.seq+1)
+	pr.icmpAbout(du, header.ICMPv4HostUnreachable, 0, host, 5006, 6000, sa.Seq+1)
 	assert.EqualValues(t, 1, pr.tcp().Stats().OutOfWindowICMPs.Load())
-	pr.icmpAbout(du, header.ICMPv4PortUnreachable, 0, host, 5006, 6000, sa.seq)
+	pr.icmpAbout(du, header.ICMPv4PortUnreachable, 0, host, 5006, 6000, sa.Seq)
 	assert.EqualValues(t, 1, pr.drops(stat.DropICMPErrorIgnored))
 	_, reqs, _, _ := pr.tcp().Counts()
 	require.Equal(t, 1, reqs)
-	pr.icmpAbout(du, header.ICMPv4HostUnreachable, 0, host, 5006, 6000, sa.seq)
+	pr.icmpAbout(du, header.ICMPv4HostUnreachable, 0, host, 5006, 6000, sa.Seq)
 	_, reqs, _, _ = pr.tcp().Counts()
 	assert.Zero(t, reqs, "the request is gone")
 	assert.EqualValues(t, 1, pr.tcp().Stats().ListenDrops.Load())
@@ -282,13 +282,13 @@ func TestICMPRequestAndTimeWait(t *testing.T) {
 
 	rc := pr.accept(l, 6001, 500, synOpts(1))
 	rc.s.Close()
-	fin := rc.expect(flags(fFIN | fACK))
+	fin := rc.expect(stacktest.Flags(fFIN | fACK))
 	rc.send(fFIN|fACK, nil)
-	rc.expect(flags(fACK))
+	rc.expect(stacktest.Flags(fACK))
 	st, ok := pr.tcp().StateOf(netip.AddrPortFrom(host, 5006), netip.AddrPortFrom(pr.addr, 6001))
 	require.True(t, ok)
 	require.Equal(t, sock.TimeWait, st)
-	pr.icmpAbout(du, header.ICMPv4PortUnreachable, 0, host, 5006, 6001, fin.seq)
+	pr.icmpAbout(du, header.ICMPv4PortUnreachable, 0, host, 5006, 6001, fin.Seq)
 	assert.EqualValues(t, 2, pr.drops(stat.DropICMPErrorIgnored))
 	st, _ = pr.tcp().StateOf(netip.AddrPortFrom(host, 5006), netip.AddrPortFrom(pr.addr, 6001))
 	assert.Equal(t, sock.TimeWait, st)

@@ -13,6 +13,7 @@ import (
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/rss"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 	"github.com/dpstack/dpstack/stat"
 )
@@ -211,7 +212,7 @@ func TestConnectClaimsFlow(t *testing.T) {
 	owner, ok := ft.Owner(s.LocalAddr(), remote)
 	require.True(t, ok)
 	assert.Equal(t, 0, owner)
-	pr.expect(flags(fSYN))
+	pr.expect(stacktest.Flags(fSYN))
 	e := p.NewSock()
 	assert.ErrorIs(t, e.Connect(remote), syscall.EADDRNOTAVAIL, "none left")
 	e.Close()
@@ -246,7 +247,7 @@ func TestInputHandsOver(t *testing.T) {
 	local, remote := ap(pr.h.Addr().Addr(), 40000), ap(pr.addr, 80)
 	require.True(t, ft.Claim(local, remote, 1))
 	got = [][]byte{}
-	pr.send(seg{sport: 80, dport: 40000, seq: 7, ack: 9, flags: fACK, data: []byte("abc")})
+	pr.send(stacktest.Segment{SrcPort: 80, DstPort: 40000, Seq: 7, Ack: 9, Flags: fACK, Payload: []byte("abc")})
 	pr.expectNone()
 	require.Len(t, got, 1)
 	ip, perr := header.ParseIPv4(got[0])
@@ -261,14 +262,14 @@ func TestInputHandsOver(t *testing.T) {
 
 	// Refused: dropped and counted, no RST.
 	accept = false
-	pr.send(seg{sport: 80, dport: 40000, seq: 7, ack: 9, flags: fACK})
+	pr.send(stacktest.Segment{SrcPort: 80, DstPort: 40000, Seq: 7, Ack: 9, Flags: fACK})
 	pr.expectNone()
 	assert.Equal(t, uint64(1), pr.drops(stat.DropHandoffFull))
 	assert.Equal(t, uint64(1), p.Stats().Handoffs.Load())
 
 	// The handoff path allocates nothing.
 	accept, got = true, nil
-	frame := pr.frame(seg{sport: 80, dport: 40000, seq: 7, ack: 9, flags: fACK})
+	frame := pr.frame(stacktest.Segment{SrcPort: 80, DstPort: 40000, Seq: 7, Ack: 9, Flags: fACK})
 	one := mbuf.NewBurst(1)
 	loop := pr.h.Stacks()[0].Loop()
 	allocs := testing.AllocsPerRun(100, func() {

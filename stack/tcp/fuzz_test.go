@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 )
 
 // fuzzStates are the states FuzzSegment puts the connection in before the
@@ -87,16 +88,16 @@ func FuzzSegment(f *testing.F) {
 }
 
 // fuzzSeg decodes one fuzzed segment of rc (see FuzzSegment's seeds).
-func fuzzSeg(rc *rawConn, b []byte) (seg, bool) {
+func fuzzSeg(rc *rawConn, b []byte) (stacktest.Segment, bool) {
 	if len(b) < 12 {
-		return seg{}, false
+		return stacktest.Segment{}, false
 	}
 	s := rc.seg(b[0], nil)
-	s.seq = rc.seq + binary.BigEndian.Uint32(b[1:])
-	s.ack = rc.ack + binary.BigEndian.Uint32(b[5:])
-	s.wnd = binary.BigEndian.Uint16(b[9:])
+	s.Seq = rc.seq + binary.BigEndian.Uint32(b[1:])
+	s.Ack = rc.ack + binary.BigEndian.Uint32(b[5:])
+	s.Window = binary.BigEndian.Uint16(b[9:])
 	n := min(int(b[11]), len(b)-12, 40)
-	s.opts = b[12 : 12+n]
-	s.data = b[12+n:]
+	s.Options = b[12 : 12+n]
+	s.Payload = b[12+n:]
 	return s, true
 }

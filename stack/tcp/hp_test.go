@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -24,20 +25,20 @@ func TestHeaderPrediction(t *testing.T) {
 	}{
 		{"in-order data", func(t *testing.T, rc *rawConn) {
 			rc.send(fACK|fPSH, []byte("abc"))
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 			assert.Equal(t, 8, rc.s.Info().RecvQueue)
 		}, 1, 0},
 		{"in-order data without PSH", func(t *testing.T, rc *rawConn) {
 			rc.send(fACK, []byte("abc"))
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 			assert.Equal(t, 8, rc.s.Info().RecvQueue)
 		}, 1, 0},
 		{"ACK of the host's data", func(t *testing.T, rc *rawConn) {
 			_, err := rc.s.SendMsg([]byte("reply"), 0)
 			require.NoError(t, err)
 			rc.pr.poll(1)
-			r := rc.expect(flags(fACK | fPSH))
-			rc.ack = r.seq + uint32(len(r.data))
+			r := rc.expect(stacktest.Flags(fACK | fPSH))
+			rc.ack = r.Seq + uint32(len(r.Payload))
 			rc.send(fACK, nil)
 			rc.pr.expectNone()
 			assert.Zero(t, rc.s.Info().PacketsOut)
@@ -48,55 +49,55 @@ func TestHeaderPrediction(t *testing.T) {
 		}, 0, 1},
 		{"out of order", func(t *testing.T, rc *rawConn) {
 			s := rc.seg(fACK|fPSH, []byte("later"))
-			s.seq += 10
+			s.Seq += 10
 			rc.pr.send(s)
-			r := rc.expect(flags(fACK), ackIs(rc.seq))
-			assert.Equal(t, 1, r.opts.NumSACK)
+			r := rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
+			assert.Equal(t, 1, r.Options.NumSACK)
 		}, 0, 0},
 		{"old data", func(t *testing.T, rc *rawConn) {
 			s := rc.seg(fACK|fPSH, []byte("hello"))
-			s.seq -= 5
+			s.Seq -= 5
 			rc.pr.send(s)
-			r := rc.expect(flags(fACK), ackIs(rc.seq))
-			assert.Equal(t, 1, r.opts.NumSACK, "D-SACK")
+			r := rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
+			assert.Equal(t, 1, r.Options.NumSACK, "D-SACK")
 		}, 0, 0},
 		{"FIN", func(t *testing.T, rc *rawConn) {
 			rc.send(fACK|fFIN, nil)
 			rc.pr.advance(500 * time.Millisecond)
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 		}, 0, 0},
 		{"window update", func(t *testing.T, rc *rawConn) {
 			rc.wnd = 1000
 			rc.send(fACK|fPSH, []byte("abc"))
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 			assert.Equal(t, 8, rc.s.Info().RecvQueue)
 		}, 0, 0},
 		{"old TSval", func(t *testing.T, rc *rawConn) {
 			s := rc.seg(fACK|fPSH, []byte("stale"))
-			s.opts = optTS(rc.tsVal-50, rc.tsEcr)
+			s.Options = stacktest.OptTS(rc.tsVal-50, rc.tsEcr)
 			rc.pr.send(s)
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 			assert.Equal(t, uint64(1), rc.pr.drops(stat.DropTCPPAWS))
 		}, 0, 0},
 		{"no timestamp", func(t *testing.T, rc *rawConn) {
 			s := rc.seg(fACK|fPSH, []byte("abc"))
-			s.opts = nil
+			s.Options = nil
 			rc.pr.send(s)
 			rc.seq += 3
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 		}, 0, 0},
 		{"SACK block", func(t *testing.T, rc *rawConn) {
 			s := rc.seg(fACK|fPSH, []byte("abc"))
-			s.opts = opts(optTS(rc.tsVal, rc.tsEcr), []byte{1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2})
+			s.Options = stacktest.Options(stacktest.OptTS(rc.tsVal, rc.tsEcr), []byte{1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2})
 			rc.pr.send(s)
 			rc.seq += 3
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 		}, 0, 0},
 		{"ACK of unsent data", func(t *testing.T, rc *rawConn) {
 			s := rc.seg(fACK|fPSH, []byte("abc"))
-			s.ack += 1000
+			s.Ack += 1000
 			rc.pr.send(s)
-			rc.expect(flags(fACK), ackIs(rc.seq))
+			rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 			assert.Equal(t, uint64(1), rc.pr.drops(stat.DropTCPAckUnsent))
 		}, 0, 0},
 	}

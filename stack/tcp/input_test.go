@@ -31,7 +31,7 @@ func establishedWith(t *testing.T, o []byte) *rawConn {
 	l := listen(t, pr.h, 80, 4)
 	rc := pr.accept(l, 5000, 1000, o)
 	rc.send(fACK|fPSH, []byte("hello"))
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	t.Cleanup(func() { l.Close() })
 	return rc
 }
@@ -41,45 +41,49 @@ func establishedWith(t *testing.T, o []byte) *rawConn {
 func TestBadSegments(t *testing.T) {
 	type result struct {
 		reason stat.DropReason
-		reply  []check // nil: no reply
+		reply  []stacktest.Check // nil: no reply
 	}
 	cases := []struct {
 		name string
-		mk   func(rc *rawConn) seg
+		mk   func(rc *rawConn) stacktest.Segment
 		want result
 	}{
-		{"bad checksum", func(rc *rawConn) seg { s := rc.seg(fACK, []byte("evil")); s.badCsum = true; return s },
+		{"bad checksum", func(rc *rawConn) stacktest.Segment { s := rc.seg(fACK, []byte("evil")); s.BadChecksum = true; return s },
 			result{stat.DropTCPBadChecksum, nil}},
-		{"data offset below 5", func(rc *rawConn) seg { s := rc.seg(fACK, []byte("evil")); s.offset = 16; return s },
+		{"data offset below 5", func(rc *rawConn) stacktest.Segment { s := rc.seg(fACK, []byte("evil")); s.DataOffset = 16; return s },
 			result{stat.DropTCPBadOffset, nil}},
-		{"data offset past the segment", func(rc *rawConn) seg {
+		{"data offset past the segment", func(rc *rawConn) stacktest.Segment {
 			s := rc.seg(fACK, nil)
-			s.opts = nil
-			s.offset = 60
+			s.Options = nil
+			s.DataOffset = 60
 			return s
 		}, result{stat.DropTCPBadOffset, nil}},
-		{"shorter than a header", func(rc *rawConn) seg { s := rc.seg(fACK, nil); s.opts = nil; s.truncate = 8; return s },
+		{"shorter than a header", func(rc *rawConn) stacktest.Segment { s := rc.seg(fACK, nil); s.Options = nil; s.Truncate = 8; return s },
 			result{stat.DropTCPTruncated, nil}},
-		{"SYN and FIN", func(rc *rawConn) seg { return rc.seg(fSYN|fFIN|fACK, nil) },
+		{"SYN and FIN", func(rc *rawConn) stacktest.Segment { return rc.seg(fSYN|fFIN|fACK, nil) },
 			result{stat.DropTCPBadFlags, nil}},
-		{"no flags", func(rc *rawConn) seg { return rc.seg(0, []byte("x")) },
+		{"no flags", func(rc *rawConn) stacktest.Segment { return rc.seg(0, []byte("x")) },
 			result{stat.DropTCPNoACK, nil}},
-		{"no ACK", func(rc *rawConn) seg { return rc.seg(fPSH, []byte("x")) },
+		{"no ACK", func(rc *rawConn) stacktest.Segment { return rc.seg(fPSH, []byte("x")) },
 			result{stat.DropTCPNoACK, nil}},
-		{"beyond the window", func(rc *rawConn) seg { s := rc.seg(fACK, []byte("x")); s.seq += 10_000_000; return s },
-			result{stat.DropTCPInvalidSeq, []check{flags(fACK)}}},
-		{"an old duplicate", func(rc *rawConn) seg { s := rc.seg(fACK, []byte("old")); s.seq -= 1_000_000; return s },
-			result{stat.DropTCPInvalidSeq, []check{flags(fACK)}}},
-		{"a retransmission", func(rc *rawConn) seg { s := rc.seg(fACK, []byte("hello")); s.seq -= 5; return s },
-			result{stat.DropTCPOldData, []check{flags(fACK)}}},
-		{"acknowledges unsent data", func(rc *rawConn) seg { s := rc.seg(fACK, nil); s.ack += 1000; return s },
-			result{stat.DropTCPAckUnsent, []check{flags(fACK)}}},
-		{"acknowledges data long gone (RFC 5961 §5.2)", func(rc *rawConn) seg {
+		{"beyond the window", func(rc *rawConn) stacktest.Segment { s := rc.seg(fACK, []byte("x")); s.Seq += 10_000_000; return s },
+			result{stat.DropTCPInvalidSeq, []stacktest.Check{stacktest.Flags(fACK)}}},
+		{"an old duplicate", func(rc *rawConn) stacktest.Segment { s := rc.seg(fACK, []byte("old")); s.Seq -= 1_000_000; return s },
+			result{stat.DropTCPInvalidSeq, []stacktest.Check{stacktest.Flags(fACK)}}},
+		{"a retransmission", func(rc *rawConn) stacktest.Segment { s := rc.seg(fACK, []byte("hello")); s.Seq -= 5; return s },
+			result{stat.DropTCPOldData, []stacktest.Check{stacktest.Flags(fACK)}}},
+		{"acknowledges unsent data", func(rc *rawConn) stacktest.Segment { s := rc.seg(fACK, nil); s.Ack += 1000; return s },
+			result{stat.DropTCPAckUnsent, []stacktest.Check{stacktest.Flags(fACK)}}},
+		{"acknowledges data long gone (RFC 5961 §5.2)", func(rc *rawConn) stacktest.Segment {
 			s := rc.seg(fACK, nil)
-			s.ack -= 1 << 30
+			s.Ack -= 1 << 30
 			return s
-		}, result{stat.DropTCPAckTooOld, []check{flags(fACK)}}},
-		{"option length 0", func(rc *rawConn) seg { s := rc.seg(fACK, []byte("x")); s.opts = []byte{8, 0}; return s },
+		}, result{stat.DropTCPAckTooOld, []stacktest.Check{stacktest.Flags(fACK)}}},
+		{"option length 0", func(rc *rawConn) stacktest.Segment {
+			s := rc.seg(fACK, []byte("x"))
+			s.Options = []byte{8, 0}
+			return s
+		},
 			result{stat.DropTCPBadOptions, nil}},
 	}
 	for _, c := range cases {
@@ -94,7 +98,7 @@ func TestBadSegments(t *testing.T) {
 			if c.want.reply == nil {
 				pr.expectNone()
 			} else {
-				r := rc.expect(append(c.want.reply, seqIs(snd), ackIs(rcv))...)
+				r := rc.expect(append(c.want.reply, stacktest.Seq(snd), stacktest.Ack(rcv))...)
 				_ = r
 			}
 			assert.Equal(t, sock.Established, rc.s.State(), "the connection is unharmed")
@@ -110,15 +114,15 @@ func TestBadSegments(t *testing.T) {
 func TestDSACK(t *testing.T) {
 	rc := established(t)
 	s := rc.seg(fACK, []byte("hello"))
-	s.seq -= 5
+	s.Seq -= 5
 	rc.pr.send(s)
-	r := rc.expect(flags(fACK), ackIs(rc.seq))
-	require.Equal(t, 1, r.opts.NumSACK)
-	assert.Equal(t, header.SACKBlock{Start: rc.seq - 5, End: rc.seq}, r.opts.SACKBlocks[0])
+	r := rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
+	require.Equal(t, 1, r.Options.NumSACK)
+	assert.Equal(t, header.SACKBlock{Start: rc.seq - 5, End: rc.seq}, r.Options.SACKBlocks[0])
 	// Reported once.
 	rc.send(fACK|fPSH, []byte("x"))
-	r = rc.expect(flags(fACK))
-	assert.Zero(t, r.opts.NumSACK)
+	r = rc.expect(stacktest.Flags(fACK))
+	assert.Zero(t, r.Options.NumSACK)
 }
 
 // RFC 5961 §3: RST exactly at RCV.NXT resets; elsewhere in the window a
@@ -142,10 +146,10 @@ func TestRSTBlindAttack(t *testing.T) {
 		rc := established(t)
 		info := rc.s.Info()
 		s := rc.seg(fRST, nil)
-		s.seq += 1000
+		s.Seq += 1000
 		before := rc.pr.drops(stat.DropTCPRSTInvalid)
 		rc.pr.send(s)
-		rc.expect(flags(fACK), seqIs(info.SndNxt), ackIs(info.RcvNxt))
+		rc.expect(stacktest.Flags(fACK), stacktest.Seq(info.SndNxt), stacktest.Ack(info.RcvNxt))
 		assert.Equal(t, before+1, rc.pr.drops(stat.DropTCPRSTInvalid))
 		assert.Equal(t, sock.Established, rc.s.State())
 		// Rate-limited per connection.
@@ -154,14 +158,14 @@ func TestRSTBlindAttack(t *testing.T) {
 		assert.Positive(t, rc.pr.tcp().Stats().OOWRateLimited.Load())
 		rc.pr.advance(600 * time.Millisecond)
 		rc.pr.send(s)
-		rc.expect(flags(fACK), seqIs(info.SndNxt), ackIs(info.RcvNxt))
+		rc.expect(stacktest.Flags(fACK), stacktest.Seq(info.SndNxt), stacktest.Ack(info.RcvNxt))
 		assert.Equal(t, uint64(2), rc.pr.tcp().Stats().ChallengeACKs.Load())
 		rc.s.Close()
 	})
 	t.Run("outside the window", func(t *testing.T) {
 		rc := established(t)
 		s := rc.seg(fRST, nil)
-		s.seq += 100_000_000
+		s.Seq += 100_000_000
 		rc.pr.send(s)
 		rc.pr.expectNone()
 		assert.Equal(t, sock.Established, rc.s.State())
@@ -176,9 +180,9 @@ func TestSYNInEstablished(t *testing.T) {
 		rc := established(t)
 		info := rc.s.Info()
 		s := rc.seg(fSYN, nil)
-		s.seq += off
+		s.Seq += off
 		rc.pr.send(s)
-		rc.expect(flags(fACK), seqIs(info.SndNxt), ackIs(info.RcvNxt))
+		rc.expect(stacktest.Flags(fACK), stacktest.Seq(info.SndNxt), stacktest.Ack(info.RcvNxt))
 		assert.Equal(t, sock.Established, rc.s.State())
 		rc.s.Close()
 	}
@@ -191,10 +195,10 @@ func TestPAWS(t *testing.T) {
 		rc := established(t)
 		recent := rc.tsVal
 		s := rc.seg(fACK|fPSH, []byte("stale"))
-		s.opts = optTS(recent-50, rc.tsEcr)
+		s.Options = stacktest.OptTS(recent-50, rc.tsEcr)
 		rc.pr.send(s)
-		r := rc.expect(flags(fACK), ackIs(rc.seq))
-		assert.Equal(t, recent, r.opts.TSEcr, "TS.Recent unchanged")
+		r := rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
+		assert.Equal(t, recent, r.Options.TSEcr, "TS.Recent unchanged")
 		assert.Equal(t, uint64(1), rc.pr.drops(stat.DropTCPPAWS))
 		assert.Equal(t, 5, rc.s.Info().RecvQueue)
 		rc.s.Close()
@@ -202,7 +206,7 @@ func TestPAWS(t *testing.T) {
 	t.Run("RST with an old TSval", func(t *testing.T) {
 		rc := established(t)
 		s := rc.seg(fRST, nil)
-		s.opts = optTS(rc.tsVal-50, rc.tsEcr)
+		s.Options = stacktest.OptTS(rc.tsVal-50, rc.tsEcr)
 		rc.pr.send(s)
 		assert.Equal(t, sock.Closed, rc.s.State())
 		rc.s.Close()
@@ -211,17 +215,17 @@ func TestPAWS(t *testing.T) {
 		rc := established(t)
 		recent := rc.tsVal
 		bad := rc.seg(fACK, nil)
-		bad.ack += 5000
-		bad.opts = optTS(recent+1000, rc.tsEcr)
+		bad.Ack += 5000
+		bad.Options = stacktest.OptTS(recent+1000, rc.tsEcr)
 		rc.pr.send(bad)
-		r := rc.expect(flags(fACK))
-		assert.Equal(t, recent, r.opts.TSEcr)
+		r := rc.expect(stacktest.Flags(fACK))
+		assert.Equal(t, recent, r.Options.TSEcr)
 		good := rc.seg(fACK|fPSH, []byte("ok"))
-		good.opts = optTS(recent+500, rc.tsEcr)
+		good.Options = stacktest.OptTS(recent+500, rc.tsEcr)
 		rc.pr.send(good)
 		rc.seq += 2
-		r = rc.expect(flags(fACK), ackIs(rc.seq))
-		assert.Equal(t, recent+500, r.opts.TSEcr, "a TSval below the invalid ACK's was taken")
+		r = rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
+		assert.Equal(t, recent+500, r.Options.TSEcr, "a TSval below the invalid ACK's was taken")
 		rc.s.Close()
 	})
 }
@@ -252,10 +256,10 @@ func TestSequenceWrap(t *testing.T) {
 	rc := pr.accept(l, 9000, 1<<32-3, synOpts(1))
 	assert.Equal(t, uint32(1<<32-2), rc.iss)
 	rc.send(fACK|fPSH, []byte("wrap"))
-	rc.expect(flags(fACK), ackIs(2))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(2))
 	_, err := rc.s.SendMsg([]byte("wrap"), 0)
 	require.NoError(t, err)
-	rc.expect(seqIs(1<<32-1), dataLen(4))
+	rc.expect(stacktest.Seq(1<<32-1), stacktest.PayloadLen(4))
 	rc.send(fACK, nil)
 	assert.Equal(t, uint32(3), rc.s.Info().SndUna)
 	rc.s.Close()
@@ -271,10 +275,10 @@ func TestIgnoredOptions(t *testing.T) {
 	rc := established(t)
 	mss := rc.s.Info().MSS
 	s := rc.seg(fACK|fPSH, []byte("data"))
-	s.opts = append(s.opts, optMSS(100)...)
+	s.Options = append(s.Options, stacktest.OptMSS(100)...)
 	rc.pr.send(s)
 	rc.seq += 4
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	assert.Equal(t, mss, rc.s.Info().MSS)
 
 	_, err := rc.s.SendMsg(pattern(5000, 1), 0)
@@ -298,8 +302,8 @@ func TestIgnoredOptions(t *testing.T) {
 		sack([2]uint32{una, una + 1<<31}),
 	} {
 		x := rc.seg(fACK, nil)
-		x.ack = una // duplicate ACKs carrying the blocks
-		x.opts = append(x.opts[:len(x.opts):len(x.opts)], o...)
+		x.Ack = una // duplicate ACKs carrying the blocks
+		x.Options = append(x.Options[:len(x.Options):len(x.Options)], o...)
 		rc.pr.send(x)
 	}
 	assert.Equal(t, sock.Established, rc.s.State())
@@ -315,11 +319,11 @@ func TestRxChecksumOffload(t *testing.T) {
 	rc := established(t)
 	pr := rc.pr
 	bad := rc.seg(fACK|fPSH, []byte("good"))
-	bad.badCsum = true
+	bad.BadChecksum = true
 	pr.injectFlags(pr.frame(bad), mbuf.RxL4CksumGood)
 	pr.poll(2)
 	rc.seq += 4
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	good := rc.seg(fACK|fPSH, []byte("bad!"))
 	before := pr.drops(stat.DropTCPBadChecksum)
 	pr.injectFlags(pr.frame(good), mbuf.RxL4CksumBad)
@@ -332,13 +336,13 @@ func TestRxChecksumOffload(t *testing.T) {
 	// ring pair offering the offload) is trusted; a UDP request on it is
 	// no such thing.
 	partial := rc.seg(fACK|fPSH, []byte("part"))
-	partial.badCsum = true
+	partial.BadChecksum = true
 	pr.injectFlags(pr.frame(partial), mbuf.TxIPv4|mbuf.TxTCPCksum)
 	pr.poll(2)
 	rc.seq += 4
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	notTCP := rc.seg(fACK|fPSH, []byte("udp?"))
-	notTCP.badCsum = true
+	notTCP.BadChecksum = true
 	pr.injectFlags(pr.frame(notTCP), mbuf.TxIPv4|mbuf.TxUDPCksum)
 	pr.poll(2)
 	pr.expectNone()
@@ -376,18 +380,18 @@ func TestRandomSegments(t *testing.T) {
 		return o
 	}
 	for i := range 3000 {
-		s := seg{
-			sport: rc.pport, dport: rc.hport,
-			seq: near(rc.seq), ack: near(rc.ack),
-			flags: uint8(rng.IntN(64)), wnd: uint16(rng.IntN(65536)),
-			opts: optBytes(), data: pattern(rng.IntN(1500), i),
+		s := stacktest.Segment{
+			SrcPort: rc.pport, DstPort: rc.hport,
+			Seq: near(rc.seq), Ack: near(rc.ack),
+			Flags: uint8(rng.IntN(64)), Window: uint16(rng.IntN(65536)),
+			Options: optBytes(), Payload: pattern(rng.IntN(1500), i),
 		}
 		switch rng.IntN(4) {
 		case 0:
-			s.dport = 81
-			s.sport = uint16(40000 + rng.IntN(50))
+			s.DstPort = 81
+			s.SrcPort = uint16(40000 + rng.IntN(50))
 		case 1:
-			s.sport = uint16(40000 + rng.IntN(50))
+			s.SrcPort = uint16(40000 + rng.IntN(50))
 		}
 		pr.inject(pr.frame(s))
 		if i%16 == 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -19,17 +20,17 @@ func TestClosedPortReset(t *testing.T) {
 	pr := newPeer(t)
 	cases := []struct {
 		name   string
-		in     seg
-		checks []check
+		in     stacktest.Segment
+		checks []stacktest.Check
 	}{
-		{"SYN", seg{sport: 1000, dport: 81, seq: 500, flags: fSYN, wnd: 1000},
-			[]check{flags(fRST | fACK), seqIs(0), ackIs(501), ports(81, 1000)}},
-		{"ACK", seg{sport: 1000, dport: 81, seq: 500, ack: 9999, flags: fACK, wnd: 1000},
-			[]check{flags(fRST), seqIs(9999), ports(81, 1000)}},
-		{"data without flags", seg{sport: 1000, dport: 81, seq: 500, data: []byte("abc")},
-			[]check{flags(fRST | fACK), seqIs(0), ackIs(503)}},
-		{"FIN and data", seg{sport: 1000, dport: 81, seq: 500, flags: fFIN, data: []byte("abc")},
-			[]check{flags(fRST | fACK), ackIs(504)}},
+		{"SYN", stacktest.Segment{SrcPort: 1000, DstPort: 81, Seq: 500, Flags: fSYN, Window: 1000},
+			[]stacktest.Check{stacktest.Flags(fRST | fACK), stacktest.Seq(0), stacktest.Ack(501), stacktest.Ports(81, 1000)}},
+		{"ACK", stacktest.Segment{SrcPort: 1000, DstPort: 81, Seq: 500, Ack: 9999, Flags: fACK, Window: 1000},
+			[]stacktest.Check{stacktest.Flags(fRST), stacktest.Seq(9999), stacktest.Ports(81, 1000)}},
+		{"data without flags", stacktest.Segment{SrcPort: 1000, DstPort: 81, Seq: 500, Payload: []byte("abc")},
+			[]stacktest.Check{stacktest.Flags(fRST | fACK), stacktest.Seq(0), stacktest.Ack(503)}},
+		{"FIN and data", stacktest.Segment{SrcPort: 1000, DstPort: 81, Seq: 500, Flags: fFIN, Payload: []byte("abc")},
+			[]stacktest.Check{stacktest.Flags(fRST | fACK), stacktest.Ack(504)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -40,7 +41,7 @@ func TestClosedPortReset(t *testing.T) {
 		})
 	}
 	t.Run("RST", func(t *testing.T) {
-		pr.send(seg{sport: 1000, dport: 81, seq: 500, flags: fRST})
+		pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 81, Seq: 500, Flags: fRST})
 		pr.expectNone()
 	})
 }
@@ -51,34 +52,34 @@ func TestListen(t *testing.T) {
 	l := listen(t, pr.h, 80, 8)
 	t.Run("RST ignored", func(t *testing.T) {
 		before := pr.drops(stat.DropTCPListenInvalid)
-		pr.send(seg{sport: 1000, dport: 80, seq: 1, flags: fRST})
+		pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 80, Seq: 1, Flags: fRST})
 		pr.expectNone()
 		assert.Equal(t, before+1, pr.drops(stat.DropTCPListenInvalid))
 	})
 	t.Run("ACK answered with RST", func(t *testing.T) {
-		pr.send(seg{sport: 1000, dport: 80, seq: 1, ack: 4242, flags: fACK})
-		pr.expect(flags(fRST), seqIs(4242))
+		pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 80, Seq: 1, Ack: 4242, Flags: fACK})
+		pr.expect(stacktest.Flags(fRST), stacktest.Seq(4242))
 	})
 	t.Run("SYN to a broadcast address dropped", func(t *testing.T) {
 		before := pr.drops(stat.DropTCPNotUnicast)
-		pr.send(seg{sport: 1000, dport: 80, seq: 1, flags: fSYN, to: netip.MustParseAddr("198.18.1.255")})
+		pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 80, Seq: 1, Flags: fSYN, To: netip.MustParseAddr("198.18.1.255")})
 		pr.expectNone()
 		assert.Equal(t, before+1, pr.drops(stat.DropTCPNotUnicast))
 	})
 	t.Run("no flags dropped", func(t *testing.T) {
-		pr.send(seg{sport: 1000, dport: 80, seq: 1, data: []byte("x")})
+		pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 80, Seq: 1, Payload: []byte("x")})
 		pr.expectNone()
 	})
 	t.Run("SYN answered with SYN-ACK and its options", func(t *testing.T) {
-		pr.send(seg{sport: 1001, dport: 80, seq: 1000, flags: fSYN, wnd: 65535, opts: synOpts(77)})
-		sa := pr.expect(flags(fSYN|fACK), ackIs(1001), ports(80, 1001), window(65535))
-		assert.True(t, sa.opts.HasMSS)
-		assert.Equal(t, uint16(1460), sa.opts.MSS, "MTU 1500 - 40")
-		assert.True(t, sa.opts.HasWS)
-		assert.Equal(t, uint8(2), sa.opts.WS)
-		assert.True(t, sa.opts.SACKPermitted)
-		assert.True(t, sa.opts.HasTS)
-		assert.Equal(t, uint32(77), sa.opts.TSEcr)
+		pr.send(stacktest.Segment{SrcPort: 1001, DstPort: 80, Seq: 1000, Flags: fSYN, Window: 65535, Options: synOpts(77)})
+		sa := pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Ack(1001), stacktest.Ports(80, 1001), stacktest.Window(65535))
+		assert.True(t, sa.Options.HasMSS)
+		assert.Equal(t, uint16(1460), sa.Options.MSS, "MTU 1500 - 40")
+		assert.True(t, sa.Options.HasWS)
+		assert.Equal(t, uint8(2), sa.Options.WS)
+		assert.True(t, sa.Options.SACKPermitted)
+		assert.True(t, sa.Options.HasTS)
+		assert.Equal(t, uint32(77), sa.Options.TSEcr)
 		_, reqs, _, _ := pr.tcp().Counts()
 		assert.Equal(t, 1, reqs)
 		st, ok := pr.tcp().StateOf(netip.AddrPortFrom(addrB.Addr(), 80), netip.AddrPortFrom(pr.addr, 1001))
@@ -86,11 +87,11 @@ func TestListen(t *testing.T) {
 		assert.Equal(t, sock.SynRecv, st)
 
 		// A retransmitted SYN gets the SYN-ACK again.
-		pr.send(seg{sport: 1001, dport: 80, seq: 1000, flags: fSYN, wnd: 65535, opts: synOpts(78)})
-		pr.expect(flags(fSYN|fACK), seqIs(sa.seq), ackIs(1001))
+		pr.send(stacktest.Segment{SrcPort: 1001, DstPort: 80, Seq: 1000, Flags: fSYN, Window: 65535, Options: synOpts(78)})
+		pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Seq(sa.Seq), stacktest.Ack(1001))
 
 		// RST in SYN-RECEIVED returns to LISTEN (RFC 9293 §3.10.7.4).
-		pr.send(seg{sport: 1001, dport: 80, seq: 1001, flags: fRST})
+		pr.send(stacktest.Segment{SrcPort: 1001, DstPort: 80, Seq: 1001, Flags: fRST})
 		pr.expectNone()
 		_, reqs, _, _ = pr.tcp().Counts()
 		assert.Zero(t, reqs)
@@ -98,14 +99,14 @@ func TestListen(t *testing.T) {
 		assert.ErrorIs(t, err, syscall.EAGAIN)
 	})
 	t.Run("SYN-RECEIVED: bad ACK answered with RST, request kept", func(t *testing.T) {
-		pr.send(seg{sport: 1002, dport: 80, seq: 5000, flags: fSYN, wnd: 65535})
-		sa := pr.expect(flags(fSYN | fACK))
-		assert.False(t, sa.opts.HasWS, "no Window Scale unless the SYN had one")
-		assert.False(t, sa.opts.HasTS)
-		assert.False(t, sa.opts.SACKPermitted)
-		pr.send(seg{sport: 1002, dport: 80, seq: 5001, ack: sa.seq + 7, flags: fACK, wnd: 100})
-		pr.expect(flags(fRST), seqIs(sa.seq+7))
-		pr.send(seg{sport: 1002, dport: 80, seq: 5001, ack: sa.seq + 1, flags: fACK, wnd: 100})
+		pr.send(stacktest.Segment{SrcPort: 1002, DstPort: 80, Seq: 5000, Flags: fSYN, Window: 65535})
+		sa := pr.expect(stacktest.Flags(fSYN | fACK))
+		assert.False(t, sa.Options.HasWS, "no Window Scale unless the SYN had one")
+		assert.False(t, sa.Options.HasTS)
+		assert.False(t, sa.Options.SACKPermitted)
+		pr.send(stacktest.Segment{SrcPort: 1002, DstPort: 80, Seq: 5001, Ack: sa.Seq + 7, Flags: fACK, Window: 100})
+		pr.expect(stacktest.Flags(fRST), stacktest.Seq(sa.Seq+7))
+		pr.send(stacktest.Segment{SrcPort: 1002, DstPort: 80, Seq: 5001, Ack: sa.Seq + 1, Flags: fACK, Window: 100})
 		pr.expectNone()
 		s, err := l.AcceptSock()
 		require.NoError(t, err)
@@ -116,7 +117,7 @@ func TestListen(t *testing.T) {
 		assert.Equal(t, 536, in.PeerMSS, "no MSS option: 536 (RFC 9293 §3.7.1)")
 		assert.Equal(t, 536, in.MSS)
 		s.Close()
-		pr.expect(flags(fFIN | fACK))
+		pr.expect(stacktest.Flags(fFIN | fACK))
 	})
 	l.Close()
 }
@@ -125,17 +126,17 @@ func TestListen(t *testing.T) {
 func TestSynAckRetransmission(t *testing.T) {
 	pr := newPeer(t)
 	l := listen(t, pr.h, 80, 8)
-	pr.send(seg{sport: 1001, dport: 80, seq: 1000, flags: fSYN, wnd: 65535})
-	sa := pr.expect(flags(fSYN | fACK))
+	pr.send(stacktest.Segment{SrcPort: 1001, DstPort: 80, Seq: 1000, Flags: fSYN, Window: 65535})
+	sa := pr.expect(stacktest.Flags(fSYN | fACK))
 	pr.advance(999 * time.Millisecond)
 	pr.expectNone()
 	pr.advance(2 * time.Millisecond) // timers fire within a tick of their deadline
-	pr.expect(flags(fSYN|fACK), seqIs(sa.seq))
+	pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Seq(sa.Seq))
 	for _, d := range []time.Duration{2, 4, 8, 16} { // backoff: 2, 4, 8, 16 s
 		pr.advance(d*time.Second - 5*time.Millisecond)
 		pr.expectNone()
 		pr.advance(10 * time.Millisecond)
-		pr.expect(flags(fSYN|fACK), seqIs(sa.seq))
+		pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Seq(sa.Seq))
 	}
 	pr.advance(120 * time.Second)
 	pr.expectNone()
@@ -152,9 +153,9 @@ func TestAcceptQueueFullKeepsData(t *testing.T) {
 	r1 := &rawConn{pr: pr, pport: 2001, hport: 80, seq: 100, wnd: 65535}
 	r2 := &rawConn{pr: pr, pport: 2002, hport: 80, seq: 900, wnd: 65535}
 	r1.send(fSYN, nil)
-	r1.expect(flags(fSYN | fACK))
+	r1.expect(stacktest.Flags(fSYN | fACK))
 	r2.send(fSYN, nil)
-	r2.expect(flags(fSYN | fACK))
+	r2.expect(stacktest.Flags(fSYN | fACK))
 	r1.send(fACK, nil)
 	before := pr.h.Stacks()[0].TCP().Stats().ListenOverflows.Load()
 	r2.send(fACK|fPSH, []byte("hello"))
@@ -168,15 +169,15 @@ func TestAcceptQueueFullKeepsData(t *testing.T) {
 	// situation completes with its answer to it.
 	r3 := &rawConn{pr: pr, pport: 2003, hport: 80, seq: 300, wnd: 65535}
 	r3.send(fSYN, nil)
-	sa := r3.expect(flags(fSYN | fACK))
+	sa := r3.expect(stacktest.Flags(fSYN | fACK))
 	c0, err := l.AcceptSock()
 	require.ErrorIs(t, err, syscall.EAGAIN)
 	_ = c0
 	pr.advance(1010 * time.Millisecond)
 	for range 2 { // r2's and r3's SYN-ACKs
-		r := pr.expect(flags(fSYN | fACK))
-		if r.dport == 2003 {
-			assert.Equal(t, sa.seq, r.seq)
+		r := pr.expect(stacktest.Flags(fSYN | fACK))
+		if r.DstPort == 2003 {
+			assert.Equal(t, sa.Seq, r.Seq)
 		}
 	}
 	r3.send(fACK, nil)
@@ -188,7 +189,7 @@ func TestAcceptQueueFullKeepsData(t *testing.T) {
 	// The client retransmits its data: now it completes the handshake.
 	r2.seq -= 5
 	r2.send(fACK|fPSH, []byte("hello"))
-	r2.expect(flags(fACK), ackIs(r2.seq))
+	r2.expect(stacktest.Flags(fACK), stacktest.Ack(r2.seq))
 	c2, err := l.AcceptSock()
 	require.NoError(t, err)
 	buf := make([]byte, 16)
@@ -245,7 +246,7 @@ func TestBindRules(t *testing.T) {
 	for i := range 40 {
 		rc := &rawConn{pr: pr, pport: uint16(3000 + i), hport: 80, seq: 1, wnd: 65535}
 		rc.send(fSYN, nil)
-		rc.expect(flags(fSYN | fACK))
+		rc.expect(stacktest.Flags(fSYN | fACK))
 		rc.send(fACK, nil)
 	}
 	na, nb := a.Info().AcceptQueue, b.Info().AcceptQueue
@@ -255,7 +256,7 @@ func TestBindRules(t *testing.T) {
 	a.Close()
 	b.Close()
 	for range 40 {
-		pr.expect(flags(fRST | fACK))
+		pr.expect(stacktest.Flags(fRST | fACK))
 	}
 
 	// Listen binds an ephemeral port; errors of the other operations.

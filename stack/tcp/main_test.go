@@ -1,7 +1,6 @@
 package tcp_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/dpdk"
@@ -196,7 +194,7 @@ type peer struct {
 	clk   *stacktest.Clock
 	mac   header.MAC
 	addr  netip.Addr // the raw peer's address
-	inbox []rxSeg
+	inbox []stacktest.Parsed
 	burst []*mbuf.Buf
 	other int // frames that were neither TCP nor ARP
 }
@@ -295,26 +293,8 @@ func (pr *peer) take(b *mbuf.Buf) {
 		pr.other++
 		return
 	}
-	seg := ip.Payload()
-	th, ok := header.ParseTCP(seg)
-	require.True(pr.t, ok, "the stack sent a malformed TCP header")
-	var rs rxSeg
-	rs.src, rs.dst = ip.Src(), ip.Dst()
-	rs.sport, rs.dport = th.SrcPort(), th.DstPort()
-	rs.seq, rs.ack = th.SeqNum(), th.AckNum()
-	rs.flags = th.Flags()
-	rs.wnd = th.Window()
-	rs.hlen = th.DataOffset()
-	require.True(pr.t, header.ParseTCPOptions(th.Options(), &rs.opts), "the stack sent malformed options")
-	rs.data = append([]byte(nil), th.Payload()...)
-	sum := header.PseudoHeaderSum(rs.src, rs.dst, header.IPProtoTCP, uint16(len(seg)))
-	if b.OlFlags()&mbuf.TxTCPCksum != 0 {
-		rs.offload = true
-		rs.csumOK = th.Checksum() == ^header.Fold(sum)
-	} else {
-		rs.csumOK = th.IsChecksumValid(sum)
-	}
-	rs.ipTotal = int(ip.TotalLen())
+	rs, err := stacktest.ParseSegment(ip, b.OlFlags())
+	require.NoError(pr.t, err, "the stack sent a malformed segment")
 	pr.inbox = append(pr.inbox, rs)
 }
 
@@ -332,14 +312,14 @@ func (pr *peer) injectFlags(frame []byte, ol uint64) {
 }
 
 // send injects a crafted segment and runs the host.
-func (pr *peer) send(s seg) {
+func (pr *peer) send(s stacktest.Segment) {
 	pr.t.Helper()
 	pr.inject(pr.frame(s))
 	pr.poll(2)
 }
 
 // expect returns the next segment the host sent, checked.
-func (pr *peer) expect(checks ...check) rxSeg {
+func (pr *peer) expect(checks ...stacktest.Check) stacktest.Parsed {
 	pr.t.Helper()
 	for range 8 {
 		if len(pr.inbox) > 0 {
@@ -350,7 +330,7 @@ func (pr *peer) expect(checks ...check) rxSeg {
 	require.NotEmpty(pr.t, pr.inbox, "the host sent no segment")
 	rs := pr.inbox[0]
 	pr.inbox = pr.inbox[1:]
-	checkTCP(pr.t, rs, checks...)
+	stacktest.CheckSegment(pr.t, rs, checks...)
 	return rs
 }
 
@@ -368,133 +348,9 @@ func (pr *peer) drops(r stat.DropReason) uint64 {
 	return pr.h.Stacks()[0].Device().Drops.Get(r)
 }
 
-// seg is a crafted segment from the raw peer.
-type seg struct {
-	sport, dport uint16
-	seq, ack     uint32
-	flags        uint8
-	wnd          uint16
-	opts         []byte // raw option bytes, padded with EOL to 4
-	data         []byte
-	badCsum      bool
-	offset       int        // Data Offset in bytes, when not the natural one
-	truncate     int        // bytes cut off the TCP segment after building
-	to           netip.Addr // the destination, when not the host's address
-}
-
 // frame builds the Ethernet frame of s from the raw peer to the host.
-func (pr *peer) frame(s seg) []byte {
-	opts := append([]byte(nil), s.opts...)
-	for len(opts)%4 != 0 {
-		opts = append(opts, header.TCPOptionEOL)
-	}
-	hl := header.TCPMinLen + len(opts)
-	t := make([]byte, hl+len(s.data))
-	th := header.TCP(t)
-	th.Encode(header.TCPFields{SrcPort: s.sport, DstPort: s.dport, SeqNum: s.seq, AckNum: s.ack,
-		DataOffset: hl, Flags: s.flags, Window: s.wnd})
-	copy(t[header.TCPMinLen:], opts)
-	copy(t[hl:], s.data)
-	if s.offset != 0 {
-		t[12] = uint8(s.offset/4) << 4
-	}
-	dst := pr.h.Addr().Addr()
-	if s.to.IsValid() {
-		dst = s.to
-	}
-	if s.truncate == 0 {
-		th.SetChecksum(header.TCP(t).CalculateChecksum(header.PseudoHeaderSum(pr.addr, dst, header.IPProtoTCP, uint16(len(t)))))
-	}
-	if s.badCsum {
-		th.SetChecksum(th.Checksum() ^ 0x5555)
-	}
-	t = t[:len(t)-s.truncate]
-	return stacktest.EthFrame(pr.h.MAC(), pr.mac, header.EtherTypeIPv4,
-		stacktest.IPv4Packet(pr.addr, dst, header.IPProtoTCP, 64, t))
-}
-
-// Option builders for crafted segments.
-func optMSS(v uint16) []byte { return []byte{2, 4, byte(v >> 8), byte(v)} }
-func optWS(s uint8) []byte   { return []byte{1, 3, 3, s} }
-func optSACKPerm() []byte    { return []byte{1, 1, 4, 2} }
-func optTS(val, ecr uint32) []byte {
-	b := []byte{1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(b[4:], val)
-	binary.BigEndian.PutUint32(b[8:], ecr)
-	return b
-}
-func opts(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
-}
-
-// rxSeg is a segment the host sent, parsed.
-type rxSeg struct {
-	src, dst     netip.Addr
-	sport, dport uint16
-	seq, ack     uint32
-	flags        uint8
-	wnd          uint16
-	hlen         int
-	opts         header.TCPOptions
-	data         []byte
-	csumOK       bool
-	offload      bool
-	ipTotal      int
-}
-
-func (r rxSeg) String() string {
-	return fmt.Sprintf("%d>%d seq=%d ack=%d flags=%s wnd=%d len=%d", r.sport, r.dport, r.seq, r.ack, flagString(r.flags), r.wnd, len(r.data))
-}
-
-func flagString(f uint8) string {
-	s := ""
-	for i, n := range []string{"F", "S", "R", "P", "A", "U", "E", "C"} {
-		if f&(1<<i) != 0 {
-			s += n
-		}
-	}
-	return s
-}
-
-// A check is one assertion on a received segment (ARCHITECTURE.md §7).
-type check func(t testing.TB, r rxSeg)
-
-func checkTCP(t testing.TB, r rxSeg, checks ...check) {
-	t.Helper()
-	assert.True(t, r.csumOK, "checksum of %v", r)
-	for _, c := range checks {
-		c(t, r)
-	}
-}
-
-func seqIs(v uint32) check {
-	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Equal(t, v, r.seq, "seq of %v", r) }
-}
-func ackIs(v uint32) check {
-	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Equal(t, v, r.ack, "ack of %v", r) }
-}
-func flags(f uint8) check {
-	return func(t testing.TB, r rxSeg) {
-		t.Helper()
-		assert.Equal(t, flagString(f), flagString(r.flags), "flags of %v", r)
-	}
-}
-func dataLen(n int) check {
-	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Len(t, r.data, n, "data of %v", r) }
-}
-func window(w uint16) check {
-	return func(t testing.TB, r rxSeg) { t.Helper(); assert.Equal(t, w, r.wnd, "window of %v", r) }
-}
-func ports(src, dst uint16) check {
-	return func(t testing.TB, r rxSeg) {
-		t.Helper()
-		assert.Equal(t, src, r.sport, "source port of %v", r)
-		assert.Equal(t, dst, r.dport, "destination port of %v", r)
-	}
+func (pr *peer) frame(s stacktest.Segment) []byte {
+	return s.Frame(pr.mac, pr.h.MAC(), pr.addr, pr.h.Addr().Addr())
 }
 
 // Flags for crafted segments.
@@ -523,11 +379,11 @@ type rawConn struct {
 }
 
 // seg builds a segment of the connection from the peer.
-func (rc *rawConn) seg(fl uint8, data []byte) seg {
-	s := seg{sport: rc.pport, dport: rc.hport, seq: rc.seq, ack: rc.ack, flags: fl, wnd: rc.wnd, data: data}
+func (rc *rawConn) seg(fl uint8, data []byte) stacktest.Segment {
+	s := stacktest.Segment{SrcPort: rc.pport, DstPort: rc.hport, Seq: rc.seq, Ack: rc.ack, Flags: fl, Window: rc.wnd, Payload: data}
 	if rc.ts {
 		rc.tsVal++
-		s.opts = optTS(rc.tsVal, rc.tsEcr)
+		s.Options = stacktest.OptTS(rc.tsVal, rc.tsEcr)
 	}
 	return s
 }
@@ -546,25 +402,25 @@ func (rc *rawConn) send(fl uint8, data []byte) {
 
 // expect reads the host's next segment of the connection and tracks its
 // sequence number and timestamp.
-func (rc *rawConn) expect(checks ...check) rxSeg {
+func (rc *rawConn) expect(checks ...stacktest.Check) stacktest.Parsed {
 	rc.pr.t.Helper()
-	r := rc.pr.expect(append([]check{ports(rc.hport, rc.pport)}, checks...)...)
-	end := r.seq + uint32(len(r.data))
-	if r.flags&(fSYN|fFIN) != 0 {
+	r := rc.pr.expect(append([]stacktest.Check{stacktest.Ports(rc.hport, rc.pport)}, checks...)...)
+	end := r.Seq + uint32(len(r.Payload))
+	if r.Flags&(fSYN|fFIN) != 0 {
 		end++
 	}
-	if r.flags&fSYN != 0 || int32(end-rc.ack) > 0 {
+	if r.Flags&fSYN != 0 || int32(end-rc.ack) > 0 {
 		rc.ack = end
 	}
-	if r.opts.HasTS {
-		rc.tsEcr = r.opts.TSVal
+	if r.Options.HasTS {
+		rc.tsEcr = r.Options.TSVal
 	}
 	return r
 }
 
 // expectSoon is expect, letting a delayed ACK's timer run when nothing
 // came at once.
-func (rc *rawConn) expectSoon(checks ...check) rxSeg {
+func (rc *rawConn) expectSoon(checks ...stacktest.Check) stacktest.Parsed {
 	rc.pr.t.Helper()
 	rc.pr.poll(2)
 	if len(rc.pr.inbox) == 0 {
@@ -575,7 +431,7 @@ func (rc *rawConn) expectSoon(checks ...check) rxSeg {
 
 // synOpts are the options of a Linux SYN.
 func synOpts(tsVal uint32) []byte {
-	return opts(optMSS(1460), optSACKPerm(), optTS(tsVal, 0), optWS(7))
+	return stacktest.Options(stacktest.OptMSS(1460), stacktest.OptSACKPerm(), stacktest.OptTS(tsVal, 0), stacktest.OptWS(7))
 }
 
 // accept runs a passive open on the host's listener l from the peer's
@@ -588,10 +444,10 @@ func (pr *peer) accept(l *tcp.Sock, pport uint16, iss uint32, o []byte) *rawConn
 	require.True(pr.t, header.ParseTCPOptions(o, &so))
 	rc.ts = so.HasTS
 	rc.tsVal = so.TSVal
-	pr.send(seg{sport: pport, dport: hport, seq: iss, flags: fSYN, wnd: 65535, opts: o})
+	pr.send(stacktest.Segment{SrcPort: pport, DstPort: hport, Seq: iss, Flags: fSYN, Window: 65535, Options: o})
 	rc.seq++
-	sa := rc.expect(flags(fSYN|fACK), ackIs(iss+1))
-	rc.iss = sa.seq
+	sa := rc.expect(stacktest.Flags(fSYN|fACK), stacktest.Ack(iss+1))
+	rc.iss = sa.Seq
 	rc.send(fACK, nil)
 	s, err := l.AcceptSock()
 	require.NoError(pr.t, err)
@@ -606,21 +462,21 @@ func (pr *peer) dial(pport uint16, iss uint32, o []byte) *rawConn {
 	pr.t.Helper()
 	s := dial(pr.t, pr.h, netip.AddrPortFrom(pr.addr, pport))
 	pr.poll(1)
-	syn := pr.expect(flags(fSYN))
-	rc := &rawConn{pr: pr, pport: pport, hport: syn.sport, seq: iss, wnd: 65535, s: s, iss: syn.seq}
+	syn := pr.expect(stacktest.Flags(fSYN))
+	rc := &rawConn{pr: pr, pport: pport, hport: syn.SrcPort, seq: iss, wnd: 65535, s: s, iss: syn.Seq}
 	var so header.TCPOptions
 	require.True(pr.t, header.ParseTCPOptions(o, &so))
-	rc.ts = so.HasTS && syn.opts.HasTS
+	rc.ts = so.HasTS && syn.Options.HasTS
 	rc.tsVal = so.TSVal
-	rc.tsEcr = syn.opts.TSVal
-	rc.ack = syn.seq + 1
-	sa := seg{sport: pport, dport: rc.hport, seq: iss, ack: rc.ack, flags: fSYN | fACK, wnd: 65535, opts: o}
+	rc.tsEcr = syn.Options.TSVal
+	rc.ack = syn.Seq + 1
+	sa := stacktest.Segment{SrcPort: pport, DstPort: rc.hport, Seq: iss, Ack: rc.ack, Flags: fSYN | fACK, Window: 65535, Options: o}
 	if so.HasTS {
-		sa.opts = opts(o) // the caller's TSecr is kept as given
+		sa.Options = stacktest.Options(o) // the caller's TSecr is kept as given
 	}
 	pr.send(sa)
 	rc.seq++
-	rc.expect(flags(fACK), seqIs(syn.seq+1), ackIs(iss+1))
+	rc.expect(stacktest.Flags(fACK), stacktest.Seq(syn.Seq+1), stacktest.Ack(iss+1))
 	require.Equal(pr.t, sock.Established, s.State())
 	return rc
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/header"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -25,13 +26,13 @@ func TestOptionNegotiation(t *testing.T) {
 	}{
 		{"all", synOpts(1), 1448, 1460, true, 7, true, true},
 		{"none", nil, 536, 536, false, -1, false, false},
-		{"MSS only", optMSS(1200), 1200, 1200, false, -1, false, false},
-		{"MSS 0 means none", optMSS(0), 536, 536, false, -1, false, false},
-		{"large MSS clamped to the route", optMSS(9000), 1460, 9000, false, -1, false, false},
-		{"shift over 14 taken as 14", opts(optMSS(1460), optWS(15)), 1460, 1460, true, 14, false, false},
-		{"timestamps cost 12 bytes of MSS", opts(optMSS(1000), optTS(5, 0)), 988, 1000, false, -1, true, false},
-		{"SACK without timestamps", opts(optMSS(1460), optSACKPerm()), 1460, 1460, false, -1, false, true},
-		{"unknown options skipped", opts([]byte{99, 4, 0, 0}, optMSS(1400), []byte{1, 1, 200, 2}), 1400, 1400, false, -1, false, false},
+		{"MSS only", stacktest.OptMSS(1200), 1200, 1200, false, -1, false, false},
+		{"MSS 0 means none", stacktest.OptMSS(0), 536, 536, false, -1, false, false},
+		{"large MSS clamped to the route", stacktest.OptMSS(9000), 1460, 9000, false, -1, false, false},
+		{"shift over 14 taken as 14", stacktest.Options(stacktest.OptMSS(1460), stacktest.OptWS(15)), 1460, 1460, true, 14, false, false},
+		{"timestamps cost 12 bytes of MSS", stacktest.Options(stacktest.OptMSS(1000), stacktest.OptTS(5, 0)), 988, 1000, false, -1, true, false},
+		{"SACK without timestamps", stacktest.Options(stacktest.OptMSS(1460), stacktest.OptSACKPerm()), 1460, 1460, false, -1, false, true},
+		{"unknown options skipped", stacktest.Options([]byte{99, 4, 0, 0}, stacktest.OptMSS(1400), []byte{1, 1, 200, 2}), 1400, 1400, false, -1, false, false},
 		{"options need no alignment", []byte{2, 4, 5, 0, 3, 3, 3, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0}, 1268, 1280, true, 3, true, false},
 	}
 	for i, c := range cases {
@@ -39,15 +40,15 @@ func TestOptionNegotiation(t *testing.T) {
 			pr := newPeer(t)
 			l := listen(t, pr.h, 80, 4)
 			pport := uint16(1000 + i)
-			pr.send(seg{sport: pport, dport: 80, seq: 1, flags: fSYN, wnd: 1000, opts: c.syn})
-			sa := pr.expect(flags(fSYN | fACK))
-			assert.Equal(t, uint16(1460), sa.opts.MSS, "we always advertise MTU-40")
-			assert.Equal(t, c.scaling, sa.opts.HasWS, "WS only when the SYN had it")
-			assert.Equal(t, c.ts, sa.opts.HasTS)
-			assert.Equal(t, c.sack, sa.opts.SACKPermitted)
-			ack := seg{sport: pport, dport: 80, seq: 2, ack: sa.seq + 1, flags: fACK, wnd: 10}
+			pr.send(stacktest.Segment{SrcPort: pport, DstPort: 80, Seq: 1, Flags: fSYN, Window: 1000, Options: c.syn})
+			sa := pr.expect(stacktest.Flags(fSYN | fACK))
+			assert.Equal(t, uint16(1460), sa.Options.MSS, "we always advertise MTU-40")
+			assert.Equal(t, c.scaling, sa.Options.HasWS, "WS only when the SYN had it")
+			assert.Equal(t, c.ts, sa.Options.HasTS)
+			assert.Equal(t, c.sack, sa.Options.SACKPermitted)
+			ack := stacktest.Segment{SrcPort: pport, DstPort: 80, Seq: 2, Ack: sa.Seq + 1, Flags: fACK, Window: 10}
 			if c.ts {
-				ack.opts = optTS(100, sa.opts.TSVal)
+				ack.Options = stacktest.OptTS(100, sa.Options.TSVal)
 			}
 			pr.send(ack)
 			s, err := l.AcceptSock()
@@ -67,14 +68,14 @@ func TestOptionNegotiation(t *testing.T) {
 			// Our segments carry timestamps when agreed, and a scaled window.
 			_, err = s.SendMsg([]byte("x"), 0)
 			require.NoError(t, err)
-			d := pr.expect(dataLen(1))
-			assert.Equal(t, c.ts, d.opts.HasTS)
-			assert.False(t, d.opts.HasMSS || d.opts.HasWS || d.opts.SACKPermitted, "SYN options only on SYNs")
+			d := pr.expect(stacktest.PayloadLen(1))
+			assert.Equal(t, c.ts, d.Options.HasTS)
+			assert.False(t, d.Options.HasMSS || d.Options.HasWS || d.Options.SACKPermitted, "SYN options only on SYNs")
 			in = s.Info()
 			if c.scaling {
-				assert.Equal(t, uint16(in.RcvWnd>>2), d.wnd)
+				assert.Equal(t, uint16(in.RcvWnd>>2), d.Window)
 			} else {
-				assert.Equal(t, uint16(min(in.RcvWnd, 65535)), d.wnd)
+				assert.Equal(t, uint16(min(in.RcvWnd, 65535)), d.Window)
 			}
 			s.Close()
 			l.Close()
@@ -97,9 +98,9 @@ func TestMSSClampToMTU(t *testing.T) {
 	var got []byte
 	for len(got) < 5000 {
 		d := rc.expect()
-		assert.LessOrEqual(t, d.ipTotal, 1000, "within the MTU")
-		assert.LessOrEqual(t, len(d.data), 948)
-		got = append(got, d.data...)
+		assert.LessOrEqual(t, d.IPTotalLen, 1000, "within the MTU")
+		assert.LessOrEqual(t, len(d.Payload), 948)
+		got = append(got, d.Payload...)
 	}
 	assert.Equal(t, data, got)
 	rc.s.Close()
@@ -117,7 +118,7 @@ func TestMalformedOptions(t *testing.T) {
 		{1, 1, 1, 3},              // kind without room for its length
 	} {
 		before := pr.drops(stat.DropTCPBadOptions)
-		pr.send(seg{sport: 1000, dport: 80, seq: 1, flags: fSYN, wnd: 1000, opts: o})
+		pr.send(stacktest.Segment{SrcPort: 1000, DstPort: 80, Seq: 1, Flags: fSYN, Window: 1000, Options: o})
 		pr.expectNone()
 		assert.Equal(t, before+1, pr.drops(stat.DropTCPBadOptions), "%x", o)
 	}
@@ -131,11 +132,11 @@ func TestMalformedOptions(t *testing.T) {
 func TestHeaderLengths(t *testing.T) {
 	pr := newPeer(t)
 	l := listen(t, pr.h, 80, 4)
-	rc := pr.accept(l, 1000, 1, optMSS(1460))
+	rc := pr.accept(l, 1000, 1, stacktest.OptMSS(1460))
 	_, err := rc.s.SendMsg([]byte("abc"), 0)
 	require.NoError(t, err)
-	d := rc.expect(dataLen(3))
-	assert.Equal(t, header.TCPMinLen, d.hlen)
+	d := rc.expect(stacktest.PayloadLen(3))
+	assert.Equal(t, header.TCPMinLen, d.HeaderLen)
 	rc.s.Close()
 	l.Close()
 }

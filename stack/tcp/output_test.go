@@ -11,6 +11,7 @@ import (
 
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -31,7 +32,7 @@ func TestDelayedAck(t *testing.T) {
 	pr.advance(39 * time.Millisecond)
 	pr.expectNone()
 	pr.advance(3 * time.Millisecond)
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	assert.Equal(t, uint64(1), pr.tcp().Stats().DelayedACKs.Load())
 
 	// Two full-sized segments: the ACK goes at once.
@@ -40,17 +41,17 @@ func TestDelayedAck(t *testing.T) {
 	rc.send(fACK, pattern(mss, 1))
 	pr.expectNone()
 	rc.send(fACK, pattern(mss, 2))
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 
 	// An ACK owed rides on data.
 	rc.send(fACK|fPSH, []byte("question"))
 	pr.expectNone()
 	_, err = rc.s.SendMsg([]byte("answer"), 0)
 	require.NoError(t, err)
-	rc.expect(flags(fACK|fPSH), ackIs(rc.seq), dataLen(6))
+	rc.expect(stacktest.Flags(fACK|fPSH), stacktest.Ack(rc.seq), stacktest.PayloadLen(6))
 	pr.advance(300 * time.Millisecond)
 	// Only the retransmission of the unacknowledged answer, no bare ACK.
-	d := rc.expect(dataLen(6))
+	d := rc.expect(stacktest.PayloadLen(6))
 	rc.send(fACK, nil)
 	_ = d
 
@@ -59,7 +60,7 @@ func TestDelayedAck(t *testing.T) {
 	rc.send(fACK|fPSH, []byte("x"))
 	pr.expectNone()
 	require.NoError(t, rc.s.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1))
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	rc.s.Close()
 }
 
@@ -70,7 +71,7 @@ func TestNagle(t *testing.T) {
 	pr := rc.pr
 	_, err := rc.s.SendMsg([]byte("a"), 0)
 	require.NoError(t, err)
-	rc.expect(dataLen(1))
+	rc.expect(stacktest.PayloadLen(1))
 	_, err = rc.s.SendMsg([]byte("b"), 0)
 	require.NoError(t, err)
 	_, err = rc.s.SendMsg([]byte("c"), 0)
@@ -78,25 +79,25 @@ func TestNagle(t *testing.T) {
 	pr.expectNone()
 	assert.Equal(t, 2, rc.s.Info().Unsent, "held while a small segment is unacknowledged")
 	rc.send(fACK, nil)
-	d := rc.expect(dataLen(2))
-	assert.Equal(t, "bc", string(d.data), "coalesced into one segment")
+	d := rc.expect(stacktest.PayloadLen(2))
+	assert.Equal(t, "bc", string(d.Payload), "coalesced into one segment")
 	rc.send(fACK, nil)
 
 	// A full segment is never held.
 	_, err = rc.s.SendMsg([]byte("d"), 0)
 	require.NoError(t, err)
-	rc.expect(dataLen(1))
+	rc.expect(stacktest.PayloadLen(1))
 	mss := rc.s.Info().MSS
 	_, err = rc.s.SendMsg(pattern(mss+10, 3), 0)
 	require.NoError(t, err)
-	rc.expect(dataLen(mss))
+	rc.expect(stacktest.PayloadLen(mss))
 	pr.expectNone()
 	// TCP_NODELAY pushes what was held, and holds nothing after.
 	require.NoError(t, rc.s.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1))
-	rc.expect(dataLen(10))
+	rc.expect(stacktest.PayloadLen(10))
 	_, err = rc.s.SendMsg([]byte("e"), 0)
 	require.NoError(t, err)
-	rc.expect(dataLen(1))
+	rc.expect(stacktest.PayloadLen(1))
 	rc.s.Close()
 }
 
@@ -108,7 +109,7 @@ func TestReceiveWindow(t *testing.T) {
 	pr := newPeer(t)
 	l := listen(t, pr.h, 80, 4)
 	require.NoError(t, l.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8192))
-	rc := pr.accept(l, 5000, 1000, optMSS(1460)) // no scaling: windows in bytes
+	rc := pr.accept(l, 5000, 1000, stacktest.OptMSS(1460)) // no scaling: windows in bytes
 	s := rc.s
 	wnd := uint16(8192)
 	var sent int
@@ -117,8 +118,8 @@ func TestReceiveWindow(t *testing.T) {
 		n := min(int(wnd), 1000)
 		rc.send(fACK, pattern(n, i))
 		sent += n
-		a := rc.expectSoon(flags(fACK))
-		wnd = a.wnd
+		a := rc.expectSoon(stacktest.Flags(fACK))
+		wnd = a.Window
 	}
 	in := s.Info()
 	assert.LessOrEqual(t, in.RmemAlloc, 16384, "within SO_RCVBUF")
@@ -127,19 +128,19 @@ func TestReceiveWindow(t *testing.T) {
 	before := pr.drops(stat.DropTCPZeroWindow)
 	rc.send(fACK, pattern(500, 99))
 	rc.seq -= 500
-	rc.expect(flags(fACK), window(0), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Window(0), stacktest.Ack(rc.seq))
 	assert.Equal(t, before+1, pr.drops(stat.DropTCPZeroWindow))
 	// Reading opens the window: an update goes out.
 	got := make([]byte, sent)
 	n, err := s.RecvMsg(got, 0)
 	require.NoError(t, err)
 	require.Equal(t, sent, n)
-	up := rc.expect(flags(fACK), ackIs(rc.seq))
-	assert.Positive(t, up.wnd)
+	up := rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
+	assert.Positive(t, up.Window)
 	// A RST is processed at zero window too.
-	for wnd := up.wnd; wnd > 0; {
+	for wnd := up.Window; wnd > 0; {
 		rc.send(fACK, pattern(min(int(wnd), 1000), 1))
-		wnd = rc.expectSoon(flags(fACK)).wnd
+		wnd = rc.expectSoon(stacktest.Flags(fACK)).Window
 	}
 	pr.send(rc.seg(fRST, nil))
 	assert.Equal(t, sock.Closed, s.State())
@@ -155,7 +156,7 @@ func TestPersistProbesForever(t *testing.T) {
 	pr := rc.pr
 	_, err := rc.s.SendMsg([]byte("first"), 0)
 	require.NoError(t, err)
-	rc.expect(dataLen(5))
+	rc.expect(stacktest.PayloadLen(5))
 	rc.wnd = 0
 	rc.send(fACK, nil)
 	_, err = rc.s.SendMsg([]byte("blocked"), 0)
@@ -165,7 +166,7 @@ func TestPersistProbesForever(t *testing.T) {
 	interval := 200 * time.Millisecond
 	for i := range 20 {
 		pr.advance(interval + 5*time.Millisecond)
-		rc.expect(flags(fACK), seqIs(una-1), dataLen(0))
+		rc.expect(stacktest.Flags(fACK), stacktest.Seq(una-1), stacktest.PayloadLen(0))
 		rc.send(fACK, nil) // still zero
 		interval = min(2*interval, 120*time.Second)
 		require.Equal(t, sock.Established, rc.s.State(), "probe %d", i)
@@ -173,14 +174,14 @@ func TestPersistProbesForever(t *testing.T) {
 	assert.Equal(t, uint64(20), pr.tcp().Stats().WindowProbes.Load())
 	rc.wnd = 1000
 	rc.send(fACK, nil)
-	d := rc.expect(dataLen(7))
-	assert.Equal(t, "blocked", string(d.data))
+	d := rc.expect(stacktest.PayloadLen(7))
+	assert.Equal(t, "blocked", string(d.Payload))
 	rc.s.Close()
 }
 
 // A window of a few bytes takes part of a segment.
 func TestPersistSmallWindow(t *testing.T) {
-	rc := establishedWith(t, opts(optMSS(1460), optTS(100, 0))) // windows unscaled
+	rc := establishedWith(t, stacktest.Options(stacktest.OptMSS(1460), stacktest.OptTS(100, 0))) // windows unscaled
 	pr := rc.pr
 	rc.wnd = 0
 	rc.send(fACK, nil)
@@ -191,12 +192,12 @@ func TestPersistSmallWindow(t *testing.T) {
 	rc.send(fACK, nil)
 	pr.expectNone() // the peer's window does not fit the segment
 	pr.advance(205 * time.Millisecond)
-	d := rc.expect(dataLen(4))
-	assert.Equal(t, "0123", string(d.data), "the probe carries what fits")
+	d := rc.expect(stacktest.PayloadLen(4))
+	assert.Equal(t, "0123", string(d.Payload), "the probe carries what fits")
 	rc.wnd = 100
 	rc.send(fACK, nil)
-	d = rc.expect(dataLen(6))
-	assert.Equal(t, "456789", string(d.data))
+	d = rc.expect(stacktest.PayloadLen(6))
+	assert.Equal(t, "456789", string(d.Payload))
 	rc.s.Close()
 }
 
@@ -233,7 +234,7 @@ func TestPeerShrinksWindow(t *testing.T) {
 	require.NoError(t, err)
 	var got []byte
 	for range 5 {
-		got = append(got, rc.expect().data...)
+		got = append(got, rc.expect().Payload...)
 	}
 	require.Len(t, got, len(data))
 	// ACK one segment with a window ending before what is in flight.
@@ -259,42 +260,42 @@ func TestPeerShrinksWindow(t *testing.T) {
 func TestOutOfOrderSACK(t *testing.T) {
 	rc := established(t)
 	s0 := rc.seq
-	seg := func(off, n int) seg {
+	seg := func(off, n int) stacktest.Segment {
 		x := rc.seg(fACK, pattern(n, off))
-		x.seq = s0 + uint32(off)
+		x.Seq = s0 + uint32(off)
 		return x
 	}
-	blocks := func(r rxSeg) []header.SACKBlock { return r.opts.SACK() }
+	blocks := func(r stacktest.Parsed) []header.SACKBlock { return r.Options.SACK() }
 	blk := func(a, b int) header.SACKBlock { return header.SACKBlock{Start: s0 + uint32(a), End: s0 + uint32(b)} }
 
 	rc.pr.send(seg(1000, 1000))
-	r := rc.expect(flags(fACK), ackIs(s0))
+	r := rc.expect(stacktest.Flags(fACK), stacktest.Ack(s0))
 	assert.Equal(t, []header.SACKBlock{blk(1000, 2000)}, blocks(r))
 	rc.pr.send(seg(2000, 1000))
-	r = rc.expect(ackIs(s0))
+	r = rc.expect(stacktest.Ack(s0))
 	assert.Equal(t, []header.SACKBlock{blk(1000, 3000)}, blocks(r))
 	rc.pr.send(seg(4000, 1000))
-	r = rc.expect(ackIs(s0))
+	r = rc.expect(stacktest.Ack(s0))
 	assert.Equal(t, []header.SACKBlock{blk(4000, 5000), blk(1000, 3000)}, blocks(r))
 	rc.pr.send(seg(6000, 500))
 	rc.pr.send(seg(8000, 500))
-	r = rc.expect(ackIs(s0))
-	r = rc.expect(ackIs(s0))
+	r = rc.expect(stacktest.Ack(s0))
+	r = rc.expect(stacktest.Ack(s0))
 	assert.Equal(t, []header.SACKBlock{blk(8000, 8500), blk(6000, 6500), blk(4000, 5000)}, blocks(r), "3 blocks beside timestamps")
 	// Overlaps are trimmed; a duplicate is D-SACKed.
 	rc.pr.send(seg(1500, 1000))
-	r = rc.expect(ackIs(s0))
+	r = rc.expect(stacktest.Ack(s0))
 	assert.Equal(t, blk(1500, 2500), blocks(r)[0], "D-SACK first")
 	// Fill the first hole: ACK at once up to the next hole.
 	rc.pr.send(seg(0, 1000))
-	r = rc.expect(ackIs(s0 + 3000))
+	r = rc.expect(stacktest.Ack(s0 + 3000))
 	assert.Equal(t, blk(8000, 8500), blocks(r)[0])
 	rc.pr.send(seg(3000, 1000))
-	rc.expect(ackIs(s0 + 5000))
+	rc.expect(stacktest.Ack(s0 + 5000))
 	rc.pr.send(seg(5000, 1000))
-	rc.expect(ackIs(s0 + 6500))
+	rc.expect(stacktest.Ack(s0 + 6500))
 	rc.pr.send(seg(6500, 1500))
-	r = rc.expect(ackIs(s0 + 8500))
+	r = rc.expect(stacktest.Ack(s0 + 8500))
 	assert.Empty(t, blocks(r))
 	want := make([]byte, 0, 8500)
 	for _, p := range [][2]int{{0, 1000}, {1000, 1000}, {2000, 1000}, {3000, 1000}, {4000, 1000}, {5000, 1000}, {6000, 500}, {6500, 1500}, {8000, 500}} {
@@ -316,7 +317,7 @@ func TestOutOfOrderMemoryBound(t *testing.T) {
 	base := rc.s.Info()
 	for i := range 200 {
 		x := rc.seg(fACK, []byte("xx"))
-		x.seq = s0 + 10 + uint32(i*4)
+		x.Seq = s0 + 10 + uint32(i*4)
 		rc.pr.send(x)
 	}
 	rc.pr.drain()
@@ -327,7 +328,7 @@ func TestOutOfOrderMemoryBound(t *testing.T) {
 	assert.Equal(t, base.RcvNxt, in.RcvNxt)
 	// The hole still fills.
 	x := rc.seg(fACK, make([]byte, 10))
-	x.seq = s0
+	x.Seq = s0
 	rc.pr.send(x)
 	assert.Equal(t, s0+12, rc.s.Info().RcvNxt)
 	rc.s.Close()
@@ -335,19 +336,19 @@ func TestOutOfOrderMemoryBound(t *testing.T) {
 
 // Without timestamps there is room for four SACK blocks (RFC 2018 §3).
 func TestFourSACKBlocks(t *testing.T) {
-	rc := establishedWith(t, opts(optMSS(1460), optSACKPerm()))
+	rc := establishedWith(t, stacktest.Options(stacktest.OptMSS(1460), stacktest.OptSACKPerm()))
 	s0 := rc.seq
 	for i := 1; i <= 5; i++ {
 		x := rc.seg(fACK, []byte("zz"))
-		x.seq = s0 + uint32(10*i)
+		x.Seq = s0 + uint32(10*i)
 		rc.pr.send(x)
-		rc.expect(ackIs(s0))
+		rc.expect(stacktest.Ack(s0))
 	}
 	x := rc.seg(fACK, []byte("zz"))
-	x.seq = s0 + 60
+	x.Seq = s0 + 60
 	rc.pr.send(x)
-	r := rc.expect(ackIs(s0))
-	require.Equal(t, 4, r.opts.NumSACK)
-	assert.Equal(t, header.SACKBlock{Start: s0 + 60, End: s0 + 62}, r.opts.SACKBlocks[0], "the most recent first")
+	r := rc.expect(stacktest.Ack(s0))
+	require.Equal(t, 4, r.Options.NumSACK)
+	assert.Equal(t, header.SACKBlock{Start: s0 + 60, End: s0 + 62}, r.Options.SACKBlocks[0], "the most recent first")
 	rc.s.Close()
 }

@@ -90,6 +90,12 @@ type Config struct {
 	// a local port for which it does (ARCHITECTURE.md §3), so that its segments
 	// need no handoff. nil when the steering cannot be predicted.
 	ReplyHere func(local, remote netip.AddrPort) bool
+	// Unclaimed, when set, is offered each segment that no connection,
+	// request, TIME-WAIT socket or listener of the host claims, before
+	// the RST that would answer it (RFC 9293 §3.10.7.1); b's data starts
+	// at the TCP header. On true it took b and no RST goes out: the host's
+	// kernel exception path takes it (stack.ExceptionPolicy.Auto).
+	Unclaimed func(b *mbuf.Buf) bool
 }
 
 // Stats are a core's TCP counters, named after Linux's SNMP MIB (Tcp:) and
@@ -241,6 +247,10 @@ type Proto struct {
 	// txRoom is the most data one write-queue mbuf holds: the pool's data
 	// room less the headroom the headers are pushed into.
 	txRoom int
+
+	// unclaimed is Config.Unclaimed (cold: after the fields of the
+	// established path)
+	unclaimed func(b *mbuf.Buf) bool
 }
 
 // New returns a core's TCP. The caller registers p.Input with IPv4 for
@@ -261,6 +271,7 @@ func New(cfg Config) *Proto {
 		core:        cfg.Core,
 		handoff:     cfg.Handoff,
 		replyHere:   cfg.ReplyHere,
+		unclaimed:   cfg.Unclaimed,
 		congestion:  cfg.Congestion,
 		mem:         sock.Mem{Limits: cfg.Mem},
 		txRoom:      cfg.Dev.Cache.Pool().DataRoom() - mbuf.DefaultHeadroom,
@@ -519,7 +530,7 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 		p.drop(g.b, stat.DropTCPNotUnicast)
 	} else if l := p.lookupListener(g.tuple); l != nil {
 		l.listenRcv(g, 0, false)
-	} else {
+	} else if p.unclaimed == nil || !p.unclaimed(g.b) {
 		p.closedRcv(g)
 	}
 	p.seg.b = nil

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -20,7 +21,7 @@ func TestReceiveCollapse(t *testing.T) {
 	pr := newPeer(t)
 	l := listen(t, pr.h, 80, 4)
 	require.NoError(t, l.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8192))
-	rc := pr.accept(l, 5001, 1000, optMSS(1460)) // no scaling: windows in bytes
+	rc := pr.accept(l, 5001, 1000, stacktest.OptMSS(1460)) // no scaling: windows in bytes
 	s := rc.s
 	var want []byte
 	for i, wnd := 0, 8192; wnd >= 1024; i++ {
@@ -28,9 +29,9 @@ func TestReceiveCollapse(t *testing.T) {
 		data := pattern(1024, i)
 		rc.send(fACK, data)
 		want = append(want, data...)
-		a := rc.expectSoon(flags(fACK))
-		require.Equal(t, rc.seq, a.ack, "in-window data is taken")
-		wnd = int(a.wnd)
+		a := rc.expectSoon(stacktest.Flags(fACK))
+		require.Equal(t, rc.seq, a.Ack, "in-window data is taken")
+		wnd = int(a.Window)
 	}
 	assert.Positive(t, pr.tcp().Stats().RcvCollapsed.Load())
 	assert.Zero(t, pr.drops(stat.DropTCPRcvMem))
@@ -49,7 +50,7 @@ func TestPruneOutOfOrder(t *testing.T) {
 	pr := newPeer(t)
 	l := listen(t, pr.h, 80, 4)
 	require.NoError(t, l.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8192))
-	rc := pr.accept(l, 5002, 1000, optMSS(1460))
+	rc := pr.accept(l, 5002, 1000, stacktest.OptMSS(1460))
 	s := rc.s
 	const size = 1000
 	hole := rc.seq
@@ -64,7 +65,7 @@ func TestPruneOutOfOrder(t *testing.T) {
 		if pr.drops(stat.DropTCPOFOMem) > 0 {
 			break
 		}
-		rc.expect(flags(fACK), ackIs(hole))
+		rc.expect(stacktest.Flags(fACK), stacktest.Ack(hole))
 	}
 	require.Positive(t, pr.drops(stat.DropTCPOFOMem), "the buffer never filled with out-of-order data")
 	pr.drain()
@@ -75,9 +76,9 @@ func TestPruneOutOfOrder(t *testing.T) {
 	first := pattern(size, 0)
 	rc.send(fACK, first)
 	rc.seq = end
-	a := rc.expectSoon(flags(fACK))
+	a := rc.expectSoon(stacktest.Flags(fACK))
 	assert.Positive(t, pr.tcp().Stats().OFOPruned.Load())
-	assert.Greater(t, a.ack, hole+size, "the hole and what follows it in order are acknowledged")
+	assert.Greater(t, a.Ack, hole+size, "the hole and what follows it in order are acknowledged")
 	got := make([]byte, 64*size)
 	n, err := s.RecvMsg(got, 0)
 	require.NoError(t, err)
@@ -85,7 +86,7 @@ func TestPruneOutOfOrder(t *testing.T) {
 	for _, d := range sent {
 		want = append(want, d...)
 	}
-	require.Equal(t, int(a.ack-hole), n)
+	require.Equal(t, int(a.Ack-hole), n)
 	assert.Equal(t, want[:n], got[:n])
 	s.Close()
 	l.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
@@ -42,10 +43,10 @@ func (a rackStats) sub(b rackStats) rackStats {
 // rackFlight opens a SACK connection from the host to the raw peer with
 // Reno, has the host send n full segments (n <= 10, the initial window)
 // and returns them.
-func rackFlight(t *testing.T, port uint16, n int) (*rawConn, []rxSeg) {
+func rackFlight(t *testing.T, port uint16, n int) (*rawConn, []stacktest.Parsed) {
 	t.Helper()
 	pr := newPeer(t)
-	rc := pr.dial(port, 7000, opts(optMSS(mss), optSACKPerm()))
+	rc := pr.dial(port, 7000, stacktest.Options(stacktest.OptMSS(mss), stacktest.OptSACKPerm()))
 	require.True(t, rc.s.Info().SACK)
 	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	return rc, rackSend(t, rc, n)
@@ -60,14 +61,14 @@ func TestTLPTailLoss(t *testing.T) {
 	pr := rc.pr
 	p := pr.tcp()
 	before := rackStatsOf(p)
-	rc.ackWith(segs[3].seq) // the first three arrive, the last is lost
+	rc.ackWith(segs[3].Seq) // the first three arrive, the last is lost
 	pr.expectNone()
 	pr.advance(150 * time.Millisecond)
 	pr.expectNone() // the PTO is still ahead
 	pr.advance(60 * time.Millisecond)
-	probe := rc.expect(seqIs(segs[3].seq), dataLen(mss))
-	assert.Equal(t, segs[3].data, probe.data)
-	rc.ackWith(probe.end())
+	probe := rc.expect(stacktest.Seq(segs[3].Seq), stacktest.PayloadLen(mss))
+	assert.Equal(t, segs[3].Payload, probe.Payload)
+	rc.ackWith(probe.End())
 	pr.expectNone()
 	d := rackStatsOf(p).sub(before)
 	assert.Equal(t, uint64(1), d.probes, "one probe")
@@ -106,13 +107,13 @@ func TestRACKReorderingWindow(t *testing.T) {
 			before := rackStatsOf(p)
 			// Time passes without firing timers: the ACKs carry it.
 			pr.clk.Add(20 * time.Millisecond)
-			rc.ackWith(segs[1].seq)
-			rc.sackAck(segs[1].seq, [2]uint32{segs[2].seq, segs[2].end()})
+			rc.ackWith(segs[1].Seq)
+			rc.sackAck(segs[1].Seq, [2]uint32{segs[2].Seq, segs[2].End()})
 			pr.expectNone()
 			if tc.late > 0 {
 				pr.advance(tc.late)
 				pr.expectNone()
-				rc.sackAck(segs[3].seq) // the second arrived late
+				rc.sackAck(segs[3].Seq) // the second arrived late
 			}
 			pr.advance(tc.ahead)
 			d := rackStatsOf(p).sub(before)
@@ -125,7 +126,7 @@ func TestRACKReorderingWindow(t *testing.T) {
 				assert.Zero(t, d.recoveries)
 				return
 			}
-			rc.expect(seqIs(segs[1].seq), dataLen(mss))
+			rc.expect(stacktest.Seq(segs[1].Seq), stacktest.PayloadLen(mss))
 			assert.Equal(t, uint64(1), d.losses, "RACK marked the second lost")
 			assert.Equal(t, uint64(1), d.reoTimeouts)
 			assert.Equal(t, uint64(1), d.recoveries)
@@ -186,27 +187,27 @@ func TestRACKReoWndDSACKGrowth(t *testing.T) {
 	rc, segs := rackFlight(t, 9221, 10)
 	pr := rc.pr
 	pr.clk.Add(4 * time.Millisecond)
-	rc.ackWith(segs[1].seq)
+	rc.ackWith(segs[1].Seq)
 	pr.clk.Add(196 * time.Millisecond)
-	rc.ackWith(segs[2].seq)
+	rc.ackWith(segs[2].Seq)
 	wnd, mult, minRTT, srtt := rc.s.RACKReoWnd()
 	require.Equal(t, 4*time.Millisecond, minRTT)
 	require.Greater(t, srtt, 20*time.Millisecond)
 	require.Equal(t, 1, mult)
 	require.Equal(t, time.Millisecond, wnd)
-	dsack := [2]uint32{segs[0].seq, segs[0].end()} // below the ACK: a D-SACK
+	dsack := [2]uint32{segs[0].Seq, segs[0].End()} // below the ACK: a D-SACK
 	for _, step := range []struct {
 		name string
 		ack  uint32
 		mult int
 	}{
-		{"the first D-SACK grows the window", segs[3].seq, 2},
-		{"a second in the same round does not", segs[4].seq, 2},
-		{"nor a third, SND.UNA short of the round's SND.NXT", segs[9].seq, 2},
-		{"the round over, the next grows it", segs[9].end(), 3},
+		{"the first D-SACK grows the window", segs[3].Seq, 2},
+		{"a second in the same round does not", segs[4].Seq, 2},
+		{"nor a third, SND.UNA short of the round's SND.NXT", segs[9].Seq, 2},
+		{"the round over, the next grows it", segs[9].End(), 3},
 		// Nothing in flight: every ACK ends a round.
-		{"and the next", segs[9].end(), 4},
-		{"and the next", segs[9].end(), 5},
+		{"and the next", segs[9].End(), 4},
+		{"and the next", segs[9].End(), 5},
 	} {
 		rc.sackAck(step.ack, dsack)
 		wnd, mult, _, _ := rc.s.RACKReoWnd()
@@ -216,7 +217,7 @@ func TestRACKReoWndDSACKGrowth(t *testing.T) {
 	// Enough rounds with a D-SACK reach SRTT, which caps the window; the
 	// multiplier itself stops at 255.
 	for range 300 {
-		rc.sackAck(segs[9].end(), dsack)
+		rc.sackAck(segs[9].End(), dsack)
 	}
 	wnd, mult, _, srtt = rc.s.RACKReoWnd()
 	assert.Equal(t, 255, mult)
@@ -235,7 +236,7 @@ func rackWarm(t *testing.T, port uint16) *rawConn {
 	rc, segs := rackFlight(t, port, 10)
 	rc.pr.clk.Add(20 * time.Millisecond)
 	for _, sg := range segs {
-		rc.ackWith(sg.end())
+		rc.ackWith(sg.End())
 	}
 	rc.pr.expectNone()
 	wnd, mult, minRTT, srtt := rc.s.RACKReoWnd()
@@ -247,14 +248,14 @@ func rackWarm(t *testing.T, port uint16) *rawConn {
 }
 
 // rackSend has the host send n full segments on rc and returns them.
-func rackSend(t *testing.T, rc *rawConn, n int) []rxSeg {
+func rackSend(t *testing.T, rc *rawConn, n int) []stacktest.Parsed {
 	t.Helper()
 	got, err := rc.s.SendMsg(pattern(n*mss, 6), 0)
 	require.NoError(t, err)
 	require.Equal(t, n*mss, got)
-	f := make([]rxSeg, n)
+	f := make([]stacktest.Parsed, n)
 	for i := range f {
-		f[i] = rc.expect(dataLen(mss))
+		f[i] = rc.expect(stacktest.PayloadLen(mss))
 	}
 	rc.pr.expectNone()
 	return f
@@ -271,13 +272,13 @@ func rackRecovery(t *testing.T, rc *rawConn) {
 	n, err := rc.s.SendMsg(pattern(2*mss, 3), 0)
 	require.NoError(t, err)
 	require.Equal(t, 2*mss, n)
-	a, b := rc.expect(dataLen(mss)), rc.expect(dataLen(mss))
+	a, b := rc.expect(stacktest.PayloadLen(mss)), rc.expect(stacktest.PayloadLen(mss))
 	pr.clk.Add(20 * time.Millisecond)
-	rc.sackAck(a.seq, [2]uint32{b.seq, b.end()})
+	rc.sackAck(a.Seq, [2]uint32{b.Seq, b.End()})
 	pr.advance(25 * time.Millisecond)
-	rc.expect(seqIs(a.seq), dataLen(mss))
+	rc.expect(stacktest.Seq(a.Seq), stacktest.PayloadLen(mss))
 	require.True(t, rc.s.Info().InRecovery)
-	rc.ackWith(b.end())
+	rc.ackWith(b.End())
 	require.False(t, rc.s.Info().InRecovery)
 	pr.expectNone()
 }
@@ -289,8 +290,8 @@ func TestRACKReoWndPersist(t *testing.T) {
 	rc, segs := rackFlight(t, 9222, 10)
 	pr := rc.pr
 	pr.clk.Add(20 * time.Millisecond)
-	rc.ackWith(segs[9].end())
-	rc.sackAck(segs[9].end(), [2]uint32{segs[0].seq, segs[0].end()})
+	rc.ackWith(segs[9].End())
+	rc.sackAck(segs[9].End(), [2]uint32{segs[0].Seq, segs[0].End()})
 	_, mult, _, _ := rc.s.RACKReoWnd()
 	require.Equal(t, 2, mult, "one D-SACK")
 	before := rackStatsOf(pr.tcp())
@@ -332,17 +333,17 @@ func TestRACKDSACKAvoidsSpuriousRetransmission(t *testing.T) {
 			// The first flight: f[1] is held back and retransmitted.
 			f := rackSend(t, rc, 10)
 			pr.clk.Add(20 * time.Millisecond)
-			rc.ackWith(f[1].seq)
-			rc.sackAck(f[1].seq, [2]uint32{f[2].seq, f[2].end()})
+			rc.ackWith(f[1].Seq)
+			rc.sackAck(f[1].Seq, [2]uint32{f[2].Seq, f[2].End()})
 			pr.advance(5 * time.Millisecond)
-			rc.expect(seqIs(f[1].seq), dataLen(mss))
+			rc.expect(stacktest.Seq(f[1].Seq), stacktest.PayloadLen(mss))
 			require.True(t, rc.s.Info().InRecovery)
 			pr.clk.Add(3 * time.Millisecond)
-			rc.ackWith(f[3].seq) // the original arrives, 8 ms late
+			rc.ackWith(f[3].Seq) // the original arrives, 8 ms late
 			if tc.dsack {
-				rc.sackAck(f[3].seq, [2]uint32{f[1].seq, f[1].end()}) // then the copy
+				rc.sackAck(f[3].Seq, [2]uint32{f[1].Seq, f[1].End()}) // then the copy
 			}
-			rc.ackWith(f[9].end())
+			rc.ackWith(f[9].End())
 			require.False(t, rc.s.Info().InRecovery)
 			pr.expectNone()
 			wnd, _, _, srtt := rc.s.RACKReoWnd()
@@ -357,17 +358,17 @@ func TestRACKDSACKAvoidsSpuriousRetransmission(t *testing.T) {
 			f = rackSend(t, rc, 4)
 			before := rackStatsOf(p)
 			pr.clk.Add(20 * time.Millisecond)
-			rc.ackWith(f[1].seq)
-			rc.sackAck(f[1].seq, [2]uint32{f[2].seq, f[2].end()})
+			rc.ackWith(f[1].Seq)
+			rc.sackAck(f[1].Seq, [2]uint32{f[2].Seq, f[2].End()})
 			pr.advance(4 * time.Millisecond)
 			pr.expectNone() // within either window
 			pr.advance(4 * time.Millisecond)
 			if tc.retrans {
-				rc.expect(seqIs(f[1].seq), dataLen(mss))
+				rc.expect(stacktest.Seq(f[1].Seq), stacktest.PayloadLen(mss))
 			}
 			pr.expectNone()
-			rc.ackWith(f[3].seq) // f[1] arrives, 8 ms late
-			rc.ackWith(f[3].end())
+			rc.ackWith(f[3].Seq) // f[1] arrives, 8 ms late
+			rc.ackWith(f[3].End())
 			pr.advance(20 * time.Millisecond)
 			pr.expectNone()
 			d := rackStatsOf(p).sub(before)

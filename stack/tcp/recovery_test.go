@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
@@ -23,19 +24,19 @@ const mss = 1460
 // flight opens a connection from the host to the raw peer, has the host
 // send n full segments, and returns the connection and the first
 // initialCwnd segments it sent (RFC 6928's initial window: 10 segments).
-func flight(t *testing.T, port uint16, n int) (*rawConn, []rxSeg) {
+func flight(t *testing.T, port uint16, n int) (*rawConn, []stacktest.Parsed) {
 	t.Helper()
 	pr := newPeer(t)
-	rc := pr.dial(port, 7000, optMSS(mss))
+	rc := pr.dial(port, 7000, stacktest.OptMSS(mss))
 	// The expectations below are RFC 5681/6582's, with Reno's
 	// ssthresh = FlightSize/2.
 	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	got, err := rc.s.SendMsg(pattern(n*mss, 3), 0)
 	require.NoError(t, err)
 	require.Equal(t, n*mss, got)
-	segs := make([]rxSeg, 10)
+	segs := make([]stacktest.Parsed, 10)
 	for i := range segs {
-		segs[i] = rc.expect(dataLen(mss))
+		segs[i] = rc.expect(stacktest.PayloadLen(mss))
 	}
 	rc.pr.expectNone()
 	assert.Equal(t, uint32(10), rc.s.Info().Cwnd, "RFC 6928 initial window")
@@ -48,9 +49,6 @@ func (rc *rawConn) ackWith(ack uint32) {
 	rc.ack = ack
 	rc.send(fACK, nil)
 }
-
-// end is the sequence number after r.
-func (r rxSeg) end() uint32 { return r.seq + uint32(len(r.data)) }
 
 // recoveryStats are the counters of a Proto that recovery moves.
 type recoveryStats struct {
@@ -73,21 +71,21 @@ func recoveryStatsOf(p *tcp.Proto) recoveryStats {
 // 3042's limited transmit on the first two and RFC 5681 §3.2's fast
 // retransmit on the third. It returns the two segments limited transmit
 // sent.
-func enterRecovery(t *testing.T, rc *rawConn, segs []rxSeg) []rxSeg {
+func enterRecovery(t *testing.T, rc *rawConn, segs []stacktest.Parsed) []stacktest.Parsed {
 	t.Helper()
-	una := segs[0].seq
-	next := segs[9].end()
-	var lt []rxSeg
+	una := segs[0].Seq
+	next := segs[9].End()
+	var lt []stacktest.Parsed
 	for i := range 2 {
 		rc.ackWith(una)
-		lt = append(lt, rc.expect(seqIs(next), dataLen(mss)))
+		lt = append(lt, rc.expect(stacktest.Seq(next), stacktest.PayloadLen(mss)))
 		next += mss
 		rc.pr.expectNone()
 		assert.Equal(t, uint32(10), rc.s.Info().Cwnd, "RFC 3042: cwnd unchanged by limited transmit (dup ACK %d)", i+1)
 	}
 	rc.ackWith(una)
-	again := rc.expect(seqIs(una), dataLen(mss))
-	assert.Equal(t, segs[0].data, again.data)
+	again := rc.expect(stacktest.Seq(una), stacktest.PayloadLen(mss))
+	assert.Equal(t, segs[0].Payload, again.Payload)
 	rc.pr.expectNone()
 	in := rc.s.Info()
 	assert.True(t, in.InRecovery)
@@ -110,7 +108,7 @@ func TestFastRetransmit(t *testing.T) {
 	p := rc.pr.tcp()
 	before := recoveryStatsOf(p)
 	lt := enterRecovery(t, rc, segs)
-	una := segs[0].seq
+	una := segs[0].Seq
 	// 12 segments in flight, cwnd 8: the duplicates 4 to 7 raise cwnd to
 	// 12 and send nothing; the 8th lets one new segment out.
 	for i := 4; i <= 7; i++ {
@@ -119,7 +117,7 @@ func TestFastRetransmit(t *testing.T) {
 		assert.Equal(t, uint32(5+i), s.Info().Cwnd, "dup ACK %d inflates cwnd", i)
 	}
 	rc.ackWith(una)
-	extra := rc.expect(seqIs(lt[1].end()), dataLen(mss))
+	extra := rc.expect(stacktest.Seq(lt[1].End()), stacktest.PayloadLen(mss))
 	rc.pr.expectNone()
 	assert.Equal(t, uint32(13), s.Info().Cwnd)
 	d := recoveryStatsOf(p)
@@ -130,12 +128,12 @@ func TestFastRetransmit(t *testing.T) {
 	// The full ACK: everything up to recover, the last limited-transmit
 	// segment. One segment (extra) is still in flight: cwnd =
 	// min(ssthresh, FlightSize + 1) = 2, so one more goes out.
-	rc.ackWith(lt[1].end())
+	rc.ackWith(lt[1].End())
 	in := s.Info()
 	assert.False(t, in.InRecovery)
 	assert.Equal(t, uint32(2), in.Cwnd, "cwnd = min(ssthresh, FlightSize + SMSS)")
 	assert.Equal(t, uint32(5), in.Ssthresh)
-	rc.expect(seqIs(extra.end()), dataLen(mss))
+	rc.expect(stacktest.Seq(extra.End()), stacktest.PayloadLen(mss))
 	rc.pr.expectNone()
 	d = recoveryStatsOf(p)
 	assert.Equal(t, before.partial, d.partial)
@@ -155,9 +153,9 @@ func TestPartialAck(t *testing.T) {
 	lt := enterRecovery(t, rc, segs)
 	// The retransmission of segment 0 fills the first hole; segment 3 is
 	// the second: the peer acknowledges up to it.
-	rc.ackWith(segs[3].seq)
-	again := rc.expect(seqIs(segs[3].seq), dataLen(mss))
-	assert.Equal(t, segs[3].data, again.data)
+	rc.ackWith(segs[3].Seq)
+	again := rc.expect(stacktest.Seq(segs[3].Seq), stacktest.PayloadLen(mss))
+	assert.Equal(t, segs[3].Payload, again.Payload)
 	rc.pr.expectNone()
 	in := s.Info()
 	assert.True(t, in.InRecovery, "a partial ACK stays in recovery")
@@ -168,21 +166,21 @@ func TestPartialAck(t *testing.T) {
 	assert.Equal(t, before.recoveries+1, d.recoveries, "one recovery for both losses")
 	// Duplicates for the segments after the second hole inflate cwnd
 	// again: 9 in flight, cwnd 6 -> 10 sends one new segment.
-	next := lt[1].end()
+	next := lt[1].End()
 	for range 3 {
-		rc.ackWith(segs[3].seq)
+		rc.ackWith(segs[3].Seq)
 		rc.pr.expectNone()
 	}
-	rc.ackWith(segs[3].seq)
-	rc.expect(seqIs(next), dataLen(mss))
+	rc.ackWith(segs[3].Seq)
+	rc.expect(stacktest.Seq(next), stacktest.PayloadLen(mss))
 	next += mss
 	rc.pr.expectNone()
 	// The full ACK ends recovery: one segment in flight, cwnd 2.
-	rc.ackWith(lt[1].end())
+	rc.ackWith(lt[1].End())
 	in = s.Info()
 	assert.False(t, in.InRecovery)
 	assert.Equal(t, uint32(2), in.Cwnd)
-	rc.expect(seqIs(next), dataLen(mss))
+	rc.expect(stacktest.Seq(next), stacktest.PayloadLen(mss))
 	rc.pr.expectNone()
 	d = recoveryStatsOf(p)
 	assert.Equal(t, before.timeouts, d.timeouts, "no RTO")
@@ -200,7 +198,7 @@ func TestRecoveryAndRTO(t *testing.T) {
 	before := recoveryStatsOf(p)
 	enterRecovery(t, rc, segs)
 	rc.pr.advance(s.Info().RTO + time.Millisecond)
-	rc.expect(seqIs(segs[0].seq), dataLen(mss))
+	rc.expect(stacktest.Seq(segs[0].Seq), stacktest.PayloadLen(mss))
 	rc.pr.expectNone()
 	in := s.Info()
 	assert.False(t, in.InRecovery, "the RTO ends fast recovery")
@@ -210,7 +208,7 @@ func TestRecoveryAndRTO(t *testing.T) {
 	assert.Equal(t, before.timeouts+1, recoveryStatsOf(p).timeouts)
 	// Duplicates of the same hole now are below recover.
 	for range 5 {
-		rc.ackWith(segs[0].seq)
+		rc.ackWith(segs[0].Seq)
 		rc.pr.expectNone()
 	}
 	in = s.Info()
@@ -218,9 +216,9 @@ func TestRecoveryAndRTO(t *testing.T) {
 	assert.Equal(t, uint32(6), in.Ssthresh, "ssthresh not reset by duplicates below recover")
 	assert.Equal(t, before.recoveries+1, recoveryStatsOf(p).recoveries)
 	// A partial ACK after the RTO goes on with slow-start retransmission.
-	rc.ackWith(segs[1].seq)
-	rc.expect(seqIs(segs[1].seq), dataLen(mss))
-	rc.expect(seqIs(segs[2].seq), dataLen(mss))
+	rc.ackWith(segs[1].Seq)
+	rc.expect(stacktest.Seq(segs[1].Seq), stacktest.PayloadLen(mss))
+	rc.expect(stacktest.Seq(segs[2].Seq), stacktest.PayloadLen(mss))
 	rc.pr.expectNone()
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dpstack/dpstack/faultwire"
 	"github.com/dpstack/dpstack/mbuf"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
 
@@ -32,10 +33,10 @@ func sackOpt(blocks ...[2]uint32) []byte {
 }
 
 // sackSeg is the peer's ACK of everything before ack with SACK blocks.
-func (rc *rawConn) sackSeg(ack uint32, blocks ...[2]uint32) seg {
+func (rc *rawConn) sackSeg(ack uint32, blocks ...[2]uint32) stacktest.Segment {
 	rc.ack = ack
 	s := rc.seg(fACK, nil)
-	s.opts = append(s.opts, sackOpt(blocks...)...)
+	s.Options = append(s.Options, sackOpt(blocks...)...)
 	return s
 }
 
@@ -48,18 +49,18 @@ func (rc *rawConn) sackAck(ack uint32, blocks ...[2]uint32) {
 // sackFlight opens a SACK connection from the host to the raw peer with
 // MSS m and Reno, has the host send n segments, and returns the first
 // initialCwnd segments it sent.
-func sackFlight(t *testing.T, port uint16, n, m int) (*rawConn, []rxSeg) {
+func sackFlight(t *testing.T, port uint16, n, m int) (*rawConn, []stacktest.Parsed) {
 	t.Helper()
 	pr := newPeer(t)
-	rc := pr.dial(port, 7000, opts(optMSS(uint16(m)), optSACKPerm()))
+	rc := pr.dial(port, 7000, stacktest.Options(stacktest.OptMSS(uint16(m)), stacktest.OptSACKPerm()))
 	require.True(t, rc.s.Info().SACK)
 	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	got, err := rc.s.SendMsg(pattern(n*m, 5), 0)
 	require.NoError(t, err)
 	require.Equal(t, n*m, got)
-	segs := make([]rxSeg, 10)
+	segs := make([]stacktest.Parsed, 10)
 	for i := range segs {
-		segs[i] = rc.expect(dataLen(m))
+		segs[i] = rc.expect(stacktest.PayloadLen(m))
 	}
 	rc.pr.expectNone()
 	return rc, segs
@@ -94,14 +95,14 @@ func (a sackStats) sub(b sackStats) sackStats {
 // so an RTO cannot help: recovery must finish on ACKs alone.
 type sackReceiver struct {
 	rc      *rawConn
-	base    uint32            // the first sequence number of the data
-	rcvNxt  uint32            // cumulative
-	ranges  [][2]uint32       // out-of-order ranges, sorted
-	data    map[uint32][]byte // segment data by seq
-	drop    map[uint32]bool   // seqs whose first transmission is lost
-	noSACK  bool              // send no SACK blocks, though SACK was permitted
-	highest uint32            // one past the highest byte sent
-	rtx     []rxSeg           // retransmissions seen
+	base    uint32             // the first sequence number of the data
+	rcvNxt  uint32             // cumulative
+	ranges  [][2]uint32        // out-of-order ranges, sorted
+	data    map[uint32][]byte  // segment data by seq
+	drop    map[uint32]bool    // seqs whose first transmission is lost
+	noSACK  bool               // send no SACK blocks, though SACK was permitted
+	highest uint32             // one past the highest byte sent
+	rtx     []stacktest.Parsed // retransmissions seen
 }
 
 func (r *sackReceiver) blocks(last uint32) [][2]uint32 {
@@ -121,25 +122,25 @@ func (r *sackReceiver) blocks(last uint32) [][2]uint32 {
 }
 
 // take receives segment s.
-func (r *sackReceiver) take(s rxSeg) {
-	if len(s.data) == 0 {
+func (r *sackReceiver) take(s stacktest.Parsed) {
+	if len(s.Payload) == 0 {
 		return
 	}
-	end := s.end()
-	if int32(s.seq-r.highest) < 0 {
+	end := s.End()
+	if int32(s.Seq-r.highest) < 0 {
 		r.rtx = append(r.rtx, s)
 	} else {
 		r.highest = end
 	}
-	if r.drop[s.seq] {
-		delete(r.drop, s.seq)
+	if r.drop[s.Seq] {
+		delete(r.drop, s.Seq)
 		return
 	}
-	r.data[s.seq] = s.data
-	if s.seq == r.rcvNxt {
+	r.data[s.Seq] = s.Payload
+	if s.Seq == r.rcvNxt {
 		r.rcvNxt = end
-	} else if int32(s.seq-r.rcvNxt) > 0 {
-		r.ranges = append(r.ranges, [2]uint32{s.seq, end})
+	} else if int32(s.Seq-r.rcvNxt) > 0 {
+		r.ranges = append(r.ranges, [2]uint32{s.Seq, end})
 		slices.SortFunc(r.ranges, func(a, b [2]uint32) int { return int(int32(a[0] - b[0])) })
 		merged := r.ranges[:1]
 		for _, k := range r.ranges[1:] {
@@ -164,14 +165,14 @@ func (r *sackReceiver) take(s rxSeg) {
 		r.rc.ackWith(r.rcvNxt)
 		return
 	}
-	r.rc.sackAck(r.rcvNxt, r.blocks(s.seq)...)
+	r.rc.sackAck(r.rcvNxt, r.blocks(s.Seq)...)
 }
 
 // run feeds the receiver first and then whatever the host sends until
 // total bytes are acknowledged, and returns the bytes received.
-func (r *sackReceiver) run(t *testing.T, first []rxSeg, total int) []byte {
+func (r *sackReceiver) run(t *testing.T, first []stacktest.Parsed, total int) []byte {
 	t.Helper()
-	queue := append([]rxSeg(nil), first...)
+	queue := append([]stacktest.Parsed(nil), first...)
 	for i := 0; int(r.rcvNxt-r.base) < total; i++ {
 		require.Less(t, i, 100000)
 		if len(queue) == 0 {
@@ -194,8 +195,8 @@ func (r *sackReceiver) run(t *testing.T, first []rxSeg, total int) []byte {
 	return out
 }
 
-func newSACKReceiver(rc *rawConn, first rxSeg, lost ...uint32) *sackReceiver {
-	r := &sackReceiver{rc: rc, base: first.seq, rcvNxt: first.seq, highest: first.seq,
+func newSACKReceiver(rc *rawConn, first stacktest.Parsed, lost ...uint32) *sackReceiver {
+	r := &sackReceiver{rc: rc, base: first.Seq, rcvNxt: first.Seq, highest: first.Seq,
 		data: map[uint32][]byte{}, drop: map[uint32]bool{}}
 	for _, s := range lost {
 		r.drop[s] = true
@@ -224,14 +225,14 @@ func TestSACKRecovery(t *testing.T) {
 			before := sackStatsOf(p)
 			var lost []uint32
 			for _, i := range tc.lost {
-				lost = append(lost, segs[i].seq)
+				lost = append(lost, segs[i].Seq)
 			}
 			r := newSACKReceiver(rc, segs[0], lost...)
 			got := r.run(t, segs, n*mss)
 			assert.True(t, bytes.Equal(pattern(n*mss, 5), got), "data arrives whole")
 			var rtx []uint32
 			for _, s := range r.rtx {
-				rtx = append(rtx, s.seq)
+				rtx = append(rtx, s.Seq)
 			}
 			assert.ElementsMatch(t, lost, rtx, "only the holes are retransmitted")
 			d := sackStatsOf(p).sub(before)
@@ -255,11 +256,11 @@ func TestDSACKNoRecovery(t *testing.T) {
 	rc, segs := sackFlight(t, 9110, 20, mss)
 	p := rc.pr.tcp()
 	before := sackStatsOf(p)
-	rc.ackWith(segs[5].seq)
+	rc.ackWith(segs[5].Seq)
 	rc.pr.poll(2)
 	rc.pr.inbox = nil // new data
 	for range 5 {
-		rc.sackAck(segs[5].seq, [2]uint32{segs[1].seq, segs[2].end()})
+		rc.sackAck(segs[5].Seq, [2]uint32{segs[1].Seq, segs[2].End()})
 		rc.pr.expectNone()
 	}
 	d := sackStatsOf(p).sub(before)
@@ -268,7 +269,7 @@ func TestDSACKNoRecovery(t *testing.T) {
 	assert.Zero(t, d.retrans)
 	assert.False(t, rc.s.Info().InRecovery)
 
-	rc.sackAck(segs[5].seq, [2]uint32{segs[7].seq, segs[7].end()}, [2]uint32{segs[6].seq, segs[8].end()})
+	rc.sackAck(segs[5].Seq, [2]uint32{segs[7].Seq, segs[7].End()}, [2]uint32{segs[6].Seq, segs[8].End()})
 	d = sackStatsOf(p).sub(before)
 	assert.Equal(t, uint64(6), d.dsacks)
 	assert.Zero(t, d.ignored)
@@ -283,30 +284,30 @@ func TestSACKBadBlocks(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		port    uint16
-		blocks  func(s []rxSeg) [][2]uint32
+		blocks  func(s []stacktest.Parsed) [][2]uint32
 		ignored uint64
 		sacked  int
 	}{
-		{"below SND.UNA", 9121, func(s []rxSeg) [][2]uint32 {
-			return [][2]uint32{{s[4].seq, s[4].end()}, {s[0].seq - 5000, s[0].seq - 1000}}
+		{"below SND.UNA", 9121, func(s []stacktest.Parsed) [][2]uint32 {
+			return [][2]uint32{{s[4].Seq, s[4].End()}, {s[0].Seq - 5000, s[0].Seq - 1000}}
 		}, 1, 1},
-		{"beyond SND.NXT", 9122, func(s []rxSeg) [][2]uint32 {
-			return [][2]uint32{{s[9].seq, s[9].end() + 1}, {s[9].end() + 1000, s[9].end() + 9000}}
+		{"beyond SND.NXT", 9122, func(s []stacktest.Parsed) [][2]uint32 {
+			return [][2]uint32{{s[9].Seq, s[9].End() + 1}, {s[9].End() + 1000, s[9].End() + 9000}}
 		}, 2, 0},
-		{"empty and inverted", 9123, func(s []rxSeg) [][2]uint32 {
-			return [][2]uint32{{s[3].seq, s[3].seq}, {s[5].end(), s[5].seq}}
+		{"empty and inverted", 9123, func(s []stacktest.Parsed) [][2]uint32 {
+			return [][2]uint32{{s[3].Seq, s[3].Seq}, {s[5].End(), s[5].Seq}}
 		}, 2, 0},
-		{"straddling SND.UNA", 9124, func(s []rxSeg) [][2]uint32 {
-			return [][2]uint32{{s[2].seq, s[3].end()}, {s[0].seq - 3000, s[1].end()}}
+		{"straddling SND.UNA", 9124, func(s []stacktest.Parsed) [][2]uint32 {
+			return [][2]uint32{{s[2].Seq, s[3].End()}, {s[0].Seq - 3000, s[1].End()}}
 		}, 0, 3},
-		{"overlapping", 9125, func(s []rxSeg) [][2]uint32 {
-			return [][2]uint32{{s[3].seq, s[5].end()}, {s[4].seq, s[6].end()}, {s[5].seq + 10, s[6].end() - 10}, {s[3].seq, s[6].end()}}
+		{"overlapping", 9125, func(s []stacktest.Parsed) [][2]uint32 {
+			return [][2]uint32{{s[3].Seq, s[5].End()}, {s[4].Seq, s[6].End()}, {s[5].Seq + 10, s[6].End() - 10}, {s[3].Seq, s[6].End()}}
 		}, 0, 4},
-		{"partial segments", 9126, func(s []rxSeg) [][2]uint32 {
-			return [][2]uint32{{s[3].seq + 1, s[3].end()}, {s[5].seq, s[5].end() - 1}}
+		{"partial segments", 9126, func(s []stacktest.Parsed) [][2]uint32 {
+			return [][2]uint32{{s[3].Seq + 1, s[3].End()}, {s[5].Seq, s[5].End() - 1}}
 		}, 0, 0},
-		{"half the sequence space away", 9127, func(s []rxSeg) [][2]uint32 {
-			return [][2]uint32{{s[4].seq, s[4].end()}, {s[3].seq + 1<<31, s[3].end() + 1<<31}}
+		{"half the sequence space away", 9127, func(s []stacktest.Parsed) [][2]uint32 {
+			return [][2]uint32{{s[4].Seq, s[4].End()}, {s[3].Seq + 1<<31, s[3].End() + 1<<31}}
 		}, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,7 +316,7 @@ func TestSACKBadBlocks(t *testing.T) {
 			before := sackStatsOf(p)
 			// SND.UNA at segs[1]: the D-SACK rule (a first block below
 			// the cumulative ACK) applies to the first block only.
-			rc.sackAck(segs[1].seq, tc.blocks(segs)...)
+			rc.sackAck(segs[1].Seq, tc.blocks(segs)...)
 			d := sackStatsOf(p).sub(before)
 			assert.Equal(t, tc.ignored, d.ignored, "ignored blocks")
 			assert.Zero(t, d.dsacks)
@@ -334,23 +335,23 @@ func TestSACKBadBlocks(t *testing.T) {
 func TestSACKTinyBlocksBounded(t *testing.T) {
 	const m, n = 88, 180
 	pr := newPeer(t)
-	rc := pr.dial(9130, 7000, opts(optMSS(m), optSACKPerm()))
+	rc := pr.dial(9130, 7000, stacktest.Options(stacktest.OptMSS(m), stacktest.OptSACKPerm()))
 	require.NoError(t, rc.s.SetSockOptString(syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "reno"))
 	require.NoError(t, rc.s.SetSockOpt(syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1<<20))
 	data := pattern(n*m, 6)
 	got, err := rc.s.SendMsg(data, 0)
 	require.NoError(t, err)
 	require.Equal(t, len(data), got)
-	first := rc.expect(dataLen(m))
+	first := rc.expect(stacktest.PayloadLen(m))
 	pr.poll(2)
 	pr.inbox = nil
 	// Open the congestion window wide; the next ACK lets n segments out.
 	rc.s.SetCwnd(n + 10)
-	rc.ackWith(first.end())
+	rc.ackWith(first.End())
 	for range 20 {
 		pr.poll(4)
 	}
-	una := first.end()
+	una := first.End()
 	inflight := rc.s.Info().PacketsOut
 	require.Greater(t, inflight, 150, "segments in flight")
 	nxt := una + uint32(inflight*m)
@@ -474,7 +475,7 @@ func TestSACKPermittedNoBlocks(t *testing.T) {
 	rc, segs := sackFlight(t, 9140, n, mss)
 	p := rc.pr.tcp()
 	before := sackStatsOf(p)
-	r := newSACKReceiver(rc, segs[0], segs[1].seq, segs[4].seq)
+	r := newSACKReceiver(rc, segs[0], segs[1].Seq, segs[4].Seq)
 	r.noSACK = true
 	got := r.run(t, segs, n*mss)
 	assert.True(t, bytes.Equal(pattern(n*mss, 5), got))

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -31,22 +32,22 @@ func TestSynSent(t *testing.T) {
 	t.Run("unacceptable ACK answered with RST", func(t *testing.T) {
 		pr := newPeer(t)
 		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7000))
-		syn := pr.expect(flags(fSYN))
-		assert.True(t, syn.opts.HasMSS && syn.opts.HasWS && syn.opts.SACKPermitted && syn.opts.HasTS, "all options offered")
-		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, ack: syn.seq + 5, flags: fSYN | fACK, wnd: 100})
-		pr.expect(flags(fRST), seqIs(syn.seq+5))
+		syn := pr.expect(stacktest.Flags(fSYN))
+		assert.True(t, syn.Options.HasMSS && syn.Options.HasWS && syn.Options.SACKPermitted && syn.Options.HasTS, "all options offered")
+		pr.send(stacktest.Segment{SrcPort: 7000, DstPort: syn.SrcPort, Seq: 1, Ack: syn.Seq + 5, Flags: fSYN | fACK, Window: 100})
+		pr.expect(stacktest.Flags(fRST), stacktest.Seq(syn.Seq+5))
 		assert.Equal(t, sock.SynSent, s.State())
 		// A RST without ACK is dropped; one with an unacceptable ACK too.
-		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, flags: fRST})
-		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, ack: syn.seq, flags: fRST | fACK})
+		pr.send(stacktest.Segment{SrcPort: 7000, DstPort: syn.SrcPort, Seq: 1, Flags: fRST})
+		pr.send(stacktest.Segment{SrcPort: 7000, DstPort: syn.SrcPort, Seq: 1, Ack: syn.Seq, Flags: fRST | fACK})
 		pr.expectNone()
 		assert.Equal(t, sock.SynSent, s.State())
 		// Neither SYN nor RST: dropped.
 		before := pr.drops(stat.DropTCPSynSent)
-		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, data: []byte("x")})
+		pr.send(stacktest.Segment{SrcPort: 7000, DstPort: syn.SrcPort, Seq: 1, Payload: []byte("x")})
 		assert.Equal(t, before+1, pr.drops(stat.DropTCPSynSent))
 		// A RST acknowledging the SYN: refused.
-		pr.send(seg{sport: 7000, dport: syn.sport, seq: 1, ack: syn.seq + 1, flags: fRST | fACK})
+		pr.send(stacktest.Segment{SrcPort: 7000, DstPort: syn.SrcPort, Seq: 1, Ack: syn.Seq + 1, Flags: fRST | fACK})
 		assert.Equal(t, sock.Closed, s.State())
 		assert.ErrorIs(t, s.SockError(), syscall.ECONNREFUSED)
 		s.Close()
@@ -57,9 +58,9 @@ func TestSynSent(t *testing.T) {
 		assert.ErrorIs(t, s.Connect(netip.AddrPortFrom(pr.addr, 7001)), syscall.EALREADY)
 		_, err := s.SendMsg([]byte("x"), 0)
 		assert.ErrorIs(t, err, syscall.EAGAIN, "connecting")
-		syn := pr.expect(flags(fSYN))
-		pr.send(seg{sport: 7001, dport: syn.sport, seq: 77, ack: syn.seq + 1, flags: fSYN | fACK, wnd: 1000, opts: optMSS(1000)})
-		pr.expect(flags(fACK), ackIs(78))
+		syn := pr.expect(stacktest.Flags(fSYN))
+		pr.send(stacktest.Segment{SrcPort: 7001, DstPort: syn.SrcPort, Seq: 77, Ack: syn.Seq + 1, Flags: fSYN | fACK, Window: 1000, Options: stacktest.OptMSS(1000)})
+		pr.expect(stacktest.Flags(fACK), stacktest.Ack(78))
 		assert.Equal(t, sock.Established, s.State())
 		assert.ErrorIs(t, s.Connect(netip.AddrPortFrom(pr.addr, 7001)), syscall.EISCONN)
 		in := s.Info()
@@ -67,17 +68,17 @@ func TestSynSent(t *testing.T) {
 		assert.False(t, in.Timestamps)
 		assert.False(t, in.WindowScaling)
 		s.Close()
-		pr.expect(flags(fFIN | fACK))
+		pr.expect(stacktest.Flags(fFIN | fACK))
 	})
 	t.Run("SYN timeout", func(t *testing.T) {
 		pr := newPeer(t)
 		r := &recorder{}
 		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7002))
 		s.Callbacks = r
-		syn := pr.expect(flags(fSYN))
+		syn := pr.expect(stacktest.Flags(fSYN))
 		for i, d := range []time.Duration{1, 2, 4, 8, 16, 32} {
 			pr.advance(d*time.Second + 10*time.Millisecond)
-			pr.expect(flags(fSYN), seqIs(syn.seq))
+			pr.expect(stacktest.Flags(fSYN), stacktest.Seq(syn.Seq))
 			assert.Equal(t, sock.SynSent, s.State(), "retransmission %d", i)
 		}
 		pr.advance(64*time.Second + 10*time.Millisecond)
@@ -90,30 +91,30 @@ func TestSynSent(t *testing.T) {
 	t.Run("SYN-ACK with data", func(t *testing.T) {
 		pr := newPeer(t)
 		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7004))
-		syn := pr.expect(flags(fSYN))
-		pr.send(seg{sport: 7004, dport: syn.sport, seq: 10, ack: syn.seq + 1, flags: fSYN | fACK, wnd: 1000, data: []byte("hi")})
-		pr.expect(flags(fACK), ackIs(13)) // SYN and 2 bytes
+		syn := pr.expect(stacktest.Flags(fSYN))
+		pr.send(stacktest.Segment{SrcPort: 7004, DstPort: syn.SrcPort, Seq: 10, Ack: syn.Seq + 1, Flags: fSYN | fACK, Window: 1000, Payload: []byte("hi")})
+		pr.expect(stacktest.Flags(fACK), stacktest.Ack(13)) // SYN and 2 bytes
 		assert.Equal(t, sock.Established, s.State())
 		assert.Equal(t, []byte("hi"), recvNow(t, s, 10))
 		// SYN with FIN is never legal: dropped, counted.
 		before := pr.drops(stat.DropTCPBadFlags)
-		pr.send(seg{sport: 7004, dport: syn.sport, seq: 13, ack: syn.seq + 1, flags: fSYN | fFIN | fACK, wnd: 1000})
+		pr.send(stacktest.Segment{SrcPort: 7004, DstPort: syn.SrcPort, Seq: 13, Ack: syn.Seq + 1, Flags: fSYN | fFIN | fACK, Window: 1000})
 		pr.expectNone()
 		assert.Equal(t, before+1, pr.drops(stat.DropTCPBadFlags))
 		s.Close()
-		pr.expect(flags(fFIN|fACK), seqIs(syn.seq+1))
+		pr.expect(stacktest.Flags(fFIN|fACK), stacktest.Seq(syn.Seq+1))
 	})
 	t.Run("retransmitted SYN sets RTO to 3s", func(t *testing.T) {
 		pr := newPeer(t)
 		s := dial(t, pr.h, netip.AddrPortFrom(pr.addr, 7003))
-		syn := pr.expect(flags(fSYN))
+		syn := pr.expect(stacktest.Flags(fSYN))
 		pr.advance(1010 * time.Millisecond)
-		pr.expect(flags(fSYN))
-		pr.send(seg{sport: 7003, dport: syn.sport, seq: 1, ack: syn.seq + 1, flags: fSYN | fACK, wnd: 1000})
-		pr.expect(flags(fACK))
+		pr.expect(stacktest.Flags(fSYN))
+		pr.send(stacktest.Segment{SrcPort: 7003, DstPort: syn.SrcPort, Seq: 1, Ack: syn.Seq + 1, Flags: fSYN | fACK, Window: 1000})
+		pr.expect(stacktest.Flags(fACK))
 		assert.Equal(t, 3*time.Second, s.Info().RTO, "RFC 6298 §5.7")
 		s.Close()
-		pr.expect(flags(fFIN | fACK))
+		pr.expect(stacktest.Flags(fFIN | fACK))
 	})
 }
 
@@ -125,7 +126,7 @@ func TestEstablishedPeerClosesFirst(t *testing.T) {
 	r := &recorder{}
 	rc.s.Callbacks = r
 	rc.send(fACK|fPSH, []byte("ping"))
-	rc.expect(flags(fACK), ackIs(rc.seq)) // quickack at the start
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq)) // quickack at the start
 	assert.Positive(t, r.data)
 	buf := make([]byte, 10)
 	n, err := rc.s.RecvMsg(buf, sock.MsgPeek)
@@ -140,8 +141,8 @@ func TestEstablishedPeerClosesFirst(t *testing.T) {
 	n, err = rc.s.SendMsg([]byte("pong"), 0)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
-	d := rc.expect(flags(fACK|fPSH), dataLen(4), seqIs(rc.iss+1))
-	assert.Equal(t, "pong", string(d.data))
+	d := rc.expect(stacktest.Flags(fACK|fPSH), stacktest.PayloadLen(4), stacktest.Seq(rc.iss+1))
+	assert.Equal(t, "pong", string(d.Payload))
 	rc.send(fACK, nil)
 	rc.expectNoneHelper()
 
@@ -154,14 +155,14 @@ func TestEstablishedPeerClosesFirst(t *testing.T) {
 	// Half-closed: we may still send.
 	_, err = rc.s.SendMsg([]byte("more"), 0)
 	require.NoError(t, err)
-	rc.expect(flags(fACK|fPSH), dataLen(4), ackIs(rc.seq)) // the data carries the ACK of the FIN
+	rc.expect(stacktest.Flags(fACK|fPSH), stacktest.PayloadLen(4), stacktest.Ack(rc.seq)) // the data carries the ACK of the FIN
 	rc.send(fACK, nil)
 	// Close: LAST-ACK, then CLOSED when the FIN is acknowledged.
 	rc.s.Close()
-	fin := rc.expect(flags(fFIN | fACK))
+	fin := rc.expect(stacktest.Flags(fFIN | fACK))
 	assert.Equal(t, sock.LastAck, rc.state())
 	rc.send(fACK, nil)
-	assert.Equal(t, rc.ack, fin.seq+1)
+	assert.Equal(t, rc.ack, fin.Seq+1)
 	assert.Equal(t, sock.Closed, rc.state())
 	pr.expectNone()
 	l.Close()
@@ -176,7 +177,7 @@ func TestActiveCloseTimeWait(t *testing.T) {
 	rc := pr.dial(8000, 5000, synOpts(10))
 	s := rc.s
 	require.NoError(t, s.Shutdown(syscall.SHUT_WR))
-	rc.expect(flags(fFIN | fACK))
+	rc.expect(stacktest.Flags(fFIN | fACK))
 	assert.Equal(t, sock.FinWait1, rc.state())
 	_, err := s.SendMsg([]byte("x"), 0)
 	assert.ErrorIs(t, err, syscall.EPIPE, "after shutdown for writing")
@@ -184,10 +185,10 @@ func TestActiveCloseTimeWait(t *testing.T) {
 	assert.Equal(t, sock.FinWait2, rc.state())
 	// The peer may still send in FIN-WAIT-2.
 	rc.send(fACK|fPSH, []byte("late"))
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	assert.Equal(t, []byte("late"), recvNow(t, s, 10))
 	rc.send(fFIN|fACK, nil)
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	assert.Equal(t, sock.TimeWait, rc.state())
 	assert.Equal(t, sock.Closed, s.State(), "the socket is done; TIME-WAIT lives on without it")
 	_, _, tw, _ := pr.tcp().Counts()
@@ -196,7 +197,7 @@ func TestActiveCloseTimeWait(t *testing.T) {
 	// A retransmitted FIN is ACKed again.
 	rc.seq--
 	rc.send(fFIN|fACK, nil)
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	// RFC 1337: a RST does not end TIME-WAIT.
 	pr.send(rc.seg(fRST, nil))
 	pr.expectNone()
@@ -214,9 +215,9 @@ func TestActiveCloseTimeWait(t *testing.T) {
 	pr.tcp().SetTimeWait(5 * time.Second)
 	rc = pr.dial(8010, 5000, synOpts(10))
 	rc.s.Close()
-	rc.expect(flags(fFIN | fACK))
+	rc.expect(stacktest.Flags(fFIN | fACK))
 	rc.send(fFIN|fACK, nil)
-	rc.expect(flags(fACK))
+	rc.expect(stacktest.Flags(fACK))
 	assert.Equal(t, sock.TimeWait, rc.state())
 	pr.advance(5*time.Second + 10*time.Millisecond)
 	assert.Equal(t, sock.Closed, rc.state())
@@ -239,37 +240,37 @@ func TestTimeWaitReuse(t *testing.T) {
 	pr := newPeer(t)
 	l := listen(t, pr.h, 80, 4)
 	toTimeWait := func(pport uint16, tsOn bool) *rawConn {
-		o := opts(optMSS(1460))
+		o := stacktest.Options(stacktest.OptMSS(1460))
 		if tsOn {
 			o = synOpts(100)
 		}
 		rc := pr.accept(l, pport, 1000, o)
 		rc.s.Close()
-		rc.expect(flags(fFIN | fACK))
+		rc.expect(stacktest.Flags(fFIN | fACK))
 		rc.send(fFIN|fACK, nil)
-		rc.expect(flags(fACK))
+		rc.expect(stacktest.Flags(fACK))
 		require.Equal(t, sock.TimeWait, rc.state())
 		return rc
 	}
 	t.Run("higher sequence number", func(t *testing.T) {
 		rc := toTimeWait(6000, false)
 		before := pr.tcp().Stats().TimeWaitReused.Load()
-		pr.send(seg{sport: 6000, dport: 80, seq: rc.seq + 100000, flags: fSYN, wnd: 1000})
-		sa := pr.expect(flags(fSYN|fACK), ackIs(rc.seq+100001))
-		assert.Equal(t, rc.ack+65535+2-1+1, sa.seq, "ISN above the old connection's SND.NXT")
+		pr.send(stacktest.Segment{SrcPort: 6000, DstPort: 80, Seq: rc.seq + 100000, Flags: fSYN, Window: 1000})
+		sa := pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Ack(rc.seq+100001))
+		assert.Equal(t, rc.ack+65535+2-1+1, sa.Seq, "ISN above the old connection's SND.NXT")
 		assert.Equal(t, before+1, pr.tcp().Stats().TimeWaitReused.Load())
 		assert.Equal(t, sock.SynRecv, rc.state())
 	})
 	t.Run("lower sequence number: an old duplicate", func(t *testing.T) {
 		rc := toTimeWait(6001, false)
-		pr.send(seg{sport: 6001, dport: 80, seq: rc.seq - 10, flags: fSYN, wnd: 1000})
-		pr.expect(flags(fACK), ackIs(rc.seq))
+		pr.send(stacktest.Segment{SrcPort: 6001, DstPort: 80, Seq: rc.seq - 10, Flags: fSYN, Window: 1000})
+		pr.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 		assert.Equal(t, sock.TimeWait, rc.state())
 	})
 	t.Run("newer timestamp", func(t *testing.T) {
 		rc := toTimeWait(6002, true)
-		pr.send(seg{sport: 6002, dport: 80, seq: rc.seq - 10, flags: fSYN, wnd: 1000, opts: opts(optTS(rc.tsVal+5, 0))})
-		pr.expect(flags(fSYN|fACK), ackIs(rc.seq-9))
+		pr.send(stacktest.Segment{SrcPort: 6002, DstPort: 80, Seq: rc.seq - 10, Flags: fSYN, Window: 1000, Options: stacktest.Options(stacktest.OptTS(rc.tsVal+5, 0))})
+		pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Ack(rc.seq-9))
 		assert.Equal(t, sock.SynRecv, rc.state())
 	})
 	l.Close()
@@ -280,13 +281,13 @@ func TestFinWait2Timeout(t *testing.T) {
 	pr := newPeer(t)
 	rc := pr.dial(8001, 5000, synOpts(10))
 	rc.s.Close()
-	rc.expect(flags(fFIN | fACK))
+	rc.expect(stacktest.Flags(fFIN | fACK))
 	rc.send(fACK, nil)
 	assert.Equal(t, sock.FinWait2, rc.state())
 	pr.advance(59 * time.Second)
 	assert.Equal(t, sock.FinWait2, rc.state())
 	pr.advance(1*time.Second + 10*time.Millisecond)
-	rc.expect(flags(fRST | fACK))
+	rc.expect(stacktest.Flags(fRST | fACK))
 	assert.Equal(t, sock.Closed, rc.state())
 	assert.Equal(t, uint64(1), pr.tcp().Stats().FinWait2Timeouts.Load())
 }
@@ -297,12 +298,12 @@ func TestSimultaneousCloseCrafted(t *testing.T) {
 	pr := newPeer(t)
 	rc := pr.dial(8002, 5000, synOpts(10))
 	rc.s.Close()
-	fin := rc.expect(flags(fFIN | fACK))
+	fin := rc.expect(stacktest.Flags(fFIN | fACK))
 	// The peer's FIN crosses ours: it does not acknowledge our FIN.
-	pr.send(seg{sport: rc.pport, dport: rc.hport, seq: rc.seq, ack: fin.seq, flags: fFIN | fACK, wnd: 1000, opts: optTS(rc.tsVal+1, rc.tsEcr)})
+	pr.send(stacktest.Segment{SrcPort: rc.pport, DstPort: rc.hport, Seq: rc.seq, Ack: fin.Seq, Flags: fFIN | fACK, Window: 1000, Options: stacktest.OptTS(rc.tsVal+1, rc.tsEcr)})
 	rc.seq++
 	rc.tsVal++
-	rc.expect(flags(fACK), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq))
 	assert.Equal(t, sock.Closing, rc.state())
 	rc.send(fACK, nil)
 	assert.Equal(t, sock.TimeWait, rc.state())
@@ -396,23 +397,23 @@ func TestHalfClose(t *testing.T) {
 // segments out of the RTT estimate.
 func TestRetransmissionTimeout(t *testing.T) {
 	pr := newPeer(t)
-	rc := pr.dial(8003, 5000, optMSS(1460)) // no timestamps: their echo would give a sample (RFC 7323 §4)
+	rc := pr.dial(8003, 5000, stacktest.OptMSS(1460)) // no timestamps: their echo would give a sample (RFC 7323 §4)
 	s := rc.s
 	_, err := s.SendMsg([]byte("lost"), 0)
 	require.NoError(t, err)
-	first := rc.expect(flags(fACK|fPSH), dataLen(4))
+	first := rc.expect(stacktest.Flags(fACK|fPSH), stacktest.PayloadLen(4))
 	rto := s.Info().RTO
 	assert.Equal(t, 200*time.Millisecond, rto.Round(time.Millisecond), "200 ms floor")
 	pr.advance(rto - 5*time.Millisecond)
 	pr.expectNone()
 	pr.advance(10 * time.Millisecond)
-	again := rc.expect(flags(fACK|fPSH), dataLen(4), seqIs(first.seq))
-	assert.Equal(t, first.data, again.data)
+	again := rc.expect(stacktest.Flags(fACK|fPSH), stacktest.PayloadLen(4), stacktest.Seq(first.Seq))
+	assert.Equal(t, first.Payload, again.Payload)
 	in := s.Info()
 	assert.Equal(t, 1, in.Backoff)
 	assert.Equal(t, uint32(1), in.Cwnd, "RFC 5681 §3.1: cwnd 1 after an RTO")
 	pr.advance(2*rto + 10*time.Millisecond)
-	rc.expect(seqIs(first.seq), dataLen(4))
+	rc.expect(stacktest.Seq(first.Seq), stacktest.PayloadLen(4))
 	assert.Equal(t, 2, s.Info().Backoff)
 	srtt := s.Info().SRTT
 	pr.advance(100 * time.Millisecond)

@@ -43,7 +43,7 @@ func newFlooder(pr *peer, n int) *flooder {
 }
 
 // frameFrom is the peer's frame of s, sent from src instead.
-func (pr *peer) frameFrom(src netip.Addr, s seg) []byte {
+func (pr *peer) frameFrom(src netip.Addr, s stacktest.Segment) []byte {
 	saved := pr.addr
 	pr.addr = src
 	defer func() { pr.addr = saved }()
@@ -55,8 +55,8 @@ func (f *flooder) next(port uint16) []byte {
 	a := f.addrs[f.n%len(f.addrs)]
 	sport := uint16(10000 + f.n/len(f.addrs))
 	f.n++
-	return f.pr.frameFrom(a, seg{sport: sport, dport: port, seq: uint32(f.n) * 7919, flags: fSYN, wnd: 65535,
-		opts: synOpts(uint32(f.n))})
+	return f.pr.frameFrom(a, stacktest.Segment{SrcPort: sport, DstPort: port, Seq: uint32(f.n) * 7919, Flags: fSYN, Window: 65535,
+		Options: synOpts(uint32(f.n))})
 }
 
 // send floods port with n SYNs, in bursts the rings hold, and throws the
@@ -75,15 +75,15 @@ func (f *flooder) send(port uint16, n int) {
 
 // expectData is rc.expect for the host's next segment with data, past
 // any pure ACKs (the quick ACKs of a new connection).
-func (rc *rawConn) expectData(checks ...check) rxSeg {
+func (rc *rawConn) expectData(checks ...stacktest.Check) stacktest.Parsed {
 	rc.pr.t.Helper()
 	for range 4 {
-		if r := rc.expect(checks...); len(r.data) > 0 {
+		if r := rc.expect(checks...); len(r.Payload) > 0 {
 			return r
 		}
 	}
 	rc.pr.t.Fatal("no data came")
-	return rxSeg{}
+	return stacktest.Parsed{}
 }
 
 // cookieListener is a listener with a tiny backlog whose SYN queue the
@@ -117,30 +117,30 @@ func TestSynCookieHandshake(t *testing.T) {
 		ts      bool
 	}{
 		{"Linux SYN", synOpts(1000), 7 | 16, 1460, 7, true, true},
-		{"MSS between entries", opts(optMSS(1400), optSACKPerm(), optTS(5, 0), optWS(3)), 3 | 16, 1300, 3, true, true},
-		{"large MSS, shift 14, no SACK", opts(optMSS(9000), optTS(5, 0), optWS(14)), 14, 1460, 14, false, true},
-		{"no MSS, no window scale", opts(optSACKPerm(), optTS(5, 0)), 15 | 16, 536, -1, true, true},
-		{"no timestamps: nothing else offered", opts(optMSS(1440), optSACKPerm(), optWS(7)), 0, 1440, -1, false, false},
+		{"MSS between entries", stacktest.Options(stacktest.OptMSS(1400), stacktest.OptSACKPerm(), stacktest.OptTS(5, 0), stacktest.OptWS(3)), 3 | 16, 1300, 3, true, true},
+		{"large MSS, shift 14, no SACK", stacktest.Options(stacktest.OptMSS(9000), stacktest.OptTS(5, 0), stacktest.OptWS(14)), 14, 1460, 14, false, true},
+		{"no MSS, no window scale", stacktest.Options(stacktest.OptSACKPerm(), stacktest.OptTS(5, 0)), 15 | 16, 536, -1, true, true},
+		{"no timestamps: nothing else offered", stacktest.Options(stacktest.OptMSS(1440), stacktest.OptSACKPerm(), stacktest.OptWS(7)), 0, 1440, -1, false, false},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			sent, recv := st.SynCookiesSent.Load(), st.SynCookiesRecv.Load()
 			pport := uint16(2000 + i)
-			pr.send(seg{sport: pport, dport: 80, seq: 70000, flags: fSYN, wnd: 65535, opts: c.opts})
-			sa := pr.expect(flags(fSYN|fACK), ackIs(70001), ports(80, pport))
+			pr.send(stacktest.Segment{SrcPort: pport, DstPort: 80, Seq: 70000, Flags: fSYN, Window: 65535, Options: c.opts})
+			sa := pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Ack(70001), stacktest.Ports(80, pport))
 			assert.Equal(t, sent+1, st.SynCookiesSent.Load())
 			_, ok := pr.tcp().StateOf(netip.AddrPortFrom(addrB.Addr(), 80), netip.AddrPortFrom(pr.addr, pport))
 			assert.False(t, ok, "a cookie keeps no state")
-			assert.Equal(t, uint16(1460), sa.opts.MSS)
-			assert.Equal(t, c.ts, sa.opts.HasTS)
-			assert.Equal(t, c.ts && c.ws >= 0, sa.opts.HasWS)
-			assert.Equal(t, c.ts && c.sack, sa.opts.SACKPermitted)
+			assert.Equal(t, uint16(1460), sa.Options.MSS)
+			assert.Equal(t, c.ts, sa.Options.HasTS)
+			assert.Equal(t, c.ts && c.ws >= 0, sa.Options.HasWS)
+			assert.Equal(t, c.ts && c.sack, sa.Options.SACKPermitted)
 			if c.ts {
-				assert.Equal(t, c.tsOpt, sa.opts.TSVal&63, "options in the TSval")
+				assert.Equal(t, c.tsOpt, sa.Options.TSVal&63, "options in the TSval")
 			}
 
-			rc := &rawConn{pr: pr, pport: pport, hport: 80, seq: 70001, ack: sa.seq + 1, wnd: 1000, ts: c.ts,
-				tsVal: 5, tsEcr: sa.opts.TSVal, iss: sa.seq}
+			rc := &rawConn{pr: pr, pport: pport, hport: 80, seq: 70001, ack: sa.Seq + 1, wnd: 1000, ts: c.ts,
+				tsVal: 5, tsEcr: sa.Options.TSVal, iss: sa.Seq}
 			rc.send(fACK, nil)
 			s, err := l.AcceptSock()
 			require.NoError(t, err)
@@ -152,7 +152,7 @@ func TestSynCookieHandshake(t *testing.T) {
 			assert.Equal(t, c.ws >= 0, in.WindowScaling)
 			if c.ws >= 0 {
 				assert.Equal(t, c.ws, in.SndWscale)
-				assert.Equal(t, int(sa.opts.WS), in.RcvWscale)
+				assert.Equal(t, int(sa.Options.WS), in.RcvWscale)
 			}
 			assert.Equal(t, c.sack, in.SACK)
 			assert.Equal(t, c.ts, in.Timestamps)
@@ -166,8 +166,8 @@ func TestSynCookieHandshake(t *testing.T) {
 			_, err = s.SendMsg([]byte("pong"), 0)
 			require.NoError(t, err)
 			pr.poll(2)
-			r := rc.expectData(seqIs(sa.seq+1), ackIs(70005))
-			assert.Equal(t, "pong", string(r.data))
+			r := rc.expectData(stacktest.Seq(sa.Seq+1), stacktest.Ack(70005))
+			assert.Equal(t, "pong", string(r.Payload))
 			rc.send(fACK, nil)
 			pr.expectNone()
 		})
@@ -189,8 +189,8 @@ func TestSynCookieRejected(t *testing.T) {
 			drops := pr.drops(stat.DropTCPListenACK)
 			ack := rng.Uint32()
 			pport := uint16(3000 + i)
-			pr.send(seg{sport: pport, dport: 80, seq: 5001, ack: ack, flags: fACK, wnd: 1000, opts: optTS(9, ack)})
-			pr.expect(flags(fRST), seqIs(ack), ports(80, pport))
+			pr.send(stacktest.Segment{SrcPort: pport, DstPort: 80, Seq: 5001, Ack: ack, Flags: fACK, Window: 1000, Options: stacktest.OptTS(9, ack)})
+			pr.expect(stacktest.Flags(fRST), stacktest.Seq(ack), stacktest.Ports(80, pport))
 			assert.Equal(t, failed+1, st.SynCookiesFailed.Load())
 			assert.Equal(t, drops+1, pr.drops(stat.DropTCPListenACK))
 			_, ok := pr.tcp().StateOf(local, netip.AddrPortFrom(pr.addr, pport))
@@ -201,9 +201,9 @@ func TestSynCookieRejected(t *testing.T) {
 	})
 
 	// cookie gets a cookie SYN-ACK for pport.
-	cookie := func(pport uint16) rxSeg {
-		pr.send(seg{sport: pport, dport: 80, seq: 5000, flags: fSYN, wnd: 65535, opts: synOpts(9)})
-		return pr.expect(flags(fSYN|fACK), ports(80, pport))
+	cookie := func(pport uint16) stacktest.Parsed {
+		pr.send(stacktest.Segment{SrcPort: pport, DstPort: 80, Seq: 5000, Flags: fSYN, Window: 65535, Options: synOpts(9)})
+		return pr.expect(stacktest.Flags(fSYN|fACK), stacktest.Ports(80, pport))
 	}
 	// late advances the clock by d, lets the requests' timers run, and
 	// overflows the SYN queue again, so that the listener checks cookies.
@@ -212,8 +212,8 @@ func TestSynCookieRejected(t *testing.T) {
 		pr.inbox = pr.inbox[:0]
 		f.send(80, 20)
 	}
-	ackOf := func(pport uint16, sa rxSeg) seg {
-		return seg{sport: pport, dport: 80, seq: 5001, ack: sa.seq + 1, flags: fACK, wnd: 1000, opts: optTS(10, sa.opts.TSVal)}
+	ackOf := func(pport uint16, sa stacktest.Parsed) stacktest.Segment {
+		return stacktest.Segment{SrcPort: pport, DstPort: 80, Seq: 5001, Ack: sa.Seq + 1, Flags: fACK, Window: 1000, Options: stacktest.OptTS(10, sa.Options.TSVal)}
 	}
 
 	t.Run("stale", func(t *testing.T) {
@@ -221,7 +221,7 @@ func TestSynCookieRejected(t *testing.T) {
 		late(2 * cookiePeriod)
 		failed := st.SynCookiesFailed.Load()
 		pr.send(ackOf(3100, sa))
-		pr.expect(flags(fRST), seqIs(sa.seq+1), ports(80, 3100))
+		pr.expect(stacktest.Flags(fRST), stacktest.Seq(sa.Seq+1), stacktest.Ports(80, 3100))
 		assert.Equal(t, failed+1, st.SynCookiesFailed.Load())
 		_, ok := pr.tcp().StateOf(local, netip.AddrPortFrom(pr.addr, 3100))
 		assert.False(t, ok)
@@ -247,7 +247,7 @@ func TestSynCookieRejected(t *testing.T) {
 		pr.inbox = pr.inbox[:0]
 		failed := st.SynCookiesFailed.Load()
 		pr.send(ackOf(3300, sa))
-		pr.expect(flags(fRST), seqIs(sa.seq+1))
+		pr.expect(stacktest.Flags(fRST), stacktest.Seq(sa.Seq+1))
 		assert.Equal(t, failed, st.SynCookiesFailed.Load(), "not checked as a cookie")
 	})
 }
@@ -278,7 +278,7 @@ func TestSynCookieFlood(t *testing.T) {
 		require.NoError(t, err)
 		pr.poll(2)
 		r := rc.expectData()
-		require.Equal(t, []byte{'s', byte(i)}, r.data)
+		require.Equal(t, []byte{'s', byte(i)}, r.Payload)
 		rc.send(fACK, nil)
 	}
 	assert.Equal(t, 10000, f.n)

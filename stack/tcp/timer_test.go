@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/sock"
+	"github.com/dpstack/dpstack/stack/stacktest"
 )
 
 // Keepalive (RFC 1122 §4.2.3.6): probes after TCP_KEEPIDLE of silence,
@@ -26,19 +27,19 @@ func TestKeepalive(t *testing.T) {
 	pr.advance(9 * time.Second)
 	pr.expectNone()
 	pr.advance(1*time.Second + 10*time.Millisecond)
-	rc.expect(flags(fACK), seqIs(una-1), dataLen(0))
+	rc.expect(stacktest.Flags(fACK), stacktest.Seq(una-1), stacktest.PayloadLen(0))
 	rc.send(fACK, nil) // answered
 	pr.advance(2*time.Second + 10*time.Millisecond)
 	pr.expectNone()
 	pr.advance(8 * time.Second)
-	rc.expect(seqIs(una - 1))
+	rc.expect(stacktest.Seq(una - 1))
 	for i := range 2 {
 		pr.advance(2*time.Second + 10*time.Millisecond)
-		rc.expect(seqIs(una-1), dataLen(0))
+		rc.expect(stacktest.Seq(una-1), stacktest.PayloadLen(0))
 		assert.Equal(t, sock.Established, s.State(), "probe %d", i+2)
 	}
 	pr.advance(2*time.Second + 10*time.Millisecond)
-	rc.expect(flags(fRST | fACK))
+	rc.expect(stacktest.Flags(fRST | fACK))
 	assert.Equal(t, sock.Closed, s.State())
 	assert.ErrorIs(t, s.SockError(), syscall.ETIMEDOUT)
 	assert.Equal(t, uint64(4), pr.tcp().Stats().KeepAliveProbes.Load())
@@ -89,7 +90,7 @@ func TestLingerZero(t *testing.T) {
 	require.NoError(t, rc.s.SetSockOptLinger(syscall.SOL_SOCKET, syscall.SO_LINGER, syscall.Linger{Onoff: 1}))
 	snd := rc.s.Info().SndNxt
 	rc.s.Close()
-	rc.expect(flags(fRST|fACK), seqIs(snd), ackIs(rc.seq))
+	rc.expect(stacktest.Flags(fRST|fACK), stacktest.Seq(snd), stacktest.Ack(rc.seq))
 	assert.Equal(t, sock.Closed, rc.state())
 	assert.Equal(t, uint64(1), rc.pr.tcp().Stats().AbortOnLinger.Load())
 }
@@ -100,7 +101,7 @@ func TestCloseResets(t *testing.T) {
 	t.Run("unread data", func(t *testing.T) {
 		rc := established(t) // "hello" is unread
 		rc.s.Close()
-		rc.expect(flags(fRST | fACK))
+		rc.expect(stacktest.Flags(fRST | fACK))
 		assert.Equal(t, sock.Closed, rc.state())
 	})
 	t.Run("data after close", func(t *testing.T) {
@@ -108,9 +109,9 @@ func TestCloseResets(t *testing.T) {
 		_, err := rc.s.RecvMsg(make([]byte, 10), 0)
 		require.NoError(t, err)
 		rc.s.Close()
-		rc.expect(flags(fFIN | fACK))
+		rc.expect(stacktest.Flags(fFIN | fACK))
 		rc.send(fACK|fPSH, []byte("too late"))
-		rc.expect(flags(fRST | fACK))
+		rc.expect(stacktest.Flags(fRST | fACK))
 		assert.Equal(t, sock.Closed, rc.state())
 		assert.Equal(t, uint64(1), rc.pr.tcp().Stats().AbortOnData.Load())
 	})
@@ -123,7 +124,7 @@ func TestOrphanRetries(t *testing.T) {
 	_, err := rc.s.RecvMsg(make([]byte, 10), 0)
 	require.NoError(t, err)
 	rc.s.Close()
-	rc.expect(flags(fFIN | fACK))
+	rc.expect(stacktest.Flags(fFIN | fACK))
 	for i := 0; rc.state() != sock.Closed; i++ {
 		require.Less(t, i, 100)
 		rc.pr.advance(10 * time.Second)

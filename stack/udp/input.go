@@ -18,8 +18,8 @@ import (
 // computed none (RFC 768; RFC 1122 §4.1.3.4). The datagram goes to the
 // socket that lookup picks, whole, onto its receive queue; a socket whose
 // receive buffer is full drops it (UDP_MIB_RCVBUFERRORS). A port nobody
-// has on this core goes to the core that has it, or draws a port
-// unreachable (RFC 1122 §4.1.3.1). A datagram to a broadcast or
+// has on this core goes to the core that has it, to Config.Unclaimed,
+// or draws a port unreachable (RFC 1122 §4.1.3.1). A datagram to a broadcast or
 // multicast address goes to every socket of the core that matches it.
 func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	if b.SegLen() < header.UDPLen {
@@ -35,7 +35,7 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	saddr, daddr := ip.SrcUint32(), ip.DstUint32()
 	sport, dport := uh.SrcPort(), uh.DstPort()
 	s := p.lookup(saddr, daddr, sport, dport)
-	if s == nil && p.handOn(b, ip, saddr, daddr, sport, dport) {
+	if s == nil && (p.handOn(b, ip, saddr, daddr, sport, dport) || p.unclaimed != nil && p.unclaimed(b)) {
 		return
 	}
 	if ulen < b.Len() && !b.Trim(ulen) {

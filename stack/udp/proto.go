@@ -30,6 +30,12 @@ type Config struct {
 	// what it receives (lcore.Loop.StampRx): the host's looped copies of
 	// its multicast datagrams (mcLoopback); nil leaves them unstamped.
 	Stamp func(b *mbuf.Buf)
+	// Unclaimed, when set, is offered each datagram for a port that no
+	// socket of the host has, before the port unreachable that would
+	// answer it (RFC 1122 §4.1.3.1); b's data starts at the UDP header.
+	// On true it took b and nothing answers: the host's kernel exception
+	// path takes it (stack.ExceptionPolicy.Auto).
+	Unclaimed func(b *mbuf.Buf) bool
 }
 
 // Stats are UDP's counters, named as Linux's /proc/net/snmp Udp: in
@@ -57,6 +63,8 @@ type Proto struct {
 	core    int
 	handoff func(b *mbuf.Buf, core int) bool
 	stamp   func(b *mbuf.Buf)
+	// unclaimed is Config.Unclaimed
+	unclaimed func(b *mbuf.Buf) bool
 
 	// binds are the bound sockets by local port (udp_table's hslot).
 	binds map[uint16]*bucket
@@ -76,7 +84,7 @@ type Proto struct {
 // New returns the core's UDP.
 func New(cfg Config) *Proto {
 	return &Proto{ip: cfg.IP, rt: cfg.Routes, dev: cfg.Dev, mem: cfg.Mem,
-		ports: cfg.Ports, core: cfg.Core, handoff: cfg.Handoff, stamp: cfg.Stamp,
+		ports: cfg.Ports, core: cfg.Core, handoff: cfg.Handoff, stamp: cfg.Stamp, unclaimed: cfg.Unclaimed,
 		binds: make(map[uint16]*bucket),
 		rng:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		seed:  rand.Uint32()}
