@@ -9,14 +9,14 @@
 GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/dpstack
 PKGS      := ./...
-APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables sockperf tcpdump
+APT_PKGS  := libdpdk-dev pkg-config iproute2 iputils-ping arping curl procps iptables sockperf tcpdump apache2-utils ethtool
 # What make perf's second, third and fourth tables run: ab, wrk,
 # dpdk-testpmd (in dpdk-dev on Debian 12), ping, ip, sockperf, haproxy.
 PERF_APT_PKGS := apache2-utils wrk dpdk-dev iputils-ping iproute2 coreutils sockperf haproxy curl
 DEMO_NS   := dpstack
 export GONOSUMDB := github.com/yerden/go-dpdk
 
-.PHONY: all setup build test bench lint demo run clean perf perf-sockperf perf-proxy pgo
+.PHONY: all setup build test bench lint demo run clean perf perf-sockperf perf-proxy perf-ports pgo
 
 all: build
 
@@ -87,6 +87,13 @@ perf-proxy:
 	@$(MAKE) --no-print-directory setup APT_PKGS="$(PERF_APT_PKGS)"
 	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
 	cd perf && ../bin/kclient -proxy -go $(GO) -root .. -out results
+
+# perf-ports: ab kept alive against the HTTP hello over net_tap,
+# net_af_packet and net_af_xdp (a veth pair), in turn, three rounds
+# (README "Deployment shapes").
+perf-ports: build
+	@$(MAKE) --no-print-directory setup APT_PKGS="$(PERF_APT_PKGS) ethtool"
+	scripts/portbench.sh $(BIN) 3
 
 # pgo refreshes the profile that the dpstack command and the perf harness
 # are built with (profile-guided optimization, README "Builds"): a CPU

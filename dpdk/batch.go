@@ -5,7 +5,7 @@ package dpdk
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
-#include "kick.h"
+#include "tx.h"
 
 enum { DPS_OP_TX, DPS_OP_FREE, DPS_OP_RX };
 
@@ -36,8 +36,7 @@ static uint64_t dps_batch_run(uintptr_t addr, unsigned nops)
 				continue;
 			switch (kind) {
 			case DPS_OP_TX:
-				op->done = rte_eth_tx_burst(op->port, op->queue, pkts, n);
-				dps_kick_after_tx(op->port, op->done);
+				op->done = dps_tx(op->port, op->queue, pkts, n);
 				break;
 			case DPS_OP_FREE:
 				rte_pktmbuf_free_bulk(pkts, n);

@@ -2,7 +2,7 @@ package dpdk
 
 /*
 #include <rte_ethdev.h>
-#include "kick.h"
+#include "tx.h"
 
 // rte_eth_rx_burst and rte_eth_tx_burst are static inline: these wrappers
 // make each a single cgo call per burst. The vector comes as an integer
@@ -14,9 +14,7 @@ static uint16_t dps_rx_burst(uint16_t port, uint16_t q, uintptr_t pkts, uint16_t
 
 static uint16_t dps_tx_burst(uint16_t port, uint16_t q, uintptr_t pkts, uint16_t n)
 {
-	uint16_t sent = rte_eth_tx_burst(port, q, (struct rte_mbuf **)pkts, n);
-	dps_kick_after_tx(port, sent);
-	return sent;
+	return dps_tx(port, q, (struct rte_mbuf **)pkts, n);
 }
 */
 import "C"

@@ -6,6 +6,9 @@ package dpdk
 #include <rte_ethdev.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
+#include "tx.h"
+
+static void dps_set_tx_flat(uint16_t port, int on) { dps_tx_flat[port] = on != 0; }
 
 struct dps_port_conf {
 	uint16_t nb_rx, nb_tx;
@@ -95,6 +98,12 @@ static int dps_rss_conf(uint16_t port, uint8_t *key, uint8_t key_len, uint64_t *
 	return rc;
 }
 
+static void dps_tx_reclaim(uint16_t port, uint16_t q)
+{
+	if (rte_eth_tx_done_cleanup(port, q, 0) == -ENOTSUP)
+		(void)rte_eth_tx_burst(port, q, NULL, 0);
+}
+
 static int dps_probe(const char *devargs, int *err)
 {
 	int rc = rte_dev_probe(devargs);
@@ -131,6 +140,10 @@ const (
 	TxOffloadTCPTSO    = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_TSO)
 	TxOffloadVLAN      = uint64(C.RTE_ETH_TX_OFFLOAD_VLAN_INSERT)
 )
+
+// DriverAFXDP is the driver name of DPDK's AF_XDP ports
+// (--vdev net_af_xdp0,iface=IF).
+const DriverAFXDP = "net_af_xdp"
 
 // RSS hash function bits (RTE_ETH_RSS_*).
 const (
@@ -214,6 +227,14 @@ type DevInfo struct {
 	RETASize            int
 	MinMTU, MaxMTU      int
 	MaxRxPktLen         int // the largest frame the driver takes
+	// KeepsRxMbufs: the mbufs the driver takes from the pool for its
+	// receive rings when the queues are set up stay allocated after the
+	// port is stopped and closed. DPDK 22.11's net_af_xdp fills each
+	// queue's fill ring from the pool (its zero-copy UMEM is the pool's
+	// memory), and its close deletes the UMEM without putting them back
+	// (xdp_umem_destroy): nothing refers to them any more, and the pool
+	// counts them in use until it is freed.
+	KeepsRxMbufs bool
 }
 
 // linkOffloads holds, by port name, the tx offloads that the binding
@@ -266,6 +287,7 @@ func (p *Port) Info() (DevInfo, error) {
 		MinMTU:              int(di.min_mtu),
 		MaxMTU:              int(di.max_mtu),
 		MaxRxPktLen:         int(di.max_rx_pktlen),
+		KeepsRxMbufs:        C.GoString(di.driver_name) == DriverAFXDP,
 	}, nil
 }
 
@@ -330,6 +352,8 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 		return Configured{}, fmt.Errorf("dpdk: port %d (%s): MTU %d needs %d-byte frames, the driver takes at most %d: %w",
 			p.id, info.Driver, mtu, frame, info.MaxRxPktLen, syscall.EINVAL)
 	}
+	// net_af_xdp sends each packet from its own mbuf's buffer (tx.h).
+	setTxFlat(p.id, info.Driver == DriverAFXDP)
 	// The driver is asked only for what it offers itself.
 	driverTx := got.TxOffloads &^ linkTxOffloads(p.name)
 	pc := C.struct_dps_port_conf{
@@ -375,6 +399,15 @@ func (p *Port) Start() error {
 	return nil
 }
 
+// TxReclaim asks tx queue q's driver to free the mbufs of packets it has
+// sent (rte_eth_tx_done_cleanup); a driver without that call is given an
+// empty burst, in which those that reclaim as they send do it (net_af_xdp
+// pulls its completion ring in every burst). The port must be started:
+// a stopped port's bursts do nothing.
+func (p *Port) TxReclaim(q uint16) {
+	C.dps_tx_reclaim(C.uint16_t(p.id), C.uint16_t(q))
+}
+
 // Stop stops the port.
 func (p *Port) Stop() error {
 	if rc := C.rte_eth_dev_stop(C.uint16_t(p.id)); rc != 0 {
@@ -393,6 +426,7 @@ func (p *Port) Close() error {
 	if rc := C.rte_eth_dev_close(C.uint16_t(p.id)); rc != 0 {
 		return fmt.Errorf("dpdk: port %d close: %w", p.id, errnoErr(rc))
 	}
+	setTxFlat(p.id, false)
 	if strings.HasPrefix(name, "net_") {
 		bus, dev := C.CString("vdev"), C.CString(name)
 		defer C.free(unsafe.Pointer(bus))
@@ -515,4 +549,14 @@ func (p *Port) RSS() (RSSConf, error) {
 		}
 	}
 	return c, nil
+}
+
+// setTxFlat says whether port id's tx bursts must hand the driver each
+// packet in one direct mbuf (dps_tx_flat, tx.h).
+func setTxFlat(id uint16, on bool) {
+	var v C.int
+	if on {
+		v = 1
+	}
+	C.dps_set_tx_flat(C.uint16_t(id), v)
 }

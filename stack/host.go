@@ -160,12 +160,18 @@ type Host struct {
 	mc       *ipv4.MCHost   // multicast membership, spoken for by core 0 (mcast.go)
 	allMulti bool           // the port takes every multicast frame: it has no filter (core 0's)
 	stacks   []*Stack
-	opens    atomic.Uint32 // NextCore's counter
-	tx       []*lcore.TxBatch
-	excTx    []*lcore.TxBatch // the cores' queues on the exception port
-	running  []<-chan error
-	closed   bool
-	mu       sync.Mutex
+	// rxHeld is how many of the pool's mbufs the port's driver took
+	// when its queues were set up and started (the rx rings it filled).
+	rxHeld int
+	// rxKept is what of rxHeld the driver keeps after the port is
+	// closed (dpdk.DevInfo.KeepsRxMbufs): not the host's to find back.
+	rxKept  int
+	opens   atomic.Uint32 // NextCore's counter
+	tx      []*lcore.TxBatch
+	excTx   []*lcore.TxBatch // the cores' queues on the exception port
+	running []<-chan error
+	closed  bool
+	mu      sync.Mutex
 }
 
 // Open configures and starts the port and builds a stack per core. The
@@ -274,11 +280,12 @@ func (h *Host) sockMemLimits() error {
 	case n < 0:
 		return nil
 	case n == 0:
-		// What the port's reserve and IP reassembly leave.
-		n = h.pool.Size() - h.cfg.Cores*h.rxReserve() - h.pool.Size()/ipv4.ReasmPoolShare
+		// What the port's reserve, the driver's rings beyond the
+		// reserve's rx descriptors, and IP reassembly leave.
+		n = h.pool.Size() - h.cfg.Cores*h.rxReserve() - h.driverExtra() - h.pool.Size()/ipv4.ReasmPoolShare
 		if n < h.cfg.Cores*minSockMem {
-			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each, reassembly %d, and the sockets need at least %d: %w",
-				h.pool.Size(), h.cfg.Cores, h.rxReserve(), h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
+			return fmt.Errorf("stack: a pool of %d mbufs is too small for %d cores: the receive reserve takes %d each, the driver's rings %d more, reassembly %d, and the sockets need at least %d: %w",
+				h.pool.Size(), h.cfg.Cores, h.rxReserve(), h.driverExtra(), h.pool.Size()/ipv4.ReasmPoolShare, minSockMem, syscall.EINVAL)
 		}
 	case n < h.cfg.Cores*minSockMem:
 		return fmt.Errorf("stack: SockMem %d: want at least %d per core: %w", n, minSockMem, syscall.EINVAL)
@@ -296,6 +303,15 @@ func (h *Host) sockMemLimits() error {
 	}
 	return nil
 }
+
+// driverExtra is what the driver holds of the pool beyond the rx
+// descriptors that RxReserve counts: net_af_xdp fills a ring of 2,048
+// mbufs per queue however many descriptors it is given, and takes a new
+// mbuf for each one it receives before it hands the packet over. Were
+// the sockets allowed that share, they could hold the mbufs the driver
+// needs to receive the ACKs that would free them, and the port would stop
+// receiving.
+func (h *Host) driverExtra() int { return max(0, h.rxHeld-h.cfg.Cores*rxDesc) }
 
 // minSockMem is the fewest mbufs a core's sockets may be limited to.
 const minSockMem = 256
@@ -323,6 +339,7 @@ func (h *Host) openPool() error {
 
 func (h *Host) setupPort() error {
 	p := h.port
+	base := h.pool.InUse()
 	conf := dpdk.PortConfig{
 		RxQueues:         h.cfg.Cores,
 		TxQueues:         h.cfg.Cores,
@@ -383,7 +400,13 @@ func (h *Host) setupPort() error {
 		if h.offloads, err = p.Configure(conf); err != nil {
 			return err
 		}
-		return p.Start()
+		if err := p.Start(); err != nil {
+			return err
+		}
+	}
+	h.rxHeld = h.pool.InUse() - base
+	if info, err := p.Info(); err == nil && info.KeepsRxMbufs {
+		h.rxKept = h.rxHeld
 	}
 	return nil
 }
@@ -709,6 +732,11 @@ func (h *Host) Close() error {
 	}
 	h.closed = true
 	errs := []error{h.Stop()}
+	// What the queues sent and the driver still holds comes back before
+	// the port stops, after which its bursts do nothing.
+	for q := range h.stacks {
+		h.port.TxReclaim(uint16(q))
+	}
 	if err := h.port.Stop(); err != nil {
 		errs = append(errs, err)
 	}
@@ -745,8 +773,12 @@ func (h *Host) Close() error {
 	if !h.ownPool {
 		return errors.Join(errs...) // the caller's pool: the caller checks it
 	}
-	if n := h.pool.InUse(); n != 0 {
-		errs = append(errs, fmt.Errorf("stack: %d mbufs still in use at close", n))
+	if n := h.pool.InUse() - h.rxKept; n != 0 {
+		kept := ""
+		if h.rxKept > 0 {
+			kept = fmt.Sprintf(" besides the %d the driver keeps", h.rxKept)
+		}
+		errs = append(errs, fmt.Errorf("stack: %d mbufs still in use at close%s", n, kept))
 	} else {
 		h.pool.Close()
 	}
@@ -810,6 +842,11 @@ func (h *Host) Flows() *tcp.FlowTable { return h.flows }
 // opens use, or nil when the port's choice is not predictable (one core,
 // net_tap, net_ring).
 func (h *Host) Steering() *rss.Steering { return h.steer }
+
+// DriverRxMbufs is how many mbufs of the pool the port's driver took for
+// its receive rings when the host set it up, and how many of them it
+// keeps after the port is closed (dpdk.DevInfo.KeepsRxMbufs).
+func (h *Host) DriverRxMbufs() (held, kept int) { return h.rxHeld, h.rxKept }
 
 // Offloads are what the port accepted of the offloads the host asked for.
 func (h *Host) Offloads() dpdk.Configured { return h.offloads }

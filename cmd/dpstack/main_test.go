@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -258,10 +259,20 @@ sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "da
 
 // running is a "dpstack run" started by startRun.
 type running struct {
-	cmd        *exec.Cmd
-	ns         *netns.NS
-	iface      string // the TAP's kernel side, in ns
+	cmd   *exec.Cmd
+	ns    *netns.NS // the kernel peer's namespace
+	iface string    // with ownsNS: the TAP's kernel side, in ns
+	// ownsNS: dpstack made ns (--netns) and must remove it on exit.
+	ownsNS     bool
 	metricsURL string
+	// mgmtNS, when set, is the namespace dpstack runs in, where its
+	// management listener is.
+	mgmtNS *netns.NS
+	// drained is closed when dpstack's stderr ends; tail holds its last
+	// lines, for a failed exit to show.
+	drained chan struct{}
+	mu      sync.Mutex
+	tail    []string
 }
 
 // startRun starts "dpstack run" with a TAP and a namespace of the test's
@@ -285,6 +296,18 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 	cmd := dpstack(ctx, append([]string{sub, "--vdev", "net_tap0,iface=" + iface, "--addr", net + ".2/24",
 		"--netns", nsName, "--peer-addr", net + ".1/24", "--metrics", "127.0.0.1:0",
 		"--file-prefix", "dpstest-cmd-" + id}, args...)...)
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", nsName).Run() // only if the command failed to
+	})
+	r := startUp(t, ctx, cmd)
+	r.ns, r.iface, r.ownsNS = &netns.NS{Name: nsName}, iface, true
+	return r
+}
+
+// startUp starts cmd, a dpstack command, and waits until it serves its
+// metrics. Cleanup kills it if the test did not stop it.
+func startUp(t *testing.T, ctx context.Context, cmd *exec.Cmd) *running {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -293,7 +316,6 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
-		exec.Command("ip", "netns", "del", nsName).Run() // only if the command failed to
 	})
 
 	lines := make(chan string, 100)
@@ -320,11 +342,16 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 		}
 	}
 	assert.Contains(t, log.String(), "dpstack up")
+	r := &running{cmd: cmd, metricsURL: metricsURL, drained: make(chan struct{})}
 	go func() {
-		for range lines { // keep the pipe drained
+		defer close(r.drained)
+		for l := range lines { // keep the pipe drained, and the last lines
+			r.mu.Lock()
+			r.tail = append(r.tail[max(0, len(r.tail)-199):], l)
+			r.mu.Unlock()
 		}
 	}()
-	return &running{cmd: cmd, ns: &netns.NS{Name: nsName}, iface: iface, metricsURL: metricsURL}
+	return r
 }
 
 // stop stops dpstack with SIGINT, as Ctrl-C would: it must exit 0 (its
@@ -332,7 +359,17 @@ func startCmd(t *testing.T, ctx context.Context, sub, name, net string, args ...
 func (r *running) stop(t *testing.T) {
 	t.Helper()
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGINT))
-	require.NoError(t, r.cmd.Wait(), "exit status after SIGINT")
+	select {
+	case <-r.drained: // Wait closes the pipe: read it to its end first
+	case <-time.After(30 * time.Second):
+	}
+	err := r.cmd.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.NoError(t, err, "exit status after SIGINT; the log ends:\n%s", strings.Join(r.tail, "\n"))
+	if !r.ownsNS {
+		return
+	}
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	assert.NotContains(t, string(out), r.ns.Name, "namespace removed on exit")
 }
@@ -340,6 +377,11 @@ func (r *running) stop(t *testing.T) {
 // metrics scrapes the running command's metrics.
 func (r *running) metrics(t *testing.T) string {
 	t.Helper()
+	if r.mgmtNS != nil {
+		out, err := r.mgmtNS.Output(context.Background(), "curl", "-sS", "--max-time", "10", r.metricsURL)
+		require.NoError(t, err, out)
+		return out
+	}
 	resp, err := http.Get(r.metricsURL)
 	require.NoError(t, err)
 	defer resp.Body.Close()

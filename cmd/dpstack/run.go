@@ -263,9 +263,11 @@ func logUp(log *slog.Logger, c runConfig, host *stack.Host, portName string) {
 	info, _ := host.Port().Info()
 	link, _ := host.Port().Link()
 	off := host.Offloads()
+	held, kept := host.DriverRxMbufs()
 	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
 		"link", link.String(), "addrs", c.addrs, "gateway", c.gateway, "routes", c.routes, "vlan", c.vlan, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
-		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads))
+		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads),
+		"driver_rx_mbufs", held, "driver_keeps_after_close", kept)
 }
 
 // serve waits for ctx, logging the status every interval (never if 0).
