@@ -11,23 +11,6 @@ import (
 	"github.com/dpstack/dpstack/stack/stacktest"
 )
 
-// spTCPPieces records each delivery to a callback TCP client.
-type spTCPPieces struct {
-	conn   **api.CConn
-	pieces *[]int
-}
-
-func (c spTCPPieces) Accept(cc *api.CConn) { *c.conn = cc }
-
-func (c spTCPPieces) Data(_ *api.CConn, data []byte) int {
-	*c.pieces = append(*c.pieces, len(data))
-	return len(data)
-}
-
-func (spTCPPieces) Writable(*api.CConn) {}
-
-func (spTCPPieces) Closed(cc *api.CConn, _ error) { cc.Close() }
-
 // TestSockperfTCPOneSegment: a ping-pong message that arrives whole is
 // answered in one segment, header and payload together, as the kernel's
 // sockperf server answers it; one that arrives in pieces (its header cut
@@ -40,20 +23,13 @@ func TestSockperfTCPOneSegment(t *testing.T) {
 	ln, err := api.ListenCallback(p.A, server, sockperfTCP{conf, stats})
 	require.NoError(t, err)
 	var tc *api.CConn
+	var got int
 	var pieces []int
-	require.NoError(t, api.DialCallback(p.B, server, spTCPPieces{&tc, &pieces}))
+	require.NoError(t, api.DialCallback(p.B, server, spTCPClient{conn: &tc, got: &got, pieces: &pieces}))
 	p.PumpUntil("connected", func() bool { return tc != nil })
 	require.NoError(t, tc.SetNoDelay(true)) // the pieces below go at once
 	msg := spMessage()
-	received := func(n int) func() bool {
-		return func() bool {
-			sum := 0
-			for _, k := range pieces {
-				sum += k
-			}
-			return sum == n
-		}
-	}
+	received := func(n int) func() bool { return func() bool { return got == n } }
 
 	for i := range 5 {
 		_, err := tc.Send(msg)
@@ -62,7 +38,7 @@ func TestSockperfTCPOneSegment(t *testing.T) {
 	}
 	assert.Equal(t, []int{64, 64, 64, 64, 64}, pieces, "one segment per reply")
 
-	pieces = nil
+	pieces, got = nil, 0
 	for _, part := range [][]byte{msg[:5], msg[5:spHeaderLen], msg[spHeaderLen:]} {
 		_, err := tc.Send(part)
 		require.NoError(t, err)
