@@ -95,16 +95,22 @@ func crowdMSS(addr string, n, mss int) error {
 		}()
 	}
 	fmt.Printf("opened %d\n", len(conns))
+	select {
+	case <-stdinClosed():
+	case <-time.After(time.Minute):
+	}
+	return nil
+}
+
+// stdinClosed returns a channel that is closed once the test closes the
+// role's standard input, its signal to end.
+func stdinClosed() <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
 		close(done)
 	}()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-	}
-	return nil
+	return done
 }
 
 // roleProc is the test binary playing a role in a run's namespace.

@@ -62,13 +62,8 @@ func serveRole(addr string, fn func(c *net.TCPConn)) error {
 			go fn(c.(*net.TCPConn))
 		}
 	}()
-	done := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, os.Stdin)
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-stdinClosed():
 	case <-time.After(2 * time.Minute):
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -60,13 +59,8 @@ func vlanShim(spec string, vid int) error {
 	go func() { errs <- shimUp(fd, tap, uint16(vid)) }()
 	go func() { errs <- shimDown(tap, fd, ifi.Index, uint16(vid)) }()
 	fmt.Println("ready")
-	done := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, os.Stdin)
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-stdinClosed():
 		return nil
 	case err := <-errs:
 		return err
