@@ -92,6 +92,11 @@ func testKNI(t *testing.T, cores string) {
 	require.NoError(t, err, out)
 
 	body := r.metrics(t)
+	for _, name := range dashboardMetrics(t) {
+		if kniMetric.MatchString(name) {
+			assert.Regexp(t, `(?m)^`+name+`[{ ]`, body, "the dashboard's %s", name)
+		}
+	}
 	// counter sums name over the cores.
 	counter := func(name string) int {
 		ms := regexp.MustCompile(`dpstack_`+name+`_total\{core="\d+",port="net_tap0"\} (\d+)`).FindAllStringSubmatch(body, -1)
