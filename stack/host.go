@@ -180,7 +180,7 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.Port == nil {
 		return nil, fmt.Errorf("stack: no port: %w", syscall.EINVAL)
 	}
-	for _, a := range append([]netip.Prefix{cfg.Addr}, cfg.Addrs...) {
+	for _, a := range cfg.allAddrs() {
 		if !a.IsValid() || !a.Addr().Is4() {
 			return nil, fmt.Errorf("stack: address %v is not an IPv4 prefix: %w", a, syscall.EAFNOSUPPORT)
 		}
@@ -822,9 +822,10 @@ func (h *Host) VLAN() uint16 { return h.cfg.VLAN }
 
 // Addrs are all the host's addresses with their subnets, the first one
 // first (Config.Addr, then Config.Addrs).
-func (h *Host) Addrs() []netip.Prefix {
-	return append([]netip.Prefix{h.cfg.Addr}, h.cfg.Addrs...)
-}
+func (h *Host) Addrs() []netip.Prefix { return h.cfg.allAddrs() }
+
+// allAddrs is Addr, then Addrs.
+func (c *Config) allAddrs() []netip.Prefix { return append([]netip.Prefix{c.Addr}, c.Addrs...) }
 
 // NextCore returns the core for the next connection the host opens:
 // round-robin over the cores, so that active opens spread over them as

@@ -197,8 +197,8 @@ func (s *Stack) vlanInput(b *mbuf.Buf, eth header.Ethernet) (etherType uint16, h
 // VisitCounters calls fn with each of the core's counters by its stat
 // name: the device's, the loop's, IPv4's, TCP's, UDP's, socket memory's,
 // the routes', the neighbours' and the exception path's (what the metrics
-// export and `dpstack stats` prints). Counters are read without the core's help: a value may
-// lag its core by a turn.
+// export and `dpstack stats` prints). Counters are read without the
+// core's help: a value may lag its core by a turn.
 func (s *Stack) VisitCounters(fn func(name string, v uint64)) {
 	stat.Visit(&s.dev.Stats, fn)
 	stat.Visit(s.loop.Stats(), fn)

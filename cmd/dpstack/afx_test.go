@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
 )
 
@@ -68,9 +67,7 @@ func testVethPort(t *testing.T, dev, tag, net string) {
 
 	out, err := r.ns.Output(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "2", net+".2")
 	require.NoError(t, err, out)
-	out, err = r.ns.Output(ctx, "curl", "-sS", "--max-time", "10", "http://"+net+".2:8080/")
-	require.NoError(t, err, out)
-	assert.Equal(t, httphello.Body, out)
+	curlHello(t, ctx, r.ns, net+".2")
 
 	// Ten runs of ab, each of 20,000 requests on one kept-alive
 	// connection, each bounded in time: a driver that runs dry of mbufs,

@@ -16,8 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/diag"
-	"github.com/dpstack/dpstack/internal/httphello"
-	"github.com/dpstack/dpstack/internal/netns"
 	"github.com/dpstack/dpstack/stack"
 )
 
@@ -46,20 +44,12 @@ func (r *running) state(t *testing.T) *diag.State {
 	return st
 }
 
-// curlHello fetches the built-in HTTP hello at addr from ns, with curl's
-// further arguments, and checks the answer.
-func curlHello(t *testing.T, ctx context.Context, ns *netns.NS, addr string, args ...string) {
-	t.Helper()
-	out, err := ns.Output(ctx, "curl", append([]string{"-sS", "--max-time", "10", "http://" + addr + ":8080/"}, args...)...)
-	require.NoError(t, err, out)
-	assert.Equal(t, httphello.Body, out)
-}
-
 // TestRunAddrsAndRoutes: dpstack run with two --addr on different
-// subnets answers ping, TCP and UDP on both, from the address asked, and a --route through a gateway on
-// the second subnet carries the answers to a network behind the gateway
-// (the kernel in the namespace, with an address of that network on its
-// loopback): without the route dpstack would have nowhere to send them.
+// subnets answers ping, TCP and UDP on both, from the address asked, and
+// a --route through a gateway on the second subnet carries the answers to
+// a network behind the gateway (the kernel in the namespace, with an
+// address of that network on its loopback): without the route dpstack
+// would have nowhere to send them.
 func TestRunAddrsAndRoutes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -130,16 +120,7 @@ func TestRunVLAN(t *testing.T) {
 	out, err := ns.Output(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "1472", "198.18.23.2")
 	require.NoError(t, err, out)
 	curlHello(t, ctx, ns, "198.18.23.2")
-	out, err = ns.Output(ctx, "bash", "-c", `set -e -o pipefail
-head -c 1048576 /dev/urandom > "$0"
-exec 3<>/dev/tcp/198.18.23.2/7
-timeout 20 head -c 1048576 <&3 | sha256sum > "$0.echo" &
-cat "$0" >&3
-wait $!
-exec 3>&-
-sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"))
-	require.NoError(t, err, out)
-	assert.Equal(t, "same\n", out)
+	echoMiB(t, ctx, ns, "198.18.23.2")
 	out, err = ns.Output(ctx, "ip", "neigh", "show", "dev", "v100")
 	require.NoError(t, err)
 	assert.Contains(t, out, "198.18.23.2 lladdr", "the kernel resolved dpstack on VLAN 100")

@@ -432,9 +432,9 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 		if line == "" {
 			continue
 		}
-		name, value, _ := strings.Cut(line, " ")
-		if n, v, ok := strings.Cut(line, "\t"); ok && len(n) < len(name) {
-			name, value = n, v
+		name, value := line, ""
+		if i := strings.IndexAny(line, " \t"); i >= 0 {
+			name, value = line[:i], line[i+1:]
 		}
 		name = strings.TrimLeft(name, "-")
 		value = strings.TrimSpace(value)

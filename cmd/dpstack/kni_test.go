@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dpstack/dpstack/internal/httphello"
 	"github.com/dpstack/dpstack/internal/netns"
 )
 
@@ -79,9 +78,7 @@ func testKNI(t *testing.T, cores string) {
 	assert.Equal(t, "kernel datagram\n", out, "the kernel's UDP echo")
 
 	// dpstack's own services answer beside it.
-	out, err = ns.Output(ctx, "curl", "-sS", "--max-time", "10", "http://"+addr+":8080/")
-	require.NoError(t, err, out)
-	assert.Equal(t, httphello.Body, out)
+	curlHello(t, ctx, ns, addr)
 	out, err = ns.Output(ctx, "bash", "-c", `exec 3<>/dev/tcp/`+addr+`/7; echo dpstack >&3; timeout 10 head -n 1 <&3`)
 	require.NoError(t, err, out)
 	assert.Equal(t, "dpstack\n", out, "dpstack's TCP echo")

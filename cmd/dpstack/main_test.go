@@ -216,19 +216,10 @@ func TestRunDemoCommandLine(t *testing.T) {
 	testHello(t, ctx, ns, "198.18.3.2:8080")
 
 	// Echo and discard, callback services: 1 MiB echoed back intact
-	// while it is still being sent (the reader runs beside the writer),
-	// and 1 MiB discarded.
-	out, err = ns.Output(ctx, "bash", "-c", `set -e -o pipefail
-head -c 1048576 /dev/urandom > "$0"
-exec 3<>/dev/tcp/198.18.3.2/7
-timeout 20 head -c 1048576 <&3 | sha256sum > "$0.echo" &
-cat "$0" >&3
-wait $!
-exec 3>&-
-head -c 1048576 "$0" >/dev/tcp/198.18.3.2/9
-sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"))
+	// while it is still being sent, and 1 MiB discarded.
+	echoMiB(t, ctx, ns, "198.18.3.2")
+	out, err = ns.Output(ctx, "bash", "-c", `head -c 1048576 /dev/urandom >/dev/tcp/198.18.3.2/9`)
 	require.NoError(t, err, out)
-	assert.Equal(t, "same\n", out)
 
 	// UDP echo on port 7 beside TCP's.
 	out, err = ns.Output(ctx, "bash", "-c", `exec 3<>/dev/udp/198.18.3.2/7; echo datagram >&3; timeout 10 head -c 9 <&3`)
@@ -388,6 +379,32 @@ func (r *running) metrics(t *testing.T) string {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(body)
+}
+
+// curlHello fetches the built-in HTTP hello at addr from ns, with curl's
+// further arguments, and checks the answer.
+func curlHello(t *testing.T, ctx context.Context, ns *netns.NS, addr string, args ...string) {
+	t.Helper()
+	out, err := ns.Output(ctx, "curl", append([]string{"-sS", "--max-time", "10", "http://" + addr + ":8080/"}, args...)...)
+	require.NoError(t, err, out)
+	assert.Equal(t, httphello.Body, out)
+}
+
+// echoMiB sends 1 MiB to the echo service at addr from ns and checks that
+// it comes back intact while it is still being sent (the reader runs
+// beside the writer).
+func echoMiB(t *testing.T, ctx context.Context, ns *netns.NS, addr string) {
+	t.Helper()
+	out, err := ns.Output(ctx, "bash", "-c", `set -e -o pipefail
+head -c 1048576 /dev/urandom > "$0"
+exec 3<>/dev/tcp/$1/7
+timeout 20 head -c 1048576 <&3 | sha256sum > "$0.echo" &
+cat "$0" >&3
+wait $!
+exec 3>&-
+sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"), addr)
+	require.NoError(t, err, out)
+	assert.Equal(t, "same\n", out)
 }
 
 // testHello talks HTTP to the built-in hello at addr from ns: with curl,

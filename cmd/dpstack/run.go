@@ -65,29 +65,16 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 			}
 		}()
 	}
-	kniNS, err := c.kniNamespace(log)
+	kniNS, releaseKNI, err := c.kniNamespace(log)
 	if err != nil {
 		return err
 	}
-	if kniNS != nil && kniNS.created {
-		// Deferred before the host's Close, as --netns's namespace.
-		defer func() {
-			if e := kniNS.Delete(); e != nil {
-				log.Warn("remove namespace", "err", e)
-			}
-		}()
-	}
+	defer releaseKNI() // before the host's Close, as --netns's namespace
 	port, err := dpdk.PortByName(portName)
 	if err != nil {
 		return fmt.Errorf("port %s did not come up: %w", portName, err)
 	}
-	var kniPort *dpdk.Port
-	if c.kni != "" {
-		if kniPort, err = dpdk.PortByName(kniDevice); err != nil {
-			return fmt.Errorf("exception port %s (--kni %s) did not come up: %w", kniDevice, c.kni, err)
-		}
-	}
-	host, err := c.openHost(port, kniPort)
+	host, err := c.openHost(port)
 	if err != nil {
 		return err
 	}
@@ -103,26 +90,8 @@ func run(c runConfig, log *slog.Logger, start func(h *stack.Host) (application, 
 		}
 		log.Info("TAP kernel side moved", "iface", iface, "netns", c.netns, "peer", c.peerAddr)
 	}
-	if kniNS != nil {
-		// The kernel side holds every address of the stack, the primary
-		// first, as the stack does.
-		if err := kniNS.MoveIn(c.kni, c.addrs[0]); err != nil {
-			return fmt.Errorf("--kni-netns: %w", err)
-		}
-		for _, a := range c.addrs[1:] {
-			if err := kniNS.IP("addr", "add", a.String(), "dev", c.kni); err != nil {
-				return fmt.Errorf("--kni-netns: %w", err)
-			}
-		}
-		if c.gateway.IsValid() {
-			if err := kniNS.IP("route", "add", "default", "via", c.gateway.String(), "dev", c.kni); err != nil {
-				return fmt.Errorf("--kni-netns: %w", err)
-			}
-		}
-	}
-	if c.kni != "" {
-		log.Info("kernel exception path", "iface", c.kni, "netns", c.kniNetns, "ports", c.kniPorts,
-			"arp", c.kniPolicy.ARP, "icmp", c.kniPolicy.ICMP)
+	if err := c.kniUp(kniNS, log); err != nil {
+		return err
 	}
 	logUp(log, c, host, portName)
 
@@ -176,27 +145,49 @@ func (c runConfig) linkUnknown() string {
 // whose kernel interface is the one --kni names.
 const kniDevice = "net_tap_kni"
 
-// kniNS is the namespace the exception path's kernel side lives in, and
-// whether dpstack created it (and so removes it at exit).
-type kniNS struct {
-	*netns.NS
-	created bool
-}
-
-// kniNamespace finds or creates --kni-netns; nil without it.
-func (c runConfig) kniNamespace(log *slog.Logger) (*kniNS, error) {
+// kniNamespace finds or creates --kni-netns (nil without it), and returns
+// what removes it at exit: nothing unless dpstack created it.
+func (c runConfig) kniNamespace(log *slog.Logger) (*netns.NS, func(), error) {
+	none := func() {}
 	if c.kniNetns == "" {
-		return nil, nil
+		return nil, none, nil
 	}
 	if netns.Exists(c.kniNetns) {
-		return &kniNS{NS: &netns.NS{Name: c.kniNetns}}, nil
+		return &netns.NS{Name: c.kniNetns}, none, nil
 	}
 	ns, err := netns.Create(c.kniNetns)
 	if err != nil {
-		return nil, fmt.Errorf("--kni-netns: %w", err)
+		return nil, none, fmt.Errorf("--kni-netns: %w", err)
 	}
 	log.Info("namespace created", "netns", c.kniNetns)
-	return &kniNS{NS: ns, created: true}, nil
+	return ns, func() {
+		if e := ns.Delete(); e != nil {
+			log.Warn("remove namespace", "err", e)
+		}
+	}, nil
+}
+
+// kniUp brings the exception path's kernel side up in ns, when --kni-netns
+// gave one: the interface moves in with every address of the stack, the
+// primary first, as the stack holds them, and a default route through
+// --gateway.
+func (c runConfig) kniUp(ns *netns.NS, log *slog.Logger) error {
+	if c.kni == "" {
+		return nil
+	}
+	if ns != nil {
+		if err := ns.MoveIn(c.kni, c.addrs...); err != nil {
+			return fmt.Errorf("--kni-netns: %w", err)
+		}
+		if c.gateway.IsValid() {
+			if err := ns.IP("route", "add", "default", "via", c.gateway.String(), "dev", c.kni); err != nil {
+				return fmt.Errorf("--kni-netns: %w", err)
+			}
+		}
+	}
+	log.Info("kernel exception path", "iface", c.kni, "netns", c.kniNetns, "ports", c.kniPorts,
+		"arp", c.kniPolicy.ARP, "icmp", c.kniPolicy.ICMP)
+	return nil
 }
 
 // eal is the EAL configuration of c, with the port's name and, for a TAP,
@@ -225,12 +216,16 @@ func (c runConfig) eal() (cfg dpdk.EALConfig, portName, iface string) {
 	return cfg, portName, iface
 }
 
-// openHost opens the stack on port, one core per EAL lcore, with kni as
-// its exception port when not nil.
-func (c runConfig) openHost(port, kni *dpdk.Port) (*stack.Host, error) {
+// openHost opens the stack on port, one core per EAL lcore, with the
+// exception port as --kni asks.
+func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 	lcores := dpdk.Lcores()
 	var exc *stack.Exception
-	if kni != nil {
+	if c.kni != "" {
+		kni, err := dpdk.PortByName(kniDevice)
+		if err != nil {
+			return nil, fmt.Errorf("exception port %s (--kni %s) did not come up: %w", kniDevice, c.kni, err)
+		}
 		exc = &stack.Exception{Port: kni, Policy: c.kniPolicy}
 	}
 	return stack.Open(stack.Config{

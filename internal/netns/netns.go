@@ -60,19 +60,21 @@ func (ns *NS) Adopt(ifname string, addr netip.Prefix) error {
 }
 
 // MoveIn moves interface ifname from the current namespace into ns, keeping
-// its MAC address, gives it addr and brings it up: the kernel side of
-// dpstack's exception path, which shares the stack's MAC and address.
-func (ns *NS) MoveIn(ifname string, addr netip.Prefix) error {
+// its MAC address, gives it addrs and brings it up: the kernel side of
+// dpstack's exception path, which shares the stack's MAC and addresses.
+func (ns *NS) MoveIn(ifname string, addrs ...netip.Prefix) error {
 	if err := ip("link", "set", ifname, "netns", ns.Name); err != nil {
 		return err
 	}
-	return ns.up(ifname, addr)
+	return ns.up(ifname, addrs...)
 }
 
-// up gives ifname addr and brings it up.
-func (ns *NS) up(ifname string, addr netip.Prefix) error {
-	if err := ns.IP("addr", "add", addr.String(), "dev", ifname); err != nil {
-		return err
+// up gives ifname addrs, in order, and brings it up.
+func (ns *NS) up(ifname string, addrs ...netip.Prefix) error {
+	for _, a := range addrs {
+		if err := ns.IP("addr", "add", a.String(), "dev", ifname); err != nil {
+			return err
+		}
 	}
 	return ns.IP("link", "set", ifname, "up")
 }

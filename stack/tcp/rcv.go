@@ -558,12 +558,12 @@ func (s *Sock) selectWindow() uint16 {
 
 // cleanupRbuf runs after the reader consumed copied bytes
 // (tcp_rcv_space_adjust, then __tcp_cleanup_rbuf): autotuning may grow
-// the receive buffer (rcvbuf.go); an ACK held back while more than one full segment
-// is unacknowledged goes out now (receipt held it back only because the
-// unread data made the window shrink); and when the window we could offer
-// is now at least twice what the peer still sees, and what it sees is at
-// most half the largest window, a window update goes out, so that a peer
-// blocked by a small window learns of the space.
+// the receive buffer (rcvbuf.go); an ACK held back while more than one
+// full segment is unacknowledged goes out now (receipt held it back only
+// because the unread data made the window shrink); and when the window
+// we could offer is now at least twice what the peer still sees, and
+// what it sees is at most half the largest window, a window update goes
+// out, so that a peer blocked by a small window learns of the space.
 func (s *Sock) cleanupRbuf(copied int) {
 	if copied <= 0 || !s.synchronized() {
 		return

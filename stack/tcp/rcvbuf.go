@@ -54,8 +54,9 @@ import (
 // under 2 ms). Two echoes do not count: of the TSval sent now, when its
 // first sending is not known (it went out before the connection's first
 // segment, or the connection sent nothing since), and of one the
-// handshake sent: a sender that was idle echoes them late. (Linux drops echoes of no tick; with a microsecond TSval,
-// tcp_usec_ts, which a peer must be configured for, it has few.)
+// handshake sent: a sender that was idle echoes them late. (Linux drops
+// echoes of no tick; with a microsecond TSval, tcp_usec_ts, which a peer
+// must be configured for, it has few.)
 //
 // Without timestamps, window timing: the time from offering a window to
 // receiving its last byte, which is at least a round trip, and more

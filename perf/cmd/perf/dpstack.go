@@ -60,11 +60,18 @@ func dpstackEntries(o options) []entry {
 		fmt.Fprintf(os.Stderr, "perf: -rcvbuf %q: want off, on or both\n", o.rcvbuf)
 		os.Exit(2)
 	}
-	note := "TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): " + o.rcvbuf
+	mode := o.rcvbuf
 	if len(modes) > 1 {
-		note = "TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): on in the rows marked" + autotuned + ", off in the others"
+		mode = "on in the rows marked" + autotuned + ", off in the others"
 	}
-	extras.notes = append(extras.notes, note)
+	extras.notes = append(extras.notes, "TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): "+mode)
+	// named is a row's name: base, then the twin's mark when both are measured.
+	named := func(base string, moderate bool) string {
+		if moderate && len(modes) > 1 {
+			return base + autotuned
+		}
+		return base
+	}
 	// Each row and its autotuned twin are measured one after the other.
 	var entries []entry
 	for _, each := range []bool{false, true} {
@@ -76,9 +83,7 @@ func dpstackEntries(o options) []entry {
 			if each {
 				suffix = loopEach
 			}
-			if moderate && len(modes) > 1 {
-				suffix += autotuned
-			}
+			suffix = named(suffix, moderate)
 			bn, cn := blockingName+suffix, callbackName+suffix
 			entries = append(entries,
 				entry{bn,
@@ -91,10 +96,7 @@ func dpstackEntries(o options) []entry {
 	}
 	for _, moderate := range modes {
 		big := dpstack.Options{Idle: idle, Seed: o.seed, MTU: 9000, ModerateRcvbuf: moderate}
-		suffix := jumbo
-		if moderate && len(modes) > 1 {
-			suffix += autotuned
-		}
+		suffix := named(jumbo, moderate)
 		bj, cj := blockingName+suffix, callbackName+suffix
 		entries = append(entries,
 			entry{bj, func() (harness.System, error) { return dpstack.NewBlocking(bj, big) }, nil},
