@@ -91,25 +91,9 @@ func TestCubicFillsLink(t *testing.T) {
 		if el == warmup {
 			measured = got
 		}
-		for {
-			n, err := cl.SendMsg(data, 0)
-			if err == syscall.EAGAIN {
-				break
-			}
-			require.NoError(t, err)
-			if n < len(data) {
-				break
-			}
-		}
+		fill(t, cl, data)
 		wp.step(tick)
-		for {
-			k, err := sv.RecvMsg(buf, 0)
-			if err == syscall.EAGAIN {
-				break
-			}
-			require.NoError(t, err)
-			got += int64(k)
-		}
+		got += int64(drain(t, sv, buf))
 		in := cl.Info()
 		if r := p.Stats().Recoveries.Load(); r != recoveries {
 			recoveries = r

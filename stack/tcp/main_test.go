@@ -173,6 +173,36 @@ func (p *pair) transfer(from, to *tcp.Sock, data []byte) []byte {
 	return out
 }
 
+// fill sends data on s over and over until its send buffer takes no
+// more (a short send or EAGAIN).
+func fill(t testing.TB, s *tcp.Sock, data []byte) {
+	t.Helper()
+	for {
+		n, err := s.SendMsg(data, 0)
+		if err == syscall.EAGAIN {
+			return
+		}
+		require.NoError(t, err)
+		if n < len(data) {
+			return
+		}
+	}
+}
+
+// drain reads what s holds into buf and returns how many bytes it read.
+func drain(t testing.TB, s *tcp.Sock, buf []byte) int {
+	t.Helper()
+	got := 0
+	for {
+		k, err := s.RecvMsg(buf, 0)
+		if err == syscall.EAGAIN {
+			return got
+		}
+		require.NoError(t, err)
+		got += k
+	}
+}
+
 // pattern is n bytes of a recognisable sequence.
 func pattern(n, seed int) []byte {
 	b := make([]byte, n)

@@ -27,20 +27,6 @@ func newAutotunePair(t *testing.T, ab, ba faultwire.Faults, poolA, poolB int, mo
 	return p
 }
 
-// drain reads what s holds into buf and returns how many bytes it read.
-func drain(t *testing.T, s *tcp.Sock, buf []byte) int {
-	t.Helper()
-	got := 0
-	for {
-		k, err := s.RecvMsg(buf, 0)
-		if err == syscall.EAGAIN {
-			return got
-		}
-		require.NoError(t, err)
-		got += k
-	}
-}
-
 // bulk sends from cl to sv, which reads all it can after each step of
 // tick, for total (simulated), and returns the rate of data delivered
 // after warmup, in Mbit/s.
@@ -53,18 +39,9 @@ func (p *pair) bulk(cl, sv *tcp.Sock, tick, warmup, total time.Duration) float64
 		if el == warmup {
 			measured = got
 		}
-		for {
-			n, err := cl.SendMsg(data, 0)
-			if err == syscall.EAGAIN {
-				break
-			}
-			require.NoError(t, err)
-			if n < len(data) {
-				break
-			}
-		}
+		fill(t, cl, data)
 		p.step(tick)
-		got += int64(drain(t.(*testing.T), sv, buf))
+		got += int64(drain(t, sv, buf))
 	}
 	return float64(got-measured) * 8 / (total - warmup).Seconds() / 1e6
 }
