@@ -1,7 +1,6 @@
 package tcp_test
 
 import (
-	"errors"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dpstack/dpstack/stack/netdev"
-	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stacktest"
 	"github.com/dpstack/dpstack/stack/tcp"
 )
@@ -188,63 +186,4 @@ func BenchmarkConnect(b *testing.B) {
 		sv.Close()
 		p.Pump(2)
 	}
-}
-
-// BenchmarkConnection is one connection of make perf's conn/s scenario
-// between two stacks over the ring pair, on one goroutine: connect,
-// accept, a 64-byte request echoed back, the client closes, the server
-// closes on the FIN, and the client's TIME-WAIT is reaped 2 MSL later.
-// It is the TCP cost of a connection's whole life on both sides; under
-// callgrind, the difference between two -benchtime counts is the
-// instructions per connection. The loop calls no testing helpers, whose
-// stack walks would dwarf the stack's own work.
-func BenchmarkConnection(b *testing.B) {
-	p := newPair(b)
-	ln := listen(b, p.B, 80, 128)
-	to := netip.AddrPortFrom(addrB.Addr(), 80)
-	msg := pattern(64, 1)
-	buf := make([]byte, 128)
-	until := func(what string, cond func() bool) {
-		for range 100 {
-			if cond() {
-				return
-			}
-			p.Pump(1)
-		}
-		b.Fatalf("never happened: %s", what)
-	}
-	segs := func() uint64 { return p.ta().Stats().OutSegs.Load() + p.tb().Stats().OutSegs.Load() }
-	b.ReportAllocs()
-	b.ResetTimer()
-	segs0 := segs()
-	for i := range b.N {
-		c := p.ta().NewSock()
-		if err := c.Connect(to); !errors.Is(err, syscall.EINPROGRESS) {
-			b.Fatal(err)
-		}
-		var sv *tcp.Sock
-		until("accept", func() bool {
-			s, err := ln.AcceptSock()
-			sv = s
-			return err == nil
-		})
-		if _, err := c.SendMsg(msg, 0); err != nil {
-			b.Fatal(err)
-		}
-		until("request", func() bool { n, _ := sv.RecvMsg(buf, 0); return n == len(msg) })
-		if _, err := sv.SendMsg(msg, 0); err != nil {
-			b.Fatal(err)
-		}
-		until("response", func() bool { n, _ := c.RecvMsg(buf, 0); return n == len(msg) })
-		c.Close()
-		until("server EOF", func() bool { n, err := sv.RecvMsg(buf, 0); return n == 0 && err == nil })
-		sv.Close()
-		until("client TIME-WAIT", func() bool { return c.State() == sock.Closed })
-		if i%1024 == 1023 {
-			p.Fire(tcp.DefaultTimeWait) // reap: the ephemeral ports come back
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(segs()-segs0)/float64(b.N), "segs/op")
-	p.Fire(tcp.DefaultTimeWait)
 }

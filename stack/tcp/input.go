@@ -45,6 +45,7 @@ func (s *Sock) dropSeg(g *segment, r stat.DropReason) {
 // (tcp_v4_do_rcv): SYN-SENT by §3.10.7.3, every other state by §3.10.7.4,
 // then whatever the segment allows us to send.
 func (s *Sock) doRcv(g *segment) {
+	s.sendDeferredAck() // the previous segment's, before this one moves RCV.NXT
 	switch {
 	case s.Common.State == sock.SynSent:
 		s.synSentRcv(g)
@@ -129,7 +130,10 @@ func (s *Sock) synSentRcv(g *segment) {
 		}
 		s.setState(sock.Established)
 		s.wake(evWrite)
-		s.scheduleAck(true)
+		// The ACK waits for the end of the turn, for the data the
+		// application may send on the connection coming up (deferAck).
+		s.ackPending = true
+		s.deferAck()
 		// "If there are other controls or text in the segment, then
 		// continue processing at the sixth step."
 		s.textStep(g)

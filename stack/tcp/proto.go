@@ -251,6 +251,7 @@ type Proto struct {
 	freeFn      func(*mbuf.Buf) // p.free, made once
 	truesize    int             // sock.Truesize of a fresh mbuf, once known
 	pending     []*Sock         // sockets with events to deliver
+	ackLater    []*Sock         // sockets whose ACK waits for the end of the turn (deferAck)
 	flushing    bool
 
 	flows      *FlowTable                              // the host's flow directory; nil on one core
@@ -309,6 +310,7 @@ func New(cfg Config) *Proto {
 		portKey:     newSipKey(),
 		cookieKey:   [2]sipKey{newSipKey(), newSipKey()},
 		pending:     make([]*Sock, 0, 64),
+		ackLater:    make([]*Sock, 0, 64),
 	}
 	p.freeFn = p.free
 	seed := newSipKey()
@@ -517,6 +519,8 @@ func (p *Proto) Close() {
 	clear(p.binds)
 	clear(p.all)
 	p.pending = p.pending[:0]
+	clear(p.ackLater)
+	p.ackLater = p.ackLater[:0]
 }
 
 // free releases b without counting a drop.

@@ -120,6 +120,7 @@ type Sock struct {
 	// Acknowledgment (inet_connection_sock's icsk_ack).
 	ackPending bool
 	ackNow     bool          // the pending ACK must not wait
+	ackLater   bool          // the pending ACK waits for the end of the turn (deferAck)
 	pingpong   bool          // interactive: delay ACKs to piggyback them
 	quick      int           // ACKs still to send at once (quickack mode)
 	ato        time.Duration // the delayed-ACK timeout
