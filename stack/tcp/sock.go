@@ -74,7 +74,6 @@ type Sock struct {
 	backoff      int        // RTO doublings in a row
 	retransmits  int        // timeouts since the last forward progress
 	retransStamp ktime.Time // first transmission of the oldest unacknowledged segment
-	synRetrans   bool       // the SYN or SYN-ACK was retransmitted
 
 	// Congestion control and loss (RFC 5681); see congestion.go.
 	cc         CongestionOps
@@ -89,6 +88,7 @@ type Sock struct {
 	inRecovery bool         // in NewReno fast recovery (RFC 6582), until recover is acknowledged
 	recover    seqnum.Value // SND.NXT on entering recovery or at the last RTO: one past RFC 6582's recover
 	inLoss     bool         // after an RTO, until highRxt is acknowledged
+	synRetrans bool         // the SYN or SYN-ACK was retransmitted (with inLoss: no padding)
 	highRxt    seqnum.Value
 	rtxNext    *mbuf.Buf // next segment to retransmit in loss recovery
 
@@ -133,7 +133,6 @@ type Sock struct {
 	rtxT      deadline // retransmission, or persist when probing
 	delackT   deadline
 	keepT     deadline // keepalive, FIN-WAIT-2
-	probing   bool     // rtxT is the persist timer
 	probesOut int      // unanswered window or keepalive probes
 	probeTime ktime.Time
 
@@ -147,6 +146,7 @@ type Sock struct {
 	active    bool // opened by Connect
 	connected bool // reached ESTABLISHED once
 	released  bool // the user closed it
+	probing   bool // rtxT is the persist timer (among the bools: no padding)
 	events    uint8
 }
 
