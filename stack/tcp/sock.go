@@ -157,10 +157,10 @@ func (s *Sock) init(p *Proto) {
 	s.proto = p
 	s.rto = initialRTO
 	s.ato = delackMin
-	s.rtxT.t.Init(s.rtxFired)
-	s.delackT.t.Init(s.delackFired)
-	s.keepT.t.Init(s.keepFired)
-	s.lossT.t.Init(s.lossFired)
+	s.rtxT.t.Init(rtxTimer)
+	s.delackT.t.Init(delackTimer)
+	s.keepT.t.Init(keepTimer)
+	s.lossT.t.Init(lossTimer)
 }
 
 // State is the connection's state (RFC 9293 §3.3.2). A socket that went
