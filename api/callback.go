@@ -221,7 +221,7 @@ func (c *CConn) deliver() {
 	c.rx = rxStamp{}
 	c.inView = false
 	if c.released {
-		c.ops.Close()
+		c.closeSocket()
 	}
 }
 
@@ -334,9 +334,24 @@ func (c *CConn) Close() error {
 		// While data is being delivered, the packet on view is in use
 		// and what the handler consumed is still queued: deliver
 		// closes the socket when it is done.
-		c.ops.Close()
+		c.closeSocket()
 	}
 	return nil
+}
+
+// releaser is a socket that its user can give up for good
+// (tcp.Sock.Release).
+type releaser interface{ Release() }
+
+// closeSocket closes c's socket for good: a released conn never touches
+// its socket again (every method checks released first), so the
+// transport may reuse it for another connection once this one is done.
+func (c *CConn) closeSocket() {
+	if r, ok := c.ops.(releaser); ok {
+		r.Release()
+		return
+	}
+	c.ops.Close()
 }
 
 // AfterFunc runs fn on c's core after d, as the package's AfterFunc.

@@ -123,6 +123,25 @@ func TestCallbackConnectionSegments(t *testing.T) {
 	p.close(t)
 }
 
+// A connection of the conn/s scenario allocates only the two CConns and
+// their callbacks (3 each), the request sock, the TIME-WAIT sock, the
+// port's bucket and DialCallback's call to the core (3): the closed
+// connections' tcp.Socks come back for the next ones (tcp.Sock.Release),
+// and the timers allocate nothing.
+func TestCallbackConnectionAllocs(t *testing.T) {
+	p := newCPSPair(t)
+	var err error
+	allocs := testing.AllocsPerRun(200, func() {
+		if e := p.connection(); e != nil {
+			err = e
+		}
+	})
+	require.NoError(t, err)
+	assert.LessOrEqual(t, allocs, 12.0)
+	p.Fire(tcp.DefaultTimeWait)
+	p.close(t)
+}
+
 // BenchmarkCallbackConnection is one connection of the conn/s scenario
 // (cpsPair): no goroutine hands anything over, so under callgrind the
 // difference between two -benchtime counts is the instructions a

@@ -546,7 +546,7 @@ func (s *Sock) ackSndCheck() {
 }
 
 // deferAck holds an ACK that is owed at once until the end of the loop's
-// turn (SendDeferredAcks), when the turn's output goes to the port
+// turn (TurnDone), when the turn's output goes to the port
 // anyway: a segment the socket sends meanwhile carries it instead, as the
 // reply an application makes to a request in the same turn does, or its
 // FIN. The wire sees the ACK no later than before, and one segment fewer
@@ -570,10 +570,9 @@ func (s *Sock) sendDeferredAck() {
 	}
 }
 
-// SendDeferredAcks sends the ACKs that deferAck held back this turn and
-// no segment carried. The core's loop runs it before it stages its output
-// (lcore.Loop.BeforeOutput).
-func (p *Proto) SendDeferredAcks() {
+// sendDeferredAcks sends the ACKs that deferAck held back this turn and
+// no segment carried (TurnDone).
+func (p *Proto) sendDeferredAcks() {
 	for i, s := range p.ackLater {
 		s.sendDeferredAck()
 		p.ackLater[i] = nil

@@ -147,6 +147,7 @@ type Sock struct {
 	connected bool // reached ESTABLISHED once
 	released  bool // the user closed it
 	probing   bool // rtxT is the persist timer (among the bools: no padding)
+	reusable  bool // the user gave it up for good (Release): the core may reuse it
 	events    uint8
 }
 
@@ -349,6 +350,9 @@ func (s *Sock) destroy() {
 		p.mem.AddSocket(-1)
 		if s.Dead {
 			p.orphans.remove(s)
+		}
+		if s.reusable {
+			p.released = append(p.released, s)
 		}
 	}
 }
