@@ -100,15 +100,17 @@ func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
 // frame), stamping each packet with its receive time as it takes it
 // (lcore.Loop.StampRx, __net_timestamp). It owns the packets.
 func (s *Stack) Input(pkts []*mbuf.Buf) {
+	s.tcp.BurstStart()
 	if s.exc != nil {
 		s.inputExcept(pkts)
-		return
+	} else {
+		for _, b := range pkts {
+			s.loop.StampRx(b)
+			s.dev.Stats.RxFrames.Inc()
+			s.receive(b)
+		}
 	}
-	for _, b := range pkts {
-		s.loop.StampRx(b)
-		s.dev.Stats.RxFrames.Inc()
-		s.receive(b)
-	}
+	s.tcp.BurstEnd()
 }
 
 // handedIn takes a burst of packets that other cores handed over (the
@@ -117,6 +119,7 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 // reassembles, with their data at the IPv4 header. It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 	s.ip.SetHandedIn(true)
+	s.tcp.BurstStart()
 	for _, b := range pkts {
 		if b.Segments() > 1 {
 			// Only UDP hands a chain over: a reassembled datagram
@@ -132,6 +135,7 @@ func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 		s.udp.SetHandedIn(whole)
 		s.ip.Input(b)
 	}
+	s.tcp.BurstEnd()
 	s.ip.SetHandedIn(false)
 	s.tcp.SetHandedIn(false)
 	s.udp.SetHandedIn(false)

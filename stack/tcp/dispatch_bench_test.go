@@ -38,21 +38,26 @@ const (
 // (RxL4CksumGood, as a NIC with checksum offload gives). The 64-byte
 // offloaded case is the stack's cost per packet; the rest of "mss" is
 // per byte (the checksum, and the peer's copy into its mbufs, which the
-// timing includes).
+// timing includes). Each case runs with receive offload on, as hosts
+// run by default (one group and one ACK per burst, tcp/gro.go), and
+// off ("_nogro": each segment alone, an ACK for every second).
 func BenchmarkDispatchTCP(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		payload int // 0: the MSS
 		offload bool
 	}{{"mss", 0, false}, {"mss_offload", 0, true}, {"64B", 64, false}, {"64B_offload", 64, true}} {
-		b.Run(c.name, func(b *testing.B) { dispatchTCP(b, c.payload, c.offload) })
+		b.Run(c.name, func(b *testing.B) { dispatchTCP(b, c.payload, c.offload, true) })
+		b.Run(c.name+"_nogro", func(b *testing.B) { dispatchTCP(b, c.payload, c.offload, false) })
 	}
 }
 
 // dispatchTCP is BenchmarkDispatchTCP's case of segments of payload bytes
-// (0: the MSS), with the checksum's verdict offloaded or not.
-func dispatchTCP(b *testing.B, payload int, offload bool) {
+// (0: the MSS), with the checksum's verdict offloaded or not, and receive
+// offload on or off.
+func dispatchTCP(b *testing.B, payload int, offload, gro bool) {
 	pr := newPeer(b)
+	pr.tcp().SetGRO(gro)
 	// No timestamps, so the template needs no per-packet TSval; window
 	// scaling keeps the peer's advertised window out of the way.
 	rc := pr.dial(5001, 1000, stacktest.Options(stacktest.OptMSS(1460), stacktest.OptSACKPerm(), stacktest.OptWS(7)))

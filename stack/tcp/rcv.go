@@ -71,26 +71,11 @@ func (s *Sock) dataQueue(g *segment) {
 // (tcp_try_coalesce), advances RCV.NXT, takes a FIN, and moves up what the
 // out-of-order queue holds next.
 func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
-	b := g.b
 	if g.dataLen > 0 {
 		s.eventDataRecv()
-		if !s.coalesce(b) {
-			if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcv.nxt) {
-				s.collapse()
-				if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
-					// No room even packed: drop, unacknowledged; the
-					// peer retransmits once the reader (or, for the
-					// core's limit, any socket) makes space.
-					s.scheduleAck(true)
-					s.dropSeg(g, s.memDropReason(size, stat.DropTCPRcvMem))
-					return
-				}
-			}
-			s.ChargeR(b)
-			s.ReceiveQueue.PushBack(b)
+		if !s.rcvQueue(g) {
+			return
 		}
-		g.b = nil
-		s.wake(evData)
 	}
 	s.rcv.nxt = end
 	if g.dataLen > 0 {
@@ -113,6 +98,31 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 		s.scheduleAck(true)
 		s.trimSACK()
 	}
+}
+
+// rcvQueue puts the data of g, in order, on the receive queue, or drops
+// it when the receive buffer has no room even once packed, and reports
+// whether it queued it.
+func (s *Sock) rcvQueue(g *segment) bool {
+	b := g.b
+	if !s.coalesce(b) {
+		if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcv.nxt) {
+			s.collapse()
+			if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
+				// No room even packed: drop, unacknowledged; the peer
+				// retransmits once the reader (or, for the core's
+				// limit, any socket) makes space.
+				s.scheduleAck(true)
+				s.dropSeg(g, s.memDropReason(size, stat.DropTCPRcvMem))
+				return false
+			}
+		}
+		s.ChargeR(b)
+		s.ReceiveQueue.PushBack(b)
+	}
+	g.b = nil
+	s.wake(evData)
+	return true
 }
 
 // coalesce copies b's data onto the tail of the receive queue when it fits
