@@ -73,13 +73,14 @@ func (p *Proto) SetGRO(on bool) { p.gro = on }
 func (p *Proto) BurstStart() { p.inBurst = p.gro }
 
 // BurstEnd ends the burst BurstStart began (napi_gro_flush): the open
-// group's socket sends what it owes, and events are delivered.
+// group's socket sends what it owes, and the events of the burst's groups
+// are delivered.
 func (p *Proto) BurstEnd() {
 	p.inBurst = false
 	if p.train.s != nil {
 		p.groFlush()
-		p.flushEvents()
 	}
+	p.flushEvents()
 }
 
 // groStart takes g, a segment of s, as the first of a group when it may

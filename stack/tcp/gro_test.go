@@ -27,26 +27,32 @@ func (pr *peer) groDial(pport uint16) *rawConn {
 	return rc
 }
 
-// groBurst injects n in-order segments of groSegSize bytes from the raw
-// peer, less those for which skip is true, without running the host: they
-// reach it in one rx burst. It returns the data of all n.
-func groBurst(rc *rawConn, n int, skip func(k int) bool) []byte {
-	return groBurstTOS(rc, n, skip, nil)
+// groBurst is a burst of in-order segments of groSegSize bytes from the
+// raw peer.
+type groBurst struct {
+	n    int
+	skip func(k int) bool  // segment k is lost on the way
+	tos  func(k int) uint8 // the IPv4 TOS byte of segment k; nil: 0
+	psh  bool              // the last segment carries PSH
 }
 
-// groBurstTOS is groBurst, the IPv4 TOS byte of segment k being tos(k)
-// when tos is not nil.
-func groBurstTOS(rc *rawConn, n int, skip func(k int) bool, tos func(k int) uint8) []byte {
+// inject sends the burst's segments without running the host: they reach
+// it in one rx burst. It returns the data of all n.
+func (gb groBurst) inject(rc *rawConn) []byte {
 	rc.pr.t.Helper()
-	data := pattern(n*groSegSize, int(rc.seq))
-	for k := range n {
-		f := rc.pr.frame(rc.seg(fACK, data[k*groSegSize:(k+1)*groSegSize]))
-		if tos != nil {
+	data := pattern(gb.n*groSegSize, int(rc.seq))
+	for k := range gb.n {
+		fl := fACK
+		if gb.psh && k == gb.n-1 {
+			fl |= fPSH
+		}
+		f := rc.pr.frame(rc.seg(fl, data[k*groSegSize:(k+1)*groSegSize]))
+		if gb.tos != nil {
 			ip := header.IPv4(f[header.EthernetLen:])
-			ip.SetTOS(tos(k))
+			ip.SetTOS(gb.tos(k))
 			ip.SetChecksumFull()
 		}
-		if skip == nil || !skip(k) {
+		if gb.skip == nil || !gb.skip(k) {
 			rc.pr.inject(f)
 		}
 		rc.seq += groSegSize
@@ -76,10 +82,11 @@ func readAll(t *testing.T, rc *rawConn) []byte {
 	}
 }
 
-// GRO: eight in-order segments in one rx burst are taken as one group
-// and draw exactly one ACK, which acknowledges all of them (Linux's GRO
-// hands tcp_rcv_established one segment of eight MSS, which it ACKs at
-// once); their data arrives whole and the pool is back at its baseline.
+// GRO: eight in-order segments in one rx burst, the last with PSH, are
+// taken as one group and draw exactly one ACK, which acknowledges all of
+// them (Linux's GRO hands tcp_rcv_established one segment of eight MSS,
+// which it ACKs at once), and wake the reader once, by the end of the
+// burst; their data arrives whole and the pool is back at its baseline.
 // Without GRO the same burst draws an ACK per segment or two.
 func TestGROOneACKPerBurst(t *testing.T) {
 	for _, gro := range []bool{true, false} {
@@ -89,8 +96,12 @@ func TestGROOneACKPerBurst(t *testing.T) {
 		base := stacktest.InUse(pr.h)
 		st := pr.tcp().Stats()
 		groups0, merged0 := st.GROGroups.Load(), st.GROMerged.Load()
+		r := &recorder{}
+		rc.s.Callbacks = r
 
-		data := groBurst(rc, 8, nil)
+		data := groBurst{n: 8, psh: true}.inject(rc)
+		pr.h.Stacks()[0].Loop().Poll()
+		assert.Positive(t, r.data, "gro %v: the reader woken in the burst's turn", gro)
 		got := pr.acks()
 		require.NotEmpty(t, got, "gro %v: an ACK", gro)
 		last := got[len(got)-1]
@@ -99,6 +110,7 @@ func TestGROOneACKPerBurst(t *testing.T) {
 			assert.Len(t, got, 1, "one ACK for the group")
 			assert.Equal(t, uint64(1), st.GROGroups.Load()-groups0, "one group")
 			assert.Equal(t, uint64(8), st.GROMerged.Load()-merged0, "of eight segments")
+			assert.Equal(t, 1, r.data, "one wake-up")
 		} else {
 			assert.GreaterOrEqual(t, len(got), 4, "an ACK for every second segment at least")
 			assert.Equal(t, groups0, st.GROGroups.Load(), "no group")
@@ -125,7 +137,7 @@ func TestGROHoleUnchanged(t *testing.T) {
 		pr.tcp().SetGRO(gro)
 		rc := pr.groDial(5302)
 		start := rc.seq
-		groBurst(rc, 8, func(k int) bool { return k == 2 })
+		groBurst{n: 8, skip: func(k int) bool { return k == 2 }}.inject(rc)
 		hole := start + 2*groSegSize
 		for _, a := range pr.acks() {
 			if a.Ack != hole || a.Options.NumSACK == 0 {
@@ -168,12 +180,12 @@ func TestGROTOSEndsGroup(t *testing.T) {
 	st := pr.tcp().Stats()
 	groups0, merged0 := st.GROGroups.Load(), st.GROMerged.Load()
 	const ce = 0x03 // ECN field CE (RFC 3168 §5)
-	data := groBurstTOS(rc, 8, nil, func(k int) uint8 {
+	data := groBurst{n: 8, tos: func(k int) uint8 {
 		if k == 4 {
 			return ce
 		}
 		return 0
-	})
+	}}.inject(rc)
 	got := pr.acks()
 	require.NotEmpty(t, got)
 	stacktest.CheckSegment(t, got[len(got)-1], stacktest.Ack(rc.seq))
