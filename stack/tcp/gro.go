@@ -47,6 +47,10 @@ import (
 // groMaxBytes bounds the data of one group (GRO_LEGACY_MAX_SIZE).
 const groMaxBytes = 64 << 10
 
+// groWaryWindows is how many windows of data after a sign of loss groups
+// stay at two segments (groLossSeen).
+const groWaryWindows = 16
+
 // groTrain is the group being received: its socket and what every
 // segment that continues it must repeat.
 type groTrain struct {
@@ -108,6 +112,12 @@ func (p *Proto) groJoin(g *segment, ip header.IPv4) bool {
 		t.hasTS && (g.opts.TSEcr != t.tsecr || int32(g.opts.TSVal-t.tsval) < 0) {
 		return false
 	}
+	if s.groWary && t.n >= 2 {
+		if s.rcv.nxt.LessThan(s.groCalm) {
+			return false
+		}
+		s.groWary = false
+	}
 	t.tsval = g.opts.TSVal
 	t.bytes += g.dataLen
 	t.n++
@@ -135,10 +145,34 @@ func (s *Sock) groRcv(g *segment) {
 	}
 }
 
+// groLossSeen notes a sign of loss on the path: a hole in the data, or
+// data received twice (the peer retransmitted what it had no ACK for).
+// For two windows of data from here, groups end at two segments, so that
+// the socket acknowledges every second segment, as without GRO (RFC 5681
+// §4.2): a group's one ACK is all that clocks the sender, and on a path
+// that loses packets it loses that ACK too, and the sender stalls until
+// its probe timeout (RFC 8985 §7.2, 10 ms at least). On such a path an ACK
+// for every second segment keeps the next ACK close behind a lost one;
+// on a clean path the groups stay large.
+func (s *Sock) groLossSeen() {
+	s.groWary = true
+	s.groCalm = s.rcv.nxt.Add(seqnum.Size(groWaryWindows * max(s.rcv.wnd, uint32(s.advMSS))))
+}
+
 // groFlush ends the open group: the socket's receive-side bookkeeping
 // that Linux does once per merged segment (window timing of the receiver's
 // round trip), then what doRcv does after a segment: push and the ACK
 // decision, which sees every segment of the group unacknowledged.
+//
+// A group of two or more segments also leaves the socket in quickack mode
+// for one ACK (a departure from Linux, whose GRO leaves the delayed-ACK
+// state as it is): where the per-segment path sends an ACK for every
+// second segment, the group sends one, and when that one is lost on the
+// way back the sender has nothing left to clock it out. Its tail-loss
+// probe (RFC 8985 §7.3), one segment, would then wait for the
+// delayed-ACK timer: a stall of 40 ms for each lost ACK. In a bulk
+// transfer the next group is acknowledged at once anyway, so the mode
+// costs an ACK only for a lone segment after a group.
 func (p *Proto) groFlush() {
 	t := &p.train
 	s := t.s
@@ -153,5 +187,8 @@ func (p *Proto) groFlush() {
 	if s.synchronized() {
 		s.push()
 		s.ackSndCheck()
+		if t.n > 1 {
+			s.quick = max(s.quick, 1)
+		}
 	}
 }

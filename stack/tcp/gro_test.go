@@ -169,6 +169,34 @@ func TestGROHoleUnchanged(t *testing.T) {
 	assert.Equal(t, finalOff.Ack, finalOn.Ack)
 }
 
+// GRO after a sign of loss: once a hole was seen, groups end at two
+// segments, so that the host acknowledges every second segment as without
+// GRO and a lost ACK is followed closely by the next; a burst of eight
+// in-order segments then draws four ACKs.
+func TestGROWaryAfterLoss(t *testing.T) {
+	pr := newPeer(t)
+	rc := pr.groDial(5305)
+	start := rc.seq
+	groBurst{n: 4, skip: func(k int) bool { return k == 1 }}.inject(rc)
+	pr.acks()
+	end := rc.seq
+	rc.seq = start + groSegSize
+	rc.pr.send(rc.seg(fACK, pattern(groSegSize, 5)))
+	rc.seq = end
+	rc.expect(stacktest.Ack(end))
+
+	st := pr.tcp().Stats()
+	groups0 := st.GROGroups.Load()
+	groBurst{n: 8}.inject(rc)
+	got := pr.acks()
+	require.Len(t, got, 4, "an ACK for every second segment")
+	for i, a := range got {
+		stacktest.CheckSegment(t, a, stacktest.Ack(end+uint32(2*(i+1)*groSegSize)))
+	}
+	assert.Equal(t, uint64(4), st.GROGroups.Load()-groups0, "four groups of two")
+	readAll(t, rc)
+}
+
 // GRO: a segment whose IPv4 TOS differs from the group's, as an ECN
 // Congestion Experienced mark makes it (RFC 3168 §5), ends the group and
 // starts another, as in inet_gro_receive: no group hides a mark among

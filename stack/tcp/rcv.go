@@ -48,6 +48,7 @@ func (s *Sock) dataQueue(g *segment) {
 		// Every byte is old: a retransmission. D-SACK it and ACK now.
 		if g.dataLen > 0 {
 			s.setDSACK(seq, end)
+			s.groLossSeen()
 		}
 		s.scheduleAck(true)
 		s.dropSeg(g, stat.DropTCPOldData)
@@ -214,6 +215,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 	b := g.b
 	q := &s.ofo
 	s.scheduleAck(true)
+	s.groLossSeen()
 	// Find the last segment starting at or before seq.
 	var prev *mbuf.Buf
 	for x := q.Back(); x != nil; x = q.PrevOf(x) {
