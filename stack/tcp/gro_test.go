@@ -117,9 +117,34 @@ func TestGROOneACKPerBurst(t *testing.T) {
 		}
 		assert.True(t, bytes.Equal(data, readAll(t, rc)), "gro %v: the data in order", gro)
 		assert.Equal(t, base, stacktest.InUse(pr.h), "gro %v: the pool at its baseline", gro)
+		if gro {
+			groLoneAfterGroup(t, rc)
+		}
 		rc.s.Close()
 		pr.drain()
 	}
+}
+
+// groLoneAfterGroup checks that a lone segment after a group is
+// acknowledged at once (groFlush), though the connection left quickack
+// mode: had the group's ACK been lost, the sender's probe would otherwise
+// wait for the delayed-ACK timer.
+func groLoneAfterGroup(t *testing.T, rc *rawConn) {
+	t.Helper()
+	pr := rc.pr
+	delayed := false
+	for i := 0; i < 64 && !delayed; i++ { // lone segments until one waits
+		groBurst{n: 1}.inject(rc)
+		delayed = len(pr.acks()) == 0
+	}
+	require.True(t, delayed, "quickack mode ended")
+	groBurst{n: 2}.inject(rc)
+	require.Len(t, pr.acks(), 1, "the group's ACK, for it and the waiting segment")
+	groBurst{n: 1}.inject(rc)
+	got := pr.acks()
+	require.Len(t, got, 1, "the lone segment's ACK, without waiting")
+	stacktest.CheckSegment(t, got[0], stacktest.Ack(rc.seq))
+	readAll(t, rc)
 }
 
 // GRO: a burst with a hole draws the same ACKs after the hole as without
