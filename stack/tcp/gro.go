@@ -36,13 +36,13 @@ import (
 // alone, exactly as without GRO.
 //
 // Such a segment's ACK step changes only SND.WL1 (RFC 9293 §3.10.7.4's
-// window update: the same ACK and window) and, when no ACK was sent since
-// the segment's window was offered, not TS.Recent (RFC 7323 §4.3: the
-// ACK of the group echoes the first TSval it acknowledges, the earliest,
-// as §4.2 asks of a delayed ACK); the text step queues its data at
-// RCV.NXT as fastRcv would (a zero window or a full buffer drops it
-// there, as without GRO, and the next segment, no longer at RCV.NXT, ends
-// the group).
+// window update: the same ACK and window); TS.Recent stays the first
+// segment's, as RFC 7323 §4.3 has it for segments beyond Last.ACK.sent,
+// so the group's ACK echoes the earliest TSval it acknowledges (§4.2).
+// The text step queues its data at RCV.NXT as fastRcv would (a zero
+// window or a full buffer drops it there, as without GRO, and the next
+// segment, no longer at RCV.NXT, ends the group). A socket that saw loss
+// keeps its groups at two segments for a while (groLossSeen).
 
 // groMaxBytes bounds the data of one group (GRO_LEGACY_MAX_SIZE).
 const groMaxBytes = 64 << 10
