@@ -235,6 +235,18 @@ type DevInfo struct {
 	// (xdp_umem_destroy): nothing refers to them any more, and the pool
 	// counts them in use until it is freed.
 	KeepsRxMbufs bool
+	// PoolIsUMEM: the driver registers the pool's memory with the
+	// kernel as an AF_XDP UMEM and hands the kernel each mbuf by its
+	// offset there, so the pool must be laid out as the UMEM: one page
+	// per mbuf (mbuf.PoolConfig.PageObjects), in one chunk. DPDK 22.11's
+	// net_af_xdp registers the pool's object count times its object size
+	// from the start of the first chunk; with DPDK's default layout,
+	// where no object crosses a page, a 2.4 KB mbuf takes a 4 KB page
+	// without hugepages and 40 % of the pool lay past that length. The
+	// kernel refused those mbufs as invalid transmit descriptors (the
+	// frames never left: XDP_STATISTICS tx_invalid_descs) and dropped
+	// them from the fill ring (lost for good).
+	PoolIsUMEM bool
 }
 
 // linkOffloads holds, by port name, the tx offloads that the binding
@@ -288,6 +300,7 @@ func (p *Port) Info() (DevInfo, error) {
 		MaxMTU:              int(di.max_mtu),
 		MaxRxPktLen:         int(di.max_rx_pktlen),
 		KeepsRxMbufs:        C.GoString(di.driver_name) == DriverAFXDP,
+		PoolIsUMEM:          C.GoString(di.driver_name) == DriverAFXDP,
 	}, nil
 }
 
