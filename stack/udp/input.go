@@ -155,4 +155,3 @@ func checksumOK(b *mbuf.Buf, uh header.UDP, saddr, daddr uint32, ulen int) bool 
 	sum := header.PseudoHeaderSum4(saddr, daddr, header.IPProtoUDP, uint16(ulen))
 	return header.Fold(ipv4.ChainSum(b, 0)+sum) == 0
 }
-
