@@ -86,7 +86,11 @@ func (l *Layer) Input(b *mbuf.Buf) {
 	// Cut the link padding off the tail (Ethernet pads to 60 bytes; a
 	// reassembled chain has none) and strip the IP header: the handler
 	// sees the transport segment only.
-	b.TrimChain(int(ip.TotalLen()))
+	if b.Segments() == 1 {
+		b.Trim(len(ip))
+	} else {
+		b.TrimChain(int(ip.TotalLen()))
+	}
 	b.Pull(ip.HeaderLen())
 	l.stats.InDelivers.Inc()
 	h(b, ip)

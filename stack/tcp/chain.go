@@ -54,15 +54,9 @@ func splitPiece(b *mbuf.Buf) *mbuf.Buf {
 	return rest
 }
 
-// queueRcv charges b, a segment's in-order data, and puts it on the
-// receive queue: one buffer, or a chain taken apart into its non-empty
-// mbufs.
-func (s *Sock) queueRcv(b *mbuf.Buf) {
-	if b.Segments() == 1 {
-		s.ChargeR(b)
-		s.ReceiveQueue.PushBack(b)
-		return
-	}
+// queueChain charges chain b, a segment's in-order data, and puts it on
+// the receive queue taken apart into its non-empty mbufs.
+func (s *Sock) queueChain(b *mbuf.Buf) {
 	for b != nil {
 		rest := splitPiece(b)
 		if b.Len() == 0 {

@@ -86,7 +86,12 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 					return
 				}
 			}
-			s.queueRcv(b)
+			if b.Segments() == 1 {
+				s.ChargeR(b)
+				s.ReceiveQueue.PushBack(b)
+			} else {
+				s.queueChain(b)
+			}
 		}
 		g.b = nil
 		s.wake(evData)
