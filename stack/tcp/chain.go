@@ -11,9 +11,10 @@ import (
 // that the port scattered over buffers smaller than the frame
 // (RTE_ETH_RX_OFFLOAD_SCATTER), or a datagram reassembled from fragments
 // (ipv4/reasm.go). Its TCP header must be in the first mbuf (a port
-// scatters from a buffer of at least 1 KiB; a fragmenter that split the
-// header is dropped, stat.DropTCPSplitHeader, as RFC 1858 advises for
-// tiny fragments); the checksum is summed over every segment; trimming
+// fills the first buffer before the next, and a pool's buffers hold far
+// more than the headers; a segment whose header a fragmenter split is
+// dropped, stat.DropTCPSplitHeader, as RFC 1858 advises for tiny
+// fragments); the checksum is summed over every segment; trimming
 // for the window, for data already received or for the out-of-order
 // queue's neighbours works across them (mbuf.PullChain, TrimChain). What
 // is queued, in order or out of order, is then taken apart into one
