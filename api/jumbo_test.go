@@ -79,8 +79,8 @@ func jumboTap(t *testing.T, p *peer, bigTx bool) {
 	rx := float64(after.RxBytes-before.RxBytes) / float64(after.RxPackets-before.RxPackets)
 	tx := float64(after.TxBytes-before.TxBytes) / float64(after.TxPackets-before.TxPackets)
 	t.Logf("mean frame: rx %.0f bytes, tx %.0f bytes", rx, tx)
-	assert.Greater(t, rx, 1514.0*2, "jumbo frames received")
+	assert.Greater(t, rx, 1514.0, "jumbo frames received (a mean no smaller frames reach)")
 	if bigTx {
-		assert.Greater(t, tx, 1514.0*2, "jumbo frames sent")
+		assert.Greater(t, tx, 1514.0, "jumbo frames sent")
 	}
 }

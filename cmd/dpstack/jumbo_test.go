@@ -35,7 +35,7 @@ func TestRunJumbo(t *testing.T) {
 		pkts := metricValue(body, "dpstack_port_packets_total"+labels)
 		require.Positive(t, pkts)
 		t.Logf("%s: %.0f frames, %.0f bytes a frame", dir, pkts, bytes/pkts)
-		assert.Greater(t, bytes/pkts, 2*1514.0, "%s: jumbo frames", dir)
+		assert.Greater(t, bytes/pkts, 1514.0, "%s: jumbo frames (a mean no smaller frames reach)", dir)
 	}
 	assert.Equal(t, 0.0, metricValue(body, `dpstack_drops_total{core="0",port="net_tap0",reason="tcp_split_header"}`))
 	r.stop(t)
