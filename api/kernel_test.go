@@ -75,8 +75,10 @@ const transferSize = 64 << 20
 
 // TestTransfer64MiB: 64 MiB each way between the kernel and dpstack, the
 // SHA-256 of what arrives matching what was sent.
-func TestTransfer64MiB(t *testing.T) {
-	p := newPeer(t)
+func TestTransfer64MiB(t *testing.T) { transfer64MiB(t, newPeer(t)) }
+
+// transfer64MiB is TestTransfer64MiB with p's host and kernel.
+func transfer64MiB(t *testing.T, p *peer) {
 	want := streamSum(1, transferSize)
 
 	t.Run("kernel to dpstack", func(t *testing.T) {

@@ -480,7 +480,7 @@ func (h *Host) steering() *rss.Steering {
 		return nil
 	}
 	info, err := h.port.Info()
-	if err != nil || info.Driver == "net_tap" {
+	if err != nil || info.Driver == dpdk.DriverTap {
 		return nil
 	}
 	c, err := h.port.RSS()
