@@ -121,14 +121,10 @@ func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 	s.ip.SetHandedIn(true)
 	s.tcp.BurstStart()
 	for _, b := range pkts {
-		if b.Segments() > 1 {
-			// Only UDP hands a chain over: a reassembled datagram
-			// for a port this core has.
-			s.udp.HandedIn(b)
-			continue
-		}
-		// A fragment came here for reassembly, not for a connection:
-		// TCP may hand the whole segment on to its owner.
+		// A chain (a reassembled datagram, a scattered jumbo frame)
+		// goes through IPv4 input as any packet: its header is in the
+		// first segment. A fragment came here for reassembly, not for
+		// a connection: TCP may hand the whole segment on to its owner.
 		p := b.Bytes()
 		whole := len(p) < header.IPv4MinLen || !header.IPv4(p).IsFragment()
 		s.tcp.SetHandedIn(whole)

@@ -88,7 +88,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.IntVar(&c.rmemMax, "tcp-rmem-max", tcp.DefaultRmemMax, "bytes of buffer autotuning may grow a TCP receive buffer to (about 2176 per 1448-byte segment; the window is half of it)")
 	fs.StringVar(&gro, "gro", "on", "receive offload: on (TCP takes a connection's in-order segments of an rx burst as one group, with one ACK) or off")
 	fs.BoolVar(&c.sourceRoute, "accept-source-route", false, "accept datagrams with a source route option that ends here (default: drop them)")
-	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1")
+	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1 (each pinned to its CPU), or 0@(0-1) (EAL's --lcores: lcore 0 on CPU 0 or 1)")
 	fs.StringVar(&idle, "idle", "adaptive", "idle policy of the poll loops: adaptive or busy")
 	fs.StringVar(&huge, "hugepages", "auto", "hugepages: auto (use them when mounted), on or off")
 	fs.IntVar(&c.memoryMB, "memory", 0, "EAL memory in MB (0: 256 without hugepages)")

@@ -56,7 +56,7 @@ func (s *Sock) dataQueue(g *segment) {
 		// Overlaps the left edge: D-SACK the old part, keep the new.
 		s.setDSACK(seq, s.rcv.nxt)
 		n := int(seq.Size(s.rcv.nxt))
-		b.Pull(n)
+		b.PullChain(n)
 		g.dataLen -= n
 		s.queueInOrder(g, end, fin)
 	case !seq.LessThan(s.rcv.nxt.Add(seqnum.Size(s.rcvWindow()))):
@@ -118,8 +118,12 @@ func (s *Sock) rcvQueue(g *segment) bool {
 				return false
 			}
 		}
-		s.ChargeR(b)
-		s.ReceiveQueue.PushBack(b)
+		if b.Segments() == 1 {
+			s.ChargeR(b)
+			s.ReceiveQueue.PushBack(b)
+		} else {
+			s.queueChain(b)
+		}
 	}
 	g.b = nil
 	s.wake(evData)
@@ -133,7 +137,7 @@ func (s *Sock) rcvQueue(g *segment) bool {
 func (s *Sock) coalesce(b *mbuf.Buf) bool {
 	tail := s.ReceiveQueue.Back()
 	n := b.Len()
-	if tail == nil || tail.Segments() != 1 || tail.Tailroom() < n || tail.RefCount() != 1 {
+	if tail == nil || tail.Segments() != 1 || b.Segments() != 1 || tail.Tailroom() < n || tail.RefCount() != 1 {
 		return false
 	}
 	copy(tail.Put(n), b.Bytes())
@@ -235,7 +239,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 		if pc.endSeq.GreaterThan(seq) {
 			n := int(seq.Size(pc.endSeq))
 			s.setDSACK(seq, pc.endSeq)
-			b.Pull(min(n, b.Len()))
+			b.PullChain(min(n, b.Len()))
 			seq = pc.endSeq
 		}
 	}
@@ -254,7 +258,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 			// Overlaps the new one's tail: keep the old, trim the new.
 			s.extendDSACK(nc.seq, seqnum.Min(end, nc.endSeq))
 			keep := int(seq.Size(nc.seq))
-			b.Trim(keep)
+			b.TrimChain(keep)
 			end = nc.seq
 			fin = false
 			break
@@ -276,26 +280,18 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 		s.dropSeg(g, s.memDropReason(size, stat.DropTCPOFOMem))
 		return
 	}
-	c := cbOf(b)
-	c.seq, c.endSeq = seq, end
-	c.flags = 0
-	if fin {
-		c.flags = flagFIN
-	}
-	s.ChargeR(b)
-	if prev != nil && prev == q.Back() || q.Empty() {
-		q.PushBack(b)
-	} else {
-		// Insert before the first segment starting after seq.
-		var at *mbuf.Buf
+	// After the last segment starting before seq.
+	at := q.Back()
+	if prev == nil || prev != at {
+		at = nil
 		for x := q.Back(); x != nil; x = q.PrevOf(x) {
 			if cbOf(x).seq.LessThan(seq) {
 				at = x
 				break
 			}
 		}
-		q.InsertAfter(at, b)
 	}
+	s.insertOFO(at, b, seq, fin)
 	g.b = nil
 	p.stats.OFOQueue.Inc()
 	s.addSACK(seq, end)
