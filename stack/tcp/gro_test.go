@@ -247,6 +247,32 @@ func TestGROTOSEndsGroup(t *testing.T) {
 	assert.True(t, bytes.Equal(data, readAll(t, rc)))
 }
 
+// GRO: a segment whose TSval is older than the last one's ends the group
+// (a group's segments must pass PAWS, RFC 7323 §5.3, as its first did),
+// and is processed alone: it is still no older than TS.Recent, so it is
+// taken, and starts the next group. Four segments with TSvals 10, 11, 10,
+// 12 make two groups of two, and all their data arrives.
+func TestGROOlderTSvalEndsGroup(t *testing.T) {
+	pr := newPeer(t)
+	rc := pr.groDial(5306)
+	st := pr.tcp().Stats()
+	groups0, merged0 := st.GROGroups.Load(), st.GROMerged.Load()
+	base := rc.tsVal
+	data := pattern(4*groSegSize, 6)
+	for k, ts := range []uint32{10, 11, 10, 12} {
+		rc.tsVal = base + ts - 1 // seg adds one
+		rc.pr.inject(rc.pr.frame(rc.seg(fACK, data[k*groSegSize:(k+1)*groSegSize])))
+		rc.seq += groSegSize
+	}
+	got := pr.acks()
+	require.NotEmpty(t, got)
+	stacktest.CheckSegment(t, got[len(got)-1], stacktest.Ack(rc.seq))
+	assert.Equal(t, uint64(2), st.GROGroups.Load()-groups0, "two groups")
+	assert.Equal(t, uint64(4), st.GROMerged.Load()-merged0, "of two segments each")
+	assert.Zero(t, st.PAWSRejected.Load(), "none failed PAWS")
+	assert.True(t, bytes.Equal(data, readAll(t, rc)))
+}
+
 // GRO through a lossy wire: 4 MiB from A to B over the fault wire, which
 // loses, reorders and duplicates frames each way, arrive byte for byte with
 // B's GRO on and off; on, B merged segments (with the holes, duplicates
