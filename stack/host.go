@@ -120,6 +120,11 @@ type Config struct {
 	// full-sized segment); 0 means tcp.DefaultRmemMax, 6 MiB. It may not
 	// exceed tcp.MaxRmemMax.
 	TCPRmemMax int
+	// NoGRO turns receive offload off (ethtool -K gro off): TCP then takes
+	// each segment of a burst alone, with its own ACK decision, instead of
+	// taking a connection's in-order segments as a group
+	// (tcp.Config.GRO).
+	NoGRO bool
 	// AcceptSourceRoute lets in datagrams with a source route option
 	// that ends at this host (Linux's accept_source_route); by default
 	// they are dropped (ipv4.Config.AcceptSourceRoute).
@@ -567,7 +572,7 @@ func (h *Host) addCore(core int) error {
 	var s *Stack // for the exception path's hooks, which run once it exists
 	var exc *exception
 	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans,
-		ModerateRcvbuf: h.cfg.TCPModerateRcvbuf, RmemMax: h.cfg.TCPRmemMax}
+		ModerateRcvbuf: h.cfg.TCPModerateRcvbuf, RmemMax: h.cfg.TCPRmemMax, GRO: !h.cfg.NoGRO}
 	uc := udp.Config{Ports: h.ports}
 	if x := h.cfg.Exception; x != nil {
 		exc = &exception{policy: x.Policy, tx: loop.AddTx(x.Port, q)}

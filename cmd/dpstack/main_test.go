@@ -158,6 +158,12 @@ func TestParseRunFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, c.moderateRcvbuf)
 	assert.Equal(t, 16<<20, c.rmemMax)
+	assert.False(t, c.noGRO, "GRO is on by default")
+	c, err = parseRunFlags(with("--gro", "off"))
+	require.NoError(t, err)
+	assert.True(t, c.noGRO)
+	_, err = parseRunFlags(with("--gro", "maybe"))
+	assert.ErrorContains(t, err, "--gro")
 }
 
 func TestTapIface(t *testing.T) {
