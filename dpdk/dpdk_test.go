@@ -27,6 +27,10 @@ func TestEALArgs(t *testing.T) {
 	args, err = dpdk.EALConfig{Hugepages: dpdk.HugeOn, PCI: []string{"0000:01:00.0"}}.Args()
 	require.NoError(t, err)
 	assert.Equal(t, []string{"dpstack", "-l", "0", "-a", "0000:01:00.0"}, args)
+
+	args, err = dpdk.EALConfig{Lcores: "0@(0-1)", Hugepages: dpdk.HugeOn}.Args()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"dpstack", "--lcores", "0@(0-1)", "--no-pci"}, args)
 }
 
 func TestParseHugeMode(t *testing.T) {

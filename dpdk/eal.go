@@ -47,8 +47,12 @@ func ParseHugeMode(s string) (HugeMode, error) {
 
 // EALConfig are the options EAL starts with.
 type EALConfig struct {
-	// Lcores is EAL's -l core list, e.g. "0" or "0-1". The first is the
-	// main lcore; the others run poll loops. Empty means "0".
+	// Lcores is EAL's -l core list, e.g. "0" or "0-1", each lcore's
+	// thread pinned to the CPU of its number. The first is the main
+	// lcore; the others run poll loops. Empty means "0". A list that
+	// maps lcores to CPU sets, in the syntax of EAL's --lcores (e.g.
+	// "0@(0-1)": lcore 0's thread may run on CPU 0 or 1), goes to EAL as
+	// --lcores: the scheduler then places the thread among its CPUs.
 	Lcores string
 	// MemoryMB is EAL's -m; 0 means 256 without hugepages, EAL's choice
 	// with them.
@@ -80,7 +84,11 @@ func (cfg EALConfig) Args() ([]string, error) {
 	if lcores == "" {
 		lcores = "0"
 	}
-	args := []string{"dpstack", "-l", lcores}
+	opt := "-l"
+	if strings.ContainsAny(lcores, "@()") {
+		opt = "--lcores"
+	}
+	args := []string{"dpstack", opt, lcores}
 	huge := cfg.Hugepages
 	if huge == HugeAuto {
 		huge = HugeOff

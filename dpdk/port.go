@@ -133,6 +133,7 @@ const (
 	RxOffloadRSSHash   = uint64(C.RTE_ETH_RX_OFFLOAD_RSS_HASH)
 	RxOffloadTimestamp = uint64(C.RTE_ETH_RX_OFFLOAD_TIMESTAMP)
 	RxOffloadVLANStrip = uint64(C.RTE_ETH_RX_OFFLOAD_VLAN_STRIP)
+	RxOffloadScatter   = uint64(C.RTE_ETH_RX_OFFLOAD_SCATTER) // frames over several mbufs
 	TxOffloadIPv4Cksum = uint64(C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
 	TxOffloadUDPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 	TxOffloadTCPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
@@ -227,6 +228,7 @@ type DevInfo struct {
 	RETASize            int
 	MinMTU, MaxMTU      int
 	MaxRxPktLen         int // the largest frame the driver takes
+	IfIndex             int // the kernel interface's index, for drivers that have one (net_tap)
 	// KeepsRxMbufs: the mbufs the driver takes from the pool for its
 	// receive rings when the queues are set up stay allocated after the
 	// port is stopped and closed. DPDK 22.11's net_af_xdp fills each
@@ -235,6 +237,18 @@ type DevInfo struct {
 	// (xdp_umem_destroy): nothing refers to them any more, and the pool
 	// counts them in use until it is freed.
 	KeepsRxMbufs bool
+	// PoolIsUMEM: the driver registers the pool's memory with the
+	// kernel as an AF_XDP UMEM and hands the kernel each mbuf by its
+	// offset there, so the pool must be laid out as the UMEM: one page
+	// per mbuf (mbuf.PoolConfig.PageObjects), in one chunk. DPDK 22.11's
+	// net_af_xdp registers the pool's object count times its object size
+	// from the start of the first chunk; with DPDK's default layout,
+	// where no object crosses a page, a 2.4 KB mbuf takes a 4 KB page
+	// without hugepages and 40 % of the pool lay past that length. The
+	// kernel refused those mbufs as invalid transmit descriptors (the
+	// frames never left: XDP_STATISTICS tx_invalid_descs) and dropped
+	// them from the fill ring (lost for good).
+	PoolIsUMEM bool
 }
 
 // linkOffloads holds, by port name, the tx offloads that the binding
@@ -287,7 +301,9 @@ func (p *Port) Info() (DevInfo, error) {
 		MinMTU:              int(di.min_mtu),
 		MaxMTU:              int(di.max_mtu),
 		MaxRxPktLen:         int(di.max_rx_pktlen),
+		IfIndex:             int(di.if_index),
 		KeepsRxMbufs:        C.GoString(di.driver_name) == DriverAFXDP,
+		PoolIsUMEM:          C.GoString(di.driver_name) == DriverAFXDP,
 	}, nil
 }
 
@@ -296,6 +312,9 @@ func (p *Port) Info() (DevInfo, error) {
 // (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN, eth_dev_get_overhead_len's
 // default).
 const etherOverhead = C.RTE_ETHER_HDR_LEN + C.RTE_ETHER_CRC_LEN
+
+// vlanLen is an 802.1Q tag's length: a frame may carry two.
+const vlanLen = C.RTE_VLAN_HLEN
 
 // PortConfig says how to set a port up.
 type PortConfig struct {
@@ -345,12 +364,25 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 	if mtu == 0 {
 		mtu = 1500
 	}
+	// tapMTU is the MTU a net_tap port gets after configuring, when its
+	// driver's check would refuse it (tapmtu.go); 0 when ethdev sets it.
+	tapMTU := 0
 	if frame := mtu + etherOverhead; frame > info.MaxRxPktLen {
-		// ethdev refuses it too, with a bare EINVAL; say why. (DPDK
-		// 22.11's net_tap reports RTE_ETHER_MAX_VLAN_FRAME_LEN, so
-		// 1,500 is its largest MTU.)
-		return Configured{}, fmt.Errorf("dpdk: port %d (%s): MTU %d needs %d-byte frames, the driver takes at most %d: %w",
-			p.id, info.Driver, mtu, frame, info.MaxRxPktLen, syscall.EINVAL)
+		if info.Driver != DriverTap {
+			// ethdev refuses it too, with a bare EINVAL; say why.
+			return Configured{}, fmt.Errorf("dpdk: port %d (%s): MTU %d needs %d-byte frames, the driver takes at most %d: %w",
+				p.id, info.Driver, mtu, frame, info.MaxRxPktLen, syscall.EINVAL)
+		}
+		tapMTU, mtu = mtu, info.MaxRxPktLen-etherOverhead
+	}
+	if room := cfg.Pool.DataRoom() - mbuf.DefaultHeadroom; max(mtu, tapMTU)+etherOverhead+2*vlanLen > room {
+		// A frame larger than one mbuf: received as a chain
+		// (RTE_ETH_RX_OFFLOAD_SCATTER), which the stack takes apart.
+		if info.RxOffloadCapa&RxOffloadScatter == 0 {
+			return Configured{}, fmt.Errorf("dpdk: port %d (%s): MTU %d frames do not fit the pool's %d-byte mbufs, and the driver cannot scatter them: %w",
+				p.id, info.Driver, max(mtu, tapMTU), room, syscall.EINVAL)
+		}
+		got.RxOffloads |= RxOffloadScatter
 	}
 	// net_af_xdp sends each packet from its own mbuf's buffer (tx.h).
 	setTxFlat(p.id, info.Driver == DriverAFXDP)
@@ -380,6 +412,9 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 		if rc := C.dps_txq_setup(C.uint16_t(p.id), C.uint16_t(q), txd, C.uint64_t(driverTx)); rc != 0 {
 			return got, fmt.Errorf("dpdk: port %d tx queue %d: %w", p.id, q, errnoErr(rc))
 		}
+	}
+	if tapMTU != 0 {
+		return got, p.tapMTU(tapMTU, info.IfIndex)
 	}
 	return got, nil
 }

@@ -2,9 +2,11 @@ package mbuf
 
 /*
 #include <stdlib.h>
+#include <unistd.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_mbuf_pool_ops.h>
 
 // ops NULL is the platform's default handler (rte_mbuf_best_mempool_ops).
 static struct rte_mempool *dps_pool_create(const char *name, unsigned n,
@@ -15,6 +17,45 @@ static struct rte_mempool *dps_pool_create(const char *name, unsigned n,
 		priv, room, socket, ops);
 	if (mp == NULL)
 		*err = rte_errno;
+	return mp;
+}
+
+// dps_pool_create_paged is rte_pktmbuf_pool_create_by_ops for a pool
+// whose every object (its mempool header, the rte_mbuf, the private area
+// and the data room) is exactly one page, page-aligned: the data room is
+// what the page leaves, written to *room. RTE_MEMPOOL_F_NO_SPREAD keeps
+// mempool from padding objects to spread them over memory channels.
+static struct rte_mempool *dps_pool_create_paged(const char *name, unsigned n,
+	unsigned cache, uint16_t priv, int socket, const char *ops,
+	uint16_t *room, int *err)
+{
+	const unsigned flags = RTE_MEMPOOL_F_NO_SPREAD;
+	struct rte_mempool_objsz sz;
+	rte_mempool_calc_obj_size(0, flags, &sz);
+	unsigned elt = (unsigned)getpagesize() - sz.header_size;
+	*room = (uint16_t)(elt - sizeof(struct rte_mbuf) - priv);
+	struct rte_mempool *mp = rte_mempool_create_empty(name, n, elt, cache,
+		sizeof(struct rte_pktmbuf_pool_private), socket, flags);
+	if (mp == NULL) {
+		*err = rte_errno;
+		return NULL;
+	}
+	int rc = rte_mempool_set_ops_byname(mp,
+		ops != NULL ? ops : rte_mbuf_best_mempool_ops(), NULL);
+	if (rc == 0) {
+		struct rte_pktmbuf_pool_private pp = {
+			.mbuf_data_room_size = *room,
+			.mbuf_priv_size = priv,
+		};
+		rte_pktmbuf_pool_init(mp, &pp);
+		rc = rte_mempool_populate_default(mp);
+	}
+	if (rc < 0) {
+		*err = -rc;
+		rte_mempool_free(mp);
+		return NULL;
+	}
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
 	return mp;
 }
 
@@ -63,6 +104,15 @@ type PoolConfig struct {
 	// "lf_stack", ...); "" is the platform's default, the multi-producer
 	// ring. See OpsLockFree for when to choose another.
 	Ops string
+	// PageObjects lays the pool out as an AF_XDP UMEM of 4 KiB frames:
+	// each mbuf, its mempool header, private area and data room
+	// together, is exactly one page, page-aligned, and DataRoom is
+	// ignored (the data room is what the page leaves, about 3.8 KiB).
+	// Without it, DPDK keeps each object from crossing a page, which
+	// leaves the rest of the page unused whenever an object is larger
+	// than half of one, and so the pool's objects span more memory
+	// than their number times their size (dpdk.DevInfo.PoolIsUMEM).
+	PageObjects bool
 }
 
 // OpsLockFree is DPDK's lock-free stack handler. The default ring handler
@@ -104,8 +154,16 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		defer C.free(unsafe.Pointer(ops))
 	}
 	var errno C.int
-	mp := C.dps_pool_create(name, C.unsigned(cfg.Size), C.unsigned(cfg.CacheSize),
-		C.uint16_t(privSize), C.uint16_t(room), C.int(cfg.Socket), ops, &errno)
+	var mp *C.struct_rte_mempool
+	if cfg.PageObjects {
+		var paged C.uint16_t
+		mp = C.dps_pool_create_paged(name, C.unsigned(cfg.Size), C.unsigned(cfg.CacheSize),
+			C.uint16_t(privSize), C.int(cfg.Socket), ops, &paged, &errno)
+		room = int(paged)
+	} else {
+		mp = C.dps_pool_create(name, C.unsigned(cfg.Size), C.unsigned(cfg.CacheSize),
+			C.uint16_t(privSize), C.uint16_t(room), C.int(cfg.Socket), ops, &errno)
+	}
 	if mp == nil {
 		how := ""
 		if cfg.Ops != "" {
@@ -128,6 +186,15 @@ func (p *Pool) Ops() string { return C.GoString(&C.rte_mempool_get_ops(p.mp.ops_
 
 // Ptr is the struct rte_mempool pointer, for the driver binding.
 func (p *Pool) Ptr() unsafe.Pointer { return unsafe.Pointer(p.mp) }
+
+// ObjectSize is the memory each mbuf takes in the pool: its mempool
+// header, the rte_mbuf, the private area, the data room and padding.
+func (p *Pool) ObjectSize() int {
+	return int(p.mp.header_size + p.mp.elt_size + p.mp.trailer_size)
+}
+
+// Chunks is the number of separate memory areas the pool's mbufs lie in.
+func (p *Pool) Chunks() int { return int(p.mp.nb_mem_chunks) }
 
 // Size is the number of mbufs in the pool.
 func (p *Pool) Size() int { return int(p.mp.size) }

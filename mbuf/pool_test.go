@@ -2,9 +2,12 @@ package mbuf_test
 
 import (
 	"errors"
+	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,6 +57,38 @@ func TestNewPoolDuplicateName(t *testing.T) {
 	q, err := mbuf.NewPool(mbuf.PoolConfig{Name: "dup", Size: 15, Socket: -1})
 	assert.Nil(t, q)
 	assert.True(t, errors.Is(err, syscall.EEXIST), "%v", err)
+}
+
+// TestPoolPageObjects checks the layout an AF_XDP UMEM needs: every
+// mbuf exactly one page, page-aligned, in one chunk, so that n mbufs span
+// exactly n pages, which is all the UMEM that net_af_xdp registers. The
+// mbufs with the default layout need not: DPDK keeps each from crossing a
+// page, which without hugepages leaves a 2.4 KB mbuf a page of its own.
+func TestPoolPageObjects(t *testing.T) {
+	const n = 1023
+	page := os.Getpagesize()
+	p, err := mbuf.NewPool(mbuf.PoolConfig{Name: "paged", Size: n, Socket: -1, PageObjects: true, DataRoom: 9000})
+	require.NoError(t, err)
+	defer p.Close()
+	assert.Equal(t, page, p.ObjectSize())
+	assert.Equal(t, 1, p.Chunks())
+	assert.Greater(t, p.DataRoom(), mbuf.DefaultDataRoom, "the data room fills the page, whatever DataRoom says")
+
+	bufs := make([]*mbuf.Buf, n)
+	require.True(t, p.AllocBulk(bufs))
+	defer mbuf.FreeBulk(bufs)
+	addrs := make([]uintptr, n)
+	for i, b := range bufs {
+		addrs[i] = uintptr(unsafe.Pointer(b))
+		assert.Equal(t, p.DataRoom()-mbuf.DefaultHeadroom, b.Tailroom())
+	}
+	slices.Sort(addrs)
+	for i, a := range addrs {
+		require.Equal(t, addrs[0]%uintptr(page), a%uintptr(page), "mbuf %d is not at the same place in its page", i)
+		if i > 0 {
+			require.Equal(t, uintptr(page), a-addrs[i-1], "mbufs %d and %d are not a page apart", i-1, i)
+		}
+	}
 }
 
 // TestPoolAccounting runs on each mempool handler a pool may choose.

@@ -233,7 +233,7 @@ func TestFragmentedTCPSegment(t *testing.T) {
 	require.Len(t, out, 1)
 	assert.Equal(t, header.TCPFlagRST, out[0].Flags())
 	assert.Equal(t, uint64(1), lh.h.Stacks()[0].Device().Drops.Get(stat.DropTCPNoSocket))
-	assert.Zero(t, lh.h.Stacks()[0].Device().Drops.Get(stat.DropTCPMultiSeg))
+	assert.Zero(t, lh.h.Stacks()[0].Device().Drops.Get(stat.DropTCPSplitHeader))
 }
 
 // rawSocketsIn opens, inside ns, a raw socket that sends IPv4 packets

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -119,6 +120,11 @@ type Config struct {
 	// full-sized segment); 0 means tcp.DefaultRmemMax, 6 MiB. It may not
 	// exceed tcp.MaxRmemMax.
 	TCPRmemMax int
+	// NoGRO turns receive offload off (ethtool -K gro off): TCP then takes
+	// each segment of a burst alone, with its own ACK decision, instead of
+	// taking a connection's in-order segments as a group
+	// (tcp.Config.GRO).
+	NoGRO bool
 	// AcceptSourceRoute lets in datagrams with a source route option
 	// that ends at this host (Linux's accept_source_route); by default
 	// they are dropped (ipv4.Config.AcceptSourceRoute).
@@ -316,11 +322,16 @@ func (h *Host) driverExtra() int { return max(0, h.rxHeld-h.cfg.Cores*rxDesc) }
 // minSockMem is the fewest mbufs a core's sockets may be limited to.
 const minSockMem = 256
 
-// openPool takes the caller's pool or makes the host's own.
+// openPool takes the caller's pool or makes the host's own, laid out as
+// the port's driver needs it.
 func (h *Host) openPool() error {
+	umem := false
+	if info, err := h.port.Info(); err == nil {
+		umem = info.PoolIsUMEM
+	}
 	if h.cfg.Pool != nil {
 		h.pool = h.cfg.Pool
-		return nil
+		return checkUMEMLayout(h.pool, umem)
 	}
 	ops := h.cfg.PoolOps
 	if ops == "" && (len(h.cfg.Lcores) == 0 || len(h.cfg.Loops) > 0) {
@@ -332,9 +343,24 @@ func (h *Host) openPool() error {
 	// small pool.
 	cache := min(256, h.cfg.PoolSize/2)
 	h.pool, err = mbuf.NewPool(mbuf.PoolConfig{Name: h.cfg.Name + "_pool", Size: h.cfg.PoolSize, CacheSize: cache, Socket: -1, Ops: ops,
-		DataRoom: DataRoomFor(h.cfg.MTU)})
+		DataRoom: DataRoomFor(h.cfg.MTU), PageObjects: umem})
 	h.ownPool = err == nil
-	return err
+	if err != nil {
+		return err
+	}
+	return checkUMEMLayout(h.pool, umem)
+}
+
+// checkUMEMLayout refuses a pool that a driver which takes it for its
+// UMEM (dpdk.DevInfo.PoolIsUMEM) would register only in part: mbufs
+// outside the UMEM are lost to the kernel, silently.
+func checkUMEMLayout(p *mbuf.Pool, umem bool) error {
+	if !umem || p.ObjectSize() == os.Getpagesize() && p.Chunks() == 1 {
+		return nil
+	}
+	return fmt.Errorf("stack: pool %s: the port's driver maps the pool as its AF_XDP UMEM, which needs one page per mbuf in one memory chunk "+
+		"(mbuf.PoolConfig.PageObjects; give EAL more memory if the chunk did not fit): %d-byte mbufs in %d chunks: %w",
+		p.Name(), p.ObjectSize(), p.Chunks(), syscall.EINVAL)
 }
 
 func (h *Host) setupPort() error {
@@ -459,7 +485,7 @@ func (h *Host) steering() *rss.Steering {
 		return nil
 	}
 	info, err := h.port.Info()
-	if err != nil || info.Driver == "net_tap" {
+	if err != nil || info.Driver == dpdk.DriverTap {
 		return nil
 	}
 	c, err := h.port.RSS()
@@ -546,7 +572,7 @@ func (h *Host) addCore(core int) error {
 	var s *Stack // for the exception path's hooks, which run once it exists
 	var exc *exception
 	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans,
-		ModerateRcvbuf: h.cfg.TCPModerateRcvbuf, RmemMax: h.cfg.TCPRmemMax}
+		ModerateRcvbuf: h.cfg.TCPModerateRcvbuf, RmemMax: h.cfg.TCPRmemMax, GRO: !h.cfg.NoGRO}
 	uc := udp.Config{Ports: h.ports}
 	if x := h.cfg.Exception; x != nil {
 		exc = &exception{policy: x.Policy, tx: loop.AddTx(x.Port, q)}

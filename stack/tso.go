@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/stack/netdev"
 )
 
@@ -15,7 +16,7 @@ func (h *Host) tsoMTU() int {
 	if !h.features().Has(netdev.TxTSO) {
 		return 0
 	}
-	if info, err := h.port.Info(); err == nil && info.Driver == "net_tap" {
+	if info, err := h.port.Info(); err == nil && info.Driver == dpdk.DriverTap {
 		return h.cfg.MTU - netdev.HardHeaderLen(h.cfg.VLAN, h.features())
 	}
 	return h.cfg.MTU

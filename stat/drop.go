@@ -58,7 +58,7 @@ const (
 	// SKB_DROP_REASON_TCP_* names where one exists.
 	DropTCPTruncated      // shorter than a TCP header
 	DropTCPBadOffset      // data offset below 5 words or past the segment
-	DropTCPMultiSeg       // a segment spread over several mbufs
+	DropTCPSplitHeader    // a segment whose TCP header runs past its first mbuf
 	DropTCPBadChecksum    // checksum mismatch
 	DropTCPBadFlags       // an illegal flag combination: SYN with FIN
 	DropTCPBadOptions     // an option of length 0, 1 or past the header
@@ -151,7 +151,7 @@ var dropNames = [NumDropReasons]string{
 	DropKNITxFull:         "kni_tx_full",
 	DropTCPTruncated:      "tcp_truncated",
 	DropTCPBadOffset:      "tcp_bad_data_offset",
-	DropTCPMultiSeg:       "tcp_multi_segment",
+	DropTCPSplitHeader:    "tcp_split_header",
 	DropTCPBadChecksum:    "tcp_bad_checksum",
 	DropTCPBadFlags:       "tcp_bad_flags",
 	DropTCPBadOptions:     "tcp_bad_options",

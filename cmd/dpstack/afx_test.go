@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ import (
 // through DPDK's AF_PACKET and AF_XDP drivers, the ports that need no
 // NIC, with the kernel on the other end as the peer (README "Deployment
 // shapes"). Each pings dpstack, curls its HTTP hello, runs "ab -n 20000
-// -k" against it ten times, and stops it with SIGINT: it must exit 0, so
+// -k" against it ten times, opens 300 connections that never read, and
+// stops it with SIGINT: it must exit 0, so
 // its close found every mbuf back in the pool (net_af_xdp's fill ring,
 // which DPDK 22.11 never returns, is the driver's: stack.Host.Close).
 func TestAFPacket(t *testing.T) { testVethPort(t, "net_af_packet0", "p", "198.18.50") }
@@ -81,6 +83,20 @@ func testVethPort(t *testing.T, dev, tag, net string) {
 		require.Regexp(t, done, out, "ab run %d", i)
 		require.Regexp(t, failed, out, "ab run %d", i)
 	}
+
+	// 300 connections that send to the echo service and never read,
+	// with the kernel's receive buffers: what the stack echoes fills
+	// them, so it sends from mbufs all over its pool. Over net_af_xdp
+	// with a pool not laid out as its UMEM (mbuf.PoolConfig.PageObjects),
+	// the kernel dropped every frame in an mbuf past the UMEM's end: the
+	// SYN-ACKs stopped leaving after about a hundred connections, and the
+	// fill ring lost mbufs for good.
+	crowd := startRole(t, ctx, r, "wide-crowd", net+".2:7", strconv.Itoa(crowdSize))
+	crowd.expect(t, fmt.Sprintf("opened %d", crowdSize))
+	out, err = r.ns.Output(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "1", net+".2")
+	assert.NoError(t, err, "ping during the crowd: %s", out)
+	crowd.stdin.Close()
+	require.NoError(t, crowd.cmd.Wait())
 
 	body := r.metrics(t)
 	for _, reason := range []string{"tcp_bad_checksum", "ip_bad_checksum"} {

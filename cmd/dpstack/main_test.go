@@ -158,6 +158,12 @@ func TestParseRunFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, c.moderateRcvbuf)
 	assert.Equal(t, 16<<20, c.rmemMax)
+	assert.False(t, c.noGRO, "GRO is on by default")
+	c, err = parseRunFlags(with("--gro", "off"))
+	require.NoError(t, err)
+	assert.True(t, c.noGRO)
+	_, err = parseRunFlags(with("--gro", "maybe"))
+	assert.ErrorContains(t, err, "--gro")
 }
 
 func TestTapIface(t *testing.T) {
@@ -395,14 +401,20 @@ func curlHello(t *testing.T, ctx context.Context, ns *netns.NS, addr string, arg
 // beside the writer).
 func echoMiB(t *testing.T, ctx context.Context, ns *netns.NS, addr string) {
 	t.Helper()
+	echoBytes(t, ctx, ns, addr, 1<<20)
+}
+
+// echoBytes is echoMiB with n bytes.
+func echoBytes(t *testing.T, ctx context.Context, ns *netns.NS, addr string, n int) {
+	t.Helper()
 	out, err := ns.Output(ctx, "bash", "-c", `set -e -o pipefail
-head -c 1048576 /dev/urandom > "$0"
+head -c $2 /dev/urandom > "$0"
 exec 3<>/dev/tcp/$1/7
-timeout 20 head -c 1048576 <&3 | sha256sum > "$0.echo" &
+timeout 60 head -c $2 <&3 | sha256sum > "$0.echo" &
 cat "$0" >&3
 wait $!
 exec 3>&-
-sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"), addr)
+sha256sum < "$0" | cmp - "$0.echo" && echo same`, filepath.Join(t.TempDir(), "data"), addr, fmt.Sprint(n))
 	require.NoError(t, err, out)
 	assert.Equal(t, "same\n", out)
 }

@@ -26,7 +26,7 @@ const roleEnv = "DPSTACK_TEST_ROLE"
 // runRole plays role against the address and count in os.Args and
 // returns the exit status.
 func runRole(role string) int {
-	roles := map[string]func(addr string, n int) error{"crowd": crowd, "tiny-crowd": tinyCrowd, "mass-close": massClose, "over-limit": overLimit, "mcast-echo": mcastEcho, "vlan-shim": vlanShim}
+	roles := map[string]func(addr string, n int) error{"crowd": crowd, "tiny-crowd": tinyCrowd, "wide-crowd": wideCrowd, "mass-close": massClose, "over-limit": overLimit, "mcast-echo": mcastEcho, "vlan-shim": vlanShim}
 	for name, play := range proxyRoles {
 		roles[name] = play
 	}
@@ -54,22 +54,30 @@ const crowdSize = 300
 // receive buffer, writes on all of them without ever reading, prints
 // "opened N" once they are up, and holds them until its stdin closes (or
 // a minute passes); closing them with unread data then resets them.
-func crowd(addr string, n int) error { return crowdMSS(addr, n, 0) }
+func crowd(addr string, n int) error { return crowdWith(addr, n, 0, 4096) }
 
 // tinyMSS is the smallest MSS Linux lets a socket set (TCP_MIN_MSS).
 const tinyMSS = 88
 
 // tinyCrowd is a crowd whose connections send tinyMSS-byte segments: each
 // costs the receiver a whole mbuf for 88 bytes.
-func tinyCrowd(addr string, n int) error { return crowdMSS(addr, n, tinyMSS) }
+func tinyCrowd(addr string, n int) error { return crowdWith(addr, n, tinyMSS, 4096) }
 
-// crowdMSS is crowd with the connections' MSS set to mss (TCP_MAXSEG)
-// unless it is 0.
-func crowdMSS(addr string, n, mss int) error {
+// wideCrowd is a crowd whose connections keep the kernel's receive
+// buffers: the echo service sends each of them as much as the kernel
+// takes before it stops reading, so the stack transmits from mbufs all
+// over its pool.
+func wideCrowd(addr string, n int) error { return crowdWith(addr, n, 0, 0) }
+
+// crowdWith is crowd with the connections' MSS set to mss (TCP_MAXSEG)
+// and their receive buffer to rcvbuf (SO_RCVBUF), each unless it is 0.
+func crowdWith(addr string, n, mss, rcvbuf int) error {
 	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			if rcvbuf > 0 {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			}
 			if serr == nil && mss > 0 {
 				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, mss)
 			}

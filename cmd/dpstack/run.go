@@ -247,6 +247,7 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 
 		TCPModerateRcvbuf: c.moderateRcvbuf,
 		TCPRmemMax:        c.rmemMax,
+		NoGRO:             c.noGRO,
 
 		AcceptSourceRoute: c.sourceRoute,
 		Exception:         exc,

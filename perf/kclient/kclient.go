@@ -32,9 +32,10 @@ const (
 )
 
 // placement is where a row's server and clients run. The zero placement
-// leaves both to the scheduler, as a user would; the others put the
-// server on CPU 0 (dpstack's lcore is there in every row; kserve runs
-// under taskset) and every client on cpu. Whether a client shares the
+// leaves both to the scheduler, as a user would (dpstack's lcore may run
+// on every CPU, dpstackLcores); the others put the server on CPU 0
+// (dpstack's lcore with --cores, kserve under taskset) and every client
+// on cpu. Whether a client shares the
 // server's CPU decides, on a VM whose idle CPUs halt, whether each
 // exchange pays for waking a halted CPU twice (README, "Idle policies"),
 // and the scheduler's choice can go either way from one run to the next:

@@ -192,7 +192,7 @@ func startHAProxy(ctx context.Context, b *bins) (*target, error) {
 // given, listening on its address and forwarding to a backend in its
 // namespace, behind the TAP's kernel side.
 func startDpstackProxy(ctx context.Context, b *bins, idle string) (*target, error) {
-	t, err := startDpstackCmd(ctx, b, idle, "", "proxy",
+	t, err := startDpstackCmd(ctx, b, idle, "", serverCPU, "proxy",
 		"--listen", dpstackAddr+":"+httpPort, "--upstream", dpstackPeerAddr+":"+httpPort)
 	if err != nil {
 		return nil, err

@@ -117,7 +117,7 @@ func RunSockperf(ctx context.Context, c Config) (*SockperfReport, error) {
 	rep.Notes = append(rep.Notes,
 		fmt.Sprintf("sockperf ping-pong -m %s -t %d, UDP and --tcp; latencies are sockperf's, half the round trip; ratios against the kernel row with the same placement",
 			sockperfMsgSize, sockperfSeconds(c.Limits)),
-		"placements: the rows without one leave server and client to the scheduler, whose choice can change the kernel's latency several-fold from one run to the next; "+
+		"placements: the rows without one leave server and client to the scheduler (dpstack's lcore may run on every CPU: --cores 0@(0-N)), whose choice can change the kernel's latency several-fold from one run to the next; "+
 			"the others pin the server (sockperf server under taskset, dpstack's lcore with --cores) on CPU "+serverCPU+" and the client on the CPU named",
 		fmt.Sprintf("floor: dpdk-testpmd --forward-mode=5tswap on a TAP of its own (--no-huge, its own --file-prefix, forwarding on lcore 1) sends each datagram back with addresses and ports swapped: "+
 			"the TAP's kernel crossings and a DPDK poll, with no stack. sockperf takes no such reply (the message comes back with its client flag still set; it reports no messages received), "+

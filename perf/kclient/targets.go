@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 )
 
@@ -89,16 +90,19 @@ func startVeth(cliCPU string) (*target, error) {
 	return t, nil
 }
 
-// startDpstack runs "dpstack run" on net_tap with the idle policy given,
-// its loop on serverCPU; it creates its namespace itself and removes it
-// when it stops. With a cpu, the clients run on that CPU only.
+// startDpstack runs "dpstack run" on net_tap with the idle policy given;
+// it creates its namespace itself and removes it when it stops. With a
+// cpu, the clients run on that CPU only and dpstack's loop on serverCPU;
+// without one, all of them go where the scheduler puts them
+// (dpstackLcores).
 func startDpstack(ctx context.Context, b *bins, idle, cpu string) (*target, error) {
-	return startDpstackCmd(ctx, b, idle, cpu, "run")
+	return startDpstackCmd(ctx, b, idle, cpu, dpstackLcores(cpu), "run")
 }
 
 // startDpstackCmd is startDpstack for any dpstack subcommand that takes
-// run's device flags: sub, then those flags, then args.
-func startDpstackCmd(ctx context.Context, b *bins, idle, cpu, sub string, args ...string) (*target, error) {
+// run's device flags, its loop on lcores (--cores): sub, then those
+// flags, then args.
+func startDpstackCmd(ctx context.Context, b *bins, idle, cpu, lcores, sub string, args ...string) (*target, error) {
 	if b.dpstackErr != nil {
 		return nil, b.dpstackErr
 	}
@@ -122,8 +126,20 @@ func startDpstackCmd(ctx context.Context, b *bins, idle, cpu, sub string, args .
 	cmd := exec.Command(b.dpstack, append([]string{sub, "--vdev", "net_tap0,iface=" + dpstackIf,
 		"--addr", dpstackAddr + "/24", "--netns", dpstackNS, "--peer-addr", dpstackPeerAddr + "/24",
 		"--metrics", metrics, "--file-prefix", prefix, "--status-interval", "0",
-		"--idle", idle, "--cores", serverCPU}, args...)...)
+		"--idle", idle, "--cores", lcores}, args...)...)
 	return t.serve(ctx, "dpstack", cmd, filepath.Join(b.dir, "dpstack-"+sub+"-"+idle+".log"), "dpstack up")
+}
+
+// dpstackLcores is dpstack's --cores for a target whose clients run on
+// cpu: its one lcore pinned to serverCPU as the kernel's server is, or,
+// when the clients are left to the scheduler, free to run on every CPU
+// (EAL's lcore@(cpu set) syntax) as the kernel's server is then: the
+// scheduler may put it beside its client, as it may the kernel's pair.
+func dpstackLcores(cpu string) string {
+	if cpu != "" {
+		return serverCPU
+	}
+	return fmt.Sprintf("0@(0-%d)", runtime.NumCPU()-1)
 }
 
 // serve starts the target's server (startServer's arguments) and waits

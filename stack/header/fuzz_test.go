@@ -47,6 +47,33 @@ func FuzzParseIPv4(f *testing.F) {
 	})
 }
 
+// FuzzParseIPv4Chain: a packet split anywhere after its header, its first
+// part parsed with the whole packet's length, parses as the whole does,
+// the view cut where the first part ends; split inside the header, it is
+// refused.
+func FuzzParseIPv4Chain(f *testing.F) {
+	fr := frame()
+	f.Add(fr[header.EthernetLen:], uint16(20))
+	f.Add(fr[header.EthernetLen:], uint16(21))
+	f.Add(fr[header.EthernetLen:], uint16(7))
+	f.Add([]byte{0x46, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2, 1, 1, 1, 0, 0xff, 0, 0, 0}, uint16(24))
+	f.Fuzz(func(t *testing.T, b []byte, cut uint16) {
+		k := int(cut) % (len(b) + 1)
+		whole, werr := header.ParseIPv4(b)
+		h, perr := header.ParseIPv4Chain(b[:k], len(b))
+		if werr == header.IPv4OK && k >= whole.HeaderLen() {
+			require.Equal(t, header.IPv4OK, perr)
+			require.True(t, bytes.Equal(whole[:min(len(whole), k)], h))
+			return
+		}
+		if perr == header.IPv4OK {
+			// Accepted from its first part: the whole agrees.
+			require.Equal(t, header.IPv4OK, werr)
+			require.LessOrEqual(t, int(h.TotalLen()), len(b))
+		}
+	})
+}
+
 // FuzzParseTCP: any input parses without panic; an accepted view keeps the
 // offset invariants, and re-encoding its fields rebuilds its fixed header.
 func FuzzParseTCP(f *testing.F) {

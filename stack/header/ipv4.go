@@ -93,23 +93,31 @@ func (e IPv4Error) String() string {
 // headers) and returns a view truncated to Total Length, so that link-layer
 // padding is not taken for payload. It does not verify the header checksum,
 // which a NIC may already have checked: call IsChecksumValid for that.
-func ParseIPv4(b []byte) (IPv4, IPv4Error) {
-	if len(b) < IPv4MinLen {
+func ParseIPv4(b []byte) (IPv4, IPv4Error) { return ParseIPv4Chain(b, len(b)) }
+
+// ParseIPv4Chain is ParseIPv4 for a packet of pktLen bytes whose first
+// segment, first, holds the header (a frame the port scattered over
+// several buffers): Total Length is checked against the whole packet,
+// and the view covers the header and as much of the datagram as first
+// holds, as for a reassembled datagram, so len(view) may be less than
+// TotalLen.
+func ParseIPv4Chain(first []byte, pktLen int) (IPv4, IPv4Error) {
+	if len(first) < IPv4MinLen {
 		return nil, IPv4TooShort
 	}
-	h := IPv4(b)
+	h := IPv4(first)
 	if h.Version() != IPv4Version {
 		return nil, IPv4BadVersion
 	}
 	hl := h.HeaderLen()
-	if hl < IPv4MinLen || hl > len(b) {
+	if hl < IPv4MinLen || hl > len(first) {
 		return nil, IPv4BadIHL
 	}
 	tl := int(h.TotalLen())
-	if tl < hl || tl > len(b) {
+	if tl < hl || tl > pktLen {
 		return nil, IPv4BadTotalLen
 	}
-	return h[:tl], IPv4OK
+	return h[:min(tl, len(first))], IPv4OK
 }
 
 // Version returns the Version field.

@@ -16,9 +16,12 @@
 // device) or freed through the device: counted under a stat.DropReason when
 // dropped, uncounted when consumed.
 //
-// Receive is single-segment: the port is run without scatter rx, so a
-// packet's headers and data are all in its first segment. A packet whose
-// Total Length runs past its first segment is dropped as a bad total length.
+// A received packet's headers are in its first segment. Its data may run
+// on into more: a port whose frames are larger than its pool's buffers
+// receives them scattered over several (RTE_ETH_RX_OFFLOAD_SCATTER, jumbo
+// frames in 2 KiB mbufs), and Total Length is checked against the whole
+// chain (header.ParseIPv4Chain). The ip view a handler gets then covers
+// the first segment, as for a reassembled datagram below.
 //
 // Fragments (reasm.go, Linux ip_fragment.c) wait in per-core reassembly
 // queues keyed by source, destination, protocol and identification; with
@@ -30,11 +33,11 @@
 // header and the first segment only; Total Length is the whole datagram's.
 // Consumers that read more than the first segment must walk the chain:
 // ICMP does (the echo checksum is summed over every segment, and the reply
-// is fragmented from the request's own buffers). TCP reads one segment:
+// is fragmented from the request's own buffers). TCP prefers one segment:
 // the stack asks for its datagrams linear (Layer.Linearize), so a segment
-// that a router fragmented is copied into one mbuf, which holds any
-// segment of a 1,500-byte path; a larger one stays a chain, which TCP
-// drops (stat.DropTCPMultiSeg).
+// that a router fragmented is copied into one mbuf when it fits one; a
+// larger one stays a chain, which TCP queues one segment at a time
+// (tcp/chain.go).
 //
 // Output sends a datagram larger than the route's MTU as fragments when DF
 // is clear (fragment.go, ip_do_fragment): each is a fresh header mbuf

@@ -25,7 +25,9 @@ var parseDrops = [header.NumIPv4Errors]stat.DropReason{
 // draws a protocol unreachable (SendError).
 func (l *Layer) Input(b *mbuf.Buf) {
 	l.stats.InReceives.Inc()
-	ip, perr := header.ParseIPv4(b.Bytes())
+	// A frame the port scattered over several mbufs (jumbo frames in
+	// small buffers) has its headers in the first.
+	ip, perr := header.ParseIPv4Chain(b.Bytes(), b.Len())
 	if perr != header.IPv4OK {
 		l.stats.InHdrErrors.Inc()
 		l.dev.Drop(b, parseDrops[perr])
@@ -82,9 +84,13 @@ func (l *Layer) Input(b *mbuf.Buf) {
 		return
 	}
 	// Cut the link padding off the tail (Ethernet pads to 60 bytes; a
-	// reassembled chain has none, and Trim leaves a chain alone) and
-	// strip the IP header: the handler sees the transport segment only.
-	b.Trim(len(ip))
+	// reassembled chain has none) and strip the IP header: the handler
+	// sees the transport segment only.
+	if b.Segments() == 1 {
+		b.Trim(len(ip))
+	} else {
+		b.TrimChain(int(ip.TotalLen()))
+	}
 	b.Pull(ip.HeaderLen())
 	l.stats.InDelivers.Inc()
 	h(b, ip)

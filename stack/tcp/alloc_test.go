@@ -139,9 +139,17 @@ func BenchmarkRequestResponse(b *testing.B) {
 }
 
 // BenchmarkBulk moves data one way between two stacks and reports the
-// rate (bytes per second of one goroutine driving both stacks).
+// rate (bytes per second of one goroutine driving both stacks), with the
+// receiver's GRO on and off.
 func BenchmarkBulk(b *testing.B) {
+	b.Run("gro", func(b *testing.B) { bulk(b, true) })
+	b.Run("nogro", func(b *testing.B) { bulk(b, false) })
+}
+
+// bulk is BenchmarkBulk with the receiver's GRO on or off.
+func bulk(b *testing.B, gro bool) {
 	p := newPair(b)
+	p.tb().SetGRO(gro)
 	c := p.connect(80)
 	chunk := pattern(64*1024, 3)
 	buf := make([]byte, 64*1024)

@@ -38,24 +38,38 @@ const (
 // (RxL4CksumGood, as a NIC with checksum offload gives). The 64-byte
 // offloaded case is the stack's cost per packet; the rest of "mss" is
 // per byte (the checksum, and the peer's copy into its mbufs, which the
-// timing includes).
+// timing includes). "jumbo_chain" is a host at MTU 9000 taking
+// full-sized 8,960-byte segments that arrive as chains of five mbufs, as
+// a port scatters them into 2 KiB buffers (tcp/chain.go), the checksum's
+// verdict given, 4 a turn (what the window takes). Each case runs with
+// receive offload on, as hosts run by default (one group and one ACK per
+// burst, tcp/gro.go), and off ("_nogro": each segment alone, an ACK for
+// every second).
 func BenchmarkDispatchTCP(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		payload int // 0: the MSS
 		offload bool
 	}{{"mss", 0, false}, {"mss_offload", 0, true}, {"64B", 64, false}, {"64B_offload", 64, true}} {
-		b.Run(c.name, func(b *testing.B) { dispatchTCP(b, c.payload, c.offload) })
+		b.Run(c.name, func(b *testing.B) { dispatchTCP(b, c.payload, c.offload, 1, true) })
+		b.Run(c.name+"_nogro", func(b *testing.B) { dispatchTCP(b, c.payload, c.offload, 1, false) })
 	}
+	b.Run("jumbo_chain", func(b *testing.B) { dispatchTCP(b, 0, true, 5, true) })
 }
 
 // dispatchTCP is BenchmarkDispatchTCP's case of segments of payload bytes
-// (0: the MSS), with the checksum's verdict offloaded or not.
-func dispatchTCP(b *testing.B, payload int, offload bool) {
-	pr := newPeer(b)
+// (0: the MSS), with the checksum's verdict offloaded or not, each frame
+// in segs mbufs (more than one: a host at MTU 9000, full-sized segments),
+// and receive offload on or off.
+func dispatchTCP(b *testing.B, payload int, offload bool, segs int, gro bool) {
+	pr, mss := newPeer(b), uint16(1460)
+	if segs > 1 {
+		pr, mss = newPeerMTU(b, 9000), 8960
+	}
+	pr.tcp().SetGRO(gro)
 	// No timestamps, so the template needs no per-packet TSval; window
 	// scaling keeps the peer's advertised window out of the way.
-	rc := pr.dial(5001, 1000, stacktest.Options(stacktest.OptMSS(1460), stacktest.OptSACKPerm(), stacktest.OptWS(7)))
+	rc := pr.dial(5001, 1000, stacktest.Options(stacktest.OptMSS(mss), stacktest.OptSACKPerm(), stacktest.OptWS(7)))
 	size := rc.s.Info().MSS
 	require.Positive(b, size)
 	if payload > 0 {
@@ -76,8 +90,16 @@ func dispatchTCP(b *testing.B, payload int, offload bool) {
 	consumed := 0
 	consume := func(data []byte) int { consumed += len(data); return len(data) }
 
+	// piece is how much of the frame each mbuf of a chain holds. Jumbo
+	// segments come 4 a turn, what the receive window takes at once.
+	piece := (len(frame) + segs - 1) / segs
+	burst := dispatchBurst
+	if segs > 1 {
+		burst = 4
+	}
+	tails := mbuf.NewBurst(burst * (segs - 1))
 	loop := pr.h.Stacks()[0].Loop()
-	in := mbuf.NewBurst(dispatchBurst)
+	in := mbuf.NewBurst(burst)
 	acks := mbuf.NewBurst(dispatchBurst)
 	base := stacktest.InUse(pr.h)
 	peerBase := pr.pool.InUse()
@@ -96,13 +118,19 @@ func dispatchTCP(b *testing.B, payload int, offload bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for sent < b.N {
-		if !pr.pool.AllocBulk(in) {
+		if !pr.pool.AllocBulk(in) || !pr.pool.AllocBulk(tails) {
 			b.Fatalf("peer pool exhausted after %d packets", sent)
 		}
-		for _, m := range in {
-			f := m.Put(len(frame))
+		for i, m := range in {
+			f := m.Put(min(len(frame), piece))
 			copy(f, frame)
 			patch(f, seq)
+			last := m
+			for j, t := range tails[i*(segs-1) : (i+1)*(segs-1)] {
+				from := (j + 1) * piece
+				copy(t.Put(min(len(frame)-from, piece)), frame[from:])
+				last = m.AppendSeg(last, t)
+			}
 			if offload {
 				m.SetOlFlags(mbuf.RxL4CksumGood)
 			}

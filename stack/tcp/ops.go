@@ -375,8 +375,9 @@ func (s *Sock) RecvEnd() (ended bool, err error) {
 // worth at a time, while fn consumes all it is given and more is queued;
 // fn returns how many bytes it consumed. It returns the total consumed,
 // and sends a window update when reading opened the window enough. The
-// slice is valid only during fn. (Received segments are single mbufs; a
-// multi-segment packet, which TCP never queues, would stop the walk.)
+// slice is valid only during fn. A segment that arrived as a chain was
+// queued one mbuf at a time (chain.go), so fn gets one slice per mbuf;
+// the queue holds nothing else.
 func (s *Sock) ReadView(fn func(data []byte) int) int {
 	q := &s.ReceiveQueue
 	total := 0

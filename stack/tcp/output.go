@@ -531,12 +531,15 @@ func (s *Sock) scheduleAck(now bool) {
 // as small as dpstack's that would delay the ACK of every second segment
 // until the reader runs, so dpstack follows the RFCs.)
 func (s *Sock) ackSndCheck() {
-	if !s.ackPending || s.ackLater {
+	if !s.ackPending {
 		return
 	}
 	if s.ackNow || !s.ofo.Empty() || int(s.rcv.wup.Size(s.rcv.nxt)) > s.rcvMSS {
 		s.sendAck()
 		return
+	}
+	if s.ackLater {
+		return // held for the end of the turn already
 	}
 	if s.quick > 0 && !s.pingpong {
 		s.deferAck()
@@ -553,7 +556,7 @@ func (s *Sock) ackSndCheck() {
 // when it rides on another (Linux holds the handshake's ACK back for the
 // same reason while a write is pending, sk_write_pending in
 // tcp_rcv_synsent_state_process). The next segment to arrive for the
-// socket sends it first (doRcv), so every segment still gets its ACK.
+// socket sends it first (Input), so every segment still gets its ACK.
 func (s *Sock) deferAck() {
 	s.ackLater = true
 	s.proto.ackLater = append(s.proto.ackLater, s)
@@ -711,6 +714,7 @@ func (s *Sock) sendDupAck(g *segment) {
 		end := seqnum.Min(g.end(), s.rcv.nxt)
 		s.setDSACK(g.seq, end)
 		s.incrQuickack()
+		s.groLossSeen()
 	}
 	if !s.oowLimited(g) {
 		s.sendAck()

@@ -390,6 +390,20 @@ func TestQuickAckDeferredToTurnEnd(t *testing.T) {
 	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq), stacktest.PayloadLen(0))
 	pr.expectNone()
 
+	// The same when the second starts a GRO group (no PSH): the held ACK
+	// goes before the group is taken.
+	require.NoError(t, rc.s.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1))
+	first = rc.seg(fACK|fPSH, []byte("three"))
+	rc.seq += 5
+	second = rc.seg(fACK, []byte("four"))
+	rc.seq += 4
+	pr.inject(pr.frame(first))
+	pr.inject(pr.frame(second))
+	pr.poll(1)
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq-4), stacktest.PayloadLen(0))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq), stacktest.PayloadLen(0))
+	pr.expectNone()
+
 	// A reply in the same turn carries the ACK.
 	rc.s.RecvMsg(make([]byte, 64), 0)
 	rc.s.Callbacks = &replier{s: rc.s}

@@ -48,6 +48,7 @@ func (s *Sock) dataQueue(g *segment) {
 		// Every byte is old: a retransmission. D-SACK it and ACK now.
 		if g.dataLen > 0 {
 			s.setDSACK(seq, end)
+			s.groLossSeen()
 		}
 		s.scheduleAck(true)
 		s.dropSeg(g, stat.DropTCPOldData)
@@ -55,7 +56,7 @@ func (s *Sock) dataQueue(g *segment) {
 		// Overlaps the left edge: D-SACK the old part, keep the new.
 		s.setDSACK(seq, s.rcv.nxt)
 		n := int(seq.Size(s.rcv.nxt))
-		b.Pull(n)
+		b.PullChain(n)
 		g.dataLen -= n
 		s.queueInOrder(g, end, fin)
 	case !seq.LessThan(s.rcv.nxt.Add(seqnum.Size(s.rcvWindow()))):
@@ -71,26 +72,11 @@ func (s *Sock) dataQueue(g *segment) {
 // (tcp_try_coalesce), advances RCV.NXT, takes a FIN, and moves up what the
 // out-of-order queue holds next.
 func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
-	b := g.b
 	if g.dataLen > 0 {
 		s.eventDataRecv()
-		if !s.coalesce(b) {
-			if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcv.nxt) {
-				s.collapse()
-				if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
-					// No room even packed: drop, unacknowledged; the
-					// peer retransmits once the reader (or, for the
-					// core's limit, any socket) makes space.
-					s.scheduleAck(true)
-					s.dropSeg(g, s.memDropReason(size, stat.DropTCPRcvMem))
-					return
-				}
-			}
-			s.ChargeR(b)
-			s.ReceiveQueue.PushBack(b)
+		if !s.rcvQueue(g) {
+			return
 		}
-		g.b = nil
-		s.wake(evData)
 	}
 	s.rcv.nxt = end
 	if g.dataLen > 0 {
@@ -115,6 +101,35 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 	}
 }
 
+// rcvQueue puts the data of g, in order, on the receive queue, or drops
+// it when the receive buffer has no room even once packed, and reports
+// whether it queued it.
+func (s *Sock) rcvQueue(g *segment) bool {
+	b := g.b
+	if !s.coalesce(b) {
+		if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcv.nxt) {
+			s.collapse()
+			if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
+				// No room even packed: drop, unacknowledged; the peer
+				// retransmits once the reader (or, for the core's
+				// limit, any socket) makes space.
+				s.scheduleAck(true)
+				s.dropSeg(g, s.memDropReason(size, stat.DropTCPRcvMem))
+				return false
+			}
+		}
+		if b.Segments() == 1 {
+			s.ChargeR(b)
+			s.ReceiveQueue.PushBack(b)
+		} else {
+			s.queueChain(b)
+		}
+	}
+	g.b = nil
+	s.wake(evData)
+	return true
+}
+
 // coalesce copies b's data onto the tail of the receive queue when it fits
 // in the tail's room and the tail's buffer is ours alone, and frees b
 // (tcp_try_coalesce): many small segments then cost one buffer, which
@@ -122,7 +137,7 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 func (s *Sock) coalesce(b *mbuf.Buf) bool {
 	tail := s.ReceiveQueue.Back()
 	n := b.Len()
-	if tail == nil || tail.Segments() != 1 || tail.Tailroom() < n || tail.RefCount() != 1 {
+	if tail == nil || tail.Segments() != 1 || b.Segments() != 1 || tail.Tailroom() < n || tail.RefCount() != 1 {
 		return false
 	}
 	copy(tail.Put(n), b.Bytes())
@@ -204,6 +219,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 	b := g.b
 	q := &s.ofo
 	s.scheduleAck(true)
+	s.groLossSeen()
 	// Find the last segment starting at or before seq.
 	var prev *mbuf.Buf
 	for x := q.Back(); x != nil; x = q.PrevOf(x) {
@@ -223,7 +239,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 		if pc.endSeq.GreaterThan(seq) {
 			n := int(seq.Size(pc.endSeq))
 			s.setDSACK(seq, pc.endSeq)
-			b.Pull(min(n, b.Len()))
+			b.PullChain(min(n, b.Len()))
 			seq = pc.endSeq
 		}
 	}
@@ -242,7 +258,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 			// Overlaps the new one's tail: keep the old, trim the new.
 			s.extendDSACK(nc.seq, seqnum.Min(end, nc.endSeq))
 			keep := int(seq.Size(nc.seq))
-			b.Trim(keep)
+			b.TrimChain(keep)
 			end = nc.seq
 			fin = false
 			break
@@ -264,26 +280,18 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 		s.dropSeg(g, s.memDropReason(size, stat.DropTCPOFOMem))
 		return
 	}
-	c := cbOf(b)
-	c.seq, c.endSeq = seq, end
-	c.flags = 0
-	if fin {
-		c.flags = flagFIN
-	}
-	s.ChargeR(b)
-	if prev != nil && prev == q.Back() || q.Empty() {
-		q.PushBack(b)
-	} else {
-		// Insert before the first segment starting after seq.
-		var at *mbuf.Buf
+	// After the last segment starting before seq.
+	at := q.Back()
+	if prev == nil || prev != at {
+		at = nil
 		for x := q.Back(); x != nil; x = q.PrevOf(x) {
 			if cbOf(x).seq.LessThan(seq) {
 				at = x
 				break
 			}
 		}
-		q.InsertAfter(at, b)
 	}
+	s.insertOFO(at, b, seq, fin)
 	g.b = nil
 	p.stats.OFOQueue.Inc()
 	s.addSACK(seq, end)

@@ -46,15 +46,11 @@ func (g *segment) end() seqnum.Value { return g.seq.Add(g.segLen()) }
 // are made once (ARCHITECTURE.md §8): a header of at least 20 bytes whose Data Offset
 // is at least 5 words and within the segment (RFC 9293 §3.1), the
 // checksum (RFC 9293 §3.1, MUST-2/3: a bad one is dropped silently), no SYN
-// with FIN, and a well-formed option list (RFC 9293 §3.1 MUST-7).
+// with FIN, and a well-formed option list (RFC 9293 §3.1 MUST-7). b may
+// be a chain whose first mbuf holds the header (chain.go).
 func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
-	if b.Segments() != 1 {
-		p.stats.InErrs.Inc()
-		p.drop(b, stat.DropTCPMultiSeg)
-		return false
-	}
 	data := b.Bytes()
-	if len(data) < header.TCPMinLen {
+	if b.Len() < header.TCPMinLen {
 		p.stats.InErrs.Inc()
 		p.drop(b, stat.DropTCPTruncated)
 		return false
@@ -62,7 +58,11 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 	h, ok := header.ParseTCP(data)
 	if !ok {
 		p.stats.InErrs.Inc()
-		p.drop(b, stat.DropTCPBadOffset)
+		if headerSplit(b, data) {
+			p.drop(b, stat.DropTCPSplitHeader)
+		} else {
+			p.drop(b, stat.DropTCPBadOffset)
+		}
 		return false
 	}
 	src, dst := ip.SrcUint32(), ip.DstUint32()
@@ -94,7 +94,7 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 	g.ack = seqnum.Value(h.AckNum())
 	g.wnd = uint32(h.Window())
 	g.flags = flags
-	g.dataLen = len(data) - h.DataOffset()
+	g.dataLen = b.Len() - h.DataOffset()
 	return true
 }
 
@@ -111,6 +111,9 @@ func (p *Proto) parse(g *segment, b *mbuf.Buf, ip header.IPv4) bool {
 func checksumOK(b *mbuf.Buf, h header.TCP, src, dst uint32) bool {
 	if good, known := b.L4Checksum(mbuf.TxTCPCksum); known {
 		return good
+	}
+	if b.Segments() != 1 {
+		return chainChecksumOK(b, src, dst)
 	}
 	return h.IsChecksumValid(header.PseudoHeaderSum4(src, dst, header.IPProtoTCP, uint16(len(h))))
 }

@@ -155,21 +155,3 @@ func checksumOK(b *mbuf.Buf, uh header.UDP, saddr, daddr uint32, ulen int) bool 
 	sum := header.PseudoHeaderSum4(saddr, daddr, header.IPProtoUDP, uint16(ulen))
 	return header.Fold(ipv4.ChainSum(b, 0)+sum) == 0
 }
-
-// HandedIn takes a reassembled datagram that another core's UDP handed
-// here whole (handOn), as an IPv4 packet whose header is at the start of
-// its first segment. It is a chain, which IPv4's input, checking Total
-// Length against one segment, does not take; its header was checked on
-// the core that reassembled it. HandedIn owns b.
-func (p *Proto) HandedIn(b *mbuf.Buf) {
-	d := b.Bytes()
-	if len(d) < header.IPv4MinLen || int(header.IPv4(d).HeaderLen()) > len(d) {
-		p.inError(b, stat.DropUDPBadLength)
-		return
-	}
-	ip := header.IPv4(d)
-	b.Pull(ip.HeaderLen())
-	p.handedIn = true
-	p.Input(b, ip)
-	p.handedIn = false
-}

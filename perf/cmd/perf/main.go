@@ -47,6 +47,7 @@ type options struct {
 	// rcvbuf is dpstack's TCP receive-buffer autotuning: "on" or "off" in
 	// every dpstack row, or "both": each TCP row twice, off and on.
 	rcvbuf string
+	gro    string // dpstack's receive offload in every row: "on" or "off"
 	prof   string // CPU profile file
 	trace  string // execution trace file
 }
@@ -83,6 +84,7 @@ func main() {
 		return err
 	})
 	flag.StringVar(&o.rcvbuf, "rcvbuf", "off", "dpstack's TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): off, on, or both (every dpstack TCP row twice)")
+	flag.StringVar(&o.gro, "gro", "on", "dpstack's receive offload in every dpstack row (stack.Config.NoGRO when off): on or off")
 	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the measurements to this file")
 	flag.Parse()
