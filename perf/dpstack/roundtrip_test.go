@@ -64,12 +64,7 @@ func BenchmarkBlockingRoundTrip(b *testing.B) {
 // between the two hosts of a pair (make perf's rtt column of the dpstack
 // callback row), reporting the median as well as the mean.
 func BenchmarkCallbackRoundTrip(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("DPDK needs root")
-	}
-	sys, err := NewCallback("callback", Options{})
-	require.NoError(b, err)
-	defer func() { require.NoError(b, sys.Close()) }()
+	sys := newCallbackBench(b)
 	l := harness.DefaultLimits
 	l.RTTTime = time.Minute
 	b.ReportAllocs()
@@ -106,12 +101,7 @@ func BenchmarkCallbackRoundTrip(b *testing.B) {
 // exchange, the client closes): in a form that callgrind and -benchmem
 // can measure per connection.
 func BenchmarkCallbackConnections(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("DPDK needs root")
-	}
-	sys, err := NewCallback("callback", Options{})
-	require.NoError(b, err)
-	defer func() { require.NoError(b, sys.Close()) }()
+	sys := newCallbackBench(b)
 	l := harness.DefaultLimits
 	l.ConnTime = time.Hour
 	l.Conns = b.N
@@ -127,4 +117,16 @@ func BenchmarkCallbackConnections(b *testing.B) {
 	require.Equal(b, b.N, r.N)
 	b.ReportMetric(r.PerSecond(), "conn/s")
 	b.ReportMetric(float64(tx()-tx0)/float64(b.N), "segs/op")
+}
+
+// newCallbackBench is the callback row's system for a benchmark, closed
+// when the benchmark ends; it skips without root, which DPDK needs.
+func newCallbackBench(b *testing.B) *Callback {
+	if os.Geteuid() != 0 {
+		b.Skip("DPDK needs root")
+	}
+	sys, err := NewCallback("callback", Options{})
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, sys.Close()) })
+	return sys
 }
