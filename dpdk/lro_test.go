@@ -148,7 +148,7 @@ func TestLROModel(t *testing.T) {
 	one[7].n, one[7].flags, one[7].wnd = 333, header.TCPFlagACK|header.TCPFlagPSH, 90
 	two = []lroSeg{{port: 2, seq: 5, n: 1448, wnd: 1}, {port: 2, seq: 5 + 1448, n: 1448, wnd: 1}}
 	burst := []lroSeg{one[0], one[1], two[0], one[2], one[3], two[1], one[4], one[5], one[6], one[7],
-		{port: 1, seq: one[7].seq + 333, n: 10},                          // after PSH: alone
+		{port: 1, seq: one[7].seq + 333, n: 10},                           // after PSH: alone
 		{port: 3, seq: 1, n: 100}, {port: 3, seq: 101, n: 100, bad: true}, // a bad checksum ends the merge
 		{port: 3, seq: 201, n: 100},
 		{port: 4, seq: 600, n: 100}, {port: 4, seq: 500, n: 100}, // out of order

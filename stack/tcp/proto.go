@@ -197,6 +197,10 @@ type Stats struct {
 	TSOSegs   stat.Counter `stat:"tcp_tso_segs"`   // large segments handed to the port to cut
 	TSOPieces stat.Counter `stat:"tcp_tso_pieces"` // the MSS-sized segments they were cut into
 
+	// Large receive offload (lro.go).
+	LROPackets stat.Counter `stat:"tcp_lro_packets"` // packets the port merged from several segments
+	LROSegs    stat.Counter `stat:"tcp_lro_segs"`    // the segments they were merged from
+
 	// SRTTAtClose is the smoothed RTT of each connection when it is
 	// destroyed (those that measured one): the connections' RTTs, as a
 	// distribution.
@@ -541,6 +545,7 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	if !p.parse(g, b, ip) {
 		return
 	}
+	p.countLRO(g)
 	if s := p.lookupEst(g.tuple); s != nil {
 		s.doRcv(g)
 	} else if r := p.reqs[g.tuple]; r != nil {
