@@ -158,6 +158,12 @@ func TestParseRunFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, c.moderateRcvbuf)
 	assert.Equal(t, 16<<20, c.rmemMax)
+	assert.False(t, c.lroOff, "LRO where the port offers it, by default")
+	c, err = parseRunFlags(with("--lro", "off"))
+	require.NoError(t, err)
+	assert.True(t, c.lroOff)
+	_, err = parseRunFlags(with("--lro", "maybe"))
+	assert.ErrorContains(t, err, "--lro")
 }
 
 func TestTapIface(t *testing.T) {
