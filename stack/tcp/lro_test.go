@@ -2,11 +2,13 @@ package tcp_test
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpstack/dpstack/dpdk"
 	"github.com/dpstack/dpstack/faultwire"
 	"github.com/dpstack/dpstack/mbuf"
 	"github.com/dpstack/dpstack/stack/stacktest"
@@ -137,5 +139,47 @@ func TestLROBulk(t *testing.T) {
 				assert.Positive(t, off.csumErrors, "and without")
 			}
 		})
+	}
+}
+
+// BenchmarkBulkLRO is BenchmarkBulk with the ring pair's LRO model off and
+// on, with full checksums (sum: the receiver, or with LRO the model as a
+// NIC would, verifies every byte) and with checksums left to the memory
+// link (partial: nobody sums). acks/MiB is what the receiver sent.
+func BenchmarkBulkLRO(b *testing.B) {
+	for _, csum := range []string{"sum", "partial"} {
+		for _, lro := range []bool{false, true} {
+			b.Run(csum+"/"+map[bool]string{true: "lro", false: "off"}[lro], func(b *testing.B) {
+				p := &pair{stacktest.NewPair(b, stacktest.PairConfig{Name: uniq("bl"), ManualClock: true,
+					KnownNeighbours: true, LRO: lro, CsumOffload: csum == "partial"})}
+				st := p.tb().Stats()
+				out0 := st.OutSegs.Load()
+				benchBulk(b, p)
+				b.ReportMetric(float64(st.OutSegs.Load()-out0)/(float64(b.N)/16), "acks/MiB")
+			})
+		}
+	}
+}
+
+// TestLROOff: a host asks for the port's LRO, at its largest, unless
+// told not to (stack.Config.LROOff).
+func TestLROOff(t *testing.T) {
+	rp, err := dpdk.NewRingPair(uniq("tlo"), 64)
+	require.NoError(t, err)
+	rp.OffloadLRO()
+	t.Cleanup(func() { assert.NoError(t, rp.Close()) })
+	for i, off := range []bool{true, false} {
+		port := []*dpdk.Port{rp.A, rp.B}[i]
+		h := stacktest.OpenHost(t, stacktest.HostConfig{Name: uniq("tlo"), Port: port,
+			Addr: []netip.Prefix{addrA, addrB}[i], LROOff: off})
+		got := h.Offloads()
+		if off {
+			assert.Zero(t, got.RxOffloads&dpdk.RxOffloadTCPLRO, "LRO off")
+			assert.Zero(t, got.MaxLROPktSize)
+		} else {
+			assert.NotZero(t, got.RxOffloads&dpdk.RxOffloadTCPLRO, "LRO where the port offers it")
+			assert.Equal(t, dpdk.MaxLROPktSize, got.MaxLROPktSize)
+		}
+		require.NoError(t, h.Close())
 	}
 }
