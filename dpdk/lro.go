@@ -38,6 +38,37 @@ func lroSize(info DevInfo, frame int) int {
 	return size
 }
 
+// configureLRO sizes the LRO that got asks for (RxOffloadTCPLRO) on p,
+// whose frames are up to frame bytes and whose pool's mbufs hold room
+// bytes, turns the binding's model (lro.c) on or off for a port whose
+// link has it, and returns the rxmode.max_lro_pkt_size to ask the driver
+// for: 0 for the model, or without LRO. A NIC writes a merged packet over
+// several of the pool's buffers: LRO then needs scatter receive, and
+// without it stays off.
+func (p *Port) configureLRO(got *Configured, info DevInfo, link offloadSet, frame, room int) int {
+	got.MaxLROPktSize = 0
+	if got.RxOffloads&RxOffloadTCPLRO != 0 {
+		got.MaxLROPktSize = lroSize(info, frame)
+	}
+	model := link.rx&RxOffloadTCPLRO != 0
+	if got.MaxLROPktSize > room && !model {
+		if info.RxOffloadCapa&RxOffloadScatter != 0 {
+			got.RxOffloads |= RxOffloadScatter
+		} else {
+			got.MaxLROPktSize = 0
+		}
+	}
+	if got.MaxLROPktSize == 0 {
+		got.RxOffloads &^= RxOffloadTCPLRO
+	}
+	if model {
+		setRxLRO(p.id, got.MaxLROPktSize)
+		return 0
+	}
+	setRxLRO(p.id, 0)
+	return got.MaxLROPktSize
+}
+
 // setRxLRO turns port id's LRO model on, merging up to maxLen-byte
 // frames, or off with 0 (dps_rx_lro, lro.h).
 func setRxLRO(id uint16, maxLen int) { C.dps_set_rx_lro(C.uint16_t(id), C.uint32_t(maxLen)) }

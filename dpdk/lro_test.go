@@ -290,3 +290,35 @@ func FuzzLROModel(f *testing.F) {
 		assert.Equal(t, base, pool.InUse())
 	})
 }
+
+// TestConfigureLRO: what Configure asks of a NIC's driver that offers
+// LRO: its largest packet up to 64 KiB, with scatter receive when the
+// pool's mbufs are smaller, or the frame size when it states none; and no
+// LRO when it cannot scatter, when its largest is below the frame size
+// (ethdev would refuse it), or when the host did not ask.
+func TestConfigureLRO(t *testing.T) {
+	const frame, room = 1518, 2048
+	scatter := dpdk.RxOffloadScatter | dpdk.RxOffloadTCPLRO
+	for _, tc := range []struct {
+		name      string
+		ask, capa uint64
+		max       int
+		want      int
+		wantRx    uint64
+	}{
+		{"mlx5", dpdk.RxOffloadTCPLRO, scatter, 65280, 65280, scatter},
+		{"capped", dpdk.RxOffloadTCPLRO, scatter, 1 << 20, dpdk.MaxLROPktSize, scatter},
+		{"no size", dpdk.RxOffloadTCPLRO, scatter, 0, frame, dpdk.RxOffloadTCPLRO},
+		{"no scatter", dpdk.RxOffloadTCPLRO, dpdk.RxOffloadTCPLRO, 65280, 0, 0},
+		{"below the frame", dpdk.RxOffloadTCPLRO, scatter, 1500, 0, 0},
+		{"not asked", 0, scatter, 65280, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := dpdk.Configured{RxOffloads: tc.ask & tc.capa}
+			info := dpdk.DevInfo{RxOffloadCapa: tc.capa, MaxLROPktSize: tc.max}
+			assert.Equal(t, tc.want, dpdk.ConfigureLRO(&got, info, frame, room), "max_lro_pkt_size asked")
+			assert.Equal(t, tc.want, got.MaxLROPktSize)
+			assert.Equal(t, tc.wantRx, got.RxOffloads)
+		})
+	}
+}

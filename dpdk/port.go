@@ -406,44 +406,19 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 		got.RxOffloads |= RxOffloadScatter
 	}
 	link := linkOffloadsOf(p.name)
-	if got.RxOffloads&RxOffloadTCPLRO != 0 {
-		got.MaxLROPktSize = lroSize(info, max(mtu, tapMTU)+etherOverhead)
-		if link.rx&RxOffloadTCPLRO == 0 && cfg.Pool.DataRoom()-mbuf.DefaultHeadroom < got.MaxLROPktSize {
-			// The NIC writes a merged packet over several of the
-			// pool's buffers.
-			if info.RxOffloadCapa&RxOffloadScatter != 0 {
-				got.RxOffloads |= RxOffloadScatter
-			} else {
-				got.MaxLROPktSize = 0
-			}
-		}
-		if got.MaxLROPktSize == 0 {
-			got.RxOffloads &^= RxOffloadTCPLRO
-		}
-	}
+	driverLRO := p.configureLRO(&got, info, link, max(mtu, tapMTU)+etherOverhead, cfg.Pool.DataRoom()-mbuf.DefaultHeadroom)
 	// net_af_xdp sends each packet from its own mbuf's buffer (tx.h).
 	setTxFlat(p.id, info.Driver == DriverAFXDP)
-	// A ring port's LRO is the binding's model of a NIC (lro.c).
-	modelLRO := 0
-	if link.rx&RxOffloadTCPLRO != 0 {
-		modelLRO = got.MaxLROPktSize
-	}
-	setRxLRO(p.id, modelLRO)
 	// The driver is asked only for what it offers itself.
 	driverTx := got.TxOffloads &^ link.tx
 	driverRx := got.RxOffloads &^ link.rx
-	driverLRO := 0
-	if driverRx&RxOffloadTCPLRO != 0 {
-		driverLRO = got.MaxLROPktSize
-	}
 	pc := C.struct_dps_port_conf{
-		nb_rx:       C.uint16_t(cfg.RxQueues),
-		nb_tx:       C.uint16_t(cfg.TxQueues),
-		rss_hf:      C.uint64_t(got.RSSHashFunctions),
-		rx_offloads: C.uint64_t(driverRx),
-		tx_offloads: C.uint64_t(driverTx),
-		mtu:         C.uint32_t(mtu),
-
+		nb_rx:            C.uint16_t(cfg.RxQueues),
+		nb_tx:            C.uint16_t(cfg.TxQueues),
+		rss_hf:           C.uint64_t(got.RSSHashFunctions),
+		rx_offloads:      C.uint64_t(driverRx),
+		tx_offloads:      C.uint64_t(driverTx),
+		mtu:              C.uint32_t(mtu),
 		max_lro_pkt_size: C.uint32_t(driverLRO),
 	}
 	if cfg.RxInterrupts {
