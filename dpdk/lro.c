@@ -1,11 +1,12 @@
 // The LRO model: what a NIC's large receive offload does to a burst of
 // received frames, for the ports of a ring pair (RingPair.OffloadLRO),
 // which no hardware stands behind. A NIC with RTE_ETH_RX_OFFLOAD_TCP_LRO
-// (mlx5, ixgbe's RSC, i40e, qede ...) merges the in-order TCP segments of
-// one flow into one packet and hands the driver that packet as a chain
-// of its buffers; DPDK marks it RTE_MBUF_F_RX_LRO with the size of the
-// segments it was made of in tso_segsz (mlx5's mlx5_lro_update_hdr). This
-// model does the same within one burst:
+// (mlx5, ixgbe's RSC, bnxt, qede, virtio ...) merges the in-order TCP
+// segments of one flow into one packet and hands the driver that packet
+// as a chain of its buffers; the driver may mark it RTE_MBUF_F_RX_LRO
+// with the size of the segments it was made of in tso_segsz
+// (rte_mbuf_core.h; mlx5 does, rewriting the headers as below). This
+// model does the same within one burst, and marks what it merged:
 //
 //   - A segment may be merged when it is one untagged Ethernet frame of an
 //     IPv4 packet without options or fragmentation, TCP with ACK and

@@ -11,6 +11,9 @@ package tcp
 // are more than one full-sized segment: ackSndCheck), as Linux's GRO
 // gives. The receive MSS that paces delayed ACKs is measured from the
 // segments' size, not the packet's (tcp_measure_rcv_mss reads gso_size).
+// DPDK leaves the mark to the driver: an unmarked merged packet is a
+// received chain like any other, its size capped at the advertised MSS
+// when measured, and not counted here.
 
 // rcvSegSize is the size of the segments that g's data arrived in
 // (tcp_measure_rcv_mss: skb_shinfo(skb)->gso_size ?: skb->len): an LRO
