@@ -89,6 +89,7 @@ func TestLROOneAck(t *testing.T) {
 // receiver.
 type lroRun struct {
 	acks, lroPackets, lroSegs, csumErrors uint64
+	tsoSegs                               uint64 // at the sender
 }
 
 // lroTransfer sends size bytes from a to b over a ring pair, or a fault
@@ -105,14 +106,15 @@ func lroTransfer(t *testing.T, lro bool, wire *stacktest.WireConfig, size int) l
 	got := transferWire(t, wp, cl, sv, data)
 	require.True(t, bytes.Equal(data, got), "byte-exact")
 	return lroRun{acks: st.OutSegs.Load() - out0, lroPackets: st.LROPackets.Load(), lroSegs: st.LROSegs.Load(),
-		csumErrors: st.InCsumErrors.Load()}
+		csumErrors: st.InCsumErrors.Load(), tsoSegs: wp.ta().Stats().TSOSegs.Load()}
 }
 
 // TestLROBulk: bulk transfers with LRO on and off, over a clean ring pair
 // and over a fault wire that drops, reorders and corrupts (the model
-// merges only segments it verified, and only in order): byte-exact
-// either way; with LRO the counters moved, each packet merged at least
-// two segments, and the receiver sent fewer ACKs for the same bytes.
+// merges only segments it verified, and only in order), with and without
+// TSO at the sender: byte-exact either way; with LRO the counters moved,
+// each packet merged at least two segments, and the receiver sent fewer
+// than half the ACKs for the same bytes.
 func TestLROBulk(t *testing.T) {
 	const size = 8 << 20
 	faults := faultwire.Faults{Drop: 0.005, Reorder: 0.01, Corrupt: 0.002}
@@ -122,6 +124,9 @@ func TestLROBulk(t *testing.T) {
 	}{
 		{"rings", nil},
 		{"faults", &stacktest.WireConfig{AB: faults, BA: faultwire.Faults{Drop: 0.005}, Seed: 15}},
+		// The sender's TSO cut by the wire, the pieces merged again by
+		// the receiver's LRO.
+		{"tso", &stacktest.WireConfig{AB: faults, BA: faultwire.Faults{Drop: 0.005}, Seed: 16, TSO: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			on := lroTransfer(t, true, tc.wire, size)
@@ -132,6 +137,9 @@ func TestLROBulk(t *testing.T) {
 			assert.GreaterOrEqual(t, on.lroSegs, 2*on.lroPackets, "at least two segments a packet")
 			assert.Zero(t, off.lroPackets+off.lroSegs)
 			assert.Less(t, 2*on.acks, off.acks, "fewer than half the ACKs for the same bytes with LRO")
+			if tc.wire != nil && tc.wire.TSO {
+				assert.Positive(t, on.tsoSegs, "large segments sent")
+			}
 			if tc.wire != nil {
 				// Corrupted frames reached TCP alone, and were dropped
 				// there: the model merged none of them.
