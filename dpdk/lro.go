@@ -10,16 +10,16 @@ import "C"
 // Large receive offload (RTE_ETH_RX_OFFLOAD_TCP_LRO): a port that offers
 // it merges the in-order TCP segments of a flow into one packet, a chain
 // of the pool's buffers marked mbuf.RxLRO with the segments' size in
-// tso_segsz (mbuf.Buf.LROSegSize), which TCP takes as one segment. The
-// stack asks for it where the port offers it (stack.Config.LROOff turns
-// it off); Configure sizes it and adds scatter receive where the merged
-// packet needs more than one of the pool's buffers. A ring pair's ports
+// tso_segsz (mbuf.Buf.LROSegSize), which TCP takes as one segment. A
+// PortConfig asks for it with RxOffloadTCPLRO; Configure sizes it and
+// adds scatter receive where the merged packet needs more than one of the
+// pool's buffers. A ring pair's ports
 // offer it with RingPair.OffloadLRO, and the binding merges as a NIC would
 // (lro.c), in the rx burst.
 
 // MaxLROPktSize caps the largest packet LRO builds: 64 KiB, as Linux caps
 // a GRO packet (GRO_LEGACY_MAX_SIZE) and as IPv4's Total Length must hold
-// it; a driver may offer more (mlx5's 65280 is less).
+// it; a driver may offer more or less (mlx5: 65,280).
 const MaxLROPktSize = 64 << 10
 
 // lroSize is the rxmode.max_lro_pkt_size that Configure asks of a port
