@@ -99,7 +99,7 @@ type Config struct {
 	PoolOps string
 	// MTU is the port's MTU; 0 means 1500.
 	MTU int
-	// LROOff keeps the port's large receive offload off
+	// NoLRO keeps the port's large receive offload off
 	// (RTE_ETH_RX_OFFLOAD_TCP_LRO, which the host otherwise enables
 	// wherever the port offers it: Linux's NETIF_F_LRO, ethtool -K lro).
 	// dpstack ends every TCP connection it receives, and TCP takes a
@@ -109,7 +109,7 @@ type Config struct {
 	// of. Turn it off where frames must stay as they were sent: a host
 	// whose exception path hands the kernel the TCP it does not claim, a
 	// capture that must show the wire.
-	LROOff bool
+	NoLRO bool
 	// VLAN, when not 0, puts the host on that IEEE 802.1Q VLAN (1-4094) of
 	// the port: it tags what it sends and takes only frames tagged with
 	// it, dropping untagged frames and other VLANs' (stat.DropVLANUntagged,
@@ -131,6 +131,11 @@ type Config struct {
 	// full-sized segment); 0 means tcp.DefaultRmemMax, 6 MiB. It may not
 	// exceed tcp.MaxRmemMax.
 	TCPRmemMax int
+	// NoGRO turns receive offload off (ethtool -K gro off): TCP then takes
+	// each segment of a burst alone, with its own ACK decision, instead of
+	// taking a connection's in-order segments as a group
+	// (tcp.Config.GRO).
+	NoGRO bool
 	// AcceptSourceRoute lets in datagrams with a source route option
 	// that ends at this host (Linux's accept_source_route); by default
 	// they are dropped (ipv4.Config.AcceptSourceRoute).
@@ -395,8 +400,8 @@ func (h *Host) setupPort() error {
 		RxInterrupts: true,
 		Pool:         h.pool,
 	}
-	if !h.cfg.LROOff {
-		// Merged segments where the port can (Config.LROOff).
+	if !h.cfg.NoLRO {
+		// Merged segments where the port can (Config.NoLRO).
 		conf.RxOffloads |= dpdk.RxOffloadTCPLRO
 	}
 	if h.cfg.VLAN != 0 {
@@ -582,7 +587,7 @@ func (h *Host) addCore(core int) error {
 	var s *Stack // for the exception path's hooks, which run once it exists
 	var exc *exception
 	tc := tcp.Config{Congestion: h.cfg.Congestion, Mem: h.sockMem, MaxOrphans: h.orphans,
-		ModerateRcvbuf: h.cfg.TCPModerateRcvbuf, RmemMax: h.cfg.TCPRmemMax}
+		ModerateRcvbuf: h.cfg.TCPModerateRcvbuf, RmemMax: h.cfg.TCPRmemMax, GRO: !h.cfg.NoGRO}
 	uc := udp.Config{Ports: h.ports}
 	if x := h.cfg.Exception; x != nil {
 		exc = &exception{policy: x.Policy, tx: loop.AddTx(x.Port, q)}

@@ -100,15 +100,17 @@ func (s *Stack) RegisterPacketType(etherType uint16, fn PacketHandler) {
 // frame), stamping each packet with its receive time as it takes it
 // (lcore.Loop.StampRx, __net_timestamp). It owns the packets.
 func (s *Stack) Input(pkts []*mbuf.Buf) {
+	s.tcp.BurstStart()
 	if s.exc != nil {
 		s.inputExcept(pkts)
-		return
+	} else {
+		for _, b := range pkts {
+			s.loop.StampRx(b)
+			s.dev.Stats.RxFrames.Inc()
+			s.receive(b)
+		}
 	}
-	for _, b := range pkts {
-		s.loop.StampRx(b)
-		s.dev.Stats.RxFrames.Inc()
-		s.receive(b)
-	}
+	s.tcp.BurstEnd()
 }
 
 // handedIn takes a burst of packets that other cores handed over (the
@@ -117,6 +119,7 @@ func (s *Stack) Input(pkts []*mbuf.Buf) {
 // reassembles, with their data at the IPv4 header. It owns the packets.
 func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 	s.ip.SetHandedIn(true)
+	s.tcp.BurstStart()
 	for _, b := range pkts {
 		// A chain (a reassembled datagram, a scattered jumbo frame)
 		// goes through IPv4 input as any packet: its header is in the
@@ -128,6 +131,7 @@ func (s *Stack) handedIn(pkts []*mbuf.Buf) {
 		s.udp.SetHandedIn(whole)
 		s.ip.Input(b)
 	}
+	s.tcp.BurstEnd()
 	s.ip.SetHandedIn(false)
 	s.tcp.SetHandedIn(false)
 	s.udp.SetHandedIn(false)

@@ -35,7 +35,7 @@ type runConfig struct {
 	huge           dpdk.HugeMode
 	memoryMB       int
 	mtu            int
-	lroOff         bool // --lro off
+	noLRO          bool // --lro off
 	netns          string
 	peerAddr       netip.Prefix
 	metrics        string
@@ -45,6 +45,7 @@ type runConfig struct {
 	statusInterval time.Duration
 	congestion     string
 	moderateRcvbuf bool
+	noGRO          bool // --gro off
 	rmemMax        int
 	sourceRoute    bool
 	services       bool
@@ -73,7 +74,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	var c runConfig
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var gw, idle, huge, peer, logLevel, join, sockperf, config, lro string
+	var gw, idle, huge, peer, logLevel, join, sockperf, config, gro, lro string
 	var addrs, routes repeated
 	fs.StringVar(&config, "config", "", `read flags from this file, one "flag value" a line (# comments); the command line's flags override it`)
 	var kniARP, kniICMP bool
@@ -86,6 +87,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.StringVar(&c.congestion, "congestion", sock.DefaultCongestion, "TCP congestion control of new sockets: cubic or reno")
 	fs.BoolVar(&c.moderateRcvbuf, "tcp-moderate-rcvbuf", false, "TCP receive-buffer autotuning: grow each connection's receive buffer and window to twice what its reader takes per round trip, up to --tcp-rmem-max")
 	fs.IntVar(&c.rmemMax, "tcp-rmem-max", tcp.DefaultRmemMax, "bytes of buffer autotuning may grow a TCP receive buffer to (about 2176 per 1448-byte segment; the window is half of it)")
+	fs.StringVar(&gro, "gro", "on", "receive offload: on (TCP takes a connection's in-order segments of an rx burst as one group, with one ACK) or off")
 	fs.BoolVar(&c.sourceRoute, "accept-source-route", false, "accept datagrams with a source route option that ends here (default: drop them)")
 	fs.StringVar(&c.cores, "cores", "0", "EAL lcore list; one poll loop and queue pair per lcore, e.g. 0 or 0-1 (each pinned to its CPU), or 0@(0-1) (EAL's --lcores: lcore 0 on CPU 0 or 1)")
 	fs.StringVar(&idle, "idle", "adaptive", "idle policy of the poll loops: adaptive or busy")
@@ -164,6 +166,13 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	if c.rmemMax < sock.SockMinRcvBuf || c.rmemMax > tcp.MaxRmemMax {
 		return c, fmt.Errorf("--tcp-rmem-max %d: want %d..%d", c.rmemMax, sock.SockMinRcvBuf, tcp.MaxRmemMax)
 	}
+	switch gro {
+	case "on":
+	case "off":
+		c.noGRO = true
+	default:
+		return c, fmt.Errorf("--gro %q: want on or off", gro)
+	}
 	if c.mbufs < 0 || c.sockMem < 0 || c.maxOrphans < 0 {
 		return c, fmt.Errorf("--mbufs %d, --sock-mem %d, --max-orphans %d: want 0 (the default) or more", c.mbufs, c.sockMem, c.maxOrphans)
 	}
@@ -187,7 +196,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	}
 	switch lro {
 	case "on", "off":
-		c.lroOff = lro == "off"
+		c.noLRO = lro == "off"
 	default:
 		return c, fmt.Errorf("--lro %q: want on or off", lro)
 	}

@@ -247,9 +247,10 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 
 		TCPModerateRcvbuf: c.moderateRcvbuf,
 		TCPRmemMax:        c.rmemMax,
+		NoGRO:             c.noGRO,
 
 		AcceptSourceRoute: c.sourceRoute,
-		LROOff:            c.lroOff,
+		NoLRO:             c.noLRO,
 		Exception:         exc,
 	})
 }

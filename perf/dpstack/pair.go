@@ -35,6 +35,8 @@ type Options struct {
 	// ModerateRcvbuf turns TCP receive-buffer autotuning on in both hosts
 	// (stack.Config.TCPModerateRcvbuf).
 	ModerateRcvbuf bool
+	// NoGRO turns receive offload off in both hosts (stack.Config.NoGRO).
+	NoGRO bool
 }
 
 var (
@@ -106,12 +108,12 @@ func newPair(o Options) (p *pair, err error) {
 		loops = []*lcore.Loop{p.loop}
 	}
 	p.server, err = stack.Open(stack.Config{Name: name + "s", Port: portS, Addr: serverAddr, Idle: o.Idle, Loops: loops, Pool: p.pool, MTU: o.MTU,
-		TCPModerateRcvbuf: o.ModerateRcvbuf})
+		TCPModerateRcvbuf: o.ModerateRcvbuf, NoGRO: o.NoGRO})
 	if err != nil {
 		return p, fmt.Errorf("server host: %w", err)
 	}
 	p.client, err = stack.Open(stack.Config{Name: name + "c", Port: portC, Addr: clientAddr, Idle: o.Idle, Loops: loops, Pool: p.pool, MTU: o.MTU,
-		TCPModerateRcvbuf: o.ModerateRcvbuf})
+		TCPModerateRcvbuf: o.ModerateRcvbuf, NoGRO: o.NoGRO})
 	if err != nil {
 		return p, fmt.Errorf("client host: %w", err)
 	}

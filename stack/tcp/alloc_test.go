@@ -139,8 +139,19 @@ func BenchmarkRequestResponse(b *testing.B) {
 }
 
 // BenchmarkBulk moves data one way between two stacks and reports the
-// rate (bytes per second of one goroutine driving both stacks).
-func BenchmarkBulk(b *testing.B) { benchBulk(b, newPair(b)) }
+// rate (bytes per second of one goroutine driving both stacks), with the
+// receiver's GRO on and off.
+func BenchmarkBulk(b *testing.B) {
+	b.Run("gro", func(b *testing.B) { bulk(b, true) })
+	b.Run("nogro", func(b *testing.B) { bulk(b, false) })
+}
+
+// bulk is BenchmarkBulk with the receiver's GRO on or off.
+func bulk(b *testing.B, gro bool) {
+	p := newPair(b)
+	p.tb().SetGRO(gro)
+	benchBulk(b, p)
+}
 
 // benchBulk moves 64 KiB per op from a to b over p, one turn at a time.
 func benchBulk(b *testing.B, p *pair) {

@@ -41,26 +41,32 @@ const (
 // timing includes). "jumbo_chain" is a host at MTU 9000 taking
 // full-sized 8,960-byte segments that arrive as chains of five mbufs, as
 // a port scatters them into 2 KiB buffers (tcp/chain.go), the checksum's
-// verdict given, 4 a turn (what the window takes).
+// verdict given, 4 a turn (what the window takes). Each case runs with
+// receive offload on, as hosts run by default (one group and one ACK per
+// burst, tcp/gro.go), and off ("_nogro": each segment alone, an ACK for
+// every second).
 func BenchmarkDispatchTCP(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		payload int // 0: the MSS
 		offload bool
 	}{{"mss", 0, false}, {"mss_offload", 0, true}, {"64B", 64, false}, {"64B_offload", 64, true}} {
-		b.Run(c.name, func(b *testing.B) { dispatchTCP(b, c.payload, c.offload, 1) })
+		b.Run(c.name, func(b *testing.B) { dispatchTCP(b, c.payload, c.offload, 1, true) })
+		b.Run(c.name+"_nogro", func(b *testing.B) { dispatchTCP(b, c.payload, c.offload, 1, false) })
 	}
-	b.Run("jumbo_chain", func(b *testing.B) { dispatchTCP(b, 0, true, 5) })
+	b.Run("jumbo_chain", func(b *testing.B) { dispatchTCP(b, 0, true, 5, true) })
 }
 
 // dispatchTCP is BenchmarkDispatchTCP's case of segments of payload bytes
 // (0: the MSS), with the checksum's verdict offloaded or not, each frame
-// in segs mbufs (more than one: a host at MTU 9000, full-sized segments).
-func dispatchTCP(b *testing.B, payload int, offload bool, segs int) {
+// in segs mbufs (more than one: a host at MTU 9000, full-sized segments),
+// and receive offload on or off.
+func dispatchTCP(b *testing.B, payload int, offload bool, segs int, gro bool) {
 	pr, mss := newPeer(b), uint16(1460)
 	if segs > 1 {
 		pr, mss = newPeerMTU(b, 9000), 8960
 	}
+	pr.tcp().SetGRO(gro)
 	// No timestamps, so the template needs no per-packet TSval; window
 	// scaling keeps the peer's advertised window out of the way.
 	rc := pr.dial(5001, 1000, stacktest.Options(stacktest.OptMSS(mss), stacktest.OptSACKPerm(), stacktest.OptWS(7)))

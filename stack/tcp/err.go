@@ -20,6 +20,9 @@ import (
 // IPv4 packet again. An error for a TIME-WAIT connection is ignored, as
 // Linux does; one for no connection at all is dropped. Err owns b.
 func (p *Proto) Err(b *mbuf.Buf, e *ipv4.ICMPError) {
+	if p.train.s != nil {
+		p.groFlush() // the error comes after the group's segments
+	}
 	th := e.Transport
 	t := fourTuple{laddr: e.Quoted.SrcUint32(), raddr: e.Quoted.DstUint32(),
 		lport: binary.BigEndian.Uint16(th[0:2]), rport: binary.BigEndian.Uint16(th[2:4])}

@@ -33,6 +33,15 @@ func (p *Proto) closedRcv(g *segment) {
 	p.drop(g.b, stat.DropTCPNoSocket)
 }
 
+// freeSeg frees what remains of the segment being processed, without
+// counting a drop: its data went to a queue, or it needs nothing more.
+func (p *Proto) freeSeg(g *segment) {
+	if g.b != nil {
+		p.free(g.b)
+		g.b = nil
+	}
+}
+
 // dropSeg drops the segment being processed for reason r.
 func (s *Sock) dropSeg(g *segment, r stat.DropReason) {
 	if g.b != nil {
@@ -53,10 +62,7 @@ func (s *Sock) doRcv(g *segment) {
 	default:
 		s.otherRcv(g)
 	}
-	if g.b != nil {
-		s.proto.free(g.b)
-		g.b = nil
-	}
+	s.proto.freeSeg(g)
 	if s.synchronized() {
 		s.push()
 		s.ackSndCheck()
@@ -182,13 +188,20 @@ func (s *Sock) fastRcv(g *segment) {
 	if !s.ack(g) {
 		return
 	}
-	if s.Common.State != sock.Established || s.Dead || s.rcvWindow() == 0 {
+	if !s.rcvFastOK() {
 		s.textStep(g)
 		return
 	}
 	g.b.Pull(g.hdr.DataOffset())
 	s.measureRcvMSS(rcvSegSize(g))
 	s.queueInOrder(g, g.seq.Add(seqnum.Size(g.dataLen)), false)
+}
+
+// rcvFastOK reports whether in-order data after its ACK may go straight to
+// the receive queue: ESTABLISHED, a socket the user has not closed, and
+// room in the window; else the text step looks at it.
+func (s *Sock) rcvFastOK() bool {
+	return s.Common.State == sock.Established && !s.Dead && s.rcvWindow() != 0
 }
 
 // otherRcv is RFC 9293 §3.10.7.4, "Otherwise": the synchronized states

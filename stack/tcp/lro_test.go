@@ -50,12 +50,18 @@ func (rc *rawConn) sendBurst(n, size int) []byte {
 // packet are taken as one segment and answered by exactly one ACK, at
 // once, that acknowledges all of them, as Linux answers a GRO packet;
 // the counters say one packet of eight segments; the data reads back
-// byte-exact and every mbuf returns. Without LRO the same burst is
-// answered segment by segment (quickack, then every second one).
+// byte-exact and every mbuf returns. Without LRO (and without GRO) the
+// same burst is answered segment by segment (quickack, then every second
+// one); with GRO too, the LRO packet is still answered once.
 func TestLROOneAck(t *testing.T) {
-	for _, lro := range []bool{true, false} {
-		t.Run(map[bool]string{true: "lro", false: "off"}[lro], func(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lro, gro bool
+	}{{"lro", true, false}, {"off", false, false}, {"lro+gro", true, true}} {
+		lro := tc.lro
+		t.Run(tc.name, func(t *testing.T) {
 			pr := newPeerWith(t, 0, lro)
+			pr.tcp().SetGRO(tc.gro)
 			l := listen(t, pr.h, 80, 4)
 			t.Cleanup(func() { l.Close() })
 			rc := pr.accept(l, 5000, 1000, synOpts(100))
@@ -93,12 +99,14 @@ type lroRun struct {
 }
 
 // lroTransfer sends size bytes from a to b over a ring pair, or a fault
-// wire with faults when wire is set, with the link's LRO model on or off,
-// and checks that they arrive byte-exact. The pair checks at the end that
-// both pools are back at their baseline.
+// wire with faults when wire is set, with the link's LRO model on or off
+// and the receiver's GRO off (LRO's effect alone), and checks that they
+// arrive byte-exact. The pair checks at the end that both pools are back
+// at their baseline.
 func lroTransfer(t *testing.T, lro bool, wire *stacktest.WireConfig, size int) lroRun {
 	wp := &pair{stacktest.NewPair(t, stacktest.PairConfig{Name: uniq("tl"), ManualClock: true,
 		KnownNeighbours: true, LRO: lro, Wire: wire})}
+	wp.tb().SetGRO(false)
 	cl, sv := wp.connectWire(5401, "cubic")
 	st := wp.tb().Stats()
 	out0 := st.OutSegs.Load()
@@ -150,16 +158,21 @@ func TestLROBulk(t *testing.T) {
 	}
 }
 
-// BenchmarkBulkLRO is BenchmarkBulk with the ring pair's LRO model off and
-// on, with full checksums (sum: the receiver, or with LRO the model as a
-// NIC would, verifies every byte) and with checksums left to the memory
-// link (partial: nobody sums). acks/MiB is what the receiver sent.
+// BenchmarkBulkLRO is BenchmarkBulk with neither receive offload, with
+// the receiver's GRO, with the ring pair's LRO model, and with both; with
+// full checksums (sum: the receiver, or with LRO the model as a NIC
+// would, verifies every byte) and with checksums left to the memory link
+// (partial: nobody sums). acks/MiB is what the receiver sent.
 func BenchmarkBulkLRO(b *testing.B) {
 	for _, csum := range []string{"sum", "partial"} {
-		for _, lro := range []bool{false, true} {
-			b.Run(csum+"/"+map[bool]string{true: "lro", false: "off"}[lro], func(b *testing.B) {
+		for _, mode := range []struct {
+			name     string
+			lro, gro bool
+		}{{"off", false, false}, {"gro", false, true}, {"lro", true, false}, {"lro+gro", true, true}} {
+			b.Run(csum+"/"+mode.name, func(b *testing.B) {
 				p := &pair{stacktest.NewPair(b, stacktest.PairConfig{Name: uniq("bl"), ManualClock: true,
-					KnownNeighbours: true, LRO: lro, CsumOffload: csum == "partial"})}
+					KnownNeighbours: true, LRO: mode.lro, CsumOffload: csum == "partial"})}
+				p.tb().SetGRO(mode.gro)
 				st := p.tb().Stats()
 				out0 := st.OutSegs.Load()
 				benchBulk(b, p)
@@ -169,9 +182,9 @@ func BenchmarkBulkLRO(b *testing.B) {
 	}
 }
 
-// TestLROOff: a host asks for the port's LRO, at its largest, unless
-// told not to (stack.Config.LROOff).
-func TestLROOff(t *testing.T) {
+// TestNoLRO: a host asks for the port's LRO, at its largest, unless
+// told not to (stack.Config.NoLRO).
+func TestNoLRO(t *testing.T) {
 	rp, err := dpdk.NewRingPair(uniq("tlo"), 64)
 	require.NoError(t, err)
 	rp.OffloadLRO()
@@ -179,7 +192,7 @@ func TestLROOff(t *testing.T) {
 	for i, off := range []bool{true, false} {
 		port := []*dpdk.Port{rp.A, rp.B}[i]
 		h := stacktest.OpenHost(t, stacktest.HostConfig{Name: uniq("tlo"), Port: port,
-			Addr: []netip.Prefix{addrA, addrB}[i], LROOff: off})
+			Addr: []netip.Prefix{addrA, addrB}[i], NoLRO: off})
 		got := h.Offloads()
 		if off {
 			assert.Zero(t, got.RxOffloads&dpdk.RxOffloadTCPLRO, "LRO off")

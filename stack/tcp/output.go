@@ -671,6 +671,7 @@ func (s *Sock) sendDupAck(g *segment) {
 		end := seqnum.Min(g.end(), s.rcv.nxt)
 		s.setDSACK(g.seq, end)
 		s.incrQuickack()
+		s.groLossSeen()
 	}
 	if !s.oowLimited(g) {
 		s.sendAck()

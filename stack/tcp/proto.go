@@ -90,6 +90,10 @@ type Config struct {
 	// means DefaultRmemMax. With ModerateRcvbuf the window scale offered
 	// on a SYN is chosen to express half of it.
 	RmemMax int
+	// GRO takes the in-order segments of one connection in an rx burst
+	// (BurstStart, BurstEnd) as a group, with one ACK step and one ACK,
+	// as Linux's GRO gives (gro.go).
+	GRO bool
 
 	// Flows is the host's flow directory, shared by its cores: every
 	// connection this core has is recorded there as its own, and a
@@ -201,6 +205,10 @@ type Stats struct {
 	LROPackets stat.Counter `stat:"tcp_lro_packets"` // packets the port merged from several segments
 	LROSegs    stat.Counter `stat:"tcp_lro_segs"`    // the segments they were merged from
 
+	// Receive offload (gro.go).
+	GROGroups stat.Counter `stat:"tcp_gro_groups"` // groups of two or more segments taken as one
+	GROMerged stat.Counter `stat:"tcp_gro_merged"` // the segments in them
+
 	// SRTTAtClose is the smoothed RTT of each connection when it is
 	// destroyed (those that measured one): the connections' RTTs, as a
 	// distribution.
@@ -249,6 +257,9 @@ type Proto struct {
 	cookieKey [2]sipKey // SYN cookies (syncookie.go): the 4-tuple hash, the per-period hash
 
 	seg         segment  // the segment being processed
+	train       groTrain // the group being received (gro.go)
+	gro         bool     // Config.GRO
+	inBurst     bool     // between BurstStart and BurstEnd, with GRO
 	txh         txHeader // the header being built
 	sackScratch [header.TCPMaxSACKBlocks]header.SACKBlock
 	fl          route.Flow4     // scratch for route lookups
@@ -300,6 +311,7 @@ func New(cfg Config) *Proto {
 		congestion:  cfg.Congestion,
 		moderate:    cfg.ModerateRcvbuf,
 		rmemMax:     cfg.RmemMax,
+		gro:         cfg.GRO,
 		mem:         sock.Mem{Limits: cfg.Mem},
 		txRoom:      cfg.Dev.Cache.Pool().DataRoom() - mbuf.DefaultHeadroom,
 		est:         make(map[fourTuple]*Sock),
@@ -515,6 +527,7 @@ func (p *Proto) Close() {
 	}
 	clear(p.est)
 	p.lastEst = nil
+	p.train.s = nil
 	clear(p.reqs)
 	clear(p.tw)
 	clear(p.listeners)
@@ -546,7 +559,17 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 		return
 	}
 	p.countLRO(g)
-	if s := p.lookupEst(g.tuple); s != nil {
+	s := p.lookupEst(g.tuple)
+	if p.train.s != nil {
+		if s == p.train.s && p.groJoin(g, ip) {
+			return // events wait for the group's end
+		}
+		p.groFlush()
+	}
+	if s != nil {
+		if p.inBurst && p.groStart(s, g, ip) {
+			return
+		}
 		s.doRcv(g)
 	} else if r := p.reqs[g.tuple]; r != nil {
 		p.requestRcv(r, g)

@@ -48,6 +48,7 @@ func (s *Sock) dataQueue(g *segment) {
 		// Every byte is old: a retransmission. D-SACK it and ACK now.
 		if g.dataLen > 0 {
 			s.setDSACK(seq, end)
+			s.groLossSeen()
 		}
 		s.scheduleAck(true)
 		s.dropSeg(g, stat.DropTCPOldData)
@@ -71,30 +72,11 @@ func (s *Sock) dataQueue(g *segment) {
 // (tcp_try_coalesce), advances RCV.NXT, takes a FIN, and moves up what the
 // out-of-order queue holds next.
 func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
-	b := g.b
 	if g.dataLen > 0 {
 		s.eventDataRecv()
-		if !s.coalesce(b) {
-			if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcv.nxt) {
-				s.collapse()
-				if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
-					// No room even packed: drop, unacknowledged; the
-					// peer retransmits once the reader (or, for the
-					// core's limit, any socket) makes space.
-					s.scheduleAck(true)
-					s.dropSeg(g, s.memDropReason(size, stat.DropTCPRcvMem))
-					return
-				}
-			}
-			if b.Segments() == 1 {
-				s.ChargeR(b)
-				s.ReceiveQueue.PushBack(b)
-			} else {
-				s.queueChain(b)
-			}
+		if !s.rcvQueue(g) {
+			return
 		}
-		g.b = nil
-		s.wake(evData)
 	}
 	s.rcv.nxt = end
 	if g.dataLen > 0 {
@@ -117,6 +99,35 @@ func (s *Sock) queueInOrder(g *segment, end seqnum.Value, fin bool) {
 		s.scheduleAck(true)
 		s.trimSACK()
 	}
+}
+
+// rcvQueue puts the data of g, in order, on the receive queue, or drops
+// it when the receive buffer has no room even once packed, and reports
+// whether it queued it.
+func (s *Sock) rcvQueue(g *segment) bool {
+	b := g.b
+	if !s.coalesce(b) {
+		if size := sock.Truesize(b); !s.RmemSchedule(size) && !s.pruneOFO(size, s.rcv.nxt) {
+			s.collapse()
+			if s.RmemAlloc > s.RcvBuf || !s.MemAllows(size) {
+				// No room even packed: drop, unacknowledged; the peer
+				// retransmits once the reader (or, for the core's
+				// limit, any socket) makes space.
+				s.scheduleAck(true)
+				s.dropSeg(g, s.memDropReason(size, stat.DropTCPRcvMem))
+				return false
+			}
+		}
+		if b.Segments() == 1 {
+			s.ChargeR(b)
+			s.ReceiveQueue.PushBack(b)
+		} else {
+			s.queueChain(b)
+		}
+	}
+	g.b = nil
+	s.wake(evData)
+	return true
 }
 
 // coalesce copies b's data onto the tail of the receive queue when it fits
@@ -208,6 +219,7 @@ func (s *Sock) queueOFO(g *segment, seq, end seqnum.Value, fin bool) {
 	b := g.b
 	q := &s.ofo
 	s.scheduleAck(true)
+	s.groLossSeen()
 	// Find the last segment starting at or before seq.
 	var prev *mbuf.Buf
 	for x := q.Back(); x != nil; x = q.PrevOf(x) {

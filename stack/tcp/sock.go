@@ -95,6 +95,7 @@ type Sock struct {
 	// The SACK scoreboard (RFC 6675 §3), kept in the write queue's cb.sacked.
 	sackedOut  int          // segments on the write queue marked cbSacked (RFC 6675 scoreboard)
 	highSacked seqnum.Value // end of the highest SACKed segment, while sackedOut > 0
+	groCalm    seqnum.Value // with groWary (gro.go); here, beside a 32-bit field, for Sock's size class
 	sackHint   *mbuf.Buf    // where the last scoreboard walk found its lowest block (nil: the front)
 	sackSteps  int          // segments the last ACK's scoreboard walks visited (tests)
 
@@ -121,6 +122,7 @@ type Sock struct {
 	ackPending bool
 	ackNow     bool          // the pending ACK must not wait
 	pingpong   bool          // interactive: delay ACKs to piggyback them
+	groWary    bool          // GRO groups of two segments until RCV.NXT reaches groCalm (gro.go)
 	quick      int           // ACKs still to send at once (quickack mode)
 	ato        time.Duration // the delayed-ACK timeout
 	lrcvTime   ktime.Time    // last data received

@@ -20,8 +20,9 @@ import (
 // ones (while ACKs clock it, a large segment is the two or three segments
 // an ACK lets go), and repaired the losses by SACK recovery, whose
 // retransmissions are single segments (the lost pieces, not the large
-// segments they were cut from). Every pool is back at its baseline when
-// the pair closes.
+// segments they were cut from); the receiver took the pieces that
+// arrived in order together as groups (GRO, tcp/gro.go). Every pool is
+// back at its baseline when the pair closes.
 func TestTSOThroughLossyWire(t *testing.T) {
 	const size = 8 << 20
 	f := faultwire.Faults{Drop: 0.02, Delay: time.Millisecond}
@@ -32,6 +33,7 @@ func TestTSOThroughLossyWire(t *testing.T) {
 	pa := wp.ta()
 	st := pa.Stats()
 	segs0, pieces0, out0 := st.TSOSegs.Load(), st.TSOPieces.Load(), st.OutSegs.Load()
+	merged0 := wp.tb().Stats().GROMerged.Load()
 	before := rackStatsOf(pa)
 
 	data := pattern(size, 15)
@@ -45,10 +47,11 @@ func TestTSOThroughLossyWire(t *testing.T) {
 	segs, pieces := st.TSOSegs.Load()-segs0, st.TSOPieces.Load()-pieces0
 	r := rackStatsOf(pa).sub(before)
 	ab := wp.Wire.Stats(faultwire.AToB)
-	t.Logf("large segments %d, pieces %d, segments sent %d; wire a->b dropped %d; "+
+	t.Logf("large segments %d, pieces %d, segments sent %d, merged on receipt %d; wire a->b dropped %d; "+
 		"SACK recoveries %d, RACK losses %d, RTOs %d, retransmissions %d",
-		segs, pieces, st.OutSegs.Load()-out0, ab.Dropped, r.recoveries, r.losses, r.timeouts, r.retrans)
+		segs, pieces, st.OutSegs.Load()-out0, wp.tb().Stats().GROMerged.Load()-merged0, ab.Dropped, r.recoveries, r.losses, r.timeouts, r.retrans)
 	assert.Positive(t, segs, "large segments sent")
+	assert.Positive(t, wp.tb().Stats().GROMerged.Load()-merged0, "pieces merged on receipt")
 	assert.Greater(t, 2*pieces, st.OutSegs.Load()-out0, "most segments went out as pieces of large ones")
 	require.Positive(t, ab.Dropped, "frames were lost")
 	assert.Positive(t, r.recoveries, "SACK recovery")

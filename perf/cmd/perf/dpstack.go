@@ -65,6 +65,12 @@ func dpstackEntries(o options) []entry {
 		mode = "on in the rows marked" + autotuned + ", off in the others"
 	}
 	extras.notes = append(extras.notes, "TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): "+mode)
+	if o.gro != "on" && o.gro != "off" {
+		fmt.Fprintf(os.Stderr, "perf: -gro %q: want on or off\n", o.gro)
+		os.Exit(2)
+	}
+	noGRO := o.gro == "off"
+	extras.notes = append(extras.notes, "receive offload (GRO, stack.Config.NoGRO): "+o.gro+" in every dpstack row")
 	// named is a row's name: base, then the twin's mark when both are measured.
 	named := func(base string, moderate bool) string {
 		if moderate && len(modes) > 1 {
@@ -76,7 +82,7 @@ func dpstackEntries(o options) []entry {
 	var entries []entry
 	for _, each := range []bool{false, true} {
 		for _, moderate := range modes {
-			opts := dpstack.Options{Idle: idle, Seed: o.seed, LoopEach: each, ModerateRcvbuf: moderate}
+			opts := dpstack.Options{Idle: idle, Seed: o.seed, LoopEach: each, ModerateRcvbuf: moderate, NoGRO: noGRO}
 			lossy := opts
 			lossy.Loss = o.loss
 			suffix := ""
@@ -95,7 +101,7 @@ func dpstackEntries(o options) []entry {
 		}
 	}
 	for _, moderate := range modes {
-		big := dpstack.Options{Idle: idle, Seed: o.seed, MTU: 9000, ModerateRcvbuf: moderate}
+		big := dpstack.Options{Idle: idle, Seed: o.seed, MTU: 9000, ModerateRcvbuf: moderate, NoGRO: noGRO}
 		suffix := named(jumbo, moderate)
 		bj, cj := blockingName+suffix, callbackName+suffix
 		entries = append(entries,

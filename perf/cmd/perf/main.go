@@ -46,6 +46,7 @@ type options struct {
 	// rcvbuf is dpstack's TCP receive-buffer autotuning: "on" or "off" in
 	// every dpstack row, or "both": each TCP row twice, off and on.
 	rcvbuf string
+	gro    string // dpstack's receive offload in every row: "on" or "off"
 	prof   string // CPU profile file
 	trace  string // execution trace file
 }
@@ -79,6 +80,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "a tenth of the counts and times, to check that everything runs")
 	flag.StringVar(&o.only, "only", "", "measure only the systems whose name contains this (ratios need the kernel row)")
 	flag.StringVar(&o.rcvbuf, "rcvbuf", "off", "dpstack's TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): off, on, or both (every dpstack TCP row twice)")
+	flag.StringVar(&o.gro, "gro", "on", "dpstack's receive offload in every dpstack row (stack.Config.NoGRO when off): on or off")
 	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the measurements to this file")
 	flag.Parse()
