@@ -63,6 +63,11 @@ func tcpAddr(ap netip.AddrPort) *net.TCPAddr {
 	return net.TCPAddrFromAddrPort(ap)
 }
 
+// netAddr is tcpAddr as a net.Addr, nil for the zero AddrPort. Conns keep
+// their addresses as AddrPorts and make the net package's type when asked,
+// so that a connection that is never asked allocates none.
+func netAddr(ap netip.AddrPort) net.Addr { return addrOrNil(tcpAddr(ap)) }
+
 // addrOrNil keeps a nil *net.TCPAddr a nil net.Addr in errors.
 func addrOrNil(a *net.TCPAddr) net.Addr {
 	if a == nil {

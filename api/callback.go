@@ -2,6 +2,7 @@ package api
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -76,7 +77,7 @@ type CConn struct {
 	rx      rxStamp // the receive time of the data Data is given (RxTime)
 	fwd     forwarding
 
-	laddr, raddr *net.TCPAddr
+	laddr, raddr netip.AddrPort
 	value        any
 }
 
@@ -91,8 +92,8 @@ func newCConn(h Host, core int, hd Handler, sk sock.ProtoOps) *CConn {
 }
 
 func (c *CConn) setAddrs() {
-	c.laddr = tcpAddr(c.ops.LocalAddr())
-	c.raddr = tcpAddr(c.ops.RemoteAddr())
+	c.laddr = c.ops.LocalAddr()
+	c.raddr = c.ops.RemoteAddr()
 }
 
 // cconnEvents are a callback conn's socket callbacks. They only queue the
@@ -220,7 +221,7 @@ func (c *CConn) deliver() {
 	c.rx = rxStamp{}
 	c.inView = false
 	if c.released {
-		c.ops.Close()
+		c.closeSocket()
 	}
 }
 
@@ -333,9 +334,24 @@ func (c *CConn) Close() error {
 		// While data is being delivered, the packet on view is in use
 		// and what the handler consumed is still queued: deliver
 		// closes the socket when it is done.
-		c.ops.Close()
+		c.closeSocket()
 	}
 	return nil
+}
+
+// releaser is a socket that its user can give up for good
+// (tcp.Sock.Release).
+type releaser interface{ Release() }
+
+// closeSocket closes c's socket for good: a released conn never touches
+// its socket again (every method checks released first), so the
+// transport may reuse it for another connection once this one is done.
+func (c *CConn) closeSocket() {
+	if r, ok := c.ops.(releaser); ok {
+		r.Release()
+		return
+	}
+	c.ops.Close()
 }
 
 // AfterFunc runs fn on c's core after d, as the package's AfterFunc.
@@ -349,10 +365,10 @@ func (c *CConn) AfterFunc(d time.Duration, fn func()) (stop func() bool) {
 func (c *CConn) Core() int { return c.core }
 
 // LocalAddr is the local address, a *net.TCPAddr.
-func (c *CConn) LocalAddr() net.Addr { return addrOrNil(c.laddr) }
+func (c *CConn) LocalAddr() net.Addr { return netAddr(c.laddr) }
 
 // RemoteAddr is the peer's address, a *net.TCPAddr.
-func (c *CConn) RemoteAddr() net.Addr { return addrOrNil(c.raddr) }
+func (c *CConn) RemoteAddr() net.Addr { return netAddr(c.raddr) }
 
 // SetValue attaches the application's per-connection state to c.
 func (c *CConn) SetValue(v any) { c.value = v }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,7 @@ type TCPConn struct {
 	wok     atomic.Bool // healthy and established: Writes may stage
 	wwait   atomic.Bool // a Write waits on wsig (wakeWriter)
 
-	laddr, raddr *net.TCPAddr // set once on the core before the conn is handed out
+	laddr, raddr netip.AddrPort // set once on the core before the conn is handed out
 
 	rsig    chan struct{} // signalled by DataReady, StateChange, ErrorReport
 	wsig    chan struct{} // signalled by WriteSpace, StateChange, ErrorReport
@@ -94,8 +95,8 @@ func (c *TCPConn) attach(sk sock.ProtoOps) {
 
 // setAddrs records the socket's addresses. It runs on the core.
 func (c *TCPConn) setAddrs() {
-	c.laddr = tcpAddr(c.ops.LocalAddr())
-	c.raddr = tcpAddr(c.ops.RemoteAddr())
+	c.laddr = c.ops.LocalAddr()
+	c.raddr = c.ops.RemoteAddr()
 }
 
 // connEvents are a blocking conn's socket callbacks. They run on the core
@@ -183,7 +184,7 @@ func (c *TCPConn) send(cl *call) bool {
 func (c *TCPConn) closed() bool { return isClosed(c.closing) }
 
 func (c *TCPConn) opErr(op, sys string, err error) error {
-	return opError(op, sys, addrOrNil(c.laddr), addrOrNil(c.raddr), err)
+	return opError(op, sys, netAddr(c.laddr), netAddr(c.raddr), err)
 }
 
 // Read reads up to len(p) received bytes, waiting until there is at least
@@ -619,10 +620,10 @@ func (c *TCPConn) Info() (sock.TCPInfo, error) {
 func (c *TCPConn) Core() int { return c.core }
 
 // LocalAddr is the local address, a *net.TCPAddr.
-func (c *TCPConn) LocalAddr() net.Addr { return addrOrNil(c.laddr) }
+func (c *TCPConn) LocalAddr() net.Addr { return netAddr(c.laddr) }
 
 // RemoteAddr is the peer's address, a *net.TCPAddr.
-func (c *TCPConn) RemoteAddr() net.Addr { return addrOrNil(c.raddr) }
+func (c *TCPConn) RemoteAddr() net.Addr { return netAddr(c.raddr) }
 
 // SetDeadline sets both the read and the write deadline.
 func (c *TCPConn) SetDeadline(t time.Time) error {

@@ -105,7 +105,7 @@ func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (
 		return nil, opError("dial", "connect", nil, tcpAddr(raddr), err)
 	}
 	c := newConn(h, core)
-	c.raddr = tcpAddr(raddr)
+	c.raddr = raddr
 	var cerr error
 	sys := "connect"
 	if err := onCore(h, core, func() {
@@ -124,13 +124,13 @@ func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (
 		cerr = sk.Connect(raddr)
 		c.setAddrs()
 	}); err != nil {
-		return nil, opError("dial", sys, nil, c.raddr, err)
+		return nil, opError("dial", sys, nil, netAddr(c.raddr), err)
 	}
 	if cerr != nil && !errors.Is(cerr, syscall.EINPROGRESS) {
 		if c.ops != nil {
 			c.abandon()
 		}
-		return nil, opError("dial", sys, addrOrNil(c.laddr), c.raddr, cerr)
+		return nil, opError("dial", sys, netAddr(c.laddr), netAddr(c.raddr), cerr)
 	}
 	// The socket's events reach c from before the SYN went out, so the
 	// handshake's end, however quick, leaves a signal: wait for one
@@ -143,7 +143,7 @@ func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (
 			case <-c.wsig:
 			case <-ctx.Done():
 				c.abandon()
-				return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, ctxErr(ctx.Err()))
+				return nil, opError("dial", "connect", netAddr(c.laddr), netAddr(c.raddr), ctxErr(ctx.Err()))
 			}
 		}
 		wait = true
@@ -153,7 +153,7 @@ func (d *Dialer) DialTCP(ctx context.Context, h Host, network, address string) (
 		}
 		if err != nil {
 			c.abandon()
-			return nil, opError("dial", "connect", addrOrNil(c.laddr), c.raddr, err)
+			return nil, opError("dial", "connect", netAddr(c.laddr), netAddr(c.raddr), err)
 		}
 	}
 }

@@ -28,7 +28,7 @@ type appTimer struct {
 
 func newAppTimer(loop *lcore.Loop, fn func()) *appTimer {
 	a := &appTimer{loop: loop, fn: fn}
-	a.t.Init(func(ktime.Time) {
+	a.t.Init(func(*ktime.Timer, ktime.Time) {
 		if a.state.CompareAndSwap(timerPending, timerFired) {
 			a.fn()
 		}

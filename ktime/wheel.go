@@ -30,18 +30,20 @@ const DefaultTick = time.Millisecond
 type Timer struct {
 	next, prev *Timer // links in the slot list while pending
 	wheel      *Wheel // non-nil while pending
-	fn         func(now Time)
+	fn         func(t *Timer, now Time)
 	at         Time   // requested expiry
 	tick       uint64 // expiry in wheel ticks: at rounded up to a tick
 	gen        uint64 // wheel generation when linked into its slot
 	slot       uint16 // level*wheelSize + index of the slot holding the timer
 }
 
-// Init sets the function run when the timer fires; now is the time passed to
-// the Wheel.Advance call that fires it. Call Init once, before the first
-// Schedule, so that arming never allocates. A timer with a nil callback
-// fires silently.
-func (t *Timer) Init(fn func(now Time)) {
+// Init sets the function run when the timer fires, with the timer and the
+// time passed to the Wheel.Advance call that fires it. Call Init once,
+// before the first Schedule, so that arming never allocates. A timer with
+// a nil callback fires silently. Given the timer, a function that is not a
+// closure finds its owner (Linux's from_timer, container_of): an owner
+// with timers then costs no allocation for them.
+func (t *Timer) Init(fn func(t *Timer, now Time)) {
 	t.fn = fn
 }
 
@@ -162,7 +164,7 @@ func (w *Wheel) Advance(now Time, budget int) int {
 			}
 			w.unlink(t)
 			if t.fn != nil {
-				t.fn(now)
+				t.fn(t, now)
 			}
 			ran++
 		}

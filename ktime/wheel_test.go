@@ -50,7 +50,7 @@ type firing struct {
 }
 
 func (f *firing) timer(tm *Timer, id int) *Timer {
-	tm.Init(func(now Time) {
+	tm.Init(func(_ *Timer, now Time) {
 		f.ids = append(f.ids, id)
 		f.nows = append(f.nows, now)
 	})
@@ -128,8 +128,8 @@ func TestWheelCancel(t *testing.T) {
 		w := NewWheel(time.Millisecond, 0)
 		var a, b Timer
 		fired := 0
-		a.Init(func(Time) { fired++; w.Cancel(&b) })
-		b.Init(func(Time) { fired++; w.Cancel(&a) })
+		a.Init(func(*Timer, Time) { fired++; w.Cancel(&b) })
+		b.Init(func(*Timer, Time) { fired++; w.Cancel(&a) })
 		w.Schedule(&a, 3*ms)
 		w.Schedule(&b, 3*ms)
 		assert.Equal(t, 1, w.Advance(10*ms, 100))
@@ -140,7 +140,7 @@ func TestWheelCancel(t *testing.T) {
 		w := NewWheel(time.Millisecond, 0)
 		var f firing
 		var a, c Timer
-		a.Init(func(Time) { w.Cancel(&c) })
+		a.Init(func(*Timer, Time) { w.Cancel(&c) })
 		w.Schedule(&a, 5*ms)
 		w.Schedule(f.timer(&c, 3), 6*ms)
 		assert.Equal(t, 1, w.Advance(100*ms, 100))
@@ -297,7 +297,7 @@ func TestWheelRearmInCallback(t *testing.T) {
 		w := NewWheel(time.Millisecond, 0)
 		var a Timer
 		var nows []Time
-		a.Init(func(now Time) {
+		a.Init(func(_ *Timer, now Time) {
 			nows = append(nows, now)
 			w.Schedule(&a, now+10*ms)
 		})
@@ -312,7 +312,7 @@ func TestWheelRearmInCallback(t *testing.T) {
 		w := NewWheel(time.Millisecond, 0)
 		var a Timer
 		fired := 0
-		a.Init(func(Time) {
+		a.Init(func(*Timer, Time) {
 			fired++
 			w.Schedule(&a, 0)
 		})
@@ -328,8 +328,8 @@ func TestWheelRearmInCallback(t *testing.T) {
 		w := NewWheel(time.Millisecond, 0)
 		var a, b Timer
 		var order []string
-		b.Init(func(Time) { order = append(order, "b") })
-		a.Init(func(now Time) {
+		b.Init(func(*Timer, Time) { order = append(order, "b") })
+		a.Init(func(_ *Timer, now Time) {
 			order = append(order, "a")
 			w.Schedule(&b, now)
 		})
@@ -420,7 +420,7 @@ func newWheelModel(t *testing.T, n int, fine bool, seed uint64) *wheelModel {
 	m.now = m.origin
 	m.w = NewWheel(time.Duration(m.tick), m.origin)
 	for i := range m.timers {
-		m.timers[i].Init(func(now Time) { m.fire(i, now) })
+		m.timers[i].Init(func(_ *Timer, now Time) { m.fire(i, now) })
 	}
 	return m
 }
@@ -592,7 +592,7 @@ func TestWheelNoAllocs(t *testing.T) {
 	w := NewWheel(time.Millisecond, 0)
 	timers := make([]Timer, 256)
 	for i := range timers {
-		timers[i].Init(func(now Time) {
+		timers[i].Init(func(_ *Timer, now Time) {
 			if i%4 == 0 {
 				w.Schedule(&timers[i], now+Time(i)*ms) // re-arm
 			}
@@ -624,7 +624,7 @@ func TestWheelExpiryOrderWithinOneAdvance(t *testing.T) {
 	var got []int64
 	for i := range timers {
 		ticks[i] = rng.Int64N(1 << 22)
-		timers[i].Init(func(Time) { got = append(got, ticks[i]) })
+		timers[i].Init(func(*Timer, Time) { got = append(got, ticks[i]) })
 		w.Schedule(&timers[i], Time(ticks[i])*ms)
 	}
 	require.Equal(t, n, w.Advance(Time(1<<22)*ms, n))
@@ -635,14 +635,14 @@ func BenchmarkWheelScheduleCancel(b *testing.B) {
 	w := NewWheel(time.Millisecond, 0)
 	timers := make([]Timer, 1024)
 	for i := range timers {
-		timers[i].Init(func(Time) {})
+		timers[i].Init(func(*Timer, Time) {})
 		// A background of pending timers on every level.
 		if i%2 == 0 {
 			w.Schedule(&timers[i], Time(i*i*i)*ms)
 		}
 	}
 	var t Timer
-	t.Init(func(Time) {})
+	t.Init(func(*Timer, Time) {})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -659,7 +659,7 @@ func BenchmarkWheelAdvance(b *testing.B) {
 	timers := make([]Timer, n)
 	for i := range timers {
 		period := Time(1+i) * ms
-		timers[i].Init(func(now Time) { w.Schedule(&timers[i], now+period) })
+		timers[i].Init(func(_ *Timer, now Time) { w.Schedule(&timers[i], now+period) })
 		w.Schedule(&timers[i], period)
 	}
 	b.ReportAllocs()

@@ -94,8 +94,11 @@ type Loop struct {
 	rx     []rxQueue
 	tx     []*TxBatch
 	caches []cacheFree
-	now    ktime.Time
-	lastRx int64 // the receive time of the last bursts (rxWall)
+	// beforeOutput are the BeforeOutput functions, run when the turn's
+	// output is staged
+	beforeOutput []func()
+	now          ktime.Time
+	lastRx       int64 // the receive time of the last bursts (rxWall)
 	// deliveries counts ObserveDelivery's calls, to sample them
 	deliveries uint64
 	tap        Tap // packet capture, or nil (SetTap)
@@ -152,7 +155,7 @@ func NewLoop(cfg Config) *Loop {
 		spare:     make([]func(), 0, deferCap),
 		done:      make(chan struct{}),
 	}
-	l.idler.beforeYield = l.transmit
+	l.idler.beforeYield = l.release
 	return l
 }
 
@@ -218,6 +221,13 @@ func (l *Loop) DrainInbox() int {
 func (l *Loop) AddCache(c *mbuf.Cache) {
 	l.caches = append(l.caches, cacheFree{c: c, op: l.io.AddFree()})
 }
+
+// BeforeOutput makes the loop run fn each time it stages what it queued
+// for the port (at the start of every turn, and in Flush): a transport
+// sends there what it held back for the rest of the turn, as TCP does an
+// ACK that a reply of the application's, later in the same turn, may yet
+// carry. Call before the loop runs.
+func (l *Loop) BeforeOutput(fn func()) { l.beforeOutput = append(l.beforeOutput, fn) }
 
 // ktime.Wheel is the loop's timer wheel; only the loop's own core may use it.
 func (l *Loop) Wheel() *ktime.Wheel { return l.wheel }
@@ -369,9 +379,23 @@ func (l *Loop) transmit() {
 	}
 }
 
+// release is transmit, with what the BeforeOutput functions hold back:
+// the loop is about to give up its CPU for longer than the rest of a turn.
+// (The yield after the input, in the middle of a turn, is a plain
+// transmit: the goroutines it lets run may answer within the turn.)
+func (l *Loop) release() {
+	for _, fn := range l.beforeOutput {
+		fn()
+	}
+	l.transmit()
+}
+
 // stageOutput gives the batch the packets queued for sending and the frees
 // held back, and reports whether there were any.
 func (l *Loop) stageOutput() bool {
+	for _, fn := range l.beforeOutput {
+		fn()
+	}
 	queued := false
 	for _, t := range l.tx {
 		if t.n > 0 {

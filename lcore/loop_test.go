@@ -64,7 +64,7 @@ func TestLoopTurn(t *testing.T) {
 	})
 	var fired, worked bool
 	var tm ktime.Timer
-	tm.Init(func(ktime.Time) { fired = true })
+	tm.Init(func(*ktime.Timer, ktime.Time) { fired = true })
 	l.Wheel().Schedule(&tm, ktime.Now().Add(-time.Millisecond)) // due
 	require.True(t, l.Post(func() { worked = true }))
 
@@ -176,7 +176,7 @@ func TestLoopInbox(t *testing.T) {
 		got = append(got, pkts...)
 	})
 	var tm ktime.Timer
-	tm.Init(func(ktime.Time) { order = append(order, "timer") })
+	tm.Init(func(*ktime.Timer, ktime.Time) { order = append(order, "timer") })
 	l.Wheel().Schedule(&tm, ktime.Now().Add(-time.Millisecond))
 	require.True(t, l.Handoff(b))
 	more := make([]*mbuf.Buf, 63)
@@ -384,7 +384,7 @@ func TestLoopDefer(t *testing.T) {
 	l := NewLoop(Config{})
 	var order []string
 	var tm ktime.Timer
-	tm.Init(func(ktime.Time) {
+	tm.Init(func(*ktime.Timer, ktime.Time) {
 		order = append(order, "timer")
 		l.Defer(func() {
 			order = append(order, "deferred")

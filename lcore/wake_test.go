@@ -113,7 +113,7 @@ func TestLoopWakesForPostAndTimer(t *testing.T) {
 		sleeps := l.IdleSleeps()
 		fired := make(chan ktime.Time, 1)
 		var tm ktime.Timer
-		tm.Init(func(now ktime.Time) { fired <- now })
+		tm.Init(func(_ *ktime.Timer, now ktime.Time) { fired <- now })
 		var at ktime.Time
 		require.True(t, l.Post(func() {
 			at = l.Now().Add(20 * time.Millisecond)

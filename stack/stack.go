@@ -58,6 +58,7 @@ func newStack(core, cores int, loop *lcore.Loop, dev *netdev.Device, rt *route.T
 	s.ip = ipv4.New(ic)
 	tc.IP, tc.Routes, tc.Dev, tc.Wheel, tc.Clock, tc.Core = s.ip, rt, dev, loop.Wheel(), loop.Clock(), core
 	s.tcp = tcp.New(tc)
+	loop.BeforeOutput(s.tcp.TurnDone)
 	s.ip.RegisterProtocol(header.IPProtoTCP, s.tcp.Input)
 	s.ip.RegisterErrorHandler(header.IPProtoTCP, s.tcp.Err)
 	s.ip.Linearize(header.IPProtoTCP)

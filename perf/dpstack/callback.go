@@ -252,11 +252,20 @@ func (p *rttPinger) Close() error {
 	return errors.Join(err, p.ln.Close())
 }
 
-// connClient makes one exchange on a connection and closes it.
+// connClient makes one exchange on a connection, then opens the next
+// from the core before it closes this one (CConn.Dial, as a handler opens
+// a second leg), until it has made total or the time is up; it reports
+// after the last. So the connections follow one another on the client's
+// core, as the rtt client's exchanges do, without a goroutine starting
+// each.
 type connClient struct {
 	conn
-	req [harness.MsgSize]byte
-	got int
+	addr  string
+	total int       // connections to make
+	n     int       // connections made
+	until time.Time // when to stop opening more (Limits.ConnTime)
+	req   [harness.MsgSize]byte
+	got   int
 }
 
 func (h *connClient) Accept(c *api.CConn) {
@@ -267,21 +276,37 @@ func (h *connClient) Accept(c *api.CConn) {
 	}
 }
 
-func (h *connClient) Data(_ *api.CConn, data []byte) int {
+func (h *connClient) Data(c *api.CConn, data []byte) int {
 	h.got += len(data)
-	if h.got >= len(h.req) {
-		h.finish(nil)
+	if h.got < len(h.req) {
+		return len(data)
 	}
+	h.n++
+	if h.n == h.total || time.Now().After(h.until) {
+		h.finish(nil)
+		return len(data)
+	}
+	if _, err := c.Dial(h.addr, h); err != nil {
+		h.finish(fmt.Errorf("dial %d: %w", h.n, err))
+		return len(data)
+	}
+	h.c = nil // until the next one's Accept
+	c.Close()
 	return len(data)
 }
 
 func (h *connClient) Writable(*api.CConn) {}
 
-func (h *connClient) Closed(c *api.CConn, err error) { h.closed(c, err) }
+func (h *connClient) Closed(c *api.CConn, err error) {
+	if h.c == nil {
+		h.c = c // the next connection failed before it came up
+	}
+	h.closed(c, err)
+}
 
-// Connections implements harness.Scenarios. DialCallback waits for the
-// client's core, so each connection is started from the measuring
-// goroutine, which then waits for the handler's word that it is done.
+// Connections implements harness.Scenarios. The measuring goroutine
+// dials the first connection and waits for the client's word that the
+// last is done.
 func (cb *Callback) Connections(ctx context.Context, l harness.Limits) (harness.Rate, error) {
 	ln, addr, err := cb.listen(echoServer{})
 	if err != nil {
@@ -289,20 +314,15 @@ func (cb *Callback) Connections(ctx context.Context, l harness.Limits) (harness.
 	}
 	defer ln.Close()
 	dl := harness.Deadline(ctx, l.ConnTime, l)
-	h := &connClient{conn: conn{done: make(chan error, 1)}}
-	var r harness.Rate
 	start := time.Now()
-	for r.N < l.Conns && time.Since(start) < l.ConnTime {
-		if err := api.DialCallback(cb.client, addr, h); err != nil {
-			return r, fmt.Errorf("dial %d: %w", r.N, err)
-		}
-		if err := cb.wait(h.done, dl, &h.conn); err != nil {
-			return r, fmt.Errorf("connection %d: %w", r.N, err)
-		}
-		r.N++
+	h := &connClient{conn: conn{done: make(chan error, 1)}, addr: addr, total: l.Conns, until: start.Add(l.ConnTime)}
+	if err := api.DialCallback(cb.client, addr, h); err != nil {
+		return harness.Rate{}, fmt.Errorf("dial: %w", err)
 	}
-	r.Elapsed = time.Since(start)
-	return r, nil
+	if err := cb.wait(h.done, dl, &h.conn); err != nil {
+		return harness.Rate{}, fmt.Errorf("connections: %w", err)
+	}
+	return harness.Rate{N: h.n, Elapsed: time.Since(start)}, nil
 }
 
 // bulkClient fills the send buffer in place whenever it has room, until

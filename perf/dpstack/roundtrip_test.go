@@ -100,3 +100,31 @@ func BenchmarkCallbackRoundTrip(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 }
+
+// BenchmarkCallbackConnections is make perf's conn/s scenario for the
+// callback row, b.N connections one after another (connect, one 64-byte
+// exchange, the client closes): in a form that callgrind and -benchmem
+// can measure per connection.
+func BenchmarkCallbackConnections(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("DPDK needs root")
+	}
+	sys, err := NewCallback("callback", Options{})
+	require.NoError(b, err)
+	defer func() { require.NoError(b, sys.Close()) }()
+	l := harness.DefaultLimits
+	l.ConnTime = time.Hour
+	l.Conns = b.N
+	tx := func() uint64 {
+		return sys.client.Stacks()[0].TCP().Stats().OutSegs.Load() + sys.server.Stacks()[0].TCP().Stats().OutSegs.Load()
+	}
+	b.ReportAllocs()
+	tx0 := tx()
+	b.ResetTimer()
+	r, err := sys.Connections(context.Background(), l)
+	b.StopTimer()
+	require.NoError(b, err)
+	require.Equal(b, b.N, r.N)
+	b.ReportMetric(r.PerSecond(), "conn/s")
+	b.ReportMetric(float64(tx()-tx0)/float64(b.N), "segs/op")
+}

@@ -70,13 +70,13 @@ type igmpGroup struct {
 func (l *Layer) igmpInit(cfg Config) {
 	l.igmp.wheel = cfg.Wheel
 	l.igmp.qrv, l.igmp.qi, l.igmp.qri = igmpRobustness, igmpQueryInterval, igmpQueryRespInterval
-	l.igmp.v2Timer.Init(l.igmpV2Expired)
-	l.igmp.genTimer.Init(func(ktime.Time) { l.igmpAnswerGeneral() })
+	l.igmp.v2Timer.Init(func(_ *ktime.Timer, now ktime.Time) { l.igmpV2Expired(now) })
+	l.igmp.genTimer.Init(func(*ktime.Timer, ktime.Time) { l.igmpAnswerGeneral() })
 }
 
 func (ig *igmpGroup) init(l *Layer, grp *mcGroup) {
-	ig.respTimer.Init(func(ktime.Time) { l.igmpAnswerGroup(grp) })
-	ig.chTimer.Init(func(ktime.Time) { l.igmpRetransmit(grp) })
+	ig.respTimer.Init(func(*ktime.Timer, ktime.Time) { l.igmpAnswerGroup(grp) })
+	ig.chTimer.Init(func(*ktime.Timer, ktime.Time) { l.igmpRetransmit(grp) })
 }
 
 // busy reports whether the group has state changes left to send.

@@ -138,7 +138,7 @@ func (r *reasm) init(l *Layer, cfg Config) {
 	qs := make([]fragQueue, r.high)
 	for i := range qs {
 		q := &qs[i]
-		q.timer.Init(func(ktime.Time) { r.expire(q) })
+		q.timer.Init(func(*ktime.Timer, ktime.Time) { r.expire(q) })
 		q.hnext = r.free
 		r.free = q
 	}

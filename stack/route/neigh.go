@@ -341,7 +341,7 @@ func (nt *NeighTable) create(dev *netdev.Device, k uint32) *Neighbour {
 		used:    nt.time(),
 		updated: nt.now,
 	}
-	n.timer.Init(n.timerFired)
+	n.timer.Init(func(_ *ktime.Timer, now ktime.Time) { n.timerFired(now) })
 	nt.entries[k] = n
 	nt.stats.Creates.Inc()
 	n.scheduleGC()

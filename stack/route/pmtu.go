@@ -125,7 +125,7 @@ func (t *Table) newPMTUEntry(dk uint32) *pmtuEntry {
 		t.dropPMTU(oldest)
 	}
 	e := &pmtuEntry{dst: dk, table: t}
-	e.timer.Init(e.expire)
+	e.timer.Init(func(_ *ktime.Timer, now ktime.Time) { e.expire(now) })
 	t.pmtu[dk] = e
 	return e
 }

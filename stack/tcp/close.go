@@ -150,6 +150,19 @@ func (s *Sock) Close() {
 	p.flushEvents()
 }
 
+// Release is Close by a user that gives the socket up for good: it keeps
+// no reference to it, so that once the connection is done the core may
+// reuse the Sock for another (TurnDone). Linux frees a sock when its last
+// reference goes; a Sock that Close gave up may still be read by whoever
+// holds it, so only Release lets the core take it back. The callback API
+// releases its conns' sockets this way.
+func (s *Sock) Release() {
+	if !s.released {
+		s.reusable = true
+	}
+	s.Close()
+}
+
 // abort resets the connection from our side (tcp_disconnect): a RST when
 // the peer may still think it connected (tcp_need_reset), then CLOSED.
 func (s *Sock) abort() {

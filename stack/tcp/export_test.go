@@ -29,7 +29,7 @@ func (p *Proto) ISNForTest(local, remote netip.AddrPort) uint32 {
 func (p *Proto) ConnectPortForTest(local, remote netip.AddrPort) (uint16, bool) {
 	port, ok := p.connectPort(header.AddrU32(local.Addr()), header.AddrU32(remote.Addr()), remote.Port())
 	if ok {
-		p.binds[port] = &bindBucket{port: port, connectOnly: true}
+		p.binds[port] = newBindBucket(port, true)
 	}
 	return port, ok
 }

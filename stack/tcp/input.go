@@ -135,7 +135,10 @@ func (s *Sock) synSentRcv(g *segment) {
 		}
 		s.setState(sock.Established)
 		s.wake(evWrite)
-		s.scheduleAck(true)
+		// The ACK waits for the end of the turn, for the data the
+		// application may send on the connection coming up (deferAck).
+		s.ackPending = true
+		s.deferAck()
 		// "If there are other controls or text in the segment, then
 		// continue processing at the sixth step."
 		s.textStep(g)

@@ -296,6 +296,7 @@ func (s *Sock) tsLen() int {
 func (s *Sock) ackSent() {
 	s.ackPending = false
 	s.ackNow = false
+	s.ackLater = false
 	s.delackT.on = false
 	s.dsackOn = false
 	if s.quick > 0 {
@@ -523,21 +524,63 @@ func (s *Sock) scheduleAck(now bool) {
 // ackSndCheck sends or delays the ACK that received data is owed
 // (__tcp_ack_snd_check): at once when more than one full segment is
 // unacknowledged (RFC 1122 §4.2.3.2, RFC 5681 §4.2: "an ACK SHOULD be
-// generated for at least every second full-sized segment"), in quickack
-// mode, for out-of-order data or when asked; otherwise on the delayed-ACK
-// timer. (Linux also waits while the ACK would offer a smaller window than
-// the last; with buffers as small as dpstack's that would delay the ACK of
-// every second segment until the reader runs, so dpstack follows the RFCs.)
+// generated for at least every second full-sized segment"), for
+// out-of-order data or when asked; at the end of the turn in quickack
+// mode (deferAck); otherwise on the delayed-ACK timer. (Linux also waits
+// while the ACK would offer a smaller window than the last; with buffers
+// as small as dpstack's that would delay the ACK of every second segment
+// until the reader runs, so dpstack follows the RFCs.)
 func (s *Sock) ackSndCheck() {
 	if !s.ackPending {
 		return
 	}
-	if s.ackNow || !s.ofo.Empty() || (s.quick > 0 && !s.pingpong) ||
-		int(s.rcv.wup.Size(s.rcv.nxt)) > s.rcvMSS {
+	if s.ackNow || !s.ofo.Empty() || int(s.rcv.wup.Size(s.rcv.nxt)) > s.rcvMSS {
 		s.sendAck()
 		return
 	}
+	if s.ackLater {
+		return // held for the end of the turn already
+	}
+	if s.quick > 0 && !s.pingpong {
+		s.deferAck()
+		return
+	}
 	s.sendDelayedAck()
+}
+
+// deferAck holds an ACK that is owed at once until the end of the loop's
+// turn (TurnDone), when the turn's output goes to the port
+// anyway: a segment the socket sends meanwhile carries it instead, as the
+// reply an application makes to a request in the same turn does, or its
+// FIN. The wire sees the ACK no later than before, and one segment fewer
+// when it rides on another (Linux holds the handshake's ACK back for the
+// same reason while a write is pending, sk_write_pending in
+// tcp_rcv_synsent_state_process). The next segment to arrive for the
+// socket sends it first (Input), so every segment still gets its ACK.
+func (s *Sock) deferAck() {
+	s.ackLater = true
+	s.proto.ackLater = append(s.proto.ackLater, s)
+}
+
+// sendDeferredAck sends the ACK deferAck held back, if no segment has
+// carried it since.
+func (s *Sock) sendDeferredAck() {
+	if s.ackLater {
+		s.ackLater = false
+		if s.ackPending && s.synchronized() {
+			s.sendAck()
+		}
+	}
+}
+
+// sendDeferredAcks sends the ACKs that deferAck held back this turn and
+// no segment carried (TurnDone).
+func (p *Proto) sendDeferredAcks() {
+	for i, s := range p.ackLater {
+		s.sendDeferredAck()
+		p.ackLater[i] = nil
+	}
+	p.ackLater = p.ackLater[:0]
 }
 
 // sendDelayedAck arms the delayed-ACK timer (tcp_send_delayed_ack) for

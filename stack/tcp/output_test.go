@@ -12,6 +12,7 @@ import (
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stacktest"
+	"github.com/dpstack/dpstack/stack/tcp"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -351,4 +352,62 @@ func TestFourSACKBlocks(t *testing.T) {
 	require.Equal(t, 4, r.Options.NumSACK)
 	assert.Equal(t, header.SACKBlock{Start: s0 + 60, End: s0 + 62}, r.Options.SACKBlocks[0], "the most recent first")
 	rc.s.Close()
+}
+
+// replier answers every read with "answer" from inside DataReady, as a
+// callback application replies within the loop's turn.
+type replier struct {
+	s   *tcp.Sock
+	buf [64]byte
+}
+
+func (r *replier) DataReady(*sock.Sock) {
+	if n, _ := r.s.RecvMsg(r.buf[:], 0); n > 0 {
+		r.s.SendMsg([]byte("answer"), 0)
+	}
+}
+func (r *replier) WriteSpace(*sock.Sock)  {}
+func (r *replier) StateChange(*sock.Sock) {}
+func (r *replier) ErrorReport(*sock.Sock) {}
+
+// A quick ACK waits for the end of the loop's turn (deferAck): a reply the
+// application makes in the same turn carries it, and no bare ACK follows;
+// without one the ACK still goes out with the turn's output; and two
+// segments of one burst still get an ACK each, as quickack mode sends.
+func TestQuickAckDeferredToTurnEnd(t *testing.T) {
+	rc := established(t) // quickack mode: the first data was ACKed at once
+	pr := rc.pr
+
+	// Two segments in one burst, nobody reading: an ACK for each.
+	first := rc.seg(fACK|fPSH, []byte("one"))
+	rc.seq += 3
+	second := rc.seg(fACK|fPSH, []byte("two"))
+	rc.seq += 3
+	pr.inject(pr.frame(first))
+	pr.inject(pr.frame(second))
+	pr.poll(1)
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq-3), stacktest.PayloadLen(0))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq), stacktest.PayloadLen(0))
+	pr.expectNone()
+
+	// The same when the second starts a GRO group (no PSH): the held ACK
+	// goes before the group is taken.
+	require.NoError(t, rc.s.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1))
+	first = rc.seg(fACK|fPSH, []byte("three"))
+	rc.seq += 5
+	second = rc.seg(fACK, []byte("four"))
+	rc.seq += 4
+	pr.inject(pr.frame(first))
+	pr.inject(pr.frame(second))
+	pr.poll(1)
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq-4), stacktest.PayloadLen(0))
+	rc.expect(stacktest.Flags(fACK), stacktest.Ack(rc.seq), stacktest.PayloadLen(0))
+	pr.expectNone()
+
+	// A reply in the same turn carries the ACK.
+	rc.s.RecvMsg(make([]byte, 64), 0)
+	rc.s.Callbacks = &replier{s: rc.s}
+	rc.send(fACK|fPSH, []byte("question"))
+	rc.expect(stacktest.Flags(fACK|fPSH), stacktest.Ack(rc.seq), stacktest.PayloadLen(6))
+	pr.expectNone()
 }

@@ -24,6 +24,18 @@ type bindBucket struct {
 	// choice (Linux's fastreuse == -1), so another Connect may share it
 	// with a different 4-tuple; an explicit bind makes it false.
 	connectOnly bool
+	// The first owner and TIME-WAIT socket live in the bucket itself: a
+	// connection's port mostly has one of each in turn, and then costs
+	// no allocation beyond the bucket's.
+	owner1 [1]*Sock
+	tw1    [1]*TimewaitSock
+}
+
+// newBindBucket returns the bucket of port, with nothing in it yet.
+func newBindBucket(port uint16, connectOnly bool) *bindBucket {
+	b := &bindBucket{port: port, connectOnly: connectOnly}
+	b.owners, b.tws = b.owner1[:0], b.tw1[:0]
+	return b
 }
 
 // empty reports whether nothing holds the port any more.
@@ -74,7 +86,7 @@ func (p *Proto) bindPort(s *Sock, laddr uint32, port uint16) error {
 		return fmt.Errorf("tcp: bind %v:%d: %w", header.U32Addr(laddr), port, syscall.EADDRINUSE)
 	}
 	if b == nil {
-		b = &bindBucket{port: port}
+		b = newBindBucket(port, false)
 		p.binds[port] = b
 	}
 	b.connectOnly = false
@@ -193,7 +205,7 @@ func (p *Proto) perturbStep(idx, tries uint32) {
 func (p *Proto) bindConnect(s *Sock, laddr uint32, port uint16) {
 	b := p.binds[port]
 	if b == nil {
-		b = &bindBucket{port: port, connectOnly: true}
+		b = newBindBucket(port, true)
 		p.binds[port] = b
 	}
 	p.addOwner(b, s, laddr)

@@ -266,6 +266,9 @@ type Proto struct {
 	freeFn      func(*mbuf.Buf) // p.free, made once
 	truesize    int             // sock.Truesize of a fresh mbuf, once known
 	pending     []*Sock         // sockets with events to deliver
+	ackLater    []*Sock         // sockets whose ACK waits for the end of the turn (deferAck)
+	released    []*Sock         // sockets destroyed this turn after Release: free at its end
+	freeSocks   []*Sock         // zeroed sockets for NewSock (a slab cache), at most maxFreeSocks
 	flushing    bool
 
 	flows      *FlowTable                              // the host's flow directory; nil on one core
@@ -325,6 +328,7 @@ func New(cfg Config) *Proto {
 		portKey:     newSipKey(),
 		cookieKey:   [2]sipKey{newSipKey(), newSipKey()},
 		pending:     make([]*Sock, 0, 64),
+		ackLater:    make([]*Sock, 0, 64),
 	}
 	p.freeFn = p.free
 	seed := newSipKey()
@@ -462,7 +466,14 @@ func (p *Proto) SetTimeWait(d time.Duration) {
 // NewSock returns a CLOSED socket owned by this core, holding one
 // reference for the caller, who gives it up with Close.
 func (p *Proto) NewSock() *Sock {
-	s := &Sock{}
+	var s *Sock
+	if n := len(p.freeSocks); n > 0 {
+		s = p.freeSocks[n-1]
+		p.freeSocks[n-1] = nil
+		p.freeSocks = p.freeSocks[:n-1]
+	} else {
+		s = &Sock{}
+	}
 	s.init(p)
 	if p.congestion != "" {
 		s.Options.Congestion = p.congestion
@@ -534,6 +545,12 @@ func (p *Proto) Close() {
 	clear(p.binds)
 	clear(p.all)
 	p.pending = p.pending[:0]
+	clear(p.ackLater)
+	p.ackLater = p.ackLater[:0]
+	clear(p.released)
+	p.released = p.released[:0]
+	clear(p.freeSocks)
+	p.freeSocks = p.freeSocks[:0]
 }
 
 // free releases b without counting a drop.
@@ -567,6 +584,7 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 		p.groFlush()
 	}
 	if s != nil {
+		s.sendDeferredAck() // the previous segment's, before this one moves RCV.NXT
 		if p.inBurst && p.groStart(s, g, ip) {
 			return
 		}
@@ -687,4 +705,29 @@ func (p *Proto) flushEvents() {
 	}
 	p.pending = p.pending[:0]
 	p.flushing = false
+}
+
+// maxFreeSocks bounds the free list of each core's Proto: 256 sockets,
+// about 384 KiB, more than a turn's closed connections need to come back
+// as the next turn's new ones.
+const maxFreeSocks = 256
+
+// TurnDone runs where the core's loop stages the turn's output
+// (lcore.Loop.BeforeOutput), with no TCP processing under way: it sends
+// the ACKs deferAck held back that no segment carried, and puts the
+// sockets released for good and destroyed this turn on the free list,
+// zeroed, for NewSock to reuse (Linux's tcp_sock slab cache; a turn is
+// the grace period, after which nothing on the core refers to them).
+func (p *Proto) TurnDone() {
+	p.sendDeferredAcks()
+	for i, s := range p.released {
+		if len(p.freeSocks) < maxFreeSocks {
+			s.killTimers() // nothing should be armed or queued; if so, undone
+			s.purgeAll()
+			*s = Sock{}
+			p.freeSocks = append(p.freeSocks, s)
+		}
+		p.released[i] = nil
+	}
+	p.released = p.released[:0]
 }

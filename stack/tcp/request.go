@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"net/netip"
+	"unsafe"
 
 	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/header"
@@ -88,8 +89,16 @@ func (p *Proto) newRequest(l *Sock, g *segment, mtu int) *RequestSock {
 	}
 	r.rcvWnd = min(winFromSpace(l.RcvBuf), 0xffff)
 	r.iss = seqFrom(p.isn(g.tuple))
-	r.timer.Init(func(now ktime.Time) { p.requestTimer(r, now) })
+	r.timer.Init(requestTimerFired)
 	return r
+}
+
+// requestTimerFired is the request's timer callback, a function that
+// finds the request from the timer (from_timer, as sockOfTimer), so that
+// the timer costs no allocation.
+func requestTimerFired(t *ktime.Timer, now ktime.Time) {
+	r := (*RequestSock)(unsafe.Add(unsafe.Pointer(t), -int(unsafe.Offsetof(RequestSock{}.timer))))
+	r.listener.proto.requestTimer(r, now)
 }
 
 // sendSynAck sends the request's SYN-ACK <SEQ=ISS><ACK=RCV.NXT>

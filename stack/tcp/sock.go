@@ -74,7 +74,6 @@ type Sock struct {
 	backoff      int        // RTO doublings in a row
 	retransmits  int        // timeouts since the last forward progress
 	retransStamp ktime.Time // first transmission of the oldest unacknowledged segment
-	synRetrans   bool       // the SYN or SYN-ACK was retransmitted
 
 	// Congestion control and loss (RFC 5681); see congestion.go.
 	cc         CongestionOps
@@ -89,6 +88,7 @@ type Sock struct {
 	inRecovery bool         // in NewReno fast recovery (RFC 6582), until recover is acknowledged
 	recover    seqnum.Value // SND.NXT on entering recovery or at the last RTO: one past RFC 6582's recover
 	inLoss     bool         // after an RTO, until highRxt is acknowledged
+	synRetrans bool         // the SYN or SYN-ACK was retransmitted (with inLoss: no padding)
 	highRxt    seqnum.Value
 	rtxNext    *mbuf.Buf // next segment to retransmit in loss recovery
 
@@ -121,6 +121,7 @@ type Sock struct {
 	// Acknowledgment (inet_connection_sock's icsk_ack).
 	ackPending bool
 	ackNow     bool          // the pending ACK must not wait
+	ackLater   bool          // the pending ACK waits for the end of the turn (deferAck)
 	pingpong   bool          // interactive: delay ACKs to piggyback them
 	groWary    bool          // GRO groups of two segments until RCV.NXT reaches groCalm (gro.go)
 	quick      int           // ACKs still to send at once (quickack mode)
@@ -134,7 +135,6 @@ type Sock struct {
 	rtxT      deadline // retransmission, or persist when probing
 	delackT   deadline
 	keepT     deadline // keepalive, FIN-WAIT-2
-	probing   bool     // rtxT is the persist timer
 	probesOut int      // unanswered window or keepalive probes
 	probeTime ktime.Time
 
@@ -148,6 +148,8 @@ type Sock struct {
 	active    bool // opened by Connect
 	connected bool // reached ESTABLISHED once
 	released  bool // the user closed it
+	probing   bool // rtxT is the persist timer (among the bools: no padding)
+	reusable  bool // the user gave it up for good (Release): the core may reuse it
 	events    uint8
 }
 
@@ -158,10 +160,10 @@ func (s *Sock) init(p *Proto) {
 	s.proto = p
 	s.rto = initialRTO
 	s.ato = delackMin
-	s.rtxT.t.Init(s.rtxFired)
-	s.delackT.t.Init(s.delackFired)
-	s.keepT.t.Init(s.keepFired)
-	s.lossT.t.Init(s.lossFired)
+	s.rtxT.t.Init(rtxTimer)
+	s.delackT.t.Init(delackTimer)
+	s.keepT.t.Init(keepTimer)
+	s.lossT.t.Init(lossTimer)
 }
 
 // State is the connection's state (RFC 9293 §3.3.2). A socket that went
@@ -350,6 +352,9 @@ func (s *Sock) destroy() {
 		p.mem.AddSocket(-1)
 		if s.Dead {
 			p.orphans.remove(s)
+		}
+		if s.reusable {
+			p.released = append(p.released, s)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpstack/dpstack/stack/sock"
 	"github.com/dpstack/dpstack/stack/stacktest"
+	"github.com/dpstack/dpstack/stack/tcp"
 	"github.com/dpstack/dpstack/stat"
 )
 
@@ -481,4 +482,40 @@ func TestRetransmitWhileCloneHeld(t *testing.T) {
 	assert.True(t, bytes.Equal(data, p.recvAll(c.sv, len(data))))
 	c.cl.Close()
 	c.sv.Close()
+}
+
+// A socket given up with Release comes back from NewSock once its
+// connection is done and the turn ended, zeroed; one given up with Close
+// (whose user may still read it) never does.
+func TestReleasedSockReused(t *testing.T) {
+	p := newPair(t)
+	c := p.connect(80)
+	c.cl.Release()
+	p.PumpUntil("server sees the FIN", func() bool { return c.sv.State() == sock.CloseWait })
+	c.sv.Close()
+	p.PumpUntil("client in TIME-WAIT", func() bool { return p.ta().Census().TimeWait == 1 })
+	p.PumpUntil("server closed", func() bool { return c.sv.State() == sock.Closed })
+	p.Pump(1) // the turn ends: TurnDone
+
+	s := p.ta().NewSock()
+	require.Same(t, c.cl, s, "the released socket is reused")
+	assert.Equal(t, sock.Closed, s.State())
+	assert.False(t, s.LocalAddr().IsValid())
+	assert.Zero(t, s.Info().SRTT, "no state of the old connection")
+	assert.Zero(t, s.Info().PeerMSS)
+	assert.NotSame(t, c.sv, p.tb().NewSock(), "a closed socket is not reused")
+
+	// The reused socket makes a connection like a new one.
+	require.ErrorIs(t, s.Connect(netip.AddrPortFrom(addrB.Addr(), 80)), syscall.EINPROGRESS)
+	var sv *tcp.Sock
+	p.PumpUntil("accept", func() bool {
+		a, err := c.ln.AcceptSock()
+		sv = a
+		return err == nil
+	})
+	p.PumpUntil("established", func() bool { return s.State() == sock.Established })
+	got := p.transfer(s, sv, pattern(3000, 9))
+	assert.Equal(t, pattern(3000, 9), got)
+	s.Close()
+	sv.Close()
 }

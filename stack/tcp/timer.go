@@ -2,10 +2,37 @@ package tcp
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/sock"
 )
+
+// The deadlines' timer callbacks are functions, not closures over the
+// socket: each finds its socket from the timer (sockOfTimer), so that a
+// socket's four timers cost no allocation.
+func rtxTimer(t *ktime.Timer, now ktime.Time) {
+	sockOfTimer(t, unsafe.Offsetof(Sock{}.rtxT)).rtxFired(now)
+}
+
+func delackTimer(t *ktime.Timer, now ktime.Time) {
+	sockOfTimer(t, unsafe.Offsetof(Sock{}.delackT)).delackFired(now)
+}
+
+func keepTimer(t *ktime.Timer, now ktime.Time) {
+	sockOfTimer(t, unsafe.Offsetof(Sock{}.keepT)).keepFired(now)
+}
+
+func lossTimer(t *ktime.Timer, now ktime.Time) {
+	sockOfTimer(t, unsafe.Offsetof(Sock{}.lossT)).lossFired(now)
+}
+
+// sockOfTimer is the Sock whose deadline at offset off holds t (Linux's
+// from_timer, container_of): the step back from t stays inside the Sock,
+// as the unsafe.Add rules ask.
+func sockOfTimer(t *ktime.Timer, off uintptr) *Sock {
+	return (*Sock)(unsafe.Add(unsafe.Pointer(t), -int(off+unsafe.Offsetof(deadline{}.t))))
+}
 
 // delackFired runs the delayed-ACK timer (tcp_delack_timer_handler): the
 // owed ACK goes out. A timer that fires in interactive mode means the

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"unsafe"
+
 	"github.com/dpstack/dpstack/ktime"
 	"github.com/dpstack/dpstack/stack/header"
 	"github.com/dpstack/dpstack/stack/sock"
@@ -55,7 +57,7 @@ func (s *Sock) enterTimeWait() {
 		reuseAddr: s.ReuseAddr,
 		reusePort: s.ReusePort,
 	}
-	tw.timer.Init(func(ktime.Time) { p.killTimewait(tw) })
+	tw.timer.Init(timewaitExpired)
 	if b := s.bucket; b != nil {
 		b.tws = append(b.tws, tw)
 		tw.bucket = b
@@ -68,6 +70,14 @@ func (s *Sock) enterTimeWait() {
 	s.wake(evState)
 	s.done()
 	p.wheel.Schedule(&tw.timer, p.now().Add(p.timeWait))
+}
+
+// timewaitExpired is the TIME-WAIT timer's callback, a function that
+// finds the socket from the timer (from_timer, as sockOfTimer), so that
+// the timer costs no allocation.
+func timewaitExpired(t *ktime.Timer, _ ktime.Time) {
+	tw := (*TimewaitSock)(unsafe.Add(unsafe.Pointer(t), -int(unsafe.Offsetof(TimewaitSock{}.timer))))
+	tw.proto.killTimewait(tw)
 }
 
 // killTimewait ends TIME-WAIT: the 4-tuple and the port are free again.

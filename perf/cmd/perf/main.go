@@ -14,6 +14,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -42,7 +43,7 @@ type options struct {
 	loss  float64
 	idle  string
 	quick bool
-	only  string // measure only the systems whose name contains it
+	only  *regexp.Regexp // measure only the systems whose name it matches; nil: all
 	// rcvbuf is dpstack's TCP receive-buffer autotuning: "on" or "off" in
 	// every dpstack row, or "both": each TCP row twice, off and on.
 	rcvbuf string
@@ -78,7 +79,10 @@ func main() {
 	flag.Float64Var(&o.loss, "loss", 0.01, "share of packets the lossy links drop")
 	flag.StringVar(&o.idle, "idle", "adaptive", "dpstack poll loops' idle policy: adaptive or busy")
 	flag.BoolVar(&o.quick, "quick", false, "a tenth of the counts and times, to check that everything runs")
-	flag.StringVar(&o.only, "only", "", "measure only the systems whose name contains this (ratios need the kernel row)")
+	flag.Func("only", "measure only the systems whose name this regular expression matches, e.g. 'kernel|callback$' (ratios need the kernel row)", func(v string) (err error) {
+		o.only, err = regexp.Compile(v)
+		return err
+	})
 	flag.StringVar(&o.rcvbuf, "rcvbuf", "off", "dpstack's TCP receive-buffer autotuning (stack.Config.TCPModerateRcvbuf): off, on, or both (every dpstack TCP row twice)")
 	flag.StringVar(&o.gro, "gro", "on", "dpstack's receive offload in every dpstack row (stack.Config.NoGRO when off): on or off")
 	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the measurements to this file")
@@ -106,8 +110,8 @@ func run(o options, stdout io.Writer) error {
 	for _, fn := range extras.entries {
 		entries = append(entries, fn(o)...)
 	}
-	if o.only != "" {
-		entries = slices.DeleteFunc(entries, func(e entry) bool { return !strings.Contains(e.name, o.only) })
+	if o.only != nil {
+		entries = slices.DeleteFunc(entries, func(e entry) bool { return !o.only.MatchString(e.name) })
 	}
 	for _, rec := range []struct {
 		path  string

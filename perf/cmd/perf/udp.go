@@ -35,8 +35,8 @@ func udpEntries(o options) []udpEntry {
 	for _, fn := range udpExtras.entries {
 		entries = append(entries, fn(o)...)
 	}
-	if o.only != "" {
-		entries = slices.DeleteFunc(entries, func(e udpEntry) bool { return !strings.Contains(e.name, o.only) })
+	if o.only != nil {
+		entries = slices.DeleteFunc(entries, func(e udpEntry) bool { return !o.only.MatchString(e.name) })
 	}
 	return entries
 }
