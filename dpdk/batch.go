@@ -6,6 +6,7 @@ package dpdk
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include "tx.h"
+#include "lro.h"
 
 enum { DPS_OP_TX, DPS_OP_FREE, DPS_OP_RX };
 
@@ -43,7 +44,7 @@ static uint64_t dps_batch_run(uintptr_t addr, unsigned nops)
 				op->done = n;
 				break;
 			case DPS_OP_RX:
-				op->done = rte_eth_rx_burst(op->port, op->queue, pkts, n);
+				op->done = dps_rx(op->port, op->queue, pkts, n);
 				break;
 			}
 		}

@@ -3,13 +3,15 @@ package dpdk
 /*
 #include <rte_ethdev.h>
 #include "tx.h"
+#include "lro.h"
 
 // rte_eth_rx_burst and rte_eth_tx_burst are static inline: these wrappers
-// make each a single cgo call per burst. The vector comes as an integer
-// (mbuf.VecAddr).
+// make each a single cgo call per burst (dps_rx and dps_tx, which add the
+// ring ports' LRO model and net_af_xdp's flat packets). The vector comes
+// as an integer (mbuf.VecAddr).
 static uint16_t dps_rx_burst(uint16_t port, uint16_t q, uintptr_t pkts, uint16_t n)
 {
-	return rte_eth_rx_burst(port, q, (struct rte_mbuf **)pkts, n);
+	return dps_rx(port, q, (struct rte_mbuf **)pkts, n);
 }
 
 static uint16_t dps_tx_burst(uint16_t port, uint16_t q, uintptr_t pkts, uint16_t n)

@@ -168,6 +168,7 @@ func TestTapPort(t *testing.T) {
 	info, err := p.Info()
 	require.NoError(t, err)
 	assert.Equal(t, "net_tap", info.Driver)
+	assert.Zero(t, info.RxOffloadCapa&dpdk.RxOffloadTCPLRO, "net_tap has no LRO: tested on the ring pair's model")
 	_, err = p.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pool, MTU: 1500,
 		RxOffloads: dpdk.RxOffloadIPv4Cksum, TxOffloads: dpdk.TxOffloadIPv4Cksum})
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ struct dps_port_conf {
 	uint64_t rss_hf;
 	uint64_t rx_offloads, tx_offloads;
 	uint32_t mtu;
+	uint32_t max_lro_pkt_size;
 	int rx_intr;
 };
 
@@ -28,6 +29,7 @@ static int dps_port_configure(uint16_t port, const struct dps_port_conf *pc)
 	}
 	conf.rxmode.offloads = pc->rx_offloads;
 	conf.rxmode.mtu = pc->mtu;
+	conf.rxmode.max_lro_pkt_size = pc->max_lro_pkt_size;
 	conf.txmode.offloads = pc->tx_offloads;
 	conf.intr_conf.rxq = pc->rx_intr != 0;
 	return rte_eth_dev_configure(port, pc->nb_rx, pc->nb_tx, &conf);
@@ -134,6 +136,7 @@ const (
 	RxOffloadTimestamp = uint64(C.RTE_ETH_RX_OFFLOAD_TIMESTAMP)
 	RxOffloadVLANStrip = uint64(C.RTE_ETH_RX_OFFLOAD_VLAN_STRIP)
 	RxOffloadScatter   = uint64(C.RTE_ETH_RX_OFFLOAD_SCATTER) // frames over several mbufs
+	RxOffloadTCPLRO    = uint64(C.RTE_ETH_RX_OFFLOAD_TCP_LRO) // large receive offload: TCP segments merged (lro.go)
 	TxOffloadIPv4Cksum = uint64(C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
 	TxOffloadUDPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 	TxOffloadTCPCksum  = uint64(C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
@@ -228,6 +231,7 @@ type DevInfo struct {
 	RETASize            int
 	MinMTU, MaxMTU      int
 	MaxRxPktLen         int // the largest frame the driver takes
+	MaxLROPktSize       int // the largest packet the port's LRO builds (dev_info.max_lro_pkt_size)
 	IfIndex             int // the kernel interface's index, for drivers that have one (net_tap)
 	// KeepsRxMbufs: the mbufs the driver takes from the pool for its
 	// receive rings when the queues are set up stay allocated after the
@@ -251,56 +255,70 @@ type DevInfo struct {
 	PoolIsUMEM bool
 }
 
-// linkOffloads holds, by port name, the tx offloads that the binding
+// linkOffloads holds, by port name, the offloads that the binding
 // provides itself because the port's link is memory that nothing alters
-// (RingPair.OffloadTCPChecksums). The driver does not offer them: Info adds
-// them and Configure keeps them from DPDK. Set up and torn down with the
+// (RingPair.OffloadTCPChecksums) or because the binding models the NIC
+// (RingPair.OffloadLRO). The driver does not offer them: Info adds them
+// and Configure keeps them from DPDK. Set up and torn down with the
 // ports, never on the data path.
 var linkOffloads struct {
 	sync.Mutex
-	tx map[string]uint64
+	of map[string]offloadSet
 }
 
-// linkTxOffloads is the tx offloads of port name's link (linkOffloads).
-func linkTxOffloads(name string) uint64 {
+// offloadSet is a port's rx and tx offload bits.
+type offloadSet struct{ rx, tx uint64 }
+
+// linkOffloadsOf is the offloads of port name's link (linkOffloads).
+func linkOffloadsOf(name string) offloadSet {
 	linkOffloads.Lock()
 	defer linkOffloads.Unlock()
-	return linkOffloads.tx[name]
+	return linkOffloads.of[name]
 }
 
-// setLinkTxOffloads records port name's link offloads; 0 removes them.
-func setLinkTxOffloads(name string, tx uint64) {
+// addLinkOffloads adds to port name's link offloads.
+func addLinkOffloads(name string, add offloadSet) {
 	linkOffloads.Lock()
 	defer linkOffloads.Unlock()
-	if tx == 0 {
-		delete(linkOffloads.tx, name)
-		return
+	if linkOffloads.of == nil {
+		linkOffloads.of = make(map[string]offloadSet)
 	}
-	if linkOffloads.tx == nil {
-		linkOffloads.tx = make(map[string]uint64)
-	}
-	linkOffloads.tx[name] = tx
+	o := linkOffloads.of[name]
+	linkOffloads.of[name] = offloadSet{rx: o.rx | add.rx, tx: o.tx | add.tx}
+}
+
+// clearLinkOffloads forgets port name's link offloads.
+func clearLinkOffloads(name string) {
+	linkOffloads.Lock()
+	defer linkOffloads.Unlock()
+	delete(linkOffloads.of, name)
 }
 
 // Info returns the port's capabilities: its driver's, and the offloads its
-// link provides (RingPair.OffloadTCPChecksums).
+// link provides (RingPair.OffloadTCPChecksums, OffloadLRO).
 func (p *Port) Info() (DevInfo, error) {
 	var di C.struct_rte_eth_dev_info
 	if rc := C.rte_eth_dev_info_get(C.uint16_t(p.id), &di); rc != 0 {
 		return DevInfo{}, fmt.Errorf("dpdk: port %d info: %w", p.id, errnoErr(rc))
 	}
+	link := linkOffloadsOf(p.name)
+	maxLRO := int(di.max_lro_pkt_size)
+	if link.rx&RxOffloadTCPLRO != 0 {
+		maxLRO = MaxLROPktSize
+	}
 	return DevInfo{
 		Driver:              C.GoString(di.driver_name),
 		MaxRxQueues:         int(di.max_rx_queues),
 		MaxTxQueues:         int(di.max_tx_queues),
-		RxOffloadCapa:       uint64(di.rx_offload_capa),
-		TxOffloadCapa:       uint64(di.tx_offload_capa) | linkTxOffloads(p.name),
+		RxOffloadCapa:       uint64(di.rx_offload_capa) | link.rx,
+		TxOffloadCapa:       uint64(di.tx_offload_capa) | link.tx,
 		FlowTypeRSSOffloads: uint64(di.flow_type_rss_offloads),
 		HashKeySize:         int(di.hash_key_size),
 		RETASize:            int(di.reta_size),
 		MinMTU:              int(di.min_mtu),
 		MaxMTU:              int(di.max_mtu),
 		MaxRxPktLen:         int(di.max_rx_pktlen),
+		MaxLROPktSize:       maxLRO,
 		IfIndex:             int(di.if_index),
 		KeepsRxMbufs:        C.GoString(di.driver_name) == DriverAFXDP,
 		PoolIsUMEM:          C.GoString(di.driver_name) == DriverAFXDP,
@@ -336,6 +354,9 @@ type PortConfig struct {
 type Configured struct {
 	RxOffloads, TxOffloads uint64
 	RSSHashFunctions       uint64
+	// MaxLROPktSize is the largest packet LRO builds, with
+	// RxOffloadTCPLRO (rxmode.max_lro_pkt_size); 0 without.
+	MaxLROPktSize int
 }
 
 // Configure sets up the port's queues, RSS and offloads, taking from cfg
@@ -384,17 +405,21 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 		}
 		got.RxOffloads |= RxOffloadScatter
 	}
+	link := linkOffloadsOf(p.name)
+	driverLRO := p.configureLRO(&got, info, link, max(mtu, tapMTU)+etherOverhead, cfg.Pool.DataRoom()-mbuf.DefaultHeadroom)
 	// net_af_xdp sends each packet from its own mbuf's buffer (tx.h).
 	setTxFlat(p.id, info.Driver == DriverAFXDP)
 	// The driver is asked only for what it offers itself.
-	driverTx := got.TxOffloads &^ linkTxOffloads(p.name)
+	driverTx := got.TxOffloads &^ link.tx
+	driverRx := got.RxOffloads &^ link.rx
 	pc := C.struct_dps_port_conf{
-		nb_rx:       C.uint16_t(cfg.RxQueues),
-		nb_tx:       C.uint16_t(cfg.TxQueues),
-		rss_hf:      C.uint64_t(got.RSSHashFunctions),
-		rx_offloads: C.uint64_t(got.RxOffloads),
-		tx_offloads: C.uint64_t(driverTx),
-		mtu:         C.uint32_t(mtu),
+		nb_rx:            C.uint16_t(cfg.RxQueues),
+		nb_tx:            C.uint16_t(cfg.TxQueues),
+		rss_hf:           C.uint64_t(got.RSSHashFunctions),
+		rx_offloads:      C.uint64_t(driverRx),
+		tx_offloads:      C.uint64_t(driverTx),
+		mtu:              C.uint32_t(mtu),
+		max_lro_pkt_size: C.uint32_t(driverLRO),
 	}
 	if cfg.RxInterrupts {
 		pc.rx_intr = 1
@@ -404,7 +429,7 @@ func (p *Port) Configure(cfg PortConfig) (Configured, error) {
 	}
 	rxd, txd := descOr(cfg.RxDesc), descOr(cfg.TxDesc)
 	for q := range cfg.RxQueues {
-		if rc := C.dps_rxq_setup(C.uint16_t(p.id), C.uint16_t(q), rxd, (*C.struct_rte_mempool)(cfg.Pool.Ptr()), C.uint64_t(got.RxOffloads)); rc != 0 {
+		if rc := C.dps_rxq_setup(C.uint16_t(p.id), C.uint16_t(q), rxd, (*C.struct_rte_mempool)(cfg.Pool.Ptr()), C.uint64_t(driverRx)); rc != 0 {
 			return got, fmt.Errorf("dpdk: port %d rx queue %d: %w", p.id, q, errnoErr(rc))
 		}
 	}
@@ -462,6 +487,7 @@ func (p *Port) Close() error {
 		return fmt.Errorf("dpdk: port %d close: %w", p.id, errnoErr(rc))
 	}
 	setTxFlat(p.id, false)
+	setRxLRO(p.id, 0)
 	if strings.HasPrefix(name, "net_") {
 		bus, dev := C.CString("vdev"), C.CString(name)
 		defer C.free(unsafe.Pointer(bus))

@@ -98,8 +98,8 @@ func NewRingPair(name string, size int) (*RingPair, error) {
 // change them, would see checksums that are not finished. Call it before
 // the ports are configured; Close takes it back.
 func (rp *RingPair) OffloadTCPChecksums() {
-	setLinkTxOffloads(rp.A.name, TxOffloadTCPCksum)
-	setLinkTxOffloads(rp.B.name, TxOffloadTCPCksum)
+	addLinkOffloads(rp.A.name, offloadSet{tx: TxOffloadTCPCksum})
+	addLinkOffloads(rp.B.name, offloadSet{tx: TxOffloadTCPCksum})
 }
 
 // OffloadTSO makes both ports offer TCP segmentation offload
@@ -110,8 +110,20 @@ func (rp *RingPair) OffloadTCPChecksums() {
 // configured; Close takes it back.
 func (rp *RingPair) OffloadTSO() {
 	tx := TxOffloadTCPTSO | TxOffloadMultiSegs | TxOffloadIPv4Cksum | TxOffloadTCPCksum
-	setLinkTxOffloads(rp.A.name, tx)
-	setLinkTxOffloads(rp.B.name, tx)
+	addLinkOffloads(rp.A.name, offloadSet{tx: tx})
+	addLinkOffloads(rp.B.name, offloadSet{tx: tx})
+}
+
+// OffloadLRO makes both ports offer large receive offload
+// (RxOffloadTCPLRO, up to MaxLROPktSize), and a port configured with it
+// merge what it receives as a NIC would (lro.c): the in-order TCP
+// segments of each flow within an rx burst become one packet, a chain
+// marked mbuf.RxLRO with the segments' size. It is a model of a NIC for
+// tests and benchmarks, where no port offers LRO. Call it before the ports
+// are configured; Close takes it back.
+func (rp *RingPair) OffloadLRO() {
+	addLinkOffloads(rp.A.name, offloadSet{rx: RxOffloadTCPLRO})
+	addLinkOffloads(rp.B.name, offloadSet{rx: RxOffloadTCPLRO})
 }
 
 // Close closes both ports and frees the rings; packets still in flight are
@@ -121,8 +133,8 @@ func (rp *RingPair) Close() error {
 		return nil
 	}
 	rp.released = true
-	setLinkTxOffloads(rp.A.name, 0)
-	setLinkTxOffloads(rp.B.name, 0)
+	clearLinkOffloads(rp.A.name)
+	clearLinkOffloads(rp.B.name)
 	linkKick(rp.A.id, rp.B.id, nil)
 	linkKick(rp.B.id, rp.A.id, nil)
 	for _, k := range []*kick{rp.kickA, rp.kickB} {

@@ -53,6 +53,7 @@ const (
 	TxUDPCksum    = uint64(C.RTE_MBUF_F_TX_UDP_CKSUM)
 	TxTCPSeg      = uint64(C.RTE_MBUF_F_TX_TCP_SEG)       // TCP segmentation offload (SetTSO)
 	RxVLANStrip   = uint64(C.RTE_MBUF_F_RX_VLAN_STRIPPED) // the port took the 802.1Q tag off into VLANTCI
+	RxLRO         = uint64(C.RTE_MBUF_F_RX_LRO)           // the port merged TCP segments into this packet (LROSegSize)
 	TxVLAN        = uint64(C.RTE_MBUF_F_TX_VLAN)          // the port inserts the 802.1Q tag from VLANTCI
 )
 

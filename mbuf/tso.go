@@ -40,3 +40,15 @@ func (b *Buf) TSOSegSize() int {
 func (b *Buf) TxL4Len() int {
 	return int(*(*uint64)(b.at(offTxOffload)) >> 16 & 0xff)
 }
+
+// LROSegSize is the payload of each of the TCP segments that the port's
+// large receive offload merged into b (tso_segsz of a packet marked
+// RTE_MBUF_F_RX_LRO, as DPDK's drivers set it; Linux's
+// skb_shinfo(skb)->gso_size of a GRO packet), or 0 when b is not such a
+// packet.
+func (b *Buf) LROSegSize() int {
+	if uint64(b.ol_flags)&RxLRO == 0 {
+		return 0
+	}
+	return int(*(*uint64)(b.at(offTxOffload)) >> tsoShift & 0xffff)
+}

@@ -99,6 +99,17 @@ type Config struct {
 	PoolOps string
 	// MTU is the port's MTU; 0 means 1500.
 	MTU int
+	// NoLRO keeps the port's large receive offload off
+	// (RTE_ETH_RX_OFFLOAD_TCP_LRO, which the host otherwise enables
+	// wherever the port offers it: Linux's NETIF_F_LRO, ethtool -K lro).
+	// dpstack ends every TCP connection it receives, and TCP takes a
+	// merged packet whole (tcp/lro.go), so LRO only saves per-packet work;
+	// Linux turns it off on a device that forwards (dev_disable_lro),
+	// because a merged packet cannot go on as the segments it was made
+	// of. Turn it off where frames must stay as they were sent: a host
+	// whose exception path hands the kernel the TCP it does not claim, a
+	// capture that must show the wire.
+	NoLRO bool
 	// VLAN, when not 0, puts the host on that IEEE 802.1Q VLAN (1-4094) of
 	// the port: it tags what it sends and takes only frames tagged with
 	// it, dropping untagged frames and other VLANs' (stat.DropVLANUntagged,
@@ -388,6 +399,10 @@ func (h *Host) setupPort() error {
 		// An idle loop sleeps until its queue interrupts (lcore.Loop).
 		RxInterrupts: true,
 		Pool:         h.pool,
+	}
+	if !h.cfg.NoLRO {
+		// Merged segments where the port can (Config.NoLRO).
+		conf.RxOffloads |= dpdk.RxOffloadTCPLRO
 	}
 	if h.cfg.VLAN != 0 {
 		// The tag in the mbuf, not the frame, where the port can;

@@ -35,6 +35,7 @@ type runConfig struct {
 	huge           dpdk.HugeMode
 	memoryMB       int
 	mtu            int
+	noLRO          bool // --lro off
 	netns          string
 	peerAddr       netip.Prefix
 	metrics        string
@@ -73,7 +74,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	var c runConfig
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var gw, idle, huge, peer, logLevel, join, sockperf, config, gro string
+	var gw, idle, huge, peer, logLevel, join, sockperf, config, gro, lro string
 	var addrs, routes repeated
 	fs.StringVar(&config, "config", "", `read flags from this file, one "flag value" a line (# comments); the command line's flags override it`)
 	var kniARP, kniICMP bool
@@ -93,6 +94,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.StringVar(&huge, "hugepages", "auto", "hugepages: auto (use them when mounted), on or off")
 	fs.IntVar(&c.memoryMB, "memory", 0, "EAL memory in MB (0: 256 without hugepages)")
 	fs.IntVar(&c.mtu, "mtu", 1500, "port MTU")
+	fs.StringVar(&lro, "lro", "on", "large receive offload where the port offers it (TCP segments merged by the NIC, taken whole): on or off (off keeps frames as sent, e.g. for --kni)")
 	fs.IntVar(&c.mbufs, "mbufs", 0, "mbufs in the pool (0: 8191 per lcore)")
 	fs.IntVar(&c.sockMem, "sock-mem", 0, "mbufs the sockets may hold together (0: the pool less the receive reserve and reassembly's share)")
 	fs.IntVar(&c.maxOrphans, "max-orphans", 0, "closed connections still finishing before more are reset (0: half of --sock-mem)")
@@ -191,6 +193,12 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	}
 	if c.vlan < 0 || c.vlan > header.VLANIDMask-1 {
 		return c, fmt.Errorf("--vlan %d: want a VLAN ID 1-%d, or 0 for none", c.vlan, header.VLANIDMask-1)
+	}
+	switch lro {
+	case "on", "off":
+		c.noLRO = lro == "off"
+	default:
+		return c, fmt.Errorf("--lro %q: want on or off", lro)
 	}
 	if c.mtu < 68 || c.mtu > 9000 {
 		return c, fmt.Errorf("--mtu %d: want 68..9000", c.mtu)

@@ -164,6 +164,12 @@ func TestParseRunFlags(t *testing.T) {
 	assert.True(t, c.noGRO)
 	_, err = parseRunFlags(with("--gro", "maybe"))
 	assert.ErrorContains(t, err, "--gro")
+	assert.False(t, c.noLRO, "LRO where the port offers it, by default")
+	c, err = parseRunFlags(with("--lro", "off"))
+	require.NoError(t, err)
+	assert.True(t, c.noLRO)
+	_, err = parseRunFlags(with("--lro", "maybe"))
+	assert.ErrorContains(t, err, "--lro")
 }
 
 func TestTapIface(t *testing.T) {

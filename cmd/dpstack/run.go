@@ -250,6 +250,7 @@ func (c runConfig) openHost(port *dpdk.Port) (*stack.Host, error) {
 		NoGRO:             c.noGRO,
 
 		AcceptSourceRoute: c.sourceRoute,
+		NoLRO:             c.noLRO,
 		Exception:         exc,
 	})
 }
@@ -263,6 +264,7 @@ func logUp(log *slog.Logger, c runConfig, host *stack.Host, portName string) {
 	log.Info("dpstack up", "port", portName, "driver", info.Driver, "mac", host.MAC().String(),
 		"link", link.String(), "addrs", c.addrs, "gateway", c.gateway, "routes", c.routes, "vlan", c.vlan, "lcores", dpdk.Lcores(), "idle", c.idle.String(),
 		"rx_offloads", fmt.Sprintf("%#x", off.RxOffloads), "tx_offloads", fmt.Sprintf("%#x", off.TxOffloads),
+		"lro", off.RxOffloads&dpdk.RxOffloadTCPLRO != 0, "lro_max", off.MaxLROPktSize,
 		"driver_rx_mbufs", held, "driver_keeps_after_close", kept)
 }
 

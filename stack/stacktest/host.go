@@ -32,6 +32,8 @@ type HostConfig struct {
 	MTU int
 	// VLAN, when not 0, puts the host on that 802.1Q VLAN.
 	VLAN uint16
+	// NoLRO keeps the port's LRO off (stack.Config.NoLRO).
+	NoLRO bool
 	// Clock, when set, is TCP's and the routing table's clock instead of
 	// the real one.
 	Clock *Clock
@@ -41,7 +43,7 @@ type HostConfig struct {
 // caller's.
 func OpenHost(t testing.TB, c HostConfig) *stack.Host {
 	t.Helper()
-	cfg := stack.Config{Name: c.Name, Port: c.Port, Addr: c.Addr, PoolSize: c.PoolSize, MTU: c.MTU, VLAN: c.VLAN}
+	cfg := stack.Config{Name: c.Name, Port: c.Port, Addr: c.Addr, PoolSize: c.PoolSize, MTU: c.MTU, VLAN: c.VLAN, NoLRO: c.NoLRO}
 	if cfg.PoolSize == 0 {
 		cfg.PoolSize = DefaultPool
 	}

@@ -36,6 +36,9 @@ type PairConfig struct {
 	MTU int
 	// VLAN, when not 0, puts both hosts on that 802.1Q VLAN.
 	VLAN uint16
+	// LRO makes the link's ports offer large receive offload, which the
+	// hosts take: the ring pair's model of a NIC's (dpdk.RingPair.OffloadLRO).
+	LRO bool
 }
 
 // WireConfig is a fault wire: its faults each way and its seed. Its pool
@@ -74,8 +77,14 @@ func NewPair(t testing.TB, c PairConfig) *Pair {
 		if err == nil && c.Wire.TSO {
 			p.Wire.OffloadTSO()
 		}
+		if err == nil && c.LRO {
+			p.Wire.OffloadLRO()
+		}
 	} else {
 		p.Link, err = NewRings(c.Name, c.CsumOffload)
+		if err == nil && c.LRO {
+			p.Rings.OffloadLRO()
+		}
 	}
 	require.NoError(t, err)
 	if c.ManualClock {

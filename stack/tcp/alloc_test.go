@@ -150,6 +150,11 @@ func BenchmarkBulk(b *testing.B) {
 func bulk(b *testing.B, gro bool) {
 	p := newPair(b)
 	p.tb().SetGRO(gro)
+	benchBulk(b, p)
+}
+
+// benchBulk moves 64 KiB per op from a to b over p, one turn at a time.
+func benchBulk(b *testing.B, p *pair) {
 	c := p.connect(80)
 	chunk := pattern(64*1024, 3)
 	buf := make([]byte, 64*1024)

@@ -196,7 +196,7 @@ func (s *Sock) fastRcv(g *segment) {
 		return
 	}
 	g.b.Pull(g.hdr.DataOffset())
-	s.measureRcvMSS(g.dataLen)
+	s.measureRcvMSS(rcvSegSize(g))
 	s.queueInOrder(g, g.seq.Add(seqnum.Size(g.dataLen)), false)
 }
 

@@ -234,11 +234,18 @@ var peerMAC = header.MAC{0x02, 0, 0, 0, 0, 0x11}
 func newPeer(t testing.TB) *peer { return newPeerMTU(t, 0) }
 
 // newPeerMTU is newPeer with the host on an MTU.
-func newPeerMTU(t testing.TB, mtu int) *peer {
+func newPeerMTU(t testing.TB, mtu int) *peer { return newPeerWith(t, mtu, false) }
+
+// newPeerWith is newPeer with the host on an MTU, and with the ring pair's
+// LRO model on the host's port when lro is set (dpdk.RingPair.OffloadLRO).
+func newPeerWith(t testing.TB, mtu int, lro bool) *peer {
 	t.Helper()
 	name := uniq("tr")
 	rp, err := dpdk.NewRingPair(name, 1024)
 	require.NoError(t, err)
+	if lro {
+		rp.OffloadLRO()
+	}
 	pr := &peer{t: t, rp: rp, clk: stacktest.NewClock(), mac: peerMAC, addr: addrA.Addr(), burst: mbuf.NewBurst(32)}
 	pr.pool = dpdktest.Pool(t, 1023)
 	_, err = rp.A.Configure(dpdk.PortConfig{RxQueues: 1, TxQueues: 1, Pool: pr.pool})

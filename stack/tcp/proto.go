@@ -201,6 +201,10 @@ type Stats struct {
 	TSOSegs   stat.Counter `stat:"tcp_tso_segs"`   // large segments handed to the port to cut
 	TSOPieces stat.Counter `stat:"tcp_tso_pieces"` // the MSS-sized segments they were cut into
 
+	// Large receive offload (lro.go).
+	LROPackets stat.Counter `stat:"tcp_lro_packets"` // packets the port merged from several segments
+	LROSegs    stat.Counter `stat:"tcp_lro_segs"`    // the segments they were merged from
+
 	// Receive offload (gro.go).
 	GROGroups stat.Counter `stat:"tcp_gro_groups"` // groups of two or more segments taken as one
 	GROMerged stat.Counter `stat:"tcp_gro_merged"` // the segments in them
@@ -571,6 +575,7 @@ func (p *Proto) Input(b *mbuf.Buf, ip header.IPv4) {
 	if !p.parse(g, b, ip) {
 		return
 	}
+	p.countLRO(g)
 	s := p.lookupEst(g.tuple)
 	if p.train.s != nil {
 		if s == p.train.s && p.groJoin(g, ip) {

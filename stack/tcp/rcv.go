@@ -31,7 +31,7 @@ func (s *Sock) dataQueue(g *segment) {
 	end := seq.Add(seqnum.Size(g.dataLen))
 	fin := g.flags&flagFIN != 0
 	if g.dataLen > 0 {
-		s.measureRcvMSS(g.dataLen)
+		s.measureRcvMSS(rcvSegSize(g))
 	}
 	switch {
 	case seq == s.rcv.nxt:
