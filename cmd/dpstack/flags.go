@@ -34,6 +34,7 @@ type runConfig struct {
 	idle           lcore.IdlePolicy
 	huge           dpdk.HugeMode
 	memoryMB       int
+	gogc           int
 	mtu            int
 	noLRO          bool // --lro off
 	netns          string
@@ -94,6 +95,7 @@ func parseStackFlags(name, usage string, services bool, args []string, extra fun
 	fs.StringVar(&huge, "hugepages", "auto", "hugepages: auto (use them when mounted), on or off")
 	fs.IntVar(&c.memoryMB, "memory", 0, "EAL memory in MB (0: 256 without hugepages)")
 	fs.IntVar(&c.mtu, "mtu", 1500, "port MTU")
+	fs.IntVar(&c.gogc, "gogc", defaultGOGC, "the Go collector's GOGC for dpstack's own heap (-1: off); GOGC in the environment takes precedence")
 	fs.StringVar(&lro, "lro", "on", "large receive offload where the port offers it (TCP segments merged by the NIC, taken whole): on or off (off keeps frames as sent, e.g. for --kni)")
 	fs.IntVar(&c.mbufs, "mbufs", 0, "mbufs in the pool (0: 8191 per lcore)")
 	fs.IntVar(&c.sockMem, "sock-mem", 0, "mbufs the sockets may hold together (0: the pool less the receive reserve and reassembly's share)")

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,6 +171,29 @@ func TestParseRunFlags(t *testing.T) {
 	assert.True(t, c.noLRO)
 	_, err = parseRunFlags(with("--lro", "maybe"))
 	assert.ErrorContains(t, err, "--lro")
+	assert.Equal(t, defaultGOGC, c.gogc)
+	c, err = parseRunFlags(with("--gogc", "-1"))
+	require.NoError(t, err)
+	assert.Equal(t, -1, c.gogc)
+}
+
+// TestSetGCPercent: --gogc sets the collector, unless GOGC in the
+// environment did.
+func TestSetGCPercent(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	env, had := os.LookupEnv("GOGC")
+	os.Unsetenv("GOGC")
+	defer func() {
+		if had {
+			os.Setenv("GOGC", env)
+		}
+	}()
+	setGCPercent(400)
+	assert.Equal(t, 400, debug.SetGCPercent(100))
+	t.Setenv("GOGC", "100")
+	setGCPercent(400)
+	assert.Equal(t, 100, debug.SetGCPercent(100), "GOGC in the environment wins")
 }
 
 func TestTapIface(t *testing.T) {
