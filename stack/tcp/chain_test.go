@@ -48,6 +48,16 @@ func (pr *peer) injectChain(frame []byte, cuts ...int) {
 	require.Equal(pr.t, 1, pr.rp.A.TxBurst(0, []*mbuf.Buf{head}))
 }
 
+// establishedEmpty is established with its "hello" read, and the pool's
+// in-use count once the core has freed it: the tests' baseline.
+func establishedEmpty(t *testing.T) (*rawConn, int) {
+	rc := established(t)
+	_, err := rc.s.RecvMsg(make([]byte, 5), 0)
+	require.NoError(t, err)
+	rc.pr.poll(2)
+	return rc, rc.pr.pool.InUse()
+}
+
 // sendChain sends data from the peer as one segment at seq (the peer's
 // sequence numbers move on only when seq is rc.seq), cut into a chain
 // at the given offsets of its payload, and runs the host.
@@ -73,12 +83,8 @@ func (rc *rawConn) sendChain(seq uint32, data []byte, cuts ...int) {
 // mbufs, are taken whole: ACKed, read byte-exact by MSG_PEEK and then
 // recvmsg, every mbuf back in the pool.
 func TestChainInOrder(t *testing.T) {
-	rc := established(t)
+	rc, base := establishedEmpty(t)
 	pr := rc.pr
-	_, err := rc.s.RecvMsg(make([]byte, 5), 0) // established's "hello"
-	require.NoError(t, err)
-	pr.poll(2)
-	base := pr.pool.InUse()
 	var want []byte
 	for i, cuts := range [][]int{{1, 1500}, {0, 1001, 1002, 1003, 2500}, {333, 777, 1999}, {0, 1800}} {
 		data := pattern(3001+i, i)
@@ -107,12 +113,8 @@ func TestChainInOrder(t *testing.T) {
 // slice per mbuf that holds data, in order; a partial consume leaves the
 // rest for the next call.
 func TestChainReadView(t *testing.T) {
-	rc := established(t)
+	rc, base := establishedEmpty(t)
 	pr := rc.pr
-	_, err := rc.s.RecvMsg(make([]byte, 5), 0)
-	require.NoError(t, err)
-	pr.poll(2)
-	base := pr.pool.InUse()
 	data := pattern(5000, 3)
 	rc.sendChain(rc.seq, data, 0, 1500, 1501, 3000, 4000)
 	var views []int
@@ -144,12 +146,8 @@ func TestChainReadView(t *testing.T) {
 // left edge across mbuf boundaries (duplicates D-SACKed), and read
 // byte-exact when the hole fills.
 func TestChainOutOfOrder(t *testing.T) {
-	rc := established(t)
+	rc, base := establishedEmpty(t)
 	pr := rc.pr
-	_, err := rc.s.RecvMsg(make([]byte, 5), 0)
-	require.NoError(t, err)
-	pr.poll(2)
-	base := pr.pool.InUse()
 	start := rc.seq
 	data := pattern(12000, 9)
 	seg := func(from, to int, cuts ...int) { rc.sendChain(start+uint32(from), data[from:to], cuts...) }
