@@ -58,17 +58,23 @@ func TestParseABPercentiles(t *testing.T) {
 	assert.Error(t, err, "ab wrote no percentiles (it failed before the first request)")
 }
 
+// TestProxyTableAgainstHAProxy: each row's ratios are against the
+// HAProxy row of its placement, wherever that row is.
 func TestProxyTableAgainstHAProxy(t *testing.T) {
+	pinned := proxyPlacements[1].label
 	rep := &ProxyReport{Rows: []ProxyRow{
-		{System: GoProxyRow, Wrk: 30000, WrkP99: 200 * time.Microsecond, AB: 5000, CPUPer100k: -1},
-		{System: HAProxyRow, Wrk: 20000, WrkP99: 400 * time.Microsecond, AB: 10000, CPUPer100k: 1.5},
+		{System: GoProxyRow, Baseline: HAProxyRow, Wrk: 30000, WrkP99: 200 * time.Microsecond, AB: 5000, CPUPer100k: -1},
+		{System: HAProxyRow, Baseline: HAProxyRow, Wrk: 20000, WrkP99: 400 * time.Microsecond, AB: 10000, CPUPer100k: 1.5},
+		{System: ProxyAdaptive + pinned, Baseline: HAProxyRow + pinned, Wrk: 90000, CPUPer100k: -1},
+		{System: HAProxyRow + pinned, Baseline: HAProxyRow + pinned, Wrk: 40000, CPUPer100k: -1},
 	}}
 	var text strings.Builder
 	require.NoError(t, rep.WriteTable(&text))
 	lines := strings.Split(text.String(), "\n")
-	require.GreaterOrEqual(t, len(lines), 3)
+	require.GreaterOrEqual(t, len(lines), 5)
 	assert.Contains(t, lines[1], "1.50×", "wrk against HAProxy's row, which is not the first")
 	assert.Contains(t, lines[1], "0.50×", "ab and p99 against HAProxy's row")
+	assert.Contains(t, lines[3], "2.25×", "wrk against the HAProxy row of the same placement")
 }
 
 func TestParseWrk(t *testing.T) {

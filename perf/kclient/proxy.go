@@ -18,7 +18,10 @@ import (
 // "dpstack proxy" over net_tap. In every row the client and the backend
 // share a namespace and the proxy sits across one link from them (a veth
 // pair for the kernel's proxies, the TAP for dpstack's), so each request
-// crosses that link four times.
+// crosses that link four times. Every proxy runs on CPU 0; the table is
+// taken twice, with the client and the backend left to the scheduler (which
+// puts them on the proxy's CPU whenever it is free) and with both on CPU 1
+// (proxyPlacements).
 const (
 	HAProxyRow      = "HAProxy 2.6 (mode tcp, 1 thread)"
 	GoProxyRow      = "Go io.Copy proxy (kernel)"
@@ -31,10 +34,22 @@ const (
 	kernelCliAddr = "198.19.2.1"
 )
 
+// proxyPlacements are where the client and the backend run: left to the
+// scheduler, as a user would leave them, and kept off the proxy's CPU (a
+// proxy on a core of its own, as it is deployed), where the proxy's own
+// share of the latency is not hidden by the backend's and the client's
+// waits for its CPU. Pinned to one CPU, the backend (a Go program) also
+// runs with GOMAXPROCS 1.
+var proxyPlacements = []placement{
+	{},
+	{", client and backend on CPU 1", "1"},
+}
+
 // ProxyRow is one proxy's results; a zero field was not measured
 // (CPUPer100k: a negative one).
 type ProxyRow struct {
 	System         string
+	Baseline       string        // the HAProxy row its ratios are against
 	Wrk            float64       // wrk requests per second, connections kept alive
 	WrkP50, WrkP99 time.Duration // its latency percentiles
 	AB             float64       // ab requests per second, a connection per request
@@ -64,38 +79,49 @@ func RunProxy(ctx context.Context, c Config) (*ProxyReport, error) {
 	defer os.RemoveAll(b.dir)
 	rep := &ProxyReport{}
 	upstream := kernelCliAddr + ":" + httpPort
-	for _, s := range []struct {
+	type proxy struct {
 		name  string
-		start func(context.Context) (*target, error)
-	}{
-		{HAProxyRow, func(ctx context.Context) (*target, error) { return startHAProxy(ctx, b) }},
-		{GoProxyRow, func(ctx context.Context) (*target, error) {
-			return startKernelProxy(ctx, b, "kproxy", b.kproxy, "-listen", kernelSrvAddr+":"+httpPort, "-upstream", upstream)
+		start func(ctx context.Context, cpu string) (*target, error)
+	}
+	proxies := []proxy{
+		{HAProxyRow, func(ctx context.Context, cpu string) (*target, error) { return startHAProxy(ctx, b, cpu) }},
+		{GoProxyRow, func(ctx context.Context, cpu string) (*target, error) {
+			return startKernelProxy(ctx, b, cpu, "kproxy", b.kproxy, "-listen", kernelSrvAddr+":"+httpPort, "-upstream", upstream)
 		}},
-		{ProxyAdaptive, func(ctx context.Context) (*target, error) { return startDpstackProxy(ctx, b, "adaptive") }},
-		{ProxyBusy, func(ctx context.Context) (*target, error) { return startDpstackProxy(ctx, b, "busy") }},
-		{BackendAloneRow, func(ctx context.Context) (*target, error) { return startBackendAlone(ctx, b) }},
-	} {
-		row := ProxyRow{System: s.name, CPUPer100k: -1}
-		fmt.Fprintf(c.Log, "kclient: proxy, %s\n", s.name)
-		if t, err := s.start(ctx); err != nil {
-			row.fail("setup", err)
-		} else {
-			measureProxy(ctx, t, b, c.Limits, &row, c.Log)
-			if err := t.stop(); err != nil {
-				row.fail("stop", err)
-			}
+		{ProxyAdaptive, func(ctx context.Context, cpu string) (*target, error) {
+			return startDpstackProxy(ctx, b, "adaptive", cpu)
+		}},
+		{ProxyBusy, func(ctx context.Context, cpu string) (*target, error) { return startDpstackProxy(ctx, b, "busy", cpu) }},
+	}
+	for i, p := range proxyPlacements {
+		rows := proxies
+		if i == 0 {
+			rows = append(rows, proxy{BackendAloneRow, func(ctx context.Context, _ string) (*target, error) {
+				return startBackendAlone(ctx, b)
+			}})
 		}
-		rep.Rows = append(rep.Rows, row)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		for _, s := range rows {
+			row := ProxyRow{System: s.name + p.label, Baseline: HAProxyRow + p.label, CPUPer100k: -1}
+			fmt.Fprintf(c.Log, "kclient: proxy, %s\n", row.System)
+			if t, err := s.start(ctx, p.cpu); err != nil {
+				row.fail("setup", err)
+			} else {
+				measureProxy(ctx, t, b, c.Limits, &row, c.Log)
+				if err := t.stop(); err != nil {
+					row.fail("stop", err)
+				}
+			}
+			rep.Rows = append(rep.Rows, row)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 		}
 	}
 	l := c.Limits
 	rep.Notes = append(rep.Notes,
-		fmt.Sprintf("wrk -t1 -c%s -d%v (kept alive), ab -c%s -n %d -t %v (a connection per request), GET / of kserve's hello; ratios against %q",
+		fmt.Sprintf("wrk -t1 -c%s -d%v (kept alive), ab -c%s -n %d -t %v (a connection per request), GET / of kserve's hello; ratios against the %q row with the same placement",
 			concurrency, l.LoadTime, concurrency, l.Requests, l.LoadTime, HAProxyRow),
-		"each proxy runs on CPU "+serverCPU+" (taskset; dpstack --cores "+serverCPU+"); client and backend are placed by the scheduler",
+		"each proxy runs on CPU "+serverCPU+" (taskset; dpstack --cores "+serverCPU+"); client and backend are placed by the scheduler, or where the row says",
 		"CPU s/100k req: the proxy's own CPU time (the backend's and the client's are not counted); dpstack's includes its polling")
 	return rep, nil
 }
@@ -128,10 +154,10 @@ func measureProxy(ctx context.Context, t *target, b *bins, l Limits, row *ProxyR
 	}
 }
 
-// startBackend starts kserve at addr in namespace ns and adds its stop to
-// t's undo.
+// startBackend starts kserve at addr in namespace ns, on the clients' CPU
+// (t.cpu), and adds its stop to t's undo.
 func (t *target) startBackend(ctx context.Context, b *bins, ns, addr string) error {
-	srv, err := startServer(ctx, "kserve", inNetns(context.Background(), ns, b.kserve, "-addr", addr),
+	srv, err := startServer(ctx, "kserve", inNetns(context.Background(), ns, onCPU(t.cpu, b.kserve, "-addr", addr)...),
 		filepath.Join(b.dir, "kserve-"+ns+".log"), "kserve up")
 	if err != nil {
 		return err
@@ -142,9 +168,10 @@ func (t *target) startBackend(ctx context.Context, b *bins, ns, addr string) err
 
 // startKernelProxy creates the veth pair, starts the backend in the
 // client's namespace and argv (a proxy listening on kernelSrvAddr) on
-// serverCPU in the other, and waits until a request goes through.
-func startKernelProxy(ctx context.Context, b *bins, name string, argv ...string) (*target, error) {
-	t, err := startVeth("")
+// serverCPU in the other, and waits until a request goes through. The
+// client and the backend run on cliCPU ("": any).
+func startKernelProxy(ctx context.Context, b *bins, cliCPU, name string, argv ...string) (*target, error) {
+	t, err := startVeth(cliCPU)
 	if err != nil {
 		return nil, err
 	}
@@ -179,20 +206,21 @@ backend upstream
 
 // startHAProxy runs Debian's haproxy in the foreground (-db) with
 // haproxyConfig.
-func startHAProxy(ctx context.Context, b *bins) (*target, error) {
+func startHAProxy(ctx context.Context, b *bins, cliCPU string) (*target, error) {
 	cfg := filepath.Join(b.dir, "haproxy.cfg")
 	text := fmt.Sprintf(haproxyConfig, kernelSrvAddr, httpPort, kernelCliAddr, httpPort)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	return startKernelProxy(ctx, b, "haproxy", "haproxy", "-db", "-V", "-f", cfg)
+	return startKernelProxy(ctx, b, cliCPU, "haproxy", "haproxy", "-db", "-V", "-f", cfg)
 }
 
 // startDpstackProxy runs "dpstack proxy" on net_tap with the idle policy
 // given, listening on its address and forwarding to a backend in its
-// namespace, behind the TAP's kernel side.
-func startDpstackProxy(ctx context.Context, b *bins, idle string) (*target, error) {
-	t, err := startDpstackCmd(ctx, b, idle, "", serverCPU, "proxy",
+// namespace, behind the TAP's kernel side; the client and the backend run
+// on cliCPU ("": any).
+func startDpstackProxy(ctx context.Context, b *bins, idle, cliCPU string) (*target, error) {
+	t, err := startDpstackCmd(ctx, b, idle, cliCPU, serverCPU, "proxy",
 		"--listen", dpstackAddr+":"+httpPort, "--upstream", dpstackPeerAddr+":"+httpPort)
 	if err != nil {
 		return nil, err
@@ -279,10 +307,10 @@ func (rep *ProxyReport) table() table.Table[ProxyRow] {
 		Rows:    rep.Rows,
 		Name:    func(r ProxyRow) string { return r.System },
 		Errors:  func(r ProxyRow) []string { return r.Errors },
-		Base: func(ProxyRow) ProxyRow {
-			for _, r := range rep.Rows {
-				if r.System == HAProxyRow {
-					return r
+		Base: func(r ProxyRow) ProxyRow {
+			for _, b := range rep.Rows {
+				if b.System == r.Baseline {
+					return b
 				}
 			}
 			return ProxyRow{}
