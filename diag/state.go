@@ -24,6 +24,7 @@ import (
 // State is what GET /state returns.
 type State struct {
 	Time     time.Time         `json:"time"`
+	Opened   time.Time         `json:"opened"` // when the stack started: its counters count from then
 	Port     Port              `json:"port"`
 	Cores    []Core            `json:"cores"`
 	Counters map[string]uint64 `json:"counters"` // summed over the cores, by stat name
@@ -124,7 +125,7 @@ const coreTimeout = time.Second
 
 // Snapshot takes h's state, one core after another.
 func Snapshot(h *stack.Host) *State {
-	st := &State{Time: time.Now(), Counters: map[string]uint64{}}
+	st := &State{Time: time.Now(), Opened: h.Opened(), Counters: map[string]uint64{}}
 	st.Port = Port{Name: h.Port().Name(), MAC: h.MAC().String(), Addr: h.Addr().String(), VLAN: h.VLAN()}
 	for _, a := range h.Addrs() {
 		st.Port.Addrs = append(st.Port.Addrs, a.String())

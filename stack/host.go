@@ -189,6 +189,7 @@ type Host struct {
 	running []<-chan error
 	closed  bool
 	mu      sync.Mutex
+	opened  time.Time // when Open built the host: its counters count from then
 }
 
 // Open configures and starts the port and builds a stack per core. The
@@ -227,7 +228,7 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.TCPRmemMax < 0 || cfg.TCPRmemMax > tcp.MaxRmemMax {
 		return nil, fmt.Errorf("stack: TCPRmemMax %d: want 0 (the default) up to %d: %w", cfg.TCPRmemMax, tcp.MaxRmemMax, syscall.EINVAL)
 	}
-	h := &Host{cfg: cfg, port: cfg.Port}
+	h := &Host{cfg: cfg, port: cfg.Port, opened: time.Now()}
 	if cfg.Cores > udp.MaxCores {
 		return nil, fmt.Errorf("stack: %d cores: at most %d: %w", cfg.Cores, udp.MaxCores, syscall.EINVAL)
 	}
@@ -656,6 +657,11 @@ func (h *Host) sharePMTU(from int, dst netip.Addr, mtu int) {
 		}
 	}
 }
+
+// Opened returns when Open built the host: its counters count from then,
+// and no other host opened at the same instant, so it also tells one run
+// of a stack from the next.
+func (h *Host) Opened() time.Time { return h.opened }
 
 // shared reports whether the host's loops are the caller's (Config.Loops).
 func (h *Host) shared() bool { return len(h.cfg.Loops) > 0 }

@@ -136,7 +136,10 @@ func tableCmd(name string, write func(io.Writer, *diag.State, int) error, args [
 
 // statsCmd is "dpstack stats": the counters that moved since the last
 // call, as nstat prints them, with their increase; the last values are
-// kept in a history file per management address, as nstat keeps its own.
+// kept in a history file per management address, as nstat keeps its own,
+// with the start of the stack they came from: a history left by an earlier
+// stack at the same address is none (nstat, likewise, drops a history
+// older than the kernel's boot).
 func statsCmd(args []string, w io.Writer) error {
 	fs, addr := inspectFlags("stats")
 	abs := fs.Bool("a", false, "absolute values, not increases since the last call")
@@ -149,23 +152,33 @@ func statsCmd(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hist := statsHistory(*addr)
-	then := map[string]uint64{}
+	path := statsHistory(*addr)
+	var then statsHist
 	if !*reset {
-		if b, err := os.ReadFile(hist); err == nil {
+		if b, err := os.ReadFile(path); err == nil {
 			json.Unmarshal(b, &then) // a damaged history is no history
 		}
 	}
+	if !then.Opened.Equal(st.Opened) {
+		then.Counters = nil
+	}
 	out := st.Counters
 	if !*abs {
-		out = diag.Delta(then, st.Counters)
+		out = diag.Delta(then.Counters, st.Counters)
 	}
-	if b, err := json.Marshal(st.Counters); err == nil {
-		if err := os.WriteFile(hist, b, 0o600); err != nil {
+	if b, err := json.Marshal(statsHist{st.Opened, st.Counters}); err == nil {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
 			fmt.Fprintln(os.Stderr, "dpstack stats: history:", err)
 		}
 	}
 	return diag.WriteStats(w, out, *zeros)
+}
+
+// statsHist is a history file's content: a stack's counters and when
+// that stack started.
+type statsHist struct {
+	Opened   time.Time         `json:"opened"`
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // statsHistory is the history file of the stack at addr.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dpstack/dpstack/diag"
 )
 
 func TestSSArgs(t *testing.T) {
@@ -22,6 +26,38 @@ func TestSSArgs(t *testing.T) {
 		ssArgs([]string{"-t", "--metrics", "127.0.0.1:1", "state", "established"}))
 	assert.Equal(t, []string{"-metrics=127.0.0.1:1", "-l", "sport", "=", ":80"},
 		ssArgs([]string{"-metrics=127.0.0.1:1", "-l", "sport", "=", ":80"}))
+}
+
+// TestStatsHistoryPerStack: dpstack stats prints what moved since its last
+// call on the same stack; a history left by an earlier stack at the same
+// management address (a restart, or a test's next run on a reused port)
+// is none, even where a counter's value came out the same.
+func TestStatsHistoryPerStack(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	first := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	st := diag.State{Opened: first, Counters: map[string]uint64{"tcp_passive_opens": 4, "rx_frames": 10}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(st)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	stats := func() string {
+		var out strings.Builder
+		require.NoError(t, statsCmd([]string{"--metrics", addr}, &out))
+		return out.String()
+	}
+
+	assert.Equal(t, "#dpstack\n"+
+		"rx_frames                        10\n"+
+		"tcp_passive_opens                4\n", stats(), "no history: everything")
+	st.Counters = map[string]uint64{"tcp_passive_opens": 4, "rx_frames": 15}
+	assert.Equal(t, "#dpstack\n"+
+		"rx_frames                        5\n", stats(), "the same stack: what moved")
+	st.Opened = first.Add(time.Minute)
+	st.Counters = map[string]uint64{"tcp_passive_opens": 4, "rx_frames": 20}
+	assert.Equal(t, "#dpstack\n"+
+		"rx_frames                        20\n"+
+		"tcp_passive_opens                4\n", stats(), "another stack at the address: since it started")
 }
 
 // ssKeys are the field names of an ss -i line: "name:value" and bare words.
