@@ -117,10 +117,10 @@ func (c clients) ab(ctx context.Context, keepAlive bool) (abStats, error) {
 	return s, err
 }
 
-// wrk runs wrk with one thread and 10 connections for l.LoadTime.
-func (c clients) wrk(ctx context.Context) (wrkStats, error) {
+// wrk runs wrk with one thread and conns connections for l.LoadTime.
+func (c clients) wrk(ctx context.Context, conns string) (wrkStats, error) {
 	secs := strconv.Itoa(int(c.l.LoadTime.Seconds())) + "s"
-	out, err := c.run(ctx, c.l.LoadTime, "wrk", "-t1", "-c"+concurrency, "-d"+secs, "--timeout", "2s", "--latency",
+	out, err := c.run(ctx, c.l.LoadTime, "wrk", "-t1", "-c"+conns, "-d"+secs, "--timeout", "2s", "--latency",
 		"http://"+c.t.addr+":"+httpPort+"/")
 	if err != nil {
 		return wrkStats{}, err

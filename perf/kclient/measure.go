@@ -48,7 +48,7 @@ func measureServer(ctx context.Context, t *target, b *bins, l Limits, row *Row, 
 		return err
 	})
 	step("wrk", func() error {
-		s, err := c.wrk(ctx)
+		s, err := c.wrk(ctx, concurrency)
 		row.Wrk, row.WrkP50, row.WrkP99, requests = s.perSecond, s.p50, s.p99, requests+s.requests
 		loadErr = firstErr(loadErr, err)
 		return err

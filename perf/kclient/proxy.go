@@ -52,6 +52,8 @@ type ProxyRow struct {
 	Baseline       string        // the HAProxy row its ratios are against
 	Wrk            float64       // wrk requests per second, connections kept alive
 	WrkP50, WrkP99 time.Duration // its latency percentiles
+	One            float64       // wrk requests per second with one connection
+	OneP50, OneP99 time.Duration // its latency percentiles
 	AB             float64       // ab requests per second, a connection per request
 	ABP50, ABP99   time.Duration // its latency percentiles
 	CPUPer100k     float64       // the proxy's CPU seconds per 100,000 requests
@@ -119,23 +121,31 @@ func RunProxy(ctx context.Context, c Config) (*ProxyReport, error) {
 	}
 	l := c.Limits
 	rep.Notes = append(rep.Notes,
-		fmt.Sprintf("wrk -t1 -c%s -d%v (kept alive), ab -c%s -n %d -t %v (a connection per request), GET / of kserve's hello; ratios against the %q row with the same placement",
+		fmt.Sprintf("wrk -t1 -c%s -d%v and -c1 (kept alive), ab -c%s -n %d -t %v (a connection per request), GET / of kserve's hello; ratios against the %q row with the same placement",
 			concurrency, l.LoadTime, concurrency, l.Requests, l.LoadTime, HAProxyRow),
 		"each proxy runs on CPU "+serverCPU+" (taskset; dpstack --cores "+serverCPU+"); client and backend are placed by the scheduler, or where the row says",
 		"CPU s/100k req: the proxy's own CPU time (the backend's and the client's are not counted); dpstack's includes its polling")
 	return rep, nil
 }
 
-// measureProxy runs wrk and ab through t into row, with the proxy's CPU
-// time over both.
+// measureProxy runs wrk (10 connections and one) and ab through t into
+// row, with the proxy's CPU time over all three. With ten, the client's
+// and the backend's CPU is what limits, and a faster proxy lengthens their
+// queue (a closed loop); one connection shows the proxy's own latency.
 func measureProxy(ctx context.Context, t *target, b *bins, l Limits, row *ProxyRow, log io.Writer) {
 	c := clients{t, b, l}
 	step := func(name string, fn func() error) { step(log, row, name, fn) }
 	cpu0, cpuErr := t.srv.cpu()
 	requests, loadErr := 0, error(nil)
 	step("wrk", func() error {
-		s, err := c.wrk(ctx)
+		s, err := c.wrk(ctx, concurrency)
 		row.Wrk, row.WrkP50, row.WrkP99, requests = s.perSecond, s.p50, s.p99, requests+s.requests
+		loadErr = firstErr(loadErr, err)
+		return err
+	})
+	step("wrk -c1", func() error {
+		s, err := c.wrk(ctx, "1")
+		row.One, row.OneP50, row.OneP99, requests = s.perSecond, s.p50, s.p99, requests+s.requests
 		loadErr = firstErr(loadErr, err)
 		return err
 	})
@@ -289,6 +299,12 @@ var proxyColumns = []proxyColumn{
 	pxCol("wrk p99 µs", "wrk_p99_us", "%.0f", func(r, _ ProxyRow) (float64, bool) { return us(r.WrkP99) }),
 	pxCol("p99/HAProxy", "wrk_p99_vs_haproxy", "%.2f×", func(r, b ProxyRow) (float64, bool) {
 		return ratio(float64(r.WrkP99), float64(b.WrkP99))
+	}),
+	pxCol("wrk -c1 req/s", "wrk1_req_s", "%.0f", func(r, _ ProxyRow) (float64, bool) { return r.One, r.One > 0 }),
+	pxCol("-c1 p50 µs", "wrk1_p50_us", "%.0f", func(r, _ ProxyRow) (float64, bool) { return us(r.OneP50) }),
+	pxCol("-c1 p99 µs", "wrk1_p99_us", "%.0f", func(r, _ ProxyRow) (float64, bool) { return us(r.OneP99) }),
+	pxCol("p99/HAProxy", "wrk1_p99_vs_haproxy", "%.2f×", func(r, b ProxyRow) (float64, bool) {
+		return ratio(float64(r.OneP99), float64(b.OneP99))
 	}),
 	pxCol("ab req/s", "ab_req_s", "%.0f", func(r, _ ProxyRow) (float64, bool) { return r.AB, r.AB > 0 }),
 	pxCol("ab/HAProxy", "ab_vs_haproxy", "%.2f×", func(r, b ProxyRow) (float64, bool) { return ratio(r.AB, b.AB) }),
