@@ -88,7 +88,7 @@ perf-proxy:
 	cd perf && $(GO) build -o ../bin/kclient ./cmd/kclient
 	cd perf && ../bin/kclient -proxy -go $(GO) -root .. -out results
 
-# perf-ports: ab kept alive against the HTTP hello over net_tap,
+# perf-ports: ab kept alive, a bulk send and sockperf datagrams over net_tap,
 # net_af_packet and net_af_xdp (a veth pair), in turn, three rounds
 # (README "Deployment shapes").
 perf-ports: build

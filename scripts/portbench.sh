@@ -6,14 +6,17 @@
 # connection sends 1 GiB to the discard service. The kernel client runs in a
 # namespace; for the veth ports dpstack runs in a second one, on its end
 # of the pair. Everything is made here and removed on exit; addresses are
-# in 198.18.0.0/15. N is ab's requests per run (100000); ARGS are more
-# flags for dpstack run (e.g. ARGS="--idle busy").
+# in 198.18.0.0/15. And the datagrams per second dpstack receives while
+# sockperf sends it 64-byte ones for 5 s (its udp_in_datagrams counter, read
+# from the management listener on loopback). N is ab's requests per run
+# (100000); ARGS are more flags for dpstack run (e.g. ARGS="--idle busy").
 set -euo pipefail
 bin=$1 rounds=${2:-3} n=${N:-100000} args=${ARGS:-}
 tag=pb$$
 tapns=$tag-t dns=$tag-d kns=$tag-k
 vd=${tag}d vk=${tag}k
 log=$(mktemp)
+mgmt=127.0.0.1:$((20000 + $$ % 20000))
 pid=
 cleanup() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -INT "$pid"; wait "$pid" || true; fi
@@ -35,19 +38,21 @@ ip netns exec "$kns" ethtool -K "$vk" tx off >/dev/null
 ip -n "$kns" addr add 198.18.60.1/24 dev "$vk"
 ip -n "$dns" link set "$vd" up
 ip -n "$kns" link set "$vk" up
+ip -n "$dns" link set lo up # dpstack's management listener
 
 # start DEVICE: runs dpstack on it in the background, sets pid, client
-# namespace cns and address addr.
+# namespace cns and address addr, and mns, what runs a command where
+# dpstack's management listener is.
 start() {
 	case $1 in
 	tap)
 		"$bin" run --vdev "net_tap0,iface=${tag}t" --addr 198.18.61.2/24 --netns "$tapns" \
-			--peer-addr 198.18.61.1/24 --metrics off --status-interval 0 --file-prefix "$tag" $args >"$log" 2>&1 &
-		cns=$tapns addr=198.18.61.2 ;;
+			--peer-addr 198.18.61.1/24 --metrics "$mgmt" --status-interval 0 --file-prefix "$tag" $args >"$log" 2>&1 &
+		cns=$tapns addr=198.18.61.2 mns= ;;
 	*)
 		ip netns exec "$dns" "$bin" run --vdev "net_$1,iface=$vd" --addr 198.18.60.2/24 \
-			--metrics off --status-interval 0 --file-prefix "$tag" $args >"$log" 2>&1 &
-		cns=$kns addr=198.18.60.2 ;;
+			--metrics "$mgmt" --status-interval 0 --file-prefix "$tag" $args >"$log" 2>&1 &
+		cns=$kns addr=198.18.60.2 mns="ip netns exec $dns" ;;
 	esac
 	pid=$!
 	for _ in $(seq 100); do
@@ -81,11 +86,25 @@ discard() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%d", 1073.741824 / (b - a)}'
 }
 
-printf '%-10s %-6s %12s %12s %14s\n' device round 'c=1 req/s' 'c=16 req/s' 'discard MB/s'
+# udp: datagrams per second dpstack received of 5 s of sockperf's 64-byte
+# throughput test.
+udp() {
+	local a b
+	a=$(udpIn)
+	ip netns exec "$cns" timeout 20 sockperf tp -i "$addr" -p 11111 -m 64 -t 5 >/dev/null
+	b=$(udpIn)
+	echo $(((b - a) / 5))
+}
+
+udpIn() {
+	$mns curl -sS "http://$mgmt/metrics" | awk '/^dpstack_udp_in_datagrams_total/ {n += $2} END {printf "%d", n}'
+}
+
+printf '%-10s %-6s %12s %12s %14s %12s\n' device round 'c=1 req/s' 'c=16 req/s' 'discard MB/s' 'udp64 dg/s'
 for r in $(seq "$rounds"); do
 	for dev in tap af_packet0 af_xdp0; do
 		start "$dev"
-		printf '%-10s %-6s %12s %12s %14s\n' "${dev%0}" "$r" "$(rps 1)" "$(rps 16)" "$(discard)"
+		printf '%-10s %-6s %12s %12s %14s %12s\n' "${dev%0}" "$r" "$(rps 1)" "$(rps 16)" "$(discard)" "$(udp)"
 		stop "$dev"
 	done
 done
