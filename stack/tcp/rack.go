@@ -239,6 +239,17 @@ func (s *Sock) rackRecoveryEnd() {
 // none), for the reordering timer (§6.3). A retransmission sent at the
 // very time of RACK's segment is not ordered by sequence: it went out
 // after the original it repeats.
+//
+// The walk is in sequence order, and RFC 8985 §6.2 suggests walking in
+// transmission order to stop at the first segment sent after RACK's
+// (Linux keeps a time-sorted list for it, tsorted_sent_queue). Sequence
+// order is transmission order for segments never retransmitted (new data
+// leaves in order), and a segment after one of them was first sent later
+// still, and retransmitted, if ever, later again: so the first segment
+// never retransmitted that is not before RACK's ends the walk. On a clean
+// flight that is the first one, not the whole flight on every ACK:
+// BenchmarkBulk 28.3 -> 25.0 µs per 64 KiB without GRO, 20.0 -> 19.2
+// with (medians of three, interleaved).
 func (s *Sock) rackDetect(now ktime.Time) (int, time.Duration) {
 	r := &s.rack
 	if !r.fackOK {
@@ -256,6 +267,9 @@ func (s *Sock) rackDetect(now ktime.Time) (int, time.Duration) {
 			continue
 		}
 		if !(r.xmit > c.when || r.xmit == c.when && c.sacked&cbRetrans == 0 && r.endSeq.GreaterThan(c.endSeq)) {
+			if c.sacked&cbEverRetrans == 0 {
+				break
+			}
 			continue
 		}
 		rem := c.when.Add(r.rtt + reo).Sub(now)

@@ -444,3 +444,19 @@ func TestRACKDSACKNoAllocs(t *testing.T) {
 	_, mult, _, _ := c.cl.RACKReoWnd()
 	assert.Greater(t, mult, 1, "the window grew")
 }
+
+// RACK's loss walk stops at the first segment never retransmitted that
+// was not sent before RACK's segment (RFC 8985 §6.2's transmission-order
+// walk, in sequence order): on a clean flight each ACK visits one
+// segment, not every one in flight.
+func TestRACKDetectStopsAtRACKSegment(t *testing.T) {
+	rc, segs := rackFlight(t, 9231, 10)
+	pr := rc.pr
+	for i := 1; i < 4; i++ {
+		pr.clk.Add(time.Millisecond)
+		rc.ackWith(segs[i].Seq)
+		_, lost, steps := rc.s.SACKScoreboard()
+		assert.Zero(t, lost)
+		assert.Equal(t, 1, steps, "ACK %d: segments RACK's walk visited of %d in flight", i, rc.s.Info().PacketsOut)
+	}
+}
