@@ -137,18 +137,16 @@ func measureProxy(ctx context.Context, t *target, b *bins, l Limits, row *ProxyR
 	step := func(name string, fn func() error) { step(log, row, name, fn) }
 	cpu0, cpuErr := t.srv.cpu()
 	requests, loadErr := 0, error(nil)
-	step("wrk", func() error {
-		s, err := c.wrk(ctx, concurrency)
-		row.Wrk, row.WrkP50, row.WrkP99, requests = s.perSecond, s.p50, s.p99, requests+s.requests
-		loadErr = firstErr(loadErr, err)
-		return err
-	})
-	step("wrk -c1", func() error {
-		s, err := c.wrk(ctx, "1")
-		row.One, row.OneP50, row.OneP99, requests = s.perSecond, s.p50, s.p99, requests+s.requests
-		loadErr = firstErr(loadErr, err)
-		return err
-	})
+	wrk := func(name, conns string, perSecond *float64, p50, p99 *time.Duration) {
+		step(name, func() error {
+			s, err := c.wrk(ctx, conns)
+			*perSecond, *p50, *p99, requests = s.perSecond, s.p50, s.p99, requests+s.requests
+			loadErr = firstErr(loadErr, err)
+			return err
+		})
+	}
+	wrk("wrk", concurrency, &row.Wrk, &row.WrkP50, &row.WrkP99)
+	wrk("wrk -c1", "1", &row.One, &row.OneP50, &row.OneP99)
 	step("ab", func() error {
 		s, err := c.ab(ctx, false)
 		row.AB, row.ABP50, row.ABP99, requests = s.perSecond, s.p50, s.p99, requests+s.complete
